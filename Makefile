@@ -1,0 +1,30 @@
+# Two commands: `make up` runs the platform, `make test` runs every test. Both provision what
+# they need first (Node 24, nats-server >= 2.10, npm packages) into .tools/ and node_modules/.
+SHELL := /bin/bash
+ROOT := $(abspath .)
+NODE_BIN = $(shell cat $(ROOT)/.tools/node-bin-path 2>/dev/null)
+RUN = PATH="$(NODE_BIN):$$PATH" OMNI_NATS_SERVER="$(ROOT)/.tools/nats/nats-server"
+NODE_FLAGS = --no-warnings=ExperimentalWarning --stack-trace-limit=20
+
+.PHONY: setup up test typecheck bench validate clean
+
+setup:
+	@bash scripts/setup.sh
+
+up: setup
+	@$(RUN) node $(NODE_FLAGS) cmd/omni.ts up $(ARGS)
+
+validate: setup
+	@$(RUN) node $(NODE_FLAGS) cmd/omni.ts validate manifests
+
+typecheck: setup
+	@$(RUN) node node_modules/.bin/tsc -p tsconfig.json
+
+test: setup typecheck
+	@$(RUN) bash scripts/test.sh
+
+bench: setup
+	@$(RUN) node $(NODE_FLAGS) --stack-trace-limit=0 cmd/omni.ts bench $(ARGS)
+
+clean:
+	rm -rf coverage .tap bench/results

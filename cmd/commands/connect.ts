@@ -1,0 +1,32 @@
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
+import type { NatsConnection } from '@nats-io/transport-node'
+import { connectNats } from '../../src/jetstream/connect.ts'
+import { createPublisher } from '../../src/jetstream/publisher.ts'
+import type { AckPublisher } from '../../src/jetstream/publisher-types.ts'
+import { ensureStreams } from '../../src/jetstream/topology.ts'
+
+export interface CliSession {
+  readonly nc: NatsConnection
+  readonly js: JetStreamClient
+  readonly jsm: JetStreamManager
+  readonly publisher: AckPublisher
+  close(): Promise<void>
+}
+
+/** Connects for one CLI command and makes sure the streams exist (idempotent). */
+export async function openSession(url: string): Promise<CliSession> {
+  const nc = await connectNats(url, { name: 'omni-cli' })
+  const jsm = await jetstreamManager(nc)
+  await ensureStreams(jsm)
+  const publisher = createPublisher(nc)
+  return {
+    nc,
+    js: jetstream(nc),
+    jsm,
+    publisher,
+    close: async () => {
+      await publisher.close()
+      await nc.drain()
+    },
+  }
+}

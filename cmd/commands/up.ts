@@ -1,0 +1,88 @@
+import { mkdir } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import type { Command } from 'commander'
+import { getCartridge } from '../../src/cartridges/mod.ts'
+import { createLogger } from '../../src/observability/logger.ts'
+import { startFabric } from '../../src/runtime/fabric.ts'
+import { startNatsServer, type ManagedNatsServer } from '../../src/server/mod.ts'
+import { manifestsPath, parseIntOption } from './shared.ts'
+
+interface UpOptions {
+  nats?: string
+  manifests?: string
+  data: string
+  port: number
+  watch: boolean
+  logLevel?: string
+}
+
+export function registerUp(program: Command): void {
+  program
+    .command('up')
+    .description('Run the platform: start a local nats-server (JetStream, data under --data) unless --nats is given, load the manifests and run every pipeline until SIGINT/SIGTERM.')
+    .option('--nats <url>', 'use an existing NATS server instead of starting one')
+    .option('-m, --manifests <path>', 'manifests folder (catalog and pipelines)', 'manifests')
+    .option('--data <dir>', 'data folder of the local server', 'data')
+    .option('--port <n>', 'client port of the local server', parseIntOption('--port'), 4222)
+    .option('--no-watch', 'do not reload pipelines when their files change')
+    .option('--log-level <level>', 'trace, debug, info, warn, error', process.env['OMNI_LOG_LEVEL'] ?? 'info')
+    .action(async (opts: UpOptions) => {
+      const logger = createLogger({ ...(opts.logLevel ? { level: opts.logLevel } : {}) })
+      let server: ManagedNatsServer | undefined
+      let url = opts.nats
+      if (!url) {
+        const storeDir = resolve(opts.data, 'nats')
+        await mkdir(storeDir, { recursive: true })
+        server = await startNatsServer({ host: '127.0.0.1', port: opts.port, storeDir, syncInterval: '1s', logFile: resolve(opts.data, 'nats-server.log') })
+        url = server.url
+      }
+      let fabric
+      try {
+        fabric = await startFabric({
+          natsUrl: url,
+          manifests: manifestsPath(opts.manifests),
+          lookup: getCartridge,
+          logger,
+          watch: opts.watch,
+          onSettled: (e) => {
+            if (e.type === 'acked') logger.debug({ pipeline: e.pipeline, seq: e.seq, outcome: e.outcome.type, trace: e.outcome.trace }, 'event settled')
+            else logger.warn(e, e.type === 'retry' ? 'event will be retried' : 'event dead-lettered')
+          },
+        })
+      } catch (err) {
+        await server?.close()
+        throw err
+      }
+      const out = process.stdout
+      out.write(`Omni Fabric is running\n`)
+      out.write(`  NATS        ${url}${server ? ` (local nats-server ${server.version}, pid ${server.pid}, data in ${server.storeDir})` : ''}\n`)
+      out.write(`  manifests   ${manifestsPath(opts.manifests)}${opts.watch ? ' (watching for changes)' : ''}\n`)
+      out.write(`  event types ${fabric.catalog().entries.map((e) => e.type).join(', ') || 'none'}\n`)
+      for (const p of fabric.pipelines()) {
+        out.write(`  pipeline    ${p.name}: ${p.sources.join(', ')}\n`)
+        out.write(`              ${p.levels.map((l) => l.map((s) => `${s.id}(${s.uses})`).join(' | ')).join(' → ')}\n`)
+      }
+      out.write(`Try: omni publish message.received '{"kind":"text","text":"hello","providerMessageId":"m1","fromSelf":false,"forwarded":false}' --provider whatsapp --instance phone-1\n`)
+      out.write(`     omni tail        (in another terminal)      Stop with Ctrl-C.\n`)
+
+      const shutdown = async (signal: string) => {
+        logger.info({ signal }, 'draining')
+        await fabric.close()
+        await server?.close()
+        logger.info('stopped')
+        logger.flush()
+      }
+      await new Promise<void>((done) => {
+        const onSignal = (signal: NodeJS.Signals) => {
+          process.off('SIGINT', onSignal)
+          process.off('SIGTERM', onSignal)
+          shutdown(signal).then(done, (err: unknown) => {
+            logger.error({ err }, 'shutdown failed')
+            done()
+          })
+        }
+        process.on('SIGINT', onSignal)
+        process.on('SIGTERM', onSignal)
+      })
+    })
+}

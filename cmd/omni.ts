@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// The `omni` command line. Each command lives in cmd/commands/; this file only wires them up.
+import { Command } from 'commander'
+import { registerBench } from './commands/bench.ts'
+import { registerCatalog } from './commands/catalog.ts'
+import { registerDlq } from './commands/dlq.ts'
+import { registerPublish } from './commands/publish.ts'
+import { registerTail } from './commands/tail.ts'
+import { registerUp } from './commands/up.ts'
+import { registerValidate } from './commands/validate.ts'
+import { reportAndExit } from './commands/shared.ts'
+
+const program = new Command()
+  .name('omni')
+  .description('Omni Fabric: events from every integration, captured once, deduplicated and routed through YAML pipelines on NATS JetStream.')
+  .version('0.1.0')
+  .showHelpAfterError()
+
+registerUp(program)
+registerValidate(program)
+registerPublish(program)
+registerTail(program)
+registerDlq(program)
+registerCatalog(program)
+registerBench(program)
+
+program.parseAsync(process.argv).catch(reportAndExit)

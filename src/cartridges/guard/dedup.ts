@@ -1,0 +1,43 @@
+import Type, { type Static } from 'typebox'
+import { omniError } from '../../errors/mod.ts'
+import type { Cartridge, CelProgram, StageContext, StageResult } from '../types.ts'
+import { celVars, evaluateKey } from '../util/cel.ts'
+import { celExpression } from '../util/schema.ts'
+
+const DedupConfig = Type.Object(
+  {
+    key: Type.Optional(celExpression('the dedup key, a string (default: the envelope idempotencykey)')),
+  },
+  { additionalProperties: false },
+)
+type DedupConfig = Static<typeof DedupConfig>
+
+export const dedup: Cartridge<DedupConfig> = {
+  id: 'guard.dedup',
+  title: 'Deduplicate',
+  description:
+    "Drops an event whose key was already processed, for longer than the stream's duplicate window covers. " +
+    'The key is the idempotency key unless a CEL expression gives another one; keys are kept per pipeline in the ' +
+    "deployment's dedup store (with its expiry). A key is marked only once the event's outputs are durable, so an " +
+    'event that failed and is redelivered is processed again rather than mistaken for a duplicate. Two copies in ' +
+    'flight at the same moment can both pass; the stream duplicate window covers that case for exact republishes.',
+  phase: 'dedup',
+  configSchema: DedupConfig,
+  create(config, env) {
+    const program: CelProgram | undefined = config.key === undefined ? undefined : env.cel(config.key, ['key'])
+    const keyOf = (ctx: StageContext): string => {
+      if (!program) return ctx.event.idempotencykey
+      const r = evaluateKey(program, celVars(ctx))
+      if (r.type === 'error') throw omniError('OMNI_ERR_STAGE_FAILED', `dedup key expression failed: ${r.message}`, { permanent: true })
+      return r.key
+    }
+    return async (ctx): Promise<StageResult> => {
+      const store = ctx.services.dedup
+      if (!store) throw omniError('OMNI_ERR_CONFIG', `stage "${ctx.stage}" uses guard.dedup but no dedup store is configured`)
+      // Scoped by pipeline: two pipelines deduplicating the same event must not see each other's marks.
+      const key = `${ctx.pipeline}/${keyOf(ctx)}`
+      if (await store.has(key)) return { type: 'drop', reason: 'duplicate of an already processed event' }
+      return { type: 'continue', afterCommit: () => store.mark(key) }
+    }
+  },
+}

@@ -1,0 +1,98 @@
+import type { TSchema } from 'typebox'
+import type { Envelope } from '../envelope/schema.ts'
+import type { PathSegment } from '../manifests/yaml.ts'
+
+/** Where a cartridge belongs in the canonical order (seed 003: trust → dedup → enrich → …). */
+export const PHASES = ['trust', 'guard', 'dedup', 'enrich', 'correlate', 'classify', 'route', 'project', 'persist', 'meta'] as const
+export type Phase = (typeof PHASES)[number]
+
+/** A message a stage wants published once the event commits (a command, a synthesized event). */
+export interface Emission {
+  readonly subject: string
+  readonly event: Envelope
+}
+
+/**
+ * What a stage decided. `continue` may replace the event's data, set extension attributes and
+ * labels, and emit messages; `drop` stops the DAG for this event (it is acknowledged with no
+ * outputs, and the reason is recorded). `afterCommit` runs once the outputs are durable and
+ * before the source message is acknowledged (dedup markers are written there).
+ */
+export type StageResult =
+  | {
+      readonly type: 'continue'
+      readonly data?: Record<string, unknown>
+      readonly extensions?: Partial<Pick<Envelope, 'tenant' | 'instance' | 'provider' | 'visibility' | 'correlationid' | 'actor' | 'conversation'>>
+      readonly labels?: Record<string, unknown>
+      readonly emit?: readonly Emission[]
+      readonly afterCommit?: () => Promise<void>
+    }
+  | {
+      readonly type: 'drop'
+      readonly reason: string
+      readonly emit?: readonly Emission[]
+      readonly afterCommit?: () => Promise<void>
+    }
+
+/** A key-value store with expiry, used for dedup beyond the stream's duplicate window. */
+export interface DedupStore {
+  /** true when the key was marked and has not expired */
+  has(key: string): Promise<boolean>
+  mark(key: string): Promise<void>
+}
+
+/** Services a stage may use at run time; all optional so cartridges can run in tests. */
+export interface StageServices {
+  readonly now: () => number
+  readonly dedup?: DedupStore
+}
+
+export interface StageContext {
+  readonly event: Readonly<Envelope>
+  readonly labels: Readonly<Record<string, unknown>>
+  readonly pipeline: string
+  readonly stage: string
+  /** 1 on first delivery */
+  readonly attempt: number
+  readonly signal: AbortSignal
+  readonly services: StageServices
+}
+
+export type StageFn = (ctx: StageContext) => StageResult | Promise<StageResult>
+
+/** A compiled CEL expression: evaluates over `{ event, data, labels }`. */
+export type CelProgram = (vars: CelVars) => unknown
+export interface CelVars {
+  readonly event: Readonly<Envelope>
+  readonly data: Readonly<Record<string, unknown>>
+  readonly labels: Readonly<Record<string, unknown>>
+}
+
+/** Thrown by `create` for a bad configuration value; `path` is relative to the stage's `with`. */
+export class ConfigProblem extends Error {
+  readonly path: readonly PathSegment[]
+  constructor(path: readonly PathSegment[], message: string) {
+    super(message)
+    this.name = 'ConfigProblem'
+    this.path = path
+  }
+}
+
+/** What a cartridge gets when a stage is built from it. */
+export interface CartridgeEnv {
+  readonly pipeline: string
+  readonly stage: string
+  /** Compiles a CEL expression found at `path` under `with`; throws ConfigProblem if it is bad. */
+  cel(expression: string, path: readonly PathSegment[]): CelProgram
+}
+
+/** A trusted built-in stage type: an id, a description, a config schema and a factory. */
+export interface Cartridge<C = unknown> {
+  readonly id: string
+  readonly title: string
+  readonly description: string
+  readonly phase: Phase
+  readonly configSchema: TSchema
+  /** Builds the stage function from a configuration that already passed `configSchema`. */
+  create(config: C, env: CartridgeEnv): StageFn
+}

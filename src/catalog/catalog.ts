@@ -1,0 +1,93 @@
+import { Compile } from 'typebox/compile'
+import type { Envelope, Visibility } from '../envelope/schema.ts'
+import { schemaProblems } from '../envelope/validate.ts'
+import type { StageFn } from '../cartridges/types.ts'
+import type { Problem } from '../errors/mod.ts'
+import type { EventTypeSpec } from './schema.ts'
+
+/** A fan-out target with its transforms compiled. */
+export interface CompiledTarget {
+  readonly subject: string
+  readonly description: string
+  readonly transforms: readonly StageFn[]
+}
+
+/** One event type, compiled: ready to check data and derive keys and subjects. */
+export interface CatalogEntry {
+  readonly type: string
+  readonly version: number
+  readonly producer: string
+  readonly subject: string
+  readonly visibility: Visibility
+  readonly idempotency: readonly string[]
+  readonly fanout: readonly CompiledTarget[]
+  readonly description: string
+  /** where in which file the entry was declared */
+  readonly declaredAt: string
+  dataProblems(data: unknown): Problem[]
+}
+
+/** The application-owned event catalog. */
+export interface EventCatalog {
+  readonly entries: readonly CatalogEntry[]
+  get(type: string): CatalogEntry | undefined
+  bySubject(subject: string): CatalogEntry | undefined
+}
+
+/** `message.received` v1 from `ingest` → `omni.evt.ingest.message-received.v1` */
+export function subjectFor(producer: string, type: string, version: number): string {
+  return `omni.evt.${producer}.${type.replace(/\./g, '-')}.v${version}`
+}
+
+/** Compiles one declared event type. */
+export function compileEntry(spec: EventTypeSpec, producer: string, declaredAt: string, fanout: readonly CompiledTarget[]): CatalogEntry {
+  const required = [...new Set([...((spec.schema?.['required'] as string[] | undefined) ?? []), ...(spec.required ?? [])])]
+  const schema = { type: 'object', ...(spec.schema ?? {}), ...(required.length > 0 ? { required } : {}) }
+  const validator = Compile(schema as never)
+  const prod = spec.producer ?? producer
+  return {
+    type: spec.type,
+    version: spec.version,
+    producer: prod,
+    subject: subjectFor(prod, spec.type, spec.version),
+    visibility: spec.visibility ?? 'local',
+    idempotency: spec.idempotency,
+    fanout,
+    description: spec.description ?? '',
+    declaredAt,
+    dataProblems: (data) => (validator.Check(data) ? [] : schemaProblems(validator.Errors(data) as never, '$.data')),
+  }
+}
+
+/** Builds the lookup structure over compiled entries. */
+export function createCatalog(entries: readonly CatalogEntry[]): EventCatalog {
+  const byType = new Map(entries.map((e) => [e.type, e]))
+  const bySubject = new Map(entries.map((e) => [e.subject, e]))
+  return { entries, get: (t) => byType.get(t), bySubject: (s) => bySubject.get(s) }
+}
+
+/** Reads a dotted envelope path (`provider`, `data.message.id`). */
+export function readPath(source: unknown, path: string): unknown {
+  let cur: unknown = source
+  for (const key of path.split('.')) {
+    if (cur === null || typeof cur !== 'object') return undefined
+    cur = (cur as Record<string, unknown>)[key]
+  }
+  return cur
+}
+
+/**
+ * Derives the idempotency key from the declared fields: `type:v1:field=value|…`. A missing
+ * field is an error, because a key without it would merge distinct events.
+ */
+export function deriveIdempotencyKey(entry: CatalogEntry, event: Pick<Envelope, 'data'> & Partial<Envelope>): { key: string } | { problems: Problem[] } {
+  const parts: string[] = []
+  const problems: Problem[] = []
+  for (const path of entry.idempotency) {
+    const v = readPath(event, path)
+    if (v === undefined || v === null || v === '') problems.push({ where: `$.${path}`, message: `is required to derive the idempotency key of ${entry.type}` })
+    else parts.push(typeof v === 'object' ? JSON.stringify(v) : String(v))
+  }
+  if (problems.length > 0) return { problems }
+  return { key: `${entry.type}.v${entry.version}:${parts.join('|')}` }
+}

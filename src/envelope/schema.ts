@@ -1,0 +1,49 @@
+import Type, { type Static } from 'typebox'
+
+/** Where an event may travel: its own node, its cluster, or every peer of the mesh. */
+export const VISIBILITIES = ['local', 'cluster', 'public'] as const
+export type Visibility = (typeof VISIBILITIES)[number]
+
+// CloudEvents extension attribute names must be lower-case letters and digits only.
+const Name = Type.String({ minLength: 1, maxLength: 256 })
+const UtcTime = Type.String({
+  pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?Z$',
+  description: 'RFC 3339 timestamp in UTC (ends with Z)',
+})
+
+/**
+ * The Omni envelope: CloudEvents 1.0 plus extension attributes for routing (tenant, instance,
+ * provider, visibility), idempotency (idempotencykey) and context (correlation and causation
+ * ids, actor, conversation, traceparent). Provider-neutral names only.
+ */
+export const EnvelopeSchema = Type.Object(
+  {
+    specversion: Type.Literal('1.0'),
+    id: Name,
+    source: Name,
+    type: Type.String({ pattern: '^[a-z][a-z0-9_-]*(\\.[a-z][a-z0-9_-]*)+$', maxLength: 128 }),
+    time: UtcTime,
+    datacontenttype: Type.Optional(Type.Literal('application/json')),
+    dataschema: Type.Optional(Name),
+    subject: Type.Optional(Name),
+    data: Type.Record(Type.String(), Type.Unknown()),
+    // routing
+    tenant: Name,
+    instance: Type.Optional(Name),
+    provider: Type.Optional(Name),
+    visibility: Type.Union(VISIBILITIES.map((v) => Type.Literal(v))),
+    // idempotency
+    idempotencykey: Type.String({ minLength: 1, maxLength: 512 }),
+    // context
+    correlationid: Type.Optional(Name),
+    causationid: Type.Optional(Name),
+    actor: Type.Optional(Name),
+    conversation: Type.Optional(Name),
+    traceparent: Type.Optional(Type.String({ pattern: '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' })),
+    // payload: where the raw provider payload is archived, when it is
+    dataref: Type.Optional(Name),
+  },
+  { additionalProperties: false },
+)
+
+export type Envelope = Static<typeof EnvelopeSchema>

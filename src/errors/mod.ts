@@ -1,0 +1,79 @@
+/**
+ * One registry of stable error codes. Every error Omni Fabric raises on purpose carries one of
+ * these codes, so callers across process or sandbox boundaries recognise it by `code`, never by
+ * `instanceof` alone. The README documents each code; a test keeps the two in step.
+ */
+export const ERROR_CODES = {
+  OMNI_ERR_CONFIG: { status: 400, summary: 'invalid option or configuration value' },
+  OMNI_ERR_YAML: { status: 400, summary: 'a manifest is not well-formed YAML' },
+  OMNI_ERR_MANIFEST: { status: 400, summary: 'a manifest (catalog or pipeline) breaks its schema or rules' },
+  OMNI_ERR_EVENT_INVALID: { status: 400, summary: 'an event envelope or its data breaks the schema' },
+  OMNI_ERR_EVENT_TOO_LARGE: { status: 413, summary: 'an event is larger than the allowed payload size' },
+  OMNI_ERR_UNKNOWN_EVENT_TYPE: { status: 400, summary: 'an event type is not in the catalog' },
+  OMNI_ERR_UNKNOWN_CARTRIDGE: { status: 400, summary: 'a stage uses a cartridge id that does not exist' },
+  OMNI_ERR_STAGE_FAILED: { status: 500, summary: 'a stage threw while processing an event' },
+  OMNI_ERR_STAGE_TIMEOUT: { status: 504, summary: 'a stage took longer than its timeout' },
+  OMNI_ERR_NATS_UNAVAILABLE: { status: 503, summary: 'the NATS server cannot be reached' },
+  OMNI_ERR_NATS_TOO_OLD: { status: 500, summary: 'the NATS server is older than the minimum supported version' },
+  OMNI_ERR_NATS_BINARY_MISSING: { status: 500, summary: 'no nats-server binary was found' },
+  OMNI_ERR_PORT_IN_USE: { status: 500, summary: 'a port the local server needs is already taken' },
+  OMNI_ERR_PUBLISH_FAILED: { status: 502, summary: 'JetStream did not acknowledge a publish' },
+  OMNI_ERR_DLQ: { status: 500, summary: 'a dead-letter operation failed' },
+} as const
+
+export type OmniErrorCode = keyof typeof ERROR_CODES
+
+/** Marker that survives structured cloning and module duplication, unlike `instanceof`. */
+export const OMNI_ERROR = Symbol.for('omni.fabric.error')
+
+/** A problem located in a file, for validators that report every problem at once. */
+export interface Problem {
+  /** `file:line:col` or a JSON path when no file is involved */
+  readonly where: string
+  readonly message: string
+}
+
+export interface OmniErrorOptions {
+  cause?: unknown
+  problems?: readonly Problem[]
+  /** true when retrying the same input can never succeed (goes straight to the dead letters) */
+  permanent?: boolean
+}
+
+export class OmniError extends Error {
+  readonly [OMNI_ERROR] = true
+  readonly code: OmniErrorCode
+  readonly status: number
+  readonly problems: readonly Problem[]
+  readonly permanent: boolean
+
+  constructor(code: OmniErrorCode, message: string, opts: OmniErrorOptions = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause })
+    this.name = 'OmniError'
+    this.code = code
+    this.status = ERROR_CODES[code].status
+    this.problems = opts.problems ?? []
+    this.permanent = opts.permanent ?? false
+  }
+
+  /** The message followed by one line per problem, as the CLI prints it. */
+  describe(): string {
+    if (this.problems.length === 0) return `${this.code}: ${this.message}`
+    return [`${this.code}: ${this.message}`, ...this.problems.map((p) => `  ${p.where}: ${p.message}`)].join('\n')
+  }
+}
+
+/** Creates an error with a stable code. */
+export function omniError(code: OmniErrorCode, message: string, opts?: OmniErrorOptions): OmniError {
+  return new OmniError(code, message, opts)
+}
+
+/** Recognises an Omni error by its marker, also across realms and duplicated modules. */
+export function isOmniError(err: unknown): err is OmniError {
+  return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[OMNI_ERROR] === true
+}
+
+/** Recognises an error by code, whether or not it is an OmniError instance. */
+export function hasCode(err: unknown, code: OmniErrorCode): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code
+}

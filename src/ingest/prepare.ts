@@ -1,0 +1,67 @@
+import { randomUUID } from 'node:crypto'
+import { deriveIdempotencyKey, type CatalogEntry, type EventCatalog } from '../catalog/catalog.ts'
+import type { Envelope } from '../envelope/schema.ts'
+import { envelopeProblems } from '../envelope/validate.ts'
+import { omniError, type Problem } from '../errors/mod.ts'
+import { DEFAULT_MAX_MSG_SIZE } from '../jetstream/topology.ts'
+
+/** What a producer hands in: the type and data at least; the rest is filled from the catalog. */
+export type EventInput = Partial<Envelope> & { type: string; data: Record<string, unknown> }
+
+export interface PrepareOptions {
+  readonly source?: string
+  readonly tenant?: string
+  readonly maxBytes?: number
+  readonly now?: () => number
+}
+
+export interface PreparedEvent {
+  readonly event: Envelope
+  readonly entry: CatalogEntry
+  readonly subject: string
+  readonly bytes: Uint8Array
+}
+
+const encoder = new TextEncoder()
+
+/**
+ * Completes and validates an event before it enters the stream: fills id, time (UTC),
+ * specversion, visibility and the idempotency key from the catalog, then checks the envelope,
+ * the data against the type's schema, and the encoded size. Every problem is reported with
+ * its JSON path in one OMNI_ERR_EVENT_INVALID.
+ */
+export function prepareEvent(catalog: EventCatalog, input: EventInput, opts: PrepareOptions = {}): PreparedEvent {
+  if (typeof input !== 'object' || input === null || typeof input.type !== 'string') {
+    throw omniError('OMNI_ERR_EVENT_INVALID', 'an event needs at least a string "type" and an object "data"', { problems: [{ where: '$.type', message: 'is required' }], permanent: true })
+  }
+  const entry = catalog.get(input.type)
+  if (!entry) {
+    const known = catalog.entries.map((e) => e.type).join(', ')
+    throw omniError('OMNI_ERR_UNKNOWN_EVENT_TYPE', `event type "${input.type}" is not in the catalog (known: ${known || 'none'})`, { permanent: true })
+  }
+  const problems: Problem[] = []
+  let key = input.idempotencykey
+  if (key === undefined) {
+    const derived = deriveIdempotencyKey(entry, input)
+    if ('key' in derived) key = derived.key
+    else problems.push(...derived.problems)
+  }
+  const event = {
+    specversion: '1.0',
+    id: randomUUID(),
+    source: opts.source ?? 'omni://local',
+    time: new Date((opts.now ?? Date.now)()).toISOString(),
+    tenant: opts.tenant ?? 'default',
+    visibility: entry.visibility,
+    ...input,
+    ...(key === undefined ? {} : { idempotencykey: key }),
+  } as Envelope
+  problems.push(...envelopeProblems(event), ...entry.dataProblems(event.data))
+  if (problems.length > 0) throw omniError('OMNI_ERR_EVENT_INVALID', `invalid ${input.type} event`, { problems, permanent: true })
+  const bytes = encoder.encode(JSON.stringify(event))
+  const max = opts.maxBytes ?? DEFAULT_MAX_MSG_SIZE
+  if (bytes.byteLength > max) {
+    throw omniError('OMNI_ERR_EVENT_TOO_LARGE', `the ${input.type} event is ${bytes.byteLength} bytes; the limit is ${max} (store large payloads elsewhere and set dataref)`, { permanent: true })
+  }
+  return { event, entry, subject: entry.subject, bytes }
+}

@@ -1,0 +1,33 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node'
+import { omniError } from '../errors/mod.ts'
+import { checkServerVersion } from '../server/mod.ts'
+
+export interface ConnectNatsOptions {
+  /** Connection name shown in the server's monitoring. */
+  name?: string
+}
+
+/**
+ * Connects to NATS and checks the server is 2.10+ with JetStream. Fails with
+ * OMNI_ERR_NATS_UNAVAILABLE naming the URL, or OMNI_ERR_NATS_TOO_OLD.
+ */
+export async function connectNats(url: string, opts: ConnectNatsOptions = {}): Promise<NatsConnection> {
+  let nc: NatsConnection
+  try {
+    nc = await connect({ servers: url, name: opts.name ?? 'omni' })
+  } catch (err) {
+    throw omniError(
+      'OMNI_ERR_NATS_UNAVAILABLE',
+      `cannot connect to NATS at ${url} (${(err as Error).message}): start a local server with \`omni up\`, ` +
+        'or pass --nats with the URL of a running one',
+      { cause: err },
+    )
+  }
+  try {
+    await checkServerVersion(nc)
+  } catch (err) {
+    await nc.close().catch(() => {})
+    throw err
+  }
+  return nc
+}

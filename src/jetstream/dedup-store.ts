@@ -1,0 +1,26 @@
+import type { JetStreamClient } from '@nats-io/jetstream'
+import { Kvm } from '@nats-io/kv'
+import type { DedupStore } from '../cartridges/types.ts'
+import { stableHash } from '../envelope/derive.ts'
+
+export const DEDUP_BUCKET = 'omni-dedup'
+export const DEFAULT_DEDUP_TTL_MS = 24 * 3_600_000
+
+/**
+ * Dedup markers beyond the stream's duplicate window: a KV bucket whose entries expire after
+ * `ttlMs` (the bucket's max age; nats-server 2.10 has no per-key TTL, so one TTL serves every
+ * key). Keys are namespaced by pipeline and hashed, since idempotency keys may hold any byte.
+ */
+export async function createDedupStores(js: JetStreamClient, ttlMs = DEFAULT_DEDUP_TTL_MS): Promise<(pipeline: string) => DedupStore> {
+  const kv = await new Kvm(js).create(DEDUP_BUCKET, { ttl: ttlMs, history: 1 })
+  const marker = new Uint8Array([49])
+  return (pipeline) => {
+    const keyOf = (k: string) => `${pipeline}.${stableHash(k)}`
+    return {
+      has: async (k) => (await kv.get(keyOf(k)))?.operation === 'PUT',
+      mark: async (k) => {
+        await kv.put(keyOf(k), marker)
+      },
+    }
+  }
+}

@@ -1,0 +1,139 @@
+import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream'
+import { omniError } from '../errors/mod.ts'
+import type { AckPublisher } from './publisher-types.ts'
+import { DLQ_STREAM, DLQ_SUBJECT_PREFIX, dlqSubject, redriveSubject } from './topology.ts'
+
+/** Failure metadata carried as headers on each dead letter (the body is the original bytes). */
+export const DLQ_HEADERS = {
+  pipeline: 'Omni-Pipeline',
+  stage: 'Omni-Stage',
+  error: 'Omni-Error',
+  attempts: 'Omni-Attempts',
+  subject: 'Omni-Original-Subject',
+  sequence: 'Omni-Original-Seq',
+  failedAt: 'Omni-Failed-At',
+} as const
+
+export interface DeadLetterInfo {
+  readonly pipeline: string
+  readonly stage: string
+  readonly error: string
+  readonly attempts: number
+}
+
+/**
+ * Publishes the message to its pipeline's dead-letter subject and waits for the stream's ack.
+ * The message id is derived from the original sequence, so a worker that dies between this and
+ * the ack of the original cannot produce a second dead letter for the same event.
+ */
+export async function deadLetter(publisher: AckPublisher, msg: JsMsg, info: DeadLetterInfo): Promise<void> {
+  const h: Record<string, string> = {
+    [DLQ_HEADERS.pipeline]: info.pipeline,
+    [DLQ_HEADERS.stage]: info.stage,
+    // headers are single-line; long errors are cut so one bad event cannot bloat the DLQ
+    [DLQ_HEADERS.error]: info.error.replace(/[\r\n]+/g, ' ').slice(0, 1024),
+    [DLQ_HEADERS.attempts]: String(info.attempts),
+    [DLQ_HEADERS.subject]: msg.subject,
+    [DLQ_HEADERS.sequence]: String(msg.info.streamSequence),
+    [DLQ_HEADERS.failedAt]: new Date().toISOString(),
+  }
+  await publisher.publish(dlqSubject(info.pipeline), msg.data, { msgID: `dlq:${info.pipeline}:${msg.info.streamSequence}`, headers: h })
+}
+
+export interface DeadLetter {
+  readonly seq: number
+  readonly pipeline: string
+  readonly stage: string
+  readonly error: string
+  readonly attempts: number
+  readonly originalSubject: string
+  readonly originalSeq: number
+  readonly failedAt: string
+  readonly data: Uint8Array
+  /** the event type, when the body is a readable envelope */
+  readonly type?: string
+}
+
+export interface DeadLetterFilter {
+  readonly pipeline?: string
+  readonly stage?: string
+  readonly type?: string
+  /** substring of the error message */
+  readonly error?: string
+  readonly limit?: number
+}
+
+/** Reads dead letters matching the filter, oldest first, without consuming them. */
+export async function listDeadLetters(jsm: JetStreamManager, js: JetStreamClient, filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
+  const subject = filter.pipeline ? dlqSubject(filter.pipeline) : `${DLQ_SUBJECT_PREFIX}.>`
+  const info = await jsm.streams.info(DLQ_STREAM, { subjects_filter: subject })
+  const stored = Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0)
+  if (stored === 0) return []
+  // an ordered consumer reads without acknowledging: listing never changes the DLQ
+  const consumer = await js.consumers.get(DLQ_STREAM, { filter_subjects: [subject] })
+  const out: DeadLetter[] = []
+  const limit = filter.limit ?? Number.POSITIVE_INFINITY
+  for (let read = 0; read < stored && out.length < limit; read++) {
+    const m = await consumer.next({ expires: 2000 })
+    if (!m) break
+    const letter = toDeadLetter(m.seq, m.headers, m.data)
+    if (matches(letter, filter)) out.push(letter)
+    if (m.info.pending === 0) break
+  }
+  await consumer.delete().catch(() => undefined)
+  return out
+}
+
+function toDeadLetter(seq: number, headers: { get(k: string): string } | undefined, data: Uint8Array): DeadLetter {
+  const h = (k: string) => headers?.get(k) ?? ''
+  let type: string | undefined
+  try {
+    const parsed = JSON.parse(new TextDecoder().decode(data)) as { type?: unknown }
+    if (typeof parsed.type === 'string') type = parsed.type
+  } catch {
+    // unreadable bodies are dead letters too; they simply have no type
+  }
+  return {
+    seq,
+    pipeline: h(DLQ_HEADERS.pipeline),
+    stage: h(DLQ_HEADERS.stage),
+    error: h(DLQ_HEADERS.error),
+    attempts: Number(h(DLQ_HEADERS.attempts)) || 0,
+    originalSubject: h(DLQ_HEADERS.subject),
+    originalSeq: Number(h(DLQ_HEADERS.sequence)) || 0,
+    failedAt: h(DLQ_HEADERS.failedAt),
+    data,
+    ...(type ? { type } : {}),
+  }
+}
+
+function matches(l: DeadLetter, f: DeadLetterFilter): boolean {
+  return (!f.stage || l.stage === f.stage) && (!f.type || l.type === f.type) && (!f.error || l.error.includes(f.error))
+}
+
+/**
+ * Sends matching dead letters back to their pipeline only (its redrive subject), then removes
+ * them from the DLQ. Idempotent: the redrive message id is derived from the dead letter's
+ * sequence, so running it again after a crash between the publish and the delete is dropped by
+ * the stream's duplicate window, and a removed dead letter is never listed again.
+ */
+export async function redriveDeadLetters(
+  jsm: JetStreamManager,
+  js: JetStreamClient,
+  publisher: AckPublisher,
+  filter: DeadLetterFilter,
+  onProgress?: (done: number, total: number) => void,
+): Promise<{ redriven: number; duplicates: number }> {
+  const letters = await listDeadLetters(jsm, js, filter)
+  let redriven = 0
+  let duplicates = 0
+  for (const l of letters) {
+    if (!l.pipeline) throw omniError('OMNI_ERR_DLQ', `dead letter ${l.seq} has no ${DLQ_HEADERS.pipeline} header; cannot tell where to redrive it`)
+    const ack = await publisher.publish(redriveSubject(l.pipeline), l.data, { msgID: `redrive:${l.pipeline}:${l.seq}`, headers: { [DLQ_HEADERS.subject]: l.originalSubject } })
+    if (ack.duplicate) duplicates++
+    else redriven++
+    await jsm.streams.deleteMessage(DLQ_STREAM, l.seq, false)
+    onProgress?.(redriven + duplicates, letters.length)
+  }
+  return { redriven, duplicates }
+}

@@ -1,0 +1,97 @@
+import { readdir, stat } from 'node:fs/promises'
+import { join, relative } from 'node:path'
+import { createCatalog, type CatalogEntry, type EventCatalog } from '../catalog/catalog.ts'
+import { compileCatalogManifest } from '../catalog/compile.ts'
+import { isOmniError, omniError, type Problem } from '../errors/mod.ts'
+import { compilePipeline, type CompiledPipeline } from '../pipeline/compile.ts'
+import type { CartridgeLookup } from '../pipeline/stage-builder.ts'
+import { problemAt } from './check.ts'
+import { readYamlManifest, type YamlManifest } from './yaml.ts'
+
+/** Everything loaded from a manifests folder (or a single file). */
+export interface LoadedManifests {
+  readonly files: readonly string[]
+  readonly catalog: EventCatalog
+  readonly pipelines: readonly CompiledPipeline[]
+  readonly problems: readonly Problem[]
+}
+
+const KINDS = ['EventCatalog', 'Pipeline'] as const
+
+/** Lists the YAML files under a path (a file is returned as is), sorted for stable output. */
+export async function listManifestFiles(path: string): Promise<string[]> {
+  const info = await stat(path).catch((cause: unknown) => {
+    throw omniError('OMNI_ERR_MANIFEST', `cannot read ${path}: ${(cause as Error).message}`, { cause })
+  })
+  if (info.isFile()) return [path]
+  const out: string[] = []
+  for (const entry of await readdir(path, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() && /\.ya?ml$/.test(entry.name)) out.push(join(entry.parentPath, entry.name))
+  }
+  return out.sort()
+}
+
+/**
+ * Loads and validates every manifest: YAML syntax, each kind's schema and rules, and the rules
+ * that span files (duplicate pipeline names or event types). Problems are collected, not thrown,
+ * so `omni validate` can print all of them at once.
+ */
+export async function loadManifests(paths: string | readonly string[], lookup: CartridgeLookup, extraCatalog: readonly CatalogEntry[] = []): Promise<LoadedManifests> {
+  const files = (await Promise.all((typeof paths === 'string' ? [paths] : paths).map(listManifestFiles))).flat()
+  const problems: Problem[] = []
+  const parsed: YamlManifest[] = []
+  for (const file of files) {
+    try {
+      parsed.push(await readYamlManifest(display(file)))
+    } catch (err) {
+      if (isOmniError(err) && err.problems.length > 0) problems.push(...err.problems)
+      else problems.push({ where: display(file), message: err instanceof Error ? err.message : String(err) })
+    }
+  }
+
+  const entries: CatalogEntry[] = [...extraCatalog]
+  const pipelineManifests: YamlManifest[] = []
+  for (const m of parsed) {
+    const kind = (m.value as { kind?: unknown } | null)?.kind
+    if (kind === 'EventCatalog') {
+      const result = compileCatalogManifest(m, lookup)
+      problems.push(...result.problems)
+      for (const e of result.entries) {
+        const prior = entries.find((x) => x.type === e.type)
+        if (prior) problems.push({ where: e.declaredAt, message: `event type "${e.type}" is already declared at ${prior.declaredAt}` })
+        else entries.push(e)
+      }
+    } else if (kind === 'Pipeline') {
+      pipelineManifests.push(m)
+    } else {
+      problems.push(problemAt(m, kind === undefined ? [] : ['kind'], `unknown kind ${JSON.stringify(kind ?? null)}; expected one of ${KINDS.join(', ')}`))
+    }
+  }
+
+  const pipelines: CompiledPipeline[] = []
+  for (const m of pipelineManifests) {
+    const result = compilePipeline(m, lookup)
+    if (result.type === 'error') {
+      problems.push(...result.problems)
+      continue
+    }
+    const prior = pipelines.find((p) => p.name === result.pipeline.name)
+    if (prior) problems.push(problemAt(m, ['name'], `pipeline name "${result.pipeline.name}" is already used by ${prior.file}`))
+    else pipelines.push(result.pipeline)
+  }
+  return { files: files.map(display), catalog: createCatalog(entries), pipelines, problems }
+}
+
+/** Loads manifests and throws one OMNI_ERR_MANIFEST listing every problem, if there is any. */
+export async function loadManifestsOrThrow(paths: string | readonly string[], lookup: CartridgeLookup): Promise<LoadedManifests> {
+  const loaded = await loadManifests(paths, lookup)
+  if (loaded.problems.length > 0) {
+    throw omniError('OMNI_ERR_MANIFEST', `${loaded.problems.length} problem(s) in the manifests`, { problems: loaded.problems })
+  }
+  return loaded
+}
+
+function display(file: string): string {
+  const rel = relative(process.cwd(), file)
+  return rel.startsWith('..') ? file : rel
+}

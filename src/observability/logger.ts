@@ -1,0 +1,37 @@
+import { pino, type Logger } from 'pino'
+
+export type { Logger }
+
+/** Fields that never reach a log line in clear. */
+export const REDACTED_PATHS = [
+  'token',
+  '*.token',
+  'password',
+  '*.password',
+  'secret',
+  '*.secret',
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  '*.headers.authorization',
+  'credentials',
+  '*.credentials',
+]
+
+/** The one logger factory: JSON lines on stderr, secrets redacted. */
+export function createLogger(opts: { level?: string; name?: string } = {}): Logger {
+  return pino(
+    {
+      name: opts.name ?? 'omni',
+      level: opts.level ?? process.env['OMNI_LOG_LEVEL'] ?? 'info',
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      base: undefined,
+    },
+    pino.destination({ fd: 2, sync: false }),
+  )
+}
+
+/** A logger that drops everything, for tests and library use. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' })
+}

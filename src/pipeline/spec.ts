@@ -1,0 +1,62 @@
+import Type, { type Static } from 'typebox'
+import { TargetTransformSchema } from '../catalog/schema.ts'
+
+const Duration = Type.Union([Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$' }), Type.Integer({ minimum: 0 })], {
+  description: "a duration: milliseconds as a number, or a string such as '500ms', '2s', '1m'",
+})
+
+/** How a stage failure is handled: retry the whole event, skip the stage, or dead-letter now. */
+export const ON_ERROR = ['retry', 'skip', 'dead-letter'] as const
+export type OnError = (typeof ON_ERROR)[number]
+
+export const StageSpecSchema = Type.Object(
+  {
+    id: Type.String({ pattern: '^[a-z][a-z0-9_-]*$', maxLength: 64 }),
+    uses: Type.String({ minLength: 1 }),
+    needs: Type.Optional(Type.Array(Type.String())),
+    when: Type.Optional(Type.String({ minLength: 1 })),
+    with: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    onError: Type.Optional(Type.Union(ON_ERROR.map((v) => Type.Literal(v)))),
+    timeout: Type.Optional(Duration),
+  },
+  { additionalProperties: false },
+)
+
+export const OutputSpecSchema = Type.Object(
+  {
+    /** a subject, or omit it and set `fanout: catalog` to use the event type's fan-out rules */
+    subject: Type.Optional(Type.String({ minLength: 1 })),
+    fanout: Type.Optional(Type.Literal('catalog')),
+    when: Type.Optional(Type.String({ minLength: 1 })),
+    transform: Type.Optional(Type.Array(TargetTransformSchema)),
+  },
+  { additionalProperties: false },
+)
+
+export const PipelineManifestSchema = Type.Object(
+  {
+    kind: Type.Literal('Pipeline'),
+    name: Type.String({ pattern: '^[a-z][a-z0-9_-]*$', maxLength: 64 }),
+    description: Type.Optional(Type.String()),
+    sources: Type.Array(Type.String({ pattern: '^omni(\\.[a-z0-9_*>-]+)+$' }), { minItems: 1 }),
+    errorPolicy: Type.Optional(
+      Type.Object(
+        {
+          maxDeliveries: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+          backoff: Type.Optional(Type.Array(Duration, { minItems: 1 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    stages: Type.Array(StageSpecSchema),
+    outputs: Type.Optional(Type.Array(OutputSpecSchema)),
+  },
+  { additionalProperties: false },
+)
+
+export type PipelineManifest = Static<typeof PipelineManifestSchema>
+export type StageSpec = Static<typeof StageSpecSchema>
+export type OutputSpec = Static<typeof OutputSpecSchema>
+export const DEFAULT_MAX_DELIVERIES = 5
+export const DEFAULT_BACKOFF_MS = [1000, 5000, 30_000] as const
+export const DEFAULT_STAGE_TIMEOUT_MS = 5000

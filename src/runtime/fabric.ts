@@ -1,0 +1,223 @@
+import { watch, type FSWatcher } from 'node:fs'
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
+import type { NatsConnection } from '@nats-io/transport-node'
+import type { DedupStore } from '../cartridges/types.ts'
+import type { EventCatalog } from '../catalog/catalog.ts'
+import { omniError } from '../errors/mod.ts'
+import { connectNats } from '../jetstream/connect.ts'
+import { createDedupStores } from '../jetstream/dedup-store.ts'
+import { createPublisher } from '../jetstream/publisher.ts'
+import type { AckPublisher } from '../jetstream/publisher-types.ts'
+import { ensurePipelineConsumer, ensureStreams, type TopologyOptions } from '../jetstream/topology.ts'
+import { loadManifests, loadManifestsOrThrow } from '../manifests/load.ts'
+import type { Logger } from '../observability/logger.ts'
+import type { CompiledPipeline } from '../pipeline/compile.ts'
+import type { CartridgeLookup } from '../pipeline/stage-builder.ts'
+import { startPipelineWorker, type PipelineWorker, type SettledEvent } from '../pipeline/worker.ts'
+
+export interface FabricOptions extends TopologyOptions {
+  readonly natsUrl: string
+  /** a manifests folder or file */
+  readonly manifests: string
+  readonly lookup: CartridgeLookup
+  readonly logger: Logger
+  /** reload pipelines when files under `manifests` change (default true) */
+  readonly watch?: boolean
+  readonly dedupTtlMs?: number
+  readonly ackWaitMs?: number
+  readonly batch?: number
+  readonly maxInFlight?: number
+  readonly onSettled?: (event: SettledEvent) => void
+}
+
+export type FabricState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed'
+
+export type ReloadResult =
+  | { readonly type: 'reloaded'; readonly added: string[]; readonly changed: string[]; readonly removed: string[] }
+  | { readonly type: 'rejected'; readonly problems: readonly { where: string; message: string }[] }
+
+/** The running platform in one process: a connection, the streams, one worker per pipeline. */
+export interface Fabric {
+  readonly state: FabricState
+  readonly nc: NatsConnection
+  readonly js: JetStreamClient
+  readonly jsm: JetStreamManager
+  readonly publisher: AckPublisher
+  catalog(): EventCatalog
+  pipelines(): readonly CompiledPipeline[]
+  workers(): readonly PipelineWorker[]
+  /** Re-reads the manifests; a set with problems is rejected and the running one kept. */
+  reload(): Promise<ReloadResult>
+  close(): Promise<void>
+  closed(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+/** Validates the manifests, prepares JetStream and starts every pipeline's worker. */
+export async function startFabric(opts: FabricOptions): Promise<Fabric> {
+  const loaded = await loadManifestsOrThrow(opts.manifests, opts.lookup)
+  const nc = await connectNats(opts.natsUrl, { name: 'omni-fabric' })
+  try {
+    const jsm = await jetstreamManager(nc)
+    const js = jetstream(nc)
+    await ensureStreams(jsm, opts)
+    const dedupFor = await createDedupStores(js, opts.dedupTtlMs)
+    const publisher = createPublisher(nc)
+    const fabric = new FabricImpl(opts, nc, js, jsm, publisher, dedupFor, loaded.catalog)
+    await fabric.apply(loaded.pipelines)
+    fabric.watchManifests()
+    return fabric
+  } catch (err) {
+    await nc.close().catch(() => undefined)
+    throw err
+  }
+}
+
+class FabricImpl implements Fabric {
+  #state: FabricState = 'starting'
+  #catalog: EventCatalog
+  #pipelines = new Map<string, CompiledPipeline>()
+  #workers = new Map<string, PipelineWorker>()
+  #watcher: FSWatcher | undefined
+  #reloading: Promise<ReloadResult> | undefined
+  #closing: Promise<void> | undefined
+  readonly #done = Promise.withResolvers<void>()
+  readonly #opts: FabricOptions
+  readonly #dedupFor: (pipeline: string) => DedupStore
+  readonly nc: NatsConnection
+  readonly js: JetStreamClient
+  readonly jsm: JetStreamManager
+  readonly publisher: AckPublisher & { close(): Promise<void> }
+
+  constructor(
+    opts: FabricOptions,
+    nc: NatsConnection,
+    js: JetStreamClient,
+    jsm: JetStreamManager,
+    publisher: AckPublisher & { close(): Promise<void> },
+    dedupFor: (pipeline: string) => DedupStore,
+    catalog: EventCatalog,
+  ) {
+    this.#opts = opts
+    this.nc = nc
+    this.js = js
+    this.jsm = jsm
+    this.publisher = publisher
+    this.#dedupFor = dedupFor
+    this.#catalog = catalog
+  }
+
+  get state(): FabricState {
+    return this.#state
+  }
+
+  catalog(): EventCatalog {
+    return this.#catalog
+  }
+
+  pipelines(): readonly CompiledPipeline[] {
+    return [...this.#pipelines.values()]
+  }
+
+  workers(): readonly PipelineWorker[] {
+    return [...this.#workers.values()]
+  }
+
+  /** Brings the running workers in line with `next`: start new ones, swap changed, drain removed. */
+  async apply(next: readonly CompiledPipeline[]): Promise<{ added: string[]; changed: string[]; removed: string[] }> {
+    const added: string[] = []
+    const changed: string[] = []
+    const removed: string[] = []
+    const nextNames = new Set(next.map((p) => p.name))
+    for (const [name, worker] of this.#workers) {
+      if (nextNames.has(name)) continue
+      await worker.close()
+      this.#workers.delete(name)
+      this.#pipelines.delete(name)
+      removed.push(name)
+    }
+    for (const p of next) {
+      await ensurePipelineConsumer(this.jsm, { pipeline: p.name, sources: p.sources, ...(this.#opts.ackWaitMs ? { ackWaitMs: this.#opts.ackWaitMs } : {}) })
+      const worker = this.#workers.get(p.name)
+      if (worker) {
+        worker.replace(p)
+        changed.push(p.name)
+      } else {
+        this.#workers.set(
+          p.name,
+          await startPipelineWorker({
+            js: this.js,
+            publisher: this.publisher,
+            pipeline: p,
+            catalog: () => this.#catalog,
+            dedup: this.#dedupFor(p.name),
+            ...(this.#opts.batch ? { batch: this.#opts.batch } : {}),
+            ...(this.#opts.maxInFlight ? { maxInFlight: this.#opts.maxInFlight } : {}),
+            ...(this.#opts.onSettled ? { onSettled: this.#opts.onSettled } : {}),
+          }),
+        )
+        added.push(p.name)
+      }
+      this.#pipelines.set(p.name, p)
+    }
+    this.#state = 'running'
+    return { added, changed, removed }
+  }
+
+  reload(): Promise<ReloadResult> {
+    // serialise reloads: a burst of file events must not apply two sets at once
+    const run = async (): Promise<ReloadResult> => {
+      if (this.#state !== 'running') throw omniError('OMNI_ERR_CONFIG', `cannot reload while ${this.#state}`)
+      const loaded = await loadManifests(this.#opts.manifests, this.#opts.lookup)
+      if (loaded.problems.length > 0) {
+        this.#opts.logger.error({ problems: loaded.problems }, 'manifests changed but are invalid; keeping the running pipelines')
+        return { type: 'rejected', problems: loaded.problems }
+      }
+      this.#catalog = loaded.catalog
+      const diff = await this.apply(loaded.pipelines)
+      this.#opts.logger.info(diff, 'pipelines reloaded')
+      return { type: 'reloaded', ...diff }
+    }
+    const next = (this.#reloading ?? Promise.resolve()).then(run, run)
+    this.#reloading = next.catch(() => ({ type: 'rejected', problems: [] }) as ReloadResult)
+    return next
+  }
+
+  watchManifests(): void {
+    if (this.#opts.watch === false) return
+    let timer: NodeJS.Timeout | undefined
+    this.#watcher = watch(this.#opts.manifests, { recursive: true }, (_event, file) => {
+      if (file && !/\.ya?ml$/.test(String(file))) return
+      clearTimeout(timer)
+      // editors write files in several steps; wait for the burst to settle
+      timer = setTimeout(() => {
+        this.reload().catch((err: unknown) => this.#opts.logger.error({ err }, 'reload failed'))
+      }, 250)
+      timer.unref()
+    })
+    this.#watcher.unref()
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#state = 'draining'
+      this.#watcher?.close()
+      await this.#reloading
+      // reverse order of start: workers, then the publisher, then the connection
+      await Promise.all([...this.#workers.values()].map((w) => w.close()))
+      await this.publisher.close()
+      await this.nc.drain().catch(() => undefined)
+      this.#state = 'stopped'
+      this.#done.resolve()
+    })()
+    return this.#closing
+  }
+
+  closed(): Promise<void> {
+    return this.#done.promise
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
+}

@@ -1,0 +1,107 @@
+import { isAbsolute, resolve } from 'node:path'
+import { omniError, type Problem } from '../errors/mod.ts'
+
+export interface NatsServerOptions {
+  /** Interface to bind; default 127.0.0.1. */
+  host?: string
+  /** Client port; default 4222; 0 lets the server pick a free one. */
+  port?: number
+  /** JetStream store folder, created when missing; also holds the generated config. */
+  storeDir: string
+  /** JetStream fsync policy: `always` or a duration such as `100ms`, `2m`; server default when unset. */
+  syncInterval?: string
+  /** nats-server binary; default: env OMNI_NATS_SERVER, .tools/nats/nats-server, then PATH. */
+  binary?: string
+  /** Largest message in bytes; server default (1 MiB) when unset. */
+  maxPayload?: number
+  /** Server log file; when unset the log is kept in memory for error reports only. */
+  logFile?: string
+  serverName?: string
+  /** How long to wait for the server to accept connections; default 10 s. */
+  readyTimeoutMs?: number
+  /** How long `close()` waits after SIGTERM before SIGKILL; default 10 s. */
+  stopTimeoutMs?: number
+}
+
+export interface ResolvedServerOptions {
+  readonly host: string
+  readonly port: number
+  readonly storeDir: string
+  readonly syncInterval: string | undefined
+  readonly binary: string | undefined
+  readonly maxPayload: number | undefined
+  readonly logFile: string | undefined
+  readonly serverName: string | undefined
+  readonly readyTimeoutMs: number
+  readonly stopTimeoutMs: number
+}
+
+const SYNC_INTERVAL = /^(always|\d+(ns|us|ms|s|m|h))$/
+const SERVER_NAME = /^[A-Za-z0-9_.-]+$/
+
+function isInt(v: unknown, min: number, max: number): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max
+}
+
+/** Applies defaults and validates once, reporting every invalid option by name. */
+export function resolveServerOptions(opts: NatsServerOptions): ResolvedServerOptions {
+  const problems: Problem[] = []
+  const bad = (where: string, message: string) => problems.push({ where, message })
+  const o = {
+    ...opts,
+    host: opts.host ?? '127.0.0.1',
+    port: opts.port ?? 4222,
+    readyTimeoutMs: opts.readyTimeoutMs ?? 10_000,
+    stopTimeoutMs: opts.stopTimeoutMs ?? 10_000,
+  }
+  if (typeof o.host !== 'string' || o.host === '' || /[\s"]/.test(o.host)) bad('host', 'must be a host name or IP address')
+  if (!isInt(o.port, 0, 65535)) bad('port', 'must be an integer from 0 to 65535')
+  if (typeof o.storeDir !== 'string' || o.storeDir === '') bad('storeDir', 'is required')
+  if (o.syncInterval !== undefined && !SYNC_INTERVAL.test(o.syncInterval)) {
+    bad('syncInterval', "must be 'always' or a duration such as '100ms' or '2m'")
+  }
+  if (o.maxPayload !== undefined && !isInt(o.maxPayload, 1, 64 * 1024 * 1024)) bad('maxPayload', 'must be an integer from 1 to 67108864')
+  if (o.serverName !== undefined && !SERVER_NAME.test(o.serverName)) bad('serverName', 'may hold only letters, digits, _ . -')
+  if (!isInt(o.readyTimeoutMs, 1, 600_000)) bad('readyTimeoutMs', 'must be a positive integer')
+  if (!isInt(o.stopTimeoutMs, 1, 600_000)) bad('stopTimeoutMs', 'must be a positive integer')
+  if (problems.length > 0) throw omniError('OMNI_ERR_CONFIG', 'invalid nats-server options', { problems })
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(p))
+  return Object.freeze({
+    host: o.host,
+    port: o.port,
+    storeDir: abs(o.storeDir),
+    syncInterval: o.syncInterval,
+    binary: o.binary,
+    maxPayload: o.maxPayload,
+    logFile: o.logFile === undefined ? undefined : abs(o.logFile),
+    serverName: o.serverName,
+    readyTimeoutMs: o.readyTimeoutMs,
+    stopTimeoutMs: o.stopTimeoutMs,
+  })
+}
+
+/**
+ * The nats-server config for these options. Port 0 becomes -1 (the server picks one and
+ * reports it in the ports file, so there is no window for another process to take it).
+ */
+export function renderConfig(o: ResolvedServerOptions, port: number): string {
+  const q = (s: string) => JSON.stringify(s)
+  const lines = [
+    `host: ${q(o.host)}`,
+    `port: ${port === 0 ? -1 : port}`,
+    `ports_file_dir: ${q(o.storeDir)}`,
+  ]
+  if (o.serverName !== undefined) lines.push(`server_name: ${q(o.serverName)}`)
+  if (o.maxPayload !== undefined) lines.push(`max_payload: ${o.maxPayload}`)
+  if (o.logFile !== undefined) lines.push(`log_file: ${q(o.logFile)}`)
+  lines.push('jetstream {', `  store_dir: ${q(o.storeDir)}`)
+  if (o.syncInterval !== undefined) lines.push(`  sync_interval: ${o.syncInterval}`)
+  lines.push('}', '')
+  return lines.join('\n')
+}
+
+/** The URL clients use for a server bound to host:port (wildcard binds are reached on loopback). */
+export function clientUrl(host: string, port: number): string {
+  const h = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host
+  return `nats://${h.includes(':') ? `[${h}]` : h}:${port}`
+}

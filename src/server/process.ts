@@ -1,0 +1,161 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { setTimeout as delay } from 'node:timers/promises'
+import { connect } from '@nats-io/transport-node'
+import { omniError } from '../errors/mod.ts'
+import type { NatsBinary } from './binary.ts'
+import type { ResolvedServerOptions } from './options.ts'
+import { clientUrl, renderConfig } from './options.ts'
+import { assertPortFree, isAddressInUseLog, portInUseError } from './ports.ts'
+
+const TAIL_LINES = 30
+
+/** One run of nats-server: the child, its port once ready, and how it ended. */
+export interface ServerProcess {
+  readonly child: ChildProcess
+  readonly pid: number
+  readonly port: number
+  /** Resolves once the process has exited and its output is closed; never rejects. */
+  readonly exited: Promise<void>
+  readonly hasExited: boolean
+  /** SIGTERM, then SIGKILL after `timeoutMs`; the same promise on every call. */
+  stop(timeoutMs: number): Promise<void>
+}
+
+/** Keeps the last lines of the server's output for error reports. */
+class LineTail {
+  #lines: string[] = []
+  #partial = ''
+  push(chunk: Buffer): void {
+    const parts = (this.#partial + chunk.toString('utf8')).split('\n')
+    this.#partial = parts.pop() ?? ''
+    this.#lines.push(...parts)
+    if (this.#lines.length > TAIL_LINES) this.#lines.splice(0, this.#lines.length - TAIL_LINES)
+  }
+  lines(): string[] {
+    return this.#partial === '' ? [...this.#lines] : [...this.#lines, this.#partial]
+  }
+}
+
+async function fileTail(path: string): Promise<string[]> {
+  try {
+    const fh = await open(path, 'r')
+    try {
+      const { size } = await fh.stat()
+      const len = Math.min(size, 64 * 1024)
+      const buf = Buffer.alloc(len)
+      await fh.read(buf, 0, len, size - len)
+      return buf.toString('utf8').split('\n').filter((l) => l !== '').slice(-TAIL_LINES)
+    } finally {
+      await fh.close()
+    }
+  } catch {
+    return []
+  }
+}
+
+function portsFile(storeDir: string, pid: number): string {
+  return join(storeDir, `nats-server_${pid}.ports`)
+}
+
+/** The client port from the ports file the server writes once it listens, or undefined. */
+async function readReadyPort(storeDir: string, pid: number): Promise<number | undefined> {
+  let text: string
+  try {
+    text = await readFile(portsFile(storeDir, pid), 'utf8')
+  } catch {
+    return undefined
+  }
+  try {
+    const first = (JSON.parse(text) as { nats?: string[] }).nats?.[0]
+    return first === undefined ? undefined : Number(new URL(first).port)
+  } catch {
+    return undefined // written but not complete yet
+  }
+}
+
+/** True once a NATS client completes the handshake at host:port. */
+async function probe(url: string): Promise<boolean> {
+  try {
+    const nc = await connect({ servers: url, reconnect: false, timeout: 1000, name: 'omni-ready-probe' })
+    await nc.close()
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Writes the config, spawns nats-server and resolves once clients can connect. */
+export async function launch(binary: NatsBinary, o: ResolvedServerOptions, port: number): Promise<ServerProcess> {
+  if (port !== 0) await assertPortFree(o.host, port)
+  await mkdir(o.storeDir, { recursive: true })
+  const confPath = join(o.storeDir, 'nats-server.conf')
+  await writeFile(confPath, renderConfig(o, port))
+
+  const child = spawn(binary.path, ['-c', confPath], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const tail = new LineTail()
+  child.stdout?.on('data', (c: Buffer) => tail.push(c))
+  child.stderr?.on('data', (c: Buffer) => tail.push(c))
+  let hasExited = false
+  let exitReason = ''
+  const exited = new Promise<void>((resolve) => {
+    const done = (reason: string) => {
+      if (hasExited) return
+      hasExited = true
+      exitReason = reason
+      if (child.pid !== undefined) rm(portsFile(o.storeDir, child.pid), { force: true }).catch(() => {})
+      resolve()
+    }
+    child.once('error', (err) => done(`could not be started: ${err.message}`))
+    child.once('close', (code, signal) => done(signal ? `was killed by ${signal}` : `exited with code ${code}`))
+  })
+  const logLines = async () => [...tail.lines(), ...(o.logFile ? await fileTail(o.logFile) : [])]
+
+  let stopping: Promise<void> | undefined
+  const stop = (timeoutMs: number): Promise<void> => {
+    stopping ??= (async () => {
+      if (hasExited) return
+      child.kill('SIGTERM')
+      const force = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+      await exited
+      clearTimeout(force)
+    })()
+    return stopping
+  }
+
+  const shown = port === 0 ? 'a free port' : `port ${port}`
+  const deadline = performance.now() + o.readyTimeoutMs
+  for (;;) {
+    if (hasExited) {
+      const lines = await logLines()
+      const log = lines.length > 0 ? `; last log lines:\n${lines.join('\n')}` : ''
+      const cause = new Error(`nats-server ${exitReason}${log}`)
+      if (lines.some(isAddressInUseLog)) throw portInUseError(o.host, port, cause)
+      throw omniError('OMNI_ERR_NATS_UNAVAILABLE', `nats-server (${binary.path}) ${exitReason} while starting on ${shown}${log}`, { cause })
+    }
+    if (performance.now() > deadline) {
+      child.kill('SIGKILL')
+      await exited
+      const lines = await logLines()
+      throw omniError(
+        'OMNI_ERR_NATS_UNAVAILABLE',
+        `nats-server (${binary.path}) did not accept connections on ${shown} within ${o.readyTimeoutMs} ms; last log lines:\n${lines.join('\n')}`,
+      )
+    }
+    const ready = child.pid === undefined ? undefined : await readReadyPort(o.storeDir, child.pid)
+    if (ready !== undefined && (await probe(clientUrl(o.host, ready)))) {
+      return {
+        child,
+        pid: child.pid as number,
+        port: ready,
+        exited,
+        get hasExited() {
+          return hasExited
+        },
+        stop,
+      }
+    }
+    await Promise.race([delay(20), exited])
+  }
+}

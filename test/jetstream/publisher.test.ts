@@ -1,0 +1,165 @@
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream'
+import type { NatsConnection } from '@nats-io/transport-node'
+import t from 'tap'
+import { hasCode } from '../../src/errors/mod.ts'
+import { createPublisher, type PubAck } from '../../src/jetstream/publisher.ts'
+import { connectTest, startTestNats } from '../fixtures/nats.ts'
+
+const enc = new TextEncoder()
+
+const server = await startTestNats(t)
+const nc: NatsConnection = await connectTest(t, server)
+const jsm: JetStreamManager = await jetstreamManager(nc)
+
+let streams = 0
+/** A fresh stream capturing `<name>.>`; returns its name (also the subject prefix). */
+async function stream(opts: { duplicateWindowMs?: number } = {}): Promise<string> {
+  const name = `S${++streams}`
+  await jsm.streams.add({
+    name,
+    subjects: [`${name}.>`],
+    ...(opts.duplicateWindowMs ? { duplicate_window: opts.duplicateWindowMs * 1_000_000 } : {}),
+  })
+  return name
+}
+
+t.test('acks carry the stream and increasing sequence numbers', async (t) => {
+  const s = await stream()
+  await using pub = createPublisher(nc)
+  const acks: PubAck[] = []
+  for (let i = 0; i < 5; i++) acks.push(await pub.publish(`${s}.a`, enc.encode(`m${i}`)))
+  t.same(acks.map((a) => a.seq), [1, 2, 3, 4, 5])
+  t.ok(acks.every((a) => a.stream === s && !a.duplicate))
+  const concurrent = await Promise.all(Array.from({ length: 100 }, (_, i) => pub.publish(`${s}.b`, enc.encode(`c${i}`))))
+  t.same(concurrent.map((a) => a.seq), Array.from({ length: 100 }, (_, i) => i + 6), 'acks match their publishes in order')
+  t.equal(pub.pending, 0)
+})
+
+t.test('a repeated msgID inside the duplicate window is acked as duplicate and stored once', async (t) => {
+  const s = await stream({ duplicateWindowMs: 60_000 })
+  await using pub = createPublisher(nc)
+  const first = await pub.publish(`${s}.x`, enc.encode('a'), { msgID: 'evt-1', headers: { 'Omni-Test': 'yes' } })
+  const again = await pub.publish(`${s}.x`, enc.encode('a'), { msgID: 'evt-1' })
+  t.same(first, { stream: s, seq: 1, duplicate: false })
+  t.same(again, { stream: s, seq: 1, duplicate: true })
+  t.equal((await jsm.streams.info(s)).state.messages, 1)
+  const stored = await jsm.streams.getMessage(s, { seq: 1 })
+  t.equal(stored?.header.get('Omni-Test'), 'yes', 'custom headers are sent')
+  t.equal(stored?.header.get('Nats-Msg-Id'), 'evt-1')
+})
+
+t.test('a subject no stream captures rejects with a clear error', async (t) => {
+  await using pub = createPublisher(nc)
+  await t.rejects(pub.publish('nobody.listens.here', enc.encode('x')), {
+    code: 'OMNI_ERR_PUBLISH_FAILED',
+    message: /no JetStream stream captures subject "nobody\.listens\.here".*503/,
+  })
+  t.equal(pub.pending, 0)
+})
+
+t.test('expectStream guards against the wrong stream', async (t) => {
+  const s = await stream()
+  await using pub = createPublisher(nc)
+  t.equal((await pub.publish(`${s}.y`, enc.encode('ok'), { expectStream: s })).seq, 1)
+  await t.rejects(pub.publish(`${s}.y`, enc.encode('no'), { expectStream: 'OTHER' }), {
+    code: 'OMNI_ERR_PUBLISH_FAILED',
+    message: /expected stream does not match.*err_code 10060/,
+  })
+})
+
+t.test('maxInFlight bounds the acks outstanding and keeps publish order', async (t) => {
+  const s = await stream()
+  await using pub = createPublisher(nc, { maxInFlight: 8 })
+  let highest = 0
+  const watch = () => (highest = Math.max(highest, pub.pending))
+  const all: Promise<PubAck>[] = []
+  for (let i = 0; i < 1000; i++) {
+    all.push(pub.publish(`${s}.z`, enc.encode(`n${i}`)).finally(watch))
+    watch()
+  }
+  const acks = await Promise.all(all)
+  t.equal(highest, 8, 'never more than 8 pending, and the limit is reached')
+  t.same(acks.map((a) => a.seq), Array.from({ length: 1000 }, (_, i) => i + 1), 'queued publishes keep their order')
+  t.equal((await jsm.streams.info(s)).state.messages, 1000)
+})
+
+t.test('ready() lets a loop wait for room instead of queueing', async (t) => {
+  const s = await stream()
+  await using pub = createPublisher(nc, { maxInFlight: 4 })
+  let acked = 0
+  let highest = 0
+  for (let i = 0; i < 200; i++) {
+    await pub.ready()
+    t.ok(pub.pending < 4 || i === 0, 'room after ready()') || t.bailout()
+    void pub.publish(`${s}.r`, enc.encode('r')).then(() => acked++)
+    highest = Math.max(highest, pub.pending)
+  }
+  await pub.close()
+  t.equal(acked, 200)
+  t.equal(highest, 4)
+})
+
+t.test('a publish nobody acks times out with OMNI_ERR_PUBLISH_FAILED', async (t) => {
+  // a core subscriber counts as a responder (no 503) but never replies
+  const sub = nc.subscribe('silent.>')
+  t.teardown(() => sub.unsubscribe())
+  await using pub = createPublisher(nc, { timeoutMs: 100 })
+  const started = performance.now()
+  await t.rejects(pub.publish('silent.one', enc.encode('x')), { code: 'OMNI_ERR_PUBLISH_FAILED', message: /within 100 ms.*same msgID/ })
+  t.ok(performance.now() - started < 1000)
+  t.equal(pub.pending, 0)
+})
+
+t.test('close waits for outstanding acks, then rejects new publishes', async (t) => {
+  const s = await stream()
+  const pub = createPublisher(nc, { maxInFlight: 2 })
+  const inFlight = Array.from({ length: 10 }, (_, i) => pub.publish(`${s}.c`, enc.encode(`${i}`)))
+  const closing = pub.close()
+  t.equal(pub.close(), closing, 'idempotent')
+  await t.rejects(pub.publish(`${s}.c`, enc.encode('late')), { code: 'OMNI_ERR_PUBLISH_FAILED', message: /publisher is closed/ })
+  await closing
+  t.equal((await Promise.all(inFlight)).length, 10, 'every accepted publish was acked')
+  await pub.closed()
+  t.equal(pub.pending, 0)
+})
+
+t.test('close gives up after timeoutMs and rejects what is left', async (t) => {
+  const sub = nc.subscribe('void.>')
+  t.teardown(() => sub.unsubscribe())
+  const pub = createPublisher(nc, { timeoutMs: 5000 })
+  const lost = pub.publish('void.x', enc.encode('x'))
+  const caught = lost.catch((e: unknown) => e)
+  const reject = (pub as unknown as { close(): Promise<void> }).close()
+  t.ok(pub.pending === 1)
+  await reject
+  t.ok(hasCode(await caught, 'OMNI_ERR_PUBLISH_FAILED'))
+})
+
+t.test('a closed connection rejects outstanding acks and closes the publisher', async (t) => {
+  const own = await connectTest(t, server, 'closing')
+  const sub = own.subscribe('gone.>')
+  void sub
+  const pub = createPublisher(own, { timeoutMs: 10_000 })
+  const waiting = pub.publish('gone.x', enc.encode('x')).catch((e: unknown) => e)
+  await own.flush()
+  await own.close()
+  await pub.closed()
+  const err = await waiting
+  t.ok(hasCode(err, 'OMNI_ERR_PUBLISH_FAILED'))
+  t.match((err as Error).message, /connection closed/)
+  await t.rejects(pub.publish('gone.y', enc.encode('y')), { code: 'OMNI_ERR_PUBLISH_FAILED' })
+})
+
+t.test('an oversized payload fails at once and is marked permanent', async (t) => {
+  const s = await stream()
+  await using pub = createPublisher(nc)
+  const big = new Uint8Array((nc.info?.max_payload ?? 1 << 20) + 1)
+  const err = await pub.publish(`${s}.big`, big).catch((e: unknown) => e)
+  t.ok(hasCode(err, 'OMNI_ERR_PUBLISH_FAILED'))
+  t.equal((err as { permanent: boolean }).permanent, true)
+  t.equal(pub.pending, 0)
+})
+
+t.test('invalid options are rejected', async (t) => {
+  t.throws(() => createPublisher(nc, { maxInFlight: 0, timeoutMs: -1 }), { code: 'OMNI_ERR_CONFIG' })
+})
