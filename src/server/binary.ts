@@ -41,16 +41,17 @@ async function onPath(name: string, pathEnv: string | undefined): Promise<string
 export async function locateNatsBinary(
   explicit?: string,
   env: NodeJS.ProcessEnv = process.env,
+  toolsPath: string = TOOLS_NATS_SERVER,
 ): Promise<{ path: string; source: string }> {
   if (explicit) return { path: explicit, source: 'the binary option' }
   const fromEnv = env['OMNI_NATS_SERVER']
   if (fromEnv) return { path: fromEnv, source: 'OMNI_NATS_SERVER' }
-  if (await isExecutable(TOOLS_NATS_SERVER)) return { path: TOOLS_NATS_SERVER, source: '.tools/nats' }
+  if (await isExecutable(toolsPath)) return { path: toolsPath, source: '.tools/nats' }
   const found = await onPath('nats-server', env['PATH'])
   if (found) return { path: found, source: 'PATH' }
   throw omniError(
     'OMNI_ERR_NATS_BINARY_MISSING',
-    `no nats-server binary found (looked at OMNI_NATS_SERVER, ${TOOLS_NATS_SERVER} and PATH): ${SETUP_HINT}`,
+    `no nats-server binary found (looked at OMNI_NATS_SERVER, ${toolsPath} and PATH): ${SETUP_HINT}`,
   )
 }
 

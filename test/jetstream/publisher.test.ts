@@ -1,6 +1,6 @@
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream'
-import type { NatsConnection } from '@nats-io/transport-node'
-import t from 'tap'
+import { Empty, headers, type Msg, type NatsConnection } from '@nats-io/transport-node'
+import t, { type Test } from 'tap'
 import { hasCode } from '../../src/errors/mod.ts'
 import { createPublisher, type PubAck } from '../../src/jetstream/publisher.ts'
 import { connectTest, startTestNats } from '../fixtures/nats.ts'
@@ -88,13 +88,15 @@ t.test('ready() lets a loop wait for room instead of queueing', async (t) => {
   await using pub = createPublisher(nc, { maxInFlight: 4 })
   let acked = 0
   let highest = 0
+  let full = 0
   for (let i = 0; i < 200; i++) {
     await pub.ready()
-    t.ok(pub.pending < 4 || i === 0, 'room after ready()') || t.bailout()
+    if (pub.pending >= 4) full++
     void pub.publish(`${s}.r`, enc.encode('r')).then(() => acked++)
     highest = Math.max(highest, pub.pending)
   }
   await pub.close()
+  t.equal(full, 0, 'there is always room after ready()')
   t.equal(acked, 200)
   t.equal(highest, 4)
 })
@@ -126,19 +128,18 @@ t.test('close waits for outstanding acks, then rejects new publishes', async (t)
 t.test('close gives up after timeoutMs and rejects what is left', async (t) => {
   const sub = nc.subscribe('void.>')
   t.teardown(() => sub.unsubscribe())
-  const pub = createPublisher(nc, { timeoutMs: 5000 })
-  const lost = pub.publish('void.x', enc.encode('x'))
-  const caught = lost.catch((e: unknown) => e)
-  const reject = (pub as unknown as { close(): Promise<void> }).close()
-  t.ok(pub.pending === 1)
-  await reject
-  t.ok(hasCode(await caught, 'OMNI_ERR_PUBLISH_FAILED'))
+  const pub = createPublisher(nc, { timeoutMs: 300 })
+  const lost = pub.publish('void.x', enc.encode('x')).catch((e: unknown) => e)
+  const closing = pub.close()
+  t.equal(pub.pending, 1)
+  await closing
+  t.ok(hasCode(await lost, 'OMNI_ERR_PUBLISH_FAILED'))
+  t.equal(pub.pending, 0)
 })
 
 t.test('a closed connection rejects outstanding acks and closes the publisher', async (t) => {
   const own = await connectTest(t, server, 'closing')
-  const sub = own.subscribe('gone.>')
-  void sub
+  own.subscribe('gone.>') // a responder that never acks
   const pub = createPublisher(own, { timeoutMs: 10_000 })
   const waiting = pub.publish('gone.x', enc.encode('x')).catch((e: unknown) => e)
   await own.flush()
@@ -158,6 +159,30 @@ t.test('an oversized payload fails at once and is marked permanent', async (t) =
   t.ok(hasCode(err, 'OMNI_ERR_PUBLISH_FAILED'))
   t.equal((err as { permanent: boolean }).permanent, true)
   t.equal(pub.pending, 0)
+})
+
+/** A core subscriber standing in for a stream: answers every publish with `reply(n)`. */
+function fakeStream(t: Test, subject: string, reply: (n: number, m: Msg) => void): void {
+  let n = 0
+  const sub = nc.subscribe(subject, { callback: (_err, m) => reply(++n, m) })
+  t.teardown(() => sub.unsubscribe())
+}
+
+t.test('malformed or unexpected replies reject with the subject named', async (t) => {
+  fakeStream(t, 'fake.empty', (_n, m) => m.respond(Empty, { headers: headers(408, 'Request Timeout') }))
+  fakeStream(t, 'fake.garbage', (_n, m) => m.respond(enc.encode('not json')))
+  fakeStream(t, 'fake.odd', (_n, m) => m.respond(enc.encode('{"hello":1}')))
+  await using pub = createPublisher(nc)
+  await t.rejects(pub.publish('fake.empty', enc.encode('x')), { code: 'OMNI_ERR_PUBLISH_FAILED', message: /"fake\.empty" \(status 408 Request Timeout\)/ })
+  await t.rejects(pub.publish('fake.garbage', enc.encode('x')), { code: 'OMNI_ERR_PUBLISH_FAILED', message: /unreadable ack .*"fake\.garbage": not json/ })
+  await t.rejects(pub.publish('fake.odd', enc.encode('x')), { code: 'OMNI_ERR_PUBLISH_FAILED', message: /unexpected reply .*"fake\.odd"/ })
+})
+
+t.test('a long queue behind maxInFlight 1 stays in order', async (t) => {
+  fakeStream(t, 'fake.seq', (n, m) => m.respond(enc.encode(JSON.stringify({ stream: 'FAKE', seq: n }))))
+  await using pub = createPublisher(nc, { maxInFlight: 1 })
+  const acks = await Promise.all(Array.from({ length: 2100 }, () => pub.publish('fake.seq', enc.encode('q'))))
+  t.same(acks.map((a) => a.seq), Array.from({ length: 2100 }, (_, i) => i + 1))
 })
 
 t.test('invalid options are rejected', async (t) => {

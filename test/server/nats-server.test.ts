@@ -9,7 +9,7 @@ import t, { type Test } from 'tap'
 import { hasCode } from '../../src/errors/mod.ts'
 import { connectNats } from '../../src/jetstream/connect.ts'
 import { checkServerVersion, isSupportedVersion, startNatsServer } from '../../src/server/mod.ts'
-import { TOOLS_NATS_SERVER } from '../../src/server/binary.ts'
+import { checkNatsBinary, locateNatsBinary, TOOLS_NATS_SERVER } from '../../src/server/binary.ts'
 import { connectTest, startTestNats } from '../fixtures/nats.ts'
 
 async function tempDir(t: Test): Promise<string> {
@@ -236,19 +236,72 @@ t.test('connectNats names the URL when nothing listens there', async (t) => {
   })
 })
 
-t.test('checkServerVersion rejects a real server without JetStream', async (t) => {
+/** Runs nats-server directly (not managed) with `args` and connects to it. */
+async function plainNats(t: Test, args: string[], auth: { user?: string; pass?: string } = {}): Promise<{ nc: NatsConnection; url: string }> {
   const port = await freePort()
-  const child = spawn(TOOLS_NATS_SERVER, ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' })
+  const child = spawn(TOOLS_NATS_SERVER, ['-a', '127.0.0.1', '-p', String(port), ...args], { stdio: 'ignore' })
   t.teardown(() => {
     child.kill('SIGTERM')
   })
-  let nc: NatsConnection | undefined
-  for (let i = 0; i < 100 && !nc; i++) {
-    nc = await connect({ servers: `127.0.0.1:${port}`, reconnect: false }).catch(() => undefined)
-    if (!nc) await new Promise((r) => setTimeout(r, 50))
+  const url = `nats://127.0.0.1:${port}`
+  for (let i = 0; i < 100; i++) {
+    const nc = await connect({ servers: url, reconnect: false, ...auth }).catch(() => undefined)
+    if (nc) {
+      t.teardown(() => nc.close())
+      return { nc, url }
+    }
+    await new Promise((r) => setTimeout(r, 50))
   }
-  if (!nc) throw new Error('plain nats-server did not start')
-  t.teardown(() => nc.close())
+  throw new Error('plain nats-server did not start')
+}
+
+t.test('checkServerVersion rejects a real server without JetStream', async (t) => {
+  const { nc, url } = await plainNats(t, [])
   await t.rejects(checkServerVersion(nc), { code: 'OMNI_ERR_NATS_UNAVAILABLE', message: /JetStream is not enabled.*-js/ })
-  await t.rejects(connectNats(`nats://127.0.0.1:${port}`), { code: 'OMNI_ERR_NATS_UNAVAILABLE', message: /JetStream is not enabled/ })
+  await t.rejects(connectNats(url), { code: 'OMNI_ERR_NATS_UNAVAILABLE', message: /JetStream is not enabled/ })
+})
+
+t.test('checkServerVersion rejects an account without JetStream on a JetStream server', async (t) => {
+  const dir = await tempDir(t)
+  const conf = join(dir, 'accounts.conf')
+  await writeFile(
+    conf,
+    `jetstream { store_dir: ${JSON.stringify(dir)} }
+accounts {
+  JS: { jetstream: enabled, users: [{ user: js, password: js }] }
+  PLAIN: { users: [{ user: plain, password: plain }] }
+}
+`,
+  )
+  const { nc } = await plainNats(t, ['-c', conf], { user: 'plain', pass: 'plain' })
+  t.equal(nc.info?.jetstream, true, 'the server advertises JetStream')
+  await t.rejects(checkServerVersion(nc), { code: 'OMNI_ERR_NATS_UNAVAILABLE', message: /not available to this account/ })
+})
+
+t.test('binary lookup order: option, OMNI_NATS_SERVER, .tools, PATH', async (t) => {
+  const dir = await tempDir(t)
+  const onPathBin = await fakeBinary(dir, 'echo "nats-server: v2.11.0"')
+  const missingTools = join(dir, 'no-tools', 'nats-server')
+  t.same(await locateNatsBinary('/x/explicit', { OMNI_NATS_SERVER: '/x/env' }), { path: '/x/explicit', source: 'the binary option' })
+  t.same(await locateNatsBinary(undefined, { OMNI_NATS_SERVER: '/x/env' }), { path: '/x/env', source: 'OMNI_NATS_SERVER' })
+  t.same(await locateNatsBinary(undefined, { PATH: dir }, onPathBin), { path: onPathBin, source: '.tools/nats' })
+  t.same(await locateNatsBinary(undefined, { PATH: `/nonexistent:${dir}` }, missingTools), { path: onPathBin, source: 'PATH' })
+  await t.rejects(locateNatsBinary(undefined, { PATH: '/nonexistent' }, missingTools), {
+    code: 'OMNI_ERR_NATS_BINARY_MISSING',
+    message: /no nats-server binary found.*make setup/,
+  })
+  const plain = join(dir, 'not-executable')
+  await writeFile(plain, 'echo')
+  await t.rejects(checkNatsBinary(plain), { code: 'OMNI_ERR_NATS_BINARY_MISSING', message: /is not executable/ })
+})
+
+t.test('a failed start with logFile set reports the tail of that file', async (t) => {
+  const dir = await tempDir(t)
+  const logFile = join(dir, 'server.log')
+  await writeFile(logFile, 'earlier line\n[FTL] something fatal\n')
+  const binary = await fakeBinary(dir, 'if [ "$1" = "--version" ]; then echo "nats-server: v2.10.27"; exit 0; fi\nexit 1')
+  await t.rejects(startNatsServer({ port: 0, storeDir: dir, binary, logFile }), {
+    code: 'OMNI_ERR_NATS_UNAVAILABLE',
+    message: /exited with code 1[\s\S]*something fatal/,
+  })
 })

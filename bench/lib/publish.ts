@@ -1,0 +1,66 @@
+import type { Publisher } from '../../src/jetstream/publisher.ts'
+import type { Progress } from './types.ts'
+
+/** One message to publish: subject, bytes and (optionally) its Nats-Msg-Id. */
+export interface OutgoingMessage {
+  readonly subject: string
+  readonly bytes: Uint8Array
+  readonly msgID?: string
+}
+
+export interface PublishAllResult {
+  readonly acked: number
+  readonly failed: number
+  readonly seconds: number
+  readonly firstError?: string
+}
+
+const PROGRESS_EVERY = 1024
+
+/**
+ * Publishes `count` messages through the fast publisher as fast as its `maxInFlight` allows and
+ * resolves once every ack (or failure) is in, or when `timeoutMs` passes.
+ */
+export async function publishAll(publisher: Publisher, count: number, make: (i: number) => OutgoingMessage, progress: Progress, timeoutMs: number): Promise<PublishAllResult> {
+  const started = performance.now()
+  const deadline = started + timeoutMs
+  let acked = 0
+  let failed = 0
+  let firstError: string | undefined
+  const all = Promise.withResolvers<void>()
+  const settle = () => {
+    if ((acked + failed) % PROGRESS_EVERY === 0) progress.update(acked + failed)
+    if (acked + failed === count) all.resolve()
+  }
+  const onAck = () => {
+    acked++
+    settle()
+  }
+  const onError = (err: unknown) => {
+    failed++
+    firstError ??= err instanceof Error ? err.message : String(err)
+    settle()
+  }
+  let sent = 0
+  for (; sent < count && performance.now() < deadline; sent++) {
+    // resolves at once while the in-flight window has room: backpressure without a timer
+    await publisher.ready()
+    const m = make(sent)
+    publisher.publish(m.subject, m.bytes, m.msgID === undefined ? undefined : { msgID: m.msgID }).then(onAck, onError)
+  }
+  if (count === 0) all.resolve()
+  if (sent < count) failed += count - sent
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - performance.now()))))
+  await Promise.race([all.promise, late])
+  clearTimeout(timer)
+  progress.update(acked + failed)
+  progress.stop()
+  const unsettled = count - acked - failed
+  return {
+    acked,
+    failed: failed + unsettled,
+    seconds: (performance.now() - started) / 1000,
+    ...(firstError !== undefined ? { firstError } : unsettled > 0 ? { firstError: `${unsettled} ack(s) still missing after ${timeoutMs} ms` } : {}),
+  }
+}

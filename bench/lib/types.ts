@@ -1,0 +1,75 @@
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
+import type { NatsConnection } from '@nats-io/transport-node'
+import type { BenchFixtures } from './fixtures.ts'
+
+/** A progress display for one phase; the CLI passes cli-progress bars, tests pass nothing. */
+export interface Progress {
+  increment(n?: number): void
+  update(n: number): void
+  stop(): void
+}
+export type ProgressFactory = (label: string, total: number) => Progress
+
+/** One row of the results table (a scenario may report several, e.g. two publish styles). */
+export interface ScenarioResult {
+  /** stable id for machines: `publish-ceiling.fast`, `pipeline-e2e`, … */
+  readonly id: string
+  readonly scenario: string
+  readonly title: string
+  readonly events: number
+  readonly seconds: number
+  /** events per second */
+  readonly rate: number
+  /** rate divided by the ceiling named in `ratioTo` */
+  readonly ratio?: number
+  readonly ratioTo?: string
+  readonly notes: string
+  /** everything else measured (latency percentiles, memory samples, CPU use, …) */
+  readonly details: Readonly<Record<string, unknown>>
+}
+
+/** Scenario sizes; `quick` shrinks every one of them for smoke tests. */
+export interface BenchSizes {
+  /** messages for the ceilings and the end-to-end run */
+  readonly events: number
+  readonly latencySeconds: number
+  readonly overloadSeconds: number
+  /** excluded from the latency percentiles while the worker and JIT settle */
+  readonly warmupSeconds: number
+  /** upper bound on any single measured phase, whatever happens */
+  readonly phaseTimeoutSeconds: number
+}
+
+/** What every scenario gets: a connection for setup, the fixtures, and earlier results. */
+export interface BenchContext {
+  readonly url: string
+  /** true when the bench started the server itself: streams may be deleted outright */
+  readonly managed: boolean
+  /** the managed server's pid, for CPU accounting; undefined with --nats */
+  readonly serverPid: number | undefined
+  readonly nc: NatsConnection
+  readonly js: JetStreamClient
+  readonly jsm: JetStreamManager
+  readonly fixtures: BenchFixtures
+  /** unique per run: keeps idempotency keys and stream names of separate runs apart */
+  readonly runId: string
+  readonly sizes: BenchSizes
+  readonly quick: boolean
+  readonly progress: ProgressFactory
+  readonly log: (line: string) => void
+  /** rows of the scenarios that already ran, by row id */
+  readonly results: ReadonlyMap<string, ScenarioResult>
+}
+
+/** One benchmark scenario: one file under bench/scenarios/. */
+export interface Scenario {
+  readonly id: string
+  readonly title: string
+  run(ctx: BenchContext): Promise<ScenarioResult[]>
+}
+
+/** The row a later scenario compares against, e.g. the consume+ack ceiling. */
+export function rowRate(ctx: BenchContext, id: string): number | undefined {
+  const r = ctx.results.get(id)
+  return r && r.rate > 0 ? r.rate : undefined
+}

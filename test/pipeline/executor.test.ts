@@ -1,0 +1,122 @@
+import t from 'tap'
+import { createCatalog } from '../../src/catalog/catalog.ts'
+import { compileCatalogManifest } from '../../src/catalog/compile.ts'
+import type { Envelope } from '../../src/envelope/schema.ts'
+import { parseYamlManifest } from '../../src/manifests/yaml.ts'
+import { executePipeline } from '../../src/pipeline/executor.ts'
+import { compileText, testLookup } from '../fixtures/manifests.ts'
+import { recorded } from '../fixtures/test-cartridges.ts'
+
+const event = (data: Record<string, unknown>, id = 'e1'): Envelope => ({
+  specversion: '1.0',
+  id,
+  source: 'test',
+  type: 'note.created',
+  time: '2026-11-22T00:00:00Z',
+  data: { noteId: id, ...data },
+  tenant: 't1',
+  visibility: 'local',
+  idempotencykey: `k-${id}`,
+})
+
+const emptyCatalog = createCatalog([])
+const run = (text: string, e: Envelope, attempt = 1) => executePipeline(compileText(text), e, { catalog: emptyCatalog, services: { now: Date.now }, attempt })
+
+const HEAD = `kind: Pipeline
+name: p
+sources: [omni.evt.test.note-created.v1]
+`
+
+t.test('levels run in order and a level\'s stages run concurrently', async (t) => {
+  recorded.length = 0
+  const outcome = await run(`${HEAD}stages:
+  - { id: first, uses: test.record, with: { ms: 20 } }
+  - { id: left, uses: test.record, needs: [first], with: { ms: 80 } }
+  - { id: right, uses: test.record, needs: [first], with: { ms: 80 } }
+  - { id: last, uses: test.record, needs: [left, right] }
+`, event({}))
+  t.equal(outcome.type, 'done')
+  const at = (s: string) => recorded.find((r) => r.stage === s) as (typeof recorded)[number]
+  t.ok(at('first').end <= at('left').start && at('first').end <= at('right').start, 'first finished before level 2 started')
+  t.ok(at('left').start < at('right').end && at('right').start < at('left').end, 'left and right overlapped in time')
+  t.ok(at('last').start >= Math.max(at('left').end, at('right').end), 'last started after both')
+  if (outcome.type === 'done') t.same(Object.keys(outcome.labels).sort(), ['ran_first', 'ran_last', 'ran_left', 'ran_right'])
+})
+
+t.test('a CEL `when` decides whether a stage runs; missing fields mean false', async (t) => {
+  const text = `${HEAD}stages:
+  - { id: cls, uses: transform.classify, with: { rules: [{ when: 'data.text.startsWith("urgent")', class: urgent }] } }
+  - { id: only-urgent, uses: test.record, needs: [cls], when: 'labels.class == "urgent"' }
+  - { id: needs-field, uses: test.record, when: 'data.missing == 1' }
+`
+  const urgent = await run(text, event({ text: 'urgent: call back' }))
+  const calm = await run(text, event({ text: 'fyi' }))
+  t.equal(urgent.type, 'done')
+  t.equal(calm.type, 'done')
+  if (urgent.type === 'done' && calm.type === 'done') {
+    t.equal(urgent.labels['ran_only-urgent'], true)
+    t.equal(calm.labels['ran_only-urgent'], undefined)
+    t.match(calm.trace, [{ stage: 'cls', type: 'ran' }, { stage: 'needs-field', type: 'skipped', reason: /when: .*missing/ }, { stage: 'only-urgent', type: 'skipped', reason: 'when: false' }])
+  }
+})
+
+t.test('a drop stops the DAG and produces no outputs', async (t) => {
+  const outcome = await run(`${HEAD}stages:
+  - { id: trust, uses: guard.trust, with: { rules: [{ when: 'data.text == "spam"', outcome: reject, reason: spam }] } }
+  - { id: after, uses: test.record, needs: [trust] }
+outputs:
+  - subject: omni.evt.test.seen.v1
+`, event({ text: 'spam' }))
+  t.match(outcome, { type: 'dropped', stage: 'trust', reason: /spam/, emissions: [] })
+})
+
+t.test('stage failures: retry is transient, dead-letter is permanent, skip carries on', async (t) => {
+  const text = (onError: string) => `${HEAD}stages:
+  - { id: flaky, uses: test.flaky, onError: ${onError} }
+  - { id: after, uses: test.record, needs: [flaky] }
+`
+  t.match(await run(text('retry'), event({ fail: 1 })), { type: 'failed', stage: 'flaky', permanent: false, error: { message: /attempt 1/ } })
+  t.match(await run(text('retry'), event({ fail: 1 }), 2), { type: 'done' })
+  t.match(await run(text('dead-letter'), event({ fail: 1 })), { type: 'failed', stage: 'flaky', permanent: true })
+  const skipped = await run(text('skip'), event({ fail: 1 }))
+  t.match(skipped, { type: 'done', labels: { ran_after: true }, trace: [{ stage: 'flaky', type: 'failed' }, { stage: 'after', type: 'ran' }] })
+})
+
+t.test('a stage that outlives its timeout fails with OMNI_ERR_STAGE_TIMEOUT', async (t) => {
+  const outcome = await run(`${HEAD}stages:
+  - { id: slow, uses: test.record, timeout: 30ms, with: { ms: 500 } }
+`, event({}))
+  t.match(outcome, { type: 'failed', stage: 'slow', error: { code: 'OMNI_ERR_STAGE_TIMEOUT' } })
+})
+
+t.test('outputs: conditions, per-target transforms, catalog fan-out', async (t) => {
+  const catalogManifest = parseYamlManifest('c.yaml', `kind: EventCatalog
+producer: test
+events:
+  - type: note.created
+    version: 1
+    idempotency: [data.noteId]
+    fanout:
+      - subject: omni.cmd.test.note-full.v1
+      - subject: omni.evt.test.note-preview.v1
+        transform: [{ uses: transform.truncate, with: { fields: { text: 5 }, suffix: '' } }]
+`)
+  const { entries, problems } = compileCatalogManifest(catalogManifest, testLookup)
+  t.same(problems, [])
+  const pipeline = compileText(`${HEAD}stages: []
+outputs:
+  - subject: omni.evt.test.redacted.v1
+    transform: [{ uses: transform.redact, with: { paths: [text] } }]
+  - subject: omni.evt.test.only-long.v1
+    when: 'size(data.text) > 100'
+  - fanout: catalog
+`)
+  const outcome = await executePipeline(pipeline, event({ text: 'hello world' }), { catalog: createCatalog(entries), services: { now: Date.now }, attempt: 1 })
+  t.equal(outcome.type, 'done')
+  if (outcome.type !== 'done') return
+  t.same(outcome.emissions.map((e) => [e.subject, e.event.data['text']]), [
+    ['omni.evt.test.redacted.v1', '[redacted]'],
+    ['omni.cmd.test.note-full.v1', 'hello world'],
+    ['omni.evt.test.note-preview.v1', 'hello'],
+  ])
+})
