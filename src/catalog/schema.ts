@@ -1,5 +1,4 @@
 import Type, { type Static } from 'typebox'
-import { VISIBILITIES } from '../envelope/schema.ts'
 
 /** `omni.{evt|cmd}.{producer}.{event}.v{n}` */
 export const SUBJECT_PATTERN = '^omni\\.(evt|cmd)\\.[a-z0-9_-]+\\.[a-z0-9_-]+\\.v[0-9]+$'
@@ -29,7 +28,7 @@ export const EventTypeSchema = Type.Object(
     version: Type.Integer({ minimum: 1 }),
     description: Type.Optional(Type.String()),
     producer: Type.Optional(Type.String({ pattern: '^[a-z0-9_-]+$' })),
-    visibility: Type.Optional(Type.Union(VISIBILITIES.map((v) => Type.Literal(v)))),
+    visibility: Type.Optional(Type.Union([Type.Literal('local'), Type.Literal('cluster'), Type.Literal('public')])),
     /** JSON Schema of `data` */
     schema: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     /** data fields every event of this type must have (added to the schema's `required`) */

@@ -31,7 +31,7 @@ export const EnvelopeSchema = Type.Object(
     tenant: Name,
     instance: Type.Optional(Name),
     provider: Type.Optional(Name),
-    visibility: Type.Union(VISIBILITIES.map((v) => Type.Literal(v))),
+    visibility: Type.Union([Type.Literal('local'), Type.Literal('cluster'), Type.Literal('public')]),
     // idempotency
     idempotencykey: Type.String({ minLength: 1, maxLength: 512 }),
     // context

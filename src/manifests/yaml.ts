@@ -21,8 +21,8 @@ export function parseYamlManifest(file: string, text: string): YamlManifest {
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
   if (doc.errors.length > 0) {
     const problems: Problem[] = doc.errors.map((e) => {
-      const pos = e.linePos?.[0]
-      return { where: pos ? `${file}:${pos.line}:${pos.col}` : file, message: e.message.split('\n')[0] ?? e.message }
+      const pos = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0])
+      return { where: `${file}:${pos.line}:${pos.col}`, message: e.message.split('\n')[0] ?? e.message }
     })
     throw omniError('OMNI_ERR_YAML', `${file} is not valid YAML`, { problems })
   }

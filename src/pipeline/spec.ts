@@ -16,7 +16,7 @@ export const StageSpecSchema = Type.Object(
     needs: Type.Optional(Type.Array(Type.String())),
     when: Type.Optional(Type.String({ minLength: 1 })),
     with: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-    onError: Type.Optional(Type.Union(ON_ERROR.map((v) => Type.Literal(v)))),
+    onError: Type.Optional(Type.Union([Type.Literal('retry'), Type.Literal('skip'), Type.Literal('dead-letter')])),
     timeout: Type.Optional(Duration),
   },
   { additionalProperties: false },
