@@ -55,7 +55,7 @@ export async function startBenchWorker(ctx: BenchContext, name: string): Promise
       let timer: NodeJS.Timeout | undefined
       const at = await Promise.race([
         new Promise<number>((resolve) => (reached = resolve)),
-        new Promise<undefined>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+        new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs))),
       ])
       clearTimeout(timer)
       reached = undefined

@@ -1,2 +1,42 @@
-import type { Command } from "commander"
-export function registerBench(_p: Command): void {}
+import type { Command } from 'commander'
+import { DEFAULT_EVENTS, QUICK_EVENTS, runBench, SCENARIOS } from '../../bench/run.ts'
+import { formatTable } from '../../bench/report.ts'
+import { progressBar } from './progress.ts'
+import { parseIntOption } from './shared.ts'
+
+interface BenchCliOptions {
+  events?: number
+  quick?: boolean
+  json?: string
+  nats?: string
+  only?: string
+}
+
+export function registerBench(program: Command): void {
+  program
+    .command('bench')
+    .description(
+      'Measure this machine in one run: raw JetStream publish and consume+ack ceilings, the pipeline end to end, ' +
+        'latency at half that rate, and worker memory at twice it. Prints a table and writes JSON.',
+    )
+    .option('--events <n>', `messages for the ceilings and the end-to-end run (default ${DEFAULT_EVENTS}, ${QUICK_EVENTS} with --quick)`, parseIntOption('--events'))
+    .option('--quick', 'small sizes and short phases: a smoke test, not a measurement')
+    .option('--json <file>', 'where to write the results (default bench/results/bench-<date>.json)')
+    .option('--nats <url>', 'use a running server; only bench streams and omni.evt.bench.* subjects are touched (default: a fresh local server in a temp folder)')
+    .option('--only <ids>', `comma-separated scenarios to run: ${SCENARIOS.map((s) => s.id).join(', ')}`)
+    .addHelpText('after', '\nRun it with nothing else busy: make bench (adds --stack-trace-limit=0, as production should).')
+    .action(async (opts: BenchCliOptions) => {
+      const { report, jsonPath } = await runBench({
+        ...(opts.events !== undefined ? { events: opts.events } : {}),
+        quick: opts.quick === true,
+        ...(opts.json !== undefined ? { json: opts.json } : {}),
+        ...(opts.nats !== undefined ? { natsUrl: opts.nats } : {}),
+        ...(opts.only !== undefined ? { only: opts.only.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
+        progress: progressBar,
+        log: (line) => process.stderr.write(`${line}\n`),
+      })
+      process.stdout.write(`\n${formatTable(report)}`)
+      if (jsonPath) process.stdout.write(`results written to ${jsonPath}\n`)
+      if (report.failures.length > 0) process.exitCode = 1
+    })
+}

@@ -56,7 +56,9 @@ export function prepareEvent(catalog: EventCatalog, input: EventInput, opts: Pre
     ...input,
     ...(key === undefined ? {} : { idempotencykey: key }),
   } as Envelope
-  problems.push(...envelopeProblems(event), ...entry.dataProblems(event.data))
+  // a key that could not be derived is already reported by the fields it needs
+  const envelope = envelopeProblems(event).filter((p) => key !== undefined || p.where !== '$.idempotencykey')
+  problems.push(...envelope, ...entry.dataProblems(event.data))
   if (problems.length > 0) throw omniError('OMNI_ERR_EVENT_INVALID', `invalid ${input.type} event`, { problems, permanent: true })
   const bytes = encoder.encode(JSON.stringify(event))
   const max = opts.maxBytes ?? DEFAULT_MAX_MSG_SIZE

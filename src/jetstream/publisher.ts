@@ -18,7 +18,10 @@ export interface Publisher extends AckPublisher {
    * outstanding. A timeout does not prove the message was not stored: retry with the same msgID.
    */
   publish(subject: string, payload: Uint8Array, opts?: PublishOptions): Promise<PubAck>
-  /** Resolves when a publish could be sent without waiting: lets loops apply backpressure. */
+  /**
+   * Resolves at once when a publish could be sent without waiting; otherwise once half of
+   * `maxInFlight` is free, so a loop refills in bursts. Lets loops apply backpressure.
+   */
   ready(): Promise<void>
   /** Publishes sent and awaiting their ack. */
   readonly pending: number
@@ -58,6 +61,8 @@ class JetStreamPublisher implements Publisher {
   readonly #nc: NatsConnection
   readonly #timeoutMs: number
   readonly #max: number
+  /** a blocked `ready()` wakes only when this few slots are taken, so the caller refills in bursts */
+  readonly #lowWater: number
   /** `_INBOX.<nuid>.`: publish n replies to prefix + n */
   readonly #prefix: string
   readonly #sub: Subscription
@@ -79,6 +84,7 @@ class JetStreamPublisher implements Publisher {
     this.#nc = nc
     this.#timeoutMs = timeoutMs
     this.#max = maxInFlight
+    this.#lowWater = Math.floor(maxInFlight / 2)
     this.#prefix = `${createInbox()}.`
     this.#sub = nc.subscribe(`${this.#prefix}>`, { callback: (err, m) => this.#onReply(err, m) })
     this.#sub.closed.then(
@@ -165,8 +171,9 @@ class JetStreamPublisher implements Publisher {
   /** Frees one slot and hands it to the oldest waiter, so queued publishes keep their order. */
   #release(): void {
     this.#slots--
-    while (this.#slots < this.#max && this.#head < this.#queue.length) {
+    while (this.#head < this.#queue.length) {
       const w = this.#queue[this.#head] as Waiter
+      if (w.takesSlot ? this.#slots >= this.#max : this.#slots > this.#lowWater) break
       this.#queue[this.#head++] = undefined
       if (w.takesSlot) this.#slots++
       w.wake()

@@ -1,13 +1,8 @@
 import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import type { Problem } from '../errors/mod.ts'
-import { pointerSegments, type PathSegment, type YamlManifest } from './yaml.ts'
-
-interface ValidatorError {
-  instancePath: string
-  message: string
-  params?: Record<string, unknown>
-}
+import { schemaIssues, type ValidatorError } from '../util/schema-errors.ts'
+import type { PathSegment, YamlManifest } from './yaml.ts'
 
 /** Renders path segments as a readable field path: `stages[2].with.rules[0].when`. */
 export function fieldPath(path: readonly PathSegment[]): string {
@@ -38,24 +33,6 @@ export function checkAgainstSchema(
     compiled.set(schema, validator)
   }
   if (validator.Check(value)) return []
-  const problems: Problem[] = []
-  const seen = new Set<string>()
-  const add = (path: PathSegment[], message: string) => {
-    const p = problemAt(manifest, path, message)
-    const key = `${p.where}|${p.message}`
-    if (!seen.has(key)) {
-      seen.add(key)
-      problems.push(p)
-    }
-  }
-  for (const e of validator.Errors(value) as Iterable<ValidatorError>) {
-    if (e.message === 'schema is false') continue
-    const at = [...base, ...pointerSegments(e.instancePath)]
-    const extra = e.params?.['additionalProperties']
-    const required = e.params?.['requiredProperties']
-    if (Array.isArray(extra)) for (const name of extra) add([...at, String(name)], 'unknown field (not allowed here)')
-    else if (Array.isArray(required)) for (const name of required) add([...at, String(name)], 'is required')
-    else add(at, e.message)
-  }
+  const problems = schemaIssues(validator.Errors(value) as Iterable<ValidatorError>).map((i) => problemAt(manifest, [...base, ...i.path], i.message))
   return problems
 }

@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises'
 import { isNode, LineCounter, parseDocument, type Document } from 'yaml'
 import { omniError, type Problem } from '../errors/mod.ts'
 
-export type PathSegment = string | number
+export type { PathSegment } from '../util/schema-errors.ts'
+import type { PathSegment } from '../util/schema-errors.ts'
 
 /** A parsed YAML manifest that can tell where any value in it came from. */
 export interface YamlManifest {
@@ -51,14 +52,4 @@ function locateIn(doc: Document, lc: LineCounter, file: string, path: readonly P
     }
   }
   return `${file}:1:1`
-}
-
-/** Converts a JSON pointer from a schema validator into path segments. */
-export function pointerSegments(pointer: string): PathSegment[] {
-  if (pointer === '') return []
-  return pointer
-    .split('/')
-    .slice(1)
-    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .map((s) => (/^\d+$/.test(s) ? Number(s) : s))
 }

@@ -4,7 +4,7 @@ import type { Problem } from '../errors/mod.ts'
 import { checkAgainstSchema, problemAt } from '../manifests/check.ts'
 import type { YamlManifest } from '../manifests/yaml.ts'
 import { topologicalLevels } from './dag.ts'
-import { parseDurationMs } from './duration.ts'
+import { parseDuration } from '../util/duration.ts'
 import {
   DEFAULT_BACKOFF_MS,
   DEFAULT_MAX_DELIVERIES,
@@ -79,7 +79,7 @@ export function compilePipeline(manifest: YamlManifest, lookup: CartridgeLookup)
       ...(when ? { when } : {}),
       run,
       onError: s.onError ?? 'retry',
-      timeoutMs: s.timeout === undefined ? DEFAULT_STAGE_TIMEOUT_MS : parseDurationMs(s.timeout),
+      timeoutMs: s.timeout === undefined ? DEFAULT_STAGE_TIMEOUT_MS : parseDuration(s.timeout),
     })
   })
 
@@ -101,7 +101,7 @@ export function compilePipeline(manifest: YamlManifest, lookup: CartridgeLookup)
       levels: order.levels.map((level) => level.map((id) => stages.get(id) as CompiledStage)),
       outputs,
       maxDeliveries: spec.errorPolicy?.maxDeliveries ?? DEFAULT_MAX_DELIVERIES,
-      backoffMs: spec.errorPolicy?.backoff?.map(parseDurationMs) ?? [...DEFAULT_BACKOFF_MS],
+      backoffMs: spec.errorPolicy?.backoff?.map(parseDuration) ?? [...DEFAULT_BACKOFF_MS],
     },
   }
 }

@@ -1,7 +1,8 @@
 import Type, { type Static } from 'typebox'
 import { TargetTransformSchema } from '../catalog/schema.ts'
+import { DURATION_PATTERN } from '../util/duration.ts'
 
-const Duration = Type.Union([Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$' }), Type.Integer({ minimum: 0 })], {
+const Duration = Type.Union([Type.String({ pattern: DURATION_PATTERN }), Type.Integer({ minimum: 0 })], {
   description: "a duration: milliseconds as a number, or a string such as '500ms', '2s', '1m'",
 })
 

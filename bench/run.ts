@@ -1,0 +1,149 @@
+// The benchmark runner: starts (or connects to) a server, runs each scenario in order on fresh
+// streams, and returns the report; `omni bench` prints it and writes the JSON.
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { jetstream, jetstreamManager } from '@nats-io/jetstream'
+import { omniError } from '../src/errors/mod.ts'
+import { connectNats } from '../src/jetstream/connect.ts'
+import { startNatsServer, type ManagedNatsServer } from '../src/server/mod.ts'
+import { loadBenchFixtures } from './lib/fixtures.ts'
+import { machineInfo } from './lib/machine.ts'
+import type { BenchContext, BenchSizes, ProgressFactory, Scenario, ScenarioResult } from './lib/types.ts'
+import { closeQuietly } from './lib/worker.ts'
+import { writeReport, type BenchReport } from './report.ts'
+import { consumeCeiling } from './scenarios/consume-ceiling.ts'
+import { latency } from './scenarios/latency.ts'
+import { overload } from './scenarios/overload.ts'
+import { pipelineE2e } from './scenarios/pipeline-e2e.ts'
+import { publishCeiling } from './scenarios/publish-ceiling.ts'
+
+/** In run order: the ceilings first, since later scenarios are sized and compared by them. */
+export const SCENARIOS: readonly Scenario[] = [publishCeiling, consumeCeiling, pipelineE2e, latency, overload]
+
+/** Sized so a full run takes about two minutes on the 2-core machines. */
+export const DEFAULT_EVENTS = 200_000
+export const QUICK_EVENTS = 2000
+/** the managed server fsyncs like `omni up` does */
+const SYNC_INTERVAL = '1s'
+export const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url))
+
+export interface BenchOptions {
+  /** messages for the ceilings and the end-to-end run */
+  readonly events?: number
+  /** small sizes for smoke tests */
+  readonly quick?: boolean
+  /** where to write the JSON; default bench/results/bench-<date>.json; false writes nothing */
+  readonly json?: string | false
+  /** a running server; default: a managed one on a free port in a temp folder, removed after */
+  readonly natsUrl?: string
+  /** scenario ids to run (default all) */
+  readonly only?: readonly string[]
+  readonly progress?: ProgressFactory
+  readonly log?: (line: string) => void
+}
+
+export interface BenchRun {
+  readonly report: BenchReport
+  /** where the JSON went, if anywhere */
+  readonly jsonPath: string | undefined
+}
+
+const silent: ProgressFactory = () => ({ increment() {}, update() {}, stop() {} })
+
+function sizesFor(opts: BenchOptions): BenchSizes {
+  const quick = opts.quick === true
+  const events = opts.events ?? (quick ? QUICK_EVENTS : DEFAULT_EVENTS)
+  return {
+    events,
+    latencySeconds: quick ? 2 : 10,
+    overloadSeconds: quick ? 2 : 15,
+    warmupSeconds: quick ? 0.25 : 1,
+    phaseTimeoutSeconds: Math.max(quick ? 30 : 60, Math.ceil(events / 1000)),
+  }
+}
+
+function validate(opts: BenchOptions): void {
+  const problems = []
+  if (opts.events !== undefined && (!Number.isInteger(opts.events) || opts.events < 1 || opts.events > 10_000_000)) {
+    problems.push({ where: 'events', message: 'must be an integer from 1 to 10000000' })
+  }
+  const known = new Set(SCENARIOS.map((s) => s.id))
+  for (const id of opts.only ?? []) if (!known.has(id)) problems.push({ where: 'only', message: `unknown scenario "${id}" (known: ${[...known].join(', ')})` })
+  if (problems.length > 0) throw omniError('OMNI_ERR_CONFIG', 'invalid bench options', { problems })
+}
+
+/** Runs the selected scenarios once and returns (and by default writes) the report. */
+export async function runBench(opts: BenchOptions = {}): Promise<BenchRun> {
+  validate(opts)
+  const log = opts.log ?? (() => {})
+  const sizes = sizesFor(opts)
+  const fixtures = await loadBenchFixtures()
+  const started = performance.now()
+  let server: ManagedNatsServer | undefined
+  let dir: string | undefined
+  try {
+    let url = opts.natsUrl
+    if (!url) {
+      dir = await mkdtemp(join(tmpdir(), 'omni-bench-'))
+      server = await startNatsServer({ port: 0, storeDir: join(dir, 'store'), syncInterval: SYNC_INTERVAL, stopTimeoutMs: 10_000 })
+      url = server.url
+      log(`started nats-server ${server.version} at ${url} (store in ${dir})`)
+    }
+    const nc = await connectNats(url, { name: 'omni-bench' })
+    try {
+      const results = new Map<string, ScenarioResult>()
+      const ctx: BenchContext = {
+        url,
+        managed: server !== undefined,
+        serverPid: server?.pid,
+        nc,
+        js: jetstream(nc),
+        jsm: await jetstreamManager(nc),
+        fixtures,
+        runId: `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`,
+        sizes,
+        quick: opts.quick === true,
+        progress: opts.progress ?? silent,
+        log,
+        results,
+      }
+      const failures: { scenario: string; error: string }[] = []
+      for (const scenario of SCENARIOS) {
+        if (opts.only && !opts.only.includes(scenario.id)) continue
+        log(`▸ ${scenario.id}: ${scenario.title}`)
+        try {
+          for (const row of await scenario.run(ctx)) results.set(row.id, row)
+        } catch (err) {
+          failures.push({ scenario: scenario.id, error: err instanceof Error ? err.message : String(err) })
+          log(`  ${scenario.id} failed: ${failures.at(-1)?.error}`)
+        }
+      }
+      const report: BenchReport = {
+        machine: machineInfo(server?.version ?? nc.info?.version ?? 'unknown'),
+        settings: {
+          events: sizes.events,
+          quick: ctx.quick,
+          latencySeconds: sizes.latencySeconds,
+          overloadSeconds: sizes.overloadSeconds,
+          warmupSeconds: sizes.warmupSeconds,
+          server: { managed: ctx.managed, url, ...(server ? { syncInterval: SYNC_INTERVAL } : {}) },
+          nodeFlags: process.execArgv,
+        },
+        scenarios: [...results.values()],
+        failures,
+        totalSeconds: (performance.now() - started) / 1000,
+      }
+      const jsonPath = opts.json === false ? undefined : resolve(opts.json ?? join(RESULTS_DIR, `bench-${report.machine.date.replace(/[:.]/g, '-')}.json`))
+      if (jsonPath) await writeReport(report, jsonPath)
+      return { report, jsonPath }
+    } finally {
+      await closeQuietly(nc)
+    }
+  } finally {
+    await server?.close()
+    if (dir) await rm(dir, { recursive: true, force: true })
+  }
+}
