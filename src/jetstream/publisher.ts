@@ -105,12 +105,12 @@ class JetStreamPublisher implements Publisher {
       this.#slots++
       return this.#send(subject, payload, opts)
     }
-    return new Promise<void>((wake) => this.#enqueue({ takesSlot: true, wake })).then(() => this.#send(subject, payload, opts))
+    return new Promise<void>((wake) => this.#queue.push({ takesSlot: true, wake })).then(() => this.#send(subject, payload, opts))
   }
 
   ready(): Promise<void> {
     if (this.#state !== 'open' || (this.#slots < this.#max && this.#head === this.#queue.length)) return RESOLVED
-    return new Promise<void>((wake) => this.#enqueue({ takesSlot: false, wake }))
+    return new Promise<void>((wake) => this.#queue.push({ takesSlot: false, wake }))
   }
 
   /** Sends with a slot already taken; the slot is released when the ack settles. */
@@ -164,10 +164,6 @@ class JetStreamPublisher implements Publisher {
     }
   }
 
-  #enqueue(w: Waiter): void {
-    this.#queue.push(w)
-  }
-
   /** Frees one slot and hands it to the oldest waiter, so queued publishes keep their order. */
   #release(): void {
     this.#slots--
@@ -178,7 +174,7 @@ class JetStreamPublisher implements Publisher {
       if (w.takesSlot) this.#slots++
       w.wake()
     }
-    if (this.#head === this.#queue.length) {
+    if (this.#head > 0 && this.#head === this.#queue.length) {
       this.#queue = []
       this.#head = 0
     } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {

@@ -42,15 +42,15 @@ t.test('nats-server killed with SIGKILL and restarted loses no acknowledged even
   const publisher = createPublisher(nc, { timeoutMs: 2000 })
   t.teardown(() => publisher.close())
 
+  // paced well below what the server takes, so the producer spans the whole crash
   const producer = startProducer((noteId) => publishEvent(publisher, catalog, { type: 'note.created', data: { noteId } }), {
-    count: 6000,
+    count: 20_000,
     prefix: 'note-',
-    perTick: 20,
+    perTick: 10,
     tickMs: 5,
   })
   t.ok(await eventually(() => producer.acked.size >= 1000, 20_000), 'publishing is under way')
-  const back = reconnected(nc, 20_000)
-  const ackedBeforeKill = producer.acked.size
+  const back = reconnected(nc, 25_000)
   const attemptedAtKill = producer.attempted()
   server.kill('SIGKILL')
   await server.closed()
@@ -58,10 +58,12 @@ t.test('nats-server killed with SIGKILL and restarted loses no acknowledged even
   await sleep(300) // the producer keeps going against a dead server
   await server.restart()
   t.ok(await back, 'the producer connection reconnected by itself')
-  await producer.done
+  const ackedAtReconnect = producer.acked.size
+  t.ok(await eventually(() => producer.acked.size >= ackedAtReconnect + 200, 10_000), 'publishes are acknowledged again after the restart')
+  await producer.stop()
   t.ok(producer.attempted() > attemptedAtKill, `${producer.attempted() - attemptedAtKill} publishes were started after the kill`)
-  t.comment(`acked ${producer.acked.size} (${ackedBeforeKill} before the kill), failed ${producer.failed.size}, attempted ${producer.attempted()}`)
   t.equal(producer.acked.size + producer.failed.size, producer.attempted(), 'every publish settled')
+  t.comment(`acked ${producer.acked.size}, failed ${producer.failed.size}, attempted ${producer.attempted()} (${attemptedAtKill} before the kill)`)
 
   // a fresh connection to the restarted server sees the stream as it is on disk
   const nc2 = await connectTest(t, server, 'verifier')
@@ -85,20 +87,25 @@ t.test("the fabric's worker keeps going across a nats-server crash: every acknow
   const catalog = fabric.catalog()
 
   const producer = startProducer((noteId) => publishEvent(publisher, catalog, { type: 'note.created', data: { noteId } }), {
-    count: 4000,
+    count: 10_000,
     prefix: 'note-',
-    perTick: 20,
+    perTick: 5,
     tickMs: 5,
   })
   const fabricBack = reconnected(fabric.nc, 25_000)
   t.ok(await eventually(async () => (await storedOn(fabric.jsm, OUT)) >= 300, 20_000), 'the worker is producing outputs')
+  const outputsAtKill = await storedOn(fabric.jsm, OUT)
+  const ackedAtKill = producer.acked.size
   server.kill('SIGKILL')
   await server.closed()
+  t.ok(outputsAtKill < ackedAtKill, `killed mid-processing: ${outputsAtKill} outputs for ${ackedAtKill} acknowledged inputs`)
   await sleep(300)
   await server.restart()
   t.ok(await fabricBack, "the fabric's connection reconnected by itself")
-  await producer.done
-  t.comment(`acked ${producer.acked.size}, failed ${producer.failed.size}`)
+  const ackedAtReconnect = producer.acked.size
+  t.ok(await eventually(() => producer.acked.size >= ackedAtReconnect + 200, 10_000), 'the producer publishes again')
+  await producer.stop()
+  t.comment(`acked ${producer.acked.size}, failed ${producer.failed.size}, attempted ${producer.attempted()}`)
 
   const nc2 = await connectTest(t, server, 'verifier')
   const jsm = await jetstreamManager(nc2)
