@@ -61,7 +61,8 @@ function sizesFor(opts: BenchOptions): BenchSizes {
     latencySeconds: quick ? 2 : 10,
     overloadSeconds: quick ? 2 : 15,
     warmupSeconds: quick ? 0.25 : 1,
-    phaseTimeoutSeconds: Math.max(quick ? 30 : 60, Math.ceil(events / 1000)),
+    phaseTimeoutSeconds: Math.max(quick ? 30 : 60, Math.ceil(events / 2000)),
+    e2eCapSeconds: Math.max(quick ? 30 : 45, Math.ceil(events / 4000)),
   }
 }
 

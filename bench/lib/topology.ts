@@ -25,12 +25,18 @@ export async function addRawConsumer(ctx: BenchContext, stream: string, name: st
   await ctx.jsm.consumers.add(stream, { durable_name: name, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, max_ack_pending: maxAckPending })
 }
 
+/** How the pipeline's consumer is made: as `omni up` makes it, or with one filter subject. */
+export type ConsumerShape = 'deployed' | 'single-filter'
+
 /**
  * Gives a pipeline scenario a fresh start. On the bench's own server the events and dead-letter
  * streams are deleted and recreated; on a shared server (--nats) only the bench subjects are
- * purged, so nobody else's events are touched. Then the bench pipeline's consumer is recreated.
+ * purged, so nobody else's events are touched. Then the bench pipeline's consumer is recreated:
+ * `deployed` uses ensurePipelineConsumer (source subjects plus the redrive subject, i.e.
+ * `filter_subjects`); `single-filter` is the same consumer with only the source as
+ * `filter_subject`, a diagnostic that isolates the server's cost of multi-filter consumers.
  */
-export async function freshPipelineTopology(ctx: BenchContext): Promise<string> {
+export async function freshPipelineTopology(ctx: BenchContext, shape: ConsumerShape = 'deployed'): Promise<string> {
   const { jsm, fixtures } = ctx
   if (ctx.managed) {
     for (const name of [EVENTS_STREAM, DLQ_STREAM]) await jsm.streams.delete(name).catch(() => undefined)
@@ -40,7 +46,20 @@ export async function freshPipelineTopology(ctx: BenchContext): Promise<string> 
     await jsm.consumers.delete(EVENTS_STREAM, consumerName(fixtures.pipeline.name)).catch(() => undefined)
     await jsm.streams.purge(EVENTS_STREAM, { filter: BENCH_SUBJECTS })
   }
-  return ensurePipelineConsumer(jsm, { pipeline: fixtures.pipeline.name, sources: fixtures.pipeline.sources })
+  const name = await ensurePipelineConsumer(jsm, { pipeline: fixtures.pipeline.name, sources: fixtures.pipeline.sources })
+  if (shape === 'deployed') return name
+  const { config } = await jsm.consumers.info(EVENTS_STREAM, name)
+  await jsm.consumers.delete(EVENTS_STREAM, name)
+  await jsm.consumers.add(EVENTS_STREAM, {
+    durable_name: name,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: config.ack_wait,
+    max_ack_pending: config.max_ack_pending,
+    max_deliver: -1,
+    filter_subject: fixtures.sourceSubject,
+  })
+  return name
 }
 
 /** Removes what the pipeline scenarios left behind on a shared server (the bench server goes away whole). */

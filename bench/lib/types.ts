@@ -38,6 +38,8 @@ export interface BenchSizes {
   readonly warmupSeconds: number
   /** upper bound on any single measured phase, whatever happens */
   readonly phaseTimeoutSeconds: number
+  /** the end-to-end run stops here even if events are left (and says so) */
+  readonly e2eCapSeconds: number
 }
 
 /** What every scenario gets: a connection for setup, the fixtures, and earlier results. */
@@ -72,4 +74,13 @@ export interface Scenario {
 export function rowRate(ctx: BenchContext, id: string): number | undefined {
   const r = ctx.results.get(id)
   return r && r.rate > 0 ? r.rate : undefined
+}
+
+/** The highest end-to-end rate measured in this run (over the consumer shapes), and its row. */
+export function maxE2eRate(ctx: BenchContext): { rate: number; id: string } | undefined {
+  let best: { rate: number; id: string } | undefined
+  for (const r of ctx.results.values()) {
+    if (r.scenario === 'pipeline-e2e' && r.rate > 0 && (!best || r.rate > best.rate)) best = { rate: r.rate, id: r.id }
+  }
+  return best
 }

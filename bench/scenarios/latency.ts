@@ -3,7 +3,7 @@
 import { runGenerator } from '../lib/generator.ts'
 import { round } from '../lib/stats.ts'
 import { cleanPipelineTopology, freshPipelineTopology } from '../lib/topology.ts'
-import { rowRate, type Scenario } from '../lib/types.ts'
+import { maxE2eRate, type Scenario } from '../lib/types.ts'
 import { startBenchWorker } from '../lib/worker.ts'
 
 /** used when the end-to-end scenario did not run (e.g. --only latency) */
@@ -14,7 +14,8 @@ export const latency: Scenario = {
   id: 'latency',
   title: 'publish → output latency at 0.5× the end-to-end rate',
   async run(ctx) {
-    const e2e = rowRate(ctx, 'pipeline-e2e')
+    const best = maxE2eRate(ctx)
+    const e2e = best?.rate
     const rate = Math.max(1, Math.round((e2e ?? FALLBACK_RATE) / 2))
     const durationMs = ctx.sizes.latencySeconds * 1000
     await freshPipelineTopology(ctx)
@@ -54,12 +55,12 @@ export const latency: Scenario = {
           ...(e2e ? { ratio: round(report.achievedRate / e2e), ratioTo: 'e2e' } : {}),
           notes: [
             `p50 ${lat.p50} ms, p99 ${lat.p99} ms, max ${lat.max} ms (target p99 ≤ ${TARGET_P99_MS} ms: ${lat.p99 <= TARGET_P99_MS ? 'met' : 'MISSED'})`,
-            `paced at ${rate}/s${e2e ? '' : ' (fallback: e2e did not run)'}, first ${ctx.sizes.warmupSeconds} s not counted`,
+            `paced at ${rate}/s = ${best ? `0.5× ${best.id}` : 'fallback (e2e did not run)'}; consumer as deployed; first ${ctx.sizes.warmupSeconds} s not counted`,
             ...problems,
           ]
             .filter(Boolean)
             .join('; '),
-          details: { targetRate: rate, latencyMs: lat, targetP99Ms: TARGET_P99_MS, maxBehind: report.maxBehind, workerAcked: w.acked, workerFailures: w.failures },
+          details: { targetRate: rate, sizedBy: best?.id ?? 'fallback', latencyMs: lat, targetP99Ms: TARGET_P99_MS, maxBehind: report.maxBehind, workerAcked: w.acked, workerFailures: w.failures },
         },
       ]
     } finally {

@@ -4,7 +4,7 @@
 import { runGenerator } from '../lib/generator.ts'
 import { MB, round, slope } from '../lib/stats.ts'
 import { cleanPipelineTopology, freshPipelineTopology, pipelineBacklog } from '../lib/topology.ts'
-import { rowRate, type Scenario } from '../lib/types.ts'
+import { maxE2eRate, type Scenario } from '../lib/types.ts'
 import { startBenchWorker } from '../lib/worker.ts'
 
 const FALLBACK_RATE = 2000
@@ -24,7 +24,8 @@ export const overload: Scenario = {
   id: 'overload',
   title: 'memory under 2× the end-to-end rate',
   async run(ctx) {
-    const e2e = rowRate(ctx, 'pipeline-e2e')
+    const best = maxE2eRate(ctx)
+    const e2e = best?.rate
     const rate = Math.max(1, Math.round((e2e ?? FALLBACK_RATE) * 2))
     const durationMs = ctx.sizes.overloadSeconds * 1000
     await freshPipelineTopology(ctx)
@@ -76,7 +77,7 @@ export const overload: Scenario = {
           rate: Math.round(processed / seconds),
           ...(e2e ? { ratio: round(processed / seconds / e2e), ratioTo: 'e2e' } : {}),
           notes: [
-            `offered ${rate}/s (sent ${Math.round(report.achievedRate)}/s); RSS ${first.rss}→peak ${peakRss} MB, heap peak ${peakHeap} MB`,
+            `offered ${rate}/s = ${best ? `2× ${best.id}` : 'fallback'} (sent ${Math.round(report.achievedRate)}/s), consumer as deployed; RSS ${first.rss}→peak ${peakRss} MB, heap peak ${peakHeap} MB`,
             `2nd-half slope heap ${round(heapSlope, 1)} MB/min, RSS ${round(rssSlope, 1)} MB/min (${flat ? 'bounded' : 'GROWING'})`,
             `worker in flight ≤ ${peakInFlight}, backlog ${backlog} left in the stream`,
             report.failed > 0 ? `${report.failed} publishes failed (${report.firstError})` : '',
@@ -86,6 +87,7 @@ export const overload: Scenario = {
             .join('; '),
           details: {
             offeredRate: rate,
+            sizedBy: best?.id ?? 'fallback',
             generator: { sent: report.sent, acked: report.acked, achievedRate: round(report.achievedRate), maxBehind: report.maxBehind },
             memoryMB: { startRss: first.rss, peakRss, startHeap: first.heapUsed, peakHeap },
             slopeMBPerMin: { heapUsed: round(heapSlope, 2), rss: round(rssSlope, 2) },

@@ -44,6 +44,8 @@ export function registerUp(program: Command): void {
           lookup: getCartridge,
           logger,
           watch: opts.watch,
+          // a fabric that lost its connection for good stops, so a supervisor can restart it
+          onFailed: () => process.kill(process.pid, 'SIGTERM'),
           onSettled: (e) => {
             if (e.type === 'acked') logger.debug({ pipeline: e.pipeline, seq: e.seq, outcome: e.outcome.type, trace: e.outcome.trace }, 'event settled')
             else logger.warn(e, e.type === 'retry' ? 'event will be retried' : 'event dead-lettered')
@@ -67,9 +69,13 @@ export function registerUp(program: Command): void {
 
       const shutdown = async (signal: string) => {
         logger.info({ signal }, 'draining')
+        const failure = fabric.failure
         await fabric.close()
         await server?.close()
-        logger.info('stopped')
+        if (failure) {
+          logger.error({ failure }, 'stopped after a failure')
+          process.exitCode = 1
+        } else logger.info('stopped')
         logger.flush()
       }
       await new Promise<void>((done) => {

@@ -14,7 +14,9 @@ export interface ConnectNatsOptions {
 export async function connectNats(url: string, opts: ConnectNatsOptions = {}): Promise<NatsConnection> {
   let nc: NatsConnection
   try {
-    nc = await connect({ servers: url, name: opts.name ?? 'omni' })
+    // a long-running worker rides out server restarts: retry forever, quickly, and keep
+    // publishes made while disconnected in the client's buffer (their acks time out and retry)
+    nc = await connect({ servers: url, name: opts.name ?? 'omni', maxReconnectAttempts: -1, reconnectTimeWait: 250 })
   } catch (err) {
     throw omniError(
       'OMNI_ERR_NATS_UNAVAILABLE',

@@ -1,4 +1,5 @@
 import type { CelProgram, StageFn } from '../cartridges/types.ts'
+import { stableHash } from '../envelope/derive.ts'
 import { SUBJECT_RE } from '../catalog/schema.ts'
 import type { Problem } from '../errors/mod.ts'
 import { checkAgainstSchema, problemAt } from '../manifests/check.ts'
@@ -38,6 +39,8 @@ export interface CompiledPipeline {
   readonly name: string
   readonly file: string
   readonly description: string
+  /** hash of the manifest's content: equal fingerprints mean nothing changed on reload */
+  readonly fingerprint: string
   readonly sources: readonly string[]
   readonly levels: readonly (readonly CompiledStage[])[]
   readonly outputs: readonly CompiledOutput[]
@@ -97,6 +100,7 @@ export function compilePipeline(manifest: YamlManifest, lookup: CartridgeLookup)
       name: spec.name,
       file: manifest.file,
       description: spec.description ?? '',
+      fingerprint: stableHash(JSON.stringify(manifest.value)),
       sources: spec.sources,
       levels: order.levels.map((level) => level.map((id) => stages.get(id) as CompiledStage)),
       outputs,

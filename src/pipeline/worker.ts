@@ -39,6 +39,8 @@ export interface WorkerOptions {
   readonly maxInFlight?: number
   readonly now?: () => number
   readonly onSettled?: (event: SettledEvent) => void
+  /** called once if the consume loop dies (the connection closed for good) */
+  readonly onFailed?: (reason: string) => void
 }
 
 /** A pipeline's consumer loop in this process; several processes may share the consumer. */
@@ -96,14 +98,27 @@ class PipelineWorkerImpl implements PipelineWorker {
     this.#pipeline = pipeline
   }
 
+  /** Why the worker failed, when it did. */
+  failure: string | undefined
+
+  #markFailed(reason: string): void {
+    this.#state = 'failed'
+    this.failure = reason
+    this.#opts.onFailed?.(reason)
+    this.#done.resolve()
+  }
+
   async start(): Promise<void> {
     const consumer = await this.#opts.js.consumers.get(EVENTS_STREAM, consumerName(this.name))
     this.#messages = await consumer.consume({ max_messages: this.#opts.batch ?? 256 })
     this.#state = 'running'
-    this.#loop = this.#run(this.#messages).catch(() => {
-      this.#state = 'failed'
-      this.#done.resolve()
-    })
+    this.#loop = this.#run(this.#messages).then(
+      () => {
+        // the message loop only ends by itself when the connection is gone for good
+        if (this.#state === 'running') this.#markFailed('consume loop ended')
+      },
+      (err: unknown) => this.#markFailed(describe(err)),
+    )
   }
 
   async #run(messages: ConsumerMessages): Promise<void> {
@@ -142,7 +157,10 @@ class PipelineWorkerImpl implements PipelineWorker {
       )
       for (const hook of outcome.afterCommit) await hook()
     } catch (err) {
-      return this.#fail(m, pipeline, 'outputs', describe(err), false)
+      // The stream refusing an output for good (too large, …) dead-letters the event; an
+      // outage (timeouts, a restarting server) must not use up its deliveries, so it retries.
+      if (isOmniError(err) && err.permanent) return this.#fail(m, pipeline, 'outputs', describe(err), true)
+      return this.#retryLater(m, pipeline, 'outputs', describe(err))
     }
     m.ack()
     if (outcome.type === 'done') this.#stats.acked++
@@ -153,13 +171,7 @@ class PipelineWorkerImpl implements PipelineWorker {
   async #fail(m: JsMsg, pipeline: CompiledPipeline, stage: string, error: string, permanent: boolean): Promise<void> {
     const attempt = m.info.deliveryCount
     const seq = m.info.streamSequence
-    if (!permanent && attempt < pipeline.maxDeliveries) {
-      const delayMs = pipeline.backoffMs[Math.min(attempt - 1, pipeline.backoffMs.length - 1)] ?? 1000
-      m.nak(delayMs)
-      this.#stats.retried++
-      this.#opts.onSettled?.({ type: 'retry', pipeline: pipeline.name, seq, attempt, delayMs, stage, error })
-      return
-    }
+    if (!permanent && attempt < pipeline.maxDeliveries) return this.#retryLater(m, pipeline, stage, error)
     try {
       await deadLetter(this.#opts.publisher, m, { pipeline: pipeline.name, stage, error, attempts: attempt })
     } catch {
@@ -170,6 +182,14 @@ class PipelineWorkerImpl implements PipelineWorker {
     m.term(`dead-lettered at stage ${stage}`)
     this.#stats.deadLettered++
     this.#opts.onSettled?.({ type: 'dead-lettered', pipeline: pipeline.name, seq, attempt, stage, error })
+  }
+
+  #retryLater(m: JsMsg, pipeline: CompiledPipeline, stage: string, error: string): void {
+    const attempt = m.info.deliveryCount
+    const delayMs = pipeline.backoffMs[Math.min(attempt - 1, pipeline.backoffMs.length - 1)] ?? 1000
+    m.nak(delayMs)
+    this.#stats.retried++
+    this.#opts.onSettled?.({ type: 'retry', pipeline: pipeline.name, seq: m.info.streamSequence, attempt, delayMs, stage, error })
   }
 
   close(): Promise<void> {

@@ -28,6 +28,8 @@ export interface FabricOptions extends TopologyOptions {
   readonly batch?: number
   readonly maxInFlight?: number
   readonly onSettled?: (event: SettledEvent) => void
+  /** called once when the fabric fails (its connection closed for good, a worker died) */
+  readonly onFailed?: (reason: string) => void
 }
 
 export type FabricState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed'
@@ -39,6 +41,8 @@ export type ReloadResult =
 /** The running platform in one process: a connection, the streams, one worker per pipeline. */
 export interface Fabric {
   readonly state: FabricState
+  /** why the fabric failed, when state is 'failed' */
+  readonly failure: string | undefined
   readonly nc: NatsConnection
   readonly js: JetStreamClient
   readonly jsm: JetStreamManager
@@ -66,6 +70,7 @@ export async function startFabric(opts: FabricOptions): Promise<Fabric> {
     const fabric = new FabricImpl(opts, nc, js, jsm, publisher, dedupFor, loaded.catalog)
     await fabric.apply(loaded.pipelines)
     fabric.watchManifests()
+    fabric.watchConnection()
     return fabric
   } catch (err) {
     await nc.close().catch(() => undefined)
@@ -137,6 +142,7 @@ class FabricImpl implements Fabric {
       removed.push(name)
     }
     for (const p of next) {
+      if (this.#pipelines.get(p.name)?.fingerprint === p.fingerprint && this.#workers.has(p.name)) continue
       await ensurePipelineConsumer(this.jsm, { pipeline: p.name, sources: p.sources, ...(this.#opts.ackWaitMs ? { ackWaitMs: this.#opts.ackWaitMs } : {}) })
       const worker = this.#workers.get(p.name)
       if (worker) {
@@ -154,6 +160,7 @@ class FabricImpl implements Fabric {
             ...(this.#opts.batch ? { batch: this.#opts.batch } : {}),
             ...(this.#opts.maxInFlight ? { maxInFlight: this.#opts.maxInFlight } : {}),
             ...(this.#opts.onSettled ? { onSettled: this.#opts.onSettled } : {}),
+            onFailed: (reason) => this.#fail(`pipeline ${p.name}: ${reason}`),
           }),
         )
         added.push(p.name)
@@ -162,6 +169,21 @@ class FabricImpl implements Fabric {
     }
     this.#state = 'running'
     return { added, changed, removed }
+  }
+
+  /** A worker or the connection died for good: say so loudly; `omni up` exits on it. */
+  #fail(reason: string): void {
+    if (this.#state === 'draining' || this.#state === 'stopped' || this.#state === 'failed') return
+    this.#state = 'failed'
+    this.failure = reason
+    this.#opts.logger.error({ reason }, 'fabric failed')
+    this.#opts.onFailed?.(reason)
+  }
+
+  failure: string | undefined
+
+  watchConnection(): void {
+    void this.nc.closed().then((err) => this.#fail(`NATS connection closed${err ? `: ${err.message}` : ''}`))
   }
 
   reload(): Promise<ReloadResult> {

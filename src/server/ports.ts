@@ -11,9 +11,17 @@ export function portInUseError(host: string, port: number, cause?: unknown): Omn
   )
 }
 
-/** The server's own log line when its bind fails, recognised in case another process won the race. */
-export function isAddressInUseLog(line: string): boolean {
-  return /address already in use/i.test(line)
+/**
+ * The port named in the server's own "address already in use" log line (its bind lost a race
+ * with another process), or undefined when no line says so.
+ */
+export function portInUseFromLog(lines: readonly string[]): number | undefined {
+  for (const line of lines) {
+    if (!/address already in use/i.test(line)) continue
+    const m = /listen tcp \S*:(\d+)/.exec(line)
+    return m ? Number(m[1]) : 0
+  }
+  return undefined
 }
 
 /** Fails with OMNI_ERR_PORT_IN_USE when nothing can listen on host:port right now. */

@@ -7,9 +7,22 @@ import { omniError } from '../errors/mod.ts'
 import type { NatsBinary } from './binary.ts'
 import type { ResolvedServerOptions } from './options.ts'
 import { clientUrl, renderConfig } from './options.ts'
-import { assertPortFree, isAddressInUseLog, portInUseError } from './ports.ts'
+import { assertPortFree, portInUseError, portInUseFromLog } from './ports.ts'
 
 const TAIL_LINES = 30
+
+/** Children still running; on exit (also a crash or process.exit) they get SIGTERM so none outlives its owner. */
+const live = new Set<ChildProcess>()
+let exitHook = false
+function track(child: ChildProcess): void {
+  live.add(child)
+  if (!exitHook) {
+    exitHook = true
+    process.on('exit', () => {
+      for (const c of live) c.kill('SIGTERM')
+    })
+  }
+}
 
 /** One run of nats-server: the child, its port once ready, and how it ended. */
 export interface ServerProcess {
@@ -94,6 +107,7 @@ export async function launch(binary: NatsBinary, o: ResolvedServerOptions, port:
   await writeFile(confPath, renderConfig(o, port))
 
   const child = spawn(binary.path, ['-c', confPath], { stdio: ['ignore', 'pipe', 'pipe'] })
+  track(child)
   const tail = new LineTail()
   child.stdout?.on('data', (c: Buffer) => tail.push(c))
   child.stderr?.on('data', (c: Buffer) => tail.push(c))
@@ -104,6 +118,7 @@ export async function launch(binary: NatsBinary, o: ResolvedServerOptions, port:
       if (hasExited) return
       hasExited = true
       exitReason = reason
+      live.delete(child)
       if (child.pid !== undefined) rm(portsFile(o.storeDir, child.pid), { force: true }).catch(() => {})
       resolve()
     }
@@ -131,7 +146,8 @@ export async function launch(binary: NatsBinary, o: ResolvedServerOptions, port:
       const lines = await logLines()
       const log = lines.length > 0 ? `; last log lines:\n${lines.join('\n')}` : ''
       const cause = new Error(`nats-server ${exitReason}${log}`)
-      if (lines.some(isAddressInUseLog)) throw portInUseError(o.host, port, cause)
+      const taken = portInUseFromLog(lines)
+      if (taken !== undefined) throw portInUseError(o.host, port === 0 ? taken : port, cause)
       throw omniError('OMNI_ERR_NATS_UNAVAILABLE', `nats-server (${binary.path}) ${exitReason} while starting on ${shown}${log}`, { cause })
     }
     if (performance.now() > deadline) {

@@ -32,8 +32,12 @@ export function pointerSegments(pointer: string): PathSegment[] {
  */
 export function schemaIssues(errors: Iterable<ValidatorError>): SchemaIssue[] {
   const list = [...errors].filter((e) => e.message !== 'schema is false')
-  const unions = list.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf')
-  const inUnion = (e: ValidatorError) => unions.some((u) => u !== e && e.schemaPath.startsWith(`${u.schemaPath}/${u.keyword}/`))
+  // errors raised inside a union's branches, grouped by the union they belong to
+  const branches = new Map<string, ValidatorError[]>()
+  for (const e of list) {
+    const union = unionOf(e)
+    if (union) branches.set(union, [...(branches.get(union) ?? []), e])
+  }
   const issues: SchemaIssue[] = []
   const seen = new Set<string>()
   const add = (path: PathSegment[], message: string) => {
@@ -43,24 +47,31 @@ export function schemaIssues(errors: Iterable<ValidatorError>): SchemaIssue[] {
     issues.push({ path, message })
   }
   for (const e of list) {
-    if (inUnion(e)) continue
     const at = pointerSegments(e.instancePath)
+    const union = unionOf(e)
+    if (union) {
+      add(at, unionMessage(branches.get(union) ?? [e]))
+      continue
+    }
+    // the union's own summary error adds nothing to its branches' report
+    if ((e.keyword === 'anyOf' || e.keyword === 'oneOf') && branches.has(`${e.instancePath}|${e.schemaPath}/${e.keyword}`)) continue
     const extra = e.params?.['additionalProperties']
     const required = e.params?.['requiredProperties']
     if (Array.isArray(extra)) for (const name of extra) add([...at, String(name)], 'unknown field (not allowed here)')
     else if (Array.isArray(required)) for (const name of required) add([...at, String(name)], 'is required')
     else if (e.keyword === 'const') add(at, `must be ${JSON.stringify(e.params?.['allowedValue'])}`)
-    else if (e.keyword === 'anyOf' || e.keyword === 'oneOf') add(at, unionMessage(e, list))
     else add(at, e.message)
   }
   return issues
 }
 
-function unionMessage(union: ValidatorError, all: readonly ValidatorError[]): string {
-  const branches = all.filter((e) => e.schemaPath.startsWith(`${union.schemaPath}/${union.keyword}/`) && e.instancePath === union.instancePath)
-  if (branches.length > 0 && branches.every((b) => b.keyword === 'const')) {
-    return `must be one of ${branches.map((b) => JSON.stringify(b.params?.['allowedValue'])).join(', ')}`
-  }
-  const reasons = [...new Set(branches.map((b) => b.message))]
-  return reasons.length > 0 ? `matches none of the allowed forms (${reasons.join('; ')})` : union.message
+/** `instancePath|schemaPath of the innermost union` when the error comes from a union branch at the same value. */
+function unionOf(e: ValidatorError): string | undefined {
+  const m = /^(.*\/(?:anyOf|oneOf))\/\d+$/.exec(e.schemaPath)
+  return m ? `${e.instancePath}|${m[1]}` : undefined
+}
+
+function unionMessage(branches: readonly ValidatorError[]): string {
+  if (branches.every((b) => b.keyword === 'const')) return `must be one of ${branches.map((b) => JSON.stringify(b.params?.['allowedValue'])).join(', ')}`
+  return `matches none of the allowed forms (${[...new Set(branches.map((b) => b.message))].join('; ')})`
 }

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -26,10 +27,10 @@ async function fakeBinary(dir: string, body: string): Promise<string> {
   return path
 }
 
+/** True while the process runs (a zombie awaiting its reaper counts as gone). */
 function isAlive(pid: number): boolean {
   try {
-    process.kill(pid, 0)
-    return true
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z'
   } catch {
     return false
   }
@@ -81,6 +82,25 @@ t.test('asyncDispose closes the server', async (t) => {
 async function reconnected(nc: NatsConnection): Promise<void> {
   for await (const s of nc.status()) if (s.type === 'reconnect') return
 }
+
+t.test('a server does not outlive an owner that crashes', async (t) => {
+  const dir = await tempDir(t)
+  const mod = new URL('../../src/server/mod.ts', import.meta.url).href
+  const script = `
+    const { startNatsServer } = await import(${JSON.stringify(mod)})
+    const s = await startNatsServer({ port: 0, storeDir: ${JSON.stringify(join(dir, 'store'))} })
+    console.log(s.pid)
+    throw new Error('owner crashed')`
+  const owner = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'ignore'] })
+  let out = ''
+  owner.stdout.on('data', (c: Buffer) => (out += c.toString()))
+  const code = await new Promise<number | null>((resolve) => owner.once('close', resolve))
+  t.not(code, 0, 'the owner crashed')
+  const pid = Number(out.trim())
+  t.ok(pid > 0, 'the owner started a server')
+  for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 50))
+  t.notOk(isAlive(pid), 'the server got SIGTERM and exited')
+})
 
 t.test('restart keeps JetStream data, after a clean stop and after a crash', async (t) => {
   const server = await startTestNats(t)
@@ -160,9 +180,9 @@ t.test("the server's own 'address already in use' log gives OMNI_ERR_PORT_IN_USE
   const binary = await fakeBinary(
     dir,
     'if [ "$1" = "--version" ]; then echo "nats-server: v2.10.27"; exit 0; fi\n' +
-      'echo "[FTL] Error listening on port: 127.0.0.1:4222, \\"listen tcp: bind: address already in use\\"" >&2\nexit 1',
+      'echo "[FTL] Error listening on port: 127.0.0.1:4222, \\"listen tcp 127.0.0.1:4222: bind: address already in use\\"" >&2\nexit 1',
   )
-  await t.rejects(startNatsServer({ port: 0, storeDir: dir, binary }), { code: 'OMNI_ERR_PORT_IN_USE' })
+  await t.rejects(startNatsServer({ port: 0, storeDir: dir, binary }), { code: 'OMNI_ERR_PORT_IN_USE', message: /port 4222 on 127.0.0.1/ })
 })
 
 t.test('a server that exits while starting reports its last log lines', async (t) => {
