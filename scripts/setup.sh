@@ -28,31 +28,45 @@ fi
 export PATH="$node_home/bin:$PATH"
 log "node $(node --version) at $node_home"
 
-# --- nats-server >= 2.10 ---------------------------------------------------------------------
-nats_ok() { [ -x "$tools/nats/nats-server" ] && "$tools/nats/nats-server" --version | grep -Eq 'v2\.(1[0-9]|[2-9][0-9])\.'; }
+# --- nats-server ----------------------------------------------------------------------------
+# The code needs >= 2.10; the set-up provisions >= 2.11 because 2.10's consumers with several
+# filter subjects (every pipeline's consumer has its sources plus its redrive subject) deliver
+# about 100x slower than single-filter ones; 2.11+ fixed that.
+nats_ok() {
+  [ -x "$tools/nats/nats-server" ] || return 1
+  "$tools/nats/nats-server" --version | grep -Eq 'v2\.(1[1-9]|[2-9][0-9])\.' && return 0
+  # a 2.10 taken because no newer one was to be had is kept, not fetched again on every run
+  [ -f "$tools/nats/.fallback" ] && "$tools/nats/nats-server" --version | grep -Eq 'v2\.10\.'
+}
 if ! nats_ok; then
   sys_nats=$(command -v nats-server || true)
-  if [ -n "$sys_nats" ] && "$sys_nats" --version | grep -Eq 'v2\.(1[0-9]|[2-9][0-9])\.'; then
+  if [ -n "$sys_nats" ] && "$sys_nats" --version | grep -Eq 'v2\.(1[1-9]|[2-9][0-9])\.'; then
     mkdir -p "$tools/nats" && ln -sf "$sys_nats" "$tools/nats/nats-server"
   else
-    log "fetching nats-server from Debian trixie (bookworm's 2.9 is too old)"
+    log "fetching nats-server from Debian's newer suites (bookworm's 2.9 is too old)"
     apt_dir="$tools/apt"
     mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$apt_dir/sources.list.d"
     # Build a private apt configuration from this machine's own Debian source entries, with
     # the suite swapped: the registry host is read from the machine, never written in the repo.
+    # unstable has the newest nats-server; trixie (2.10) is the fallback when it has none.
     uris=$( { cat /etc/apt/sources.list.d/*.sources 2>/dev/null | sed -nE 's/^URIs:[[:space:]]*//p' | tr ' ' '\n';
               cat /etc/apt/sources.list 2>/dev/null | awk '$1 == "deb" {print $2}'; } | grep -v -- '-security' | sort -u || true)
     [ -n "$uris" ] || { log "no Debian source entry found in /etc/apt: cannot fetch nats-server"; exit 1; }
     for u in $uris; do
-      echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $u trixie main"
-    done > "$apt_dir/trixie.list"
-    opts=(-o "Dir::Etc::SourceList=$apt_dir/trixie.list" -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d"
+      for suite in sid trixie; do
+        echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $u $suite main"
+      done
+    done > "$apt_dir/newer.list"
+    opts=(-o "Dir::Etc::SourceList=$apt_dir/newer.list" -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d"
           -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache::Archives=$apt_dir/archives"
           -o "Dir::State::Status=/dev/null" -o "APT::Sandbox::User=root")
     apt-get "${opts[@]}" -qq update >/dev/null
+    rm -f "$apt_dir"/nats-server_*.deb
     (cd "$apt_dir" && apt-get "${opts[@]}" -qq download nats-server >/dev/null)
-    rm -rf "$tools/nats-deb" && dpkg-deb -x "$apt_dir"/nats-server_*.deb "$tools/nats-deb"
+    rm -rf "$tools/nats-deb" && dpkg-deb -x "$(ls "$apt_dir"/nats-server_*.deb | head -1)" "$tools/nats-deb"
     mkdir -p "$tools/nats" && cp "$(find "$tools/nats-deb/usr" -name nats-server -type f | head -1)" "$tools/nats/nats-server"
+    rm -f "$tools/nats/.fallback"
+    "$tools/nats/nats-server" --version | grep -Eq 'v2\.10\.' && touch "$tools/nats/.fallback"
     rm -rf "$tools/nats-deb"
   fi
 fi

@@ -7,6 +7,7 @@ import { omniError } from '../errors/mod.ts'
 import { connectNats } from '../jetstream/connect.ts'
 import { createDedupStores } from '../jetstream/dedup-store.ts'
 import { createPublisher } from '../jetstream/publisher.ts'
+import { hasSlowMultiFilter } from '../server/version.ts'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import { ensurePipelineConsumer, ensureStreams, type TopologyOptions } from '../jetstream/topology.ts'
 import { loadManifests, loadManifestsOrThrow } from '../manifests/load.ts'
@@ -61,6 +62,12 @@ export interface Fabric {
 export async function startFabric(opts: FabricOptions): Promise<Fabric> {
   const loaded = await loadManifestsOrThrow(opts.manifests, opts.lookup)
   const nc = await connectNats(opts.natsUrl, { name: 'omni-fabric' })
+  if (hasSlowMultiFilter(nc.info?.version ?? '')) {
+    opts.logger.warn(
+      { version: nc.info?.version },
+      'nats-server 2.10 delivers to consumers with several filter subjects (every pipeline has its sources plus its redrive subject) about 100x slower than 2.11+; `make setup` provisions a newer server',
+    )
+  }
   try {
     const jsm = await jetstreamManager(nc)
     const js = jetstream(nc)

@@ -31,6 +31,15 @@ export function atLeast(v: SemVer, min: SemVer): boolean {
 
 const MIN = parseVersion(MIN_NATS_VERSION) as SemVer
 
+/** From this version on, consumers with several filter subjects deliver as fast as single-filter ones. */
+export const FAST_MULTI_FILTER_VERSION = '2.11.0'
+
+/** True when a server version has the slow multi-filter consumers of 2.10 (measured ~100× slower). */
+export function hasSlowMultiFilter(version: string): boolean {
+  const v = parseVersion(version)
+  return v !== undefined && !atLeast(v, parseVersion(FAST_MULTI_FILTER_VERSION) as SemVer)
+}
+
 /** True when a version string is at least {@link MIN_NATS_VERSION}; false when unparseable. */
 export function isSupportedVersion(version: string): boolean {
   const v = parseVersion(version)
