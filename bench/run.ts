@@ -59,10 +59,10 @@ function sizesFor(opts: BenchOptions): BenchSizes {
   return {
     events,
     latencySeconds: quick ? 2 : 10,
-    overloadSeconds: quick ? 2 : 15,
+    overloadSeconds: quick ? 2 : 20,
     warmupSeconds: quick ? 0.25 : 1,
     phaseTimeoutSeconds: Math.max(quick ? 30 : 60, Math.ceil(events / 2000)),
-    e2eCapSeconds: Math.max(quick ? 30 : 45, Math.ceil(events / 4000)),
+    e2eCapSeconds: Math.max(30, Math.ceil(events / 6000)),
   }
 }
 

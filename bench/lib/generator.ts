@@ -23,6 +23,8 @@ export interface GeneratorJob {
 export type GeneratorReport =
   | {
       readonly type: 'done'
+      /** events the schedule called for */
+      readonly target: number
       readonly sent: number
       readonly acked: number
       readonly failed: number

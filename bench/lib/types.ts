@@ -70,17 +70,14 @@ export interface Scenario {
   run(ctx: BenchContext): Promise<ScenarioResult[]>
 }
 
-/** The row a later scenario compares against, e.g. the consume+ack ceiling. */
-export function rowRate(ctx: BenchContext, id: string): number | undefined {
-  const r = ctx.results.get(id)
-  return r && r.rate > 0 ? r.rate : undefined
-}
-
-/** The highest end-to-end rate measured in this run (over the consumer shapes), and its row. */
-export function maxE2eRate(ctx: BenchContext): { rate: number; id: string } | undefined {
+/**
+ * The fastest row of a scenario that already ran (e.g. the consume+ack ceiling, the best
+ * end-to-end rate), which later scenarios are compared with or sized by.
+ */
+export function bestRow(ctx: BenchContext, scenario: string): { readonly rate: number; readonly id: string } | undefined {
   let best: { rate: number; id: string } | undefined
   for (const r of ctx.results.values()) {
-    if (r.scenario === 'pipeline-e2e' && r.rate > 0 && (!best || r.rate > best.rate)) best = { rate: r.rate, id: r.id }
+    if (r.scenario === scenario && r.rate > 0 && (!best || r.rate > best.rate)) best = { rate: r.rate, id: r.id }
   }
   return best
 }

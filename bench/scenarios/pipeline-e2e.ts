@@ -4,13 +4,12 @@
 // It runs twice: with the consumer exactly as `omni up` creates it, and with a single-filter
 // consumer (a diagnostic: nats-server 2.10 serves multi-filter consumers far slower).
 import { connectNats } from '../../src/jetstream/connect.ts'
-import { createPublisher } from '../../src/jetstream/publisher.ts'
 import { benchEvent } from '../lib/fixtures.ts'
 import { startCpuMeter } from '../lib/machine.ts'
-import { publishAll } from '../lib/publish.ts'
+import { createBenchPublisher, publishAll } from '../lib/publish.ts'
 import { round } from '../lib/stats.ts'
 import { cleanPipelineTopology, freshPipelineTopology, storedOn, type ConsumerShape } from '../lib/topology.ts'
-import { rowRate, type BenchContext, type Scenario, type ScenarioResult } from '../lib/types.ts'
+import { bestRow, type BenchContext, type Scenario, type ScenarioResult } from '../lib/types.ts'
 import { closeQuietly, startBenchWorker } from '../lib/worker.ts'
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
@@ -23,7 +22,7 @@ const SHAPES: readonly { shape: ConsumerShape; id: string; tag: string; title: s
 /** Pre-publishes `count` valid events; returns their size and how many the stream holds. */
 async function prePublish(ctx: BenchContext, run: string, count: number, label: string): Promise<{ expected: number; bytes: number; seconds: number }> {
   const nc = await connectNats(ctx.url, { name: 'omni-bench-e2e-producer' })
-  const publisher = createPublisher(nc)
+  const publisher = createBenchPublisher(nc)
   let bytes = 0
   try {
     const r = await publishAll(
@@ -88,7 +87,8 @@ async function measure(ctx: BenchContext, variant: (typeof SHAPES)[number]): Pro
 
     const seconds = (finishedAt - started) / 1000
     const rate = acked / seconds
-    const ceiling = rowRate(ctx, 'consume-ceiling')
+    const best = bestRow(ctx, 'consume-ceiling')
+    const ceiling = best?.rate
     const problems = [
       settledAt === undefined ? `STOPPED at the ${ctx.sizes.e2eCapSeconds} s cap: ${acked} of ${expected} settled` : '',
       settledAt !== undefined && outputs < expected ? `only ${outputs} of ${expected} outputs stored` : '',
@@ -111,6 +111,7 @@ async function measure(ctx: BenchContext, variant: (typeof SHAPES)[number]): Pro
         .join('; '),
       details: {
         consumer: variant.shape,
+        ratioToRow: best?.id,
         expected,
         completed: settledAt !== undefined,
         outputsStored: outputs,

@@ -4,9 +4,8 @@
 import { jetstream } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { connectNats } from '../../src/jetstream/connect.ts'
-import { createPublisher } from '../../src/jetstream/publisher.ts'
 import { startCpuMeter } from '../lib/machine.ts'
-import { publishAll, type PublishAllResult } from '../lib/publish.ts'
+import { createBenchPublisher, publishAll, PUBLISH_WINDOW, type PublishAllResult } from '../lib/publish.ts'
 import { round } from '../lib/stats.ts'
 import { createRawStream, type RawStream } from '../lib/topology.ts'
 import type { BenchContext, Progress, Scenario, ScenarioResult } from '../lib/types.ts'
@@ -20,7 +19,7 @@ const PAYLOAD = new Uint8Array(MESSAGE_BYTES).fill(0x78)
 type Publish = (nc: NatsConnection, stream: RawStream, count: number, bar: Progress, timeoutMs: number) => Promise<PublishAllResult>
 
 const fast: Publish = async (nc, stream, count, bar, timeoutMs) => {
-  const publisher = createPublisher(nc)
+  const publisher = createBenchPublisher(nc)
   try {
     return await publishAll(publisher, count, () => ({ subject: stream.subject, bytes: PAYLOAD }), bar, timeoutMs)
   } finally {
@@ -29,7 +28,7 @@ const fast: Publish = async (nc, stream, count, bar, timeoutMs) => {
 }
 
 const fastWithMsgId: Publish = async (nc, stream, count, bar, timeoutMs) => {
-  const publisher = createPublisher(nc)
+  const publisher = createBenchPublisher(nc)
   try {
     return await publishAll(publisher, count, (i) => ({ subject: stream.subject, bytes: PAYLOAD, msgID: `${stream.name}-${i}` }), bar, timeoutMs)
   } finally {
@@ -64,7 +63,7 @@ const jsWindows: Publish = async (nc, stream, count, bar, timeoutMs) => {
 }
 
 const VARIANTS: readonly { id: string; title: string; label: string; publish: Publish; note: string }[] = [
-  { id: 'publish-ceiling.fast', title: 'publish+ack, fast publisher', label: 'publish (fast publisher)', publish: fast, note: 'createPublisher, 4096 in flight' },
+  { id: 'publish-ceiling.fast', title: 'publish+ack, fast publisher', label: 'publish (fast publisher)', publish: fast, note: `createPublisher, ${PUBLISH_WINDOW} in flight` },
   {
     id: 'publish-ceiling.fast-msgid',
     title: 'publish+ack, fast publisher + Nats-Msg-Id',

@@ -5,7 +5,7 @@ import { jetstreamManager } from '@nats-io/jetstream'
 import t, { type Test } from 'tap'
 import { createPublisher } from '../../src/jetstream/publisher.ts'
 import { ensureStreams, EVENTS_STREAM } from '../../src/jetstream/topology.ts'
-import type { BenchReport } from '../../bench/report.ts'
+import { formatTable, type BenchReport } from '../../bench/report.ts'
 import { runBench, SCENARIOS } from '../../bench/run.ts'
 import { connectTest, startTestNats } from '../fixtures/nats.ts'
 
@@ -40,6 +40,10 @@ t.test('quick mode on its own managed server reports every scenario with positiv
   t.ok(over.samples.length >= 2 && over.memoryMB.peakRss > 0, 'memory was sampled')
   t.ok(report.machine.cores > 0 && report.machine.node.startsWith('v') && /^\d+\.\d+/.test(report.machine.natsServer))
   t.equal(report.settings.server.managed, true)
+
+  const table = formatTable(report)
+  for (const r of report.scenarios) t.match(table, r.title, `the table has a row for ${r.id}`)
+  t.match(table, /scenario\s+events\s+seconds\s+events\/s\s+ratio\s+notes/)
 })
 
 t.test('on a shared server (--nats) only bench subjects and streams are touched', async (t) => {
@@ -54,7 +58,8 @@ t.test('on a shared server (--nats) only bench subjects and streams are touched'
   const { report, jsonPath } = await runBench({ quick: true, events: 200, natsUrl: server.url, json: false, only: ['consume-ceiling', 'pipeline-e2e'] })
   t.equal(jsonPath, undefined, 'json: false writes nothing')
   t.same(report.failures, [])
-  t.same(report.scenarios.map((r) => r.id), ['consume-ceiling', 'pipeline-e2e'])
+  t.same([...new Set(report.scenarios.map((r) => r.scenario))], ['consume-ceiling', 'pipeline-e2e'], 'only the chosen scenarios ran')
+  t.ok(report.scenarios.every((r) => r.rate > 0))
   t.equal(report.settings.server.managed, false)
 
   const info = await jsm.streams.info(EVENTS_STREAM, { subjects_filter: '>' })

@@ -49,7 +49,8 @@ export const enrich: Cartridge<EnrichConfig> = {
     return (ctx): StageResult => {
       const apply = [...always, ...(byTenant.get(ctx.event.tenant) ?? [])]
       if (apply.length === 0) return { type: 'continue' }
-      const data = apply.reduce((d, [path, value]) => setIn(d, path, structuredClone(value)), ctx.event.data)
+      // objects are copied so a later stage cannot change the configuration through the event
+      const data = apply.reduce((d, [path, value]) => setIn(d, path, typeof value === 'object' && value !== null ? structuredClone(value) : value), ctx.event.data)
       return { type: 'continue', data }
     }
   },
