@@ -64,7 +64,7 @@ export interface ConsumerOptions {
   readonly sources: readonly string[]
   /** redelivery deadline of an unacknowledged event (default 30 s) */
   readonly ackWaitMs?: number
-  /** events in flight across all workers sharing the consumer (default 20 000) */
+  /** events in flight across all workers sharing the consumer (default 4096): the backpressure bound */
   readonly maxAckPending?: number
 }
 
@@ -79,7 +79,7 @@ export async function ensurePipelineConsumer(jsm: JetStreamManager, opts: Consum
   const mutable = {
     filter_subjects,
     ack_wait: ns(opts.ackWaitMs ?? 30_000),
-    max_ack_pending: opts.maxAckPending ?? 20_000,
+    max_ack_pending: opts.maxAckPending ?? 4096,
     max_deliver: -1,
     description: `Omni Fabric pipeline ${opts.pipeline}`,
   }

@@ -1,4 +1,4 @@
-import type { Emission, StageContext, StageResult, StageServices } from '../cartridges/types.ts'
+import type { Emission, StageContext, StageFn, StageResult, StageServices } from '../cartridges/types.ts'
 import type { EventCatalog } from '../catalog/catalog.ts'
 import type { Envelope } from '../envelope/schema.ts'
 import { isOmniError, omniError } from '../errors/mod.ts'
@@ -28,78 +28,125 @@ const NEVER_ABORTED = new AbortController().signal
 
 type StageRun = { stage: CompiledStage; result?: StageResult; error?: Error; skipped?: string; ms: number }
 
+/** The event as it moves through the levels, and what the stages collected on the way. */
+interface RunState {
+  event: Envelope
+  labels: Record<string, unknown>
+  readonly emissions: Emission[]
+  readonly afterCommit: (() => Promise<void>)[]
+  readonly trace: StageTrace[]
+}
+
 /**
  * Runs the pipeline's DAG over one event inside the worker: level by level, a level's stages
  * concurrently, their results merged in declaration order. Then computes the outputs. Nothing
  * is published here; the worker publishes the emissions and only then acknowledges.
+ *
+ * Most stages are synchronous; while they are, this stays synchronous too (no promise, timer or
+ * abort controller per stage), which lets a whole batch of events reach its publishes in one
+ * turn of the event loop. The first stage that returns a promise switches to the async path.
  */
-export async function executePipeline(pipeline: CompiledPipeline, input: Envelope, opts: ExecuteOptions): Promise<EventOutcome> {
-  let event: Envelope = input
-  let labels: Record<string, unknown> = {}
-  const emissions: Emission[] = []
-  const afterCommit: (() => Promise<void>)[] = []
-  const trace: StageTrace[] = []
-
-  for (const level of pipeline.levels) {
-    const runs = await Promise.all(level.map((stage) => runStage(pipeline, stage, event, labels, opts)))
-    for (const run of runs) {
-      const id = run.stage.id
-      if (run.skipped !== undefined) {
-        trace.push({ stage: id, type: 'skipped', reason: run.skipped })
-        continue
-      }
-      if (run.error) {
-        trace.push({ stage: id, type: 'failed', error: run.error.message })
-        if (run.stage.onError === 'skip') continue
-        const permanent = run.stage.onError === 'dead-letter' || (isOmniError(run.error) && run.error.permanent)
-        return { type: 'failed', stage: id, error: run.error, permanent, trace }
-      }
-      const result = run.result as StageResult
-      if (result.emit) emissions.push(...result.emit)
-      if (result.afterCommit) afterCommit.push(result.afterCommit)
-      if (result.type === 'drop') {
-        trace.push({ stage: id, type: 'dropped', reason: result.reason })
-        return { type: 'dropped', stage: id, reason: result.reason, emissions, afterCommit, trace }
-      }
-      trace.push({ stage: id, type: 'ran', ms: run.ms })
-      if (result.data || result.extensions) event = { ...event, ...result.extensions, data: result.data ? { ...event.data, ...result.data } : event.data }
-      if (result.labels) labels = { ...labels, ...result.labels }
-    }
-  }
-
-  try {
-    emissions.push(...(await computeOutputs(pipeline, event, labels, opts)))
-  } catch (err) {
-    const error = err instanceof Error ? err : new Error(String(err))
-    trace.push({ stage: 'outputs', type: 'failed', error: error.message })
-    return { type: 'failed', stage: 'outputs', error, permanent: false, trace }
-  }
-  return { type: 'done', event, labels, emissions, afterCommit, trace }
+export function executePipeline(pipeline: CompiledPipeline, input: Envelope, opts: ExecuteOptions): EventOutcome | Promise<EventOutcome> {
+  const state: RunState = { event: input, labels: {}, emissions: [], afterCommit: [], trace: [] }
+  return runLevels(pipeline, state, 0, opts)
 }
 
-async function runStage(pipeline: CompiledPipeline, stage: CompiledStage, event: Envelope, labels: Record<string, unknown>, opts: ExecuteOptions): Promise<StageRun> {
+function runLevels(pipeline: CompiledPipeline, state: RunState, from: number, opts: ExecuteOptions): EventOutcome | Promise<EventOutcome> {
+  for (let i = from; i < pipeline.levels.length; i++) {
+    const level = pipeline.levels[i] as readonly CompiledStage[]
+    const runs = level.map((stage) => startStage(pipeline, stage, state, opts))
+    if (runs.some(isPromise)) {
+      return Promise.all(runs).then((settled) => mergeLevel(state, settled) ?? runLevels(pipeline, state, i + 1, opts))
+    }
+    const ended = mergeLevel(state, runs as StageRun[])
+    if (ended) return ended
+  }
+  return finish(pipeline, state, opts)
+}
+
+/** Folds a level's results into the state; returns an outcome when the event stops here. */
+function mergeLevel(state: RunState, runs: readonly StageRun[]): EventOutcome | undefined {
+  for (const run of runs) {
+    const id = run.stage.id
+    if (run.skipped !== undefined) {
+      state.trace.push({ stage: id, type: 'skipped', reason: run.skipped })
+      continue
+    }
+    if (run.error) {
+      state.trace.push({ stage: id, type: 'failed', error: run.error.message })
+      if (run.stage.onError === 'skip') continue
+      const permanent = run.stage.onError === 'dead-letter' || (isOmniError(run.error) && run.error.permanent)
+      return { type: 'failed', stage: id, error: run.error, permanent, trace: state.trace }
+    }
+    const result = run.result as StageResult
+    if (result.emit) state.emissions.push(...result.emit)
+    if (result.afterCommit) state.afterCommit.push(result.afterCommit)
+    if (result.type === 'drop') {
+      state.trace.push({ stage: id, type: 'dropped', reason: result.reason })
+      return { type: 'dropped', stage: id, reason: result.reason, emissions: state.emissions, afterCommit: state.afterCommit, trace: state.trace }
+    }
+    state.trace.push({ stage: id, type: 'ran', ms: run.ms })
+    const e = state.event
+    if (result.data || result.extensions) state.event = { ...e, ...result.extensions, data: result.data ? { ...e.data, ...result.data } : e.data }
+    if (result.labels) state.labels = { ...state.labels, ...result.labels }
+  }
+  return undefined
+}
+
+function finish(pipeline: CompiledPipeline, state: RunState, opts: ExecuteOptions): EventOutcome | Promise<EventOutcome> {
+  const done = (outputs: Emission[]): EventOutcome => {
+    state.emissions.push(...outputs)
+    return { type: 'done', event: state.event, labels: state.labels, emissions: state.emissions, afterCommit: state.afterCommit, trace: state.trace }
+  }
+  const failed = (err: unknown): EventOutcome => {
+    const error = err instanceof Error ? err : new Error(String(err))
+    state.trace.push({ stage: 'outputs', type: 'failed', error: error.message })
+    return { type: 'failed', stage: 'outputs', error, permanent: false, trace: state.trace }
+  }
+  try {
+    const outputs = computeOutputs(pipeline, state.event, state.labels, opts)
+    return isPromise(outputs) ? outputs.then(done, failed) : done(outputs)
+  } catch (err) {
+    return failed(err)
+  }
+}
+
+function startStage(pipeline: CompiledPipeline, stage: CompiledStage, state: RunState, opts: ExecuteOptions): StageRun | Promise<StageRun> {
+  const { event, labels } = state
   if (stage.when) {
     const cond = evaluateCondition(stage.when, { event, data: event.data, labels })
     if (!cond.value) return { stage, skipped: cond.error ? `when: ${cond.error}` : 'when: false', ms: 0 }
   }
   const started = performance.now()
-  const controller = new AbortController()
-  const ctx: StageContext = { event, labels, pipeline: pipeline.name, stage: stage.id, attempt: opts.attempt, signal: controller.signal, services: opts.services }
+  let controller: AbortController | undefined
+  const ctx: StageContext = {
+    event,
+    labels,
+    pipeline: pipeline.name,
+    stage: stage.id,
+    attempt: opts.attempt,
+    // created only when a stage asks for it: synchronous stages never do
+    get signal() {
+      controller ??= new AbortController()
+      return controller.signal
+    },
+    services: opts.services,
+  }
+  const failedRun = (err: unknown): StageRun => ({ stage, error: err instanceof Error ? err : new Error(String(err)), ms: performance.now() - started })
   try {
     const value = stage.run(ctx)
-    // Synchronous stages (most built-ins) skip the timer and the extra promise entirely.
-    const result = isPromise(value) ? await withTimeout(value, stage, controller) : value
-    return { stage, result, ms: performance.now() - started }
+    if (!isPromise(value)) return { stage, result: value, ms: performance.now() - started }
+    return withTimeout(value, stage, () => (controller ??= new AbortController())).then((result) => ({ stage, result, ms: performance.now() - started }), failedRun)
   } catch (err) {
-    return { stage, error: err instanceof Error ? err : new Error(String(err)), ms: performance.now() - started }
+    return failedRun(err)
   }
 }
 
-function withTimeout<T>(promise: Promise<T>, stage: CompiledStage, controller: AbortController): Promise<T> {
+function withTimeout<T>(promise: Promise<T>, stage: CompiledStage, controller: () => AbortController): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      controller.abort()
+      controller().abort()
       reject(omniError('OMNI_ERR_STAGE_TIMEOUT', `stage ${stage.id} (${stage.uses}) took longer than ${stage.timeoutMs} ms`))
     }, stage.timeoutMs)
     timer.unref()
@@ -112,20 +159,34 @@ function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
 }
 
 /** Applies each output's condition and transforms; `fanout: catalog` expands to the event type's targets. */
-async function computeOutputs(pipeline: CompiledPipeline, event: Envelope, labels: Record<string, unknown>, opts: ExecuteOptions): Promise<Emission[]> {
-  const out: Emission[] = []
+function computeOutputs(pipeline: CompiledPipeline, event: Envelope, labels: Record<string, unknown>, opts: ExecuteOptions): Emission[] | Promise<Emission[]> {
+  const shaped: (Emission | Promise<Emission>)[] = []
   for (const output of pipeline.outputs) {
     if (output.when && !evaluateCondition(output.when, { event, data: event.data, labels }).value) continue
     const targets = output.subject !== undefined ? [{ subject: output.subject, transforms: output.transforms }] : (opts.catalog.get(event.type)?.fanout ?? [])
-    for (const target of targets) {
-      let shaped = event
-      for (const transform of target.transforms) {
-        const ctx: StageContext = { event: shaped, labels, pipeline: pipeline.name, stage: `output:${target.subject}`, attempt: opts.attempt, signal: NEVER_ABORTED, services: opts.services }
-        const result = await transform(ctx)
-        if (result.type === 'continue' && result.data) shaped = { ...shaped, data: { ...shaped.data, ...result.data } }
-      }
-      out.push({ subject: target.subject, event: shaped })
-    }
+    for (const target of targets) shaped.push(shapeTarget(pipeline, target.subject, target.transforms, event, labels, opts))
   }
-  return out
+  return shaped.some(isPromise) ? Promise.all(shaped) : (shaped as Emission[])
+}
+
+/** Runs a target's transforms one after the other, synchronously while they are. */
+function shapeTarget(
+  pipeline: CompiledPipeline,
+  subject: string,
+  transforms: readonly StageFn[],
+  event: Envelope,
+  labels: Record<string, unknown>,
+  opts: ExecuteOptions,
+  from = 0,
+): Emission | Promise<Emission> {
+  let shaped = event
+  for (let i = from; i < transforms.length; i++) {
+    const ctx: StageContext = { event: shaped, labels, pipeline: pipeline.name, stage: `output:${subject}`, attempt: opts.attempt, signal: NEVER_ABORTED, services: opts.services }
+    const result = (transforms[i] as StageFn)(ctx)
+    const base = shaped
+    const apply = (r: StageResult): Envelope => (r.type === 'continue' && r.data ? { ...base, data: { ...base.data, ...r.data } } : base)
+    if (isPromise(result)) return result.then((r) => shapeTarget(pipeline, subject, transforms, apply(r), labels, opts, i + 1))
+    shaped = apply(result)
+  }
+  return { subject, event: shaped }
 }

@@ -1,5 +1,5 @@
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream'
-import type { DedupStore } from '../cartridges/types.ts'
+import type { DedupStore, StageServices } from '../cartridges/types.ts'
 import type { EventCatalog } from '../catalog/catalog.ts'
 import type { Envelope } from '../envelope/schema.ts'
 import { assertEnvelope } from '../envelope/validate.ts'
@@ -35,8 +35,6 @@ export interface WorkerOptions {
   readonly dedup?: DedupStore
   /** messages pulled per request (default 256) */
   readonly batch?: number
-  /** events being processed at once; the pull pauses at this bound (default 1024) */
-  readonly maxInFlight?: number
   readonly now?: () => number
   readonly onSettled?: (event: SettledEvent) => void
   /** called once if the consume loop dies (the connection closed for good) */
@@ -62,7 +60,7 @@ export async function startPipelineWorker(opts: WorkerOptions): Promise<Pipeline
   return worker
 }
 
-const encoder = new TextEncoder()
+
 const decoder = new TextDecoder()
 
 class PipelineWorkerImpl implements PipelineWorker {
@@ -72,18 +70,20 @@ class PipelineWorkerImpl implements PipelineWorker {
   #messages: ConsumerMessages | undefined
   #loop: Promise<void> = Promise.resolve()
   #inFlight = 0
+  #batch: JsMsg[] = []
   #waiters: (() => void)[] = []
   #closing: Promise<void> | undefined
   readonly #done = Promise.withResolvers<void>()
   #stats = { acked: 0, dropped: 0, retried: 0, deadLettered: 0 }
   readonly #opts: WorkerOptions
-  readonly #maxInFlight: number
+
+  readonly #services: StageServices
 
   constructor(opts: WorkerOptions) {
     this.#opts = opts
+    this.#services = { now: opts.now ?? Date.now, ...(opts.dedup ? { dedup: opts.dedup } : {}) }
     this.#pipeline = opts.pipeline
     this.name = opts.pipeline.name
-    this.#maxInFlight = opts.maxInFlight ?? 1024
   }
 
   get state(): WorkerState {
@@ -110,49 +110,76 @@ class PipelineWorkerImpl implements PipelineWorker {
 
   async start(): Promise<void> {
     const consumer = await this.#opts.js.consumers.get(EVENTS_STREAM, consumerName(this.name))
-    this.#messages = await consumer.consume({ max_messages: this.#opts.batch ?? 256 })
+    // The callback form hands over messages as they are parsed, without an async iterator's
+    // turn per message (measured 1.9x the for-await rate). Events in flight are bounded by the
+    // consumer's max_ack_pending, which the server enforces across every worker sharing it.
+    this.#messages = await consumer.consume({ max_messages: this.#opts.batch ?? 256, callback: (m) => this.#enqueue(m) })
     this.#state = 'running'
-    this.#loop = this.#run(this.#messages).then(
-      () => {
-        // the message loop only ends by itself when the connection is gone for good
-        if (this.#state === 'running') this.#markFailed('consume loop ended')
+    this.#loop = this.#messages.closed().then(
+      (err) => {
+        // the consumer only stops by itself when the connection is gone for good
+        if (this.#state === 'running') this.#markFailed(err ? describe(err) : 'consumer stopped')
       },
       (err: unknown) => this.#markFailed(describe(err)),
     )
   }
 
-  async #run(messages: ConsumerMessages): Promise<void> {
-    for await (const m of messages) {
-      if (this.#inFlight >= this.#maxInFlight) await new Promise<void>((r) => this.#waiters.push(r))
-      this.#inFlight++
-      void this.#handle(m).finally(() => {
-        this.#inFlight--
-        this.#waiters.shift()?.()
-        if (this.#inFlight === 0) for (const w of this.#waiters.splice(0)) w()
-      })
+  #enqueue(m: JsMsg): void {
+    // while draining, a message is left unacknowledged: the server redelivers it to a worker
+    if (this.#state !== 'running') return
+    this.#inFlight++
+    // Messages that arrive in one turn are started together on the next: their publishes and
+    // acks then leave in one socket write instead of one write per event.
+    this.#batch.push(m)
+    if (this.#batch.length === 1) setImmediate(this.#startBatch)
+  }
+
+  readonly #startBatch = (): void => {
+    const batch = this.#batch
+    this.#batch = []
+    for (const m of batch) {
+      let settled: Promise<void>
+      try {
+        settled = this.#handle(m)
+      } catch (err) {
+        // a bug in the worker itself: leave the event to be redelivered rather than lose it
+        settled = Promise.resolve(this.#retryLater(m, this.#pipeline, 'worker', describe(err)))
+      }
+      settled
+        .catch((err: unknown) => this.#retryLater(m, this.#pipeline, 'worker', describe(err)))
+        .finally(() => {
+          this.#inFlight--
+          if (this.#inFlight === 0) for (const w of this.#waiters.splice(0)) w()
+        })
+        // a nak on a closed connection: the server redelivers after ack_wait anyway
+        .catch(() => undefined)
     }
   }
 
-  /** Settles one message: ack after every output is durable, nak with backoff, or dead-letter. */
-  async #handle(m: JsMsg): Promise<void> {
+  /** Runs one message through the DAG; synchronous up to the publishes when the stages are. */
+  #handle(m: JsMsg): Promise<void> {
     const pipeline = this.#pipeline
-    const attempt = m.info.deliveryCount
     let event: Envelope
     try {
       event = assertEnvelope(JSON.parse(decoder.decode(m.data)))
     } catch (err) {
       return this.#fail(m, pipeline, 'decode', describe(err), true)
     }
-    const outcome = await executePipeline(pipeline, event, {
+    const outcome = executePipeline(pipeline, event, {
       catalog: this.#opts.catalog(),
-      attempt,
-      services: { now: this.#opts.now ?? Date.now, ...(this.#opts.dedup ? { dedup: this.#opts.dedup } : {}) },
+      attempt: m.info.deliveryCount,
+      services: this.#services,
     })
+    return outcome instanceof Promise ? outcome.then((o) => this.#settle(m, pipeline, o)) : this.#settle(m, pipeline, outcome)
+  }
+
+  /** Ack after every output is durable, nak with backoff, or dead-letter. */
+  async #settle(m: JsMsg, pipeline: CompiledPipeline, outcome: EventOutcome): Promise<void> {
     if (outcome.type === 'failed') return this.#fail(m, pipeline, outcome.stage, describe(outcome.error), outcome.permanent)
     try {
       await Promise.all(
         outcome.emissions.map((e) =>
-          this.#opts.publisher.publish(e.subject, encoder.encode(JSON.stringify(e.event)), { msgID: `${e.event.idempotencykey}@${e.subject}` }),
+          this.#opts.publisher.publish(e.subject, Buffer.from(JSON.stringify(e.event)), { msgID: `${e.event.idempotencykey}@${e.subject}` }),
         ),
       )
       for (const hook of outcome.afterCommit) await hook()
@@ -195,7 +222,7 @@ class PipelineWorkerImpl implements PipelineWorker {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       if (this.#state === 'running' || this.#state === 'starting') this.#state = 'draining'
-      // stop pulling; messages buffered but not started are never acked, so they are redelivered
+      // stop pulling; messages that arrive meanwhile are never acked, so they are redelivered
       await this.#messages?.close().catch(() => undefined)
       await this.#loop
       while (this.#inFlight > 0) await new Promise<void>((r) => this.#waiters.push(r))

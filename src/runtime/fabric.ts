@@ -27,6 +27,7 @@ export interface FabricOptions extends TopologyOptions {
   readonly dedupTtlMs?: number
   readonly ackWaitMs?: number
   readonly batch?: number
+  /** events of one pipeline in flight across all its workers: the consumer's max_ack_pending (default 4096) */
   readonly maxInFlight?: number
   readonly onSettled?: (event: SettledEvent) => void
   /** called once when the fabric fails (its connection closed for good, a worker died) */
@@ -150,7 +151,12 @@ class FabricImpl implements Fabric {
     }
     for (const p of next) {
       if (this.#pipelines.get(p.name)?.fingerprint === p.fingerprint && this.#workers.has(p.name)) continue
-      await ensurePipelineConsumer(this.jsm, { pipeline: p.name, sources: p.sources, ...(this.#opts.ackWaitMs ? { ackWaitMs: this.#opts.ackWaitMs } : {}) })
+      await ensurePipelineConsumer(this.jsm, {
+        pipeline: p.name,
+        sources: p.sources,
+        ...(this.#opts.ackWaitMs ? { ackWaitMs: this.#opts.ackWaitMs } : {}),
+        ...(this.#opts.maxInFlight ? { maxAckPending: this.#opts.maxInFlight } : {}),
+      })
       const worker = this.#workers.get(p.name)
       if (worker) {
         worker.replace(p)
@@ -165,7 +171,6 @@ class FabricImpl implements Fabric {
             catalog: () => this.#catalog,
             dedup: this.#dedupFor(p.name),
             ...(this.#opts.batch ? { batch: this.#opts.batch } : {}),
-            ...(this.#opts.maxInFlight ? { maxInFlight: this.#opts.maxInFlight } : {}),
             ...(this.#opts.onSettled ? { onSettled: this.#opts.onSettled } : {}),
             onFailed: (reason) => this.#fail(`pipeline ${p.name}: ${reason}`),
           }),
