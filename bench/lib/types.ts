@@ -74,6 +74,12 @@ export interface Scenario {
  * The fastest row of a scenario that already ran (e.g. the consume+ack ceiling, the best
  * end-to-end rate), which later scenarios are compared with or sized by.
  */
+/** The end-to-end rate with the consumer as deployed: latency and overload are paced from it. */
+export function deployedE2e(ctx: BenchContext): { readonly rate: number; readonly id: string } | undefined {
+  const row = [...ctx.results.values()].find((r) => r.id === 'pipeline-e2e' && r.rate > 0)
+  return row ? { rate: row.rate, id: row.id } : bestRow(ctx, 'pipeline-e2e')
+}
+
 export function bestRow(ctx: BenchContext, scenario: string): { readonly rate: number; readonly id: string } | undefined {
   let best: { rate: number; id: string } | undefined
   for (const r of ctx.results.values()) {

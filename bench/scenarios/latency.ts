@@ -3,7 +3,7 @@
 import { runGenerator } from '../lib/generator.ts'
 import { round } from '../lib/stats.ts'
 import { cleanPipelineTopology, freshPipelineTopology } from '../lib/topology.ts'
-import { bestRow, type Scenario } from '../lib/types.ts'
+import { deployedE2e, type Scenario } from '../lib/types.ts'
 import { startBenchWorker } from '../lib/worker.ts'
 
 /** used when the end-to-end scenario did not run (e.g. --only latency) */
@@ -14,7 +14,7 @@ export const latency: Scenario = {
   id: 'latency',
   title: 'publish → output latency at 0.5× the end-to-end rate',
   async run(ctx) {
-    const best = bestRow(ctx, 'pipeline-e2e')
+    const best = deployedE2e(ctx)
     const e2e = best?.rate
     const rate = Math.max(1, Math.round((e2e ?? FALLBACK_RATE) / 2))
     const durationMs = ctx.sizes.latencySeconds * 1000

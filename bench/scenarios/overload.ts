@@ -6,7 +6,7 @@
 import { runGenerator } from '../lib/generator.ts'
 import { MB, round, slope } from '../lib/stats.ts'
 import { cleanPipelineTopology, freshPipelineTopology, pipelineBacklog, type ConsumerShape } from '../lib/topology.ts'
-import { bestRow, type BenchContext, type Scenario, type ScenarioResult } from '../lib/types.ts'
+import { deployedE2e, type BenchContext, type Scenario, type ScenarioResult } from '../lib/types.ts'
 import { startBenchWorker } from '../lib/worker.ts'
 
 const FALLBACK_RATE = 2000
@@ -33,7 +33,7 @@ const SHAPES: readonly { shape: ConsumerShape; id: string; title: string }[] = [
 ]
 
 async function measure(ctx: BenchContext, variant: (typeof SHAPES)[number]): Promise<ScenarioResult> {
-  const best = bestRow(ctx, 'pipeline-e2e')
+  const best = deployedE2e(ctx)
   const e2e = best?.rate
   const rate = Math.max(1, Math.round((e2e ?? FALLBACK_RATE) * 2))
   const durationMs = ctx.sizes.overloadSeconds * 1000
