@@ -18,8 +18,8 @@ export const REDACTED_PATHS = [
   '*.credentials',
 ]
 
-/** The one logger factory: JSON lines on stderr, secrets redacted. */
-export function createLogger(opts: { level?: string; name?: string } = {}): Logger {
+/** The one logger factory: JSON lines on stderr (or `destination`), secrets redacted. */
+export function createLogger(opts: { level?: string; name?: string; destination?: { write(line: string): void } } = {}): Logger {
   return pino(
     {
       name: opts.name ?? 'omni',
@@ -27,7 +27,7 @@ export function createLogger(opts: { level?: string; name?: string } = {}): Logg
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
       base: undefined,
     },
-    pino.destination({ fd: 2, sync: false }),
+    opts.destination ?? pino.destination({ fd: 2, sync: false }),
   )
 }
 

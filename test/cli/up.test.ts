@@ -1,0 +1,91 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer, type Server } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { omni } from '../fixtures/cli.ts'
+
+const OMNI = fileURLToPath(new URL('../../cmd/omni.ts', import.meta.url))
+
+async function freePort(): Promise<number> {
+  const srv = createServer()
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))
+  const port = (srv.address() as { port: number }).port
+  await new Promise((r) => srv.close(r))
+  return port
+}
+
+/** Starts `omni up` and resolves once it prints that it runs (bounded). */
+function startUp(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; out: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, ['--no-warnings', OMNI, 'up', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()))
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()))
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`omni up did not start in 20 s:\n${out}`)), 20_000)
+    const check = setInterval(() => {
+      if (out.includes('Omni Fabric is running') || child.exitCode !== null) {
+        clearTimeout(timer)
+        clearInterval(check)
+        resolve({ child, out: () => out, exited })
+      }
+    }, 50)
+  })
+}
+
+t.test('omni up runs the shipped playbook on its own nats-server and stops cleanly on SIGTERM', async (t) => {
+  const data = await mkdtemp(join(tmpdir(), 'omni-up-'))
+  t.teardown(() => rm(data, { recursive: true, force: true }))
+  const port = await freePort()
+  const up = await startUp(['--data', data, '--port', String(port), '--no-watch'])
+  t.teardown(() => up.child.exitCode === null && up.child.kill('SIGKILL'))
+  t.match(up.out(), /NATS\s+nats:\/\/127\.0\.0\.1:\d+ \(local nats-server 2\.\d+\.\d+, pid \d+/)
+  t.match(up.out(), /pipeline\s+whatsapp-personal: omni\.evt\.ingest\.message-received\.v1/)
+  const url = `nats://127.0.0.1:${port}`
+
+  const text = { kind: 'text', text: 'hello', providerMessageId: 'm1', fromSelf: false, forwarded: false }
+  const audio = { kind: 'audio', providerMessageId: 'm2', fromSelf: false, forwarded: true }
+  const self = { kind: 'text', text: 'note to self', providerMessageId: 'm3', fromSelf: true, forwarded: false }
+  for (const data of [text, audio, self]) {
+    const r = await omni(['publish', 'message.received', JSON.stringify(data), '--provider', 'whatsapp', '--instance', 'phone-1', '--nats', url])
+    t.equal(r.code, 0, r.stderr)
+  }
+  const tail = await omni(['tail', '--all', '-n', '9', '--json', '--nats', url], { timeoutMs: 20_000 })
+  const events = tail.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; data: Record<string, unknown>; causationid?: string })
+  const types = events.map((e) => e.type)
+  t.equal(events.length, 9, 'three sources, a reply, a transcription request, four fan-out copies')
+  t.equal(types.filter((x) => x === 'agent.reply.requested').length, 1, 'the direct text got a reply request')
+  t.equal(types.filter((x) => x === 'media.transcription.requested').length, 1, 'the forwarded audio got a transcription request')
+  t.notOk(events.some((e) => e.causationid !== undefined && e.data['providerMessageId'] === 'm3'), 'the self-sent message produced nothing')
+
+  up.child.kill('SIGTERM')
+  t.equal(await up.exited, 0)
+  t.match(up.out(), /"msg":"stopped"/)
+  const probe = await omni(['tail', '-n', '1', '--nats', url])
+  t.match(probe.stderr, /OMNI_ERR_NATS_UNAVAILABLE/, 'the managed server stopped with it')
+})
+
+t.test('a port in use names the fix', async (t) => {
+  const holder: Server = createServer()
+  await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r))
+  t.teardown(() => new Promise((r) => holder.close(r)))
+  const port = (holder.address() as { port: number }).port
+  const data = await mkdtemp(join(tmpdir(), 'omni-up-'))
+  t.teardown(() => rm(data, { recursive: true, force: true }))
+  const up = await startUp(['--data', data, '--port', String(port)])
+  t.equal(await up.exited, 1)
+  t.match(up.out(), new RegExp(`OMNI_ERR_PORT_IN_USE: .*${port}`))
+  t.match(up.out(), /--port|--nats/)
+})
+
+t.test('a missing nats-server binary names the fix', async (t) => {
+  const data = await mkdtemp(join(tmpdir(), 'omni-up-'))
+  t.teardown(() => rm(data, { recursive: true, force: true }))
+  const up = await startUp(['--data', data, '--port', String(await freePort())], { OMNI_NATS_SERVER: '/nonexistent/nats-server' })
+  t.equal(await up.exited, 1)
+  t.match(up.out(), /OMNI_ERR_NATS_BINARY_MISSING: .*\/nonexistent\/nats-server/)
+  t.match(up.out(), /make setup/)
+})
