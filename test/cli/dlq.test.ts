@@ -1,0 +1,40 @@
+import t from 'tap'
+import { publishEvent } from '../../src/ingest/publish.ts'
+import { omni } from '../fixtures/cli.ts'
+import { eventually, startTestFabric, storedOn } from '../fixtures/fabric.ts'
+import { broken } from '../fixtures/test-cartridges.ts'
+
+const PIPELINE = `kind: Pipeline
+name: notes
+sources: [omni.evt.test.note-created.v1]
+errorPolicy: { maxDeliveries: 2, backoff: [50ms] }
+stages:
+  - { id: fragile, uses: test.broken }
+outputs:
+  - subject: omni.evt.test.note-seen.v1
+`
+
+t.test('omni dlq list and redrive', async (t) => {
+  const { fabric, server, settled } = await startTestFabric(t, PIPELINE)
+  broken.add('d1').add('d2')
+  t.teardown(() => void broken.clear())
+  for (const id of ['d1', 'd2']) await publishEvent(fabric.publisher, fabric.catalog(), { type: 'note.created', data: { noteId: id } })
+  t.ok(await eventually(() => settled.filter((s) => s.type === 'dead-lettered').length === 2))
+  const nats = ['--nats', server.url]
+
+  const list = await omni(['dlq', 'list', ...nats])
+  t.equal(list.code, 0, list.stderr)
+  t.match(list.stdout, /#1 .* pipeline=notes stage=fragile attempts=2 type=note\.created from=omni\.evt\.test\.note-created\.v1#1\n\s+note d1 is broken/)
+  const json = JSON.parse((await omni(['dlq', 'list', '--json', ...nats])).stdout) as { seq: number; event: { data: { noteId: string } } }[]
+  t.same(json.map((l) => l.event.data.noteId), ['d1', 'd2'])
+  t.match((await omni(['dlq', 'list', '--stage', 'nope', ...nats])).stdout, /^no dead letters/)
+
+  t.match((await omni(['dlq', 'redrive', '--dry-run', ...nats])).stdout, /^2 dead letter\(s\) would be redriven/)
+  broken.clear()
+  const redrive = await omni(['dlq', 'redrive', '--pipeline', 'notes', '--limit', '1', ...nats])
+  t.equal(redrive.code, 0, redrive.stderr)
+  t.match(redrive.stdout, /redriven: 1, already redriven before: 0/)
+  t.match((await omni(['dlq', 'redrive', ...nats])).stdout, /redriven: 1, already redriven before: 0/)
+  t.match((await omni(['dlq', 'redrive', ...nats])).stdout, /redriven: 0, already redriven before: 0/)
+  t.ok(await eventually(async () => (await storedOn(fabric.jsm, 'omni.evt.test.note-seen.v1')) === 2), 'both redriven events went through')
+})
