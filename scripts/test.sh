@@ -5,6 +5,8 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 out=$(mktemp)
+# coverage from earlier runs would be merged into this one's report: start clean
+rm -rf .tap/coverage .tap/processinfo
 node node_modules/.bin/tap --reporter=tap "$@" > "$out" 2>&1
 status=$?
 grep -E '^(ok|not ok) [0-9]+ - ' "$out"

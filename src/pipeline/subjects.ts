@@ -13,8 +13,3 @@ export function subjectsOverlap(a: string, b: string): boolean {
     if (x !== '*' && y !== '*' && x !== y) return false
   }
 }
-
-/** True when `subject` (no wildcards) is matched by `pattern`. */
-export function subjectMatches(pattern: string, subject: string): boolean {
-  return subjectsOverlap(pattern, subject)
-}
