@@ -7,7 +7,7 @@ import { DEFAULT_NATS_URL, parseIntOption } from './shared.ts'
 interface TailOptions {
   nats: string
   all?: boolean
-  last?: number
+  last?: boolean
   count?: number
   json?: boolean
 }
@@ -20,7 +20,7 @@ export function registerTail(program: Command): void {
     .description('Follow events as they are stored in the events stream (read-only: nothing is acknowledged).')
     .argument('[subjects...]', 'subject filters', ['omni.>'])
     .option('--all', 'start from the oldest stored event')
-    .option('--last <n>', 'start with the last n events per subject filter', parseIntOption('--last'))
+    .option('--last', 'start with the last stored event of each subject')
     .option('-n, --count <n>', 'stop after n events', parseIntOption('--count'))
     .option('--json', 'print each event as one JSON line')
     .option('--nats <url>', 'NATS server URL', DEFAULT_NATS_URL)

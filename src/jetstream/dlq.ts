@@ -1,7 +1,7 @@
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream'
 import { omniError } from '../errors/mod.ts'
 import type { AckPublisher } from './publisher-types.ts'
-import { DLQ_STREAM, DLQ_SUBJECT_PREFIX, dlqSubject, redriveSubject } from './topology.ts'
+import { consumerName, DLQ_STREAM, DLQ_SUBJECT_PREFIX, dlqSubject, EVENTS_STREAM, redriveSubject } from './topology.ts'
 
 /** Failure metadata carried as headers on each dead letter (the body is the original bytes). */
 export const DLQ_HEADERS = {
@@ -33,8 +33,9 @@ export async function deadLetter(publisher: AckPublisher, msg: JsMsg, info: Dead
     // headers are single-line; long errors are cut so one bad event cannot bloat the DLQ
     [DLQ_HEADERS.error]: info.error.replace(/[\r\n]+/g, ' ').slice(0, 1024),
     [DLQ_HEADERS.attempts]: String(info.attempts),
-    [DLQ_HEADERS.subject]: msg.subject,
-    [DLQ_HEADERS.sequence]: String(msg.info.streamSequence),
+    // a redriven event that fails again keeps naming where it first came from
+    [DLQ_HEADERS.subject]: msg.headers?.get(DLQ_HEADERS.subject) || msg.subject,
+    [DLQ_HEADERS.sequence]: msg.headers?.get(DLQ_HEADERS.sequence) || String(msg.info.streamSequence),
     [DLQ_HEADERS.failedAt]: new Date().toISOString(),
   }
   await publisher.publish(dlqSubject(info.pipeline), msg.data, { msgID: `dlq:${info.pipeline}:${msg.info.streamSequence}`, headers: h })
@@ -127,9 +128,17 @@ export async function redriveDeadLetters(
   const letters = await listDeadLetters(jsm, js, filter)
   let redriven = 0
   let duplicates = 0
+  const consumers = new Map<string, boolean>()
   for (const l of letters) {
     if (!l.pipeline) throw omniError('OMNI_ERR_DLQ', `dead letter ${l.seq} has no ${DLQ_HEADERS.pipeline} header; cannot tell where to redrive it`)
-    const ack = await publisher.publish(redriveSubject(l.pipeline), l.data, { msgID: `redrive:${l.pipeline}:${l.seq}`, headers: { [DLQ_HEADERS.subject]: l.originalSubject } })
+    // redriving to a pipeline that no longer runs would strand the event: refuse instead
+    if (!consumers.has(l.pipeline)) {
+      consumers.set(l.pipeline, await jsm.consumers.info(EVENTS_STREAM, consumerName(l.pipeline)).then(() => true, () => false))
+    }
+    if (!consumers.get(l.pipeline)) {
+      throw omniError('OMNI_ERR_DLQ', `pipeline "${l.pipeline}" has no consumer (removed or renamed?); dead letter ${l.seq} stays in the DLQ. Start the pipeline, or redrive with --pipeline for the others`)
+    }
+    const ack = await publisher.publish(redriveSubject(l.pipeline), l.data, { msgID: `redrive:${l.pipeline}:${l.seq}`, headers: { [DLQ_HEADERS.subject]: l.originalSubject, [DLQ_HEADERS.sequence]: String(l.originalSeq) } })
     if (ack.duplicate) duplicates++
     else redriven++
     await jsm.streams.deleteMessage(DLQ_STREAM, l.seq, false)

@@ -56,6 +56,12 @@ type State = 'open' | 'closing' | 'closed'
 
 const RESOLVED = Promise.resolve()
 const PERMANENT_SEND_ERRORS = new Set(['InvalidSubjectError', 'InvalidArgumentError', 'TypeError'])
+/**
+ * JetStream API error codes that a retry of the same message can never fix: message larger
+ * than the stream allows (10054), expected stream/subject/sequence mismatches (10060, 10071,
+ * 10164), message TTL not allowed or invalid (10166, 10165).
+ */
+const PERMANENT_JS_ERRORS = new Set([10054, 10060, 10071, 10164, 10165, 10166])
 
 class JetStreamPublisher implements Publisher {
   readonly #nc: NatsConnection
@@ -278,6 +284,7 @@ function settle(entry: PendingAck, m: Msg): void {
     entry.reject(
       omniError('OMNI_ERR_PUBLISH_FAILED', `JetStream rejected the publish to "${entry.subject}": ${description} (code ${code}, err_code ${errCode})`, {
         cause: r.error,
+        permanent: errCode !== undefined && PERMANENT_JS_ERRORS.has(errCode),
       }),
     )
     return

@@ -164,7 +164,14 @@ function computeOutputs(pipeline: CompiledPipeline, event: Envelope, labels: Rec
   for (const output of pipeline.outputs) {
     if (output.when && !evaluateCondition(output.when, { event, data: event.data, labels }).value) continue
     const targets = output.subject !== undefined ? [{ subject: output.subject, transforms: output.transforms }] : (opts.catalog.get(event.type)?.fanout ?? [])
-    for (const target of targets) shaped.push(shapeTarget(pipeline, target.subject, target.transforms, event, labels, opts))
+    for (const target of targets) {
+      try {
+        shaped.push(shapeTarget(pipeline, target.subject, target.transforms, event, labels, opts))
+      } catch (err) {
+        // keep earlier asynchronous targets handled: the failure travels through Promise.all
+        shaped.push(Promise.reject(err instanceof Error ? err : new Error(String(err))))
+      }
+    }
   }
   return shaped.some(isPromise) ? Promise.all(shaped) : (shaped as Emission[])
 }

@@ -37,6 +37,8 @@ export interface WorkerOptions {
   readonly batch?: number
   readonly now?: () => number
   readonly onSettled?: (event: SettledEvent) => void
+  /** called when an after-commit hook (a dedup marker) fails; the event is acknowledged anyway */
+  readonly onHookFailed?: (pipeline: string, error: string) => void
   /** called once if the consume loop dies (the connection closed for good) */
   readonly onFailed?: (reason: string) => void
 }
@@ -179,15 +181,21 @@ class PipelineWorkerImpl implements PipelineWorker {
     try {
       await Promise.all(
         outcome.emissions.map((e) =>
-          this.#opts.publisher.publish(e.subject, Buffer.from(JSON.stringify(e.event)), { msgID: `${e.event.idempotencykey}@${e.subject}` }),
+          // the pipeline is part of the id: two pipelines may publish different versions of
+          // one event to the same subject, and neither may be dropped as the other's duplicate
+          this.#opts.publisher.publish(e.subject, Buffer.from(JSON.stringify(e.event)), { msgID: `${e.event.idempotencykey}@${pipeline.name}@${e.subject}` }),
         ),
       )
-      for (const hook of outcome.afterCommit) await hook()
     } catch (err) {
       // The stream refusing an output for good (too large, …) dead-letters the event; an
       // outage (timeouts, a restarting server) must not use up its deliveries, so it retries.
       if (isOmniError(err) && err.permanent) return this.#fail(m, pipeline, 'outputs', describe(err), true)
       return this.#retryLater(m, pipeline, 'outputs', describe(err))
+    }
+    // The outputs are durable now: a failing hook (a dedup marker) must not make the event run
+    // again, or its outputs would be stored twice once the duplicate window has passed.
+    for (const hook of outcome.afterCommit) {
+      await hook().catch((err: unknown) => this.#opts.onHookFailed?.(pipeline.name, describe(err)))
     }
     m.ack()
     if (outcome.type === 'done') this.#stats.acked++

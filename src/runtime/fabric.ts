@@ -172,6 +172,7 @@ class FabricImpl implements Fabric {
             dedup: this.#dedupFor(p.name),
             ...(this.#opts.batch ? { batch: this.#opts.batch } : {}),
             ...(this.#opts.onSettled ? { onSettled: this.#opts.onSettled } : {}),
+            onHookFailed: (pipeline, error) => this.#opts.logger.warn({ pipeline, error }, 'an after-commit hook failed; the event was acknowledged'),
             onFailed: (reason) => this.#fail(`pipeline ${p.name}: ${reason}`),
           }),
         )
@@ -179,7 +180,8 @@ class FabricImpl implements Fabric {
       }
       this.#pipelines.set(p.name, p)
     }
-    this.#state = 'running'
+    // a reload that finishes while close() drains must not bring the fabric back to running
+    if (this.#state === 'starting') this.#state = 'running'
     return { added, changed, removed }
   }
 
@@ -217,18 +219,22 @@ class FabricImpl implements Fabric {
     return next
   }
 
+  #reloadTimer: NodeJS.Timeout | undefined
+
   watchManifests(): void {
     if (this.#opts.watch === false) return
-    let timer: NodeJS.Timeout | undefined
     this.#watcher = watch(this.#opts.manifests, { recursive: true }, (_event, file) => {
       if (file && !/\.ya?ml$/.test(String(file))) return
-      clearTimeout(timer)
+      clearTimeout(this.#reloadTimer)
       // editors write files in several steps; wait for the burst to settle
-      timer = setTimeout(() => {
+      this.#reloadTimer = setTimeout(() => {
+        if (this.#state !== 'running') return
         this.reload().catch((err: unknown) => this.#opts.logger.error({ err }, 'reload failed'))
       }, 250)
-      timer.unref()
+      this.#reloadTimer.unref()
     })
+    // a folder that disappears or an exhausted inotify limit ends watching, not the process
+    this.#watcher.on('error', (err) => this.#opts.logger.error({ err }, 'stopped watching the manifests; restart to pick up changes'))
     this.#watcher.unref()
   }
 
@@ -236,6 +242,7 @@ class FabricImpl implements Fabric {
     this.#closing ??= (async () => {
       this.#state = 'draining'
       this.#watcher?.close()
+      clearTimeout(this.#reloadTimer)
       await this.#reloading
       // reverse order of start: workers, then the publisher, then the connection
       await Promise.all([...this.#workers.values()].map((w) => w.close()))

@@ -38,3 +38,14 @@ t.test('omni dlq list and redrive', async (t) => {
   t.match((await omni(['dlq', 'redrive', ...nats])).stdout, /redriven: 0, already redriven before: 0/)
   t.ok(await eventually(async () => (await storedOn(fabric.jsm, 'omni.evt.test.note-seen.v1')) === 2), 'both redriven events went through')
 })
+
+t.test('redrive refuses a pipeline that no longer runs and keeps its dead letters', async (t) => {
+  const { fabric, server } = await startTestFabric(t, PIPELINE)
+  const body = Buffer.from(JSON.stringify({ type: 'note.created' }))
+  await fabric.publisher.publish('omni.dlq.gone', body, { msgID: 'gone-1', headers: { 'Omni-Pipeline': 'gone', 'Omni-Stage': 's', 'Omni-Error': 'e', 'Omni-Attempts': '1' } })
+  const r = await omni(['dlq', 'redrive', '--pipeline', 'gone', '--nats', server.url])
+  t.equal(r.code, 1)
+  t.match(r.stderr, /OMNI_ERR_DLQ: pipeline "gone" has no consumer .* stays in the DLQ/)
+  t.match((await omni(['dlq', 'list', '--pipeline', 'gone', '--nats', server.url])).stdout, /pipeline=gone/)
+})
+

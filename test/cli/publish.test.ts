@@ -36,7 +36,7 @@ t.test('publish validates against the catalog and stores a repeat once', async (
   const line = JSON.stringify({ type: 'note.created', data: { noteId: 'big', text: 'x'.repeat(1_100_000) } })
   const huge = await omni(['publish', '--file', '-', ...args], { input: `${line}\n` })
   t.equal(huge.code, 1)
-  t.match(huge.stderr, /OMNI_ERR_EVENT_TOO_LARGE: -:1: the note\.created event is \d+ bytes; the limit is 1048576/)
+  t.match(huge.stderr, /OMNI_ERR_EVENT_TOO_LARGE: -:1: the note\.created event is \d+ bytes; the limit is 1040384/)
 
   const nc = await connectTest(t, server)
   t.equal(await storedOn(await jetstreamManager(nc), SUBJECT), 1, 'only the one valid event is stored')

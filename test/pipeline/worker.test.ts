@@ -106,3 +106,13 @@ t.test('outputs carry the transformed event and redelivery does not duplicate th
   t.equal(new Set(outs.map((o) => (o['data'] as { noteId: string }).noteId)).size, 50)
   t.ok(outs.every((o) => (o['data'] as { seen?: boolean }).seen === true))
 })
+
+t.test('a failing after-commit hook does not run the event again once its outputs are durable', async (t) => {
+  const { fabric, settled } = await startTestFabric(t, pipeline('  - { id: hook, uses: test.failing_hook }'))
+  await publishEvent(fabric.publisher, fabric.catalog(), { type: 'note.created', data: { noteId: 'h1' } })
+  t.ok(await eventually(() => settled.length === 1))
+  await new Promise((r) => setTimeout(r, 2500))
+  t.match(settled, [{ type: 'acked' }], 'acknowledged once, never retried')
+  t.equal(await storedOn(fabric.jsm, OUT), 1)
+})
+
