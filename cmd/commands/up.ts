@@ -13,6 +13,7 @@ interface UpOptions {
   data: string
   port: number
   watch: boolean
+  syncInterval: string
   logLevel?: string
 }
 
@@ -25,6 +26,7 @@ export function registerUp(program: Command): void {
     .option('--data <dir>', 'data folder of the local server', 'data')
     .option('--port <n>', 'client port of the local server', parseIntOption('--port'), 4222)
     .option('--no-watch', 'do not reload pipelines when their files change')
+    .option('--sync-interval <value>', 'how often the local server fsyncs JetStream writes: a duration such as 1s, or always', '1s')
     .option('--log-level <level>', 'trace, debug, info, warn, error', process.env['OMNI_LOG_LEVEL'] ?? 'info')
     .action(async (opts: UpOptions) => {
       const logger = createLogger({ ...(opts.logLevel ? { level: opts.logLevel } : {}) })
@@ -33,7 +35,7 @@ export function registerUp(program: Command): void {
       if (!url) {
         const storeDir = resolve(opts.data, 'nats')
         await mkdir(storeDir, { recursive: true })
-        server = await startNatsServer({ host: '127.0.0.1', port: opts.port, storeDir, syncInterval: '1s', logFile: resolve(opts.data, 'nats-server.log') })
+        server = await startNatsServer({ host: '127.0.0.1', port: opts.port, storeDir, syncInterval: opts.syncInterval, logFile: resolve(opts.data, 'nats-server.log') })
         url = server.url
       }
       let fabric

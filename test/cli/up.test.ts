@@ -89,3 +89,10 @@ t.test('a missing nats-server binary names the fix', async (t) => {
   t.match(up.out(), /OMNI_ERR_NATS_BINARY_MISSING: .*\/nonexistent\/nats-server/)
   t.match(up.out(), /make setup/)
 })
+
+t.test('a bad --sync-interval is refused before anything starts', async (t) => {
+  const r = await omni(['up', '--sync-interval', 'sometimes', '--port', String(await freePort()), '--data', join(tmpdir(), 'omni-up-never')])
+  t.equal(r.code, 1)
+  t.match(r.stderr, /OMNI_ERR_CONFIG: invalid nats-server options\n\s+syncInterval: must be 'always' or a duration/)
+})
+
