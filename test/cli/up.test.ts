@@ -91,7 +91,9 @@ t.test('a missing nats-server binary names the fix', async (t) => {
 })
 
 t.test('a bad --sync-interval is refused before anything starts', async (t) => {
-  const r = await omni(['up', '--sync-interval', 'sometimes', '--port', String(await freePort()), '--data', join(tmpdir(), 'omni-up-never')])
+  const data = await mkdtemp(join(tmpdir(), 'omni-up-'))
+  t.teardown(() => rm(data, { recursive: true, force: true }))
+  const r = await omni(['up', '--sync-interval', 'sometimes', '--port', String(await freePort()), '--data', data])
   t.equal(r.code, 1)
   t.match(r.stderr, /OMNI_ERR_CONFIG: invalid nats-server options\n\s+syncInterval: must be 'always' or a duration/)
 })
