@@ -13,11 +13,11 @@ export interface CliSession {
   close(): Promise<void>
 }
 
-/** Connects for one CLI command and makes sure the streams exist (idempotent). */
+/** Connects for one CLI command and creates the streams if they are missing; never reconfigures them. */
 export async function openSession(url: string): Promise<CliSession> {
   const nc = await connectNats(url, { name: 'omni-cli' })
   const jsm = await jetstreamManager(nc)
-  await ensureStreams(jsm)
+  await ensureStreams(jsm, { mode: 'create-missing' })
   const publisher = createPublisher(nc)
   return {
     nc,

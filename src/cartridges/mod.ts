@@ -16,7 +16,6 @@ import { truncate } from './transform/truncate.ts'
 import { PHASES, type Cartridge, type Phase } from './types.ts'
 
 export { analyticsSnapshot } from './meta/analytics-log.ts'
-export { parseDuration } from './util/duration.ts'
 export * from './types.ts'
 
 const all: readonly Cartridge[] = [

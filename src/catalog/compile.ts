@@ -1,4 +1,3 @@
-import { Compile } from 'typebox/compile'
 import type { Problem } from '../errors/mod.ts'
 import { checkAgainstSchema, problemAt } from '../manifests/check.ts'
 import type { YamlManifest } from '../manifests/yaml.ts'
@@ -17,13 +16,6 @@ export function compileCatalogManifest(manifest: YamlManifest, lookup: Cartridge
   spec.events.forEach((ev, i) => {
     const at = ['events', i] as const
     const before = problems.length
-    if (ev.schema !== undefined) {
-      try {
-        Compile({ type: 'object', ...ev.schema } as never)
-      } catch (err) {
-        problems.push(problemAt(manifest, [...at, 'schema'], `not a usable JSON Schema: ${err instanceof Error ? err.message : String(err)}`))
-      }
-    }
     ev.idempotency.forEach((path, j) => {
       if (!path.startsWith('data.') && !ENVELOPE_KEY_FIELDS.has(path)) {
         problems.push(problemAt(manifest, [...at, 'idempotency', j], `"${path}" is neither data.<field> nor one of ${[...ENVELOPE_KEY_FIELDS].join(', ')}`))
@@ -37,7 +29,12 @@ export function compileCatalogManifest(manifest: YamlManifest, lookup: Cartridge
       const transforms = buildTransforms(manifest, [...at, 'fanout', j, 'transform'], target.transform ?? [], lookup, { pipeline: 'catalog', stage: ev.type }, problems)
       targets.push({ subject: target.subject, description: target.description ?? '', transforms })
     })
-    if (problems.length === before) entries.push(compileEntry(ev, spec.producer, manifest.locate([...at]), targets))
+    if (problems.length > before) return
+    try {
+      entries.push(compileEntry(ev, spec.producer, manifest.locate([...at]), targets))
+    } catch (err) {
+      problems.push(problemAt(manifest, [...at, 'schema'], `not a usable JSON Schema: ${err instanceof Error ? err.message : String(err)}`))
+    }
   })
   return { entries, problems }
 }

@@ -9,18 +9,15 @@ export const DEFAULT_DEDUP_TTL_MS = 24 * 3_600_000
 /**
  * Dedup markers beyond the stream's duplicate window: a KV bucket whose entries expire after
  * `ttlMs` (the bucket's max age; nats-server 2.10 has no per-key TTL, so one TTL serves every
- * key). Keys are namespaced by pipeline and hashed, since idempotency keys may hold any byte.
+ * key). Keys are hashed, since they may hold any byte; `guard.dedup` scopes them by pipeline.
  */
-export async function createDedupStores(js: JetStreamClient, ttlMs = DEFAULT_DEDUP_TTL_MS): Promise<(pipeline: string) => DedupStore> {
+export async function createDedupStore(js: JetStreamClient, ttlMs = DEFAULT_DEDUP_TTL_MS): Promise<DedupStore> {
   const kv = await new Kvm(js).create(DEDUP_BUCKET, { ttl: ttlMs, history: 1 })
   const marker = new Uint8Array([49])
-  return (pipeline) => {
-    const keyOf = (k: string) => `${pipeline}.${stableHash(k)}`
-    return {
-      has: async (k) => (await kv.get(keyOf(k)))?.operation === 'PUT',
-      mark: async (k) => {
-        await kv.put(keyOf(k), marker)
-      },
-    }
+  return {
+    has: async (k) => (await kv.get(stableHash(k)))?.operation === 'PUT',
+    mark: async (k) => {
+      await kv.put(stableHash(k), marker)
+    },
   }
 }

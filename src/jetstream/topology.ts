@@ -21,6 +21,11 @@ export interface TopologyOptions {
   readonly maxMsgSize?: number
   /** how long events are kept (default 7 days; 0 = until limits) */
   readonly maxAgeMs?: number
+  /**
+   * `upsert` (the platform at start) brings existing streams to this configuration;
+   * `create-missing` (CLI commands) only creates absent ones and leaves a running setup alone.
+   */
+  readonly mode?: 'upsert' | 'create-missing'
 }
 
 export const DEFAULT_DUPLICATE_WINDOW_MS = 120_000
@@ -29,7 +34,8 @@ export const DEFAULT_MAX_MSG_SIZE = 1024 * 1024
 /** Creates the events and dead-letter streams, or updates them to this configuration. */
 export async function ensureStreams(jsm: JetStreamManager, opts: TopologyOptions = {}): Promise<void> {
   const common = { storage: StorageType.File, retention: RetentionPolicy.Limits, discard: DiscardPolicy.Old, allow_direct: true, num_replicas: 1 }
-  await upsertStream(jsm, {
+  const updateExisting = opts.mode !== 'create-missing'
+  await upsertStream(jsm, updateExisting, {
     ...common,
     name: EVENTS_STREAM,
     subjects: [...EVENT_SUBJECTS],
@@ -37,7 +43,7 @@ export async function ensureStreams(jsm: JetStreamManager, opts: TopologyOptions
     max_msg_size: opts.maxMsgSize ?? DEFAULT_MAX_MSG_SIZE,
     max_age: ns(opts.maxAgeMs ?? 7 * 24 * 3_600_000),
   })
-  await upsertStream(jsm, {
+  await upsertStream(jsm, updateExisting, {
     ...common,
     name: DLQ_STREAM,
     subjects: [`${DLQ_SUBJECT_PREFIX}.>`],
@@ -47,7 +53,7 @@ export async function ensureStreams(jsm: JetStreamManager, opts: TopologyOptions
   })
 }
 
-async function upsertStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+async function upsertStream(jsm: JetStreamManager, updateExisting: boolean, config: Partial<StreamConfig> & { name: string }): Promise<void> {
   const exists = await jsm.streams.info(config.name).then(
     () => true,
     (err: unknown) => {
@@ -55,8 +61,8 @@ async function upsertStream(jsm: JetStreamManager, config: Partial<StreamConfig>
       throw err
     },
   )
-  if (exists) await jsm.streams.update(config.name, config)
-  else await jsm.streams.add(config)
+  if (!exists) await jsm.streams.add(config)
+  else if (updateExisting) await jsm.streams.update(config.name, config)
 }
 
 export interface ConsumerOptions {

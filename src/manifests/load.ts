@@ -36,7 +36,7 @@ export async function listManifestFiles(path: string): Promise<string[]> {
  * that span files (duplicate pipeline names or event types). Problems are collected, not thrown,
  * so `omni validate` can print all of them at once.
  */
-export async function loadManifests(paths: string | readonly string[], lookup: CartridgeLookup, extraCatalog: readonly CatalogEntry[] = []): Promise<LoadedManifests> {
+export async function loadManifests(paths: string | readonly string[], lookup: CartridgeLookup): Promise<LoadedManifests> {
   const files = (await Promise.all((typeof paths === 'string' ? [paths] : paths).map(listManifestFiles))).flat()
   const problems: Problem[] = []
   const parsed: YamlManifest[] = []
@@ -49,7 +49,7 @@ export async function loadManifests(paths: string | readonly string[], lookup: C
     }
   }
 
-  const entries: CatalogEntry[] = [...extraCatalog]
+  const entries: CatalogEntry[] = []
   const pipelineManifests: YamlManifest[] = []
   for (const m of parsed) {
     const kind = (m.value as { kind?: unknown } | null)?.kind

@@ -5,7 +5,7 @@ import type { DedupStore } from '../cartridges/types.ts'
 import type { EventCatalog } from '../catalog/catalog.ts'
 import { omniError } from '../errors/mod.ts'
 import { connectNats } from '../jetstream/connect.ts'
-import { createDedupStores } from '../jetstream/dedup-store.ts'
+import { createDedupStore } from '../jetstream/dedup-store.ts'
 import { createPublisher } from '../jetstream/publisher.ts'
 import { hasSlowMultiFilter } from '../server/version.ts'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
@@ -73,9 +73,9 @@ export async function startFabric(opts: FabricOptions): Promise<Fabric> {
     const jsm = await jetstreamManager(nc)
     const js = jetstream(nc)
     await ensureStreams(jsm, opts)
-    const dedupFor = await createDedupStores(js, opts.dedupTtlMs)
+    const dedup = await createDedupStore(js, opts.dedupTtlMs)
     const publisher = createPublisher(nc)
-    const fabric = new FabricImpl(opts, nc, js, jsm, publisher, dedupFor, loaded.catalog)
+    const fabric = new FabricImpl(opts, nc, js, jsm, publisher, dedup, loaded.catalog)
     await fabric.apply(loaded.pipelines)
     fabric.watchManifests()
     fabric.watchConnection()
@@ -96,7 +96,7 @@ class FabricImpl implements Fabric {
   #closing: Promise<void> | undefined
   readonly #done = Promise.withResolvers<void>()
   readonly #opts: FabricOptions
-  readonly #dedupFor: (pipeline: string) => DedupStore
+  readonly #dedup: DedupStore
   readonly nc: NatsConnection
   readonly js: JetStreamClient
   readonly jsm: JetStreamManager
@@ -108,7 +108,7 @@ class FabricImpl implements Fabric {
     js: JetStreamClient,
     jsm: JetStreamManager,
     publisher: AckPublisher & { close(): Promise<void> },
-    dedupFor: (pipeline: string) => DedupStore,
+    dedup: DedupStore,
     catalog: EventCatalog,
   ) {
     this.#opts = opts
@@ -116,7 +116,7 @@ class FabricImpl implements Fabric {
     this.js = js
     this.jsm = jsm
     this.publisher = publisher
-    this.#dedupFor = dedupFor
+    this.#dedup = dedup
     this.#catalog = catalog
   }
 
@@ -169,7 +169,7 @@ class FabricImpl implements Fabric {
             publisher: this.publisher,
             pipeline: p,
             catalog: () => this.#catalog,
-            dedup: this.#dedupFor(p.name),
+            dedup: this.#dedup,
             ...(this.#opts.batch ? { batch: this.#opts.batch } : {}),
             ...(this.#opts.onSettled ? { onSettled: this.#opts.onSettled } : {}),
             onHookFailed: (pipeline, error) => this.#opts.logger.warn({ pipeline, error }, 'an after-commit hook failed; the event was acknowledged'),

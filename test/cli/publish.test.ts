@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { jetstreamManager } from '@nats-io/jetstream'
+import { EVENTS_STREAM, ensureStreams } from '../../src/jetstream/topology.ts'
 import { storedOn } from '../fixtures/fabric.ts'
 import { omni } from '../fixtures/cli.ts'
 import { TEST_CATALOG, writeManifests } from '../fixtures/manifests.ts'
@@ -61,3 +62,14 @@ t.test('an unreachable server names the fix', async (t) => {
   t.match(r.stderr, /OMNI_ERR_NATS_UNAVAILABLE: .*127\.0\.0\.1:1/)
   t.match(r.stderr, /omni up/)
 })
+
+t.test('a CLI command leaves the running stream configuration alone', async (t) => {
+  const server = await startTestNats(t)
+  const dir = await writeManifests(t, { 'catalog.yaml': TEST_CATALOG })
+  const jsm = await jetstreamManager(await connectTest(t, server))
+  await ensureStreams(jsm, { duplicateWindowMs: 1000 })
+  const r = await omni(['publish', 'note.created', '{"noteId":"w1"}', '--nats', server.url, '--manifests', dir])
+  t.equal(r.code, 0, r.stderr)
+  t.equal((await jsm.streams.info(EVENTS_STREAM)).config.duplicate_window, 1000 * 1_000_000, 'the platform\'s duplicate window is kept')
+})
+

@@ -2,8 +2,6 @@ import type { PathSegment } from '../../manifests/yaml.ts'
 import { parseDuration } from '../../util/duration.ts'
 import { ConfigProblem } from '../types.ts'
 
-export { DURATION_PATTERN, parseDuration } from '../../util/duration.ts'
-
 /** A duration from a stage's `with`, which must be longer than zero; bad values become a ConfigProblem at `path`. */
 export function configDuration(value: string | number, path: readonly PathSegment[]): number {
   let ms: number

@@ -1,5 +1,5 @@
 import Type from 'typebox'
-import { DURATION_PATTERN } from './duration.ts'
+import { DURATION_PATTERN } from '../../util/duration.ts'
 
 // Schema pieces shared by the cartridges' `with` schemas, so each rule is written once.
 

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { ConfigProblem } from '../../../src/cartridges/types.ts'
-import { configDuration, parseDuration } from '../../../src/cartridges/util/duration.ts'
+import { configDuration } from '../../../src/cartridges/util/duration.ts'
+import { parseDuration } from '../../../src/util/duration.ts'
 
 t.test('parseDuration', async (t) => {
   t.equal(parseDuration('500ms'), 500)
