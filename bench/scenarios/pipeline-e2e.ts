@@ -44,6 +44,18 @@ async function prePublish(ctx: BenchContext, run: string, count: number, label: 
   }
 }
 
+/**
+ * Every event costs at least one consume+ack and one publish with an id on the same two cores,
+ * so the two ceilings, done one after the other, bound what any pipeline can reach here:
+ * 1 / (1/consume + 1/publish). Printed beside the ratio so a target can be read against it.
+ */
+function serialBound(ctx: BenchContext): { rate: number; from: readonly string[] } | undefined {
+  const consume = bestRow(ctx, 'consume-ceiling')
+  const publish = ctx.results.get('publish-ceiling.fast-msgid')
+  if (!consume || !publish || consume.rate <= 0 || publish.rate <= 0) return undefined
+  return { rate: 1 / (1 / consume.rate + 1 / publish.rate), from: [consume.id, publish.id] }
+}
+
 async function measure(ctx: BenchContext, variant: (typeof SHAPES)[number]): Promise<ScenarioResult> {
   const { outputSubject } = ctx.fixtures
   const capMs = ctx.sizes.e2eCapSeconds * 1000
@@ -89,6 +101,7 @@ async function measure(ctx: BenchContext, variant: (typeof SHAPES)[number]): Pro
     const rate = acked / seconds
     const best = bestRow(ctx, 'consume-ceiling')
     const ceiling = best?.rate
+    const bound = serialBound(ctx)
     const problems = [
       settledAt === undefined ? `STOPPED at the ${ctx.sizes.e2eCapSeconds} s cap: ${acked} of ${expected} settled` : '',
       settledAt !== undefined && outputs < expected ? `only ${outputs} of ${expected} outputs stored` : '',
@@ -105,6 +118,7 @@ async function measure(ctx: BenchContext, variant: (typeof SHAPES)[number]): Pro
       notes: [
         `${variant.note}; ${filled.bytes} B events, 3 stages + 1 output`,
         `CPU bench ${cpuShare.bench}${cpuShare.server === undefined ? '' : `, server ${cpuShare.server}`} core`,
+        bound ? `raw bound ${Math.round(bound.rate)}/s (${round(bound.rate / (ceiling ?? bound.rate))}× consume; e2e = ${round(rate / bound.rate)}× of it)` : '',
         ...problems,
       ]
         .filter(Boolean)
@@ -112,6 +126,7 @@ async function measure(ctx: BenchContext, variant: (typeof SHAPES)[number]): Pro
       details: {
         consumer: variant.shape,
         ratioToRow: best?.id,
+        ...(bound ? { rawSerialBound: { rate: Math.round(bound.rate), from: bound.from, ratioOfBound: round(rate / bound.rate) } } : {}),
         expected,
         completed: settledAt !== undefined,
         outputsStored: outputs,
