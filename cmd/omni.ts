@@ -4,6 +4,7 @@ import { Command } from 'commander'
 import { registerBench } from './commands/bench.ts'
 import { registerCatalog } from './commands/catalog.ts'
 import { registerDlq } from './commands/dlq.ts'
+import { registerMigrate } from './commands/migrate.ts'
 import { registerPublish } from './commands/publish.ts'
 import { registerTail } from './commands/tail.ts'
 import { registerUp } from './commands/up.ts'
@@ -22,6 +23,7 @@ registerPublish(program)
 registerTail(program)
 registerDlq(program)
 registerCatalog(program)
+registerMigrate(program)
 registerBench(program)
 
 program.parseAsync(process.argv).catch(reportAndExit)

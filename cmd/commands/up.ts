@@ -5,9 +5,11 @@ import { getCartridge } from '../../src/cartridges/mod.ts'
 import { createLogger } from '../../src/observability/logger.ts'
 import { startFabric } from '../../src/runtime/fabric.ts'
 import { startNatsServer, type ManagedNatsServer } from '../../src/server/mod.ts'
+import { clickHouseConfigFrom, withClickHouseOptions, type ClickHouseCliOptions } from './clickhouse-options.ts'
 import { manifestsPath, parseIntOption } from './shared.ts'
 
-interface UpOptions {
+interface UpOptions extends ClickHouseCliOptions {
+  clickhouse: boolean
   nats?: string
   manifests?: string
   data: string
@@ -18,18 +20,21 @@ interface UpOptions {
 }
 
 export function registerUp(program: Command): void {
-  program
+  const cmd = program
     .command('up')
-    .description('Run the platform: start a local nats-server (JetStream, data under --data) unless --nats is given, load the manifests and run every pipeline until SIGINT/SIGTERM.')
+    .description('Run the platform: start a local nats-server (JetStream, data under --data) unless --nats is given, open ClickHouse (embedded under --data unless --clickhouse-url), load the manifests and run every pipeline until SIGINT/SIGTERM.')
     .option('--nats <url>', 'use an existing NATS server instead of starting one')
     .option('-m, --manifests <path>', 'manifests folder (catalog and pipelines)', 'manifests')
-    .option('--data <dir>', 'data folder of the local server', 'data')
     .option('--port <n>', 'client port of the local server', parseIntOption('--port'), 4222)
     .option('--no-watch', 'do not reload pipelines when their files change')
     .option('--sync-interval <value>', 'how often the local server fsyncs JetStream writes: a duration such as 1s, or always', '1s')
     .option('--log-level <level>', 'trace, debug, info, warn, error', process.env['OMNI_LOG_LEVEL'] ?? 'info')
-    .action(async (opts: UpOptions) => {
+    .option('--no-clickhouse', 'run without ClickHouse: no event store, no stage outcomes')
+  withClickHouseOptions(cmd, { retention: true })
+  cmd.action(async (opts: UpOptions) => {
       const logger = createLogger({ ...(opts.logLevel ? { level: opts.logLevel } : {}) })
+      // bad ClickHouse settings fail before anything starts
+      const clickhouse = opts.clickhouse ? clickHouseConfigFrom(opts) : false
       let server: ManagedNatsServer | undefined
       let url = opts.nats
       if (!url) {
@@ -46,6 +51,7 @@ export function registerUp(program: Command): void {
           lookup: getCartridge,
           logger,
           watch: opts.watch,
+          clickhouse,
           // a fabric that lost its connection for good stops, so a supervisor can restart it
           onFailed: () => process.kill(process.pid, 'SIGTERM'),
           onSettled: (e) => {
@@ -60,6 +66,7 @@ export function registerUp(program: Command): void {
       const out = process.stdout
       out.write(`Omni Fabric is running\n`)
       out.write(`  NATS        ${url}${server ? ` (local nats-server ${server.version}, pid ${server.pid}, data in ${server.storeDir})` : ''}\n`)
+      out.write(`  ClickHouse  ${fabric.analytics ? `${fabric.analytics.ch.description}, database ${fabric.analytics.ch.config.database} (events kept ${fabric.analytics.ch.config.eventsRetentionDays} d, raw payloads ${fabric.analytics.ch.config.rawRetentionDays} d)` : 'off (--no-clickhouse)'}\n`)
       out.write(`  manifests   ${manifestsPath(opts.manifests)}${opts.watch ? ' (watching for changes)' : ''}\n`)
       out.write(`  event types ${fabric.catalog().entries.map((e) => e.type).join(', ') || 'none'}\n`)
       for (const p of fabric.pipelines()) {

@@ -4,6 +4,8 @@ import type { EventCatalog } from '../catalog/catalog.ts'
 import type { Envelope } from '../envelope/schema.ts'
 import { assertEnvelope } from '../envelope/validate.ts'
 import { isOmniError } from '../errors/mod.ts'
+import { actionRows, type ActionRow } from '../clickhouse/rows.ts'
+import type { BatchWriter } from '../clickhouse/writer.ts'
 import { deadLetter } from '../jetstream/dlq.ts'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import { consumerName, EVENTS_STREAM } from '../jetstream/topology.ts'
@@ -41,7 +43,17 @@ export interface WorkerOptions {
   readonly onHookFailed?: (pipeline: string, error: string) => void
   /** called once if the consume loop dies (the connection closed for good) */
   readonly onFailed?: (reason: string) => void
+  /**
+   * Where stage outcomes go (ClickHouse). When set, an event is acknowledged only after its
+   * outcome rows are written; while the writer waits for ClickHouse, the events wait unacked.
+   */
+  readonly actions?: BatchWriter<ActionRow>
+  /** called when ClickHouse refuses the outcome rows of an event that is dead-lettered anyway */
+  readonly onActionsRejected?: (pipeline: string, error: string) => void
 }
+
+/** Events waiting on ClickHouse tell the server they are alive this often (ack_wait is 30 s). */
+const WORKING_EVERY_MS = 10_000
 
 /** A pipeline's consumer loop in this process; several processes may share the consumer. */
 export interface PipelineWorker {
@@ -80,6 +92,9 @@ class PipelineWorkerImpl implements PipelineWorker {
   readonly #opts: WorkerOptions
 
   readonly #services: StageServices
+  /** messages whose outcome rows are being written, and since when */
+  readonly #awaitingSink = new Map<JsMsg, number>()
+  #heartbeat: NodeJS.Timeout | undefined
 
   constructor(opts: WorkerOptions) {
     this.#opts = opts
@@ -117,6 +132,13 @@ class PipelineWorkerImpl implements PipelineWorker {
     // consumer's max_ack_pending, which the server enforces across every worker sharing it.
     this.#messages = await consumer.consume({ max_messages: this.#opts.batch ?? 256, callback: (m) => this.#enqueue(m) })
     this.#state = 'running'
+    if (this.#opts.actions) {
+      // one timer for all waiting events: a ClickHouse outage must not turn into redeliveries
+      this.#heartbeat = setInterval(() => {
+        const before = Date.now() - WORKING_EVERY_MS
+        for (const [m, since] of this.#awaitingSink) if (since < before) m.working()
+      }, WORKING_EVERY_MS).unref()
+    }
     this.#loop = this.#messages.closed().then(
       (err) => {
         // the consumer only stops by itself when the connection is gone for good
@@ -172,12 +194,12 @@ class PipelineWorkerImpl implements PipelineWorker {
       attempt: m.info.deliveryCount,
       services: this.#services,
     })
-    return outcome instanceof Promise ? outcome.then((o) => this.#settle(m, pipeline, o)) : this.#settle(m, pipeline, outcome)
+    return outcome instanceof Promise ? outcome.then((o) => this.#settle(m, pipeline, event, o)) : this.#settle(m, pipeline, event, outcome)
   }
 
   /** Ack after every output is durable, nak with backoff, or dead-letter. */
-  async #settle(m: JsMsg, pipeline: CompiledPipeline, outcome: EventOutcome): Promise<void> {
-    if (outcome.type === 'failed') return this.#fail(m, pipeline, outcome.stage, describe(outcome.error), outcome.permanent)
+  async #settle(m: JsMsg, pipeline: CompiledPipeline, event: Envelope, outcome: EventOutcome): Promise<void> {
+    if (outcome.type === 'failed') return this.#fail(m, pipeline, outcome.stage, describe(outcome.error), outcome.permanent, { event, trace: outcome.trace })
     try {
       await Promise.all(
         outcome.emissions.map((e) =>
@@ -192,6 +214,16 @@ class PipelineWorkerImpl implements PipelineWorker {
       if (isOmniError(err) && err.permanent) return this.#fail(m, pipeline, 'outputs', describe(err), true)
       return this.#retryLater(m, pipeline, 'outputs', describe(err))
     }
+    // Outcome rows go in before the after-commit hooks: once a dedup marker is set, a
+    // redelivery would record the event as a duplicate over its real outcome.
+    if (this.#opts.actions) {
+      const written = await this.#recordActions(m, pipeline, event, outcome.trace)
+      if (written.type === 'aborted') {
+        m.nak(pipeline.backoffMs[0] ?? 1000)
+        return
+      }
+      if (written.type === 'rejected') return this.#fail(m, pipeline, 'analytics', written.error, true)
+    }
     // The outputs are durable now: a failing hook (a dedup marker) must not make the event run
     // again, or its outputs would be stored twice once the duplicate window has passed.
     for (const hook of outcome.afterCommit) {
@@ -203,7 +235,18 @@ class PipelineWorkerImpl implements PipelineWorker {
     this.#opts.onSettled?.({ type: 'acked', pipeline: pipeline.name, seq: m.info.streamSequence, outcome })
   }
 
-  async #fail(m: JsMsg, pipeline: CompiledPipeline, stage: string, error: string, permanent: boolean): Promise<void> {
+  async #recordActions(m: JsMsg, pipeline: CompiledPipeline, event: Envelope, trace: EventOutcome['trace'], deadLettered?: { stage: string; error: string }) {
+    const writer = this.#opts.actions as BatchWriter<ActionRow>
+    const rows = actionRows({ event, pipeline: pipeline.name, seq: m.info.streamSequence, attempt: m.info.deliveryCount, stages: stagesOf(pipeline) }, trace, deadLettered)
+    this.#awaitingSink.set(m, Date.now())
+    try {
+      return await writer.write(rows)
+    } finally {
+      this.#awaitingSink.delete(m)
+    }
+  }
+
+  async #fail(m: JsMsg, pipeline: CompiledPipeline, stage: string, error: string, permanent: boolean, ran?: { event: Envelope; trace: EventOutcome['trace'] }): Promise<void> {
     const attempt = m.info.deliveryCount
     const seq = m.info.streamSequence
     if (!permanent && attempt < pipeline.maxDeliveries) return this.#retryLater(m, pipeline, stage, error)
@@ -213,6 +256,15 @@ class PipelineWorkerImpl implements PipelineWorker {
       // the dead-letter stream did not take it: leave the event to be redelivered, never drop it
       m.nak(pipeline.backoffMs[0] ?? 1000)
       return
+    }
+    if (this.#opts.actions && ran) {
+      // the event is safe in the dead letters; its outcome rows are wanted, not required
+      const written = await this.#recordActions(m, pipeline, ran.event, ran.trace, { stage, error })
+      if (written.type === 'aborted') {
+        m.nak(pipeline.backoffMs[0] ?? 1000)
+        return
+      }
+      if (written.type === 'rejected') this.#opts.onActionsRejected?.(pipeline.name, written.error)
     }
     m.term(`dead-lettered at stage ${stage}`)
     this.#stats.deadLettered++
@@ -234,6 +286,7 @@ class PipelineWorkerImpl implements PipelineWorker {
       await this.#messages?.close().catch(() => undefined)
       await this.#loop
       while (this.#inFlight > 0) await new Promise<void>((r) => this.#waiters.push(r))
+      clearInterval(this.#heartbeat)
       if (this.#state !== 'failed') this.#state = 'stopped'
       this.#done.resolve()
     })()
@@ -247,6 +300,18 @@ class PipelineWorkerImpl implements PipelineWorker {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close()
   }
+}
+
+const stageMaps = new WeakMap<CompiledPipeline, ReadonlyMap<string, { uses: string }>>()
+
+/** stage id → the cartridge it uses, computed once per compiled pipeline */
+function stagesOf(pipeline: CompiledPipeline): ReadonlyMap<string, { uses: string }> {
+  let map = stageMaps.get(pipeline)
+  if (!map) {
+    map = new Map(pipeline.levels.flat().map((s) => [s.id, { uses: s.uses }]))
+    stageMaps.set(pipeline, map)
+  }
+  return map
 }
 
 function describe(err: unknown): string {

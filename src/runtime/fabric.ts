@@ -2,6 +2,8 @@ import { watch, type FSWatcher } from 'node:fs'
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import type { DedupStore } from '../cartridges/types.ts'
+import { startAnalytics, type Analytics, type AnalyticsOptions } from '../clickhouse/analytics.ts'
+import type { ClickHouseConfig } from '../clickhouse/config.ts'
 import type { EventCatalog } from '../catalog/catalog.ts'
 import { omniError } from '../errors/mod.ts'
 import { connectNats } from '../jetstream/connect.ts'
@@ -30,6 +32,10 @@ export interface FabricOptions extends TopologyOptions {
   /** events of one pipeline in flight across all its workers: the consumer's max_ack_pending (default 4096) */
   readonly maxInFlight?: number
   readonly onSettled?: (event: SettledEvent) => void
+  /** where events and stage outcomes land; absent or false runs without ClickHouse (nothing recorded) */
+  readonly clickhouse?: ClickHouseConfig | false
+  /** batch sizing and retry timing of the ClickHouse writers */
+  readonly clickhouseWriter?: AnalyticsOptions['writer']
   /** called once when the fabric fails (its connection closed for good, a worker died) */
   readonly onFailed?: (reason: string) => void
 }
@@ -52,6 +58,8 @@ export interface Fabric {
   catalog(): EventCatalog
   pipelines(): readonly CompiledPipeline[]
   workers(): readonly PipelineWorker[]
+  /** ClickHouse, when configured */
+  readonly analytics: Analytics | undefined
   /** Re-reads the manifests; a set with problems is rejected and the running one kept. */
   reload(): Promise<ReloadResult>
   close(): Promise<void>
@@ -76,7 +84,24 @@ export async function startFabric(opts: FabricOptions): Promise<Fabric> {
     const dedup = await createDedupStore(js, opts.dedupTtlMs)
     const publisher = createPublisher(nc)
     const fabric = new FabricImpl(opts, nc, js, jsm, publisher, dedup, loaded.catalog)
-    await fabric.apply(loaded.pipelines)
+    fabric.preload(loaded.pipelines)
+    if (opts.clickhouse) {
+      fabric.analytics = await startAnalytics({
+        config: opts.clickhouse,
+        js,
+        jsm,
+        publisher,
+        pipelines: () => fabric.pipelines(),
+        logger: opts.logger,
+        ...(opts.maxInFlight ? { maxInFlight: opts.maxInFlight } : {}),
+        ...(opts.clickhouseWriter ? { writer: opts.clickhouseWriter } : {}),
+        onFailed: (reason) => fabric.fail(`recorder: ${reason}`),
+      })
+    }
+    await fabric.apply(loaded.pipelines).catch(async (err: unknown) => {
+      await fabric.close()
+      throw err
+    })
     fabric.watchManifests()
     fabric.watchConnection()
     return fabric
@@ -101,6 +126,9 @@ class FabricImpl implements Fabric {
   readonly js: JetStreamClient
   readonly jsm: JetStreamManager
   readonly publisher: AckPublisher & { close(): Promise<void> }
+  analytics: Analytics | undefined
+  /** what the recorder matches subjects against until the workers run */
+  #preloaded: readonly CompiledPipeline[] = []
 
   constructor(
     opts: FabricOptions,
@@ -129,7 +157,11 @@ class FabricImpl implements Fabric {
   }
 
   pipelines(): readonly CompiledPipeline[] {
-    return [...this.#pipelines.values()]
+    return this.#pipelines.size > 0 ? [...this.#pipelines.values()] : this.#preloaded
+  }
+
+  preload(pipelines: readonly CompiledPipeline[]): void {
+    this.#preloaded = pipelines
   }
 
   workers(): readonly PipelineWorker[] {
@@ -170,10 +202,12 @@ class FabricImpl implements Fabric {
             pipeline: p,
             catalog: () => this.#catalog,
             dedup: this.#dedup,
+            ...(this.analytics ? { actions: this.analytics.actions } : {}),
+            onActionsRejected: (pipeline, error) => this.#opts.logger.error({ pipeline, error }, 'ClickHouse refused the outcome rows of a dead-lettered event'),
             ...(this.#opts.batch ? { batch: this.#opts.batch } : {}),
             ...(this.#opts.onSettled ? { onSettled: this.#opts.onSettled } : {}),
             onHookFailed: (pipeline, error) => this.#opts.logger.warn({ pipeline, error }, 'an after-commit hook failed; the event was acknowledged'),
-            onFailed: (reason) => this.#fail(`pipeline ${p.name}: ${reason}`),
+            onFailed: (reason) => this.fail(`pipeline ${p.name}: ${reason}`),
           }),
         )
         added.push(p.name)
@@ -186,7 +220,7 @@ class FabricImpl implements Fabric {
   }
 
   /** A worker or the connection died for good: say so loudly; `omni up` exits on it. */
-  #fail(reason: string): void {
+  fail(reason: string): void {
     if (this.#state === 'draining' || this.#state === 'stopped' || this.#state === 'failed') return
     this.#state = 'failed'
     this.failure = reason
@@ -197,7 +231,7 @@ class FabricImpl implements Fabric {
   failure: string | undefined
 
   watchConnection(): void {
-    void this.nc.closed().then((err) => this.#fail(`NATS connection closed${err ? `: ${err.message}` : ''}`))
+    void this.nc.closed().then((err) => this.fail(`NATS connection closed${err ? `: ${err.message}` : ''}`))
   }
 
   reload(): Promise<ReloadResult> {
@@ -246,6 +280,7 @@ class FabricImpl implements Fabric {
       await this.#reloading
       // reverse order of start: workers, then the publisher, then the connection
       await Promise.all([...this.#workers.values()].map((w) => w.close()))
+      await this.analytics?.close()
       await this.publisher.close()
       await this.nc.drain().catch(() => undefined)
       this.#state = 'stopped'

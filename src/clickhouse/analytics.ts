@@ -1,0 +1,84 @@
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
+import type { AckPublisher } from '../jetstream/publisher-types.ts'
+import type { Logger } from '../observability/logger.ts'
+import type { CompiledPipeline } from '../pipeline/compile.ts'
+import { openClickHouse, type ClickHouse } from './client.ts'
+import type { ClickHouseConfig } from './config.ts'
+import { migrate, type MigrateReport } from './migrations.ts'
+import { startRecorder, type Recorder } from './recorder.ts'
+import type { ActionRow, EventRow } from './rows.ts'
+import { createBatchWriter, type BatchWriter, type BatchWriterOptions } from './writer.ts'
+
+export interface AnalyticsOptions {
+  readonly config: ClickHouseConfig
+  readonly js: JetStreamClient
+  readonly jsm: JetStreamManager
+  readonly publisher: AckPublisher
+  readonly pipelines: () => readonly CompiledPipeline[]
+  readonly logger: Logger
+  readonly maxInFlight?: number
+  /** batch sizing and retry timing (tests shorten them) */
+  readonly writer?: Pick<BatchWriterOptions, 'maxRows' | 'flushMs' | 'backoffMs' | 'closeTimeoutMs'>
+  readonly onFailed?: (reason: string) => void
+}
+
+/** ClickHouse as the fabric uses it: migrated, a writer per table, and the event recorder. */
+export interface Analytics {
+  readonly ch: ClickHouse
+  readonly migrated: MigrateReport
+  /** stage outcomes, written by every pipeline worker before it acknowledges */
+  readonly actions: BatchWriter<ActionRow>
+  readonly events: BatchWriter<EventRow>
+  readonly recorder: Recorder
+  /** true while inserts are failing and being retried */
+  unavailable(): boolean
+  close(): Promise<void>
+}
+
+/** Opens ClickHouse, applies migrations, and starts recording events. */
+export async function startAnalytics(opts: AnalyticsOptions): Promise<Analytics> {
+  const ch = await openClickHouse(opts.config)
+  try {
+    const migrated = await migrate(ch)
+    if (migrated.applied.length > 0 || migrated.retentionChanged.length > 0) opts.logger.info({ ...migrated, clickhouse: ch.description }, 'ClickHouse schema migrated')
+    const log = {
+      onRetry: (i: { table: string; error: string; attempt: number; rows: number; delayMs: number }) =>
+        // one line when it starts failing, then one every tenth attempt: an outage must not flood the log
+        (i.attempt === 1 || i.attempt % 10 === 0) && opts.logger.warn(i, 'ClickHouse insert failed; events wait unacknowledged and the insert is retried'),
+      onRecovered: (i: { table: string; attempts: number }) => opts.logger.info(i, 'ClickHouse inserts succeed again'),
+    }
+    const events = createBatchWriter<EventRow>(ch, { table: 'omni_events', ...opts.writer, ...log })
+    const actions = createBatchWriter<ActionRow>(ch, { table: 'omni_event_actions', ...opts.writer, ...log })
+    const recorder = await startRecorder({
+      js: opts.js,
+      jsm: opts.jsm,
+      publisher: opts.publisher,
+      writer: events,
+      pipelines: opts.pipelines,
+      ...(opts.maxInFlight ? { maxInFlight: opts.maxInFlight } : {}),
+      onDeadLettered: (seq, error) => opts.logger.error({ seq, error }, 'ClickHouse refused an event; it is in the dead letters'),
+      ...(opts.onFailed ? { onFailed: opts.onFailed } : {}),
+    })
+    let closing: Promise<void> | undefined
+    return {
+      ch,
+      migrated,
+      actions,
+      events,
+      recorder,
+      unavailable: () => events.unavailable() || actions.unavailable(),
+      close() {
+        // the recorder first (it feeds a writer), then the writers, then the engine
+        closing ??= (async () => {
+          await recorder.close()
+          await Promise.all([events.close(), actions.close()])
+          await ch.close()
+        })()
+        return closing
+      },
+    }
+  } catch (err) {
+    await ch.close()
+    throw err
+  }
+}

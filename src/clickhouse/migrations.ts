@@ -1,0 +1,147 @@
+import { createHash } from 'node:crypto'
+import { omniError } from '../errors/mod.ts'
+import { toClickHouseTime, type ClickHouse } from './client.ts'
+import { describeClickHouseError } from './failures.ts'
+import { MIGRATIONS, MIGRATIONS_TABLE_SQL, TTL_COLUMNS, type Migration } from './schema.ts'
+
+export type MigrationState = 'applied' | 'pending' | 'changed' | 'unknown'
+
+export interface MigrationStatus {
+  readonly version: number
+  readonly name: string
+  readonly state: MigrationState
+  readonly appliedAt?: string
+}
+
+export interface RetentionStatus {
+  readonly table: string
+  /** days in the table's TTL now, undefined when the table does not exist yet */
+  readonly days: number | undefined
+  readonly configured: number
+}
+
+export interface MigrateReport {
+  readonly applied: readonly number[]
+  readonly alreadyApplied: number
+  readonly retentionChanged: readonly string[]
+}
+
+interface AppliedRow {
+  version: number
+  name: string
+  checksum: string
+  applied_at: string
+}
+
+export function checksum(m: Migration): string {
+  return createHash('sha256').update(m.sql).digest('hex')
+}
+
+function render(ch: ClickHouse, sql: string): string {
+  const { database, eventsRetentionDays, rawRetentionDays } = ch.config
+  return sql.replaceAll('{db}', database).replaceAll('{ttl:events}', String(eventsRetentionDays)).replaceAll('{ttl:raw}', String(rawRetentionDays))
+}
+
+async function appliedMigrations(ch: ClickHouse): Promise<Map<number, AppliedRow>> {
+  const rs = await ch.client.query({ query: `SELECT version, name, checksum, applied_at FROM ${ch.table('omni_schema_migrations')} FINAL ORDER BY version`, format: 'JSONEachRow' })
+  const rows = await rs.json<AppliedRow>()
+  return new Map(rows.map((r) => [Number(r.version), r]))
+}
+
+async function databaseExists(ch: ClickHouse): Promise<boolean> {
+  const rs = await ch.client.query({ query: 'SELECT count() AS n FROM system.tables WHERE database = {db:String} AND name = {t:String}', query_params: { db: ch.config.database, t: 'omni_schema_migrations' }, format: 'JSONEachRow' })
+  const [row] = await rs.json<{ n: number | string }>()
+  return Number(row?.n ?? 0) > 0
+}
+
+function wrap(err: unknown, what: string): never {
+  throw omniError('OMNI_ERR_MIGRATION', `${what}: ${describeClickHouseError(err)}`, { cause: err })
+}
+
+/**
+ * Applies every migration not yet applied, in order, then sets each table's TTL to the retention
+ * configured now. Safe to run on every start and from several processes at once: statements are
+ * `IF NOT EXISTS` and the bookkeeping table collapses repeated rows.
+ */
+export async function migrate(ch: ClickHouse): Promise<MigrateReport> {
+  try {
+    await ch.client.command({ query: `CREATE DATABASE IF NOT EXISTS ${ch.config.database}` })
+    await ch.client.command({ query: render(ch, MIGRATIONS_TABLE_SQL) })
+  } catch (err) {
+    wrap(err, `cannot prepare the database ${ch.config.database}`)
+  }
+  const applied = await appliedMigrations(ch)
+  checkKnown(applied)
+  const done: number[] = []
+  for (const m of MIGRATIONS) {
+    const prior = applied.get(m.version)
+    if (prior) {
+      if (prior.checksum !== checksum(m)) throw changedError(m)
+      continue
+    }
+    try {
+      await ch.client.command({ query: render(ch, m.sql) })
+      await ch.client.insert({
+        table: ch.table('omni_schema_migrations'),
+        values: [{ version: m.version, name: m.name, checksum: checksum(m), applied_at: toClickHouseTime(Date.now()) }],
+        format: 'JSONEachRow',
+      })
+    } catch (err) {
+      wrap(err, `migration ${m.version} (${m.name}) failed`)
+    }
+    done.push(m.version)
+  }
+  const retentionChanged: string[] = []
+  for (const r of await retentionStatus(ch)) {
+    if (r.days === r.configured) continue
+    const spec = TTL_COLUMNS[r.table as keyof typeof TTL_COLUMNS]
+    try {
+      await ch.client.command({ query: `ALTER TABLE ${ch.table(r.table as keyof typeof TTL_COLUMNS)} MODIFY TTL toDateTime(${spec.column}) + INTERVAL ${r.configured} DAY` })
+    } catch (err) {
+      wrap(err, `cannot set the retention of ${r.table} to ${r.configured} days`)
+    }
+    retentionChanged.push(r.table)
+  }
+  return { applied: done, alreadyApplied: MIGRATIONS.length - done.length, retentionChanged }
+}
+
+/** Every known migration with its state, without changing anything. */
+export async function migrationStatus(ch: ClickHouse): Promise<{ migrations: MigrationStatus[]; retention: RetentionStatus[] }> {
+  const applied = (await databaseExists(ch)) ? await appliedMigrations(ch) : new Map<number, AppliedRow>()
+  const migrations: MigrationStatus[] = MIGRATIONS.map((m) => {
+    const prior = applied.get(m.version)
+    if (!prior) return { version: m.version, name: m.name, state: 'pending' }
+    return { version: m.version, name: m.name, state: prior.checksum === checksum(m) ? 'applied' : 'changed', appliedAt: prior.applied_at }
+  })
+  for (const [version, row] of applied) {
+    if (!MIGRATIONS.some((m) => m.version === version)) migrations.push({ version, name: row.name, state: 'unknown', appliedAt: row.applied_at })
+  }
+  return { migrations, retention: await retentionStatus(ch) }
+}
+
+async function retentionStatus(ch: ClickHouse): Promise<RetentionStatus[]> {
+  const rs = await ch.client.query({
+    query: 'SELECT name, engine_full FROM system.tables WHERE database = {db:String} AND name IN {names:Array(String)}',
+    query_params: { db: ch.config.database, names: Object.keys(TTL_COLUMNS) },
+    format: 'JSONEachRow',
+  })
+  const engines = new Map((await rs.json<{ name: string; engine_full: string }>()).map((r) => [r.name, r.engine_full]))
+  return Object.entries(TTL_COLUMNS).map(([table, spec]) => {
+    const engine = engines.get(table)
+    const configured = spec.retention === 'events' ? ch.config.eventsRetentionDays : ch.config.rawRetentionDays
+    const match = engine ? /TTL .*toIntervalDay\((\d+)\)/.exec(engine) : null
+    return { table, days: match ? Number(match[1]) : undefined, configured }
+  }).filter((r) => engines.has(r.table))
+}
+
+function checkKnown(applied: ReadonlyMap<number, AppliedRow>): void {
+  const newest = Math.max(...MIGRATIONS.map((m) => m.version))
+  const ahead = [...applied.keys()].filter((v) => v > newest)
+  if (ahead.length > 0) {
+    throw omniError('OMNI_ERR_MIGRATION', `the database has migration ${ahead.join(', ')}, newer than this version of Omni Fabric knows (up to ${newest}); run a newer omni against it`)
+  }
+}
+
+function changedError(m: Migration): Error {
+  return omniError('OMNI_ERR_MIGRATION', `migration ${m.version} (${m.name}) differs from the one applied to this database; released migrations must never change: add a new migration instead`)
+}

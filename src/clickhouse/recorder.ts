@@ -1,0 +1,160 @@
+import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
+import { assertEnvelope } from '../envelope/validate.ts'
+import { isOmniError } from '../errors/mod.ts'
+import { deadLetter } from '../jetstream/dlq.ts'
+import type { AckPublisher } from '../jetstream/publisher-types.ts'
+import { consumerName, EVENTS_STREAM, redriveSubject } from '../jetstream/topology.ts'
+import type { CompiledPipeline } from '../pipeline/compile.ts'
+import { subjectsOverlap } from '../pipeline/subjects.ts'
+import { eventRow, type EventRow } from './rows.ts'
+import type { BatchWriter } from './writer.ts'
+
+/**
+ * The recorder's name where a pipeline's would be (its consumer, its dead letters, its redrive
+ * subject). The leading underscore keeps it apart from every pipeline: their names cannot start so.
+ */
+export const RECORDER = '_recorder'
+const RECORDED_SUBJECTS = ['omni.evt.>', 'omni.cmd.>']
+const WORKING_EVERY_MS = 10_000
+
+export interface RecorderOptions {
+  readonly js: JetStreamClient
+  readonly jsm: JetStreamManager
+  readonly publisher: AckPublisher
+  readonly writer: BatchWriter<EventRow>
+  /** the pipelines loaded now, for the `pipelines` column */
+  readonly pipelines: () => readonly CompiledPipeline[]
+  readonly maxInFlight?: number
+  readonly onDeadLettered?: (seq: number, error: string) => void
+  readonly onFailed?: (reason: string) => void
+}
+
+export interface Recorder {
+  stats(): { readonly recorded: number; readonly deadLettered: number; readonly inFlight: number }
+  close(): Promise<void>
+}
+
+/**
+ * Records every event in the stream (ingested ones and pipeline outputs) into omni_events through
+ * its own durable consumer, so that event types no pipeline maps are observed too. An event is
+ * acknowledged after its row is written; one ClickHouse refuses is dead-lettered.
+ */
+export async function startRecorder(opts: RecorderOptions): Promise<Recorder> {
+  const name = consumerName(RECORDER)
+  const config = {
+    filter_subjects: [...RECORDED_SUBJECTS, redriveSubject(RECORDER)],
+    ack_wait: 30_000_000_000,
+    max_ack_pending: opts.maxInFlight ?? 4096,
+    max_deliver: -1,
+    description: 'Omni Fabric: records every event into ClickHouse',
+  }
+  const exists = await opts.jsm.consumers.info(EVENTS_STREAM, name).then(() => true, () => false)
+  if (exists) await opts.jsm.consumers.update(EVENTS_STREAM, name, config)
+  else await opts.jsm.consumers.add(EVENTS_STREAM, { ...config, durable_name: name, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All })
+  const recorder = new RecorderImpl(opts)
+  await recorder.start(name)
+  return recorder
+}
+
+const decoder = new TextDecoder()
+
+class RecorderImpl implements Recorder {
+  readonly #opts: RecorderOptions
+  #messages: ConsumerMessages | undefined
+  #inFlight = 0
+  #recorded = 0
+  #deadLettered = 0
+  #closing: Promise<void> | undefined
+  #idle: (() => void)[] = []
+  readonly #waiting = new Map<JsMsg, number>()
+  #heartbeat: NodeJS.Timeout | undefined
+  #matchCache = { pipelines: [] as readonly CompiledPipeline[], bySubject: new Map<string, string[]>() }
+
+  constructor(opts: RecorderOptions) {
+    this.#opts = opts
+  }
+
+  async start(name: string): Promise<void> {
+    const consumer = await this.#opts.js.consumers.get(EVENTS_STREAM, name)
+    this.#messages = await consumer.consume({ max_messages: 512, callback: (m) => this.#record(m) })
+    this.#heartbeat = setInterval(() => {
+      const before = Date.now() - WORKING_EVERY_MS
+      for (const [m, since] of this.#waiting) if (since < before) m.working()
+    }, WORKING_EVERY_MS).unref()
+    void this.#messages.closed().then((err) => {
+      if (!this.#closing) this.#opts.onFailed?.(err ? String(err) : 'recorder consumer stopped')
+    })
+  }
+
+  stats() {
+    return { recorded: this.#recorded, deadLettered: this.#deadLettered, inFlight: this.#inFlight }
+  }
+
+  #record(m: JsMsg): void {
+    if (this.#closing) return
+    this.#inFlight++
+    this.#waiting.set(m, Date.now())
+    this.#settle(m)
+      .catch(() => m.nak(1000))
+      .finally(() => {
+        this.#waiting.delete(m)
+        this.#inFlight--
+        if (this.#inFlight === 0) for (const f of this.#idle.splice(0)) f()
+      })
+      .catch(() => undefined)
+  }
+
+  async #settle(m: JsMsg): Promise<void> {
+    let row: EventRow
+    try {
+      const event = assertEnvelope(JSON.parse(decoder.decode(m.data)))
+      // a redriven event is recorded under the subject it first had
+      const subject = m.headers?.get('Omni-Original-Subject') || m.subject
+      row = eventRow(event, { subject, seq: m.info.streamSequence, emittedBy: emitter(m), pipelines: this.#pipelinesFor(subject) })
+    } catch (err) {
+      return this.#deadLetter(m, 'decode', isOmniError(err) ? err.describe().replace(/\n\s*/g, '; ') : String(err))
+    }
+    const written = await this.#opts.writer.write([row])
+    if (written.type === 'aborted') return m.nak(1000)
+    if (written.type === 'rejected') return this.#deadLetter(m, 'analytics', written.error)
+    m.ack()
+    this.#recorded++
+  }
+
+  async #deadLetter(m: JsMsg, stage: string, error: string): Promise<void> {
+    await deadLetter(this.#opts.publisher, m, { pipeline: RECORDER, stage, error, attempts: m.info.deliveryCount })
+    m.term(`dead-lettered at ${stage}`)
+    this.#deadLettered++
+    this.#opts.onDeadLettered?.(m.info.streamSequence, error)
+  }
+
+  #pipelinesFor(subject: string): string[] {
+    const now = this.#opts.pipelines()
+    if (now !== this.#matchCache.pipelines) this.#matchCache = { pipelines: now, bySubject: new Map() }
+    let names = this.#matchCache.bySubject.get(subject)
+    if (!names) {
+      names = now.filter((p) => p.sources.some((s) => subjectsOverlap(s, subject))).map((p) => p.name)
+      this.#matchCache.bySubject.set(subject, names)
+    }
+    return names
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#messages?.close().catch(() => undefined)
+      while (this.#inFlight > 0) await new Promise<void>((r) => this.#idle.push(r))
+      clearInterval(this.#heartbeat)
+    })()
+    return this.#closing
+  }
+}
+
+/** Outputs carry `<key>@<pipeline>@<subject>` as their message id: that names the emitter. */
+function emitter(m: JsMsg): string {
+  const id = m.headers?.get('Nats-Msg-Id') ?? ''
+  const suffix = `@${m.subject}`
+  if (!id.endsWith(suffix)) return ''
+  const rest = id.slice(0, -suffix.length)
+  const at = rest.lastIndexOf('@')
+  return at < 0 ? '' : rest.slice(at + 1)
+}

@@ -1,0 +1,143 @@
+// Rows as the tables take them (JSONEachRow), built from an envelope and what happened to it.
+import type { Envelope } from '../envelope/schema.ts'
+import type { StageTrace } from '../pipeline/executor.ts'
+import { toClickHouseTime } from './client.ts'
+
+/**
+ * Where adapters keep the provider's own metadata inside `data`: the sink stores it in its own
+ * column, so the normalized payload stays provider-neutral.
+ */
+export const PROVIDER_META_KEY = '_provider'
+
+export interface EventRow {
+  event_id: string
+  type: string
+  source: string
+  subject: string
+  time: string
+  tenant: string
+  instance: string
+  provider: string
+  visibility: string
+  actor: string
+  conversation: string
+  correlation_id: string
+  causation_id: string
+  idempotency_key: string
+  stream_seq: number
+  emitted_by: string
+  pipelines: readonly string[]
+  payload: Record<string, unknown>
+  provider_meta: Record<string, unknown>
+  dataref: string
+  recorded_at: string
+}
+
+export type ActionStatus = 'ok' | 'skipped' | 'dropped' | 'failed' | 'dead-lettered'
+
+export interface ActionRow {
+  event_id: string
+  idempotency_key: string
+  type: string
+  tenant: string
+  pipeline: string
+  stage: string
+  uses: string
+  digest: string
+  status: ActionStatus
+  duration_ms: number
+  error: string
+  attempt: number
+  stream_seq: number
+  recorded_at: string
+}
+
+export interface Delivery {
+  readonly subject: string
+  readonly seq: number
+  /** the pipeline whose output this message is, '' for an ingested event */
+  readonly emittedBy: string
+  /** loaded pipelines whose sources match the subject */
+  readonly pipelines: readonly string[]
+}
+
+export function eventRow(e: Envelope, d: Delivery, now = Date.now()): EventRow {
+  const { [PROVIDER_META_KEY]: meta, ...payload } = e.data
+  return {
+    event_id: e.id,
+    type: e.type,
+    source: e.source,
+    subject: d.subject,
+    time: toClickHouseTime(e.time),
+    tenant: e.tenant,
+    instance: e.instance ?? '',
+    provider: e.provider ?? '',
+    visibility: e.visibility,
+    actor: e.actor ?? '',
+    conversation: e.conversation ?? '',
+    correlation_id: e.correlationid ?? '',
+    causation_id: e.causationid ?? '',
+    idempotency_key: e.idempotencykey,
+    stream_seq: d.seq,
+    emitted_by: d.emittedBy,
+    pipelines: d.pipelines,
+    payload,
+    provider_meta: meta !== null && typeof meta === 'object' && !Array.isArray(meta) ? (meta as Record<string, unknown>) : {},
+    dataref: e.dataref ?? '',
+    recorded_at: toClickHouseTime(now),
+  }
+}
+
+export interface ActionContext {
+  readonly event: Envelope
+  readonly pipeline: string
+  readonly seq: number
+  readonly attempt: number
+  /** stage id → the cartridge or plugin it uses, and that code's digest when it has one */
+  readonly stages: ReadonlyMap<string, { readonly uses: string; readonly digest?: string }>
+}
+
+/**
+ * One row per stage the event reached. When the event is dead-lettered, the stage that failed is
+ * recorded as `dead-lettered` (its earlier, retried failures are not rows: the last attempt's
+ * outcome replaces them).
+ */
+export function actionRows(ctx: ActionContext, trace: readonly StageTrace[], deadLetteredAt?: { stage: string; error: string }, now = Date.now()): ActionRow[] {
+  const recorded = toClickHouseTime(now)
+  const base = (stage: string) => {
+    const known = ctx.stages.get(stage)
+    return {
+      event_id: ctx.event.id,
+      idempotency_key: ctx.event.idempotencykey,
+      type: ctx.event.type,
+      tenant: ctx.event.tenant,
+      pipeline: ctx.pipeline,
+      stage,
+      uses: known?.uses ?? (stage.startsWith('output') ? 'output' : stage),
+      digest: known?.digest ?? '',
+      attempt: ctx.attempt,
+      stream_seq: ctx.seq,
+      recorded_at: recorded,
+    }
+  }
+  const rows: ActionRow[] = trace.map((t) => {
+    switch (t.type) {
+      case 'ran':
+        return { ...base(t.stage), status: 'ok', duration_ms: round(t.ms), error: '' }
+      case 'skipped':
+        return { ...base(t.stage), status: 'skipped', duration_ms: 0, error: t.reason }
+      case 'dropped':
+        return { ...base(t.stage), status: 'dropped', duration_ms: 0, error: t.reason }
+      case 'failed':
+        return { ...base(t.stage), status: deadLetteredAt?.stage === t.stage ? 'dead-lettered' : 'failed', duration_ms: 0, error: t.error }
+    }
+  })
+  if (deadLetteredAt && !rows.some((r) => r.stage === deadLetteredAt.stage)) {
+    rows.push({ ...base(deadLetteredAt.stage), status: 'dead-lettered', duration_ms: 0, error: deadLetteredAt.error })
+  }
+  return rows
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000
+}

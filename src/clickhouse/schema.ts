@@ -1,0 +1,116 @@
+// The versioned schema. A migration's SQL may never change once released: its checksum is kept
+// in omni_schema_migrations and a changed one stops the start. `{db}` is the database and
+// `{ttl:events}` / `{ttl:raw}` the retention the user set, which are reconciled on every start
+// rather than frozen into a version (see migrations.ts).
+
+export interface Migration {
+  readonly version: number
+  readonly name: string
+  readonly sql: string
+}
+
+/** Row-level TTL on the time a row was recorded: a backfilled old event is still kept. */
+export const TTL_COLUMNS = {
+  omni_events: { column: 'recorded_at', retention: 'events' },
+  omni_event_actions: { column: 'recorded_at', retention: 'events' },
+  omni_raw_payloads: { column: 'received_at', retention: 'raw' },
+} as const
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'omni_events: every event in the stream, one row per (tenant, idempotency key, subject)',
+    // ReplacingMergeTree on the event's identity: a redelivered or re-recorded event collapses
+    // into one row (queries read with FINAL). Outputs share their source's key but not its subject.
+    sql: `CREATE TABLE IF NOT EXISTS {db}.omni_events
+(
+    event_id String,
+    type LowCardinality(String),
+    source String,
+    subject LowCardinality(String),
+    time DateTime64(3, 'UTC'),
+    tenant LowCardinality(String),
+    instance LowCardinality(String),
+    provider LowCardinality(String),
+    visibility LowCardinality(String),
+    actor String,
+    conversation String,
+    correlation_id String,
+    causation_id String,
+    idempotency_key String,
+    stream_seq UInt64,
+    emitted_by LowCardinality(String),
+    pipelines Array(LowCardinality(String)),
+    payload JSON,
+    provider_meta JSON,
+    dataref String,
+    recorded_at DateTime64(3, 'UTC'),
+    INDEX idx_time time TYPE minmax GRANULARITY 1,
+    INDEX idx_type type TYPE set(512) GRANULARITY 4,
+    INDEX idx_instance instance TYPE set(512) GRANULARITY 4,
+    INDEX idx_actor actor TYPE bloom_filter GRANULARITY 4,
+    INDEX idx_conversation conversation TYPE bloom_filter GRANULARITY 4
+)
+ENGINE = ReplacingMergeTree(recorded_at)
+ORDER BY (tenant, idempotency_key, subject)
+TTL toDateTime(recorded_at) + INTERVAL {ttl:events} DAY`,
+  },
+  {
+    version: 2,
+    name: 'omni_event_actions: one row per stage outcome, per pipeline and stream message',
+    // keyed on the stream sequence, not the idempotency key: a late duplicate that guard.dedup
+    // drops is its own message with its own outcomes, and must not overwrite the original's
+    sql: `CREATE TABLE IF NOT EXISTS {db}.omni_event_actions
+(
+    event_id String,
+    idempotency_key String,
+    type LowCardinality(String),
+    tenant LowCardinality(String),
+    pipeline LowCardinality(String),
+    stage LowCardinality(String),
+    uses LowCardinality(String),
+    digest String,
+    status Enum8('ok' = 1, 'skipped' = 2, 'dropped' = 3, 'failed' = 4, 'dead-lettered' = 5),
+    duration_ms Float64,
+    error String,
+    attempt UInt16,
+    stream_seq UInt64,
+    recorded_at DateTime64(3, 'UTC'),
+    INDEX idx_event event_id TYPE bloom_filter GRANULARITY 4
+)
+ENGINE = ReplacingMergeTree(attempt)
+ORDER BY (pipeline, stream_seq, stage)
+TTL toDateTime(recorded_at) + INTERVAL {ttl:events} DAY`,
+  },
+  {
+    version: 3,
+    name: 'omni_raw_payloads: the raw provider payload archive',
+    sql: `CREATE TABLE IF NOT EXISTS {db}.omni_raw_payloads
+(
+    raw_id String,
+    received_at DateTime64(3, 'UTC'),
+    provider LowCardinality(String),
+    instance LowCardinality(String),
+    tenant LowCardinality(String),
+    content_type LowCardinality(String),
+    headers Map(String, String),
+    body String,
+    sha256 FixedString(64),
+    size UInt32
+)
+ENGINE = ReplacingMergeTree
+ORDER BY raw_id
+TTL toDateTime(received_at) + INTERVAL {ttl:raw} DAY`,
+  },
+]
+
+/** The bookkeeping table itself is created before any migration runs. */
+export const MIGRATIONS_TABLE_SQL = `CREATE TABLE IF NOT EXISTS {db}.omni_schema_migrations
+(
+    version UInt32,
+    name String,
+    checksum String,
+    applied_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(applied_at)
+ORDER BY version`

@@ -1,0 +1,164 @@
+import type { ClickHouse, TableName } from './client.ts'
+import { describeClickHouseError, isContentRejection } from './failures.ts'
+
+/** What became of one item (the rows of one event) handed to the writer. */
+export type WriteResult =
+  | { readonly type: 'written' }
+  /** ClickHouse refused this item's content; the rest of its batch was written */
+  | { readonly type: 'rejected'; readonly error: string }
+  /** the writer closed before ClickHouse took it: the caller must not acknowledge */
+  | { readonly type: 'aborted'; readonly error: string }
+
+export interface BatchWriterOptions {
+  readonly table: TableName
+  /** flush when this many rows wait (default 5000) */
+  readonly maxRows?: number
+  /** flush this long after the first row arrived, at the latest (default 200 ms) */
+  readonly flushMs?: number
+  /** waits between attempts while ClickHouse is unavailable (default 250 ms doubling to 10 s) */
+  readonly backoffMs?: { readonly first: number; readonly max: number }
+  /** how long close() keeps trying to write what is left before aborting it (default 5 s) */
+  readonly closeTimeoutMs?: number
+  readonly onRetry?: (info: { table: string; error: string; attempt: number; rows: number; delayMs: number }) => void
+  readonly onRecovered?: (info: { table: string; attempts: number }) => void
+}
+
+export interface BatchWriter<Row> {
+  /** Queues one item's rows; resolves once they are in ClickHouse (or rejected, or aborted). */
+  write(rows: readonly Row[]): Promise<WriteResult>
+  /** rows queued or being inserted */
+  pending(): number
+  /** true while inserts fail and are being retried */
+  unavailable(): boolean
+  close(): Promise<void>
+}
+
+interface Item<Row> {
+  readonly rows: readonly Row[]
+  readonly done: (r: WriteResult) => void
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref())
+
+/**
+ * Batches rows by size and time and inserts them one batch at a time. A batch that fails for a
+ * reason that may pass (unreachable, timeouts, a detached table) is retried with backoff until it
+ * is written; one that ClickHouse refuses for its content is split in halves until the refused
+ * items are found, so only those are reported rejected. Tables are ReplacingMergeTree keyed on
+ * the event's identity, which is what makes a retried insert harmless.
+ */
+export function createBatchWriter<Row>(ch: ClickHouse, opts: BatchWriterOptions): BatchWriter<Row> {
+  return new BatchWriterImpl<Row>(ch, opts)
+}
+
+class BatchWriterImpl<Row> implements BatchWriter<Row> {
+  readonly #ch: ClickHouse
+  readonly #opts: BatchWriterOptions
+  readonly #table: string
+  #queue: Item<Row>[] = []
+  #queuedRows = 0
+  #inserting = 0
+  #timer: NodeJS.Timeout | undefined
+  #running: Promise<void> | undefined
+  #failing = false
+  #closing = false
+  #abortAt = Infinity
+
+  constructor(ch: ClickHouse, opts: BatchWriterOptions) {
+    this.#ch = ch
+    this.#opts = opts
+    this.#table = ch.table(opts.table)
+  }
+
+  write(rows: readonly Row[]): Promise<WriteResult> {
+    if (this.#closing) return Promise.resolve({ type: 'aborted', error: 'the ClickHouse writer is closed' })
+    if (rows.length === 0) return Promise.resolve({ type: 'written' })
+    const { promise, resolve } = Promise.withResolvers<WriteResult>()
+    this.#queue.push({ rows, done: resolve })
+    this.#queuedRows += rows.length
+    if (this.#queuedRows >= (this.#opts.maxRows ?? 5000)) this.#kick()
+    else this.#timer ??= setTimeout(() => this.#kick(), this.#opts.flushMs ?? 200).unref()
+    return promise
+  }
+
+  pending(): number {
+    return this.#queuedRows + this.#inserting
+  }
+
+  unavailable(): boolean {
+    return this.#failing
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true
+    this.#abortAt = Date.now() + (this.#opts.closeTimeoutMs ?? 5000)
+    this.#kick()
+    while (this.#running) await this.#running
+  }
+
+  #kick(): void {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    this.#running ??= this.#drain().finally(() => {
+      this.#running = undefined
+      if (this.#queue.length > 0) this.#kick()
+    })
+  }
+
+  /** Inserts what is queued, batch after batch, until the queue is empty. */
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const maxRows = this.#opts.maxRows ?? 5000
+      const batch: Item<Row>[] = []
+      let rows = 0
+      while (this.#queue.length > 0 && (batch.length === 0 || rows + (this.#queue[0] as Item<Row>).rows.length <= maxRows)) {
+        const item = this.#queue.shift() as Item<Row>
+        batch.push(item)
+        rows += item.rows.length
+      }
+      this.#queuedRows -= rows
+      this.#inserting = rows
+      await this.#insertItems(batch)
+      this.#inserting = 0
+    }
+  }
+
+  /** Writes every item of the batch, splitting around content rejections. */
+  async #insertItems(items: readonly Item<Row>[]): Promise<void> {
+    const outcome = await this.#insertWithRetry(items)
+    if (outcome.type !== 'rejected') {
+      for (const item of items) item.done(outcome)
+      return
+    }
+    if (items.length === 1) {
+      ;(items[0] as Item<Row>).done(outcome)
+      return
+    }
+    const half = Math.ceil(items.length / 2)
+    await this.#insertItems(items.slice(0, half))
+    await this.#insertItems(items.slice(half))
+  }
+
+  async #insertWithRetry(items: readonly Item<Row>[]): Promise<WriteResult> {
+    const values = items.flatMap((i) => i.rows)
+    const backoff = this.#opts.backoffMs ?? { first: 250, max: 10_000 }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#ch.client.insert({ table: this.#table, values: values as Row[], format: 'JSONEachRow' })
+        if (this.#failing) {
+          this.#failing = false
+          this.#opts.onRecovered?.({ table: this.#table, attempts: attempt })
+        }
+        return { type: 'written' }
+      } catch (err) {
+        const error = describeClickHouseError(err)
+        if (isContentRejection(err)) return { type: 'rejected', error }
+        if (Date.now() >= this.#abortAt) return { type: 'aborted', error }
+        this.#failing = true
+        const delayMs = Math.min(backoff.max, backoff.first * 2 ** Math.min(attempt - 1, 16))
+        this.#opts.onRetry?.({ table: this.#table, error, attempt, rows: values.length, delayMs })
+        await sleep(Math.min(delayMs, Math.max(0, this.#abortAt - Date.now())))
+      }
+    }
+  }
+}
