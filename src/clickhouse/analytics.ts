@@ -5,7 +5,7 @@ import type { CompiledPipeline } from '../pipeline/compile.ts'
 import { openClickHouse, type ClickHouse } from './client.ts'
 import type { ClickHouseConfig } from './config.ts'
 import { migrate, type MigrateReport } from './migrations.ts'
-import { startRecorder, type Recorder } from './recorder.ts'
+import { startRecorder, type Recorder, type RecorderOptions } from './recorder.ts'
 import type { ActionRow, EventRow } from './rows.ts'
 import { createBatchWriter, type BatchWriter, type BatchWriterOptions } from './writer.ts'
 
@@ -20,6 +20,7 @@ export interface AnalyticsOptions {
   /** batch sizing and retry timing (tests shorten them) */
   readonly writer?: Pick<BatchWriterOptions, 'maxRows' | 'flushMs' | 'backoffMs' | 'closeTimeoutMs'>
   readonly onFailed?: (reason: string) => void
+  readonly beforeAck?: RecorderOptions['beforeAck']
 }
 
 /** ClickHouse as the fabric uses it: migrated, a writer per table, and the event recorder. */
@@ -58,6 +59,7 @@ export async function startAnalytics(opts: AnalyticsOptions): Promise<Analytics>
       ...(opts.maxInFlight ? { maxInFlight: opts.maxInFlight } : {}),
       onDeadLettered: (seq, error) => opts.logger.error({ seq, error }, 'ClickHouse refused an event; it is in the dead letters'),
       ...(opts.onFailed ? { onFailed: opts.onFailed } : {}),
+      ...(opts.beforeAck ? { beforeAck: opts.beforeAck } : {}),
     })
     let closing: Promise<void> | undefined
     return {

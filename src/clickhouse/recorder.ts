@@ -25,6 +25,8 @@ export interface RecorderOptions {
   /** the pipelines loaded now, for the `pipelines` column */
   readonly pipelines: () => readonly CompiledPipeline[]
   readonly maxInFlight?: number
+  /** called after a row is written, right before the ack; a throw leaves the event unacknowledged */
+  readonly beforeAck?: (seq: number, attempt: number) => void
   readonly onDeadLettered?: (seq: number, error: string) => void
   readonly onFailed?: (reason: string) => void
 }
@@ -117,6 +119,7 @@ class RecorderImpl implements Recorder {
     const written = await this.#opts.writer.write([row])
     if (written.type === 'aborted') return m.nak(1000)
     if (written.type === 'rejected') return this.#deadLetter(m, 'analytics', written.error)
+    this.#opts.beforeAck?.(m.info.streamSequence, m.info.deliveryCount)
     m.ack()
     this.#recorded++
   }
@@ -130,7 +133,8 @@ class RecorderImpl implements Recorder {
 
   #pipelinesFor(subject: string): string[] {
     const now = this.#opts.pipelines()
-    if (now !== this.#matchCache.pipelines) this.#matchCache = { pipelines: now, bySubject: new Map() }
+    // subjects come from the catalog, so the cache stays small; the cap guards against odd producers
+    if (now !== this.#matchCache.pipelines || this.#matchCache.bySubject.size > 10_000) this.#matchCache = { pipelines: now, bySubject: new Map() }
     let names = this.#matchCache.bySubject.get(subject)
     if (!names) {
       names = now.filter((p) => p.sources.some((s) => subjectsOverlap(s, subject))).map((p) => p.name)

@@ -38,7 +38,8 @@ interface Item<Row> {
   readonly done: (r: WriteResult) => void
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref())
+// Timers stay referenced: rows waiting for ClickHouse must keep the process alive until close()
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 /**
  * Batches rows by size and time and inserts them one batch at a time. A batch that fails for a
@@ -77,7 +78,7 @@ class BatchWriterImpl<Row> implements BatchWriter<Row> {
     this.#queue.push({ rows, done: resolve })
     this.#queuedRows += rows.length
     if (this.#queuedRows >= (this.#opts.maxRows ?? 5000)) this.#kick()
-    else this.#timer ??= setTimeout(() => this.#kick(), this.#opts.flushMs ?? 200).unref()
+    else this.#timer ??= setTimeout(() => this.#kick(), this.#opts.flushMs ?? 200)
     return promise
   }
 

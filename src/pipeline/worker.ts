@@ -48,6 +48,11 @@ export interface WorkerOptions {
    * outcome rows are written; while the writer waits for ClickHouse, the events wait unacked.
    */
   readonly actions?: BatchWriter<ActionRow>
+  /**
+   * Called once an event's outputs and outcome rows are durable, right before its ack; a throw
+   * leaves the event unacknowledged (tests crash or fail here to force redeliveries).
+   */
+  readonly beforeAck?: (seq: number, attempt: number) => void
   /** called when ClickHouse refuses the outcome rows of an event that is dead-lettered anyway */
   readonly onActionsRejected?: (pipeline: string, error: string) => void
 }
@@ -229,6 +234,7 @@ class PipelineWorkerImpl implements PipelineWorker {
     for (const hook of outcome.afterCommit) {
       await hook().catch((err: unknown) => this.#opts.onHookFailed?.(pipeline.name, describe(err)))
     }
+    this.#opts.beforeAck?.(m.info.streamSequence, m.info.deliveryCount)
     m.ack()
     if (outcome.type === 'done') this.#stats.acked++
     else this.#stats.dropped++

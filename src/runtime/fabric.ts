@@ -4,6 +4,7 @@ import type { NatsConnection } from '@nats-io/transport-node'
 import type { DedupStore } from '../cartridges/types.ts'
 import { startAnalytics, type Analytics, type AnalyticsOptions } from '../clickhouse/analytics.ts'
 import type { ClickHouseConfig } from '../clickhouse/config.ts'
+import { RECORDER } from '../clickhouse/recorder.ts'
 import type { EventCatalog } from '../catalog/catalog.ts'
 import { omniError } from '../errors/mod.ts'
 import { connectNats } from '../jetstream/connect.ts'
@@ -36,6 +37,12 @@ export interface FabricOptions extends TopologyOptions {
   readonly clickhouse?: ClickHouseConfig | false
   /** batch sizing and retry timing of the ClickHouse writers */
   readonly clickhouseWriter?: AnalyticsOptions['writer']
+  /**
+   * Called right before an event is acknowledged, once everything it produced is durable (by
+   * `pipeline` name, or RECORDER for the event store); a throw leaves it unacknowledged. A seam
+   * for tests that crash or fail exactly between the writes and the ack.
+   */
+  readonly beforeAck?: (consumer: string, seq: number, attempt: number) => void
   /** called once when the fabric fails (its connection closed for good, a worker died) */
   readonly onFailed?: (reason: string) => void
 }
@@ -96,6 +103,7 @@ export async function startFabric(opts: FabricOptions): Promise<Fabric> {
         ...(opts.maxInFlight ? { maxInFlight: opts.maxInFlight } : {}),
         ...(opts.clickhouseWriter ? { writer: opts.clickhouseWriter } : {}),
         onFailed: (reason) => fabric.fail(`recorder: ${reason}`),
+        ...(opts.beforeAck ? { beforeAck: (seq: number, attempt: number) => opts.beforeAck?.(RECORDER, seq, attempt) } : {}),
       })
     }
     await fabric.apply(loaded.pipelines).catch(async (err: unknown) => {
@@ -203,6 +211,7 @@ class FabricImpl implements Fabric {
             catalog: () => this.#catalog,
             dedup: this.#dedup,
             ...(this.analytics ? { actions: this.analytics.actions } : {}),
+            ...(this.#opts.beforeAck ? { beforeAck: (seq: number, attempt: number) => this.#opts.beforeAck?.(p.name, seq, attempt) } : {}),
             onActionsRejected: (pipeline, error) => this.#opts.logger.error({ pipeline, error }, 'ClickHouse refused the outcome rows of a dead-lettered event'),
             ...(this.#opts.batch ? { batch: this.#opts.batch } : {}),
             ...(this.#opts.onSettled ? { onSettled: this.#opts.onSettled } : {}),
