@@ -19,9 +19,13 @@ import { latency } from './scenarios/latency.ts'
 import { overload } from './scenarios/overload.ts'
 import { pipelineE2e } from './scenarios/pipeline-e2e.ts'
 import { publishCeiling } from './scenarios/publish-ceiling.ts'
+import { sink } from './scenarios/sink.ts'
 
-/** In run order: the ceilings first, since later scenarios are sized and compared by them. */
-export const SCENARIOS: readonly Scenario[] = [publishCeiling, consumeCeiling, pipelineE2e, latency, overload]
+/**
+ * In run order: the ceilings first, since later scenarios are sized and compared by them; the
+ * sink right after the end-to-end run it is compared with.
+ */
+export const SCENARIOS: readonly Scenario[] = [publishCeiling, consumeCeiling, pipelineE2e, sink, latency, overload]
 
 /** Sized so a full run takes about two minutes on the 2-core machines. */
 export const DEFAULT_EVENTS = 200_000
@@ -84,11 +88,10 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchRun> {
   const fixtures = await loadBenchFixtures()
   const started = performance.now()
   let server: ManagedNatsServer | undefined
-  let dir: string | undefined
+  const dir = await mkdtemp(join(tmpdir(), 'omni-bench-'))
   try {
     let url = opts.natsUrl
     if (!url) {
-      dir = await mkdtemp(join(tmpdir(), 'omni-bench-'))
       server = await startNatsServer({ port: 0, storeDir: join(dir, 'store'), syncInterval: SYNC_INTERVAL, stopTimeoutMs: 10_000 })
       url = server.url
       log(`started nats-server ${server.version} at ${url} (store in ${dir})`)
@@ -107,6 +110,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchRun> {
         runId: `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`,
         sizes,
         quick: opts.quick === true,
+        tmpDir: dir,
         progress: opts.progress ?? silent,
         log,
         results,
@@ -145,6 +149,6 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchRun> {
     }
   } finally {
     await server?.close()
-    if (dir) await rm(dir, { recursive: true, force: true })
+    await rm(dir, { recursive: true, force: true })
   }
 }

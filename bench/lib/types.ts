@@ -57,6 +57,8 @@ export interface BenchContext {
   readonly runId: string
   readonly sizes: BenchSizes
   readonly quick: boolean
+  /** a temp folder of this run, removed with it (the embedded ClickHouse lives under it) */
+  readonly tmpDir: string
   readonly progress: ProgressFactory
   readonly log: (line: string) => void
   /** rows of the scenarios that already ran, by row id */

@@ -3,14 +3,12 @@
 // raw consume+ack ceiling, that says what the DAG, the output publishes and the acks cost.
 // It runs twice: with the consumer exactly as `omni up` creates it, and with a single-filter
 // consumer (a diagnostic: nats-server 2.10 serves multi-filter consumers far slower).
-import { connectNats } from '../../src/jetstream/connect.ts'
-import { benchEvent } from '../lib/fixtures.ts'
 import { startCpuMeter } from '../lib/machine.ts'
-import { createBenchPublisher, publishAll } from '../lib/publish.ts'
+import { prePublish } from '../lib/publish.ts'
 import { round } from '../lib/stats.ts'
 import { cleanPipelineTopology, freshPipelineTopology, storedOn, type ConsumerShape } from '../lib/topology.ts'
 import { bestRow, type BenchContext, type Scenario, type ScenarioResult } from '../lib/types.ts'
-import { closeQuietly, startBenchWorker } from '../lib/worker.ts'
+import { startBenchWorker } from '../lib/worker.ts'
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -18,31 +16,6 @@ const SHAPES: readonly { shape: ConsumerShape; id: string; tag: string; title: s
   { shape: 'deployed', id: 'pipeline-e2e', tag: 'e2e-d', title: 'pipeline end to end', note: 'consumer as deployed (filter_subjects: source + redrive)' },
   { shape: 'single-filter', id: 'pipeline-e2e.single-filter', tag: 'e2e-s', title: 'pipeline e2e, 1-filter consumer', note: 'diagnostic: same consumer with one filter_subject' },
 ]
-
-/** Pre-publishes `count` valid events; returns their size and how many the stream holds. */
-async function prePublish(ctx: BenchContext, run: string, count: number, label: string): Promise<{ expected: number; bytes: number; seconds: number }> {
-  const nc = await connectNats(ctx.url, { name: 'omni-bench-e2e-producer' })
-  const publisher = createBenchPublisher(nc)
-  let bytes = 0
-  try {
-    const r = await publishAll(
-      publisher,
-      count,
-      (i) => {
-        const e = benchEvent(ctx.fixtures.catalog, run, i)
-        bytes = e.bytes.byteLength
-        return { subject: e.subject, bytes: e.bytes, msgID: e.event.idempotencykey }
-      },
-      ctx.progress(label, count),
-      ctx.sizes.phaseTimeoutSeconds * 1000,
-    )
-    if (r.acked === 0) throw new Error(`could not pre-publish: ${r.firstError ?? 'no acks'}`)
-    return { expected: await storedOn(ctx, ctx.fixtures.sourceSubject), bytes, seconds: r.seconds }
-  } finally {
-    await publisher.close()
-    await closeQuietly(nc)
-  }
-}
 
 /**
  * Every event costs at least one consume+ack and one publish with an id on the same two cores,
