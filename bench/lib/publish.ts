@@ -1,6 +1,10 @@
 import type { NatsConnection } from '@nats-io/transport-node'
+import { connectNats } from '../../src/jetstream/connect.ts'
 import { createPublisher, type Publisher } from '../../src/jetstream/publisher.ts'
-import type { Progress } from './types.ts'
+import { benchEvent } from './fixtures.ts'
+import { storedOn } from './topology.ts'
+import type { BenchContext, Progress } from './types.ts'
+import { closeQuietly } from './worker.ts'
 
 /** One message to publish: subject, bytes and (optionally) its Nats-Msg-Id. */
 export interface OutgoingMessage {
@@ -71,5 +75,33 @@ export async function publishAll(publisher: Publisher, count: number, make: (i: 
     failed: failed + unsettled,
     seconds: (performance.now() - started) / 1000,
     ...(firstError !== undefined ? { firstError } : unsettled > 0 ? { firstError: `${unsettled} ack(s) still missing after ${timeoutMs} ms` } : {}),
+  }
+}
+
+/**
+ * Pre-publishes `count` valid bench events on their own connection (so the end-to-end runs start
+ * with a full stream); returns an event's size and how many the stream holds.
+ */
+export async function prePublish(ctx: BenchContext, run: string, count: number, label: string): Promise<{ expected: number; bytes: number; seconds: number }> {
+  const nc = await connectNats(ctx.url, { name: 'omni-bench-e2e-producer' })
+  const publisher = createBenchPublisher(nc)
+  let bytes = 0
+  try {
+    const r = await publishAll(
+      publisher,
+      count,
+      (i) => {
+        const e = benchEvent(ctx.fixtures.catalog, run, i)
+        bytes = e.bytes.byteLength
+        return { subject: e.subject, bytes: e.bytes, msgID: e.event.idempotencykey }
+      },
+      ctx.progress(label, count),
+      ctx.sizes.phaseTimeoutSeconds * 1000,
+    )
+    if (r.acked === 0) throw new Error(`could not pre-publish: ${r.firstError ?? 'no acks'}`)
+    return { expected: await storedOn(ctx, ctx.fixtures.sourceSubject), bytes, seconds: r.seconds }
+  } finally {
+    await publisher.close()
+    await closeQuietly(nc)
   }
 }
