@@ -4,6 +4,7 @@ import { Command } from 'commander'
 import { registerBench } from './commands/bench.ts'
 import { registerCatalog } from './commands/catalog.ts'
 import { registerDlq } from './commands/dlq.ts'
+import { registerEvents } from './commands/events.ts'
 import { registerMigrate } from './commands/migrate.ts'
 import { registerPublish } from './commands/publish.ts'
 import { registerTail } from './commands/tail.ts'
@@ -23,6 +24,7 @@ registerPublish(program)
 registerTail(program)
 registerDlq(program)
 registerCatalog(program)
+registerEvents(program)
 registerMigrate(program)
 registerBench(program)
 

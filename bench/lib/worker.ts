@@ -1,23 +1,37 @@
-import { jetstream } from '@nats-io/jetstream'
+import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
+import { startRecorder, type Recorder } from '../../src/clickhouse/recorder.ts'
+import type { ActionRow, EventRow } from '../../src/clickhouse/rows.ts'
+import type { BatchWriter } from '../../src/clickhouse/writer.ts'
 import { connectNats } from '../../src/jetstream/connect.ts'
 import { createPublisher } from '../../src/jetstream/publisher.ts'
 import { startPipelineWorker, type PipelineWorker, type SettledEvent } from '../../src/pipeline/worker.ts'
 import type { BenchContext } from './types.ts'
 
+/** ClickHouse for the worker, as `omni up` wires it when analytics are on. */
+export interface BenchAnalytics {
+  /** stage outcomes, written before each ack */
+  readonly actions: BatchWriter<ActionRow>
+  /** omni_events, fed by the recorder, which then runs on the worker's connection */
+  readonly events: BatchWriter<EventRow>
+}
+
 /** The pipeline worker as `omni up` runs it: its own connection and fast publisher. */
 export interface BenchWorker {
   readonly worker: PipelineWorker
+  /** the event recorder, when analytics are on */
+  readonly recorder: Recorder | undefined
   /** acked events so far */
   readonly acked: number
   /** retried or dead-lettered events so far (none expected) */
   readonly failures: number
   /** resolves once `n` events have been acked, or `undefined` after `timeoutMs` */
   ackedAtLeast(n: number, timeoutMs: number): Promise<number | undefined>
+  /** stops the worker and the recorder; the writers are the caller's to close after this */
   close(): Promise<void>
 }
 
-export async function startBenchWorker(ctx: BenchContext, name: string): Promise<BenchWorker> {
+export async function startBenchWorker(ctx: BenchContext, name: string, analytics?: BenchAnalytics): Promise<BenchWorker> {
   const nc = await connectNats(ctx.url, { name: `omni-bench-${name}` })
   const publisher = createPublisher(nc)
   let acked = 0
@@ -35,14 +49,30 @@ export async function startBenchWorker(ctx: BenchContext, name: string): Promise
     }
   }
   let worker: PipelineWorker
+  let recorder: Recorder | undefined
+  const js = jetstream(nc)
   try {
-    worker = await startPipelineWorker({ js: jetstream(nc), publisher, pipeline: ctx.fixtures.pipeline, catalog: () => ctx.fixtures.catalog, onSettled })
+    // the recorder first, as `omni up` starts it before the pipelines
+    if (analytics) {
+      const pipelines = [ctx.fixtures.pipeline]
+      recorder = await startRecorder({ js, jsm: await jetstreamManager(nc), publisher, writer: analytics.events, pipelines: () => pipelines })
+    }
+    worker = await startPipelineWorker({
+      js,
+      publisher,
+      pipeline: ctx.fixtures.pipeline,
+      catalog: () => ctx.fixtures.catalog,
+      onSettled,
+      ...(analytics ? { actions: analytics.actions } : {}),
+    })
   } catch (err) {
+    await recorder?.close()
     await closeQuietly(nc)
     throw err
   }
   return {
     worker,
+    recorder,
     get acked() {
       return acked
     },
@@ -63,7 +93,7 @@ export async function startBenchWorker(ctx: BenchContext, name: string): Promise
       return at
     },
     async close() {
-      await worker.close()
+      await Promise.all([worker.close(), recorder?.close()])
       await publisher.close()
       await closeQuietly(nc)
     },

@@ -4,6 +4,7 @@
 import { omniError, type Problem } from '../errors/mod.ts'
 import type { ClickHouse } from './client.ts'
 import { toClickHouseTime } from './client.ts'
+import { clickHouseErrorType } from './failures.ts'
 import type { ActionStatus } from './rows.ts'
 
 export interface EventFilter {
@@ -76,7 +77,7 @@ export interface CompiledEventFilter {
   /** DateTime64(3) text */
   readonly from?: string
   readonly to?: string
-  /** the text as typed and as it appears inside the payload's JSON (quotes, slashes escaped) */
+  /** the text as it appears inside the payload's JSON text (see needlesFor) */
   readonly needles: readonly string[]
   readonly limit: number
   readonly after?: Cursor
@@ -264,8 +265,16 @@ export async function select<T>(ch: ClickHouse, query: string, params: Record<st
   // a server quotes 64-bit integers in JSON by default (the embedded engine does not): ask for
   // numbers, so payload values keep their JSON type
   const settings = ch.config.target.type === 'server' ? { clickhouse_settings: { output_format_json_quote_64bit_integers: 0 as const } } : {}
-  const rs = await ch.client.query({ query, query_params: params, format: 'JSONEachRow', ...settings })
-  return rs.json<T>()
+  try {
+    const rs = await ch.client.query({ query, query_params: params, format: 'JSONEachRow', ...settings })
+    return await rs.json<T>()
+  } catch (err) {
+    const type = clickHouseErrorType(err)
+    if (type === 'UNKNOWN_DATABASE' || type === 'UNKNOWN_TABLE') {
+      throw omniError('OMNI_ERR_CLICKHOUSE_UNAVAILABLE', `no Omni Fabric tables in database ${ch.config.database} of the ${ch.description}: nothing was recorded there yet (\`omni up\` or \`omni migrate --apply\` creates them)`, { cause: err })
+    }
+    throw err
+  }
 }
 
 /** `2026-11-22 04:00:00.123` (DateTime64(3) text, UTC) → `2026-11-22T04:00:00.123Z` */
@@ -344,12 +353,14 @@ function validDay(y: number, m: number, d: number): boolean {
 }
 
 /**
- * The text as typed plus how ClickHouse writes it inside a JSON string (`"` → `\"`, `/` → `\/`,
- * `\` → `\\`, control characters), so a search for a URL or a quote finds it in the payload.
+ * The text as it appears inside a JSON string in toString(payload): `"` → `\"`, `\` → `\\`,
+ * control characters escaped, and `/` → `\/` (the engine's default; a server may be set not
+ * to, so both forms). The raw text is not searched: a bare `"` or `\` would match the JSON's
+ * own syntax in every payload.
  */
 function needlesFor(text: string): string[] {
   const json = JSON.stringify(text).slice(1, -1)
-  return [...new Set([text, json, json.replace(/\//g, '\\/')])]
+  return [...new Set([json, json.replace(/\//g, '\\/')])]
 }
 
 function encodeCursor(c: Cursor): string {

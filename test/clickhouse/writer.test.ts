@@ -1,19 +1,8 @@
 import t from 'tap'
+import type { RawRow } from '../../src/clickhouse/raw-archive.ts'
 import { createBatchWriter, type WriteResult } from '../../src/clickhouse/writer.ts'
 import { count, openTestClickHouse } from '../fixtures/clickhouse.ts'
 
-interface RawRow {
-  raw_id: string
-  received_at: string
-  provider: string
-  instance: string
-  tenant: string
-  content_type: string
-  headers: Record<string, string>
-  body: string
-  sha256: string
-  size: number
-}
 
 const row = (i: number, tenant = 't'): RawRow => ({
   raw_id: `r${i}`,

@@ -1,0 +1,86 @@
+import type { Command } from 'commander'
+import { compileEventFilter, MAX_LIMIT, queryEvents, type CompiledEventFilter, type EventRecord } from '../../src/clickhouse/query.ts'
+import { isOmniError, omniError } from '../../src/errors/mod.ts'
+import { withClickHouse, withClickHouseOptions, type ClickHouseCliOptions } from './clickhouse-options.ts'
+
+interface QueryOptions extends ClickHouseCliOptions {
+  type?: string
+  tenant?: string
+  instance?: string
+  actor?: string
+  conversation?: string
+  subject?: string
+  from?: string
+  to?: string
+  text?: string
+  limit?: string
+  cursor?: string
+  json?: boolean
+}
+
+const PREVIEW_CHARS = 60
+
+export function registerEvents(program: Command): void {
+  const events = program.command('events').description('Read the events recorded in ClickHouse.')
+  withClickHouseOptions(
+    events
+      .command('query')
+      .description('List recorded events, newest first, a page at a time. Every filter is optional; they combine with AND.')
+      .option('--type <type>', 'only this event type (message.received)')
+      .option('--tenant <tenant>', 'only this tenant')
+      .option('--instance <instance>', 'only this instance')
+      .option('--actor <actor>', 'only events by this actor')
+      .option('--conversation <id>', 'only this conversation')
+      .option('--subject <subject>', 'only events recorded on this subject')
+      .option('--from <time>', 'events at or after this UTC time (2026-11-22T04:00:00Z, or a date)')
+      .option('--to <time>', 'events before this UTC time')
+      .option('--text <text>', 'payload contains this text (case-insensitive)')
+      .option('--limit <n>', `events per page, 1 to ${MAX_LIMIT} (default 50)`)
+      .option('--cursor <cursor>', 'continue after the previous page (the cursor it printed)')
+      .option('--json', 'print { events, nextCursor } as JSON'),
+  ).action(async (opts: QueryOptions) => {
+    // checked before ClickHouse is opened: a typo costs nothing, and names the flag
+    const filter = flagsToFilter(opts)
+    await withClickHouse(opts, async (ch) => {
+      const page = await queryEvents(ch, filter)
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(page, null, 2)}\n`)
+        return
+      }
+      if (page.events.length === 0) process.stdout.write('no events\n')
+      else process.stdout.write(formatTable([['TIME', 'TYPE', 'INSTANCE', 'ACTOR', 'SUBJECT', 'PAYLOAD'], ...page.events.map(eventLine)]))
+      if (page.nextCursor) process.stdout.write(`\nmore: --cursor ${page.nextCursor}\n`)
+    })
+  })
+}
+
+function flagsToFilter(opts: QueryOptions): CompiledEventFilter {
+  const keys = ['type', 'tenant', 'instance', 'actor', 'conversation', 'subject', 'from', 'to', 'text', 'cursor'] as const
+  const filter: Record<string, unknown> = {}
+  for (const k of keys) if (opts[k] !== undefined) filter[k] = opts[k]
+  // a flag is text; a number only when it is plainly one, so "10x" is reported, not read as 10
+  if (opts.limit !== undefined) filter['limit'] = /^\d+$/.test(opts.limit) ? Number(opts.limit) : opts.limit
+  try {
+    return compileEventFilter(filter)
+  } catch (err) {
+    if (!isOmniError(err)) throw err
+    const problems = err.problems.map((p) => ({ ...p, where: p.where.replace(/^filter\./, '--') }))
+    throw omniError(err.code, err.message, { problems, cause: err })
+  }
+}
+
+function eventLine(e: EventRecord): string[] {
+  const payload = JSON.stringify(e.payload)
+  return [e.time, e.type, e.instance ?? '-', e.actor ?? '-', e.subject, payload.length > PREVIEW_CHARS ? `${payload.slice(0, PREVIEW_CHARS - 1)}…` : payload]
+}
+
+/**
+ * Left-aligned columns two spaces apart; the last column is not padded. Control characters in
+ * cells (recorded data, so anyone's) are replaced: they could move the cursor or recolour the terminal.
+ */
+export function formatTable(rows: readonly (readonly string[])[]): string {
+  const clean = rows.map((r) => r.map((cell) => cell.replace(/[\u0000-\u001f\u007f-\u009f]/g, '\ufffd')))
+  const widths: number[] = []
+  for (const r of clean) r.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)))
+  return clean.map((r) => `${r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')}\n`).join('')
+}

@@ -1,0 +1,57 @@
+import { createHash } from 'node:crypto'
+import { toClickHouseTime } from './client.ts'
+
+/** A provider payload exactly as it arrived, before normalization. */
+export interface RawPayload {
+  readonly provider: string
+  readonly instance: string
+  readonly tenant: string
+  readonly contentType: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: string | Uint8Array
+  readonly receivedAt?: number
+}
+
+export interface RawRow {
+  raw_id: string
+  received_at: string
+  provider: string
+  instance: string
+  tenant: string
+  content_type: string
+  headers: Record<string, string>
+  body: string
+  sha256: string
+  size: number
+}
+
+/** Headers that carry credentials: never archived, whatever their case. */
+const SECRET_HEADERS = /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|apikey|x-hub-signature(-256)?|x-signature-ed25519|x-.*-(token|secret|signature))$/i
+
+/**
+ * The archive row for a raw payload. Its id is derived from provider, instance and the body's
+ * digest, so a provider retrying the same delivery archives it once; `dataref` is what the
+ * normalized envelope carries to point back at it.
+ */
+export function rawRow(p: RawPayload): { row: RawRow; dataref: string } {
+  const body = typeof p.body === 'string' ? p.body : Buffer.from(p.body).toString('utf8')
+  const sha256 = createHash('sha256').update(body).digest('hex')
+  const rawId = createHash('sha256').update(`${p.provider}\u0000${p.instance}\u0000${sha256}`).digest('base64url').slice(0, 32)
+  const headers: Record<string, string> = {}
+  for (const [k, v] of Object.entries(p.headers)) headers[k.toLowerCase()] = SECRET_HEADERS.test(k) ? '[redacted]' : v
+  return {
+    row: {
+      raw_id: rawId,
+      received_at: toClickHouseTime(p.receivedAt ?? Date.now()),
+      provider: p.provider,
+      instance: p.instance,
+      tenant: p.tenant,
+      content_type: p.contentType,
+      headers,
+      body,
+      sha256,
+      size: Buffer.byteLength(body),
+    },
+    dataref: `raw:${rawId}`,
+  }
+}
