@@ -4,8 +4,7 @@ import { observedCatalog, type ObservedCatalog } from '../../src/clickhouse/obse
 import { omniError } from '../../src/errors/mod.ts'
 import { loadManifests } from '../../src/manifests/load.ts'
 import { withClickHouse, withClickHouseOptions, type ClickHouseCliOptions } from './clickhouse-options.ts'
-import { formatTable } from './events.ts'
-import { manifestsPath } from './shared.ts'
+import { formatTable, manifestsPath } from './shared.ts'
 
 interface CatalogOptions extends ClickHouseCliOptions {
   json?: boolean

@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import { compileEventFilter, MAX_LIMIT, queryEvents, type CompiledEventFilter, type EventRecord } from '../../src/clickhouse/query.ts'
 import { isOmniError, omniError } from '../../src/errors/mod.ts'
 import { withClickHouse, withClickHouseOptions, type ClickHouseCliOptions } from './clickhouse-options.ts'
+import { formatTable } from './shared.ts'
 
 interface QueryOptions extends ClickHouseCliOptions {
   type?: string
@@ -74,13 +75,3 @@ function eventLine(e: EventRecord): string[] {
   return [e.time, e.type, e.instance ?? '-', e.actor ?? '-', e.subject, payload.length > PREVIEW_CHARS ? `${payload.slice(0, PREVIEW_CHARS - 1)}…` : payload]
 }
 
-/**
- * Left-aligned columns two spaces apart; the last column is not padded. Control characters in
- * cells (recorded data, so anyone's) are replaced: they could move the cursor or recolour the terminal.
- */
-export function formatTable(rows: readonly (readonly string[])[]): string {
-  const clean = rows.map((r) => r.map((cell) => cell.replace(/[\u0000-\u001f\u007f-\u009f]/g, '\ufffd')))
-  const widths: number[] = []
-  for (const r of clean) r.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)))
-  return clean.map((r) => `${r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')}\n`).join('')
-}

@@ -24,3 +24,14 @@ export function parseIntOption(name: string) {
     return n
   }
 }
+
+/**
+ * Left-aligned columns two spaces apart; the last column is not padded. Control characters in
+ * cells (recorded data, so anyone's) are replaced: they could move the cursor or recolour the terminal.
+ */
+export function formatTable(rows: readonly (readonly string[])[]): string {
+  const clean = rows.map((r) => r.map((cell) => cell.replace(/[\u0000-\u001f\u007f-\u009f]/g, '\ufffd')))
+  const widths: number[] = []
+  for (const r of clean) r.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)))
+  return clean.map((r) => `${r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')}\n`).join('')
+}

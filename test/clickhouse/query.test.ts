@@ -169,6 +169,7 @@ t.test('an event inserted twice is returned once, in its latest version', async 
   const page = await queryEvents(ch, {})
   t.same(ids(page.events), ['d1'])
   t.same(page.events[0]?.payload, { text: 'second' })
+  t.same(ids((await queryEvents(ch, { text: 'first' })).events), [], 'filters apply to the latest version, not to a replaced one')
 })
 
 t.test('invalid filters report every bad field with its path', async (t) => {
