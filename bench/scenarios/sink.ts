@@ -10,15 +10,15 @@ import { eventRow, type ActionRow, type EventRow } from '../../src/clickhouse/ro
 import { createBatchWriter, type BatchWriter, type WriteResult } from '../../src/clickhouse/writer.ts'
 import { benchEvent } from '../lib/fixtures.ts'
 import { startCpuMeter, startLoopMeter } from '../lib/machine.ts'
+import { prePublish } from '../lib/publish.ts'
 import { openBenchClickHouse, removeEngineData, type BenchClickHouse, type InsertStats } from '../lib/sink.ts'
 import { round } from '../lib/stats.ts'
 import { cleanPipelineTopology, freshPipelineTopology, storedOn } from '../lib/topology.ts'
 import { bestRow, type BenchContext, type Scenario, type ScenarioResult } from '../lib/types.ts'
 import { startBenchWorker } from '../lib/worker.ts'
-import { prePublish } from '../lib/publish.ts'
 
 /** createBatchWriter's defaults, which the fabric uses: the bench passes no options either */
-export const WRITER_DEFAULTS = { maxRows: 5000, flushMs: 200 } as const
+const WRITER_DEFAULTS = { maxRows: 5000, flushMs: 200 } as const
 /** the recorder's max_ack_pending: at most this many of its rows wait in the writer */
 const RECORDER_IN_FLIGHT = 4096
 /** the recorder's pull batch: its rows arrive in turns of at most this many */
@@ -86,7 +86,7 @@ function feed(write: (i: number) => Promise<WriteResult>, n: number, window: num
 }
 
 /** "insert 98 ms p50 / 160 max per batch of 4096 rows, 12 ms of it encoding on the JS thread" */
-export function describeInserts(what: string, s: InsertStats): string {
+function describeInserts(what: string, s: InsertStats): string {
   if (s.batches === 0) return `${what}: no inserts`
   return (
     `${what}: ${s.batches} batches of ${Math.round(s.rows / s.batches)} rows, ${s.insertMs.p50} ms p50 / ${s.insertMs.max} max each, ` +
@@ -198,9 +198,10 @@ async function measureE2e(ctx: BenchContext, database: string): Promise<Scenario
     const recorded = () => w.recorder?.stats().recorded ?? 0
     const ticker = setInterval(() => bar.update(Math.min(w.acked, recorded() / 2)), 200)
     let finishedAt: number
+    let ackedAt: number | undefined
     let outputs = 0
     try {
-      const ackedAt = await w.ackedAtLeast(expected, deadline - performance.now())
+      ackedAt = await w.ackedAtLeast(expected, deadline - performance.now())
       finishedAt = ackedAt ?? performance.now()
       // outputs are durable before their source is acked, so the recorder's target is known now;
       // it records them and the inputs through its own writer, and may finish after the last ack
@@ -256,6 +257,7 @@ async function measureE2e(ctx: BenchContext, database: string): Promise<Scenario
         `settled = acked after its ${round(actions.handed / Math.max(1, acked), 1)} outcome rows are written, and recorded with its output into omni_events`,
         ratio !== undefined ? `target ≥ ${TARGET_RATIO}× consume: ${ratio >= TARGET_RATIO ? 'met' : 'MISSED'}` : '',
         plain ? `${round(rate / plain.rate)}× pipeline-e2e (${plain.rate}/s)` : '',
+        ackedAt !== undefined && finishedAt > ackedAt + 1 ? `last ack at ${round((ackedAt - started) / 1000, 1)} s, last event recorded at ${round(seconds, 1)} s` : '',
         `CPU bench ${cpuShare.bench} (JS thread ${cpuShare.main})${cpuShare.server === undefined ? '' : `, server ${cpuShare.server}`} core`,
         `event loop stalls p99 ${stalls.p99} ms, max ${stalls.max} ms`,
         describeInserts('omni_events', inserts.events),
@@ -272,6 +274,8 @@ async function measureE2e(ctx: BenchContext, database: string): Promise<Scenario
         targetRatio: TARGET_RATIO,
         expected,
         completed: complete,
+        // which of the two finished last: the worker's acks or the recorder's rows
+        workerDoneSeconds: ackedAt === undefined ? null : round((ackedAt - started) / 1000, 3),
         outputsStored: outputs,
         recorder: rec,
         actionRowsWritten: actions.handed,

@@ -36,6 +36,17 @@ t.test('quick mode on its own managed server reports every scenario with positiv
   t.ok((e2e?.ratio ?? 0) > 0)
   const lat = report.scenarios.find((r) => r.id === 'latency')?.details['latencyMs'] as { count: number; p50: number; p99: number; max: number }
   t.ok(lat.count > 0 && lat.p50 > 0 && lat.p99 >= lat.p50 && lat.max >= lat.p99, 'latency percentiles are ordered')
+  const sinkRows = report.scenarios.filter((r) => r.scenario === 'sink').map((r) => r.id)
+  t.same(sinkRows, ['sink.insert', 'sink.insert.full-batches', 'sink.e2e'], 'the sink reports inserts and the end-to-end run with it')
+  const insert = report.scenarios.find((r) => r.id === 'sink.insert')?.details as { storedFinal: number; eventLoopStallsMs: { p99: number; max: number }; inserts: { batches: number } }
+  t.equal(insert.storedFinal, 500, 'every inserted row is in omni_events, once')
+  t.ok(insert.inserts.batches > 0 && insert.eventLoopStallsMs.max >= insert.eventLoopStallsMs.p99, 'inserts and event-loop stalls are reported')
+  const sinkE2e = report.scenarios.find((r) => r.id === 'sink.e2e')
+  t.equal(sinkE2e?.ratioTo, 'consume', 'the end-to-end rate with the sink is compared with the consume ceiling')
+  const sinkDetails = sinkE2e?.details as { expected: number; completed: boolean; ratioToPipelineE2e: number; stored: { events: number; actions: number }; actionRowsWritten: number }
+  t.ok(sinkDetails.completed && sinkDetails.ratioToPipelineE2e > 0, 'settled, and compared with pipeline-e2e of the same run')
+  t.equal(sinkDetails.stored.events, 2 * sinkDetails.expected, 'omni_events FINAL holds every event and every output, once')
+  t.ok(sinkDetails.actionRowsWritten > 0 && sinkDetails.stored.actions === sinkDetails.actionRowsWritten, 'omni_event_actions FINAL holds every outcome row written')
   const over = report.scenarios.find((r) => r.id === 'overload')?.details as { samples: unknown[]; memoryMB: { peakRss: number } }
   t.ok(over.samples.length >= 2 && over.memoryMB.peakRss > 0, 'memory was sampled')
   t.ok(report.machine.cores > 0 && report.machine.node.startsWith('v') && /^\d+\.\d+/.test(report.machine.natsServer))
@@ -55,10 +66,16 @@ t.test('on a shared server (--nats) only bench subjects and streams are touched'
   await publisher.publish('omni.evt.ingest.message-received.v1', new TextEncoder().encode('{"someone":"else"}'))
   await publisher.close()
 
-  const { report, jsonPath } = await runBench({ quick: true, events: 200, natsUrl: server.url, json: false, only: ['consume-ceiling', 'pipeline-e2e'] })
+  const { report, jsonPath } = await runBench({ quick: true, events: 200, natsUrl: server.url, json: false, only: ['consume-ceiling', 'pipeline-e2e', 'sink'] })
   t.equal(jsonPath, undefined, 'json: false writes nothing')
   t.same(report.failures, [])
-  t.same([...new Set(report.scenarios.map((r) => r.scenario))], ['consume-ceiling', 'pipeline-e2e'], 'only the chosen scenarios ran')
+  t.same([...new Set(report.scenarios.map((r) => r.scenario))], ['consume-ceiling', 'pipeline-e2e', 'sink'], 'only the chosen scenarios ran')
+  t.same(
+    report.scenarios.filter((r) => r.scenario === 'sink').map((r) => r.id),
+    ['sink.insert', 'sink.insert.full-batches'],
+    'the sink end to end is skipped: its recorder would share a running fabric\'s consumer',
+  )
+  t.notOk((await jsm.consumers.list(EVENTS_STREAM).next()).some((c) => c.name.includes('_recorder')), 'no recorder consumer was created')
   t.ok(report.scenarios.every((r) => r.rate > 0))
   t.equal(report.settings.server.managed, false)
 
