@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs'
 import { createClient, type ClickHouseClient } from '@clickhouse/client'
-import { createChdbConnection } from 'chdb/connection'
 import { omniError } from '../errors/mod.ts'
 import { describeTarget, type ClickHouseConfig } from './config.ts'
+
+export { toClickHouseTime } from './time.ts'
 
 /** An open ClickHouse, embedded or by URL, behind the one `@clickhouse/client` interface. */
 export interface ClickHouse {
@@ -34,6 +35,9 @@ export async function openClickHouse(config: ClickHouseConfig): Promise<ClickHou
   let client: ClickHouseClient
   if (target.type === 'embedded') {
     mkdirSync(target.path, { recursive: true })
+    // loaded only here: the engine adds about 200 MB to a process, which one with ClickHouse
+    // off or on a server never needs
+    const { createChdbConnection } = await import('chdb/connection')
     let connection: ReturnType<typeof createChdbConnection>
     try {
       connection = createChdbConnection({ path: target.path })
@@ -71,10 +75,4 @@ export async function openClickHouse(config: ClickHouseConfig): Promise<ClickHou
     throw omniError('OMNI_ERR_CLICKHOUSE_UNAVAILABLE', `cannot reach the ${description}: ${error.message}`, { cause: error })
   }
   return handle
-}
-
-/** `2026-11-22T04:00:00.123456Z` → `2026-11-22 04:00:00.123`, the DateTime64(3) text form. */
-export function toClickHouseTime(iso: string | number | Date): string {
-  const d = iso instanceof Date ? iso : new Date(iso)
-  return d.toISOString().slice(0, 23).replace('T', ' ')
 }

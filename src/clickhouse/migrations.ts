@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { omniError } from '../errors/mod.ts'
-import { toClickHouseTime, type ClickHouse } from './client.ts'
+import type { ClickHouse } from './client.ts'
+import { toClickHouseTime } from './time.ts'
 import { describeClickHouseError } from './failures.ts'
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL, TTL_COLUMNS, type Migration } from './schema.ts'
 

@@ -3,7 +3,7 @@
 // fragments in this file, so no input can change the statement.
 import { omniError, type Problem } from '../errors/mod.ts'
 import type { ClickHouse } from './client.ts'
-import { toClickHouseTime } from './client.ts'
+import { toClickHouseTime } from './time.ts'
 import { clickHouseErrorType } from './failures.ts'
 import type { ActionStatus } from './rows.ts'
 

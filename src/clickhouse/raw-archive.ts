@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { toClickHouseTime } from './client.ts'
+import { toClickHouseTime } from './time.ts'
 
 /** A provider payload exactly as it arrived, before normalization. */
 export interface RawPayload {

@@ -1,7 +1,7 @@
 // Rows as the tables take them (JSONEachRow), built from an envelope and what happened to it.
 import type { Envelope } from '../envelope/schema.ts'
 import type { StageTrace } from '../pipeline/executor.ts'
-import { toClickHouseTime } from './client.ts'
+import { toClickHouseTime } from './time.ts'
 
 /**
  * Where adapters keep the provider's own metadata inside `data`: the sink stores it in its own

@@ -13,7 +13,10 @@ export interface BatchWriterOptions {
   readonly table: TableName
   /** flush when this many rows wait (default 5000) */
   readonly maxRows?: number
-  /** flush this long after the first row arrived, at the latest (default 200 ms) */
+  /**
+   * when no insert is running, start one this long after the first row arrived (default 10 ms,
+   * so the rows of one burst go together); while one runs, the next batch grows behind it
+   */
   readonly flushMs?: number
   /** waits between attempts while ClickHouse is unavailable (default 250 ms doubling to 10 s) */
   readonly backoffMs?: { readonly first: number; readonly max: number }
@@ -57,6 +60,8 @@ class BatchWriterImpl<Row> implements BatchWriter<Row> {
   readonly #opts: BatchWriterOptions
   readonly #table: string
   #queue: Item<Row>[] = []
+  /** index of the first waiting item: shift() turns quadratic on long queues */
+  #head = 0
   #queuedRows = 0
   #inserting = 0
   #timer: NodeJS.Timeout | undefined
@@ -77,8 +82,10 @@ class BatchWriterImpl<Row> implements BatchWriter<Row> {
     const { promise, resolve } = Promise.withResolvers<WriteResult>()
     this.#queue.push({ rows, done: resolve })
     this.#queuedRows += rows.length
+    // a running insert picks the queue up when it ends; only an idle writer needs a nudge
+    if (this.#running) return promise
     if (this.#queuedRows >= (this.#opts.maxRows ?? 5000)) this.#kick()
-    else this.#timer ??= setTimeout(() => this.#kick(), this.#opts.flushMs ?? 200)
+    else this.#timer ??= setTimeout(() => this.#kick(), this.#opts.flushMs ?? 10)
     return promise
   }
 
@@ -102,21 +109,24 @@ class BatchWriterImpl<Row> implements BatchWriter<Row> {
     this.#timer = undefined
     this.#running ??= this.#drain().finally(() => {
       this.#running = undefined
-      if (this.#queue.length > 0) this.#kick()
+      if (this.#head < this.#queue.length) this.#kick()
     })
   }
 
   /** Inserts what is queued, batch after batch, until the queue is empty. */
   async #drain(): Promise<void> {
-    while (this.#queue.length > 0) {
-      const maxRows = this.#opts.maxRows ?? 5000
+    const maxRows = this.#opts.maxRows ?? 5000
+    while (this.#head < this.#queue.length) {
       const batch: Item<Row>[] = []
       let rows = 0
-      while (this.#queue.length > 0 && (batch.length === 0 || rows + (this.#queue[0] as Item<Row>).rows.length <= maxRows)) {
-        const item = this.#queue.shift() as Item<Row>
+      while (this.#head < this.#queue.length && (batch.length === 0 || rows + (this.#queue[this.#head] as Item<Row>).rows.length <= maxRows)) {
+        const item = this.#queue[this.#head++] as Item<Row>
         batch.push(item)
         rows += item.rows.length
       }
+      // drop the taken items in one go (cheap compared to the insert that follows)
+      this.#queue = this.#queue.slice(this.#head)
+      this.#head = 0
       this.#queuedRows -= rows
       this.#inserting = rows
       await this.#insertItems(batch)
