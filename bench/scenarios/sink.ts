@@ -16,9 +16,8 @@ import { round } from '../lib/stats.ts'
 import { cleanPipelineTopology, freshPipelineTopology, storedOn } from '../lib/topology.ts'
 import { bestRow, type BenchContext, type Scenario, type ScenarioResult } from '../lib/types.ts'
 import { startBenchWorker } from '../lib/worker.ts'
+import { WRITER_DEFAULTS } from '../../src/clickhouse/writer.ts'
 
-/** createBatchWriter's defaults, which the fabric uses: the bench passes no options either */
-const WRITER_DEFAULTS = { maxRows: 5000, flushMs: 200 } as const
 /** the recorder's max_ack_pending: at most this many of its rows wait in the writer */
 const RECORDER_IN_FLIGHT = 4096
 /** the recorder's pull batch: its rows arrive in turns of at most this many */

@@ -9,6 +9,9 @@ export type WriteResult =
   /** the writer closed before ClickHouse took it: the caller must not acknowledge */
   | { readonly type: 'aborted'; readonly error: string }
 
+/** Insert at most this many rows at once; an idle writer waits this long for a burst to gather. */
+export const WRITER_DEFAULTS = { maxRows: 5000, flushMs: 10 } as const
+
 export interface BatchWriterOptions {
   readonly table: TableName
   /** flush when this many rows wait (default 5000) */
@@ -84,8 +87,8 @@ class BatchWriterImpl<Row> implements BatchWriter<Row> {
     this.#queuedRows += rows.length
     // a running insert picks the queue up when it ends; only an idle writer needs a nudge
     if (this.#running) return promise
-    if (this.#queuedRows >= (this.#opts.maxRows ?? 5000)) this.#kick()
-    else this.#timer ??= setTimeout(() => this.#kick(), this.#opts.flushMs ?? 10)
+    if (this.#queuedRows >= (this.#opts.maxRows ?? WRITER_DEFAULTS.maxRows)) this.#kick()
+    else this.#timer ??= setTimeout(() => this.#kick(), this.#opts.flushMs ?? WRITER_DEFAULTS.flushMs)
     return promise
   }
 
@@ -115,7 +118,7 @@ class BatchWriterImpl<Row> implements BatchWriter<Row> {
 
   /** Inserts what is queued, batch after batch, until the queue is empty. */
   async #drain(): Promise<void> {
-    const maxRows = this.#opts.maxRows ?? 5000
+    const maxRows = this.#opts.maxRows ?? WRITER_DEFAULTS.maxRows
     while (this.#head < this.#queue.length) {
       const batch: Item<Row>[] = []
       let rows = 0
