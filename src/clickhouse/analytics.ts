@@ -17,6 +17,7 @@ export interface AnalyticsOptions {
   readonly pipelines: () => readonly CompiledPipeline[]
   readonly logger: Logger
   readonly maxInFlight?: number
+  readonly ackWaitMs?: number
   /** batch sizing and retry timing (tests shorten them) */
   readonly writer?: Pick<BatchWriterOptions, 'maxRows' | 'flushMs' | 'backoffMs' | 'closeTimeoutMs'>
   readonly onFailed?: (reason: string) => void
@@ -57,6 +58,7 @@ export async function startAnalytics(opts: AnalyticsOptions): Promise<Analytics>
       writer: events,
       pipelines: opts.pipelines,
       ...(opts.maxInFlight ? { maxInFlight: opts.maxInFlight } : {}),
+      ...(opts.ackWaitMs ? { ackWaitMs: opts.ackWaitMs } : {}),
       onDeadLettered: (seq, error) => opts.logger.error({ seq, error }, 'ClickHouse refused an event; it is in the dead letters'),
       ...(opts.onFailed ? { onFailed: opts.onFailed } : {}),
       ...(opts.beforeAck ? { beforeAck: opts.beforeAck } : {}),

@@ -25,6 +25,8 @@ export interface RecorderOptions {
   /** the pipelines loaded now, for the `pipelines` column */
   readonly pipelines: () => readonly CompiledPipeline[]
   readonly maxInFlight?: number
+  /** redelivery deadline of an unacknowledged event (default 30 s) */
+  readonly ackWaitMs?: number
   /** called after a row is written, right before the ack; a throw leaves the event unacknowledged */
   readonly beforeAck?: (seq: number, attempt: number) => void
   readonly onDeadLettered?: (seq: number, error: string) => void
@@ -45,7 +47,7 @@ export async function startRecorder(opts: RecorderOptions): Promise<Recorder> {
   const name = consumerName(RECORDER)
   const config = {
     filter_subjects: [...RECORDED_SUBJECTS, redriveSubject(RECORDER)],
-    ack_wait: 30_000_000_000,
+    ack_wait: (opts.ackWaitMs ?? 30_000) * 1_000_000,
     max_ack_pending: opts.maxInFlight ?? 4096,
     max_deliver: -1,
     description: 'Omni Fabric: records every event into ClickHouse',

@@ -101,6 +101,7 @@ export async function startFabric(opts: FabricOptions): Promise<Fabric> {
         pipelines: () => fabric.pipelines(),
         logger: opts.logger,
         ...(opts.maxInFlight ? { maxInFlight: opts.maxInFlight } : {}),
+        ...(opts.ackWaitMs ? { ackWaitMs: opts.ackWaitMs } : {}),
         ...(opts.clickhouseWriter ? { writer: opts.clickhouseWriter } : {}),
         onFailed: (reason) => fabric.fail(`recorder: ${reason}`),
         ...(opts.beforeAck ? { beforeAck: (seq: number, attempt: number) => opts.beforeAck?.(RECORDER, seq, attempt) } : {}),
