@@ -1,3 +1,4 @@
+import { clickHouseMetrics } from '../observability/metrics.ts'
 import type { ClickHouse, TableName } from './client.ts'
 import { describeClickHouseError, isContentRejection } from './failures.ts'
 
@@ -157,18 +158,26 @@ class BatchWriterImpl<Row> implements BatchWriter<Row> {
     const values = items.flatMap((i) => i.rows)
     const backoff = this.#opts.backoffMs ?? { first: 250, max: 10_000 }
     for (let attempt = 1; ; attempt++) {
+      const labels = { table: this.#table }
       try {
+        const stop = clickHouseMetrics.insertSeconds.startTimer(labels)
         await this.#ch.client.insert({ table: this.#table, values: values as Row[], format: 'JSONEachRow' })
+        stop()
+        clickHouseMetrics.rowsWritten.inc(labels, values.length)
         if (this.#failing) {
+          clickHouseMetrics.unavailable.set(labels, 0)
           this.#failing = false
           this.#opts.onRecovered?.({ table: this.#table, attempts: attempt })
         }
         return { type: 'written' }
       } catch (err) {
         const error = describeClickHouseError(err)
-        if (isContentRejection(err)) return { type: 'rejected', error }
+        const rejected = isContentRejection(err)
+        clickHouseMetrics.insertFailures.inc({ ...labels, kind: rejected ? 'rejected' : 'transient' })
+        if (rejected) return { type: 'rejected', error }
         if (Date.now() >= this.#abortAt) return { type: 'aborted', error }
         this.#failing = true
+        clickHouseMetrics.unavailable.set(labels, 1)
         const delayMs = Math.min(backoff.max, backoff.first * 2 ** Math.min(attempt - 1, 16))
         this.#opts.onRetry?.({ table: this.#table, error, attempt, rows: values.length, delayMs })
         await sleep(Math.min(delayMs, Math.max(0, this.#abortAt - Date.now())))

@@ -1,7 +1,15 @@
 import t from 'tap'
 import type { RawRow } from '../../src/clickhouse/raw-archive.ts'
 import { createBatchWriter, type WriteResult } from '../../src/clickhouse/writer.ts'
+import { metricsRegistry } from '../../src/observability/metrics.ts'
 import { count, openTestClickHouse } from '../fixtures/clickhouse.ts'
+
+/** a metric's value for one table, from the registry the HTTP API serves */
+async function metric(name: string, table: string, extra: Record<string, string> = {}): Promise<number> {
+  const m = (await metricsRegistry.getSingleMetric(name)?.get())?.values ?? []
+  const hit = m.find((v) => v.labels['table'] === table && Object.entries(extra).every(([k, x]) => v.labels[k] === x))
+  return hit?.value ?? 0
+}
 
 
 const row = (i: number, tenant = 't'): RawRow => ({
@@ -47,10 +55,15 @@ t.test('ClickHouse failing: rows wait and are retried until it recovers; nothing
   t.equal(settled.length, 0, 'no write resolved while ClickHouse fails')
   t.ok(w.unavailable(), 'the writer says ClickHouse is unavailable')
   t.equal(w.pending(), 120, 'every row is still held')
+  const table = ch.table('omni_raw_payloads')
+  t.equal(await metric('omni_clickhouse_unavailable', table), 1, 'the unavailable gauge says so')
+  t.ok((await metric('omni_clickhouse_insert_failures_total', table, { kind: 'transient' })) >= 3, 'failures are counted')
   await ch.client.command({ query: `ATTACH TABLE ${ch.table('omni_raw_payloads')}` })
   await Promise.all(writes)
   t.ok(settled.every((r) => r.type === 'written'), 'every write succeeded after recovery')
   t.equal(recovered, 1, 'the recovery was reported once')
+  t.equal(await metric('omni_clickhouse_unavailable', table), 0, 'the gauge is back to 0')
+  t.equal(await metric('omni_clickhouse_rows_written_total', table), 120, 'and the rows are counted')
   t.notOk(w.unavailable())
   t.equal(await count(ch, `SELECT * FROM ${ch.table('omni_raw_payloads')} FINAL`), 120, 'all 120 rows, once each')
 })
@@ -63,6 +76,7 @@ t.test('a row refused for its content is singled out; the rest of its batch is w
   const results = await Promise.all(Array.from({ length: 40 }, (_, i) => w.write([row(i, i === 7 || i === 31 ? 'poison' : 't')])))
   const rejected = results.flatMap((r, i) => (r.type === 'rejected' ? [i] : []))
   t.same(rejected, [7, 31], 'exactly the two poisoned items are rejected')
+  t.ok((await metric('omni_clickhouse_insert_failures_total', ch.table('omni_raw_payloads'), { kind: 'rejected' })) >= 2, 'rejections are counted apart')
   t.match(results[7], { type: 'rejected', error: /VIOLATED_CONSTRAINT/ })
   t.equal(await count(ch, `SELECT * FROM ${ch.table('omni_raw_payloads')} FINAL`), 38, 'the other 38 are in')
 })
