@@ -3,8 +3,6 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client'
 import { omniError } from '../errors/mod.ts'
 import { describeTarget, type ClickHouseConfig } from './config.ts'
 
-export { toClickHouseTime } from './time.ts'
-
 /** An open ClickHouse, embedded or by URL, behind the one `@clickhouse/client` interface. */
 export interface ClickHouse {
   readonly client: ClickHouseClient

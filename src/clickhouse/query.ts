@@ -5,7 +5,7 @@ import { omniError, type Problem } from '../errors/mod.ts'
 import type { ClickHouse } from './client.ts'
 import { toClickHouseTime } from './time.ts'
 import { clickHouseErrorType } from './failures.ts'
-import type { ActionStatus } from './rows.ts'
+import type { ActionRow, ActionStatus, EventRow } from './rows.ts'
 
 export interface EventFilter {
   readonly type?: string
@@ -223,41 +223,13 @@ export async function getEvent(ch: ClickHouse, id: string, opts: { readonly tena
 const EVENT_COLUMNS = `event_id, type, source, subject, time, tenant, instance, provider, visibility, actor, conversation,
   correlation_id, causation_id, idempotency_key, stream_seq, emitted_by, pipelines, payload, provider_meta, dataref, recorded_at`
 
-interface RawEvent {
-  event_id: string
-  type: string
-  source: string
-  subject: string
-  time: string
-  tenant: string
-  instance: string
-  provider: string
-  visibility: string
-  actor: string
-  conversation: string
-  correlation_id: string
-  causation_id: string
-  idempotency_key: string
-  stream_seq: number | string
-  emitted_by: string
-  pipelines: string[]
-  payload: Record<string, unknown>
-  provider_meta: Record<string, unknown>
-  dataref: string
-  recorded_at: string
-}
+/** a row as SELECT returns it: 64-bit numbers may come back as strings */
+type RawEvent = Omit<EventRow, 'stream_seq'> & { stream_seq: number | string }
 
-interface RawAction {
-  pipeline: string
-  stage: string
-  uses: string
-  digest: string
-  status: ActionStatus
+type RawAction = Pick<ActionRow, 'pipeline' | 'stage' | 'uses' | 'digest' | 'status' | 'error' | 'recorded_at'> & {
   duration_ms: number | string
-  error: string
   attempt: number | string
   stream_seq: number | string
-  recorded_at: string
 }
 
 /** Runs a parameterized SELECT and returns its rows. */

@@ -1,9 +1,10 @@
-import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
+import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream'
 import { assertEnvelope } from '../envelope/validate.ts'
 import { isOmniError } from '../errors/mod.ts'
 import { deadLetter } from '../jetstream/dlq.ts'
+import { startWorkingHeartbeat } from '../jetstream/heartbeat.ts'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
-import { consumerName, EVENTS_STREAM, redriveSubject } from '../jetstream/topology.ts'
+import { ensurePipelineConsumer, EVENTS_STREAM } from '../jetstream/topology.ts'
 import type { CompiledPipeline } from '../pipeline/compile.ts'
 import { subjectsOverlap } from '../pipeline/subjects.ts'
 import { eventRow, type EventRow } from './rows.ts'
@@ -15,7 +16,6 @@ import type { BatchWriter } from './writer.ts'
  */
 export const RECORDER = '_recorder'
 const RECORDED_SUBJECTS = ['omni.evt.>', 'omni.cmd.>']
-const WORKING_EVERY_MS = 10_000
 
 export interface RecorderOptions {
   readonly js: JetStreamClient
@@ -44,17 +44,13 @@ export interface Recorder {
  * acknowledged after its row is written; one ClickHouse refuses is dead-lettered.
  */
 export async function startRecorder(opts: RecorderOptions): Promise<Recorder> {
-  const name = consumerName(RECORDER)
-  const config = {
-    filter_subjects: [...RECORDED_SUBJECTS, redriveSubject(RECORDER)],
-    ack_wait: (opts.ackWaitMs ?? 30_000) * 1_000_000,
-    max_ack_pending: opts.maxInFlight ?? 4096,
-    max_deliver: -1,
-    description: 'Omni Fabric: records every event into ClickHouse',
-  }
-  const exists = await opts.jsm.consumers.info(EVENTS_STREAM, name).then(() => true, () => false)
-  if (exists) await opts.jsm.consumers.update(EVENTS_STREAM, name, config)
-  else await opts.jsm.consumers.add(EVENTS_STREAM, { ...config, durable_name: name, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All })
+  // the same durable consumer a pipeline gets, so dead letters and redrive work alike
+  const name = await ensurePipelineConsumer(opts.jsm, {
+    pipeline: RECORDER,
+    sources: RECORDED_SUBJECTS,
+    ...(opts.ackWaitMs ? { ackWaitMs: opts.ackWaitMs } : {}),
+    ...(opts.maxInFlight ? { maxAckPending: opts.maxInFlight } : {}),
+  })
   const recorder = new RecorderImpl(opts)
   await recorder.start(name)
   return recorder
@@ -70,8 +66,7 @@ class RecorderImpl implements Recorder {
   #deadLettered = 0
   #closing: Promise<void> | undefined
   #idle: (() => void)[] = []
-  readonly #waiting = new Map<JsMsg, number>()
-  #heartbeat: NodeJS.Timeout | undefined
+  readonly #heartbeat = startWorkingHeartbeat()
   #matchCache = { pipelines: [] as readonly CompiledPipeline[], bySubject: new Map<string, string[]>() }
 
   constructor(opts: RecorderOptions) {
@@ -81,10 +76,6 @@ class RecorderImpl implements Recorder {
   async start(name: string): Promise<void> {
     const consumer = await this.#opts.js.consumers.get(EVENTS_STREAM, name)
     this.#messages = await consumer.consume({ max_messages: 512, callback: (m) => this.#record(m) })
-    this.#heartbeat = setInterval(() => {
-      const before = Date.now() - WORKING_EVERY_MS
-      for (const [m, since] of this.#waiting) if (since < before) m.working()
-    }, WORKING_EVERY_MS).unref()
     void this.#messages.closed().then((err) => {
       if (!this.#closing) this.#opts.onFailed?.(err ? String(err) : 'recorder consumer stopped')
     })
@@ -97,11 +88,11 @@ class RecorderImpl implements Recorder {
   #record(m: JsMsg): void {
     if (this.#closing) return
     this.#inFlight++
-    this.#waiting.set(m, Date.now())
+    this.#heartbeat.hold(m)
     this.#settle(m)
       .catch(() => m.nak(1000))
       .finally(() => {
-        this.#waiting.delete(m)
+        this.#heartbeat.release(m)
         this.#inFlight--
         if (this.#inFlight === 0) for (const f of this.#idle.splice(0)) f()
       })
@@ -149,7 +140,7 @@ class RecorderImpl implements Recorder {
     this.#closing ??= (async () => {
       await this.#messages?.close().catch(() => undefined)
       while (this.#inFlight > 0) await new Promise<void>((r) => this.#idle.push(r))
-      clearInterval(this.#heartbeat)
+      this.#heartbeat.stop()
     })()
     return this.#closing
   }

@@ -7,6 +7,7 @@ import { isOmniError } from '../errors/mod.ts'
 import { actionRows, type ActionRow } from '../clickhouse/rows.ts'
 import type { BatchWriter } from '../clickhouse/writer.ts'
 import { deadLetter } from '../jetstream/dlq.ts'
+import { startWorkingHeartbeat, type WorkingHeartbeat } from '../jetstream/heartbeat.ts'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import { consumerName, EVENTS_STREAM } from '../jetstream/topology.ts'
 import type { CompiledPipeline } from './compile.ts'
@@ -57,8 +58,6 @@ export interface WorkerOptions {
   readonly onActionsRejected?: (pipeline: string, error: string) => void
 }
 
-/** Events waiting on ClickHouse tell the server they are alive this often (ack_wait is 30 s). */
-const WORKING_EVERY_MS = 10_000
 
 /** A pipeline's consumer loop in this process; several processes may share the consumer. */
 export interface PipelineWorker {
@@ -97,9 +96,8 @@ class PipelineWorkerImpl implements PipelineWorker {
   readonly #opts: WorkerOptions
 
   readonly #services: StageServices
-  /** messages whose outcome rows are being written, and since when */
-  readonly #awaitingSink = new Map<JsMsg, number>()
-  #heartbeat: NodeJS.Timeout | undefined
+  /** messages whose outcome rows are being written */
+  #heartbeat: WorkingHeartbeat | undefined
 
   constructor(opts: WorkerOptions) {
     this.#opts = opts
@@ -137,13 +135,7 @@ class PipelineWorkerImpl implements PipelineWorker {
     // consumer's max_ack_pending, which the server enforces across every worker sharing it.
     this.#messages = await consumer.consume({ max_messages: this.#opts.batch ?? 256, callback: (m) => this.#enqueue(m) })
     this.#state = 'running'
-    if (this.#opts.actions) {
-      // one timer for all waiting events: a ClickHouse outage must not turn into redeliveries
-      this.#heartbeat = setInterval(() => {
-        const before = Date.now() - WORKING_EVERY_MS
-        for (const [m, since] of this.#awaitingSink) if (since < before) m.working()
-      }, WORKING_EVERY_MS).unref()
-    }
+    if (this.#opts.actions) this.#heartbeat = startWorkingHeartbeat()
     this.#loop = this.#messages.closed().then(
       (err) => {
         // the consumer only stops by itself when the connection is gone for good
@@ -244,11 +236,11 @@ class PipelineWorkerImpl implements PipelineWorker {
   async #recordActions(m: JsMsg, pipeline: CompiledPipeline, event: Envelope, trace: EventOutcome['trace'], deadLettered?: { stage: string; error: string }) {
     const writer = this.#opts.actions as BatchWriter<ActionRow>
     const rows = actionRows({ event, pipeline: pipeline.name, seq: m.info.streamSequence, attempt: m.info.deliveryCount, stages: stagesOf(pipeline) }, trace, deadLettered)
-    this.#awaitingSink.set(m, Date.now())
+    this.#heartbeat?.hold(m)
     try {
       return await writer.write(rows)
     } finally {
-      this.#awaitingSink.delete(m)
+      this.#heartbeat?.release(m)
     }
   }
 
@@ -292,7 +284,7 @@ class PipelineWorkerImpl implements PipelineWorker {
       await this.#messages?.close().catch(() => undefined)
       await this.#loop
       while (this.#inFlight > 0) await new Promise<void>((r) => this.#waiters.push(r))
-      clearInterval(this.#heartbeat)
+      this.#heartbeat?.stop()
       if (this.#state !== 'failed') this.#state = 'stopped'
       this.#done.resolve()
     })()

@@ -136,8 +136,12 @@ class FabricImpl implements Fabric {
   readonly jsm: JetStreamManager
   readonly publisher: AckPublisher & { close(): Promise<void> }
   analytics: Analytics | undefined
-  /** what the recorder matches subjects against until the workers run */
-  #preloaded: readonly CompiledPipeline[] = []
+  /**
+   * The loaded pipelines as one array that changes only when the set does: the recorder caches
+   * its subject matches by this array's identity. Set before the workers start, so events the
+   * recorder sees meanwhile are matched against the pipelines about to run.
+   */
+  #snapshot: readonly CompiledPipeline[] = []
 
   constructor(
     opts: FabricOptions,
@@ -166,11 +170,11 @@ class FabricImpl implements Fabric {
   }
 
   pipelines(): readonly CompiledPipeline[] {
-    return this.#pipelines.size > 0 ? [...this.#pipelines.values()] : this.#preloaded
+    return this.#snapshot
   }
 
   preload(pipelines: readonly CompiledPipeline[]): void {
-    this.#preloaded = pipelines
+    this.#snapshot = pipelines
   }
 
   workers(): readonly PipelineWorker[] {
@@ -224,6 +228,7 @@ class FabricImpl implements Fabric {
       }
       this.#pipelines.set(p.name, p)
     }
+    this.#snapshot = [...this.#pipelines.values()]
     // a reload that finishes while close() drains must not bring the fabric back to running
     if (this.#state === 'starting') this.#state = 'running'
     return { added, changed, removed }
