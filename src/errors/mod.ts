@@ -24,6 +24,16 @@ export const ERROR_CODES = {
   OMNI_ERR_CLICKHOUSE_REJECTED: { status: 422, summary: 'ClickHouse rejected a row for its content' },
   OMNI_ERR_MIGRATION: { status: 500, summary: 'a ClickHouse schema migration failed or was changed after it was applied' },
   OMNI_ERR_QUERY_INVALID: { status: 400, summary: 'an event query has an invalid filter or cursor' },
+  OMNI_ERR_PLUGIN_MANIFEST: { status: 400, summary: 'a plugin manifest or bundle breaks its schema or rules (paths, files, sizes, digests, image by tag)' },
+  OMNI_ERR_PLUGIN_SIGNATURE: { status: 403, summary: 'a plugin envelope is unsigned, oversized, malformed, or its signature does not verify' },
+  OMNI_ERR_PLUGIN_UNTRUSTED: { status: 403, summary: 'a plugin is signed by a key the trust store does not trust for its tier, cluster or tenant' },
+  OMNI_ERR_PLUGIN_REVOKED: { status: 403, summary: "a plugin's key is revoked, its version is yanked, or the revocation list is missing or expired" },
+  OMNI_ERR_PLUGIN_EXPIRED: { status: 403, summary: 'a plugin manifest is expired or not valid yet' },
+  OMNI_ERR_PLUGIN_ROLLBACK: { status: 409, summary: "a plugin's serial is older than, or equal with another digest to, the highest one seen" },
+  OMNI_ERR_PLUGIN_APPROVAL: { status: 403, summary: 'a plugin asks for new or wider capabilities that nobody approved' },
+  OMNI_ERR_PLUGIN_FAILED: { status: 500, summary: 'a sandboxed plugin threw, timed out, ran out of memory, crashed or returned an invalid result' },
+  OMNI_ERR_SANDBOX_UNAVAILABLE: { status: 503, summary: 'a sandbox (the isolate process or the container engine) cannot start' },
+  OMNI_ERR_SANDBOX_INSECURE: { status: 500, summary: 'a sandbox setting (no network, read-only, limits, user) did not take effect, so the plugin is not run' },
 } as const
 
 export type OmniErrorCode = keyof typeof ERROR_CODES
