@@ -95,4 +95,14 @@ export interface Cartridge<C = unknown> {
   readonly configSchema: TSchema
   /** Builds the stage function from a configuration that already passed `configSchema`. */
   create(config: C, env: CartridgeEnv): StageFn
+  /** set for signed plugins: how the pipeline schedules the stage (built-ins have none) */
+  readonly plugin?: PluginScheduling
+}
+
+/** How a plugin's stage is scheduled, from its signed manifest. */
+export interface PluginScheduling {
+  /** alpha and community tiers: run after the approved stages of their level, never blocking */
+  readonly additive: boolean
+  /** returns why the plugin does not run for this event (its tenant audience), if so */
+  readonly admits: (event: Envelope) => string | undefined
 }

@@ -1,4 +1,5 @@
 import type { CelProgram, StageFn } from '../cartridges/types.ts'
+import type { Envelope } from '../envelope/schema.ts'
 import { stableHash } from '../envelope/derive.ts'
 import { SUBJECT_RE } from '../catalog/schema.ts'
 import type { Problem } from '../errors/mod.ts'
@@ -25,6 +26,13 @@ export interface CompiledStage {
   readonly run: StageFn
   readonly onError: OnError
   readonly timeoutMs: number
+  /**
+   * Additive stages (alpha and community plugins) run after the approved stages of their level;
+   * their failure is recorded and never blocks the event, and they cannot change it.
+   */
+  readonly additive: boolean
+  /** returns why the stage does not run for this event (a plugin's tenant audience), if so */
+  readonly admits?: (event: Envelope) => string | undefined
 }
 
 export interface CompiledOutput {
@@ -75,12 +83,15 @@ export function compilePipeline(manifest: YamlManifest, lookup: CartridgeLookup)
     const when = s.when === undefined ? undefined : celAt(manifest, ['stages', i, 'when'], s.when, problems)
     const run = buildStage(manifest, ['stages', i], s.uses, s.with, lookup, { pipeline: spec.name, stage: s.id }, problems)
     if (!run || firstIndex.get(s.id) !== i) return
+    const plugin = lookup(s.uses)?.plugin
     stages.set(s.id, {
       id: s.id,
       uses: s.uses,
       needs,
       ...(when ? { when } : {}),
       run,
+      additive: plugin?.additive ?? false,
+      ...(plugin ? { admits: plugin.admits } : {}),
       onError: s.onError ?? 'retry',
       timeoutMs: s.timeout === undefined ? DEFAULT_STAGE_TIMEOUT_MS : parseDuration(s.timeout),
     })
@@ -102,12 +113,19 @@ export function compilePipeline(manifest: YamlManifest, lookup: CartridgeLookup)
       description: spec.description ?? '',
       fingerprint: stableHash(JSON.stringify(manifest.value)),
       sources: spec.sources,
-      levels: order.levels.map((level) => level.map((id) => stages.get(id) as CompiledStage)),
+      levels: order.levels.flatMap((level) => approvedFirst(level.map((id) => stages.get(id) as CompiledStage))),
       outputs,
       maxDeliveries: spec.errorPolicy?.maxDeliveries ?? DEFAULT_MAX_DELIVERIES,
       backoffMs: spec.errorPolicy?.backoff?.map(parseDuration) ?? [...DEFAULT_BACKOFF_MS],
     },
   }
+}
+
+/** Splits a level so its additive stages run after its approved ones, with their results merged. */
+function approvedFirst(level: readonly CompiledStage[]): CompiledStage[][] {
+  const approved = level.filter((s) => !s.additive)
+  const additive = level.filter((s) => s.additive)
+  return [approved, additive].filter((l) => l.length > 0)
 }
 
 function compileOutputs(manifest: YamlManifest, spec: PipelineManifest, lookup: CartridgeLookup, problems: Problem[]): CompiledOutput[] {

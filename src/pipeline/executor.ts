@@ -74,12 +74,19 @@ function mergeLevel(state: RunState, runs: readonly StageRun[]): EventOutcome | 
     }
     if (run.error) {
       state.trace.push({ stage: id, type: 'failed', error: run.error.message })
-      if (run.stage.onError === 'skip') continue
+      // an additive (alpha/community) stage's failure is recorded and never blocks the event
+      if (run.stage.onError === 'skip' || run.stage.additive) continue
       const permanent = run.stage.onError === 'dead-letter' || (isOmniError(run.error) && run.error.permanent)
       return { type: 'failed', stage: id, error: run.error, permanent, trace: state.trace }
     }
     const result = run.result as StageResult
     if (result.emit) state.emissions.push(...result.emit)
+    if (run.stage.additive) {
+      // additive stages may add messages of their own but never change the approved path:
+      // their data, labels, drops and hooks are not applied
+      state.trace.push({ stage: id, type: 'ran', ms: run.ms })
+      continue
+    }
     if (result.afterCommit) state.afterCommit.push(result.afterCommit)
     if (result.type === 'drop') {
       state.trace.push({ stage: id, type: 'dropped', reason: result.reason })
@@ -113,6 +120,8 @@ function finish(pipeline: CompiledPipeline, state: RunState, opts: ExecuteOption
 
 function startStage(pipeline: CompiledPipeline, stage: CompiledStage, state: RunState, opts: ExecuteOptions): StageRun | Promise<StageRun> {
   const { event, labels } = state
+  const refused = stage.admits?.(event)
+  if (refused !== undefined) return { stage, skipped: refused, ms: 0 }
   if (stage.when) {
     const cond = evaluateCondition(stage.when, { event, data: event.data, labels })
     if (!cond.value) return { stage, skipped: cond.error ? `when: ${cond.error}` : 'when: false', ms: 0 }

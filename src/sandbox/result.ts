@@ -20,6 +20,12 @@ const RawResult = Type.Union([
 ])
 const rawResult = Compile(RawResult)
 
+/** The message of something thrown, also when it is an Error of another realm (a vm context). */
+export function thrownMessage(err: unknown): string {
+  const message = typeof err === 'object' && err !== null ? (err as { message?: unknown }).message : undefined
+  return typeof message === 'string' ? message : String(err)
+}
+
 /** A per-event failure output. */
 export function failure(kind: FailureKind, message: string): PluginOutput {
   return { type: 'error', kind, message: message.slice(0, 2000) }

@@ -1,0 +1,132 @@
+import Type from 'typebox'
+import type { Cartridge, StageContext, StageFn, StageResult } from '../cartridges/types.ts'
+import type { Envelope } from '../envelope/schema.ts'
+import { SUBJECT_RE } from '../catalog/schema.ts'
+import { omniError } from '../errors/mod.ts'
+import type { PluginInput, PluginInstance, PluginOutput } from '../sandbox/types.ts'
+import { subjectsOverlap } from './subjects.ts'
+
+export interface PluginStageOptions {
+  /** the plugin's id, for error messages */
+  readonly plugin: string
+  /** the subject patterns its approved capabilities allow it to publish to */
+  readonly emit: readonly string[]
+  /** the plugin loaded in its sandbox (started before the pipeline's worker) */
+  readonly instance: () => Promise<PluginInstance>
+  /** the most events handed over in one call (default 256) */
+  readonly maxBatch?: number
+}
+
+interface Pending {
+  readonly input: PluginInput
+  readonly resolve: (result: StageResult) => void
+  readonly reject: (err: Error) => void
+}
+
+/**
+ * Builds the stage function of a sandboxed plugin. The worker runs a whole pulled batch of events
+ * through the DAG in one turn of the event loop; the calls that arrive in one turn are collected
+ * and cross into the sandbox as one batch (one copy in, one copy out) instead of one call each.
+ */
+export function createPluginStage(opts: PluginStageOptions): StageFn {
+  const maxBatch = opts.maxBatch ?? 256
+  let pending: Pending[] = []
+
+  const flush = (): void => {
+    const batch = pending.splice(0, maxBatch)
+    if (pending.length > 0) setImmediate(flush)
+    void opts
+      .instance()
+      .then((instance) => instance.run(batch.map((p) => p.input)))
+      .then(
+        (outputs) => batch.forEach((p, i) => settle(p, outputs[i])),
+        (err: unknown) => {
+          const error = omniError('OMNI_ERR_PLUGIN_FAILED', `plugin ${opts.plugin} is not available: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+          for (const p of batch) p.reject(error)
+        },
+      )
+  }
+
+  const settle = (p: Pending, output: PluginOutput | undefined): void => {
+    try {
+      p.resolve(toStageResult(opts, output))
+    } catch (err) {
+      p.reject(err as Error)
+    }
+  }
+
+  return (ctx: StageContext) =>
+    new Promise<StageResult>((resolve, reject) => {
+      pending.push({ input: { event: ctx.event, labels: ctx.labels, attempt: ctx.attempt }, resolve, reject })
+      if (pending.length === 1) setImmediate(flush)
+    })
+}
+
+/** Turns a checked plugin output into a stage result; a plugin fault becomes OMNI_ERR_PLUGIN_FAILED. */
+function toStageResult(opts: PluginStageOptions, output: PluginOutput | undefined): StageResult {
+  if (!output) throw omniError('OMNI_ERR_PLUGIN_FAILED', `plugin ${opts.plugin} returned no result for this event`)
+  switch (output.type) {
+    case 'error':
+      throw omniError('OMNI_ERR_PLUGIN_FAILED', `plugin ${opts.plugin} ${describeKind(output.kind)}: ${output.message}`)
+    case 'drop':
+      return { type: 'drop', reason: output.reason }
+    case 'continue': {
+      for (const e of output.emit ?? []) {
+        if (!SUBJECT_RE.test(e.subject)) throw omniError('OMNI_ERR_PLUGIN_FAILED', `plugin ${opts.plugin} emitted to "${e.subject}", which is not a concrete omni.{evt|cmd} subject`)
+        if (!opts.emit.some((pattern) => subjectsOverlap(pattern, e.subject))) {
+          throw omniError('OMNI_ERR_PLUGIN_FAILED', `plugin ${opts.plugin} emitted to "${e.subject}", which its approved capabilities do not allow (${opts.emit.join(', ') || 'none'})`)
+        }
+      }
+      return {
+        type: 'continue',
+        ...(output.data ? { data: output.data } : {}),
+        ...(output.labels ? { labels: output.labels } : {}),
+        ...(output.emit ? { emit: output.emit } : {}),
+      }
+    }
+  }
+}
+
+function describeKind(kind: string): string {
+  switch (kind) {
+    case 'threw':
+      return 'threw'
+    case 'timeout':
+      return 'timed out'
+    case 'memory':
+      return 'ran out of memory'
+    case 'crashed':
+      return 'crashed its sandbox'
+    case 'invalid-result':
+      return 'returned an invalid result'
+    default:
+      return `failed (${kind})`
+  }
+}
+
+export interface PluginCartridgeOptions extends PluginStageOptions {
+  readonly description: string
+  /** alpha and community tiers */
+  readonly additive: boolean
+  /** tenants the plugin may run for; `*` means any */
+  readonly tenants: readonly string[]
+}
+
+/** The stage type `plugin:<id>` that pipelines use, for one verified and approved plugin. */
+export function pluginCartridge(opts: PluginCartridgeOptions): Cartridge<Record<string, never>> {
+  const anyTenant = opts.tenants.includes('*')
+  return {
+    id: `plugin:${opts.plugin}`,
+    title: `Plugin ${opts.plugin}`,
+    description: opts.description,
+    phase: 'meta',
+    // a plugin's behaviour is fixed by its signed code; a pipeline cannot configure it
+    configSchema: Type.Object({}, { additionalProperties: false }),
+    create: () => createPluginStage(opts),
+    plugin: {
+      additive: opts.additive,
+      admits: (event: Envelope) =>
+        anyTenant || (event.tenant !== undefined && opts.tenants.includes(event.tenant)) ? undefined : `tenant "${event.tenant ?? ''}" is not in plugin ${opts.plugin}'s audience`,
+    },
+  }
+}
