@@ -1,0 +1,84 @@
+/**
+ * Plugin signing and trust: signed manifests (DSSE over the manifest bytes, ed25519), a trust
+ * store of root keys that grant publisher keys up to a tier, revocation, bundle verification,
+ * serial high-water marks, capability approvals and a registry in a JetStream object store.
+ */
+export { TIERS, tierRank, tierAllows, isAdditiveTier, mayRunInProcess, type Tier } from './tiers.ts'
+export {
+  PluginManifestSchema,
+  DEFAULT_CPUS,
+  DEFAULT_PIDS,
+  type PluginManifest,
+  type PluginCapabilities,
+  type PluginFile,
+} from './manifest-schema.ts'
+export { parsePluginManifest, sandboxLimits, imageProblem, emitPatternProblem } from './manifest.ts'
+export { ENVELOPE_FILE, MANIFEST_FILE, bundlePathProblem } from './paths.ts'
+export {
+  PAYLOAD_TYPES,
+  MAX_ENVELOPE_BYTES,
+  pae,
+  signEnvelope,
+  encodeEnvelope,
+  openEnvelope,
+  type PayloadType,
+  type DsseEnvelope,
+  type SigningKey,
+  type OpenedEnvelope,
+  type OpenOptions,
+} from './dsse.ts'
+export {
+  keyIdOf,
+  generateSigningKey,
+  publicKeyPem,
+  parsePublicKey,
+  parseSigningKey,
+  readSigningKey,
+  readPublicKey,
+  writeSigningKey,
+  type KeyFiles,
+} from './keys.ts'
+export { createKeyGrant, writeKeyGrant, parseKeyGrant, type KeyGrant, type KeyGrantInput } from './grants.ts'
+export {
+  REVOCATIONS_FILE,
+  createRevocationList,
+  writeRevocationList,
+  parseRevocationList,
+  type RevocationList,
+} from './revocations.ts'
+export { loadTrustStore, type TrustStore, type TrustedKey } from './trust.ts'
+export { verifyPlugin, pluginCode, type VerifiedPlugin, type VerifyOptions } from './verify.ts'
+export { sha256Hex } from './bundle-files.ts'
+export {
+  signPlugin,
+  prepareSignature,
+  writeSignature,
+  type SignOptions,
+  type SignedPlugin,
+  type PreparedSignature,
+  type ManifestEdits,
+} from './sign.ts'
+export { promotePlugin, type PromoteOptions } from './promote.ts'
+export {
+  HIGH_WATER_BUCKET,
+  openHighWaterMarks,
+  type HighWaterMarks,
+  type HighWaterMark,
+  type HighWaterResult,
+} from './high-water.ts'
+export {
+  APPROVALS_BUCKET,
+  openApprovals,
+  widenedCapabilities,
+  subjectCovers,
+  type Approvals,
+  type Approval,
+} from './approvals.ts'
+export {
+  REGISTRY_BUCKET,
+  MAX_BUNDLE_BYTES,
+  openPluginRegistry,
+  type PluginRegistry,
+  type RegistryEntry,
+} from './registry.ts'
+export { BUNDLE_FORMAT, type PluginBundle } from './registry-blob.ts'
