@@ -72,6 +72,22 @@ if ! nats_ok; then
 fi
 log "$("$tools/nats/nats-server" --version)"
 
+# --- Docker engine (container sandbox) -------------------------------------------------------
+# The container sandbox tests start a private dockerd (scripts/docker-engine.sh); Debian's
+# docker.io provides it. Through apt only, so no registry host is named here. Without it the
+# container tests skip, saying why.
+if ! command -v dockerd >/dev/null 2>&1 && [ ! -x /usr/sbin/dockerd ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing docker.io (dockerd, containerd, runc) for the container sandbox"
+    export DEBIAN_FRONTEND=noninteractive
+    apt_install() { apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold docker.io >/dev/null; }
+    # a stale package list is the usual reason an install fails: refresh once and try again
+    apt_install || { apt-get -qq update >/dev/null && apt_install; } || log "could not install docker.io: the container sandbox tests will be skipped"
+  else
+    log "dockerd is missing and cannot be installed here (needs root and apt-get): the container sandbox tests will be skipped"
+  fi
+fi
+
 # --- npm dependencies --------------------------------------------------------------------------
 stamp="$root/node_modules/.omni-setup-stamp"
 want="$(node --version) $(sha256sum "$root/package-lock.json" 2>/dev/null | cut -c1-16)"

@@ -1,0 +1,66 @@
+import { createReadStream } from 'node:fs'
+import { Readable } from 'node:stream'
+
+/** One entry of a rootfs tarball: a folder, or a file whose bytes come from a host file or memory. */
+export type TarEntry =
+  | { readonly type: 'dir'; readonly path: string; readonly mode: number }
+  | { readonly type: 'file'; readonly path: string; readonly mode: number; readonly size: number; readonly from: string | Buffer }
+
+const BLOCK = 512
+
+/**
+ * Streams a ustar archive of `entries`, owned by root with mtime 0, so the same inputs give the
+ * same bytes. Only what a rootfs for `docker import` needs: folders and regular files with
+ * paths under 100 bytes (rootfs paths here are short and fixed).
+ */
+export function tarStream(entries: readonly TarEntry[]): Readable {
+  return Readable.from(generate(entries), { objectMode: false })
+}
+
+async function* generate(entries: readonly TarEntry[]): AsyncGenerator<Buffer> {
+  for (const entry of entries) {
+    yield header(entry)
+    if (entry.type === 'dir') continue
+    let written = 0
+    if (Buffer.isBuffer(entry.from)) {
+      written = entry.from.length
+      yield entry.from
+    } else {
+      for await (const chunk of createReadStream(entry.from)) {
+        written += (chunk as Buffer).length
+        yield chunk as Buffer
+      }
+    }
+    // a file that changed size since it was listed would corrupt every later entry
+    if (written !== entry.size) throw new Error(`${entry.path}: expected ${entry.size} bytes, read ${written}`)
+    const pad = (BLOCK - (written % BLOCK)) % BLOCK
+    if (pad > 0) yield Buffer.alloc(pad)
+  }
+  yield Buffer.alloc(BLOCK * 2)
+}
+
+function header(entry: TarEntry): Buffer {
+  const name = entry.type === 'dir' ? `${entry.path.replace(/\/$/, '')}/` : entry.path
+  if (Buffer.byteLength(name) >= 100) throw new Error(`tar path too long: ${name}`)
+  const h = Buffer.alloc(BLOCK)
+  h.write(name, 0, 100, 'utf8')
+  octal(h, 100, 8, entry.mode)
+  octal(h, 108, 8, 0)
+  octal(h, 116, 8, 0)
+  octal(h, 124, 12, entry.type === 'file' ? entry.size : 0)
+  octal(h, 136, 12, 0)
+  h.write(entry.type === 'dir' ? '5' : '0', 156, 1, 'ascii')
+  h.write('ustar\u000000', 257, 8, 'ascii')
+  h.write('root', 265, 32, 'ascii')
+  h.write('root', 297, 32, 'ascii')
+  // the checksum is computed with its own field taken as spaces
+  h.fill(0x20, 148, 156)
+  let sum = 0
+  for (const byte of h) sum += byte
+  h.write(`${sum.toString(8).padStart(6, '0')}\u0000 `, 148, 8, 'ascii')
+  return h
+}
+
+function octal(h: Buffer, offset: number, length: number, value: number): void {
+  h.write(`${value.toString(8).padStart(length - 1, '0')}\u0000`, offset, length, 'ascii')
+}
