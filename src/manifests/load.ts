@@ -16,7 +16,7 @@ export interface LoadedManifests {
   readonly problems: readonly Problem[]
 }
 
-const KINDS = ['EventCatalog', 'Pipeline'] as const
+const KINDS = ['EventCatalog', 'Pipeline', 'Plugin'] as const
 
 /** Lists the YAML files under a path (a file is returned as is), sorted for stable output. */
 export async function listManifestFiles(path: string): Promise<string[]> {
@@ -63,6 +63,9 @@ export async function loadManifests(paths: string | readonly string[], lookup: C
       }
     } else if (kind === 'Pipeline') {
       pipelineManifests.push(m)
+    } else if (kind === 'Plugin') {
+      // a plugin's source manifest: it takes effect only signed and installed, and `omni plugin
+      // verify` checks it; pipelines use installed plugins as `plugin:<id>`
     } else {
       problems.push(problemAt(m, kind === undefined ? [] : ['kind'], `unknown kind ${JSON.stringify(kind ?? null)}; expected one of ${KINDS.join(', ')}`))
     }
