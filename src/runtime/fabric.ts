@@ -18,6 +18,7 @@ import type { Logger } from '../observability/logger.ts'
 import type { CompiledPipeline } from '../pipeline/compile.ts'
 import type { CartridgeLookup } from '../pipeline/stage-builder.ts'
 import { startPipelineWorker, type PipelineWorker, type SettledEvent } from '../pipeline/worker.ts'
+import { createPluginHost, type PluginHost, type PluginHostOptions, type PluginStatus } from './plugin-host.ts'
 
 export interface FabricOptions extends TopologyOptions {
   readonly natsUrl: string
@@ -45,6 +46,8 @@ export interface FabricOptions extends TopologyOptions {
   readonly beforeAck?: (consumer: string, seq: number, attempt: number) => void
   /** called once when the fabric fails (its connection closed for good, a worker died) */
   readonly onFailed?: (reason: string) => void
+  /** signed plugins pipelines may use as `plugin:<id>`; absent means none can be used */
+  readonly plugins?: PluginHostOptions
 }
 
 export type FabricState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed'
@@ -65,6 +68,8 @@ export interface Fabric {
   catalog(): EventCatalog
   pipelines(): readonly CompiledPipeline[]
   workers(): readonly PipelineWorker[]
+  /** the installed plugins: verified, running, or rejected with the reason */
+  pluginStatus(): PluginStatus[]
   /** ClickHouse, when configured */
   readonly analytics: Analytics | undefined
   /** Re-reads the manifests; a set with problems is rejected and the running one kept. */
@@ -76,7 +81,10 @@ export interface Fabric {
 
 /** Validates the manifests, prepares JetStream and starts every pipeline's worker. */
 export async function startFabric(opts: FabricOptions): Promise<Fabric> {
-  const loaded = await loadManifestsOrThrow(opts.manifests, opts.lookup)
+  const host = opts.plugins ? createPluginHost(opts.plugins, opts.logger) : undefined
+  await host?.scan()
+  const lookup = host ? host.lookup(opts.lookup) : opts.lookup
+  const loaded = await loadManifestsOrThrow(opts.manifests, lookup)
   const nc = await connectNats(opts.natsUrl, { name: 'omni-fabric' })
   if (hasSlowMultiFilter(nc.info?.version ?? '')) {
     opts.logger.warn(
@@ -90,7 +98,8 @@ export async function startFabric(opts: FabricOptions): Promise<Fabric> {
     await ensureStreams(jsm, opts)
     const dedup = await createDedupStore(js, opts.dedupTtlMs)
     const publisher = createPublisher(nc)
-    const fabric = new FabricImpl(opts, nc, js, jsm, publisher, dedup, loaded.catalog)
+    await host?.attach(js)
+    const fabric = new FabricImpl(opts, nc, js, jsm, publisher, dedup, loaded.catalog, lookup, host)
     fabric.preload(loaded.pipelines)
     if (opts.clickhouse) {
       fabric.analytics = await startAnalytics({
@@ -115,6 +124,7 @@ export async function startFabric(opts: FabricOptions): Promise<Fabric> {
     fabric.watchConnection()
     return fabric
   } catch (err) {
+    await host?.close()
     await nc.close().catch(() => undefined)
     throw err
   }
@@ -131,6 +141,8 @@ class FabricImpl implements Fabric {
   readonly #done = Promise.withResolvers<void>()
   readonly #opts: FabricOptions
   readonly #dedup: DedupStore
+  readonly #lookup: CartridgeLookup
+  readonly #host: PluginHost | undefined
   readonly nc: NatsConnection
   readonly js: JetStreamClient
   readonly jsm: JetStreamManager
@@ -151,7 +163,11 @@ class FabricImpl implements Fabric {
     publisher: AckPublisher & { close(): Promise<void> },
     dedup: DedupStore,
     catalog: EventCatalog,
+    lookup: CartridgeLookup,
+    host: PluginHost | undefined,
   ) {
+    this.#lookup = lookup
+    this.#host = host
     this.#opts = opts
     this.nc = nc
     this.js = js
@@ -181,11 +197,18 @@ class FabricImpl implements Fabric {
     return [...this.#workers.values()]
   }
 
+  pluginStatus(): PluginStatus[] {
+    return this.#host?.status() ?? []
+  }
+
   /** Brings the running workers in line with `next`: start new ones, swap changed, drain removed. */
   async apply(next: readonly CompiledPipeline[]): Promise<{ added: string[]; changed: string[]; removed: string[] }> {
     const added: string[] = []
     const changed: string[] = []
     const removed: string[] = []
+    // plugins are checked (rollback, approvals) and loaded before any worker uses them; a
+    // refusal leaves the running set as it is
+    await this.#host?.prepare([...next, ...this.#pipelines.values()])
     const nextNames = new Set(next.map((p) => p.name))
     for (const [name, worker] of this.#workers) {
       if (nextNames.has(name)) continue
@@ -253,13 +276,21 @@ class FabricImpl implements Fabric {
     // serialise reloads: a burst of file events must not apply two sets at once
     const run = async (): Promise<ReloadResult> => {
       if (this.#state !== 'running') throw omniError('OMNI_ERR_CONFIG', `cannot reload while ${this.#state}`)
-      const loaded = await loadManifests(this.#opts.manifests, this.#opts.lookup)
+      await this.#host?.scan()
+      const loaded = await loadManifests(this.#opts.manifests, this.#lookup)
       if (loaded.problems.length > 0) {
         this.#opts.logger.error({ problems: loaded.problems }, 'manifests changed but are invalid; keeping the running pipelines')
         return { type: 'rejected', problems: loaded.problems }
       }
+      let diff: Awaited<ReturnType<FabricImpl['apply']>>
+      try {
+        diff = await this.apply(loaded.pipelines)
+      } catch (err) {
+        const problem = { where: this.#opts.manifests, message: err instanceof Error ? err.message : String(err) }
+        this.#opts.logger.error({ problems: [problem] }, 'pipelines could not be applied; keeping the running ones')
+        return { type: 'rejected', problems: [problem] }
+      }
       this.#catalog = loaded.catalog
-      const diff = await this.apply(loaded.pipelines)
       this.#opts.logger.info(diff, 'pipelines reloaded')
       return { type: 'reloaded', ...diff }
     }
@@ -296,6 +327,7 @@ class FabricImpl implements Fabric {
       // reverse order of start: workers, then the publisher, then the connection
       await Promise.all([...this.#workers.values()].map((w) => w.close()))
       await this.analytics?.close()
+      await this.#host?.close()
       await this.publisher.close()
       await this.nc.drain().catch(() => undefined)
       this.#state = 'stopped'

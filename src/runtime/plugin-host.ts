@@ -1,0 +1,221 @@
+import { readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { JetStreamClient } from '@nats-io/jetstream'
+import { ConfigProblem, type Cartridge } from '../cartridges/types.ts'
+import { isOmniError, omniError } from '../errors/mod.ts'
+import type { Logger } from '../observability/logger.ts'
+import type { CompiledPipeline } from '../pipeline/compile.ts'
+import { pluginCartridge } from '../pipeline/plugin-stage.ts'
+import type { CartridgeLookup } from '../pipeline/stage-builder.ts'
+import { isAdditiveTier, loadTrustStore, openApprovals, openHighWaterMarks, pluginCode, verifyPlugin, type Approvals, type HighWaterMarks, type VerifiedPlugin } from '../plugins/mod.ts'
+import type { PluginInstance } from '../sandbox/types.ts'
+import { createSandboxes, type Sandboxes } from './sandboxes.ts'
+
+export const PLUGIN_PREFIX = 'plugin:'
+
+export interface PluginHostOptions {
+  /** installed plugins, one verified bundle per folder `<dir>/<id>/` */
+  readonly dir: string
+  /** the trust store folder (root keys, publisher grants, revocation list) */
+  readonly trust: string
+  /** this cluster's name, checked against each plugin's audience */
+  readonly cluster: string
+  /** the Docker engine for container plugins (used only when one is loaded) */
+  readonly dockerSocket: string
+  /** where sandboxes keep per-plugin folders (container code copies and sockets) */
+  readonly workDir: string
+  readonly now?: () => Date
+}
+
+/** What the fabric reports about each installed plugin. */
+export interface PluginStatus {
+  readonly id: string
+  readonly state: 'verified' | 'rejected' | 'running'
+  readonly version?: string
+  readonly tier?: string
+  readonly runtime?: string
+  readonly additive?: boolean
+  readonly reason?: string
+}
+
+/**
+ * The plugins of one fabric: verifies what is installed (signature, trust, revocation, dates,
+ * audience, every file's bytes), offers the verified ones to pipelines as `plugin:<id>`, and
+ * before the pipelines that use one start, refuses a rollback or unapproved capabilities and
+ * loads it into its sandbox. A sandbox starts only when a pipeline uses one of its plugins.
+ */
+export interface PluginHost {
+  /** `base` plus `plugin:<id>` for every installed plugin; a rejected one explains why on use */
+  lookup(base: CartridgeLookup): CartridgeLookup
+  /** re-reads and verifies the plugins folder (at start and on every reload) */
+  scan(): Promise<void>
+  /** Enables the cluster-wide checks (high-water marks and approvals live in JetStream KV). */
+  attach(js: JetStreamClient): Promise<void>
+  /** Checks and loads the plugins `pipelines` use, then closes the ones no longer used. */
+  prepare(pipelines: readonly CompiledPipeline[]): Promise<void>
+  status(): PluginStatus[]
+  close(): Promise<void>
+}
+
+export function createPluginHost(opts: PluginHostOptions, logger: Logger): PluginHost {
+  return new PluginHostImpl(opts, logger)
+}
+
+type Scanned = { readonly type: 'verified'; readonly plugin: VerifiedPlugin } | { readonly type: 'rejected'; readonly reason: string }
+
+class PluginHostImpl implements PluginHost {
+  readonly #opts: PluginHostOptions
+  readonly #logger: Logger
+  #scanned = new Map<string, Scanned>()
+  /** by `id@digest`: a re-signed plugin is a new instance, the old one ends with its pipelines */
+  #instances = new Map<string, { readonly plugin: VerifiedPlugin; readonly instance: Promise<PluginInstance> }>()
+  #cartridges = new Map<string, Cartridge>()
+  #marks: HighWaterMarks | undefined
+  #approvals: Approvals | undefined
+  readonly #sandboxes: Sandboxes
+
+  constructor(opts: PluginHostOptions, logger: Logger) {
+    this.#opts = opts
+    this.#logger = logger
+    this.#sandboxes = createSandboxes({ dockerSocket: opts.dockerSocket, workDir: opts.workDir, logger })
+  }
+
+  async scan(): Promise<void> {
+    const folders = await readdir(this.#opts.dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return []
+      throw omniError('OMNI_ERR_CONFIG', `cannot read the plugins folder ${this.#opts.dir}: ${err.message}`, { cause: err })
+    })
+    // dot-folders are installs in progress
+    const names = folders.filter((f) => f.isDirectory() && !f.name.startsWith('.')).map((f) => f.name)
+    const scanned = new Map<string, Scanned>()
+    if (names.length > 0) {
+      const trust = await loadTrustStore(this.#opts.trust).then(
+        (store) => ({ store }),
+        (err: unknown) => ({ error: describe(err) }),
+      )
+      for (const name of names.sort()) {
+        if ('error' in trust) {
+          scanned.set(name, { type: 'rejected', reason: `no usable trust store: ${trust.error}` })
+          continue
+        }
+        const now = this.#opts.now?.()
+        try {
+          const plugin = await verifyPlugin(join(this.#opts.dir, name), trust.store, { cluster: this.#opts.cluster, ...(now ? { now } : {}) })
+          if (plugin.manifest.id !== name) scanned.set(name, { type: 'rejected', reason: `folder ${name} holds plugin ${plugin.manifest.id}; install it as ${plugin.manifest.id}` })
+          else scanned.set(name, { type: 'verified', plugin })
+        } catch (err) {
+          scanned.set(name, { type: 'rejected', reason: describe(err) })
+        }
+      }
+    }
+    for (const [id, s] of scanned) if (s.type === 'rejected') this.#logger.warn({ plugin: id, reason: s.reason }, 'plugin rejected')
+    this.#scanned = scanned
+  }
+
+  lookup(base: CartridgeLookup): CartridgeLookup {
+    return (id) => (id.startsWith(PLUGIN_PREFIX) ? this.#cartridge(id.slice(PLUGIN_PREFIX.length)) : base(id))
+  }
+
+  #cartridge(id: string): Cartridge {
+    const scanned = this.#scanned.get(id)
+    if (scanned?.type !== 'verified') {
+      const reason = scanned?.reason ?? `plugin ${id} is not installed in ${this.#opts.dir} (omni plugin install ${id}@<version>)`
+      return refusing(id, reason)
+    }
+    const { plugin } = scanned
+    const key = `${id}@${plugin.digest}`
+    let cart = this.#cartridges.get(key)
+    if (!cart) {
+      const m = plugin.manifest
+      cart = pluginCartridge({
+        plugin: id,
+        description: m.description ?? `${m.runtime} plugin ${id} ${m.version} (${m.tier})`,
+        additive: isAdditiveTier(m.tier),
+        tenants: m.audience.tenants,
+        emit: m.capabilities.emit,
+        instance: () => this.#instance(plugin),
+      }) as Cartridge
+      this.#cartridges.set(key, cart)
+    }
+    return cart
+  }
+
+  /** The loaded instance; prepare() loads it before the pipeline starts, this is the fallback. */
+  #instance(plugin: VerifiedPlugin): Promise<PluginInstance> {
+    const key = `${plugin.manifest.id}@${plugin.digest}`
+    let entry = this.#instances.get(key)
+    if (!entry) {
+      const instance = this.#sandboxes.load(plugin.manifest.runtime, pluginCode(plugin))
+      // a failed load is not kept: the next batch tries again
+      instance.catch(() => this.#instances.get(key)?.instance === instance && this.#instances.delete(key))
+      entry = { plugin, instance }
+      this.#instances.set(key, entry)
+    }
+    return entry.instance
+  }
+
+  async attach(js: JetStreamClient): Promise<void> {
+    this.#marks = await openHighWaterMarks(js)
+    this.#approvals = await openApprovals(js)
+  }
+
+  async prepare(pipelines: readonly CompiledPipeline[]): Promise<void> {
+    const used = new Map<string, VerifiedPlugin>()
+    for (const p of pipelines) {
+      for (const stage of p.levels.flat()) {
+        if (!stage.uses.startsWith(PLUGIN_PREFIX)) continue
+        const scanned = this.#scanned.get(stage.uses.slice(PLUGIN_PREFIX.length))
+        if (scanned?.type === 'verified') used.set(`${scanned.plugin.manifest.id}@${scanned.plugin.digest}`, scanned.plugin)
+      }
+    }
+    for (const plugin of used.values()) {
+      if (!this.#marks || !this.#approvals) throw omniError('OMNI_ERR_CONFIG', 'plugins cannot be checked before the host is attached to JetStream')
+      // a rollback is refused on every node; unapproved or widened capabilities never run
+      await this.#marks.check(plugin)
+      await this.#approvals.check(plugin)
+    }
+    const loads = [...used.values()].map((plugin) => this.#instance(plugin))
+    await Promise.all(loads)
+    for (const [key, entry] of this.#instances) {
+      if (used.has(key)) continue
+      this.#instances.delete(key)
+      await entry.instance.then((i) => i.close()).catch(() => undefined)
+    }
+  }
+
+  status(): PluginStatus[] {
+    const running = new Set([...this.#instances.values()].map((e) => e.plugin.digest))
+    return [...this.#scanned].map(([id, s]) =>
+      s.type === 'rejected'
+        ? { id, state: 'rejected', reason: s.reason }
+        : {
+            id,
+            state: running.has(s.plugin.digest) ? 'running' : 'verified',
+            version: s.plugin.manifest.version,
+            tier: s.plugin.manifest.tier,
+            runtime: s.plugin.manifest.runtime,
+            additive: isAdditiveTier(s.plugin.manifest.tier),
+          },
+    )
+  }
+
+  async close(): Promise<void> {
+    this.#instances.clear()
+    await this.#sandboxes.close()
+  }
+}
+
+/** A stage type that reports why the plugin cannot be used, at the stage that uses it. */
+function refusing(id: string, reason: string): Cartridge {
+  return {
+    ...pluginCartridge({ plugin: id, description: reason, additive: false, tenants: ['*'], emit: [], instance: () => Promise.reject(new Error(reason)) }),
+    create: () => {
+      throw new ConfigProblem([], `plugin ${id} cannot be used: ${reason}`)
+    },
+  } as Cartridge
+}
+
+function describe(err: unknown): string {
+  if (isOmniError(err)) return err.describe().replace(/\n\s*/g, '; ')
+  return err instanceof Error ? err.message : String(err)
+}

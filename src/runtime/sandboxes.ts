@@ -1,0 +1,46 @@
+import { join } from 'node:path'
+import type { Logger } from '../observability/logger.ts'
+import { createContainerRuntime } from '../sandbox/container/mod.ts'
+import { createInprocessRuntime } from '../sandbox/inprocess.ts'
+import { createIsolateRuntime } from '../sandbox/isolate/runtime.ts'
+import type { PluginCode, PluginInstance, Runtime, SandboxRuntime } from '../sandbox/types.ts'
+
+export interface SandboxesOptions {
+  readonly dockerSocket: string
+  readonly workDir: string
+  readonly logger: Logger
+}
+
+/** The three sandbox runtimes of a fabric, each created on first use only. */
+export interface Sandboxes {
+  load(runtime: Runtime, code: PluginCode): Promise<PluginInstance>
+  /** closes the runtimes that were started, in reverse order of start */
+  close(): Promise<void>
+}
+
+/**
+ * Picks the runtime a plugin's signed manifest names. Nothing starts before the first plugin
+ * of a runtime loads: no isolate process and no Docker connection exist when no plugin needs one.
+ */
+export function createSandboxes(opts: SandboxesOptions): Sandboxes {
+  const started = new Map<Runtime, SandboxRuntime>()
+  const make: Record<Runtime, () => SandboxRuntime> = {
+    inprocess: () => createInprocessRuntime(),
+    isolate: () => createIsolateRuntime(),
+    container: () => createContainerRuntime({ socketPath: opts.dockerSocket, workDir: join(opts.workDir, 'containers'), logger: opts.logger }),
+  }
+  return {
+    load(runtime, code) {
+      let r = started.get(runtime)
+      if (!r) {
+        r = make[runtime]()
+        started.set(runtime, r)
+      }
+      return r.load(code)
+    },
+    async close() {
+      for (const r of [...started.values()].reverse()) await r.close()
+      started.clear()
+    },
+  }
+}
