@@ -11,6 +11,7 @@ import { connectNats } from '../src/jetstream/connect.ts'
 import { startNatsServer, type ManagedNatsServer } from '../src/server/mod.ts'
 import { loadBenchFixtures } from './lib/fixtures.ts'
 import { machineInfo } from './lib/machine.ts'
+import type { PluginBenchOptions } from './lib/plugins.ts'
 import type { BenchContext, BenchSizes, ProgressFactory, Scenario, ScenarioResult } from './lib/types.ts'
 import { closeQuietly } from './lib/worker.ts'
 import { writeReport, type BenchReport } from './report.ts'
@@ -18,6 +19,7 @@ import { consumeCeiling } from './scenarios/consume-ceiling.ts'
 import { latency } from './scenarios/latency.ts'
 import { overload } from './scenarios/overload.ts'
 import { pipelineE2e } from './scenarios/pipeline-e2e.ts'
+import { plugins } from './scenarios/plugins.ts'
 import { publishCeiling } from './scenarios/publish-ceiling.ts'
 import { sink } from './scenarios/sink.ts'
 
@@ -25,8 +27,9 @@ import { sink } from './scenarios/sink.ts'
  * In run order: the ceilings first, since later scenarios are sized and compared by them; the
  * sink right after the end-to-end run it is compared with.
  */
-// the sink runs last: its engine threads and memory would otherwise weigh on latency and overload
-export const SCENARIOS: readonly Scenario[] = [publishCeiling, consumeCeiling, pipelineE2e, latency, overload, sink]
+// the plugin stages run after overload (so its memory samples stay the worker's alone); the sink
+// runs last: its engine threads and memory would otherwise weigh on everything before it
+export const SCENARIOS: readonly Scenario[] = [publishCeiling, consumeCeiling, pipelineE2e, latency, overload, plugins, sink]
 
 /** Sized so a full run takes about two minutes on the 2-core machines. */
 export const DEFAULT_EVENTS = 200_000
@@ -44,6 +47,11 @@ export interface BenchOptions {
   readonly json?: string | false
   /** a running server; default: a managed one on a free port in a temp folder, removed after */
   readonly natsUrl?: string
+  /**
+   * the Docker engine socket for the container row of `plugins`; without one, or when no engine
+   * answers there, that row is reported as skipped with the reason
+   */
+  readonly dockerSocket?: string
   /** scenario ids to run (default all) */
   readonly only?: readonly string[]
   readonly progress?: ProgressFactory
@@ -100,7 +108,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchRun> {
     const nc = await connectNats(url, { name: 'omni-bench' })
     try {
       const results = new Map<string, ScenarioResult>()
-      const ctx: BenchContext = {
+      const ctx: BenchContext & PluginBenchOptions = {
         url,
         managed: server !== undefined,
         serverPid: server?.pid,
@@ -115,6 +123,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchRun> {
         progress: opts.progress ?? silent,
         log,
         results,
+        ...(opts.dockerSocket !== undefined ? { dockerSocket: opts.dockerSocket } : {}),
       }
       const failures: { scenario: string; error: string }[] = []
       for (const scenario of SCENARIOS) {

@@ -5,6 +5,7 @@ import type { ActionRow, EventRow } from '../../src/clickhouse/rows.ts'
 import type { BatchWriter } from '../../src/clickhouse/writer.ts'
 import { connectNats } from '../../src/jetstream/connect.ts'
 import { createPublisher } from '../../src/jetstream/publisher.ts'
+import type { CompiledPipeline } from '../../src/pipeline/compile.ts'
 import { startPipelineWorker, type PipelineWorker, type SettledEvent } from '../../src/pipeline/worker.ts'
 import type { BenchContext } from './types.ts'
 
@@ -23,6 +24,8 @@ export interface BenchWorker {
   readonly recorder: Recorder | undefined
   /** acked events so far */
   readonly acked: number
+  /** performance.now() of the first ack, once there was one */
+  readonly firstAckAt: number | undefined
   /** retried or dead-lettered events so far (none expected) */
   readonly failures: number
   /** resolves once `n` events have been acked, or `undefined` after `timeoutMs` */
@@ -31,10 +34,16 @@ export interface BenchWorker {
   close(): Promise<void>
 }
 
-export async function startBenchWorker(ctx: BenchContext, name: string, analytics?: BenchAnalytics): Promise<BenchWorker> {
+/**
+ * Starts the worker on its own connection. `pipeline` replaces the fixtures' bench pipeline
+ * (e.g. one with a plugin stage); it must keep the bench pipeline's name and sources, so the
+ * consumer freshPipelineTopology made is the one it reads.
+ */
+export async function startBenchWorker(ctx: BenchContext, name: string, analytics?: BenchAnalytics, pipeline: CompiledPipeline = ctx.fixtures.pipeline): Promise<BenchWorker> {
   const nc = await connectNats(ctx.url, { name: `omni-bench-${name}` })
   const publisher = createPublisher(nc)
   let acked = 0
+  let firstAckAt: number | undefined
   let failures = 0
   let target = Number.POSITIVE_INFINITY
   let reached: ((at: number) => void) | undefined
@@ -43,6 +52,7 @@ export async function startBenchWorker(ctx: BenchContext, name: string, analytic
       failures++
       return
     }
+    if (acked === 0) firstAckAt = performance.now()
     if (++acked >= target && reached) {
       reached(performance.now())
       reached = undefined
@@ -54,13 +64,13 @@ export async function startBenchWorker(ctx: BenchContext, name: string, analytic
   try {
     // the recorder first, as `omni up` starts it before the pipelines
     if (analytics) {
-      const pipelines = [ctx.fixtures.pipeline]
+      const pipelines = [pipeline]
       recorder = await startRecorder({ js, jsm: await jetstreamManager(nc), publisher, writer: analytics.events, pipelines: () => pipelines })
     }
     worker = await startPipelineWorker({
       js,
       publisher,
-      pipeline: ctx.fixtures.pipeline,
+      pipeline,
       catalog: () => ctx.fixtures.catalog,
       onSettled,
       ...(analytics ? { actions: analytics.actions } : {}),
@@ -75,6 +85,9 @@ export async function startBenchWorker(ctx: BenchContext, name: string, analytic
     recorder,
     get acked() {
       return acked
+    },
+    get firstAckAt() {
+      return firstAckAt
     },
     get failures() {
       return failures

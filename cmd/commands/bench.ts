@@ -10,6 +10,12 @@ interface BenchCliOptions {
   json?: string
   nats?: string
   only?: string
+  dockerSocket: string
+}
+
+/** The engine for the container plugin row unless --docker-socket names another. */
+export function defaultDockerSocket(env: NodeJS.ProcessEnv = process.env): string {
+  return env['OMNI_DOCKER_SOCKET'] || '/var/run/docker.sock'
 }
 
 export function registerBench(program: Command): void {
@@ -17,12 +23,13 @@ export function registerBench(program: Command): void {
     .command('bench')
     .description(
       'Measure this machine in one run: raw JetStream publish and consume+ack ceilings, the pipeline end to end, ' +
-        'latency at half that rate, and worker memory at twice it. Prints a table and writes JSON.',
+        'latency at half that rate, worker memory at twice it, and one plugin stage in each sandbox runtime. Prints a table and writes JSON.',
     )
     .option('--events <n>', `messages for the ceilings and the end-to-end run (default ${DEFAULT_EVENTS}, ${QUICK_EVENTS} with --quick)`, parseIntOption('--events'))
     .option('--quick', 'small sizes and short phases: a smoke test, not a measurement')
     .option('--json <file>', 'where to write the results (default bench/results/bench-<date>.json)')
     .option('--nats <url>', 'use a running server; only bench streams and omni.evt.bench.* subjects are touched (default: a fresh local server in a temp folder)')
+    .option('--docker-socket <path>', 'Docker engine socket for the container plugin row, which is skipped when none answers there ($OMNI_DOCKER_SOCKET when set)', defaultDockerSocket())
     .option('--only <ids>', `comma-separated scenarios to run: ${SCENARIOS.map((s) => s.id).join(', ')}`)
     .addHelpText('after', '\nRun it with nothing else busy: make bench (adds --stack-trace-limit=0, as production should).')
     .action(async (opts: BenchCliOptions) => {
@@ -31,6 +38,7 @@ export function registerBench(program: Command): void {
         quick: opts.quick === true,
         ...(opts.json !== undefined ? { json: opts.json } : {}),
         ...(opts.nats !== undefined ? { natsUrl: opts.nats } : {}),
+        dockerSocket: opts.dockerSocket,
         ...(opts.only !== undefined ? { only: opts.only.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
         progress: progressBar,
         log: (line) => process.stderr.write(`${line}\n`),

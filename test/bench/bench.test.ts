@@ -10,6 +10,10 @@ import { runBench, SCENARIOS } from '../../bench/run.ts'
 import { connectTest, startTestNats } from '../fixtures/nats.ts'
 
 // A smoke test: the runner works end to end and reports every scenario. Timing is never checked.
+// The container plugin row runs on the engine scripts/test.sh starts (OMNI_TEST_DOCKER_SOCKET);
+// without one it must say it was skipped, and why.
+const dockerSocket = process.env['OMNI_TEST_DOCKER_SOCKET'] || undefined
+const dockerSkipReason = process.env['OMNI_TEST_DOCKER_SKIP_REASON']
 
 async function tempDir(t: Test): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'omni-bench-test-'))
@@ -19,7 +23,8 @@ async function tempDir(t: Test): Promise<string> {
 
 t.test('quick mode on its own managed server reports every scenario with positive rates', async (t) => {
   const jsonPath = join(await tempDir(t), 'bench.json')
-  const { jsonPath: written } = await runBench({ quick: true, events: 500, json: jsonPath })
+  if (!dockerSocket) t.comment(`the container plugin row is skipped: ${dockerSkipReason ?? 'OMNI_TEST_DOCKER_SOCKET is not set'}`)
+  const { jsonPath: written } = await runBench({ quick: true, events: 500, json: jsonPath, ...(dockerSocket ? { dockerSocket } : {}) })
   t.equal(written, jsonPath)
   const report = JSON.parse(await readFile(jsonPath, 'utf8')) as BenchReport
   t.same(report.failures, [], 'no scenario failed')
@@ -27,9 +32,41 @@ t.test('quick mode on its own managed server reports every scenario with positiv
     const rows = report.scenarios.filter((r) => r.scenario === s.id)
     t.ok(rows.length > 0, `${s.id} is reported`)
     for (const r of rows) {
-      t.ok(r.events > 0 && r.seconds > 0 && r.rate > 0, `${r.id}: ${r.events} events, ${r.rate}/s`)
       t.type(r.notes, 'string')
+      if (r.details['skipped'] === true) continue
+      t.ok(r.events > 0 && r.seconds > 0 && r.rate > 0, `${r.id}: ${r.events} events, ${r.rate}/s`)
     }
+  }
+  t.same(
+    report.scenarios.map((r) => r.scenario).filter((s, i, all) => all.indexOf(s) === i).slice(-2),
+    ['plugins', 'sink'],
+    'the plugin stages run just before the sink, which stays last',
+  )
+  const pluginRows = report.scenarios.filter((r) => r.scenario === 'plugins')
+  t.same(
+    pluginRows.map((r) => r.id),
+    ['plugins.inprocess', 'plugins.isolate', 'plugins.container'],
+    'one row per sandbox runtime, in-process first',
+  )
+  for (const r of pluginRows) {
+    if (r.details['skipped'] === true) continue
+    const d = r.details as { expected: number; completed: boolean; failures: number; timingsMs: { load: number; firstEvent: number }; crossing: { calls: number; events: number; batch: { max: number } }; outputSample: { upper: boolean }; cleanup: Record<string, unknown> }
+    t.ok(d.completed && d.failures === 0 && r.events === d.expected, `${r.id}: every event acked, none retried`)
+    t.ok(d.timingsMs.firstEvent >= d.timingsMs.load && d.timingsMs.load >= 0, `${r.id}: time to first event counts from the start of load()`)
+    t.ok(d.crossing.events >= d.expected && d.crossing.calls > 0 && d.crossing.batch.max > 1, `${r.id}: events crossed in batches`)
+    t.equal(d.outputSample.upper, true, `${r.id}: the plugin ran (the stored output is upper-cased)`)
+    t.notOk(Object.values(d.cleanup).some((v) => v === true || (typeof v === 'number' && v > 0)), `${r.id}: nothing was left behind`)
+    if (r.id !== 'plugins.inprocess') {
+      t.equal(r.ratioTo, 'inprocess plugin stage', `${r.id} is compared with the in-process row`)
+      t.match(r.notes, /target ≥ 0\.\d× in-process (met|NOT met); first event \d+ ms \(target ≤ \d s (met|NOT met)\)/, `${r.id}: the targets are printed beside the figures`)
+    }
+  }
+  const container = pluginRows.find((r) => r.id === 'plugins.container')
+  if (dockerSocket) {
+    t.notOk(container?.details['skipped'], 'with an engine, the container row is measured')
+    t.match(container?.details, { image: { ref: /^omni-plugin-node@sha256:[0-9a-f]{64}$/, seconds: Number }, engine: { socket: dockerSocket } }, 'the image build/reuse is in the details')
+  } else {
+    t.match(container, { events: 0, rate: 0, notes: /^skipped: no Docker engine/, details: { skipped: true, reason: String } }, 'without an engine, the container row says skipped and why, with no figures')
   }
   const e2e = report.scenarios.find((r) => r.id === 'pipeline-e2e')
   t.equal(e2e?.ratioTo, 'consume', 'the end-to-end rate is compared with the consume ceiling')
@@ -66,17 +103,22 @@ t.test('on a shared server (--nats) only bench subjects and streams are touched'
   await publisher.publish('omni.evt.ingest.message-received.v1', new TextEncoder().encode('{"someone":"else"}'))
   await publisher.close()
 
-  const { report, jsonPath } = await runBench({ quick: true, events: 200, natsUrl: server.url, json: false, only: ['consume-ceiling', 'pipeline-e2e', 'sink'] })
+  const { report, jsonPath } = await runBench({ quick: true, events: 200, natsUrl: server.url, json: false, only: ['consume-ceiling', 'pipeline-e2e', 'plugins', 'sink'] })
   t.equal(jsonPath, undefined, 'json: false writes nothing')
   t.same(report.failures, [])
-  t.same([...new Set(report.scenarios.map((r) => r.scenario))], ['consume-ceiling', 'pipeline-e2e', 'sink'], 'only the chosen scenarios ran')
+  t.same([...new Set(report.scenarios.map((r) => r.scenario))], ['consume-ceiling', 'pipeline-e2e', 'plugins', 'sink'], 'only the chosen scenarios ran')
+  t.match(
+    report.scenarios.find((r) => r.id === 'plugins.container'),
+    { rate: 0, notes: /^skipped: no Docker engine socket was given/, details: { skipped: true } },
+    'without a Docker socket the container plugin row is skipped, and says so',
+  )
   t.same(
     report.scenarios.filter((r) => r.scenario === 'sink').map((r) => r.id),
     ['sink.insert', 'sink.insert.full-batches'],
     'the sink end to end is skipped: its recorder would share a running fabric\'s consumer',
   )
   t.notOk((await jsm.consumers.list(EVENTS_STREAM).next()).some((c) => c.name.includes('_recorder')), 'no recorder consumer was created')
-  t.ok(report.scenarios.every((r) => r.rate > 0))
+  t.ok(report.scenarios.every((r) => r.rate > 0 || r.details['skipped'] === true))
   t.equal(report.settings.server.managed, false)
 
   const info = await jsm.streams.info(EVENTS_STREAM, { subjects_filter: '>' })
