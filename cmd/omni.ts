@@ -6,6 +6,7 @@ import { registerCatalog } from './commands/catalog.ts'
 import { registerDlq } from './commands/dlq.ts'
 import { registerEvents } from './commands/events.ts'
 import { registerMigrate } from './commands/migrate.ts'
+import { registerPlugin } from './commands/plugin.ts'
 import { registerPublish } from './commands/publish.ts'
 import { registerTail } from './commands/tail.ts'
 import { registerUp } from './commands/up.ts'
@@ -26,6 +27,7 @@ registerDlq(program)
 registerCatalog(program)
 registerEvents(program)
 registerMigrate(program)
+registerPlugin(program)
 registerBench(program)
 
 program.parseAsync(process.argv).catch(reportAndExit)

@@ -6,9 +6,10 @@ import { createLogger } from '../../src/observability/logger.ts'
 import { startFabric } from '../../src/runtime/fabric.ts'
 import { startNatsServer, type ManagedNatsServer } from '../../src/server/mod.ts'
 import { clickHouseConfigFrom, withClickHouseOptions, type ClickHouseCliOptions } from './clickhouse-options.ts'
+import { pluginSettingsFrom, withPluginOptions, type PluginCliOptions } from './plugin-options.ts'
 import { manifestsPath, parseIntOption } from './shared.ts'
 
-interface UpOptions extends ClickHouseCliOptions {
+interface UpOptions extends ClickHouseCliOptions, PluginCliOptions {
   clickhouse: boolean
   nats?: string
   manifests?: string
@@ -31,10 +32,12 @@ export function registerUp(program: Command): void {
     .option('--log-level <level>', 'trace, debug, info, warn, error', process.env['OMNI_LOG_LEVEL'] ?? 'info')
     .option('--no-clickhouse', 'run without ClickHouse: no event store, no stage outcomes')
   withClickHouseOptions(cmd, { retention: true })
+  withPluginOptions(cmd)
   cmd.action(async (opts: UpOptions) => {
       const logger = createLogger({ ...(opts.logLevel ? { level: opts.logLevel } : {}) })
       // bad ClickHouse settings fail before anything starts
       const clickhouse = opts.clickhouse ? clickHouseConfigFrom(opts) : false
+      const plugins = pluginSettingsFrom(opts, opts.data)
       let server: ManagedNatsServer | undefined
       let url = opts.nats
       if (!url) {
@@ -52,6 +55,7 @@ export function registerUp(program: Command): void {
           logger,
           watch: opts.watch,
           clickhouse,
+          plugins: { ...plugins, workDir: resolve(opts.data, 'sandbox') },
           // a fabric that lost its connection for good stops, so a supervisor can restart it
           onFailed: () => process.kill(process.pid, 'SIGTERM'),
           onSettled: (e) => {
@@ -68,6 +72,8 @@ export function registerUp(program: Command): void {
       out.write(`  NATS        ${url}${server ? ` (local nats-server ${server.version}, pid ${server.pid}, data in ${server.storeDir})` : ''}\n`)
       out.write(`  ClickHouse  ${fabric.analytics ? `${fabric.analytics.ch.description}, database ${fabric.analytics.ch.config.database} (events kept ${fabric.analytics.ch.config.eventsRetentionDays} d, raw payloads ${fabric.analytics.ch.config.rawRetentionDays} d)` : 'off (--no-clickhouse)'}\n`)
       out.write(`  manifests   ${manifestsPath(opts.manifests)}${opts.watch ? ' (watching for changes)' : ''}\n`)
+      const installed = fabric.pluginStatus()
+      out.write(`  plugins     ${plugins.dir}: ${installed.map((p) => (p.state === 'rejected' ? `${p.id} (rejected)` : `${p.id} ${p.version} ${p.runtime}/${p.tier}${p.state === 'running' ? ' running' : ''}`)).join(', ') || 'none'}; trust ${plugins.trust}, cluster ${plugins.cluster}\n`)
       out.write(`  event types ${fabric.catalog().entries.map((e) => e.type).join(', ') || 'none'}\n`)
       for (const p of fabric.pipelines()) {
         out.write(`  pipeline    ${p.name}: ${p.sources.join(', ')}\n`)

@@ -1,0 +1,97 @@
+import { stat } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { createInterface } from 'node:readline/promises'
+import type { Command } from 'commander'
+import { omniError } from '../../src/errors/mod.ts'
+import { openApprovals, verifyPlugin, widenedCapabilities, type Approval, type VerifiedPlugin } from '../../src/plugins/mod.ts'
+import { addPluginFlags } from './plugin-flags.ts'
+import { pluginSettingsFrom, type PluginCliOptions, type PluginSettings } from './plugin-options.ts'
+import { describeKey, isPluginId, openTrust, say, withSession } from './plugin-shared.ts'
+import { DEFAULT_NATS_URL } from './shared.ts'
+
+interface ApproveOptions extends PluginCliOptions {
+  by: string
+  yes?: boolean
+  nats: string
+  data: string
+}
+
+/** `omni plugin approve`. */
+export function registerApprove(plugin: Command): void {
+  const cmd = plugin
+    .command('approve')
+    .summary('review a plugin\'s capabilities and approve them for the cluster')
+    .description(
+      'Approve a plugin\'s capabilities for the whole cluster: verifies it, shows its runtime, emit subjects and limits and what widened since the previous approval, asks for confirmation (or --yes), then records the approval. ' +
+        'Nodes refuse a plugin that asks for anything beyond its approval (OMNI_ERR_PLUGIN_APPROVAL).',
+    )
+    .argument('<dir|id>', 'a plugin folder, or the id of an installed plugin (<plugins>/<id>)')
+    .requiredOption('--by <name>', 'who reviewed and approves it (recorded with the approval)')
+    .option('--yes', 'approve without asking (needed when stdin is not a terminal)')
+    .option('--nats <url>', 'NATS server URL', DEFAULT_NATS_URL)
+  addPluginFlags(cmd, ['plugins', 'trust', 'cluster', 'data']).action(async (target: string, opts: ApproveOptions) => {
+    if (opts.by.trim() === '') throw omniError('OMNI_ERR_CONFIG', '--by must name who approves the plugin')
+    const settings = pluginSettingsFrom(opts, opts.data)
+    const dir = await pluginFolder(target, settings)
+    const trust = await openTrust(settings.trust)
+    const v = await verifyPlugin(dir, trust, { cluster: settings.cluster })
+    await withSession(opts.nats, async ({ js }) => {
+      const approvals = await openApprovals(js)
+      const previous = await approvals.get(v.manifest.id)
+      const m = v.manifest
+      say(`${m.id}@${m.version} serial ${m.serial}, tier ${m.tier}, digest sha256:${v.digest}`)
+      say(`signed by ${describeKey(trust, v.keyid)}`)
+      for (const line of capabilityLines(v)) say(line)
+      const widened = previous ? widenedCapabilities(v, previous) : []
+      for (const line of previousLines(previous, widened)) say(line)
+      if (!opts.yes) {
+        if (!process.stdin.isTTY) throw omniError('OMNI_ERR_CONFIG', `${m.id}@${m.version} was not approved: stdin is not a terminal; pass --yes to approve without a prompt`)
+        if (!(await confirm(`approve these capabilities of ${m.id} as ${opts.by}? [y/N] `))) throw omniError('OMNI_ERR_PLUGIN_APPROVAL', `${m.id}@${m.version} was not approved: declined at the prompt`)
+      }
+      const approval = await approvals.approve(v, opts.by)
+      say(`approved ${m.id}@${m.version} (serial ${approval.serial}) by ${approval.approvedBy} at ${approval.approvedAt}`)
+    })
+  })
+}
+
+/** A folder given as such, else `<plugins>/<id>` for an installed plugin's id. */
+async function pluginFolder(target: string, settings: PluginSettings): Promise<string> {
+  const asPath = resolve(target)
+  if ((await stat(asPath).catch(() => undefined))?.isDirectory()) return asPath
+  if (isPluginId(target)) {
+    const installed = join(settings.dir, target)
+    if ((await stat(installed).catch(() => undefined))?.isDirectory()) return installed
+    throw omniError('OMNI_ERR_CONFIG', `${target} is not installed in ${settings.dir} (and ./${target} is not a folder); install it with \`omni plugin install ${target}@<version>\` or pass its folder`)
+  }
+  throw omniError('OMNI_ERR_CONFIG', `"${target}" is neither a plugin folder nor a plugin id (like acme.shout)`)
+}
+
+function capabilityLines(v: VerifiedPlugin): string[] {
+  const c = v.manifest.capabilities
+  return [
+    'capabilities:',
+    `  runtime    ${v.manifest.runtime}`,
+    `  emit       ${c.emit.length > 0 ? c.emit.join(', ') : '(nothing)'}`,
+    `  memoryMb   ${c.memoryMb}`,
+    `  timeoutMs  ${c.timeoutMs}`,
+    `  cpus       ${c.cpus}`,
+    `  pids       ${c.pids}`,
+    `  network    ${c.network}`,
+  ]
+}
+
+function previousLines(previous: Approval | undefined, widened: readonly string[]): string[] {
+  if (!previous) return ['previous approval: none (first approval of this id)']
+  const head = `previous approval: by ${previous.approvedBy} at ${previous.approvedAt}, version ${previous.version}, serial ${previous.serial}`
+  if (widened.length === 0) return [head, 'widened since then: nothing (equal or narrower)']
+  return [head, 'widened since then:', ...widened.map((w) => `  ${w}`)]
+}
+
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr })
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim())
+  } finally {
+    rl.close()
+  }
+}

@@ -1,0 +1,113 @@
+import { randomBytes } from 'node:crypto'
+import { lstat, mkdir, mkdtemp, rename, rm } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import type { Command } from 'commander'
+import {
+  openApprovals,
+  openHighWaterMarks,
+  openPluginRegistry,
+  REGISTRY_BUCKET,
+  verifyPlugin,
+  widenedCapabilities,
+  type Approvals,
+  type HighWaterResult,
+  type VerifiedPlugin,
+} from '../../src/plugins/mod.ts'
+import { addPluginFlags } from './plugin-flags.ts'
+import { pluginSettingsFrom, type PluginCliOptions } from './plugin-options.ts'
+import { describeKey, openTrust, parsePluginRef, say, withSession } from './plugin-shared.ts'
+import { DEFAULT_NATS_URL } from './shared.ts'
+
+interface RegistryOptions extends PluginCliOptions {
+  nats: string
+  data: string
+}
+
+/** `omni plugin publish` and `omni plugin install`. */
+export function registerRegistry(plugin: Command): void {
+  const publish = plugin
+    .command('publish')
+    .summary('verify a plugin folder and publish it to the cluster registry')
+    .description(
+      `Verify a signed plugin folder and publish it to the cluster's registry (JetStream object store ${REGISTRY_BUCKET}) as <id>@<version>. ` +
+        'Publishing the same version again needs a higher serial (e.g. after promote) or the identical manifest.',
+    )
+    .argument('<dir>', 'the signed plugin folder')
+    .option('--nats <url>', 'NATS server URL', DEFAULT_NATS_URL)
+  addPluginFlags(publish, ['trust', 'cluster', 'data']).action(async (dir: string, opts: RegistryOptions) => {
+    const settings = pluginSettingsFrom(opts, opts.data)
+    const trust = await openTrust(settings.trust)
+    const v = await verifyPlugin(resolve(dir), trust, { cluster: settings.cluster })
+    const entry = await withSession(opts.nats, async ({ js }) => (await openPluginRegistry(js)).publish(v))
+    say(`published ${entry.name} to ${REGISTRY_BUCKET}: serial ${entry.serial}, tier ${entry.tier}, digest sha256:${entry.digest}, signer ${entry.signer}, ${entry.size} bytes`)
+  })
+
+  const install = plugin
+    .command('install')
+    .summary('install <id>@<version> from the registry into <plugins>/<id>')
+    .description(
+      'Install <id>@<version> from the registry into <plugins>/<id>: fetched, verified against the trust store, checked against the cluster\'s high-water mark (recording a newer serial, refusing a rollback), then moved into place. ' +
+        'A refused plugin leaves the folder as it was. Prints whether its capabilities still need `omni plugin approve`.',
+    )
+    .argument('<id@version>', 'the plugin and version, e.g. acme.shout@1.0.0')
+    .option('--nats <url>', 'NATS server URL', DEFAULT_NATS_URL)
+  addPluginFlags(install, ['plugins', 'trust', 'cluster', 'data']).action(async (ref: string, opts: RegistryOptions) => {
+    const { id, version } = parsePluginRef(ref, 'plugin')
+    const settings = pluginSettingsFrom(opts, opts.data)
+    const trust = await openTrust(settings.trust)
+    await mkdir(settings.dir, { recursive: true })
+    // installed into a dot-folder (loaders skip those) until the high-water check passed
+    const staging = await mkdtemp(join(settings.dir, '.staging-'))
+    try {
+      await withSession(opts.nats, async ({ js }) => {
+        const v = await (await openPluginRegistry(js)).install(id, version, staging, trust, { cluster: settings.cluster })
+        const mark = await (await openHighWaterMarks(js)).check(v)
+        const final = join(settings.dir, id)
+        await swapInto(v.dir, final)
+        const m = v.manifest
+        say(`installed ${m.id}@${m.version} into ${final}`)
+        say(`  serial ${m.serial}, tier ${m.tier}, runtime ${m.runtime}, digest sha256:${v.digest}`)
+        say(`  signed by ${describeKey(trust, v.keyid)}`)
+        say(`  high-water: ${highWater(mark)}`)
+        say(`  approval: ${await approvalState(await openApprovals(js), v)}`)
+      })
+    } finally {
+      await rm(staging, { recursive: true, force: true })
+    }
+  })
+}
+
+function highWater(r: HighWaterResult): string {
+  switch (r.type) {
+    case 'first':
+      return `serial ${r.mark.serial} recorded, the first seen for this id`
+    case 'newer':
+      return `serial ${r.mark.serial} recorded (was ${r.previous.serial}); older serials are refused from now on`
+    case 'same':
+      return `serial ${r.mark.serial} with this digest was already recorded`
+  }
+}
+
+async function approvalState(approvals: Approvals, v: VerifiedPlugin): Promise<string> {
+  const approved = await approvals.get(v.manifest.id)
+  const fix = `run \`omni plugin approve ${v.manifest.id} --by <name>\` after reviewing it`
+  if (!approved) return `none yet; it does not run until approved: ${fix}`
+  const widened = widenedCapabilities(v, approved)
+  if (widened.length === 0) return `approved by ${approved.approvedBy} (version ${approved.version}, serial ${approved.serial})`
+  return `needed again, it asks for more than approved (${widened.join('; ')}): ${fix}`
+}
+
+/** Renames `staged` to `final`, moving a previous install aside first and removing it after. */
+async function swapInto(staged: string, final: string): Promise<void> {
+  const previous = await lstat(final).catch(() => undefined)
+  if (!previous) return rename(staged, final)
+  const aside = join(resolve(final, '..'), `.${randomBytes(4).toString('hex')}.replaced`)
+  await rename(final, aside)
+  try {
+    await rename(staged, final)
+  } catch (err) {
+    await rename(aside, final)
+    throw err
+  }
+  await rm(aside, { recursive: true, force: true })
+}

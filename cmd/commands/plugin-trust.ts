@@ -1,0 +1,79 @@
+import { resolve } from 'node:path'
+import type { Command } from 'commander'
+import { omniError } from '../../src/errors/mod.ts'
+import { loadTrustStore, readSigningKey, writeRevocationList, type RevocationList, type TrustStore } from '../../src/plugins/mod.ts'
+import { addPluginFlags } from './plugin-flags.ts'
+import { pluginSettingsFrom } from './plugin-options.ts'
+import { daysFromNow, isoSeconds, openTrust, parseExpiry, parsePluginRef, requireRoot, say } from './plugin-shared.ts'
+
+interface RevokeOptions {
+  key: string[]
+  yank: string[]
+  reason: string
+  rootKey: string
+  expires?: string
+  trust?: string
+  data: string
+}
+
+const REVOCATIONS_DAYS = 90
+const KEYID = /^[0-9a-f]{32}$/
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value]
+
+/** `omni plugin revoke`: adds revoked keys or yanked versions to the signed revocation list. */
+export function registerRevoke(plugin: Command): void {
+  const cmd = plugin
+    .command('revoke')
+    .summary('revoke keys or yank versions in the signed revocation list')
+    .description(
+      'Revoke signing keys or yank plugin versions: re-signs <trust>/revocations.dsse.json with a root key, keeping every earlier entry. ' +
+        'A revoked key (or any key granted by a revoked root) and a yanked version fail verification with OMNI_ERR_PLUGIN_REVOKED. ' +
+        'Without --key or --yank the list is re-signed unchanged with a new expiry (do this before it expires: an expired list refuses every plugin).',
+    )
+    .option('--key <keyid>', 'revoke this key id (32 hex characters, as keygen and verify print it); repeatable', collect, [])
+    .option('--yank <id@version>', 'yank this plugin version, e.g. acme.shout@1.0.0; repeatable', collect, [])
+    .option('--reason <text>', 'why the versions are yanked (shown when one is refused)', 'yanked by the operator')
+    .requiredOption('--root-key <file>', 'private key of a root of the trust store, which signs the new list')
+    .option('--expires <when>', `when the new list expires (default ${REVOCATIONS_DAYS}d): a duration (90d, 12h, 52w, 2y), a date or a timestamp`, parseExpiry('--expires'))
+  addPluginFlags(cmd, ['trust', 'data']).action(async (opts: RevokeOptions) => {
+    const yanks = opts.yank.map((y) => parsePluginRef(y, '--yank'))
+    for (const k of opts.key) {
+      if (!KEYID.test(k)) throw omniError('OMNI_ERR_CONFIG', `--key "${k}" is not a key id: 32 lower-case hex characters (keygen and verify print them)`)
+    }
+    if (opts.reason.trim() === '') throw omniError('OMNI_ERR_CONFIG', '--reason must not be empty')
+    const trustDir = pluginSettingsFrom({ trust: opts.trust }, opts.data).trust
+    const trust = await openTrust(trustDir)
+    const rootFile = resolve(opts.rootKey)
+    const root = await readSigningKey(rootFile)
+    requireRoot(trust, root.keyid, rootFile)
+
+    const before: RevocationList = trust.revocations ?? { issuedAt: '', expiresAt: '', revokedKeys: [], yanked: [] }
+    const revokedKeys = [...before.revokedKeys]
+    for (const k of opts.key) {
+      if (revokedKeys.includes(k)) say(`key ${k} was already revoked`)
+      else {
+        revokedKeys.push(k)
+        say(`revoked  key ${k}${knownAs(trust, k)}`)
+      }
+    }
+    const yanked = [...before.yanked]
+    for (const { id, version } of yanks) {
+      if (yanked.some((y) => y.id === id && y.version === version)) say(`${id}@${version} was already yanked`)
+      else {
+        yanked.push({ id, version, reason: opts.reason })
+        say(`yanked   ${id}@${version}: ${opts.reason}`)
+      }
+    }
+    const list: RevocationList = { issuedAt: isoSeconds(new Date()), expiresAt: opts.expires ?? daysFromNow(REVOCATIONS_DAYS), revokedKeys, yanked }
+    const file = await writeRevocationList(trust.dir, root, list)
+    await loadTrustStore(trust.dir)
+    say(`wrote ${file}: ${revokedKeys.length} revoked key(s), ${yanked.length} yanked version(s), signed by root ${root.keyid}, expires ${list.expiresAt}`)
+  })
+}
+
+function knownAs(trust: TrustStore, keyid: string): string {
+  const key = trust.key(keyid)
+  if (!key) return ` (not a key of ${trust.dir}; it stays refused if it is ever granted)`
+  return key.kind === 'root' ? ` (root "${key.name}": every grant it signed is refused too)` : ` (publisher "${key.name}")`
+}
