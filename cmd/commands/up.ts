@@ -67,7 +67,9 @@ export function registerUp(program: Command): void {
         await server?.close()
         throw err
       }
-      const out = process.stdout
+      // the banner goes out in one write, so a reader never sees half of it
+      const banner: string[] = []
+      const out = { write: (line: string) => banner.push(line) }
       out.write(`Omni Fabric is running\n`)
       out.write(`  NATS        ${url}${server ? ` (local nats-server ${server.version}, pid ${server.pid}, data in ${server.storeDir})` : ''}\n`)
       out.write(`  ClickHouse  ${fabric.analytics ? `${fabric.analytics.ch.description}, database ${fabric.analytics.ch.config.database} (events kept ${fabric.analytics.ch.config.eventsRetentionDays} d, raw payloads ${fabric.analytics.ch.config.rawRetentionDays} d)` : 'off (--no-clickhouse)'}\n`)
@@ -81,6 +83,7 @@ export function registerUp(program: Command): void {
       }
       out.write(`Try: omni publish message.received '{"kind":"text","text":"hello","providerMessageId":"m1","fromSelf":false,"forwarded":false}' --provider whatsapp --instance phone-1\n`)
       out.write(`     omni tail        (in another terminal)      Stop with Ctrl-C.\n`)
+      process.stdout.write(banner.join(''))
 
       const shutdown = async (signal: string) => {
         logger.info({ signal }, 'draining')
