@@ -1,30 +1,14 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import t, { type Test } from 'tap'
-import { omni } from '../fixtures/cli.ts'
+import t from 'tap'
+import { dated, fails, ok } from '../fixtures/plugin-cli.ts'
 import { startTestNats } from '../fixtures/nats.ts'
-import { tempDir, writePluginSource, type TestPluginOptions } from '../fixtures/plugins.ts'
+import { tempDir, writePluginSource } from '../fixtures/plugins.ts'
 
 // `omni plugin publish / install / list / approve / verify --nats` through the real CLI against a
 // real nats-server, on the real clock.
 t.setTimeout(180_000)
 t.jobs = 2
-
-const DAY = 86_400_000
-const when = (days: number) => new Date(Date.now() + days * DAY).toISOString()
-const dated = (o: TestPluginOptions = {}): TestPluginOptions => ({ issuedAt: when(-1), expiresAt: when(365), ...o })
-
-async function ok(t: Test, args: readonly string[]): Promise<string> {
-  const r = await omni(['plugin', ...args])
-  t.equal(r.code, 0, `omni plugin ${args.join(' ')}\n${r.stderr}`)
-  return r.stdout
-}
-
-async function fails(t: Test, args: readonly string[]): Promise<string> {
-  const r = await omni(['plugin', ...args])
-  t.equal(r.code, 1, `omni plugin ${args.join(' ')} should fail\n${r.stdout}`)
-  return r.stderr
-}
 
 interface ListRow {
   id: string

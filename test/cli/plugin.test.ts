@@ -3,31 +3,14 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { loadTrustStore } from '../../src/plugins/mod.ts'
 import { omni } from '../fixtures/cli.ts'
-import { tempDir, writePluginSource, type TestPluginOptions } from '../fixtures/plugins.ts'
+import { dated, fails, ok, when } from '../fixtures/plugin-cli.ts'
+import { tempDir, writePluginSource } from '../fixtures/plugins.ts'
 
 // `omni plugin` keys, signing, verification, revocation and promotion through the real CLI, on
 // the real clock (the CLI has no clock option), each test with its own temp folders.
 // The tests are independent: run a few at once (each CLI call is a Node start-up).
 t.setTimeout(90_000)
 t.jobs = 4
-
-const DAY = 86_400_000
-const when = (days: number) => new Date(Date.now() + days * DAY).toISOString()
-const dated = (o: TestPluginOptions = {}): TestPluginOptions => ({ issuedAt: when(-1), expiresAt: when(365), ...o })
-
-/** Runs `omni plugin …`, expecting success; returns stdout. */
-async function ok(t: Test, args: readonly string[]): Promise<string> {
-  const r = await omni(['plugin', ...args])
-  t.equal(r.code, 0, `omni plugin ${args.join(' ')}\n${r.stderr}`)
-  return r.stdout
-}
-
-/** Runs `omni plugin …`, expecting exit code 1; returns stderr. */
-async function fails(t: Test, args: readonly string[]): Promise<string> {
-  const r = await omni(['plugin', ...args])
-  t.equal(r.code, 1, `omni plugin ${args.join(' ')} should fail\n${r.stdout}`)
-  return r.stderr
-}
 
 const keyIdIn = (out: string) => /^keyid\s+([0-9a-f]{32})$/m.exec(out)?.[1] ?? ''
 
@@ -58,7 +41,7 @@ t.test('keygen makes a root and a grant; sign then verify prints every check', a
   t.same(store.roots.map((r) => [r.name, r.keyid]), [['root', k.rootId]])
   t.same(store.publishers.map((p) => [p.name, p.keyid, p.maxTier, p.grantedBy]), [['pub', k.pubId, 'community', k.rootId]])
   t.same(store.revocations?.revokedKeys, [])
-  t.ok(Date.parse(store.revocations?.expiresAt ?? '') > Date.now() + 89 * DAY, 'the new revocation list expires in 90 days by default')
+  t.ok(Date.parse(store.revocations?.expiresAt ?? '') > Date.parse(when(89)), 'the new revocation list expires in 90 days by default')
 
   const dir = await writePluginSource(t, dated())
   const signed = await ok(t, ['sign', dir, '--key', k.pub, '--trust', k.trust])
