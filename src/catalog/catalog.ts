@@ -1,5 +1,5 @@
 import { Compile } from 'typebox/compile'
-import type { Envelope, Visibility } from '../envelope/schema.ts'
+import { PROVIDER_META_KEY, type Envelope, type Visibility } from '../envelope/schema.ts'
 import { schemaProblems } from '../envelope/validate.ts'
 import type { StageFn } from '../cartridges/types.ts'
 import type { Problem } from '../errors/mod.ts'
@@ -42,7 +42,13 @@ export function subjectFor(producer: string, type: string, version: number): str
 /** Compiles one declared event type. */
 export function compileEntry(spec: EventTypeSpec, producer: string, declaredAt: string, fanout: readonly CompiledTarget[]): CatalogEntry {
   const required = [...new Set([...((spec.schema?.['required'] as string[] | undefined) ?? []), ...(spec.required ?? [])])]
-  const schema = { type: 'object', ...(spec.schema ?? {}), ...(required.length > 0 ? { required } : {}) }
+  const properties = spec.schema?.['properties'] as Record<string, unknown> | undefined
+  const schema = {
+    type: 'object',
+    ...(spec.schema ?? {}),
+    ...(properties ? { properties: { ...properties, [PROVIDER_META_KEY]: { type: 'object' } } } : {}),
+    ...(required.length > 0 ? { required } : {}),
+  }
   const validator = Compile(schema as never)
   const prod = spec.producer ?? producer
   return {

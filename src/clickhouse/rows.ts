@@ -1,13 +1,8 @@
 // Rows as the tables take them (JSONEachRow), built from an envelope and what happened to it.
-import type { Envelope } from '../envelope/schema.ts'
+import { PROVIDER_META_KEY, type Envelope } from '../envelope/schema.ts'
 import type { StageTrace } from '../pipeline/executor.ts'
 import { toClickHouseTime } from './time.ts'
 
-/**
- * Where adapters keep the provider's own metadata inside `data`: the sink stores it in its own
- * column, so the normalized payload stays provider-neutral.
- */
-export const PROVIDER_META_KEY = '_provider'
 
 export interface EventRow {
   event_id: string

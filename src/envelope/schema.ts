@@ -47,3 +47,10 @@ export const EnvelopeSchema = Type.Object(
 )
 
 export type Envelope = Static<typeof EnvelopeSchema>
+
+/**
+ * Where adapters keep the provider's own metadata inside `data` (its event name, raw ids): every
+ * catalog schema admits it, and the sink stores it in its own column, so the normalized payload
+ * stays provider-neutral.
+ */
+export const PROVIDER_META_KEY = '_provider'

@@ -34,6 +34,18 @@ export const ERROR_CODES = {
   OMNI_ERR_PLUGIN_FAILED: { status: 500, summary: 'a sandboxed plugin threw, timed out, ran out of memory, crashed or returned an invalid result' },
   OMNI_ERR_SANDBOX_UNAVAILABLE: { status: 503, summary: 'a sandbox (the isolate process or the container engine) cannot start' },
   OMNI_ERR_SANDBOX_INSECURE: { status: 500, summary: 'a sandbox setting (no network, read-only, limits, user) did not take effect, so the plugin is not run' },
+  OMNI_ERR_WEBHOOK_INVALID: { status: 400, summary: 'a webhook body is not JSON or not a shape its provider adapter can read' },
+  OMNI_ERR_WEBHOOK_AUTH: { status: 401, summary: "a webhook's shared secret or signature is missing or does not match" },
+  OMNI_ERR_WEBHOOK_UNKNOWN_SOURCE: { status: 404, summary: 'no webhook source is declared for this provider and instance' },
+  OMNI_ERR_UNAUTHORIZED: { status: 401, summary: 'the request has no bearer token, or one the API does not know' },
+  OMNI_ERR_FORBIDDEN: { status: 403, summary: "the bearer token's scopes do not include the one this route needs" },
+  OMNI_ERR_NOT_FOUND: { status: 404, summary: 'the route or the resource does not exist' },
+  OMNI_ERR_BODY_INVALID: { status: 400, summary: 'a request body, query or header breaks the route schema' },
+  OMNI_ERR_BODY_TOO_LARGE: { status: 413, summary: 'a request body is larger than the API accepts' },
+  OMNI_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'a request body has a content type the route does not accept' },
+  OMNI_ERR_RATE_LIMITED: { status: 429, summary: 'a token (or an address, without a token) sent more requests than its rate limit allows' },
+  OMNI_ERR_UNAVAILABLE: { status: 503, summary: 'a part the route needs (NATS, ClickHouse) is not configured or not reachable' },
+  OMNI_ERR_INTERNAL: { status: 500, summary: 'an unexpected error; the log has the details' },
 } as const
 
 export type OmniErrorCode = keyof typeof ERROR_CODES
