@@ -5,6 +5,8 @@ import type { CompiledPipeline } from '../pipeline/compile.ts'
 import { openClickHouse, type ClickHouse } from './client.ts'
 import type { ClickHouseConfig } from './config.ts'
 import { migrate, type MigrateReport } from './migrations.ts'
+import type { RawRow } from './raw-archive.ts'
+import { startRawRecorder, type RawRecorder } from './raw-recorder.ts'
 import { startRecorder, type Recorder, type RecorderOptions } from './recorder.ts'
 import type { ActionRow, EventRow } from './rows.ts'
 import { createBatchWriter, type BatchWriter, type BatchWriterOptions } from './writer.ts'
@@ -24,20 +26,23 @@ export interface AnalyticsOptions {
   readonly beforeAck?: RecorderOptions['beforeAck']
 }
 
-/** ClickHouse as the fabric uses it: migrated, a writer per table, and the event recorder. */
+/** ClickHouse as the fabric uses it: migrated, a writer per table, and the two recorders. */
 export interface Analytics {
   readonly ch: ClickHouse
   readonly migrated: MigrateReport
   /** stage outcomes, written by every pipeline worker before it acknowledges */
   readonly actions: BatchWriter<ActionRow>
   readonly events: BatchWriter<EventRow>
+  /** raw provider payloads, fed by the raw recorder from the OMNI_RAW stream */
+  readonly raw: BatchWriter<RawRow>
   readonly recorder: Recorder
+  readonly rawRecorder: RawRecorder
   /** true while inserts are failing and being retried */
   unavailable(): boolean
   close(): Promise<void>
 }
 
-/** Opens ClickHouse, applies migrations, and starts recording events. */
+/** Opens ClickHouse, applies migrations, and starts recording events and raw payloads. */
 export async function startAnalytics(opts: AnalyticsOptions): Promise<Analytics> {
   const ch = await openClickHouse(opts.config)
   try {
@@ -51,6 +56,7 @@ export async function startAnalytics(opts: AnalyticsOptions): Promise<Analytics>
     }
     const events = createBatchWriter<EventRow>(ch, { table: 'omni_events', ...opts.writer, ...log })
     const actions = createBatchWriter<ActionRow>(ch, { table: 'omni_event_actions', ...opts.writer, ...log })
+    const raw = createBatchWriter<RawRow>(ch, { table: 'omni_raw_payloads', ...opts.writer, ...log })
     const recorder = await startRecorder({
       js: opts.js,
       jsm: opts.jsm,
@@ -63,19 +69,33 @@ export async function startAnalytics(opts: AnalyticsOptions): Promise<Analytics>
       ...(opts.onFailed ? { onFailed: opts.onFailed } : {}),
       ...(opts.beforeAck ? { beforeAck: opts.beforeAck } : {}),
     })
+    // maxInFlight is the events' bound; raw payloads may be megabytes each and keep their own
+    const rawRecorder = await startRawRecorder({
+      js: opts.js,
+      jsm: opts.jsm,
+      writer: raw,
+      logger: opts.logger,
+      ...(opts.ackWaitMs ? { ackWaitMs: opts.ackWaitMs } : {}),
+      ...(opts.onFailed ? { onFailed: (reason: string) => opts.onFailed?.(`raw archive: ${reason}`) } : {}),
+    }).catch(async (err: unknown) => {
+      await recorder.close()
+      throw err
+    })
     let closing: Promise<void> | undefined
     return {
       ch,
       migrated,
       actions,
       events,
+      raw,
       recorder,
-      unavailable: () => events.unavailable() || actions.unavailable(),
+      rawRecorder,
+      unavailable: () => events.unavailable() || actions.unavailable() || raw.unavailable(),
       close() {
-        // the recorder first (it feeds a writer), then the writers, then the engine
+        // the recorders first (they feed writers), then the writers, then the engine
         closing ??= (async () => {
-          await recorder.close()
-          await Promise.all([events.close(), actions.close()])
+          await Promise.all([recorder.close(), rawRecorder.close()])
+          await Promise.all([events.close(), actions.close(), raw.close()])
           await ch.close()
         })()
         return closing

@@ -1,10 +1,10 @@
-import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream'
+import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream'
 import { assertEnvelope } from '../envelope/validate.ts'
 import { isOmniError } from '../errors/mod.ts'
 import { deadLetter } from '../jetstream/dlq.ts'
-import { startWorkingHeartbeat } from '../jetstream/heartbeat.ts'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import { ensurePipelineConsumer, EVENTS_STREAM } from '../jetstream/topology.ts'
+import { startTrackedConsumer, type TrackedConsumer } from '../jetstream/tracked-consumer.ts'
 import type { CompiledPipeline } from '../pipeline/compile.ts'
 import { subjectsOverlap } from '../pipeline/subjects.ts'
 import { eventRow, type EventRow } from './rows.ts'
@@ -60,13 +60,9 @@ const decoder = new TextDecoder()
 
 class RecorderImpl implements Recorder {
   readonly #opts: RecorderOptions
-  #messages: ConsumerMessages | undefined
-  #inFlight = 0
+  #consumer: TrackedConsumer | undefined
   #recorded = 0
   #deadLettered = 0
-  #closing: Promise<void> | undefined
-  #idle: (() => void)[] = []
-  readonly #heartbeat = startWorkingHeartbeat()
   #matchCache = { pipelines: [] as readonly CompiledPipeline[], bySubject: new Map<string, string[]>() }
 
   constructor(opts: RecorderOptions) {
@@ -74,29 +70,19 @@ class RecorderImpl implements Recorder {
   }
 
   async start(name: string): Promise<void> {
-    const consumer = await this.#opts.js.consumers.get(EVENTS_STREAM, name)
-    this.#messages = await consumer.consume({ max_messages: 512, callback: (m) => this.#record(m) })
-    void this.#messages.closed().then((err) => {
-      if (!this.#closing) this.#opts.onFailed?.(err ? String(err) : 'recorder consumer stopped')
+    this.#consumer = await startTrackedConsumer({
+      js: this.#opts.js,
+      stream: EVENTS_STREAM,
+      consumer: name,
+      pull: { max_messages: 512 },
+      handle: (m) => this.#settle(m),
+      label: 'recorder',
+      ...(this.#opts.onFailed ? { onFailed: this.#opts.onFailed } : {}),
     })
   }
 
   stats() {
-    return { recorded: this.#recorded, deadLettered: this.#deadLettered, inFlight: this.#inFlight }
-  }
-
-  #record(m: JsMsg): void {
-    if (this.#closing) return
-    this.#inFlight++
-    this.#heartbeat.hold(m)
-    this.#settle(m)
-      .catch(() => m.nak(1000))
-      .finally(() => {
-        this.#heartbeat.release(m)
-        this.#inFlight--
-        if (this.#inFlight === 0) for (const f of this.#idle.splice(0)) f()
-      })
-      .catch(() => undefined)
+    return { recorded: this.#recorded, deadLettered: this.#deadLettered, inFlight: this.#consumer?.inFlight() ?? 0 }
   }
 
   async #settle(m: JsMsg): Promise<void> {
@@ -137,12 +123,8 @@ class RecorderImpl implements Recorder {
   }
 
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      await this.#messages?.close().catch(() => undefined)
-      while (this.#inFlight > 0) await new Promise<void>((r) => this.#idle.push(r))
-      this.#heartbeat.stop()
-    })()
-    return this.#closing
+    // idempotent: the tracked consumer hands back the same promise every time
+    return this.#consumer?.close() ?? Promise.resolve()
   }
 }
 

@@ -1,10 +1,15 @@
-import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream'
+import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, type ConsumerConfig, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream'
 
 /** Names and subjects of the JetStream backbone, in one place. */
 export const EVENTS_STREAM = 'OMNI_EVENTS'
 export const DLQ_STREAM = 'OMNI_DLQ'
 export const EVENT_SUBJECTS = ['omni.evt.>', 'omni.cmd.>', 'omni.redrive.>'] as const
 export const DLQ_SUBJECT_PREFIX = 'omni.dlq'
+/** Webhook bodies exactly as they arrived, before normalization: `omni.raw.<provider>.<instance>`. */
+export const RAW_STREAM = 'OMNI_RAW'
+export const RAW_SUBJECT_PREFIX = 'omni.raw'
+/** The durable consumer that copies the raw archive into ClickHouse. */
+export const RAW_RECORDER = 'raw-recorder'
 
 /** Each pipeline's dead letters go to their own subject, so list/redrive can filter by it. */
 export const dlqSubject = (pipeline: string) => `${DLQ_SUBJECT_PREFIX}.${pipeline}`
@@ -22,6 +27,11 @@ export interface TopologyOptions {
   /** how long events are kept (default 7 days; 0 = until limits) */
   readonly maxAgeMs?: number
   /**
+   * how long raw payloads stay in JetStream (default 7 days; 0 = until limits): long enough to
+   * outlast a ClickHouse outage, which keeps the long-term copy under its own TTL
+   */
+  readonly rawMaxAgeMs?: number
+  /**
    * `upsert` (the platform at start) brings existing streams to this configuration;
    * `create-missing` (CLI commands) only creates absent ones and leaves a running setup alone.
    */
@@ -30,8 +40,16 @@ export interface TopologyOptions {
 
 export const DEFAULT_DUPLICATE_WINDOW_MS = 120_000
 export const DEFAULT_MAX_MSG_SIZE = 1024 * 1024
+/**
+ * Largest raw archive message: a 1 MiB body grows when JSON-escaped inside its row (measured:
+ * webhook JSON ×1.15, all quotes ×2, control characters ×6), so 8 MiB holds any body the API's
+ * default 1 MiB limit admits, with its headers. The locally managed nats-server allows as much
+ * (src/server/options.ts); a server with the 1 MiB default refuses larger publishes itself.
+ */
+export const RAW_MAX_MSG_SIZE = 8 * 1024 * 1024
+const WEEK_MS = 7 * 24 * 3_600_000
 
-/** Creates the events and dead-letter streams, or updates them to this configuration. */
+/** Creates the events, dead-letter and raw archive streams, or updates them to this configuration. */
 export async function ensureStreams(jsm: JetStreamManager, opts: TopologyOptions = {}): Promise<void> {
   const common = { storage: StorageType.File, retention: RetentionPolicy.Limits, discard: DiscardPolicy.Old, allow_direct: true, num_replicas: 1 }
   const updateExisting = opts.mode !== 'create-missing'
@@ -41,7 +59,7 @@ export async function ensureStreams(jsm: JetStreamManager, opts: TopologyOptions
     subjects: [...EVENT_SUBJECTS],
     duplicate_window: ns(opts.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS),
     max_msg_size: opts.maxMsgSize ?? DEFAULT_MAX_MSG_SIZE,
-    max_age: ns(opts.maxAgeMs ?? 7 * 24 * 3_600_000),
+    max_age: ns(opts.maxAgeMs ?? WEEK_MS),
   })
   await upsertStream(jsm, updateExisting, {
     ...common,
@@ -50,6 +68,15 @@ export async function ensureStreams(jsm: JetStreamManager, opts: TopologyOptions
     duplicate_window: ns(opts.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS),
     // dead letters wait for a human: keep them until redriven or the limits bite
     max_age: 0,
+  })
+  await upsertStream(jsm, updateExisting, {
+    ...common,
+    name: RAW_STREAM,
+    subjects: [`${RAW_SUBJECT_PREFIX}.>`],
+    // a provider retry inside the window is dropped here; a later one collapses in ClickHouse
+    duplicate_window: ns(opts.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS),
+    max_msg_size: RAW_MAX_MSG_SIZE,
+    max_age: ns(opts.rawMaxAgeMs ?? WEEK_MS),
   })
 }
 
@@ -89,16 +116,39 @@ export async function ensurePipelineConsumer(jsm: JetStreamManager, opts: Consum
     max_deliver: -1,
     description: `Omni Fabric pipeline ${opts.pipeline}`,
   }
-  const exists = await jsm.consumers.info(EVENTS_STREAM, name).then(
+  await upsertConsumer(jsm, EVENTS_STREAM, name, mutable)
+  return name
+}
+
+export interface RawConsumerOptions {
+  /** redelivery deadline of an unacknowledged payload (default 30 s) */
+  readonly ackWaitMs?: number
+  /** payloads in flight, held in memory during a ClickHouse outage (default 128: each may be megabytes) */
+  readonly maxAckPending?: number
+}
+
+/** Creates or updates the raw recorder's durable pull consumer; like a pipeline's, it never gives up. */
+export async function ensureRawConsumer(jsm: JetStreamManager, opts: RawConsumerOptions = {}): Promise<string> {
+  await upsertConsumer(jsm, RAW_STREAM, RAW_RECORDER, {
+    ack_wait: ns(opts.ackWaitMs ?? 30_000),
+    max_ack_pending: opts.maxAckPending ?? 128,
+    max_deliver: -1,
+    description: 'Omni Fabric raw payload archive into ClickHouse',
+  })
+  return RAW_RECORDER
+}
+
+/** Updates what may change on an existing durable consumer, or adds it with explicit ack from the start. */
+async function upsertConsumer(jsm: JetStreamManager, stream: string, name: string, mutable: Partial<ConsumerConfig>): Promise<void> {
+  const exists = await jsm.consumers.info(stream, name).then(
     () => true,
     (err: unknown) => {
       if (isNotFound(err)) return false
       throw err
     },
   )
-  if (exists) await jsm.consumers.update(EVENTS_STREAM, name, mutable)
-  else await jsm.consumers.add(EVENTS_STREAM, { ...mutable, durable_name: name, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All })
-  return name
+  if (exists) await jsm.consumers.update(stream, name, mutable)
+  else await jsm.consumers.add(stream, { ...mutable, durable_name: name, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All })
 }
 
 function isNotFound(err: unknown): boolean {

@@ -12,7 +12,7 @@ export interface NatsServerOptions {
   syncInterval?: string
   /** nats-server binary; default: env OMNI_NATS_SERVER, .tools/nats/nats-server, then PATH. */
   binary?: string
-  /** Largest message in bytes; server default (1 MiB) when unset. */
+  /** Largest message in bytes; default 8 MiB (see DEFAULT_MAX_PAYLOAD). */
   maxPayload?: number
   /** Server log file; when unset the log is kept in memory for error reports only. */
   logFile?: string
@@ -29,12 +29,19 @@ export interface ResolvedServerOptions {
   readonly storeDir: string
   readonly syncInterval: string | undefined
   readonly binary: string | undefined
-  readonly maxPayload: number | undefined
+  readonly maxPayload: number
   readonly logFile: string | undefined
   readonly serverName: string | undefined
   readonly readyTimeoutMs: number
   readonly stopTimeoutMs: number
 }
+
+/**
+ * nats-server's own default is 1 MiB, but a raw webhook archive of a 1 MiB body is larger once
+ * its row is JSON-encoded (RAW_MAX_MSG_SIZE in src/jetstream/topology.ts); 8 MiB is the most
+ * NATS recommends. Streams keep their own smaller max_msg_size (events: 1 MiB).
+ */
+export const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024
 
 const SYNC_INTERVAL = /^(always|\d+(ns|us|ms|s|m|h))$/
 const SERVER_NAME = /^[A-Za-z0-9_.-]+$/
@@ -51,6 +58,7 @@ export function resolveServerOptions(opts: NatsServerOptions): ResolvedServerOpt
     ...opts,
     host: opts.host ?? '127.0.0.1',
     port: opts.port ?? 4222,
+    maxPayload: opts.maxPayload ?? DEFAULT_MAX_PAYLOAD,
     readyTimeoutMs: opts.readyTimeoutMs ?? 10_000,
     stopTimeoutMs: opts.stopTimeoutMs ?? 10_000,
   }
@@ -60,7 +68,7 @@ export function resolveServerOptions(opts: NatsServerOptions): ResolvedServerOpt
   if (o.syncInterval !== undefined && !SYNC_INTERVAL.test(o.syncInterval)) {
     bad('syncInterval', "must be 'always' or a duration such as '100ms' or '2m'")
   }
-  if (o.maxPayload !== undefined && !isInt(o.maxPayload, 1, 64 * 1024 * 1024)) bad('maxPayload', 'must be an integer from 1 to 67108864')
+  if (!isInt(o.maxPayload, 1, 64 * 1024 * 1024)) bad('maxPayload', 'must be an integer from 1 to 67108864')
   if (o.serverName !== undefined && !SERVER_NAME.test(o.serverName)) bad('serverName', 'may hold only letters, digits, _ . -')
   if (!isInt(o.readyTimeoutMs, 1, 600_000)) bad('readyTimeoutMs', 'must be a positive integer')
   if (!isInt(o.stopTimeoutMs, 1, 600_000)) bad('stopTimeoutMs', 'must be a positive integer')
@@ -92,7 +100,7 @@ export function renderConfig(o: ResolvedServerOptions, port: number): string {
     `ports_file_dir: ${q(o.storeDir)}`,
   ]
   if (o.serverName !== undefined) lines.push(`server_name: ${q(o.serverName)}`)
-  if (o.maxPayload !== undefined) lines.push(`max_payload: ${o.maxPayload}`)
+  lines.push(`max_payload: ${o.maxPayload}`)
   if (o.logFile !== undefined) lines.push(`log_file: ${q(o.logFile)}`)
   lines.push('jetstream {', `  store_dir: ${q(o.storeDir)}`)
   if (o.syncInterval !== undefined) lines.push(`  sync_interval: ${o.syncInterval}`)

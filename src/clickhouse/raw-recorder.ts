@@ -1,0 +1,94 @@
+import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream'
+import { ensureRawConsumer, RAW_MAX_MSG_SIZE, RAW_STREAM } from '../jetstream/topology.ts'
+import { startTrackedConsumer, type TrackedConsumer } from '../jetstream/tracked-consumer.ts'
+import type { Logger } from '../observability/logger.ts'
+import type { RawRow } from './raw-archive.ts'
+import type { BatchWriter } from './writer.ts'
+
+export interface RawRecorderOptions {
+  readonly js: JetStreamClient
+  readonly jsm: JetStreamManager
+  readonly writer: BatchWriter<RawRow>
+  /** redelivery deadline of an unacknowledged payload (default 30 s) */
+  readonly ackWaitMs?: number
+  /** payloads in flight, the consumer's max_ack_pending (default 128: each may be megabytes) */
+  readonly maxInFlight?: number
+  readonly onFailed?: (reason: string) => void
+  readonly logger?: Logger
+}
+
+export interface RawRecorder {
+  stats(): { readonly recorded: number; readonly terminated: number; readonly inFlight: number }
+  close(): Promise<void>
+}
+
+/**
+ * Pull by bytes, not count: payloads may be megabytes each. The budget must exceed the largest
+ * message (RAW_MAX_MSG_SIZE) or the server refuses the pull; max_ack_pending bounds the count.
+ */
+const PULL = { max_bytes: 4 * RAW_MAX_MSG_SIZE } as const
+
+/**
+ * Copies the raw archive stream into omni_raw_payloads through its own durable consumer. A
+ * payload is acknowledged once its row is written; until then an outage only delays it.
+ */
+export async function startRawRecorder(opts: RawRecorderOptions): Promise<RawRecorder> {
+  const name = await ensureRawConsumer(opts.jsm, {
+    ...(opts.ackWaitMs ? { ackWaitMs: opts.ackWaitMs } : {}),
+    ...(opts.maxInFlight ? { maxAckPending: opts.maxInFlight } : {}),
+  })
+  let recorded = 0
+  let terminated = 0
+
+  // A payload that cannot be decoded, or whose row ClickHouse refuses, cannot be retried into
+  // success, so it is terminated rather than redelivered forever. It is not lost: the JetStream
+  // copy stays readable until the stream's max_age (rawMaxAgeMs) removes it.
+  const terminate = (m: JsMsg, reason: string, error: string) => {
+    opts.logger?.error({ seq: m.info.streamSequence, subject: m.subject, error }, `raw payload not archived in ClickHouse (${reason}); its JetStream copy stays until max_age`)
+    m.term(reason)
+    terminated++
+  }
+
+  const handle = async (m: JsMsg): Promise<void> => {
+    const row = decodeRow(m)
+    if (typeof row === 'string') return terminate(m, 'undecodable', row)
+    const written = await opts.writer.write([row])
+    if (written.type === 'aborted') return m.nak(1000)
+    if (written.type === 'rejected') return terminate(m, 'rejected by ClickHouse', written.error)
+    m.ack()
+    recorded++
+  }
+
+  const consumer: TrackedConsumer = await startTrackedConsumer({
+    js: opts.js,
+    stream: RAW_STREAM,
+    consumer: name,
+    pull: PULL,
+    handle,
+    label: 'raw recorder',
+    ...(opts.onFailed ? { onFailed: opts.onFailed } : {}),
+  })
+  return {
+    stats: () => ({ recorded, terminated, inFlight: consumer.inFlight() }),
+    close: () => consumer.close(),
+  }
+}
+
+const TEXT_FIELDS = ['raw_id', 'received_at', 'provider', 'instance', 'tenant', 'content_type', 'body', 'sha256'] as const
+
+/** The row archiveRaw published, or why it is not one. */
+function decodeRow(m: JsMsg): RawRow | string {
+  let v: unknown
+  try {
+    v = m.json()
+  } catch (err) {
+    return `not JSON: ${(err as Error).message}`
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'not a JSON object'
+  const r = v as Record<string, unknown>
+  for (const f of TEXT_FIELDS) if (typeof r[f] !== 'string') return `${f} is not a string`
+  if (typeof r['size'] !== 'number') return 'size is not a number'
+  const headers = r['headers']
+  if (typeof headers !== 'object' || headers === null || Object.values(headers).some((h) => typeof h !== 'string')) return 'headers is not an object of strings'
+  return r as unknown as RawRow
+}
