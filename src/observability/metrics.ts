@@ -21,3 +21,18 @@ export const clickHouseMetrics = {
     registers: [metricsRegistry],
   }),
 }
+
+/** What pipeline workers report, fed from every settled event (see recordSettled). */
+export const pipelineMetrics = {
+  events: new Counter({ name: 'omni_pipeline_events_total', help: 'Events a pipeline settled, by outcome (done, dropped, retry, dead-lettered)', labelNames: ['pipeline', 'outcome'], registers: [metricsRegistry] }),
+  stages: new Counter({ name: 'omni_stage_runs_total', help: 'Stage runs by status (ran, skipped, dropped, failed)', labelNames: ['pipeline', 'stage', 'status'], registers: [metricsRegistry] }),
+  stageErrors: new Counter({ name: 'omni_stage_errors_total', help: 'Stage failures that led to a retry or a dead letter', labelNames: ['pipeline', 'stage'], registers: [metricsRegistry] }),
+  stageSeconds: new Histogram({
+    name: 'omni_stage_seconds',
+    help: 'Time a stage took for one event',
+    labelNames: ['pipeline', 'stage'],
+    buckets: [0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [metricsRegistry],
+  }),
+  deadLetters: new Counter({ name: 'omni_dead_letters_total', help: 'Events a pipeline sent to the dead letters', labelNames: ['pipeline'], registers: [metricsRegistry] }),
+}

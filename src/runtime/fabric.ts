@@ -15,6 +15,7 @@ import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import { ensurePipelineConsumer, ensureStreams, type TopologyOptions } from '../jetstream/topology.ts'
 import { loadManifests, loadManifestsOrThrow } from '../manifests/load.ts'
 import type { Logger } from '../observability/logger.ts'
+import { recordSettled } from '../observability/settled-metrics.ts'
 import type { CompiledPipeline } from '../pipeline/compile.ts'
 import type { CartridgeLookup } from '../pipeline/stage-builder.ts'
 import { startPipelineWorker, type PipelineWorker, type SettledEvent } from '../pipeline/worker.ts'
@@ -242,7 +243,10 @@ class FabricImpl implements Fabric {
             ...(this.#opts.beforeAck ? { beforeAck: (seq: number, attempt: number) => this.#opts.beforeAck?.(p.name, seq, attempt) } : {}),
             onActionsRejected: (pipeline, error) => this.#opts.logger.error({ pipeline, error }, 'ClickHouse refused the outcome rows of a dead-lettered event'),
             ...(this.#opts.batch ? { batch: this.#opts.batch } : {}),
-            ...(this.#opts.onSettled ? { onSettled: this.#opts.onSettled } : {}),
+            onSettled: (e) => {
+              recordSettled(e)
+              this.#opts.onSettled?.(e)
+            },
             onHookFailed: (pipeline, error) => this.#opts.logger.warn({ pipeline, error }, 'an after-commit hook failed; the event was acknowledged'),
             onFailed: (reason) => this.fail(`pipeline ${p.name}: ${reason}`),
           }),

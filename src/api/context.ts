@@ -1,0 +1,21 @@
+import type { FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { FastifyBaseLogger, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify'
+import type { Fabric } from '../runtime/fabric.ts'
+import type { ApiConfig } from './options.ts'
+
+/** What the routes work on: the running fabric and where its manifests live. */
+export interface ApiDeps {
+  readonly fabric: Fabric
+  /** the manifests folder: pipelines applied through the API are written under `<manifests>/pipelines/` */
+  readonly manifests: string
+}
+
+/** A Fastify instance typed with the TypeBox provider, as every route plugin gets it. */
+export type ApiApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>
+
+/** Options every route plugin receives. */
+export interface RouteOptions {
+  readonly deps: ApiDeps
+  readonly config: ApiConfig
+}

@@ -1,0 +1,50 @@
+import type { EventCatalog } from '../catalog/catalog.ts'
+import { isOmniError, omniError, type Problem } from '../errors/mod.ts'
+import { prepareEvent, type EventInput, type PreparedEvent } from '../ingest/prepare.ts'
+import type { AckPublisher } from '../jetstream/publisher-types.ts'
+import { EVENTS_STREAM } from '../jetstream/topology.ts'
+
+/** What became of one event handed to the API. */
+export interface IngestResult {
+  readonly id: string
+  readonly type: string
+  readonly subject: string
+  readonly idempotencykey: string
+  /** the stream sequence: of this event, or of the earlier copy when it is a duplicate */
+  readonly seq: number
+  /** true when the stream already had an event with this idempotency key */
+  readonly duplicate: boolean
+}
+
+/**
+ * Validates every input first and publishes only when all are valid, so a rejected request
+ * leaves nothing behind; `locate` maps each problem's path back to where the client wrote it.
+ */
+export function prepareAll(catalog: EventCatalog, inputs: readonly unknown[], locate: (index: number, where: string) => string, defaults: { source?: string; tenant?: string } = {}): PreparedEvent[] {
+  const problems: Problem[] = []
+  const prepared: PreparedEvent[] = []
+  inputs.forEach((input, i) => {
+    try {
+      prepared.push(prepareEvent(catalog, input as EventInput, defaults))
+    } catch (err) {
+      if (!isOmniError(err)) throw err
+      if (err.problems.length === 0) problems.push({ where: locate(i, err.code === 'OMNI_ERR_UNKNOWN_EVENT_TYPE' ? '$.type' : '$'), message: err.message })
+      for (const p of err.problems) problems.push({ where: locate(i, p.where), message: p.message })
+    }
+  })
+  if (problems.length > 0) {
+    const unknownOnly = problems.every((p) => p.where.endsWith('.type') || p.where.endsWith('ce-type'))
+    throw omniError(unknownOnly ? 'OMNI_ERR_UNKNOWN_EVENT_TYPE' : 'OMNI_ERR_EVENT_INVALID', inputs.length > 1 ? `${problems.length} problem(s) in the batch; nothing was published` : 'invalid event; nothing was published', { problems, permanent: true })
+  }
+  return prepared
+}
+
+/** Publishes prepared events with their idempotency keys and waits for every stream ack. */
+export async function publishAll(publisher: AckPublisher, prepared: readonly PreparedEvent[]): Promise<IngestResult[]> {
+  return Promise.all(
+    prepared.map(async (p) => {
+      const ack = await publisher.publish(p.subject, p.bytes, { msgID: p.event.idempotencykey, expectStream: EVENTS_STREAM })
+      return { id: p.event.id, type: p.event.type, subject: p.subject, idempotencykey: p.event.idempotencykey, seq: ack.seq, duplicate: ack.duplicate }
+    }),
+  )
+}

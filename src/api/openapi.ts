@@ -1,0 +1,40 @@
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { FastifyInstance } from 'fastify'
+import type { ApiConfig } from './options.ts'
+
+export const API_VERSION = '0.1.0'
+
+/**
+ * OpenAPI 3 generated from the routes' TypeBox schemas, served as JSON at /docs/json and as a
+ * browsable page at /docs. Both are public: the document describes the API, it grants nothing.
+ */
+export async function registerOpenApi(app: FastifyInstance, config: ApiConfig): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Omni Fabric API',
+        version: API_VERSION,
+        description:
+          'Ingest CloudEvents and provider webhooks, query recorded events and the catalog, watch the live stream, and manage pipelines, plugins and dead letters. ' +
+          'Every route but /healthz, /readyz and /docs needs `Authorization: Bearer <token>` with the scope it names (admin includes read and ingest). Errors share one shape with a stable OMNI_ERR_* code.',
+      },
+      servers: [{ url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}` }],
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      tags: [
+        { name: 'ingest', description: 'CloudEvents and webhooks in' },
+        { name: 'read', description: 'recorded events, the catalog, the live stream' },
+        { name: 'manage', description: 'pipelines, plugins, dead letters' },
+        { name: 'operations', description: 'health, readiness, metrics' },
+      ],
+    },
+  })
+  await app.register(async (docs) => {
+    // the UI's own routes (page, assets, /docs/json) declare no access; in this context they are public
+    docs.addHook('onRoute', (route) => {
+      route.config = { ...(route.config ?? {}), access: 'public' }
+    })
+    await docs.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' }, staticCSP: true })
+  })
+}

@@ -1,0 +1,96 @@
+import { createHash } from 'node:crypto'
+import { omniError, type Problem } from '../errors/mod.ts'
+
+/** What a token may do; `admin` includes `read` and `ingest`. */
+export const SCOPES = ['ingest', 'read', 'admin'] as const
+export type Scope = (typeof SCOPES)[number]
+
+/** A bearer token as configured: its secret is kept only as a SHA-256 digest. */
+export interface ApiToken {
+  readonly name: string
+  readonly digest: Buffer
+  readonly scopes: ReadonlySet<Scope>
+}
+
+/** What a user may set, from flags, a tokens file or the environment. */
+export interface ApiSettings {
+  readonly host?: string
+  readonly port?: number
+  readonly tokens?: readonly { readonly name?: unknown; readonly token?: unknown; readonly scopes?: unknown }[]
+  /** origins allowed to call the API from a browser; none means CORS stays off */
+  readonly corsOrigins?: readonly string[]
+  /** largest request body, bytes */
+  readonly bodyLimit?: number
+  /** requests per minute per token (per address without a token) */
+  readonly rateLimit?: number
+  /** SSE comment line interval, so proxies and clients see a live connection */
+  readonly heartbeatMs?: number
+}
+
+export interface ApiConfig {
+  readonly host: string
+  readonly port: number
+  readonly tokens: readonly ApiToken[]
+  readonly corsOrigins: readonly string[]
+  readonly bodyLimit: number
+  readonly rateLimit: number
+  readonly heartbeatMs: number
+}
+
+export const API_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 8080,
+  bodyLimit: 1024 * 1024,
+  rateLimit: 6000,
+  heartbeatMs: 15_000,
+} as const
+
+/** A token shorter than this is refused: it could be guessed. */
+const MIN_TOKEN_LENGTH = 24
+
+export function tokenDigest(token: string): Buffer {
+  return createHash('sha256').update(token).digest()
+}
+
+/** Applies defaults, checks every value, reports all problems at once, and freezes the result. */
+export function resolveApiConfig(settings: ApiSettings = {}): ApiConfig {
+  const problems: Problem[] = []
+  const int = (key: 'port' | 'bodyLimit' | 'rateLimit' | 'heartbeatMs', min: number, max: number): number => {
+    const v = settings[key] ?? API_DEFAULTS[key]
+    if (!Number.isInteger(v) || v < min || v > max) problems.push({ where: `api.${key}`, message: `must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}` })
+    return v
+  }
+  const host = settings.host ?? API_DEFAULTS.host
+  if (typeof host !== 'string' || host === '') problems.push({ where: 'api.host', message: 'must be a host name or address' })
+  const tokens: ApiToken[] = []
+  ;(settings.tokens ?? []).forEach((t, i) => {
+    const where = `api.tokens[${i}]`
+    const name = typeof t.name === 'string' && t.name !== '' ? t.name : undefined
+    if (!name) problems.push({ where: `${where}.name`, message: 'is required (a label for logs and rate limits)' })
+    if (typeof t.token !== 'string' || t.token.length < MIN_TOKEN_LENGTH) problems.push({ where: `${where}.token`, message: `must be a string of at least ${MIN_TOKEN_LENGTH} characters` })
+    const scopes = Array.isArray(t.scopes) ? t.scopes : []
+    if (scopes.length === 0) problems.push({ where: `${where}.scopes`, message: `must list one or more of ${SCOPES.join(', ')}` })
+    scopes.forEach((s, j) => {
+      if (!SCOPES.includes(s as Scope)) problems.push({ where: `${where}.scopes[${j}]`, message: `must be one of ${SCOPES.join(', ')}, got ${JSON.stringify(s)}` })
+    })
+    if (name && typeof t.token === 'string') {
+      if (tokens.some((x) => x.name === name)) problems.push({ where: `${where}.name`, message: `"${name}" is used by another token` })
+      tokens.push({ name, digest: tokenDigest(t.token), scopes: new Set(scopes as Scope[]) })
+    }
+  })
+  const corsOrigins = settings.corsOrigins ?? []
+  corsOrigins.forEach((o, i) => {
+    if (!/^https?:\/\/[^/\s]+$/.test(o)) problems.push({ where: `api.corsOrigins[${i}]`, message: `must be an origin such as https://app.example.com (scheme and host, no path), got ${JSON.stringify(o)}` })
+  })
+  const config: ApiConfig = {
+    host,
+    port: int('port', 0, 65_535),
+    tokens,
+    corsOrigins: [...corsOrigins],
+    bodyLimit: int('bodyLimit', 1024, 64 * 1024 * 1024),
+    rateLimit: int('rateLimit', 1, 10_000_000),
+    heartbeatMs: int('heartbeatMs', 100, 3_600_000),
+  }
+  if (problems.length > 0) throw omniError('OMNI_ERR_CONFIG', 'invalid API settings', { problems })
+  return Object.freeze(config)
+}

@@ -1,0 +1,4 @@
+import type { ApiApp, RouteOptions } from '../context.ts'
+
+// placeholder while the routes are written
+export async function webhookRoutes(_app: ApiApp, _opts: RouteOptions): Promise<void> {}

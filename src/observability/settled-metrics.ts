@@ -1,0 +1,39 @@
+import type { Counter, Histogram } from 'prom-client'
+import type { SettledEvent } from '../pipeline/worker.ts'
+import { pipelineMetrics } from './metrics.ts'
+
+type CounterName = 'events' | 'stages' | 'stageErrors' | 'deadLetters'
+
+// Label children are looked up once per label set: prom-client's labels() hashes its arguments
+// on every call, which would be paid for every stage of every event.
+const counters = new Map<string, ReturnType<Counter['labels']>>()
+const histograms = new Map<string, ReturnType<Histogram['labels']>>()
+
+function counter(name: CounterName, ...labels: string[]): ReturnType<Counter['labels']> {
+  const key = `${name}\u0000${labels.join('\u0000')}`
+  let child = counters.get(key)
+  if (!child) counters.set(key, (child = pipelineMetrics[name].labels(...labels)))
+  return child
+}
+
+function stageSeconds(pipeline: string, stage: string): ReturnType<Histogram['labels']> {
+  const key = `${pipeline}\u0000${stage}`
+  let child = histograms.get(key)
+  if (!child) histograms.set(key, (child = pipelineMetrics.stageSeconds.labels(pipeline, stage)))
+  return child
+}
+
+/** Counts a settled event into the pipeline metrics served at /metrics. */
+export function recordSettled(e: SettledEvent): void {
+  if (e.type === 'acked') {
+    counter('events', e.pipeline, e.outcome.type).inc()
+    for (const s of e.outcome.trace) {
+      counter('stages', e.pipeline, s.stage, s.type).inc()
+      if (s.type === 'ran') stageSeconds(e.pipeline, s.stage).observe(s.ms / 1000)
+    }
+    return
+  }
+  counter('events', e.pipeline, e.type).inc()
+  counter('stageErrors', e.pipeline, e.stage).inc()
+  if (e.type === 'dead-lettered') counter('deadLetters', e.pipeline).inc()
+}
