@@ -1,4 +1,73 @@
+import Type from 'typebox'
+import { cartridgeListing } from '../../cartridges/mod.ts'
+import { observedCatalog } from '../../clickhouse/observed.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
+import { ErrorResponse } from '../errors.ts'
+import { requireClickHouse } from './events.ts'
 
-// placeholder while the routes are written
-export async function catalogRoutes(_app: ApiApp, _opts: RouteOptions): Promise<void> {}
+const Scope = Type.Object(
+  { instance: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })), tenant: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })) },
+  { additionalProperties: false },
+)
+
+/** `GET /v1/catalog` (observed vs mapped vs unmapped) and `GET /v1/catalog/actions` (the marketplace listing). */
+export async function catalogRoutes(app: ApiApp, { deps }: RouteOptions): Promise<void> {
+  const { fabric } = deps
+  app.get(
+    '/v1/catalog',
+    {
+      config: { access: 'read' },
+      schema: {
+        summary: 'Event types: declared, observed per instance, mapped or unmapped',
+        description:
+          'For UIs to autocomplete: every declared type with its subject and fan-out, the types each instance actually sent (counts, first and last seen) with the loaded pipelines that map them, and the declared types never seen.',
+        tags: ['read'],
+        security: [{ bearer: [] }],
+        querystring: Scope,
+        response: {
+          200: Type.Object({
+            declared: Type.Array(Type.Unknown()),
+            observed: Type.Array(Type.Unknown(), { description: 'one row per instance and type: count, firstSeen, lastSeen, mapped (pipelines), status mapped|unmapped, declared' }),
+            notObserved: Type.Array(Type.Unknown()),
+          }),
+          '4xx': ErrorResponse,
+          '5xx': ErrorResponse,
+        },
+      },
+    },
+    async (request) => {
+      const catalog = fabric.catalog()
+      const found = await observedCatalog(requireClickHouse(fabric), request.query, fabric.pipelines(), catalog.entries)
+      return {
+        declared: catalog.entries.map((e) => ({
+          type: e.type,
+          version: e.version,
+          subject: e.subject,
+          visibility: e.visibility,
+          description: e.description,
+          idempotency: e.idempotency,
+          fanout: e.fanout.map((t) => t.subject),
+        })),
+        observed: found.observed,
+        notObserved: found.notObserved,
+      }
+    },
+  )
+  app.get(
+    '/v1/catalog/actions',
+    {
+      config: { access: 'read' },
+      schema: {
+        summary: 'The cartridges and installed plugins a stage can use',
+        description: 'The marketplace listing: built-in cartridges with their config schemas, and each installed plugin as `plugin:<id>` with its tier, runtime and state.',
+        tags: ['read'],
+        security: [{ bearer: [] }],
+        response: { 200: Type.Object({ cartridges: Type.Array(Type.Unknown()), plugins: Type.Array(Type.Unknown()) }), '4xx': ErrorResponse },
+      },
+    },
+    async () => ({
+      cartridges: cartridgeListing(),
+      plugins: fabric.pluginStatus().map((p) => ({ uses: `plugin:${p.id}`, ...p })),
+    }),
+  )
+}

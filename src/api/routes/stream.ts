@@ -1,4 +1,96 @@
+import Type from 'typebox'
+import { omniError, type Problem } from '../../errors/mod.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
+import { ErrorResponse } from '../errors.ts'
+import { openEventStream, type EventStream } from '../sse.ts'
 
-// placeholder while the routes are written
-export async function streamRoutes(_app: ApiApp, _opts: RouteOptions): Promise<void> {}
+/** What the live stream shows by default: events and commands, not redrive copies. */
+const DEFAULT_SUBJECTS = ['omni.evt.>', 'omni.cmd.>']
+const SUBJECT_FILTER = /^omni\.(evt|cmd)(\.[A-Za-z0-9_-]+|\.\*)*(\.>)?$/
+
+const StreamQuery = Type.Object(
+  {
+    type: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: 'comma-separated catalog event types' })),
+    subject: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: 'comma-separated subject filters under omni.evt / omni.cmd (wildcards * and >)' })),
+    tenant: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    instance: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    after: Type.Optional(Type.Integer({ minimum: 0, description: 'replay from the event after this stream sequence (Last-Event-ID wins when both are given)' })),
+  },
+  { additionalProperties: false },
+)
+
+/** `GET /v1/stream`: the live stream as Server-Sent Events, resumable from Last-Event-ID. */
+export async function streamRoutes(app: ApiApp, { deps, config }: RouteOptions): Promise<void> {
+  const open = new Set<EventStream>()
+  // before the fabric's connection drains, every stream's consumer goes
+  app.addHook('onClose', async () => {
+    await Promise.all([...open].map((s) => s.close()))
+  })
+  app.get(
+    '/v1/stream',
+    {
+      config: { access: 'read' },
+      schema: {
+        summary: 'Live events as Server-Sent Events',
+        description:
+          'Each event is sent with `id:` its stream sequence, `event:` its type and `data:` the envelope. A reconnect with `Last-Event-ID` (EventSource does this by itself) replays exactly the events after it, straight from JetStream. ' +
+          `A comment line is sent every ${config.heartbeatMs / 1000} s so proxies keep the connection open.`,
+        tags: ['read'],
+        security: [{ bearer: [] }],
+        querystring: StreamQuery,
+        headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })) }),
+        response: { 200: Type.String({ description: 'text/event-stream' }), '4xx': ErrorResponse, '5xx': ErrorResponse },
+      },
+    },
+    async (request, reply) => {
+      const q = request.query
+      const subjects = subjectsFor(q.type, q.subject, (t) => deps.fabric.catalog().get(t)?.subject)
+      const lastId = request.headers['last-event-id']
+      const after = lastId !== undefined ? Number(lastId) : q.after
+      const begin = () => {
+        reply.hijack()
+        reply.raw.writeHead(200, {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-store',
+          connection: 'keep-alive',
+          // proxies such as nginx would otherwise buffer the stream
+          'x-accel-buffering': 'no',
+        })
+        return reply.raw
+      }
+      const filter = { subjects, ...(q.tenant ? { tenant: q.tenant } : {}), ...(q.instance ? { instance: q.instance } : {}), ...(after !== undefined ? { after } : {}) }
+      const stream = await openEventStream(deps.fabric.js, begin, filter, config.heartbeatMs).catch((cause: unknown) => {
+        const why = cause instanceof Error ? cause.message : String(cause)
+        // overlapping filters (omni.evt.> beside one of its subjects) are the caller's to fix
+        if (/overlap/i.test(why)) throw omniError('OMNI_ERR_BODY_INVALID', `the stream filters overlap (${subjects.join(', ')}); give filters that do not`, { cause, problems: [{ where: 'query', message: why }] })
+        throw omniError('OMNI_ERR_NATS_UNAVAILABLE', `cannot open the stream: ${why}`, { cause })
+      })
+      open.add(stream)
+      void stream.closed().then(() => open.delete(stream))
+    },
+  )
+}
+
+/** The subjects to read: those of the types asked for, the filters asked for, or everything. */
+function subjectsFor(types: string | undefined, subjects: string | undefined, subjectOf: (type: string) => string | undefined): string[] {
+  const problems: Problem[] = []
+  const out = new Set<string>()
+  for (const t of split(types)) {
+    const s = subjectOf(t)
+    if (s) out.add(s)
+    else problems.push({ where: 'query.type', message: `"${t}" is not a catalog event type` })
+  }
+  for (const s of split(subjects)) {
+    if (SUBJECT_FILTER.test(s)) out.add(s)
+    else problems.push({ where: 'query.subject', message: `"${s}" is not a subject filter under omni.evt or omni.cmd` })
+  }
+  if (problems.length > 0) throw omniError('OMNI_ERR_BODY_INVALID', 'invalid stream filter', { problems })
+  return out.size > 0 ? [...out] : DEFAULT_SUBJECTS
+}
+
+function split(list: string | undefined): string[] {
+  return (list ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+}
