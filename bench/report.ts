@@ -11,6 +11,7 @@ export interface BenchReport {
     readonly quick: boolean
     readonly latencySeconds: number
     readonly overloadSeconds: number
+    readonly httpSeconds: number
     readonly warmupSeconds: number
     readonly server: { readonly managed: boolean; readonly url: string; readonly syncInterval?: string }
     readonly nodeFlags: readonly string[]

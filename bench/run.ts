@@ -16,6 +16,7 @@ import type { BenchContext, BenchSizes, ProgressFactory, Scenario, ScenarioResul
 import { closeQuietly } from './lib/worker.ts'
 import { writeReport, type BenchReport } from './report.ts'
 import { consumeCeiling } from './scenarios/consume-ceiling.ts'
+import { httpIngest } from './scenarios/http-ingest.ts'
 import { latency } from './scenarios/latency.ts'
 import { overload } from './scenarios/overload.ts'
 import { pipelineE2e } from './scenarios/pipeline-e2e.ts'
@@ -27,9 +28,10 @@ import { sink } from './scenarios/sink.ts'
  * In run order: the ceilings first, since later scenarios are sized and compared by them; the
  * sink right after the end-to-end run it is compared with.
  */
-// the plugin stages run after overload (so its memory samples stay the worker's alone); the sink
-// runs last: its engine threads and memory would otherwise weigh on everything before it
-export const SCENARIOS: readonly Scenario[] = [publishCeiling, consumeCeiling, pipelineE2e, latency, overload, plugins, sink]
+// the plugin stages run after overload (so its memory samples stay the worker's alone), HTTP
+// ingest (its own fabric, closed after it) before them; the sink runs last: its engine threads
+// and memory would otherwise weigh on everything before it
+export const SCENARIOS: readonly Scenario[] = [publishCeiling, consumeCeiling, pipelineE2e, latency, overload, httpIngest, plugins, sink]
 
 /** Sized so a full run takes about two minutes on the 2-core machines. */
 export const DEFAULT_EVENTS = 200_000
@@ -73,6 +75,7 @@ function sizesFor(opts: BenchOptions): BenchSizes {
     events,
     latencySeconds: quick ? 2 : 10,
     overloadSeconds: quick ? 2 : 20,
+    httpSeconds: quick ? 1 : 10,
     warmupSeconds: quick ? 0.25 : 1,
     phaseTimeoutSeconds: Math.max(quick ? 30 : 60, Math.ceil(events / 2000)),
     e2eCapSeconds: Math.max(30, Math.ceil(events / 6000)),
@@ -143,6 +146,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchRun> {
           quick: ctx.quick,
           latencySeconds: sizes.latencySeconds,
           overloadSeconds: sizes.overloadSeconds,
+          httpSeconds: sizes.httpSeconds,
           warmupSeconds: sizes.warmupSeconds,
           server: { managed: ctx.managed, url, ...(server ? { syncInterval: SYNC_INTERVAL } : {}) },
           nodeFlags: process.execArgv,

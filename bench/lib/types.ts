@@ -34,6 +34,8 @@ export interface BenchSizes {
   readonly events: number
   readonly latencySeconds: number
   readonly overloadSeconds: number
+  /** each measured HTTP load run */
+  readonly httpSeconds: number
   /** excluded from the latency percentiles while the worker and JIT settle */
   readonly warmupSeconds: number
   /** upper bound on any single measured phase, whatever happens */

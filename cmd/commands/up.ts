@@ -8,8 +8,10 @@ import { startNatsServer, type ManagedNatsServer } from '../../src/server/mod.ts
 import { clickHouseConfigFrom, withClickHouseOptions, type ClickHouseCliOptions } from './clickhouse-options.ts'
 import { pluginSettingsFrom, withPluginOptions, type PluginCliOptions } from './plugin-options.ts'
 import { manifestsPath, parseIntOption } from './shared.ts'
+import { apiConfigFrom, withApiOptions, type ApiCliOptions } from './api-options.ts'
+import { startApi, type ApiApp } from '../../src/api/mod.ts'
 
-interface UpOptions extends ClickHouseCliOptions, PluginCliOptions {
+interface UpOptions extends ClickHouseCliOptions, PluginCliOptions, ApiCliOptions {
   clickhouse: boolean
   nats?: string
   manifests?: string
@@ -33,11 +35,13 @@ export function registerUp(program: Command): void {
     .option('--no-clickhouse', 'run without ClickHouse: no event store, no stage outcomes')
   withClickHouseOptions(cmd, { retention: true })
   withPluginOptions(cmd)
+  withApiOptions(cmd)
   cmd.action(async (opts: UpOptions) => {
       const logger = createLogger({ ...(opts.logLevel ? { level: opts.logLevel } : {}) })
       // bad ClickHouse settings fail before anything starts
       const clickhouse = opts.clickhouse ? clickHouseConfigFrom(opts) : false
       const plugins = pluginSettingsFrom(opts, opts.data)
+      const api = opts.api ? await apiConfigFrom(opts, opts.data) : undefined
       let server: ManagedNatsServer | undefined
       let url = opts.nats
       if (!url) {
@@ -67,12 +71,23 @@ export function registerUp(program: Command): void {
         await server?.close()
         throw err
       }
+      let http: { app: ApiApp; url: string } | undefined
+      if (api) {
+        try {
+          http = await startApi({ fabric, manifests: manifestsPath(opts.manifests) }, api.config, logger)
+        } catch (err) {
+          await fabric.close()
+          await server?.close()
+          throw err
+        }
+      }
       // the banner goes out in one write, so a reader never sees half of it
       const banner: string[] = []
       const out = { write: (line: string) => banner.push(line) }
       out.write(`Omni Fabric is running\n`)
       out.write(`  NATS        ${url}${server ? ` (local nats-server ${server.version}, pid ${server.pid}, data in ${server.storeDir})` : ''}\n`)
       out.write(`  ClickHouse  ${fabric.analytics ? `${fabric.analytics.ch.description}, database ${fabric.analytics.ch.config.database} (events kept ${fabric.analytics.ch.config.eventsRetentionDays} d, raw payloads ${fabric.analytics.ch.config.rawRetentionDays} d)` : 'off (--no-clickhouse)'}\n`)
+      out.write(`  API         ${http ? `${http.url} (docs ${http.url}/docs; ${api?.tokenFile ? `admin token in ${api.tokenFile}` : `${api?.config.tokens.length} token(s) from ${opts.tokens}`})` : 'off (--no-api)'}\n`)
       out.write(`  manifests   ${manifestsPath(opts.manifests)}${opts.watch ? ' (watching for changes)' : ''}\n`)
       const installed = fabric.pluginStatus()
       out.write(`  plugins     ${plugins.dir}: ${installed.map((p) => (p.state === 'rejected' ? `${p.id} (rejected)` : `${p.id} ${p.version} ${p.runtime}/${p.tier}${p.state === 'running' ? ' running' : ''}`)).join(', ') || 'none'}; trust ${plugins.trust}, cluster ${plugins.cluster}\n`)
@@ -88,6 +103,8 @@ export function registerUp(program: Command): void {
       const shutdown = async (signal: string) => {
         logger.info({ signal }, 'draining')
         const failure = fabric.failure
+        // the API first: no request may reach a fabric that is draining
+        await http?.app.close()
         await fabric.close()
         await server?.close()
         if (failure) {

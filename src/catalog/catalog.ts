@@ -24,6 +24,8 @@ export interface CatalogEntry {
   readonly description: string
   /** where in which file the entry was declared */
   readonly declaredAt: string
+  /** the data fields the schema lists, when it lists them (mappings are checked against them) */
+  readonly dataFields?: readonly string[]
   dataProblems(data: unknown): Problem[]
 }
 
@@ -61,6 +63,7 @@ export function compileEntry(spec: EventTypeSpec, producer: string, declaredAt: 
     fanout,
     description: spec.description ?? '',
     declaredAt,
+    ...(properties ? { dataFields: Object.keys(properties) } : {}),
     dataProblems: (data) => (validator.Check(data) ? [] : schemaProblems(validator.Errors(data) as never, '$.data')),
   }
 }

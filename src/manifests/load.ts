@@ -7,16 +7,19 @@ import { compilePipeline, type CompiledPipeline } from '../pipeline/compile.ts'
 import type { CartridgeLookup } from '../pipeline/stage-builder.ts'
 import { problemAt } from './check.ts'
 import { readYamlManifest, type YamlManifest } from './yaml.ts'
+import { compileWebhookSource, type WebhookSource } from '../webhooks/source.ts'
 
 /** Everything loaded from a manifests folder (or a single file). */
 export interface LoadedManifests {
   readonly files: readonly string[]
   readonly catalog: EventCatalog
   readonly pipelines: readonly CompiledPipeline[]
+  /** `kind: WebhookSource` manifests: the providers /v1/webhooks/:provider/:instance accepts */
+  readonly webhooks: readonly WebhookSource[]
   readonly problems: readonly Problem[]
 }
 
-const KINDS = ['EventCatalog', 'Pipeline', 'Plugin'] as const
+const KINDS = ['EventCatalog', 'Pipeline', 'Plugin', 'WebhookSource'] as const
 
 /** Lists the YAML files under a path (a file is returned as is), sorted for stable output. */
 export async function listManifestFiles(path: string): Promise<string[]> {
@@ -51,6 +54,7 @@ export async function loadManifests(paths: string | readonly string[], lookup: C
 
   const entries: CatalogEntry[] = []
   const pipelineManifests: YamlManifest[] = []
+  const sourceManifests: YamlManifest[] = []
   for (const m of parsed) {
     const kind = (m.value as { kind?: unknown } | null)?.kind
     if (kind === 'EventCatalog') {
@@ -63,6 +67,8 @@ export async function loadManifests(paths: string | readonly string[], lookup: C
       }
     } else if (kind === 'Pipeline') {
       pipelineManifests.push(m)
+    } else if (kind === 'WebhookSource') {
+      sourceManifests.push(m)
     } else if (kind === 'Plugin') {
       // a plugin's source manifest: it takes effect only signed and installed, and `omni plugin
       // verify` checks it; pipelines use installed plugins as `plugin:<id>`
@@ -82,7 +88,18 @@ export async function loadManifests(paths: string | readonly string[], lookup: C
     if (prior) problems.push(problemAt(m, ['name'], `pipeline name "${result.pipeline.name}" is already used by ${prior.file}`))
     else pipelines.push(result.pipeline)
   }
-  return { files: files.map(display), catalog: createCatalog(entries), pipelines, problems }
+  // after the catalog: a source's mapping names catalog types
+  const catalog = createCatalog(entries)
+  const webhooks: WebhookSource[] = []
+  for (const m of sourceManifests) {
+    const result = compileWebhookSource(m, catalog)
+    problems.push(...result.problems)
+    if (!result.source) continue
+    const prior = webhooks.find((w) => w.name === result.source?.name)
+    if (prior) problems.push(problemAt(m, ['name'], `webhook source "${prior.name}" is already declared at ${prior.declaredAt}`))
+    else webhooks.push(result.source)
+  }
+  return { files: files.map(display), catalog, pipelines, webhooks, problems }
 }
 
 /** Loads manifests and throws one OMNI_ERR_MANIFEST listing every problem, if there is any. */

@@ -16,6 +16,7 @@ import { ensurePipelineConsumer, ensureStreams, type TopologyOptions } from '../
 import { loadManifests, loadManifestsOrThrow } from '../manifests/load.ts'
 import type { Logger } from '../observability/logger.ts'
 import { recordSettled } from '../observability/settled-metrics.ts'
+import { createWebhookRegistry, type WebhookRegistry, type WebhookSource } from '../webhooks/mod.ts'
 import type { CompiledPipeline } from '../pipeline/compile.ts'
 import type { CartridgeLookup } from '../pipeline/stage-builder.ts'
 import { startPipelineWorker, type PipelineWorker, type SettledEvent } from '../pipeline/worker.ts'
@@ -67,6 +68,8 @@ export interface Fabric {
   readonly jsm: JetStreamManager
   readonly publisher: AckPublisher
   catalog(): EventCatalog
+  /** the webhook sources the manifests declare, replaced with them on reload */
+  webhooks(): WebhookRegistry
   pipelines(): readonly CompiledPipeline[]
   workers(): readonly PipelineWorker[]
   /** the installed plugins: verified, running, or rejected with the reason */
@@ -101,6 +104,7 @@ export async function startFabric(opts: FabricOptions): Promise<Fabric> {
     const publisher = createPublisher(nc)
     await host?.attach(js)
     const fabric = new FabricImpl(opts, nc, js, jsm, publisher, dedup, loaded.catalog, lookup, host)
+    fabric.setWebhooks(loaded.webhooks)
     fabric.preload(loaded.pipelines)
     if (opts.clickhouse) {
       fabric.analytics = await startAnalytics({
@@ -184,6 +188,16 @@ class FabricImpl implements Fabric {
 
   catalog(): EventCatalog {
     return this.#catalog
+  }
+
+  #webhooks: WebhookRegistry = createWebhookRegistry([])
+
+  webhooks(): WebhookRegistry {
+    return this.#webhooks
+  }
+
+  setWebhooks(sources: readonly WebhookSource[]): void {
+    this.#webhooks = createWebhookRegistry(sources)
   }
 
   pipelines(): readonly CompiledPipeline[] {
@@ -295,6 +309,7 @@ class FabricImpl implements Fabric {
         return { type: 'rejected', problems: [problem] }
       }
       this.#catalog = loaded.catalog
+      this.setWebhooks(loaded.webhooks)
       this.#opts.logger.info(diff, 'pipelines reloaded')
       return { type: 'reloaded', ...diff }
     }

@@ -50,6 +50,11 @@ export interface WebhookAdapter {
   normalize(delivery: WebhookDelivery): AdaptedEvent[]
   /** a reply that replaces the normal one, for handshakes; undefined for ordinary deliveries */
   reply?(delivery: WebhookDelivery): AdapterReply | undefined
+  /**
+   * The answer once the delivery's events are stored, when the provider expects one of its own
+   * instead of the usual 202 (a Discord interaction wants an interaction response)
+   */
+  acknowledge?(delivery: WebhookDelivery): AdapterReply | undefined
 }
 
 /** The catalog type every adapter uses for provider events it does not know. */

@@ -68,6 +68,24 @@ t.test('quick mode on its own managed server reports every scenario with positiv
   } else {
     t.match(container, { events: 0, rate: 0, notes: /^skipped: no Docker engine/, details: { skipped: true, reason: String } }, 'without an engine, the container row says skipped and why, with no figures')
   }
+  const httpRows = report.scenarios.filter((r) => r.scenario === 'http-ingest')
+  t.same(httpRows.map((r) => r.id), ['http.empty', 'http.ingest', 'http.webhook'], 'the empty route, /v1/events and the webhook, measured side by side')
+  for (const r of httpRows) {
+    const d = r.details as { verified: boolean; non2xx: number; latencyMs: { p50: number; p99: number }; durability: { label: string; accepted: number; stored: number; missing: number }[] }
+    t.notOk(r.details['skipped'], `${r.id} is measured on the bench's own server`)
+    t.equal(d.verified, true, `${r.id}: no non-2xx, and every 2xx is in JetStream`)
+    t.ok(d.latencyMs.p50 >= 0 && d.latencyMs.p99 >= d.latencyMs.p50, `${r.id}: latency percentiles are ordered`)
+    if (r.id === 'http.empty') continue
+    t.equal(r.ratioTo, 'http.empty', `${r.id} is compared with the empty route`)
+    t.ok((r.ratio ?? 0) > 0)
+    t.ok(d.durability.length > 0 && d.durability.every((x) => x.accepted >= r.events && x.missing === 0 && x.stored >= x.accepted), `${r.id}: accepted requests counted in the stream`)
+  }
+  t.match(httpRows.find((r) => r.id === 'http.ingest')?.notes, /^target ≥ 0\.5× empty route (met|NOT met);.*ClickHouse off/, 'the ingest target is printed beside the figures')
+  t.same(
+    (httpRows.find((r) => r.id === 'http.webhook')?.details['durability'] as { label: string }[]).map((x) => x.label),
+    ['omni.evt.ingest.message-received.v1', 'omni.raw.whatsapp.bench-1'],
+    'each webhook delivery is one message.received event and one raw payload',
+  )
   const e2e = report.scenarios.find((r) => r.id === 'pipeline-e2e')
   t.equal(e2e?.ratioTo, 'consume', 'the end-to-end rate is compared with the consume ceiling')
   t.ok((e2e?.ratio ?? 0) > 0)
@@ -103,10 +121,10 @@ t.test('on a shared server (--nats) only bench subjects and streams are touched'
   await publisher.publish('omni.evt.ingest.message-received.v1', new TextEncoder().encode('{"someone":"else"}'))
   await publisher.close()
 
-  const { report, jsonPath } = await runBench({ quick: true, events: 200, natsUrl: server.url, json: false, only: ['consume-ceiling', 'pipeline-e2e', 'plugins', 'sink'] })
+  const { report, jsonPath } = await runBench({ quick: true, events: 200, natsUrl: server.url, json: false, only: ['consume-ceiling', 'pipeline-e2e', 'http-ingest', 'plugins', 'sink'] })
   t.equal(jsonPath, undefined, 'json: false writes nothing')
   t.same(report.failures, [])
-  t.same([...new Set(report.scenarios.map((r) => r.scenario))], ['consume-ceiling', 'pipeline-e2e', 'plugins', 'sink'], 'only the chosen scenarios ran')
+  t.same([...new Set(report.scenarios.map((r) => r.scenario))], ['consume-ceiling', 'pipeline-e2e', 'http-ingest', 'plugins', 'sink'], 'only the chosen scenarios ran')
   t.match(
     report.scenarios.find((r) => r.id === 'plugins.container'),
     { rate: 0, notes: /^skipped: no Docker engine socket was given/, details: { skipped: true } },
@@ -116,6 +134,11 @@ t.test('on a shared server (--nats) only bench subjects and streams are touched'
     report.scenarios.filter((r) => r.scenario === 'sink').map((r) => r.id),
     ['sink.insert', 'sink.insert.full-batches'],
     'the sink end to end is skipped: its recorder would share a running fabric\'s consumer',
+  )
+  t.match(
+    report.scenarios.find((r) => r.id === 'http.webhook'),
+    { rate: 0, notes: /^skipped: on a shared server/, details: { skipped: true } },
+    'the webhook row is skipped: it would write outside the bench subjects',
   )
   t.notOk((await jsm.consumers.list(EVENTS_STREAM).next()).some((c) => c.name.includes('_recorder')), 'no recorder consumer was created')
   t.ok(report.scenarios.every((r) => r.rate > 0 || r.details['skipped'] === true))

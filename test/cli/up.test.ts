@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -19,7 +19,9 @@ async function freePort(): Promise<number> {
 
 /** Starts `omni up` and resolves once it prints that it runs (bounded). */
 function startUp(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; out: () => string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, ['--no-warnings', OMNI, 'up', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  // every run gets its own API port (0: any free one), so runs never collide on 8080
+  const apiPort = args.includes('--api-port') || args.includes('--no-api') ? [] : ['--api-port', '0']
+  const child = spawn(process.execPath, ['--no-warnings', OMNI, 'up', ...args, ...apiPort], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()))
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()))
@@ -46,6 +48,21 @@ t.test('omni up runs the shipped playbook on its own nats-server and stops clean
   t.match(up.out(), /pipeline\s+whatsapp-personal: omni\.evt\.ingest\.message-received\.v1/)
   const url = `nats://127.0.0.1:${port}`
 
+  // the API is up on loopback, with an admin token made in the data folder for its owner only
+  const api = /API\s+(http:\/\/127\.0\.0\.1:\d+) \(docs .*admin token in (\S+)\)/.exec(up.out())
+  t.ok(api, 'the banner names the API and where its token is')
+  const [, apiUrl = '', tokenFile = ''] = api ?? []
+  t.equal((await stat(tokenFile)).mode & 0o777, 0o600, 'the token file is readable by its owner only')
+  const token = (await readFile(tokenFile, 'utf8')).trim()
+  t.equal((await fetch(`${apiUrl}/healthz`)).status, 200)
+  t.equal((await fetch(`${apiUrl}/v1/pipelines`)).status, 401, 'nothing but health without a token')
+  const viaApi = await fetch(`${apiUrl}/v1/events`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/cloudevents+json' },
+    body: JSON.stringify({ specversion: '1.0', id: 'api-1', source: 'test://up', type: 'message.received', provider: 'whatsapp', instance: 'phone-1', data: { kind: 'text', text: 'via the API', providerMessageId: 'm0', fromSelf: true, forwarded: false } }),
+  })
+  t.equal(viaApi.status, 202, await viaApi.clone().text())
+
   const text = { kind: 'text', text: 'hello', providerMessageId: 'm1', fromSelf: false, forwarded: false }
   const audio = { kind: 'audio', providerMessageId: 'm2', fromSelf: false, forwarded: true }
   const self = { kind: 'text', text: 'note to self', providerMessageId: 'm3', fromSelf: true, forwarded: false }
@@ -53,9 +70,10 @@ t.test('omni up runs the shipped playbook on its own nats-server and stops clean
     const r = await omni(['publish', 'message.received', JSON.stringify(data), '--provider', 'whatsapp', '--instance', 'phone-1', '--nats', url])
     t.equal(r.code, 0, r.stderr)
   }
-  const tail = await omni(['tail', '--all', '-n', '9', '--json', '--nats', url], { timeoutMs: 20_000 })
+  const tail = await omni(['tail', '--all', '-n', '10', '--json', '--nats', url], { timeoutMs: 20_000 })
   const events = tail.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; data: Record<string, unknown>; causationid?: string })
   const types = events.map((e) => e.type)
+  t.equal(events.filter((e) => e.type === 'message.received' && e.data['providerMessageId'] === 'm0').length, 1, 'the event posted to the API is in the stream')
   t.equal(events.length, 9, 'three sources, a reply, a transcription request, four fan-out copies')
   t.equal(types.filter((x) => x === 'agent.reply.requested').length, 1, 'the direct text got a reply request')
   t.equal(types.filter((x) => x === 'media.transcription.requested').length, 1, 'the forwarded audio got a transcription request')

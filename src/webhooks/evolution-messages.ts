@@ -1,0 +1,123 @@
+// Baileys message content (what Evolution API forwards in messages.upsert) → provider-neutral
+// message events. WhatsApp wraps content in envelopes (ephemeral, view-once, document with
+// caption, edited); they are unwrapped first, remembering what they said.
+import { PROVIDER_META_KEY } from '../envelope/schema.ts'
+import { omniError } from '../errors/mod.ts'
+import type { AdaptedEvent } from './types.ts'
+
+type Obj = Record<string, unknown>
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined)
+
+const WRAPPERS = ['ephemeralMessage', 'viewOnceMessage', 'viewOnceMessageV2', 'viewOnceMessageV2Extension', 'documentWithCaptionMessage'] as const
+/** keys beside the content that carry no content of their own */
+const METADATA = new Set(['messageContextInfo', 'senderKeyDistributionMessage'])
+
+const MEDIA: Record<string, string> = { imageMessage: 'image', videoMessage: 'video', audioMessage: 'audio', documentMessage: 'document', stickerMessage: 'sticker', ptvMessage: 'video' }
+const POLLS = new Set(['pollCreationMessage', 'pollCreationMessageV2', 'pollCreationMessageV3'])
+
+/** Protocol message types (WAProto ProtocolMessage.Type), by number and by name. */
+const REVOKE = new Set<unknown>([0, 'REVOKE'])
+const EDIT = new Set<unknown>([14, 'MESSAGE_EDIT'])
+
+export interface MessageContext {
+  readonly event: string
+  /** the path of this message in the body, for error reports */
+  readonly at: string
+}
+
+/** Epoch seconds (a number, a string, or Long's {low}) → RFC 3339 UTC. */
+export function secondsToUtc(v: unknown): string | undefined {
+  const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : isObj(v) && typeof v['low'] === 'number' ? v['low'] : NaN
+  return Number.isFinite(n) && n > 0 ? new Date(n * 1000).toISOString() : undefined
+}
+
+/** One Baileys WebMessageInfo → the events it stands for (one, normally). */
+export function messageEvents(msg: unknown, ctx: MessageContext): AdaptedEvent[] {
+  if (!isObj(msg) || !isObj(msg['key'])) throw invalid(ctx, `${ctx.at}.key`, 'is required (the message key)')
+  const key = msg['key']
+  const id = str(key['id'])
+  if (!id) throw invalid(ctx, `${ctx.at}.key.id`, 'must be a non-empty string')
+  const remoteJid = str(key['remoteJid'])
+  const participant = str(key['participant']) ?? str(msg['participant'])
+  const fromSelf = key['fromMe'] === true
+  let content = isObj(msg['message']) ? msg['message'] : {}
+  let viewOnce = false
+  for (let depth = 0; depth < 4; depth++) {
+    const wrapper = WRAPPERS.find((w) => isObj(content[w]) && isObj((content[w] as Obj)['message']))
+    if (!wrapper) break
+    if (wrapper.startsWith('viewOnce')) viewOnce = true
+    content = (content[wrapper] as Obj)['message'] as Obj
+  }
+  const contentKey = Object.keys(content).find((k) => !METADATA.has(k)) ?? str(msg['messageType']) ?? 'unknown'
+  const body = isObj(content[contentKey]) ? (content[contentKey] as Obj) : {}
+  const meta = { event: ctx.event, messageType: contentKey, ...(remoteJid ? { remoteJid } : {}), ...(participant ? { participant } : {}), ...(str(msg['pushName']) ? { pushName: msg['pushName'] } : {}) }
+  const common = {
+    ...(secondsToUtc(msg['messageTimestamp']) ? { time: secondsToUtc(msg['messageTimestamp']) } : {}),
+    // a message sent from the instance itself has no other sender to name
+    ...(!fromSelf && (participant ?? remoteJid) ? { actor: (participant ?? remoteJid) as string } : {}),
+    ...(remoteJid ? { conversation: remoteJid } : {}),
+  }
+  const event = (type: string, data: Obj): AdaptedEvent => ({ type, data: { ...data, [PROVIDER_META_KEY]: meta }, ...common })
+
+  if (contentKey === 'protocolMessage' || contentKey === 'editedMessage') {
+    const proto = contentKey === 'editedMessage' && isObj(body['message']) ? ((body['message'] as Obj)['protocolMessage'] as Obj | undefined) ?? {} : body
+    const target = str(isObj(proto['key']) ? (proto['key'] as Obj)['id'] : undefined) ?? id
+    if (REVOKE.has(proto['type'])) return [event('message.deleted', { providerMessageId: target, fromSelf })]
+    if (EDIT.has(proto['type']) || contentKey === 'editedMessage') {
+      const text = textOf(isObj(proto['editedMessage']) ? (proto['editedMessage'] as Obj) : {})
+      return [event('message.edited', { providerMessageId: id, targetMessageId: target, fromSelf, ...(text !== undefined ? { text } : {}) })]
+    }
+    return [event('provider.unknown', { providerType: `${ctx.event}:protocolMessage:${String(proto['type'])}`, digest: id, payload: proto })]
+  }
+  if (contentKey === 'reactionMessage') {
+    const target = str(isObj(body['key']) ? (body['key'] as Obj)['id'] : undefined)
+    if (!target) throw invalid(ctx, `${ctx.at}.message.reactionMessage.key.id`, 'must be a non-empty string')
+    // an empty reaction text is WhatsApp's way of taking a reaction back
+    return [event('message.reaction', { providerMessageId: id, targetMessageId: target, reaction: typeof body['text'] === 'string' ? body['text'] : '', fromSelf })]
+  }
+  if (contentKey === 'pollUpdateMessage') {
+    const poll = str(isObj(body['pollCreationMessageKey']) ? (body['pollCreationMessageKey'] as Obj)['id'] : undefined)
+    if (!poll) throw invalid(ctx, `${ctx.at}.message.pollUpdateMessage.pollCreationMessageKey.id`, 'must be a non-empty string')
+    // votes are encrypted; Evolution adds the decrypted selection when it can
+    const votes = Array.isArray(msg['pollUpdates']) ? msg['pollUpdates'] : Array.isArray(body['selectedOptions']) ? body['selectedOptions'] : []
+    const selectedOptions = votes.flatMap((v) => (typeof v === 'string' ? [v] : isObj(v) && typeof v['name'] === 'string' ? [v['name']] : isObj(v) && typeof v['optionName'] === 'string' ? [v['optionName']] : []))
+    return [event('poll.voted', { providerMessageId: id, pollMessageId: poll, selectedOptions, fromSelf })]
+  }
+
+  const contextInfo = (isObj(body['contextInfo']) ? body['contextInfo'] : isObj(msg['contextInfo']) ? msg['contextInfo'] : {}) as Obj
+  const data: Obj = { kind: kindOf(contentKey), providerMessageId: id, fromSelf, forwarded: contextInfo['isForwarded'] === true }
+  if (viewOnce || body['viewOnce'] === true) data['viewOnce'] = true
+  const text = textOf(content)
+  if (text !== undefined) data['text'] = text.slice(0, 65536)
+  const quoted = str(contextInfo['stanzaId'])
+  if (quoted) data['quotedMessageId'] = quoted
+  if (MEDIA[contentKey]) {
+    const ref = str(body['url']) ?? str(body['directPath'])
+    data['media'] = { ...(str(body['mimetype']) ? { mimetype: body['mimetype'] } : {}), ...(typeof body['seconds'] === 'number' ? { seconds: body['seconds'] } : {}), ...(ref ? { ref } : {}) }
+  }
+  return [event('message.received', data)]
+}
+
+function kindOf(contentKey: string): string {
+  if (contentKey === 'conversation' || contentKey === 'extendedTextMessage') return 'text'
+  if (MEDIA[contentKey]) return MEDIA[contentKey] as string
+  if (POLLS.has(contentKey)) return 'poll'
+  if (contentKey === 'locationMessage' || contentKey === 'liveLocationMessage') return 'location'
+  if (contentKey === 'contactMessage' || contentKey === 'contactsArrayMessage') return 'contact'
+  return 'unknown'
+}
+
+/** The readable text of a content object: the body, a caption, a poll's question, a place's name. */
+function textOf(content: Obj): string | undefined {
+  if (typeof content['conversation'] === 'string') return content['conversation']
+  for (const v of Object.values(content)) {
+    if (!isObj(v)) continue
+    for (const field of ['text', 'caption', 'name', 'displayName', 'fileName']) if (typeof v[field] === 'string') return v[field] as string
+  }
+  return undefined
+}
+
+export function invalid(ctx: { event: string }, where: string, message: string) {
+  return omniError('OMNI_ERR_WEBHOOK_INVALID', `an Evolution ${ctx.event} delivery the adapter cannot read`, { problems: [{ where, message }], permanent: true })
+}

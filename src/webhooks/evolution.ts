@@ -1,0 +1,186 @@
+// WhatsApp through Evolution API (v2): a webhook body is `{ event, instance, data, date_time,
+// sender, server_url, apikey }`, `event` in dotted lower case (messages.upsert) or, with
+// webhook_by_events, upper case with underscores (MESSAGES_UPSERT). Each event maps to a
+// provider-neutral catalog type; Evolution's own names stay in data._provider.
+import { stableHash } from '../envelope/derive.ts'
+import { PROVIDER_META_KEY } from '../envelope/schema.ts'
+import { omniError } from '../errors/mod.ts'
+import { toUtc } from './generic.ts'
+import { invalid, messageEvents } from './evolution-messages.ts'
+import { UNKNOWN_EVENT_TYPE, type AdaptedEvent, type WebhookAdapter, type WebhookDelivery } from './types.ts'
+
+type Obj = Record<string, unknown>
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined)
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : v === undefined || v === null ? [] : [v])
+
+/** `MESSAGES_UPSERT`, `messages-upsert`, `group-participants.update` → dotted lower case. */
+export function evolutionEventName(raw: string): string {
+  return raw.toLowerCase().replace(/[_-]/g, '.')
+}
+
+/** Message status as Baileys and Evolution spell it (WebMessageInfo.Status numbers too). */
+const STATUS: Record<string, string> = {
+  '0': 'failed', ERROR: 'failed', '1': 'pending', PENDING: 'pending', '2': 'sent', SERVER_ACK: 'sent',
+  '3': 'delivered', DELIVERY_ACK: 'delivered', '4': 'read', READ: 'read', '5': 'played', PLAYED: 'played',
+}
+
+const PRESENCE_STATES: Record<string, string> = { open: 'open', connecting: 'connecting', close: 'closed', closed: 'closed' }
+
+interface Ctx {
+  readonly event: string
+  readonly body: Obj
+  readonly data: unknown
+  readonly observedAt: string
+}
+
+type Handler = (ctx: Ctx) => AdaptedEvent[]
+
+const meta = (ctx: Ctx, extra: Obj = {}) => ({ [PROVIDER_META_KEY]: { event: ctx.event, ...extra } })
+const digest = (v: unknown) => stableHash(JSON.stringify(v ?? null))
+
+const messages: Handler = (ctx) => {
+  const d = ctx.data
+  // messages.set carries a list; messages.upsert one message (or, in older versions, { messages })
+  const items = Array.isArray(d) ? d : isObj(d) && Array.isArray(d['messages']) ? d['messages'] : [d]
+  return items.flatMap((m, i) => messageEvents(m, { event: ctx.event, at: Array.isArray(d) ? `$.data[${i}]` : isObj(d) && Array.isArray(d['messages']) ? `$.data.messages[${i}]` : '$.data' }))
+}
+
+const statusUpdates: Handler = (ctx) =>
+  list(ctx.data).flatMap((u, i) => {
+    const at = Array.isArray(ctx.data) ? `$.data[${i}]` : '$.data'
+    if (!isObj(u)) throw invalid(ctx, at, 'must be an object')
+    const key = isObj(u['key']) ? u['key'] : u
+    const target = str(key['id']) ?? str(u['keyId']) ?? str(u['messageId'])
+    if (!target) throw invalid(ctx, `${at}.key.id`, 'must be a non-empty string')
+    const update = isObj(u['update']) ? u['update'] : u
+    // an update that carries new content is an edit or a revoke, not a status
+    if (isObj(update['message'])) return messageEvents({ key: { ...key, id: `${target}:update:${digest(update['message'])}` }, message: update['message'], messageTimestamp: u['messageTimestamp'] }, { event: ctx.event, at })
+    const raw = update['status'] ?? u['status']
+    const status = STATUS[String(raw)] ?? 'unknown'
+    return [{ type: 'message.status', data: { targetMessageId: target, status, fromSelf: key['fromMe'] === true, providerStatus: String(raw), ...meta(ctx, { remoteJid: key['remoteJid'] }) }, ...(str(key['remoteJid']) ? { conversation: key['remoteJid'] as string } : {}) }]
+  })
+
+const deletes: Handler = (ctx) =>
+  list(ctx.data).map((d, i) => {
+    const key = isObj(d) && isObj(d['key']) ? d['key'] : (d as Obj)
+    const id = isObj(key) ? str(key['id']) : undefined
+    if (!id) throw invalid(ctx, Array.isArray(ctx.data) ? `$.data[${i}].id` : '$.data.id', 'must be a non-empty string (the deleted message id)')
+    return { type: 'message.deleted', data: { providerMessageId: id, fromSelf: key['fromMe'] === true, ...meta(ctx, { remoteJid: key['remoteJid'] }) }, ...(str(key['remoteJid']) ? { conversation: key['remoteJid'] as string } : {}) }
+  })
+
+const presence: Handler = (ctx) => {
+  const d = ctx.data
+  if (!isObj(d) || !str(d['id'])) throw invalid(ctx, '$.data.id', 'must be a non-empty string (the chat)')
+  const presences = isObj(d['presences']) ? d['presences'] : {}
+  const participants = Object.entries(presences).map(([participantId, p]) => ({
+    participantId,
+    presence: isObj(p) ? String(p['lastKnownPresence'] ?? 'unknown') : 'unknown',
+    ...(isObj(p) && secondsOrIso(p['lastSeen']) ? { lastSeen: secondsOrIso(p['lastSeen']) } : {}),
+  }))
+  return [{ type: 'presence.updated', data: { conversationId: d['id'], participants, observedAt: ctx.observedAt, ...meta(ctx) }, conversation: d['id'] as string }]
+}
+
+const contacts =
+  (change: string): Handler =>
+  (ctx) => {
+    const items = list(ctx.data).filter(isObj)
+    const found = items.map((c) => ({ contactId: String(c['remoteJid'] ?? c['id'] ?? ''), ...(str(c['pushName'] ?? c['name'] ?? c['notify']) ? { name: String(c['pushName'] ?? c['name'] ?? c['notify']) } : {}), ...(str(c['profilePicUrl'] ?? c['profilePictureUrl']) ? { pictureUrl: String(c['profilePicUrl'] ?? c['profilePictureUrl']) } : {}) })).filter((c) => c.contactId !== '')
+    return [{ type: 'contact.updated', data: { change, contacts: found, digest: digest(ctx.data), ...meta(ctx) } }]
+  }
+
+const chats =
+  (change: string): Handler =>
+  (ctx) => {
+    const ids = list(ctx.data).flatMap((c) => (typeof c === 'string' ? [c] : isObj(c) && str(c['remoteJid'] ?? c['id']) ? [String(c['remoteJid'] ?? c['id'])] : []))
+    return [{ type: 'chat.updated', data: { change, conversations: ids, digest: digest(ctx.data), ...meta(ctx) } }]
+  }
+
+const groups =
+  (change: 'created' | 'updated'): Handler =>
+  (ctx) =>
+    list(ctx.data).map((g, i) => {
+      if (!isObj(g) || !str(g['id'])) throw invalid(ctx, Array.isArray(ctx.data) ? `$.data[${i}].id` : '$.data.id', 'must be a non-empty string (the group)')
+      const data: Obj = { groupId: g['id'], change, digest: digest(g), ...meta(ctx) }
+      if (typeof g['subject'] === 'string') data['subject'] = g['subject']
+      if (typeof g['desc'] === 'string') data['description'] = g['desc']
+      if (typeof g['announce'] === 'boolean') data['announce'] = g['announce']
+      if (typeof g['restrict'] === 'boolean') data['restrict'] = g['restrict']
+      if (typeof g['size'] === 'number') data['size'] = g['size']
+      return { type: 'group.updated', data, conversation: g['id'] as string }
+    })
+
+const participants: Handler = (ctx) => {
+  const d = ctx.data
+  if (!isObj(d) || !str(d['id'])) throw invalid(ctx, '$.data.id', 'must be a non-empty string (the group)')
+  const action = ['add', 'remove', 'promote', 'demote'].includes(String(d['action'])) ? String(d['action']) : 'unknown'
+  const people = list(d['participants']).map((p) => (isObj(p) ? String(p['id'] ?? '') : String(p)))
+  return [{ type: 'group.participants', data: { groupId: d['id'], action, participants: people, digest: digest(d), ...meta(ctx, { action: d['action'] }) }, conversation: d['id'] as string }]
+}
+
+const connection: Handler = (ctx) => {
+  const d = isObj(ctx.data) ? ctx.data : {}
+  const state = PRESENCE_STATES[String(d['state'])] ?? 'unknown'
+  return [{ type: 'connection.updated', data: { state, ...(d['statusReason'] !== undefined ? { reason: String(d['statusReason']) } : {}), observedAt: ctx.observedAt, ...meta(ctx, { state: d['state'] }) } }]
+}
+
+// the QR code itself is a credential for the account: it never enters an event
+const qrcode: Handler = (ctx) => [{ type: 'connection.updated', data: { state: 'qrcode', observedAt: ctx.observedAt, ...meta(ctx) } }]
+
+const calls: Handler = (ctx) =>
+  list(ctx.data).map((c, i) => {
+    if (!isObj(c) || !str(c['id'])) throw invalid(ctx, Array.isArray(ctx.data) ? `$.data[${i}].id` : '$.data.id', 'must be a non-empty string (the call)')
+    return { type: 'call.received', data: { callId: c['id'], status: String(c['status'] ?? 'unknown'), video: c['isVideo'] === true, ...(str(c['from']) ? { fromId: c['from'] } : {}), ...meta(ctx) }, ...(str(c['from']) ? { actor: c['from'] as string } : {}) }
+  })
+
+const labels =
+  (change: 'edit' | 'association'): Handler =>
+  (ctx) => {
+    const d = isObj(ctx.data) ? ctx.data : {}
+    const label = isObj(d['label']) ? d['label'] : d
+    return [{ type: 'label.updated', data: { change, ...(str(label['id']) ? { labelId: label['id'] } : {}), ...(str(label['name']) ? { name: label['name'] } : {}), digest: digest(ctx.data), ...meta(ctx) } }]
+  }
+
+const HANDLERS: Record<string, Handler> = {
+  'messages.upsert': messages,
+  'messages.set': messages,
+  'send.message': messages,
+  'messages.update': statusUpdates,
+  'messages.delete': deletes,
+  'presence.update': presence,
+  'contacts.set': contacts('set'),
+  'contacts.upsert': contacts('upsert'),
+  'contacts.update': contacts('update'),
+  'chats.set': chats('set'),
+  'chats.upsert': chats('upsert'),
+  'chats.update': chats('update'),
+  'chats.delete': chats('delete'),
+  'groups.upsert': groups('created'),
+  'groups.update': groups('updated'),
+  'group.update': groups('updated'),
+  'group.participants.update': participants,
+  'connection.update': connection,
+  'qrcode.updated': qrcode,
+  call: calls,
+  'labels.edit': labels('edit'),
+  'labels.association': labels('association'),
+}
+
+function secondsOrIso(v: unknown): string | undefined {
+  return typeof v === 'number' ? new Date(v * 1000).toISOString() : toUtc(v)
+}
+
+export const evolutionAdapter: WebhookAdapter = {
+  name: 'evolution',
+  normalize(delivery: WebhookDelivery): AdaptedEvent[] {
+    const body = delivery.body
+    if (!isObj(body)) throw omniError('OMNI_ERR_WEBHOOK_INVALID', 'an Evolution webhook body is a JSON object', { problems: [{ where: '$', message: 'must be an object' }], permanent: true })
+    const raw = body['event']
+    if (typeof raw !== 'string' || raw === '') throw omniError('OMNI_ERR_WEBHOOK_INVALID', 'an Evolution webhook names its event', { problems: [{ where: '$.event', message: 'must be a non-empty string' }], permanent: true })
+    const event = evolutionEventName(raw)
+    const observedAt = toUtc(body['date_time']) ?? new Date(delivery.receivedAt).toISOString()
+    const handler = HANDLERS[event]
+    if (!handler) return [{ type: UNKNOWN_EVENT_TYPE, data: { providerType: event, digest: digest(body['data'] ?? body), payload: body['data'] ?? null, ...meta({ event, body, data: body['data'], observedAt }) } }]
+    return handler({ event, body, data: body['data'], observedAt })
+  },
+}
