@@ -6,7 +6,7 @@ import { DEFAULT_MANIFESTS } from './shared.ts'
 export function registerValidate(program: Command): void {
   program
     .command('validate')
-    .description('Check catalogs and pipelines (schema, cartridges, `with`, needs, cycles, CEL, outputs) without running anything. Exits 1 on any problem.')
+    .description('Check catalogs, pipelines and webhook sources (schema, cartridges, `with`, needs, cycles, CEL, outputs) without running anything. Exits 1 on any problem.')
     .argument('[paths...]', 'manifest files or folders', [DEFAULT_MANIFESTS])
     .option('--json', 'print the problems as JSON')
     .action(async (paths: string[], opts: { json?: boolean }) => {
@@ -19,7 +19,7 @@ export function registerValidate(program: Command): void {
       } else {
         const stages = loaded.pipelines.reduce((n, p) => n + p.levels.flat().length, 0)
         process.stdout.write(
-          `ok: ${loaded.files.length} file(s), ${loaded.catalog.entries.length} event type(s), ${loaded.pipelines.length} pipeline(s), ${stages} stage(s)\n`,
+          `ok: ${loaded.files.length} file(s), ${loaded.catalog.entries.length} event type(s), ${loaded.pipelines.length} pipeline(s), ${stages} stage(s), ${loaded.webhooks.length} webhook source(s)\n`,
         )
       }
       process.exitCode = loaded.problems.length > 0 ? 1 : 0

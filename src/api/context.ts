@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyBaseLogger, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify'
 import type { Fabric } from '../runtime/fabric.ts'
+import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import type { ApiConfig } from './options.ts'
 
 /** What the routes work on: the running fabric and where its manifests live. */
@@ -18,4 +19,6 @@ export type ApiApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpressi
 export interface RouteOptions {
   readonly deps: ApiDeps
   readonly config: ApiConfig
+  /** the fabric's publisher, with the publishes of one event-loop turn sent in one write */
+  readonly publisher: AckPublisher
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { omniError, type Problem } from '../errors/mod.ts'
 
 /** What a token may do; `admin` includes `read` and `ingest`. */
@@ -49,7 +49,8 @@ export const API_DEFAULTS = {
 const MIN_TOKEN_LENGTH = 24
 
 export function tokenDigest(token: string): Buffer {
-  return createHash('sha256').update(token).digest()
+  // the one-shot hash: it runs on every request, and a Hash object costs several times more
+  return hash('sha256', token, 'buffer')
 }
 
 /** Applies defaults, checks every value, reports all problems at once, and freezes the result. */

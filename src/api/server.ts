@@ -3,6 +3,7 @@ import rateLimit from '@fastify/rate-limit'
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger } from 'fastify'
 import { omniError } from '../errors/mod.ts'
+import { coalescePublishes } from '../jetstream/coalesce.ts'
 import type { Logger } from '../observability/logger.ts'
 import { installAuth } from './auth.ts'
 import type { ApiApp, ApiDeps, RouteOptions } from './context.ts'
@@ -13,7 +14,7 @@ import { catalogRoutes } from './routes/catalog.ts'
 import { dlqRoutes } from './routes/dlq.ts'
 import { eventRoutes } from './routes/events.ts'
 import { healthRoutes } from './routes/health.ts'
-import { ingestRoutes } from './routes/ingest.ts'
+import { IngestResult, ingestRoutes } from './routes/ingest.ts'
 import { pipelineRoutes } from './routes/pipelines.ts'
 import { pluginRoutes } from './routes/plugins.ts'
 import { streamRoutes } from './routes/stream.ts'
@@ -51,7 +52,9 @@ export async function buildApi(deps: ApiDeps, config: ApiConfig, logger: Logger)
     errorResponseBuilder: (_request, context) => omniError('OMNI_ERR_RATE_LIMITED', `rate limit of ${context.max} requests per ${context.after} exceeded; retry in ${Math.ceil(context.ttl / 1000)} s`),
   })
   await registerOpenApi(app, config)
-  const opts: RouteOptions = { deps, config }
+  // schemas more than one route plugin refers to: route plugins are encapsulated
+  app.addSchema(IngestResult)
+  const opts: RouteOptions = { deps, config, publisher: coalescePublishes(deps.fabric.publisher) }
   for (const routes of [healthRoutes, ingestRoutes, webhookRoutes, eventRoutes, catalogRoutes, streamRoutes, pipelineRoutes, pluginRoutes, dlqRoutes]) {
     await app.register(routes, opts)
   }

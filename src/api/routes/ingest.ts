@@ -4,7 +4,8 @@ import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
 import { prepareAll, publishAll } from '../ingest.ts'
 
-const Result = Type.Object(
+/** One stored (or duplicate) event; shared by the ingest and webhook routes, so added at the root. */
+export const IngestResult = Type.Object(
   {
     id: Type.String(),
     type: Type.String(),
@@ -23,10 +24,9 @@ const BatchResult = Type.Object({
 })
 
 /** `POST /v1/events`: CloudEvents in structured, binary or batch mode, durable in JetStream before the answer. */
-export async function ingestRoutes(app: ApiApp, { deps }: RouteOptions): Promise<void> {
+export async function ingestRoutes(app: ApiApp, { deps, publisher }: RouteOptions): Promise<void> {
   // the CloudEvents media types are JSON, parsed as strictly as application/json (no __proto__)
   app.addContentTypeParser([STRUCTURED_TYPE, BATCH_TYPE], { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'))
-  app.addSchema(Result)
   app.post(
     '/v1/events',
     {
@@ -47,7 +47,7 @@ export async function ingestRoutes(app: ApiApp, { deps }: RouteOptions): Promise
     async (request, reply) => {
       const read = readCloudEvents(request.headers['content-type'], request.headers, request.body)
       const prepared = prepareAll(deps.fabric.catalog(), read.inputs, read.locate)
-      const results = await publishAll(deps.fabric.publisher, prepared)
+      const results = await publishAll(publisher, prepared)
       const duplicates = results.filter((r) => r.duplicate).length
       reply.status(duplicates === results.length ? 200 : 202)
       if (read.mode !== 'batch') return results[0]
