@@ -26,6 +26,8 @@ export interface CatalogEntry {
   readonly declaredAt: string
   /** the data fields the schema lists, when it lists them (mappings are checked against them) */
   readonly dataFields?: readonly string[]
+  /** the data fields every event of the type must carry */
+  readonly requiredFields: readonly string[]
   dataProblems(data: unknown): Problem[]
 }
 
@@ -64,6 +66,7 @@ export function compileEntry(spec: EventTypeSpec, producer: string, declaredAt: 
     description: spec.description ?? '',
     declaredAt,
     ...(properties ? { dataFields: Object.keys(properties) } : {}),
+    requiredFields: required,
     dataProblems: (data) => (validator.Check(data) ? [] : schemaProblems(validator.Errors(data) as never, '$.data')),
   }
 }

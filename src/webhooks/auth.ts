@@ -43,7 +43,9 @@ export function verifyWebhook(auth: CompiledWebhookAuth, req: SignedRequest, now
       return
     }
     case 'hmac-sha256': {
-      const given = req.headers[auth.header]?.replace(/^sha256=/, '')
+      const prefixed = req.headers[auth.header]?.replace(/^sha256=/, '')
+      // hex is case-insensitive; base64 is not
+      const given = auth.encoding === 'hex' ? prefixed?.toLowerCase() : prefixed
       if (!given) throw refuse(`the ${auth.header} signature header is missing`)
       const expected = createHmac('sha256', auth.secret).update(req.rawBody).digest(auth.encoding)
       if (!same(given, expected)) throw refuse(`the ${auth.header} signature does not match the body`)

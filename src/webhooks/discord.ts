@@ -39,8 +39,10 @@ type Shape = 'interaction' | 'webhook-event' | 'gateway'
 
 function shapeOf(body: Obj): Shape | undefined {
   if (body['op'] === 0 && typeof body['t'] === 'string') return 'gateway'
+  // interactions carry `version: 1` too (a PING is `type: 1`), so they are told apart by the
+  // token every interaction has and no webhook event does
+  if (typeof body['type'] === 'number' && str(body['id']) && str(body['token']) && 'application_id' in body) return 'interaction'
   if (body['version'] === 1 && (body['type'] === 0 || body['type'] === 1) && 'application_id' in body) return 'webhook-event'
-  if (typeof body['type'] === 'number' && str(body['id']) && 'application_id' in body) return 'interaction'
   return undefined
 }
 
@@ -60,11 +62,30 @@ function interaction(body: Obj, event = 'INTERACTION_CREATE'): AdaptedEvent[] {
   const data: Obj = { interactionId: id, kind, ...meta(event, { interactionType: body['type'], guildId: body['guild_id'] }) }
   const name = str(d['name']) ?? str(d['custom_id'])
   if (name) data['name'] = name
-  if (Array.isArray(d['options'])) data['options'] = Object.fromEntries(d['options'].filter(isObj).map((o) => [String(o['name']), o['value'] ?? o['options'] ?? null]))
+  if (Array.isArray(d['options'])) data['options'] = commandOptions(d['options'])
   else if (Array.isArray(d['values'])) data['options'] = { values: d['values'] }
-  else if (Array.isArray(d['components'])) data['options'] = { components: d['components'] }
+  else if (Array.isArray(d['components'])) data['options'] = modalValues(d['components'])
   if (str(body['channel_id'])) data['conversationId'] = body['channel_id']
   return [{ type: 'interaction.received', data, ...(str(user?.['id']) ? { actor: user?.['id'] as string } : {}), ...where(body['channel_id']) }]
+}
+
+/** Slash command options by name; a subcommand (group) becomes an object of its own options. */
+function commandOptions(options: unknown[]): Obj {
+  return Object.fromEntries(options.filter(isObj).map((o) => [String(o['name']), Array.isArray(o['options']) ? commandOptions(o['options']) : (o['value'] ?? null)]))
+}
+
+/**
+ * A modal's inputs by custom_id. Inputs sit in action rows (`components`) or, in newer modals,
+ * in labels (`component`); a text input has a value, a select its values.
+ */
+function modalValues(components: unknown[], into: Obj = {}): Obj {
+  for (const c of components) {
+    if (!isObj(c)) continue
+    if (str(c['custom_id']) && ('value' in c || Array.isArray(c['values']))) into[c['custom_id'] as string] = 'value' in c ? c['value'] : c['values']
+    if (Array.isArray(c['components'])) modalValues(c['components'], into)
+    if (isObj(c['component'])) modalValues([c['component']], into)
+  }
+  return into
 }
 
 function messageKind(d: Obj): string {
@@ -79,7 +100,8 @@ function messageKind(d: Obj): string {
   return str(d['content']) ? 'text' : 'unknown'
 }
 
-type Dispatch = (event: string, d: Obj, self: string | undefined) => AdaptedEvent[]
+/** `self` is the relaying bot's user id; `receivedAt` when the route got the delivery (ms). */
+type Dispatch = (event: string, d: Obj, self: string | undefined, receivedAt: number) => AdaptedEvent[]
 
 const requireId = (d: Obj, field: string, event: string): string => {
   const v = str(d[field])
@@ -87,34 +109,44 @@ const requireId = (d: Obj, field: string, event: string): string => {
   return v
 }
 
+/** A forward's content is in its snapshot: the forwarding message itself is empty. */
+function forwardedContent(d: Obj): Obj | undefined {
+  const snapshot = Array.isArray(d['message_snapshots']) ? d['message_snapshots'].find(isObj) : undefined
+  return snapshot && isObj(snapshot['message']) ? snapshot['message'] : undefined
+}
+
 const messageCreate: Dispatch = (event, d, self) => {
   const id = requireId(d, 'id', event)
   const author = isObj(d['author']) ? d['author'] : {}
   const reference = isObj(d['message_reference']) ? d['message_reference'] : undefined
-  const kind = messageKind(d)
+  // Discord's message_reference type 1 is a forward; type 0 (or none) a reply
+  const forwarded = reference?.['type'] === 1
+  const content = (forwarded ? forwardedContent(d) : undefined) ?? d
+  const kind = messageKind(content)
   const data: Obj = {
     kind,
     providerMessageId: id,
     fromSelf: self !== undefined && author['id'] === self,
-    // Discord's message_reference type 1 is a forward; type 0 (or none) a reply
-    forwarded: reference?.['type'] === 1,
+    forwarded,
     ...meta(event, { channelId: d['channel_id'], guildId: d['guild_id'], messageType: d['type'], authorIsBot: author['bot'] === true }),
   }
-  if (str(d['content'])) data['text'] = d['content']
-  if (kind === 'poll') data['text'] = String((d['poll'] as Obj)['question'] && ((d['poll'] as Obj)['question'] as Obj)['text'] || '')
-  const attachment = Array.isArray(d['attachments']) ? d['attachments'].find(isObj) : undefined
+  if (str(content['content'])) data['text'] = content['content']
+  if (kind === 'poll') data['text'] = String((content['poll'] as Obj)['question'] && ((content['poll'] as Obj)['question'] as Obj)['text'] || '')
+  const attachment = Array.isArray(content['attachments']) ? content['attachments'].find(isObj) : undefined
   if (attachment) data['media'] = { ...(str(attachment['content_type']) ? { mimetype: attachment['content_type'] } : {}), ...(typeof attachment['duration_secs'] === 'number' ? { seconds: attachment['duration_secs'] } : {}), ...(str(attachment['url']) ? { ref: attachment['url'] } : {}) }
-  if (reference && reference['type'] !== 1 && str(reference['message_id'])) data['quotedMessageId'] = reference['message_id']
+  if (reference && !forwarded && str(reference['message_id'])) data['quotedMessageId'] = reference['message_id']
   return [{ type: 'message.received', data, ...(toUtc(d['timestamp']) ? { time: toUtc(d['timestamp']) as string } : {}), ...(str(author['id']) ? { actor: author['id'] as string } : {}), ...where(d['channel_id']) }]
 }
 
 const messageUpdate: Dispatch = (event, d, self) => {
   const id = requireId(d, 'id', event)
-  // an update without new content is an embed being resolved: nothing the user changed
-  if (typeof d['content'] !== 'string') return [unknown(event, d)]
+  // an update with no edit time is not the author's edit (an embed resolved, a pin, a flag):
+  // nothing the catalog has a type for
+  const editedAt = str(d['edited_timestamp'])
+  if (typeof d['content'] !== 'string' || !editedAt) return [unknown(event, d)]
   const author = isObj(d['author']) ? d['author'] : {}
-  const version = str(d['edited_timestamp']) ?? digest(d['content'])
-  return [{ type: 'message.edited', data: { providerMessageId: `${id}:edit:${version}`, targetMessageId: id, text: d['content'], fromSelf: self !== undefined && author['id'] === self, ...meta(event, { channelId: d['channel_id'] }) }, ...(toUtc(d['edited_timestamp']) ? { time: toUtc(d['edited_timestamp']) as string } : {}), ...where(d['channel_id']) }]
+  // one id per edit: the same edit relayed twice (or re-sent as its embeds resolve) is one event
+  return [{ type: 'message.edited', data: { providerMessageId: `${id}:edit:${editedAt}`, targetMessageId: id, text: d['content'], fromSelf: self !== undefined && author['id'] === self, ...meta(event, { channelId: d['channel_id'] }) }, ...(toUtc(editedAt) ? { time: toUtc(editedAt) as string } : {}), ...(str(author['id']) ? { actor: author['id'] as string } : {}), ...where(d['channel_id']) }]
 }
 
 const messageDelete: Dispatch = (event, d) => {
@@ -141,12 +173,13 @@ const pollVote: Dispatch = (event, d, self) => {
   return [{ type: 'poll.voted', data: { providerMessageId: stableHash(event, target, user, answer), pollMessageId: target, selectedOptions: selected, fromSelf: self !== undefined && user === self, ...meta(event, { answerId: d['answer_id'] }) }, actor: user, ...where(d['channel_id']) }]
 }
 
-const presence: Dispatch = (event, d) => {
+const presence: Dispatch = (event, d, _self, receivedAt) => {
   const user = isObj(d['user']) ? str(d['user']['id']) : str(d['user_id'])
   if (!user) throw invalid(event === 'TYPING_START' ? '$.d.user_id' : '$.d.user.id', 'must be a non-empty string', `${event} dispatch`)
   const conversation = str(d['channel_id']) ?? str(d['guild_id']) ?? user
   const state = event === 'TYPING_START' ? 'composing' : String(d['status'] ?? 'unknown')
-  const observedAt = toUtc(d['timestamp']) ?? new Date().toISOString()
+  // a presence has no time of its own: the delivery's, so the adapter stays a function of it
+  const observedAt = toUtc(d['timestamp']) ?? new Date(receivedAt).toISOString()
   return [{ type: 'presence.updated', data: { conversationId: conversation, participants: [{ participantId: user, presence: state }], observedAt, ...meta(event) }, actor: user, conversation }]
 }
 
@@ -154,7 +187,8 @@ const member: Dispatch = (event, d) => {
   const guild = requireId(d, 'guild_id', event)
   const user = isObj(d['user']) ? str(d['user']['id']) : undefined
   if (!user) throw invalid('$.d.user.id', 'must be a non-empty string', `${event} dispatch`)
-  return [{ type: 'group.participants', data: { groupId: guild, action: event === 'GUILD_MEMBER_ADD' ? 'add' : 'remove', participants: [user], digest: digest(d), ...meta(event) }, conversation: guild }]
+  const joined = event === 'GUILD_MEMBER_ADD' ? toUtc(d['joined_at']) : undefined
+  return [{ type: 'group.participants', data: { groupId: guild, action: event === 'GUILD_MEMBER_ADD' ? 'add' : 'remove', participants: [user], digest: digest(d), ...meta(event) }, conversation: guild, ...(joined ? { time: joined } : {}) }]
 }
 
 const guild: Dispatch = (event, d) => {
@@ -204,19 +238,24 @@ export const discordAdapter: WebhookAdapter = {
   name: 'discord',
   normalize(delivery: WebhookDelivery): AdaptedEvent[] {
     const { body, shape } = readShape(delivery.body)
+    // a PING is Discord checking the endpoint (answered by reply()), not an event
+    if ((shape === 'interaction' && body['type'] === PING) || (shape === 'webhook-event' && body['type'] === 0)) return []
     if (shape === 'interaction') return interaction(body)
     if (shape === 'webhook-event') {
       const event = isObj(body['event']) ? body['event'] : undefined
       const type = str(event?.['type'])
       if (!event || !type) throw invalid('$.event.type', 'must be a non-empty string', 'webhook event')
       // no catalog type stands for application events (authorizations, entitlements): kept as they are
-      return [unknown(type, event['data'])]
+      const data = isObj(event['data']) ? event['data'] : {}
+      const user = isObj(data['user']) ? str(data['user']['id']) : undefined
+      const time = toUtc(event['timestamp'])
+      return [{ ...unknown(type, event['data']), ...(time ? { time } : {}), ...(user ? { actor: user } : {}) }]
     }
     const t = body['t'] as string
     const d = isObj(body['d']) ? body['d'] : undefined
     if (!d) throw invalid('$.d', 'must be an object', `${t} dispatch`)
     const handler = DISPATCH[t]
-    return handler ? handler(t, d, str(body['self_id'])) : [unknown(t, d)]
+    return handler ? handler(t, d, str(body['self_id']), delivery.receivedAt) : [unknown(t, d)]
   },
   reply(delivery: WebhookDelivery): AdapterReply | undefined {
     const body = delivery.body

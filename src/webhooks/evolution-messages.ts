@@ -10,8 +10,11 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined)
 
 const WRAPPERS = ['ephemeralMessage', 'viewOnceMessage', 'viewOnceMessageV2', 'viewOnceMessageV2Extension', 'documentWithCaptionMessage'] as const
-/** keys beside the content that carry no content of their own */
-const METADATA = new Set(['messageContextInfo', 'senderKeyDistributionMessage'])
+/**
+ * Keys beside the content that carry no content of their own; Evolution adds `base64` (with
+ * WEBHOOK_BASE64) and `mediaUrl` (with S3) next to the media message.
+ */
+const METADATA = new Set(['messageContextInfo', 'senderKeyDistributionMessage', 'base64', 'mediaUrl'])
 
 const MEDIA: Record<string, string> = { imageMessage: 'image', videoMessage: 'video', audioMessage: 'audio', documentMessage: 'document', stickerMessage: 'sticker', ptvMessage: 'video' }
 const POLLS = new Set(['pollCreationMessage', 'pollCreationMessageV2', 'pollCreationMessageV3'])
@@ -24,6 +27,10 @@ export interface MessageContext {
   readonly event: string
   /** the path of this message in the body, for error reports */
   readonly at: string
+  /** the instance's own WhatsApp id (the body's `sender`): the actor of what it sent itself */
+  readonly self?: string
+  /** the message an update edits, when the key names the update rather than the original */
+  readonly editOf?: string
 }
 
 /** Epoch seconds (a number, a string, or Long's {low}) → RFC 3339 UTC. */
@@ -49,26 +56,32 @@ export function messageEvents(msg: unknown, ctx: MessageContext): AdaptedEvent[]
     if (wrapper.startsWith('viewOnce')) viewOnce = true
     content = (content[wrapper] as Obj)['message'] as Obj
   }
-  const contentKey = Object.keys(content).find((k) => !METADATA.has(k)) ?? str(msg['messageType']) ?? 'unknown'
+  const contentKey = Object.keys(content).find((k) => !METADATA.has(k) && (k === 'conversation' || isObj(content[k]))) ?? str(msg['messageType']) ?? 'unknown'
   const body = isObj(content[contentKey]) ? (content[contentKey] as Obj) : {}
   const meta = { event: ctx.event, messageType: contentKey, ...(remoteJid ? { remoteJid } : {}), ...(participant ? { participant } : {}), ...(str(msg['pushName']) ? { pushName: msg['pushName'] } : {}) }
   const common = {
     ...(secondsToUtc(msg['messageTimestamp']) ? { time: secondsToUtc(msg['messageTimestamp']) } : {}),
-    // a message sent from the instance itself has no other sender to name
-    ...(!fromSelf && (participant ?? remoteJid) ? { actor: (participant ?? remoteJid) as string } : {}),
+    // what the instance sent itself has the instance as its actor, when the body names it
+    ...(fromSelf ? (ctx.self ? { actor: ctx.self } : {}) : participant ?? remoteJid ? { actor: (participant ?? remoteJid) as string } : {}),
     ...(remoteJid ? { conversation: remoteJid } : {}),
   }
   const event = (type: string, data: Obj): AdaptedEvent => ({ type, data: { ...data, [PROVIDER_META_KEY]: meta }, ...common })
 
   if (contentKey === 'protocolMessage' || contentKey === 'editedMessage') {
-    const proto = contentKey === 'editedMessage' && isObj(body['message']) ? ((body['message'] as Obj)['protocolMessage'] as Obj | undefined) ?? {} : body
-    const target = str(isObj(proto['key']) ? (proto['key'] as Obj)['id'] : undefined) ?? id
+    // editedMessage wraps either a protocolMessage (messages.upsert) or, in Baileys' own
+    // messages.update for an edit, the new content itself
+    const inner = contentKey === 'editedMessage' && isObj(body['message']) ? (body['message'] as Obj) : undefined
+    const proto = inner ? (isObj(inner['protocolMessage']) ? (inner['protocolMessage'] as Obj) : { type: 'MESSAGE_EDIT', editedMessage: inner }) : body
+    const target = str(isObj(proto['key']) ? (proto['key'] as Obj)['id'] : undefined) ?? ctx.editOf ?? id
     if (REVOKE.has(proto['type'])) return [event('message.deleted', { providerMessageId: target, fromSelf })]
     if (EDIT.has(proto['type']) || contentKey === 'editedMessage') {
       const text = textOf(isObj(proto['editedMessage']) ? (proto['editedMessage'] as Obj) : {})
       return [event('message.edited', { providerMessageId: id, targetMessageId: target, fromSelf, ...(text !== undefined ? { text } : {}) })]
     }
-    return [event('provider.unknown', { providerType: `${ctx.event}:protocolMessage:${String(proto['type'])}`, digest: id, payload: proto })]
+    // other protocol messages (history sync, ephemeral settings, app-state key shares) are
+    // WhatsApp's plumbing and carry media and encryption keys: only their type enters the
+    // event; the raw archive keeps the whole body
+    return [event('provider.unknown', { providerType: `${ctx.event}:protocolMessage:${String(proto['type'])}`, digest: id, payload: { type: proto['type'] ?? null } })]
   }
   if (contentKey === 'reactionMessage') {
     const target = str(isObj(body['key']) ? (body['key'] as Obj)['id'] : undefined)
@@ -81,14 +94,16 @@ export function messageEvents(msg: unknown, ctx: MessageContext): AdaptedEvent[]
     if (!poll) throw invalid(ctx, `${ctx.at}.message.pollUpdateMessage.pollCreationMessageKey.id`, 'must be a non-empty string')
     // votes are encrypted; Evolution adds the decrypted selection when it can
     const votes = Array.isArray(msg['pollUpdates']) ? msg['pollUpdates'] : Array.isArray(body['selectedOptions']) ? body['selectedOptions'] : []
-    const selectedOptions = votes.flatMap((v) => (typeof v === 'string' ? [v] : isObj(v) && typeof v['name'] === 'string' ? [v['name']] : isObj(v) && typeof v['optionName'] === 'string' ? [v['optionName']] : []))
+    // an aggregate ({ name, voters }) lists every option: only those with voters were chosen
+    const chosen = votes.filter((v) => !(isObj(v) && Array.isArray(v['voters']) && v['voters'].length === 0))
+    const selectedOptions = chosen.flatMap((v) => (typeof v === 'string' ? [v] : isObj(v) && typeof v['name'] === 'string' ? [v['name']] : isObj(v) && typeof v['optionName'] === 'string' ? [v['optionName']] : []))
     return [event('poll.voted', { providerMessageId: id, pollMessageId: poll, selectedOptions, fromSelf })]
   }
 
   const contextInfo = (isObj(body['contextInfo']) ? body['contextInfo'] : isObj(msg['contextInfo']) ? msg['contextInfo'] : {}) as Obj
   const data: Obj = { kind: kindOf(contentKey), providerMessageId: id, fromSelf, forwarded: contextInfo['isForwarded'] === true }
   if (viewOnce || body['viewOnce'] === true) data['viewOnce'] = true
-  const text = textOf(content)
+  const text = textOf({ [contentKey]: content[contentKey] })
   if (text !== undefined) data['text'] = text.slice(0, 65536)
   const quoted = str(contextInfo['stanzaId'])
   if (quoted) data['quotedMessageId'] = quoted
@@ -111,8 +126,8 @@ function kindOf(contentKey: string): string {
 /** The readable text of a content object: the body, a caption, a poll's question, a place's name. */
 function textOf(content: Obj): string | undefined {
   if (typeof content['conversation'] === 'string') return content['conversation']
-  for (const v of Object.values(content)) {
-    if (!isObj(v)) continue
+  for (const [k, v] of Object.entries(content)) {
+    if (!isObj(v) || METADATA.has(k)) continue
     for (const field of ['text', 'caption', 'name', 'displayName', 'fileName']) if (typeof v[field] === 'string') return v[field] as string
   }
   return undefined

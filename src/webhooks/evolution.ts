@@ -39,34 +39,59 @@ type Handler = (ctx: Ctx) => AdaptedEvent[]
 const meta = (ctx: Ctx, extra: Obj = {}) => ({ [PROVIDER_META_KEY]: { event: ctx.event, ...extra } })
 const digest = (v: unknown) => stableHash(JSON.stringify(v ?? null))
 
+const self = (ctx: Ctx) => str(ctx.body['sender'])
+
 const messages: Handler = (ctx) => {
   const d = ctx.data
   // messages.set carries a list; messages.upsert one message (or, in older versions, { messages })
-  const items = Array.isArray(d) ? d : isObj(d) && Array.isArray(d['messages']) ? d['messages'] : [d]
-  return items.flatMap((m, i) => messageEvents(m, { event: ctx.event, at: Array.isArray(d) ? `$.data[${i}]` : isObj(d) && Array.isArray(d['messages']) ? `$.data.messages[${i}]` : '$.data' }))
+  const nested = isObj(d) && Array.isArray(d['messages'])
+  const items = Array.isArray(d) ? d : nested ? (d['messages'] as unknown[]) : [d]
+  return items.flatMap((m, i) => messageEvents(m, { event: ctx.event, at: Array.isArray(d) ? `$.data[${i}]` : nested ? `$.data.messages[${i}]` : '$.data', ...(self(ctx) ? { self: self(ctx) } : {}) }))
 }
 
+// Evolution 2.2+ sends an edit on its own as messages.edited: the protocolMessage itself
+const edited: Handler = (ctx) => {
+  const d = ctx.data
+  if (!isObj(d) || !isObj(d['key'])) throw invalid(ctx, '$.data.key', 'is required (the edited message key)')
+  const target = str(d['key']['id'])
+  if (!target) throw invalid(ctx, '$.data.key.id', 'must be a non-empty string')
+  // the edit has no id of its own: one per target and new content, so a retry is the same edit
+  const id = `${target}:edit:${digest(d['editedMessage'])}`
+  return messageEvents({ key: { ...d['key'], id }, message: { protocolMessage: d }, messageTimestamp: msToSeconds(d['timestampMs']) }, { event: ctx.event, at: '$.data', editOf: target, ...(self(ctx) ? { self: self(ctx) } : {}) })
+}
+
+/**
+ * Evolution flattens a status update into `{ keyId, remoteJid, fromMe, status }`; Baileys' own
+ * form (and Evolution v1) is `{ key, update: { status } }`, and an update carrying new content
+ * (`update.message`) is an edit.
+ */
 const statusUpdates: Handler = (ctx) =>
   list(ctx.data).flatMap((u, i) => {
     const at = Array.isArray(ctx.data) ? `$.data[${i}]` : '$.data'
     if (!isObj(u)) throw invalid(ctx, at, 'must be an object')
     const key = isObj(u['key']) ? u['key'] : u
-    const target = str(key['id']) ?? str(u['keyId']) ?? str(u['messageId'])
-    if (!target) throw invalid(ctx, `${at}.key.id`, 'must be a non-empty string')
+    const target = isObj(u['key']) ? str(key['id']) : str(u['keyId']) ?? str(u['id'])
+    if (!target) throw invalid(ctx, isObj(u['key']) ? `${at}.key.id` : `${at}.keyId`, 'must be a non-empty string (the message the update is about)')
     const update = isObj(u['update']) ? u['update'] : u
-    // an update that carries new content is an edit or a revoke, not a status
-    if (isObj(update['message'])) return messageEvents({ key: { ...key, id: `${target}:update:${digest(update['message'])}` }, message: update['message'], messageTimestamp: u['messageTimestamp'] }, { event: ctx.event, at })
+    if (isObj(update['message'])) {
+      const id = `${target}:update:${digest(update['message'])}`
+      const when = update['messageTimestamp'] ?? u['messageTimestamp']
+      return messageEvents({ key: { ...key, id }, message: update['message'], messageTimestamp: when }, { event: ctx.event, at, editOf: target, ...(self(ctx) ? { self: self(ctx) } : {}) })
+    }
     const raw = update['status'] ?? u['status']
     const status = STATUS[String(raw)] ?? 'unknown'
-    return [{ type: 'message.status', data: { targetMessageId: target, status, fromSelf: key['fromMe'] === true, providerStatus: String(raw), ...meta(ctx, { remoteJid: key['remoteJid'] }) }, ...(str(key['remoteJid']) ? { conversation: key['remoteJid'] as string } : {}) }]
+    const remoteJid = str(key['remoteJid'])
+    return [{ type: 'message.status', data: { targetMessageId: target, status, fromSelf: key['fromMe'] === true, providerStatus: String(raw), ...meta(ctx, { remoteJid }) }, ...(remoteJid ? { conversation: remoteJid } : {}) }]
   })
 
 const deletes: Handler = (ctx) =>
   list(ctx.data).map((d, i) => {
-    const key = isObj(d) && isObj(d['key']) ? d['key'] : (d as Obj)
-    const id = isObj(key) ? str(key['id']) : undefined
-    if (!id) throw invalid(ctx, Array.isArray(ctx.data) ? `$.data[${i}].id` : '$.data.id', 'must be a non-empty string (the deleted message id)')
-    return { type: 'message.deleted', data: { providerMessageId: id, fromSelf: key['fromMe'] === true, ...meta(ctx, { remoteJid: key['remoteJid'] }) }, ...(str(key['remoteJid']) ? { conversation: key['remoteJid'] as string } : {}) }
+    const at = Array.isArray(ctx.data) ? `$.data[${i}]` : '$.data'
+    const key = isObj(d) && isObj(d['key']) ? d['key'] : isObj(d) ? d : undefined
+    const id = key ? str(key['id']) : undefined
+    if (!key || !id) throw invalid(ctx, isObj(d) && isObj(d['key']) ? `${at}.key.id` : `${at}.id`, 'must be a non-empty string (the deleted message id)')
+    const remoteJid = str(key['remoteJid'])
+    return { type: 'message.deleted', data: { providerMessageId: id, fromSelf: key['fromMe'] === true, ...meta(ctx, { remoteJid }) }, ...(remoteJid ? { conversation: remoteJid } : {}) }
   })
 
 const presence: Handler = (ctx) => {
@@ -107,15 +132,19 @@ const groups =
       if (typeof g['announce'] === 'boolean') data['announce'] = g['announce']
       if (typeof g['restrict'] === 'boolean') data['restrict'] = g['restrict']
       if (typeof g['size'] === 'number') data['size'] = g['size']
-      return { type: 'group.updated', data, conversation: g['id'] as string }
+      // who changed it (Baileys' author); a new group's owner created it
+      const actor = str(g['author']) ?? (change === 'created' ? str(g['owner']) : undefined)
+      return { type: 'group.updated', data, conversation: g['id'] as string, ...(actor ? { actor } : {}) }
     })
 
 const participants: Handler = (ctx) => {
   const d = ctx.data
   if (!isObj(d) || !str(d['id'])) throw invalid(ctx, '$.data.id', 'must be a non-empty string (the group)')
   const action = ['add', 'remove', 'promote', 'demote'].includes(String(d['action'])) ? String(d['action']) : 'unknown'
+  // Baileys 7 lists participants as { id, phoneNumber, admin } instead of ids
   const people = list(d['participants']).map((p) => (isObj(p) ? String(p['id'] ?? '') : String(p)))
-  return [{ type: 'group.participants', data: { groupId: d['id'], action, participants: people, digest: digest(d), ...meta(ctx, { action: d['action'] }) }, conversation: d['id'] as string }]
+  const author = str(d['author'])
+  return [{ type: 'group.participants', data: { groupId: d['id'], action, participants: people, digest: digest(d), ...meta(ctx, { action: d['action'] }) }, conversation: d['id'] as string, ...(author ? { actor: author } : {}) }]
 }
 
 const connection: Handler = (ctx) => {
@@ -130,21 +159,30 @@ const qrcode: Handler = (ctx) => [{ type: 'connection.updated', data: { state: '
 const calls: Handler = (ctx) =>
   list(ctx.data).map((c, i) => {
     if (!isObj(c) || !str(c['id'])) throw invalid(ctx, Array.isArray(ctx.data) ? `$.data[${i}].id` : '$.data.id', 'must be a non-empty string (the call)')
-    return { type: 'call.received', data: { callId: c['id'], status: String(c['status'] ?? 'unknown'), video: c['isVideo'] === true, ...(str(c['from']) ? { fromId: c['from'] } : {}), ...meta(ctx) }, ...(str(c['from']) ? { actor: c['from'] as string } : {}) }
+    const from = str(c['from'])
+    const chat = str(c['groupJid']) ?? str(c['chatId'])
+    const time = toUtc(c['date'])
+    return { type: 'call.received', data: { callId: c['id'], status: String(c['status'] ?? 'unknown'), video: c['isVideo'] === true, ...(from ? { fromId: from } : {}), ...meta(ctx, { isGroup: c['isGroup'] === true }) }, ...(from ? { actor: from } : {}), ...(chat ? { conversation: chat } : {}), ...(time ? { time } : {}) }
   })
 
+// labels.edit carries the label ({ id, name, color, deleted }); labels.association which label
+// was added to or removed from which chat ({ type, chatId, labelId })
 const labels =
   (change: 'edit' | 'association'): Handler =>
   (ctx) => {
     const d = isObj(ctx.data) ? ctx.data : {}
     const label = isObj(d['label']) ? d['label'] : d
-    return [{ type: 'label.updated', data: { change, ...(str(label['id']) ? { labelId: label['id'] } : {}), ...(str(label['name']) ? { name: label['name'] } : {}), digest: digest(ctx.data), ...meta(ctx) } }]
+    const labelId = str(label['labelId']) ?? str(label['id'])
+    const chat = str(d['chatId'])
+    const extra: Obj = { ...(typeof d['type'] === 'string' ? { action: d['type'] } : {}), ...(label['deleted'] === true ? { deleted: true } : {}) }
+    return [{ type: 'label.updated', data: { change, ...(labelId ? { labelId } : {}), ...(str(label['name']) ? { name: label['name'] } : {}), digest: digest(ctx.data), ...meta(ctx, extra) }, ...(chat ? { conversation: chat } : {}) }]
   }
 
 const HANDLERS: Record<string, Handler> = {
   'messages.upsert': messages,
   'messages.set': messages,
   'send.message': messages,
+  'messages.edited': edited,
   'messages.update': statusUpdates,
   'messages.delete': deletes,
   'presence.update': presence,
@@ -168,6 +206,12 @@ const HANDLERS: Record<string, Handler> = {
 
 function secondsOrIso(v: unknown): string | undefined {
   return typeof v === 'number' ? new Date(v * 1000).toISOString() : toUtc(v)
+}
+
+/** Milliseconds (a number or Long's string) → seconds, as messageTimestamp holds them. */
+function msToSeconds(v: unknown): number | undefined {
+  const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : NaN
+  return Number.isFinite(n) && n > 0 ? Math.floor(n / 1000) : undefined
 }
 
 export const evolutionAdapter: WebhookAdapter = {

@@ -43,7 +43,8 @@ export function createGenericAdapter(mapping: GenericMapping): WebhookAdapter {
         const at = mapping.items === undefined ? '$' : `$.${mapping.items}[${i}]`
         const providerType = read(mapping.type)
         if (typeof providerType !== 'string' || providerType === '') {
-          throw omniError('OMNI_ERR_WEBHOOK_INVALID', `no event type at ${mapping.type}`, { problems: [{ where: `${at}.${mapping.type}`, message: 'must be a non-empty string' }], permanent: true })
+          const where = mapping.type.startsWith('$.') ? mapping.type : `${at}.${mapping.type}`
+          throw omniError('OMNI_ERR_WEBHOOK_INVALID', `no event type at ${mapping.type}`, { problems: [{ where, message: 'must be a non-empty string' }], permanent: true })
         }
         const m = mapping.events[providerType]
         if (!m) return { type: UNKNOWN_EVENT_TYPE, data: { providerType, digest: stableHash(JSON.stringify(item)), payload: item, [PROVIDER_META_KEY]: { event: providerType } } }
@@ -65,11 +66,16 @@ export function createGenericAdapter(mapping: GenericMapping): WebhookAdapter {
   }
 }
 
-/** RFC 3339 in any offset, or epoch seconds / milliseconds, as UTC with Z; undefined if unreadable. */
+/**
+ * RFC 3339 in any offset, or epoch seconds / milliseconds, as UTC with Z; undefined if
+ * unreadable. A date-time without an offset (Discord's webhook events send one) is read as UTC,
+ * never in the server's own time zone.
+ */
 export function toUtc(v: unknown): string | undefined {
-  if (typeof v === 'number' && Number.isFinite(v)) return new Date(v < 1e12 ? v * 1000 : v).toISOString()
+  if (typeof v === 'number') return Number.isFinite(v) && v > 0 ? new Date(v < 1e12 ? v * 1000 : v).toISOString() : undefined
   if (typeof v !== 'string' || v === '') return undefined
   if (/^\d+$/.test(v)) return toUtc(Number(v))
-  const ms = Date.parse(v)
+  const zoned = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(v) ? `${v}Z` : v
+  const ms = Date.parse(zoned)
   return Number.isNaN(ms) ? undefined : new Date(ms).toISOString()
 }

@@ -103,6 +103,9 @@ function checkMapping(manifest: YamlManifest, mapping: NonNullable<SourceSpec['m
       problems.push(problemAt(manifest, [...at, 'type'], `"${m.type}" is not a catalog event type (known: ${catalog.entries.map((e) => e.type).join(', ') || 'none'})`))
       continue
     }
+    // a mapping that leaves out a required field would turn every such event into provider.unknown
+    const missing = entry.requiredFields.filter((f) => !(f in m.data))
+    if (missing.length > 0) problems.push(problemAt(manifest, [...at, 'data'], `${m.type} requires ${missing.join(', ')}; map each (a path, or { const: value })`))
     const declared = entry.dataFields
     if (declared === undefined) continue
     for (const field of Object.keys(m.data)) {

@@ -44,7 +44,8 @@ export interface WebhookAdapter {
   readonly name: string
   /**
    * Turns one delivery into events. An event type the adapter does not know becomes one
-   * `provider.unknown` event carrying the provider's type, never nothing. A body it cannot read
+   * `provider.unknown` event carrying the provider's type, never nothing (only a handshake that
+   * reply() answers, such as a PING, is no event). A body it cannot read
    * at all throws OMNI_ERR_WEBHOOK_INVALID with the JSON path of each problem.
    */
   normalize(delivery: WebhookDelivery): AdaptedEvent[]
