@@ -1,19 +1,5 @@
-import { readdir, readFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import type { Command } from 'commander'
-import { isOmniError } from '../../src/errors/mod.ts'
-import {
-  isAdditiveTier,
-  MANIFEST_FILE,
-  openApprovals,
-  openPluginRegistry,
-  parsePluginManifest,
-  verifyPlugin,
-  widenedCapabilities,
-  type Approvals,
-  type Tier,
-  type TrustStore,
-} from '../../src/plugins/mod.ts'
+import { isAdditiveTier, listInstalled, openApprovals, openPluginRegistry, type Approvals, type InstalledPlugin, type Tier } from '../../src/plugins/mod.ts'
 import { addPluginFlags } from './plugin-flags.ts'
 import { pluginSettingsFrom, type PluginCliOptions } from './plugin-options.ts'
 import { openTrust, say, withSession } from './plugin-shared.ts'
@@ -24,21 +10,6 @@ interface ListOptions extends PluginCliOptions {
   nats?: string
   json?: boolean
   data: string
-}
-
-/** One installed plugin folder as listed; `error` is why it fails verification. */
-interface InstalledRow {
-  folder: string
-  id: string
-  version: string
-  serial: number | null
-  tier: string
-  runtime: string
-  additive: boolean | null
-  verified: boolean
-  digest: string | null
-  error?: { code: string; message: string }
-  approval?: { state: 'approved' | 'none' | 'widened' | 'unknown'; by?: string; widened?: string[] }
 }
 
 /** `omni plugin list`. */
@@ -57,61 +28,16 @@ export function registerList(plugin: Command): void {
     const settings = pluginSettingsFrom(opts, opts.data)
     if (opts.registry) return listRegistry(opts.nats ?? DEFAULT_NATS_URL, opts.json === true)
     const trust = await openTrust(settings.trust)
-    const folders = await pluginFolders(settings.dir)
-    const rows: InstalledRow[] = []
-    const inspectAll = async (approvals?: Approvals) => {
-      for (const folder of folders) rows.push(await inspect(join(settings.dir, folder), folder, trust, settings.cluster, approvals))
-    }
-    if (opts.nats !== undefined) await withSession(opts.nats, async ({ js }) => inspectAll(await openApprovals(js)))
-    else await inspectAll()
+    const inspectAll = (approvals?: Approvals) => listInstalled(settings.dir, trust, { cluster: settings.cluster }, approvals)
+    const rows = opts.nats !== undefined ? await withSession(opts.nats, async ({ js }) => inspectAll(await openApprovals(js))) : await inspectAll()
     if (opts.json) return say(JSON.stringify(rows, null, 2))
     if (rows.length === 0) return say(`no plugins installed in ${settings.dir}`)
     printInstalled(rows, opts.nats !== undefined)
   })
 }
 
-async function pluginFolders(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return []
-    throw err
-  })
-  // dot-folders are installs in progress or replaced ones on their way out
-  return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort()
-}
-
-async function inspect(dir: string, folder: string, trust: TrustStore, cluster: string, approvals: Approvals | undefined): Promise<InstalledRow> {
-  try {
-    const v = await verifyPlugin(dir, trust, { cluster })
-    const m = v.manifest
-    const row: InstalledRow = { folder, id: m.id, version: m.version, serial: m.serial, tier: m.tier, runtime: m.runtime, additive: isAdditiveTier(m.tier), verified: true, digest: v.digest }
-    if (approvals) {
-      const approved = await approvals.get(m.id)
-      const widened = approved ? widenedCapabilities(v, approved) : []
-      row.approval = !approved ? { state: 'none' } : widened.length > 0 ? { state: 'widened', by: approved.approvedBy, widened } : { state: 'approved', by: approved.approvedBy }
-    }
-    return row
-  } catch (err) {
-    if (!isOmniError(err)) throw err
-    // what the folder claims to be, unverified, only so the row can be recognised
-    const claimed = await readFile(join(dir, MANIFEST_FILE)).then((bytes) => parsePluginManifest(bytes, MANIFEST_FILE)).catch(() => undefined)
-    return {
-      folder,
-      id: claimed?.id ?? folder,
-      version: claimed?.version ?? '?',
-      serial: claimed?.serial ?? null,
-      tier: claimed?.tier ?? '?',
-      runtime: claimed?.runtime ?? '?',
-      additive: claimed ? isAdditiveTier(claimed.tier) : null,
-      verified: false,
-      digest: null,
-      error: { code: err.code, message: err.message },
-      ...(approvals ? { approval: { state: 'unknown' as const } } : {}),
-    }
-  }
-}
-
-function printInstalled(rows: readonly InstalledRow[], withApproval: boolean): void {
-  const approvalCell = (r: InstalledRow) => {
+function printInstalled(rows: readonly InstalledPlugin[], withApproval: boolean): void {
+  const approvalCell = (r: InstalledPlugin) => {
     const a = r.approval
     if (!a || a.state === 'unknown') return '-'
     if (a.state === 'none') return 'no'

@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto'
-import { lstat, mkdir, mkdtemp, rename, rm } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import {
+  installFromRegistry,
   openApprovals,
   openHighWaterMarks,
   openPluginRegistry,
@@ -55,25 +54,16 @@ export function registerRegistry(plugin: Command): void {
     const { id, version } = parsePluginRef(ref, 'plugin')
     const settings = pluginSettingsFrom(opts, opts.data)
     const trust = await openTrust(settings.trust)
-    await mkdir(settings.dir, { recursive: true })
-    // installed into a dot-folder (loaders skip those) until the high-water check passed
-    const staging = await mkdtemp(join(settings.dir, '.staging-'))
-    try {
-      await withSession(opts.nats, async ({ js }) => {
-        const v = await (await openPluginRegistry(js)).install(id, version, staging, trust, { cluster: settings.cluster })
-        const mark = await (await openHighWaterMarks(js)).check(v)
-        const final = join(settings.dir, id)
-        await swapInto(v.dir, final)
-        const m = v.manifest
-        say(`installed ${m.id}@${m.version} into ${final}`)
-        say(`  serial ${m.serial}, tier ${m.tier}, runtime ${m.runtime}, digest sha256:${v.digest}`)
-        say(`  signed by ${describeKey(trust, v.keyid)}`)
-        say(`  high-water: ${highWater(mark)}`)
-        say(`  approval: ${await approvalState(await openApprovals(js), v)}`)
-      })
-    } finally {
-      await rm(staging, { recursive: true, force: true })
-    }
+    await withSession(opts.nats, async ({ js }) => {
+      const target = { id, version, pluginsDir: settings.dir, trust, verify: { cluster: settings.cluster } }
+      const { plugin: v, highWater: mark } = await installFromRegistry(await openPluginRegistry(js), target, await openHighWaterMarks(js))
+      const m = v.manifest
+      say(`installed ${m.id}@${m.version} into ${v.dir}`)
+      say(`  serial ${m.serial}, tier ${m.tier}, runtime ${m.runtime}, digest sha256:${v.digest}`)
+      say(`  signed by ${describeKey(trust, v.keyid)}`)
+      say(`  high-water: ${highWater(mark)}`)
+      say(`  approval: ${await approvalState(await openApprovals(js), v)}`)
+    })
   })
 }
 
@@ -95,19 +85,4 @@ async function approvalState(approvals: Approvals, v: VerifiedPlugin): Promise<s
   const widened = widenedCapabilities(v, approved)
   if (widened.length === 0) return `approved by ${approved.approvedBy} (version ${approved.version}, serial ${approved.serial})`
   return `needed again, it asks for more than approved (${widened.join('; ')}): ${fix}`
-}
-
-/** Renames `staged` to `final`, moving a previous install aside first and removing it after. */
-async function swapInto(staged: string, final: string): Promise<void> {
-  const previous = await lstat(final).catch(() => undefined)
-  if (!previous) return rename(staged, final)
-  const aside = join(resolve(final, '..'), `.${randomBytes(4).toString('hex')}.replaced`)
-  await rename(final, aside)
-  try {
-    await rename(staged, final)
-  } catch (err) {
-    await rename(aside, final)
-    throw err
-  }
-  await rm(aside, { recursive: true, force: true })
 }

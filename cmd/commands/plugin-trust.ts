@@ -1,10 +1,10 @@
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { omniError } from '../../src/errors/mod.ts'
-import { loadTrustStore, readSigningKey, writeRevocationList, type RevocationList, type TrustStore } from '../../src/plugins/mod.ts'
+import { readSigningKey, updateRevocations, type TrustStore } from '../../src/plugins/mod.ts'
 import { addPluginFlags } from './plugin-flags.ts'
 import { pluginSettingsFrom } from './plugin-options.ts'
-import { daysFromNow, isoSeconds, openTrust, parseExpiry, parsePluginRef, requireRoot, say } from './plugin-shared.ts'
+import { daysFromNow, openTrust, parseExpiry, parsePluginRef, requireRoot, say } from './plugin-shared.ts'
 
 interface RevokeOptions {
   key: string[]
@@ -48,26 +48,13 @@ export function registerRevoke(plugin: Command): void {
     const root = await readSigningKey(rootFile)
     requireRoot(trust, root.keyid, rootFile)
 
-    const before: RevocationList = trust.revocations ?? { issuedAt: '', expiresAt: '', revokedKeys: [], yanked: [] }
-    const revokedKeys = [...before.revokedKeys]
-    for (const k of opts.key) {
-      if (revokedKeys.includes(k)) say(`key ${k} was already revoked`)
-      else {
-        revokedKeys.push(k)
-        say(`revoked  key ${k}${knownAs(trust, k)}`)
-      }
+    const expiresAt = opts.expires ?? daysFromNow(REVOCATIONS_DAYS)
+    const { list, file, entries } = await updateRevocations(trust, root, { keys: opts.key, yanks, reason: opts.reason, expiresAt })
+    for (const e of entries) {
+      if (e.type === 'key') say(e.added ? `revoked  key ${e.keyid}${knownAs(trust, e.keyid)}` : `key ${e.keyid} was already revoked`)
+      else say(e.added ? `yanked   ${e.id}@${e.version}: ${e.reason}` : `${e.id}@${e.version} was already yanked`)
     }
-    const yanked = [...before.yanked]
-    for (const { id, version } of yanks) {
-      if (yanked.some((y) => y.id === id && y.version === version)) say(`${id}@${version} was already yanked`)
-      else {
-        yanked.push({ id, version, reason: opts.reason })
-        say(`yanked   ${id}@${version}: ${opts.reason}`)
-      }
-    }
-    const list: RevocationList = { issuedAt: isoSeconds(new Date()), expiresAt: opts.expires ?? daysFromNow(REVOCATIONS_DAYS), revokedKeys, yanked }
-    const file = await writeRevocationList(trust.dir, root, list)
-    await loadTrustStore(trust.dir)
+    const { revokedKeys, yanked } = list
     say(`wrote ${file}: ${revokedKeys.length} revoked key(s), ${yanked.length} yanked version(s), signed by root ${root.keyid}, expires ${list.expiresAt}`)
   })
 }

@@ -63,7 +63,8 @@ function readablePayload(envelope: Buffer): Buffer | undefined {
   }
 }
 
-async function swapInto(tmp: string, final: string): Promise<void> {
+/** Renames `tmp` to `final`, moving a previous install aside first and removing it after. */
+export async function swapInto(tmp: string, final: string): Promise<void> {
   const previous = await lstat(final).catch(() => undefined)
   if (!previous) return rename(tmp, final)
   const aside = join(dirname(final), `.${basename(final)}.old-${randomBytes(4).toString('hex')}`)

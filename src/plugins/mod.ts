@@ -6,6 +6,10 @@
 export { TIERS, tierRank, tierAllows, isAdditiveTier, mayRunInProcess, type Tier } from './tiers.ts'
 export {
   PluginManifestSchema,
+  TierSchema,
+  PLUGIN_ID_PATTERN,
+  SEMVER_PATTERN,
+  TIMESTAMP_PATTERN,
   DEFAULT_CPUS,
   DEFAULT_PIDS,
   type PluginManifest,
@@ -81,4 +85,9 @@ export {
   type PluginRegistry,
   type RegistryEntry,
 } from './registry.ts'
-export { BUNDLE_FORMAT, type PluginBundle } from './registry-blob.ts'
+export { BUNDLE_FORMAT, decodeBundle, type PluginBundle } from './registry-blob.ts'
+export { installBundle, type InstallTarget } from './install.ts'
+export { installChecked, installFromRegistry, type CheckedInstall } from './install-checked.ts'
+export { listInstalled, inspectInstalled, installedFolders, approvalStatus, type InstalledPlugin, type ApprovalStatus } from './installed.ts'
+export { updateRevocations, type RevocationChange, type RevocationUpdate, type RevocationEntryResult } from './revocation-update.ts'
+export { promoteInstalled, type PromoteInstalledOptions, type PromotedInstall } from './promote-installed.ts'

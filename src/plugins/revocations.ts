@@ -1,4 +1,5 @@
-import { mkdir, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import Type, { type Static } from 'typebox'
 import { omniError } from '../errors/mod.ts'
@@ -41,7 +42,14 @@ export async function writeRevocationList(trustDir: string, root: SigningKey, li
   const envelope = createRevocationList(root, list)
   await mkdir(trustDir, { recursive: true })
   const file = join(trustDir, REVOCATIONS_FILE)
-  await writeFile(file, encodeEnvelope(envelope))
+  // written beside and renamed over the old list, so a node loading the store meanwhile reads
+  // either list whole, never a half-written one that would refuse every plugin
+  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`
+  await writeFile(tmp, encodeEnvelope(envelope))
+  await rename(tmp, file).catch(async (err: unknown) => {
+    await rm(tmp, { force: true })
+    throw err
+  })
   return file
 }
 

@@ -74,6 +74,10 @@ export interface Fabric {
   workers(): readonly PipelineWorker[]
   /** the installed plugins: verified, running, or rejected with the reason */
   pluginStatus(): PluginStatus[]
+  /** where installed plugins live and how they are checked; undefined when the fabric runs without plugins */
+  pluginSettings(): PluginHostOptions | undefined
+  /** the cartridges (and installed plugins) pipelines can use: what a reload validates against */
+  lookup(): CartridgeLookup
   /** ClickHouse, when configured */
   readonly analytics: Analytics | undefined
   /** Re-reads the manifests; a set with problems is rejected and the running one kept. */
@@ -214,6 +218,14 @@ class FabricImpl implements Fabric {
 
   pluginStatus(): PluginStatus[] {
     return this.#host?.status() ?? []
+  }
+
+  pluginSettings(): PluginHostOptions | undefined {
+    return this.#opts.plugins
+  }
+
+  lookup(): CartridgeLookup {
+    return this.#lookup
   }
 
   /** Brings the running workers in line with `next`: start new ones, swap changed, drain removed. */

@@ -1,0 +1,160 @@
+import Type from 'typebox'
+import { BUNDLE_FORMAT, PLUGIN_ID_PATTERN, SEMVER_PATTERN, TierSchema, TIMESTAMP_PATTERN } from '../plugins/mod.ts'
+
+// the plugin routes' request and response shapes; the handlers are in routes/plugins.ts
+
+const Base64 = Type.String({ pattern: '^[A-Za-z0-9+/]*={0,2}$', description: 'base64' })
+export const PluginId = Type.String({ pattern: PLUGIN_ID_PATTERN, maxLength: 64, description: 'a plugin id, like acme.shout' })
+export const Version = Type.String({ pattern: SEMVER_PATTERN, maxLength: 128, description: 'a semantic version, like 1.0.0' })
+const Timestamp = Type.String({ pattern: TIMESTAMP_PATTERN, description: 'RFC 3339, e.g. 2027-06-01T00:00:00Z' })
+const Digest = Type.String({ pattern: '^[0-9a-f]{64}$', description: 'sha256 (hex) of the signed manifest bytes' })
+/** A file on the API server's host (keys stay there; their bytes never travel in a request). */
+const ServerKeyPath = Type.String({ minLength: 2, maxLength: 4096, pattern: '^/', description: 'absolute path of a private key file (PEM, from `omni plugin keygen`) on the API server host' })
+
+export const IdParams = Type.Object({ id: PluginId }, { additionalProperties: false })
+
+export const ApprovalStatus = Type.Object(
+  {
+    state: Type.Union([Type.Literal('none'), Type.Literal('approved'), Type.Literal('widened'), Type.Literal('unknown')], {
+      description: 'none: never approved; approved: asks for nothing beyond its approval; widened: asks for more (see widened); unknown: the folder does not verify',
+    }),
+    by: Type.Optional(Type.String()),
+    widened: Type.Optional(Type.Array(Type.String())),
+  },
+  { description: 'whether the capabilities it asks for are approved' },
+)
+
+const ErrorInfo = Type.Object({ code: Type.String(), message: Type.String() })
+
+export const PluginRow = Type.Object({
+  id: Type.String(),
+  folder: Type.String({ description: 'the folder under the plugins directory' }),
+  version: Type.String({ description: '"?" when the folder does not verify and has no readable manifest' }),
+  serial: Type.Union([Type.Integer(), Type.Null()]),
+  tier: Type.String(),
+  runtime: Type.String(),
+  additive: Type.Union([Type.Boolean(), Type.Null()], { description: 'community and alpha plugins run additively, never on the approved path' }),
+  verified: Type.Boolean({ description: 'the folder verifies now (signature, trust, revocation, dates, audience, files)' }),
+  digest: Type.Union([Digest, Type.Null()]),
+  error: Type.Optional(ErrorInfo),
+  state: Type.Union([Type.Literal('running'), Type.Literal('verified'), Type.Literal('rejected'), Type.Literal('not-loaded')], {
+    description: 'as the fabric saw it at its last plugin scan (start or reload): running in a sandbox, verified and usable, rejected, or installed since (not loaded yet)',
+  }),
+  reason: Type.Optional(Type.String({ description: 'why the fabric rejected it' })),
+  approval: ApprovalStatus,
+})
+
+export const ListResponse = Type.Object({
+  enabled: Type.Boolean({ description: 'false when the fabric runs without plugins (no plugins folder or trust store configured)' }),
+  plugins: Type.Array(PluginRow),
+})
+
+export const ReloadSummary = Type.Object(
+  {
+    type: Type.Union([Type.Literal('reloaded'), Type.Literal('rejected')]),
+    added: Type.Optional(Type.Array(Type.String())),
+    changed: Type.Optional(Type.Array(Type.String())),
+    removed: Type.Optional(Type.Array(Type.String())),
+    problems: Type.Optional(Type.Array(Type.Object({ where: Type.String(), message: Type.String() }))),
+  },
+  { description: 'the fabric reloaded after the change (plugins rescanned, pipelines re-checked); rejected keeps the running pipelines and says why' },
+)
+
+export const InstalledPlugin = Type.Object({
+  id: Type.String(),
+  version: Type.String(),
+  serial: Type.Integer(),
+  tier: Type.String(),
+  runtime: Type.String(),
+  additive: Type.Boolean(),
+  digest: Digest,
+  keyid: Type.String(),
+  signer: Type.String(),
+})
+
+export const InstallBody = Type.Object(
+  {
+    id: PluginId,
+    version: Version,
+    bundle: Type.Optional(
+      Type.Object(
+        {
+          format: Type.Literal(BUNDLE_FORMAT),
+          envelope: Base64,
+          files: Type.Array(Type.Object({ path: Type.String({ minLength: 1, maxLength: 255 }), data: Base64 }, { additionalProperties: false }), { maxItems: 256 }),
+        },
+        { additionalProperties: false, description: `a signed bundle in the registry's format (${BUNDLE_FORMAT}: the DSSE envelope and each code file, base64); without it, <id>@<version> is fetched from the registry` },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+)
+
+export const InstallResponse = Type.Object({
+  plugin: InstalledPlugin,
+  source: Type.Union([Type.Literal('registry'), Type.Literal('upload')]),
+  highWater: Type.Object({
+    type: Type.Union([Type.Literal('first'), Type.Literal('newer'), Type.Literal('same')]),
+    serial: Type.Integer(),
+    previous: Type.Optional(Type.Integer()),
+  }),
+  approval: ApprovalStatus,
+  reload: ReloadSummary,
+})
+
+export const ApproveBody = Type.Object(
+  {
+    by: Type.String({ minLength: 1, maxLength: 200, pattern: '\\S', description: 'who reviewed and approves the capabilities (recorded with the approval)' }),
+    digest: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$', description: 'approve only if the installed manifest still has this digest (the one reviewed, e.g. from GET /v1/plugins)' })),
+  },
+  { additionalProperties: false },
+)
+
+export const ApproveResponse = Type.Object({
+  plugin: InstalledPlugin,
+  capabilities: Type.Object({
+    emit: Type.Array(Type.String()),
+    memoryMb: Type.Number(),
+    timeoutMs: Type.Number(),
+    cpus: Type.Number(),
+    pids: Type.Number(),
+    network: Type.Literal('none'),
+  }),
+  previous: Type.Union([Type.Object({ by: Type.String(), at: Type.String(), version: Type.String(), serial: Type.Integer() }), Type.Null()]),
+  widened: Type.Array(Type.String(), { description: 'what is new or wider than the previous approval' }),
+  approval: Type.Object({ by: Type.String(), at: Type.String(), version: Type.String(), serial: Type.Integer() }),
+  reload: ReloadSummary,
+})
+
+export const RevokeBody = Type.Object(
+  {
+    versions: Type.Optional(Type.Array(Version, { minItems: 1, maxItems: 64, description: 'versions to yank (default: the installed version)' })),
+    reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500, pattern: '\\S', description: 'shown when a yanked version is refused (default "yanked by the operator")' })),
+    rootKey: ServerKeyPath,
+    expiresAt: Type.Optional(Timestamp),
+  },
+  { additionalProperties: false },
+)
+
+export const RevokeResponse = Type.Object({
+  yanked: Type.Array(Type.Object({ version: Type.String(), reason: Type.String(), added: Type.Boolean({ description: 'false when it was yanked already' }) })),
+  list: Type.Object({ issuedAt: Type.String(), expiresAt: Type.String(), revokedKeys: Type.Integer(), yanked: Type.Integer() }),
+  reload: ReloadSummary,
+})
+
+export const PromoteBody = Type.Object(
+  {
+    tier: TierSchema,
+    key: ServerKeyPath,
+    expiresAt: Type.Optional(Timestamp),
+  },
+  { additionalProperties: false },
+)
+
+export const PromoteResponse = Type.Object({
+  plugin: InstalledPlugin,
+  from: Type.String({ description: 'the tier before' }),
+  published: Type.Object({ name: Type.String(), serial: Type.Integer() }),
+  highWater: Type.Object({ type: Type.String(), serial: Type.Integer() }),
+  reload: ReloadSummary,
+})
