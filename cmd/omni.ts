@@ -6,6 +6,7 @@ import { registerCatalog } from './commands/catalog.ts'
 import { registerDlq } from './commands/dlq.ts'
 import { registerEvents } from './commands/events.ts'
 import { registerMigrate } from './commands/migrate.ts'
+import { registerOpenApi } from './commands/openapi.ts'
 import { registerPlugin } from './commands/plugin.ts'
 import { registerPublish } from './commands/publish.ts'
 import { registerTail } from './commands/tail.ts'
@@ -28,6 +29,7 @@ registerCatalog(program)
 registerEvents(program)
 registerMigrate(program)
 registerPlugin(program)
+registerOpenApi(program)
 registerBench(program)
 
 program.parseAsync(process.argv).catch(reportAndExit)

@@ -35,16 +35,27 @@ export function hasScope(token: ApiToken | undefined, scope: Scope): boolean {
   return token !== undefined && (token.scopes.has(scope) || token.scopes.has('admin'))
 }
 
-/** Requires a bearer token with the route's scope on every route that is not public. */
+/** The access a request's route declares; a route that forgot to is treated as admin-only. */
+const accessOf = (request: FastifyRequest): RouteAccess => request.routeOptions.config.access ?? 'admin'
+
+/**
+ * Requires a bearer token with the route's scope on every route that is not public. The caller
+ * is identified first (onRequest) and refused later (preParsing, before any body is read), so
+ * the per-token rate limit, a route-level onRequest hook, counts refused requests too: guessing
+ * tokens is limited like anything else. A CORS preflight is answered before either.
+ */
 export function installAuth(app: FastifyInstance, config: ApiConfig): void {
   app.decorateRequest('apiToken', undefined)
   app.addHook('onRequest', async (request: FastifyRequest) => {
-    // routes declare their access; a route that forgot to is treated as admin-only
-    const access: RouteAccess = request.routeOptions.config.access ?? 'admin'
-    if (access === 'public') return
+    if (accessOf(request) === 'public') return
     const token = findToken(config.tokens, request.headers.authorization)
     if (token) request.apiToken = token
-    if (access === 'webhook') return
+  })
+  app.addHook('preParsing', async (request: FastifyRequest) => {
+    const access = accessOf(request)
+    // an unknown route is a 404 for anyone: the route list is public at /docs anyway
+    if (access === 'public' || access === 'webhook' || request.is404) return
+    const token = request.apiToken
     if (!request.headers.authorization) throw omniError('OMNI_ERR_UNAUTHORIZED', `${request.method} ${request.routeOptions.url} needs a bearer token with the ${access} scope (Authorization: Bearer <token>)`)
     if (!token) throw omniError('OMNI_ERR_UNAUTHORIZED', 'the bearer token is not one the API knows')
     if (!hasScope(token, access)) throw omniError('OMNI_ERR_FORBIDDEN', `token "${token.name}" has the scopes ${[...token.scopes].join(', ')}; this route needs ${access}`)

@@ -1,9 +1,22 @@
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
+import type { RouteAccess } from './auth.ts'
 import type { ApiConfig } from './options.ts'
 
 export const API_VERSION = '0.1.0'
+
+/**
+ * What each access asks of a caller, in OpenAPI terms. A webhook authenticates with its
+ * source's own secret or signature (no scheme OpenAPI can name), or else a bearer token.
+ */
+const SECURITY: Record<RouteAccess, { bearer?: string[] }[]> = {
+  public: [],
+  webhook: [{}, { bearer: [] }],
+  ingest: [{ bearer: [] }],
+  read: [{ bearer: [] }],
+  admin: [{ bearer: [] }],
+}
 
 /**
  * OpenAPI 3 generated from the routes' TypeBox schemas, served as JSON at /docs/json and as a
@@ -11,6 +24,14 @@ export const API_VERSION = '0.1.0'
  */
 export async function registerOpenApi(app: FastifyInstance, config: ApiConfig): Promise<void> {
   await app.register(swagger, {
+    // shared schemas keep their $id as their component name (IngestResult, …), not def-N
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json['$id'] === 'string' ? json['$id'] : `def-${i}`) },
+    // each operation's security comes from the access the auth hook enforces, so the two cannot drift
+    transform: ({ schema, url, route }) => {
+      const access: RouteAccess = (route.config as { access?: RouteAccess } | undefined)?.access ?? 'admin'
+      if (!schema) return { schema, url }
+      return { schema: { ...schema, security: SECURITY[access], 'x-omni-access': access }, url }
+    },
     openapi: {
       openapi: '3.1.0',
       info: {

@@ -1,7 +1,7 @@
 import cors from '@fastify/cors'
 import rateLimit from '@fastify/rate-limit'
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyBaseLogger } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyServerOptions } from 'fastify'
 import { omniError } from '../errors/mod.ts'
 import { coalescePublishes } from '../jetstream/coalesce.ts'
 import type { Logger } from '../observability/logger.ts'
@@ -20,6 +20,10 @@ import { pluginRoutes } from './routes/plugins.ts'
 import { streamRoutes } from './routes/stream.ts'
 import { webhookRoutes } from './routes/webhooks.ts'
 
+/** Fastify types validator builders for Ajv; any compiler of route schemas fits at run time. */
+type ValidatorBuilder = NonNullable<NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>['buildValidator']>
+const typeBoxEverywhere = (() => TypeBoxValidatorCompiler) as unknown as ValidatorBuilder
+
 /**
  * Builds the HTTP API on a running fabric, ready for `inject()` or `listen()`. Validation uses
  * TypeBox's compiler: bodies are checked as sent, never coerced or stripped of fields.
@@ -35,18 +39,22 @@ export async function buildApi(deps: ApiDeps, config: ApiConfig, logger: Logger)
     forceCloseConnections: true,
     // the request id is echoed in unexpected-error answers, to find the log line
     requestIdHeader: false,
-    disableRequestLogging: true,
-  })
-    .withTypeProvider<TypeBoxTypeProvider>()
-    .setValidatorCompiler(TypeBoxValidatorCompiler)
+    // no line per request (the top-level option of the same name is deprecated in Fastify 5)
+    logController: new LogController({ disableRequestLogging: true }),
+    // TypeBox in every context: a plugin that adds schemas of its own would otherwise get a fresh
+    // default Ajv (setValidatorCompiler is not inherited then), which strips and coerces
+    schemaController: { compilersFactory: { buildValidator: typeBoxEverywhere } },
+  }).withTypeProvider<TypeBoxTypeProvider>()
   installErrorHandlers(app)
-  installAuth(app, config)
+  // CORS first: its hook answers a preflight (which carries no token) and marks every answer
   if (config.corsOrigins.length > 0) await app.register(cors, { origin: [...config.corsOrigins], credentials: false })
+  installAuth(app, config)
   await app.register(rateLimit, {
     max: config.rateLimit,
     timeWindow: 60_000,
-    // after authentication, so a token's requests are counted under its name wherever they come from
-    hook: 'preHandler',
+    // after the caller is identified and before it is refused (see installAuth): a token's
+    // requests count under its name wherever they come from, and failed guesses count too
+    hook: 'onRequest',
     keyGenerator: (request) => (request.apiToken ? `token:${request.apiToken.name}` : `ip:${request.ip}`),
     allowList: (request) => request.routeOptions.config.access === 'public',
     errorResponseBuilder: (_request, context) => omniError('OMNI_ERR_RATE_LIMITED', `rate limit of ${context.max} requests per ${context.after} exceeded; retry in ${Math.ceil(context.ttl / 1000)} s`),

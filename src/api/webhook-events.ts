@@ -43,7 +43,9 @@ export function prepareDelivery(catalog: EventCatalog, events: readonly AdaptedE
         type: UNKNOWN_EVENT_TYPE,
         data: {
           providerType,
-          digest: stableHash(ctx.dataref, e.type, JSON.stringify(e.data)),
+          // from the adapted event alone, not the archive entry: a provider retry in another
+          // envelope (a new date_time) archives anew but must yield the same event
+          digest: stableHash(e.type, JSON.stringify(e.data)),
           payload: e.data,
           [PROVIDER_META_KEY]: { event: providerType, refusedAs: e.type, problems: problems.map((p) => `${p.where}: ${p.message}`) },
         },

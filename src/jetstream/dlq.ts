@@ -85,6 +85,12 @@ export async function listDeadLetters(jsm: JetStreamManager, js: JetStreamClient
   return out
 }
 
+/** One dead letter by its sequence in the DLQ stream; undefined once it is redriven (or never was). */
+export async function getDeadLetter(jsm: JetStreamManager, seq: number): Promise<DeadLetter | undefined> {
+  const m = await jsm.streams.getMessage(DLQ_STREAM, { seq })
+  return m ? toDeadLetter(m.seq, m.header, m.data) : undefined
+}
+
 function toDeadLetter(seq: number, headers: { get(k: string): string } | undefined, data: Uint8Array): DeadLetter {
   const h = (k: string) => headers?.get(k) ?? ''
   let type: string | undefined

@@ -37,9 +37,10 @@ export async function listManifestFiles(path: string): Promise<string[]> {
 /**
  * Loads and validates every manifest: YAML syntax, each kind's schema and rules, and the rules
  * that span files (duplicate pipeline names or event types). Problems are collected, not thrown,
- * so `omni validate` can print all of them at once.
+ * so `omni validate` can print all of them at once. `extra` are documents parsed elsewhere (a
+ * pipeline submitted to the API), checked together with the files as if they were among them.
  */
-export async function loadManifests(paths: string | readonly string[], lookup: CartridgeLookup): Promise<LoadedManifests> {
+export async function loadManifests(paths: string | readonly string[], lookup: CartridgeLookup, extra: readonly YamlManifest[] = []): Promise<LoadedManifests> {
   const files = (await Promise.all((typeof paths === 'string' ? [paths] : paths).map(listManifestFiles))).flat()
   const problems: Problem[] = []
   const parsed: YamlManifest[] = []
@@ -51,6 +52,7 @@ export async function loadManifests(paths: string | readonly string[], lookup: C
       else problems.push({ where: display(file), message: err instanceof Error ? err.message : String(err) })
     }
   }
+  parsed.push(...extra)
 
   const entries: CatalogEntry[] = []
   const pipelineManifests: YamlManifest[] = []

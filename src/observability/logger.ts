@@ -16,6 +16,15 @@ export const REDACTED_PATHS = [
   '*.headers.authorization',
   'credentials',
   '*.credentials',
+  // webhook credentials: Evolution's apikey (a header or the body), cookies, signature and secret headers
+  'apikey',
+  '*.apikey',
+  '*.*.apikey',
+  ...['cookie', 'proxy-authorization', 'x-signature-ed25519', 'x-omni-webhook-secret', 'x-omni-signature', 'x-hub-signature', 'x-hub-signature-256'].flatMap((h) => [
+    `headers["${h}"]`,
+    `*.headers["${h}"]`,
+  ]),
+  '*.*.headers.authorization',
 ]
 
 /** The one logger factory: JSON lines on stderr (or `destination`), secrets redacted. */

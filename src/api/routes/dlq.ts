@@ -1,4 +1,158 @@
+import Type from 'typebox'
+import { omniError } from '../../errors/mod.ts'
+import { getDeadLetter, listDeadLetters, redriveDeadLetters, type DeadLetter, type DeadLetterFilter } from '../../jetstream/dlq.ts'
+import { consumerName, EVENTS_STREAM } from '../../jetstream/topology.ts'
+import type { Fabric } from '../../runtime/fabric.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
+import { ErrorResponse } from '../errors.ts'
+import { PIPELINE_NAME_PATTERN } from '../pipeline-store.ts'
 
-// placeholder while the routes are written
-export async function dlqRoutes(_app: ApiApp, _opts: RouteOptions): Promise<void> {}
+/** Listing reads dead letters one by one; a page keeps an answer quick. */
+const DEFAULT_LIMIT = 100
+const MAX_LIMIT = 1000
+
+const Text = Type.String({ minLength: 1, maxLength: 1024 })
+
+/** The filters of `omni dlq list|redrive`. */
+const filterProperties = {
+  pipeline: Type.Optional(Type.String({ pattern: PIPELINE_NAME_PATTERN, maxLength: 64 })),
+  stage: Type.Optional(Text),
+  type: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'the event type' })),
+  error: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'a substring of the error message' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIMIT, description: `at most this many, oldest first (default ${DEFAULT_LIMIT})` })),
+}
+
+const DeadLetterSummary = Type.Object(
+  {
+    seq: Type.Integer({ description: 'its sequence in the OMNI_DLQ stream: GET /v1/dlq/:seq' }),
+    pipeline: Type.String(),
+    stage: Type.String({ description: 'the stage that failed (`decode` for an event that is not a valid envelope)' }),
+    error: Type.String(),
+    attempts: Type.Integer(),
+    originalSubject: Type.String(),
+    originalSeq: Type.Integer({ description: 'its sequence in OMNI_EVENTS when it first failed' }),
+    failedAt: Type.String(),
+    type: Type.Optional(Type.String({ description: 'the event type, when the body is a readable envelope' })),
+  },
+  { $id: 'DeadLetterSummary' },
+)
+
+const errors = { '4xx': ErrorResponse, '5xx': ErrorResponse }
+
+/** `GET /v1/dlq`, `GET /v1/dlq/:seq` and `POST /v1/dlq/redrive`, over the same functions as `omni dlq`. */
+export async function dlqRoutes(app: ApiApp, { deps }: RouteOptions): Promise<void> {
+  const { fabric } = deps
+  app.addSchema(DeadLetterSummary)
+
+  app.get(
+    '/v1/dlq',
+    {
+      config: { access: 'read' },
+      schema: {
+        summary: 'List dead letters',
+        description: 'Oldest first, with the pipeline, stage, error, attempts and where each came from. Listing changes nothing.',
+        tags: ['manage'],
+        security: [{ bearer: [] }],
+        querystring: Type.Object(filterProperties, { additionalProperties: false }),
+        response: { 200: Type.Object({ deadLetters: Type.Array(Type.Ref('DeadLetterSummary')) }), ...errors },
+      },
+    },
+    async (request) => {
+      const letters = await listDeadLetters(fabric.jsm, fabric.js, filterOf({ limit: DEFAULT_LIMIT, ...request.query }))
+      return { deadLetters: letters.map(summary) }
+    },
+  )
+
+  app.get(
+    '/v1/dlq/:seq',
+    {
+      config: { access: 'read' },
+      schema: {
+        summary: 'One dead letter with its event',
+        description: 'Its failure metadata and the event as it was stored (a string when the body is not JSON). 404 once redriven.',
+        tags: ['manage'],
+        security: [{ bearer: [] }],
+        params: Type.Object({ seq: Type.Integer({ minimum: 1 }) }),
+        response: { 200: Type.Object({ deadLetter: Type.Ref('DeadLetterSummary'), event: Type.Unknown() }), ...errors },
+      },
+    },
+    async (request) => {
+      const letter = await getDeadLetter(fabric.jsm, request.params.seq)
+      if (!letter) throw omniError('OMNI_ERR_NOT_FOUND', `no dead letter ${request.params.seq} (redriven, or never stored)`)
+      return { deadLetter: summary(letter), event: decode(letter.data) }
+    },
+  )
+
+  app.post(
+    '/v1/dlq/redrive',
+    {
+      config: { access: 'admin' },
+      schema: {
+        summary: 'Redrive dead letters to their own pipeline',
+        description:
+          'Sends the matching dead letters (oldest first) back to the pipeline each failed in and removes them from the DLQ; with `dryRun` only answers which would go. ' +
+          'Safe to repeat: a dead letter is redriven at most once. Refused (409, nothing redriven) when a matching dead letter belongs to a pipeline that no longer runs.',
+        tags: ['manage'],
+        security: [{ bearer: [] }],
+        body: Type.Object({ ...filterProperties, dryRun: Type.Optional(Type.Boolean({ default: false })) }, { additionalProperties: false }),
+        response: {
+          200: Type.Object({
+            dryRun: Type.Boolean(),
+            matched: Type.Integer({ description: 'dead letters that matched the filters' }),
+            redriven: Type.Integer({ description: 'sent back now (0 on a dry run)' }),
+            duplicates: Type.Integer({ description: 'already sent back by an earlier, interrupted redrive' }),
+            deadLetters: Type.Array(Type.Ref('DeadLetterSummary'), { description: 'the matched dead letters' }),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const { dryRun = false, ...rest } = request.body
+      const letters = await listDeadLetters(fabric.jsm, fabric.js, filterOf(rest))
+      const answer = { dryRun, matched: letters.length, deadLetters: letters.map(summary) }
+      if (dryRun || letters.length === 0) return { ...answer, redriven: 0, duplicates: 0 }
+      // refuse up front, so a pipeline that no longer runs never leaves a redrive half done
+      await requireRunning(fabric, letters)
+      // the same oldest-first letters as listed: later arrivals wait for the next redrive
+      const result = await redriveDeadLetters(fabric.jsm, fabric.js, fabric.publisher, filterOf({ ...rest, limit: letters.length }))
+      return { ...answer, ...result }
+    },
+  )
+}
+
+function filterOf(q: { pipeline?: string; stage?: string; type?: string; error?: string; limit?: number }): DeadLetterFilter {
+  return {
+    ...(q.pipeline ? { pipeline: q.pipeline } : {}),
+    ...(q.stage ? { stage: q.stage } : {}),
+    ...(q.type ? { type: q.type } : {}),
+    ...(q.error ? { error: q.error } : {}),
+    ...(q.limit !== undefined ? { limit: q.limit } : {}),
+  }
+}
+
+function summary({ data: _data, ...rest }: DeadLetter) {
+  return rest
+}
+
+async function requireRunning(fabric: Fabric, letters: readonly DeadLetter[]): Promise<void> {
+  for (const pipeline of new Set(letters.map((l) => l.pipeline))) {
+    const stranded = letters.filter((l) => l.pipeline === pipeline).map((l) => l.seq)
+    const running = pipeline !== '' && (await fabric.jsm.consumers.info(EVENTS_STREAM, consumerName(pipeline)).then(() => true, () => false))
+    if (!running) {
+      throw omniError(
+        'OMNI_ERR_CONFLICT',
+        `dead letter(s) ${stranded.join(', ')} belong to ${pipeline ? `pipeline "${pipeline}", which has no consumer (removed or renamed?)` : 'no pipeline'}; nothing was redriven. Start the pipeline, or filter by another pipeline`,
+      )
+    }
+  }
+}
+
+function decode(data: Uint8Array): unknown {
+  const text = new TextDecoder().decode(data)
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
+}

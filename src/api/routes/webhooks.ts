@@ -1,7 +1,6 @@
-import sjson from 'secure-json-parse'
 import Type from 'typebox'
 import { PROVIDER_META_KEY } from '../../envelope/schema.ts'
-import { omniError } from '../../errors/mod.ts'
+import { isOmniError, omniError } from '../../errors/mod.ts'
 import { archiveRaw } from '../../ingest/raw-archive.ts'
 import { verifyWebhook } from '../../webhooks/auth.ts'
 import type { AdaptedEvent } from '../../webhooks/types.ts'
@@ -9,6 +8,7 @@ import { hasScope } from '../auth.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
 import { publishAll } from '../ingest.ts'
+import { readWebhookBody } from '../webhook-body.ts'
 import { prepareDelivery } from '../webhook-events.ts'
 
 const Params = Type.Object({
@@ -34,7 +34,7 @@ const providerType = (e: AdaptedEvent): string => {
  * then normalize through the source's adapter and publish with idempotency keys. The order is
  * what keeps every delivery: a body that cannot be normalized is still in the archive.
  */
-export async function webhookRoutes(app: ApiApp, { deps }: RouteOptions): Promise<void> {
+export async function webhookRoutes(app: ApiApp, { deps, publisher }: RouteOptions): Promise<void> {
   // signatures cover the exact bytes, so the body stays a Buffer until it is verified
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body))
@@ -59,21 +59,15 @@ export async function webhookRoutes(app: ApiApp, { deps }: RouteOptions): Promis
       const source = deps.fabric.webhooks().find(provider, instance)
       if (!source) throw omniError('OMNI_ERR_WEBHOOK_UNKNOWN_SOURCE', `no webhook source "${provider}" accepts instance "${instance}"; declare one with kind: WebhookSource`)
       const rawBody = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
-      let body: unknown
-      try {
-        body = rawBody.length === 0 ? undefined : sjson.parse(rawBody.toString('utf8'), undefined, { protoAction: 'error', constructorAction: 'error' })
-      } catch (err) {
-        body = err
-      }
-      const parsed = !(body instanceof Error)
+      const read = readWebhookBody(rawBody, request.headers['content-type'])
       // a repeated header (an array) is no credential or signature any adapter reads
       const headers: Record<string, string> = {}
       for (const [k, v] of Object.entries(request.headers)) if (typeof v === 'string') headers[k] = v
-      if (source.auth) verifyWebhook(source.auth, { headers, rawBody, body: parsed ? body : undefined })
+      if (source.auth) verifyWebhook(source.auth, { headers, rawBody, body: read.value })
       else if (!hasScope(request.apiToken, 'ingest')) {
         throw omniError(request.apiToken ? 'OMNI_ERR_FORBIDDEN' : 'OMNI_ERR_UNAUTHORIZED', `webhook source "${provider}" declares no auth, so deliveries need a bearer token with the ingest scope`)
       }
-      const raw = await archiveRaw(deps.fabric.publisher, {
+      const raw = await archiveRaw(publisher, {
         provider,
         instance,
         tenant: source.tenant,
@@ -81,15 +75,21 @@ export async function webhookRoutes(app: ApiApp, { deps }: RouteOptions): Promis
         headers,
         body: rawBody,
       })
-      if (!parsed || body === undefined) {
-        throw omniError('OMNI_ERR_WEBHOOK_INVALID', `the body is not JSON (${parsed ? 'empty' : (body as Error).message}); it is archived as ${raw.dataref}`, { problems: [{ where: '$', message: 'must be a JSON document' }] })
-      }
-      const delivery = { provider, instance, headers, body, receivedAt: Date.now() }
+      // the client learns the body is kept: a fixed adapter can replay it from the archive
+      const archived = `it is archived as ${raw.dataref}`
+      if (read.refused) throw omniError('OMNI_ERR_WEBHOOK_INVALID', `${read.refused.reason}; ${archived}`, { problems: read.refused.problems, permanent: true })
+      const delivery = { provider, instance, headers, body: read.value, receivedAt: Date.now() }
       const handshake = source.adapter.reply?.(delivery)
       if (handshake) return reply.status(handshake.status).send(handshake.body)
-      const events = source.adapter.normalize(delivery)
+      let events: AdaptedEvent[]
+      try {
+        events = source.adapter.normalize(delivery)
+      } catch (err) {
+        if (!isOmniError(err) || err.code !== 'OMNI_ERR_WEBHOOK_INVALID') throw err
+        throw omniError('OMNI_ERR_WEBHOOK_INVALID', `${err.message}; ${archived}`, { problems: [...err.problems], permanent: true, cause: err })
+      }
       const { prepared, fallbacks } = prepareDelivery(deps.fabric.catalog(), events, { provider, instance, tenant: source.tenant, dataref: raw.dataref, providerType })
-      const results = await publishAll(deps.fabric.publisher, prepared)
+      const results = await publishAll(publisher, prepared)
       if (fallbacks.length > 0) request.log.warn({ provider, instance, refused: fallbacks }, 'adapted events refused by the catalog were ingested as provider.unknown')
       const ack = source.adapter.acknowledge?.(delivery)
       if (ack) return reply.status(ack.status).send(ack.body)
