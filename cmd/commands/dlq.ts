@@ -69,9 +69,12 @@ export function registerDlq(program: Command): void {
           return
         }
         let bar: ReturnType<typeof progressBar> | undefined
-        const result = await redriveDeadLetters(session.jsm, session.js, session.publisher, filterOf(opts), (done, total) => {
-          bar ??= progressBar('redriving', total)
-          bar.update(done)
+        // no fabric here: a pipeline runs when its consumer exists (the default check)
+        const result = await redriveDeadLetters(session.jsm, session.js, session.publisher, filterOf(opts), {
+          onProgress: (done, total) => {
+            bar ??= progressBar('redriving', total)
+            bar.update(done)
+          },
         })
         bar?.stop()
         process.stdout.write(`redriven: ${result.redriven}, already redriven before: ${result.duplicates}\n`)

@@ -14,9 +14,10 @@ import {
   type SigningKey,
   type Tier,
 } from '../../src/plugins/mod.ts'
+import { isoSeconds } from '../../src/util/time.ts'
 import { addPluginFlags } from './plugin-flags.ts'
 import { pluginSettingsFrom } from './plugin-options.ts'
-import { daysFromNow, isoSeconds, openTrust, parseExpiry, parseTier, requireRoot, say } from './plugin-shared.ts'
+import { daysFromNow, openTrust, parseExpiry, parseTier, requireRoot, say } from './plugin-shared.ts'
 
 interface KeygenOptions {
   out: string

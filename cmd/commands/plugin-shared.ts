@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { Compile } from 'typebox/compile'
 import { omniError } from '../../src/errors/mod.ts'
 import { loadTrustStore, PluginManifestSchema, TIERS, type Tier, type TrustedKey, type TrustStore } from '../../src/plugins/mod.ts'
+import { isoSeconds } from '../../src/util/time.ts'
 import { openSession, type CliSession } from './connect.ts'
 
 const DAY_MS = 86_400_000
@@ -11,11 +12,6 @@ const DURATION_UNITS: Record<string, number> = { h: 3_600_000, d: DAY_MS, w: 7 *
 /** Writes one line to stdout. */
 export function say(line = ''): void {
   process.stdout.write(`${line}\n`)
-}
-
-/** An ISO timestamp without milliseconds (the form manifests and lists are written in). */
-export function isoSeconds(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, 'Z')
 }
 
 /** `days` from now, as a timestamp. */

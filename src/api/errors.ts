@@ -50,8 +50,21 @@ export function asOmniError(err: unknown): OmniError | undefined {
   if (code) return omniError(code, e.message)
   // a JSON body with __proto__ or constructor.prototype is refused by the parser as a SyntaxError
   if (e instanceof SyntaxError && e.statusCode === 400) return omniError('OMNI_ERR_BODY_INVALID', `the body is not valid JSON: ${e.message}`)
-  if (e.statusCode === 404) return omniError('OMNI_ERR_NOT_FOUND', e.message)
+  // any other client error Fastify or a plugin raises (an aborted body, a bad header) is the
+  // client's doing: a 4xx in the one shape, not an internal error in the log
+  const status = e.statusCode
+  if (typeof status === 'number' && status >= 400 && status < 500) return omniError(STATUS_CODES[status] ?? 'OMNI_ERR_BODY_INVALID', e.message)
   return undefined
+}
+
+/** The registry code for a client error status that has no code of its own above. */
+const STATUS_CODES: Record<number, OmniErrorCode> = {
+  401: 'OMNI_ERR_UNAUTHORIZED',
+  403: 'OMNI_ERR_FORBIDDEN',
+  404: 'OMNI_ERR_NOT_FOUND',
+  413: 'OMNI_ERR_BODY_TOO_LARGE',
+  415: 'OMNI_ERR_UNSUPPORTED_MEDIA_TYPE',
+  429: 'OMNI_ERR_RATE_LIMITED',
 }
 
 function joinPath(root: string, field: string): string {

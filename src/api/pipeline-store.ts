@@ -1,20 +1,21 @@
 import { randomUUID } from 'node:crypto'
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path'
+import { lstat, readFile, realpath, rename, stat, unlink } from 'node:fs/promises'
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { parseAllDocuments } from 'yaml'
 import { isOmniError, omniError, type Problem } from '../errors/mod.ts'
 import { problemAt } from '../manifests/check.ts'
 import { listManifestFiles, loadManifests } from '../manifests/load.ts'
 import { parseYamlManifest, type YamlManifest } from '../manifests/yaml.ts'
 import type { CompiledPipeline } from '../pipeline/compile.ts'
+import { PIPELINE_NAME_PATTERN } from '../pipeline/spec.ts'
 import type { ReloadResult } from '../runtime/fabric.ts'
+import { writeAtomically } from '../util/atomic-write.ts'
+import { serialized } from '../util/serial.ts'
 import type { ApiDeps } from './context.ts'
 
 /** Positions in a submitted document read `body:line:col`. */
 export const BODY_FILE = 'body'
 
-/** A pipeline name as the manifest schema allows it; also what keeps file names inside the folder. */
-export const PIPELINE_NAME_PATTERN = '^[a-z][a-z0-9_-]*$'
 const PIPELINE_NAME_RE = new RegExp(PIPELINE_NAME_PATTERN)
 
 export type Applied = Extract<ReloadResult, { type: 'reloaded' }> & { readonly file: string }
@@ -47,7 +48,7 @@ class PipelineStoreImpl implements PipelineStore {
   readonly #deps: ApiDeps
   readonly #root: string
   // changes are serialised, so one request's restore can never undo another's write
-  #queue: Promise<unknown> = Promise.resolve()
+  readonly #serial = serialized()
 
   constructor(deps: ApiDeps) {
     this.#deps = deps
@@ -131,6 +132,16 @@ class PipelineStoreImpl implements PipelineStore {
     const running = this.#running(name)
     const target = running ? resolve(running.file) : join(this.#root, 'pipelines', `${name}.yaml`)
     if (!this.#inside(target)) throw omniError('OMNI_ERR_CONFLICT', `pipeline "${name}" is loaded from ${running?.file}, outside the manifests folder ${this.#deps.manifests}; change it there`)
+    // the text of the path is not enough: a symbolic link on the way (a linked pipelines/ folder)
+    // would send the write elsewhere, so the folder it really lands in must be inside too
+    const realRoot = await realpath(this.#root)
+    const realFolder = await realFolderOf(dirname(target))
+    if (realFolder === undefined || !isWithin(realRoot, realFolder)) {
+      throw omniError('OMNI_ERR_CONFLICT', `${this.display(dirname(target))} leads outside the manifests folder ${this.#deps.manifests} (a symbolic link?); the API writes pipelines only inside it`)
+    }
+    if ((await lstat(target).catch(() => undefined))?.isSymbolicLink()) {
+      throw omniError('OMNI_ERR_CONFLICT', `${this.display(target)} is a symbolic link; the API replaces only plain files, change it where it points`)
+    }
     const previous = await readFile(target, 'utf8').catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return undefined
       throw err
@@ -162,15 +173,32 @@ class PipelineStoreImpl implements PipelineStore {
   }
 
   #inside(abs: string): boolean {
-    const rel = relative(this.#root, abs)
-    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel)
+    return abs !== this.#root && isWithin(this.#root, abs)
   }
+}
 
-  #serial<T>(task: () => Promise<T>): Promise<T> {
-    const next = this.#queue.then(task, task)
-    this.#queue = next.catch(() => undefined)
-    return next
+/** True when `path` is `root` or below it (both absolute). */
+function isWithin(root: string, path: string): boolean {
+  const rel = relative(root, path)
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel))
+}
+
+/**
+ * The real path of folder `dir` with every symbolic link resolved; a part that does not exist yet
+ * (a pipelines/ folder the first write creates) is joined to the real path of what does. Undefined
+ * when a link on the way dangles: mkdir would follow it somewhere unknown.
+ */
+async function realFolderOf(dir: string): Promise<string | undefined> {
+  try {
+    return await realpath(dir)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }
+  if (await lstat(dir).then(() => true, () => false)) return undefined
+  const parent = dirname(dir)
+  if (parent === dir) return undefined
+  const real = await realFolderOf(parent)
+  return real === undefined ? undefined : join(real, basename(dir))
 }
 
 /** Parses a submitted document: JSON (checked as JSON first) or YAML, positions as body:line:col. */
@@ -205,22 +233,4 @@ function describeFile(text: string): string {
   }
   if (value?.kind === 'Pipeline' && typeof value.name === 'string') return `pipeline ${value.name}`
   return `a ${String(value?.kind ?? 'document without a kind')}${typeof value?.name === 'string' ? ` named ${value.name}` : ''}`
-}
-
-/** Writes through a temp file in the same folder and a rename, so a reader sees the old or the new file, never half. */
-async function writeAtomically(file: string, text: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true })
-  // the name does not end in .yaml: neither the loader nor the watcher picks it up
-  const tmp = join(dirname(file), `.${basename(file)}.${randomUUID()}.tmp`)
-  const handle = await open(tmp, 'wx')
-  try {
-    await handle.writeFile(text)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  await rename(tmp, file).catch(async (err: unknown) => {
-    await unlink(tmp).catch(() => undefined)
-    throw err
-  })
 }

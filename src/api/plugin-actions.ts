@@ -1,12 +1,15 @@
-import { lstat, stat } from 'node:fs/promises'
-import { isAbsolute, join } from 'node:path'
+import { lstat, realpath, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Static } from 'typebox'
 import { omniError, type OmniError } from '../errors/mod.ts'
-import { isAdditiveTier, loadTrustStore, readSigningKey, type SigningKey, type TrustStore, type VerifiedPlugin, type VerifyOptions } from '../plugins/mod.ts'
+import { isAdditiveTier, loadTrustStore, parseSigningKey, type SigningKey, type TrustStore, type VerifiedPlugin, type VerifyOptions } from '../plugins/mod.ts'
+import { readCapped } from '../plugins/read.ts'
 import type { Fabric } from '../runtime/fabric.ts'
 import type { PluginHostOptions } from '../runtime/plugin-host.ts'
+import { KEY_NAME_PATTERN, type ReloadSummary } from './plugin-schemas.ts'
 
-// what the plugin routes share: the fabric's plugin settings, one change at a time, the reload
-// after a change, and reading a signing key that lives on the server
+// what the plugin routes share: the fabric's plugin settings, the reload after a change, and
+// reading a signing key that lives on the server
 
 /** The plugin settings of the fabric the API serves, as the routes need them. */
 export interface PluginScope {
@@ -15,6 +18,8 @@ export interface PluginScope {
   verifyOptions(): VerifyOptions
   /** the trust store as it is on disk now */
   trust(): Promise<TrustStore>
+  /** `<trust>/keys`: the only folder the API reads private keys from */
+  readonly keysDir: string
 }
 
 /** The fabric's plugin settings; OMNI_ERR_UNAVAILABLE when it runs without plugins. */
@@ -23,6 +28,7 @@ export function pluginScope(fabric: Fabric): PluginScope {
   if (!settings) throw omniError('OMNI_ERR_UNAVAILABLE', 'this node runs without plugins: start it with a plugins folder and a trust store (omni up --plugins DIR --trust DIR)')
   return {
     settings,
+    keysDir: join(settings.trust, KEYS_FOLDER),
     verifyOptions: () => {
       const now = settings.now?.()
       return { cluster: settings.cluster, ...(now ? { now } : {}) }
@@ -36,29 +42,11 @@ export function pluginScope(fabric: Fabric): PluginScope {
 }
 
 /**
- * Runs changes to the plugins folder and the trust store one at a time (per API instance), so two
- * installs of one id cannot swap folders under each other and a revocation cannot lose the
- * entries of one signed a moment before.
+ * Reloads the fabric so it rescans the plugins and re-checks the pipelines that use them: its
+ * ReloadResult, as the answers carry it. A refused reload keeps the running pipelines; the answer
+ * says why rather than failing the change, which is done and durable by then.
  */
-export function serialized(): <T>(fn: () => Promise<T>) => Promise<T> {
-  let tail: Promise<unknown> = Promise.resolve()
-  return <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = tail.then(fn, fn)
-    tail = run.catch(() => undefined)
-    return run
-  }
-}
-
-export type ReloadSummary =
-  | { readonly type: 'reloaded'; readonly added: string[]; readonly changed: string[]; readonly removed: string[] }
-  | { readonly type: 'rejected'; readonly problems: { where: string; message: string }[] }
-
-/**
- * Reloads the fabric so it rescans the plugins and re-checks the pipelines that use them. A
- * refused reload keeps the running pipelines; the answer says why rather than failing the change,
- * which is done and durable by then.
- */
-export async function reloadFabric(fabric: Fabric): Promise<ReloadSummary> {
+export async function reloadFabric(fabric: Fabric): Promise<Static<typeof ReloadSummary>> {
   if (fabric.state !== 'running') return { type: 'rejected', problems: [{ where: 'fabric', message: `not reloaded: the fabric is ${fabric.state}` }] }
   try {
     const r = await fabric.reload()
@@ -68,22 +56,33 @@ export async function reloadFabric(fabric: Fabric): Promise<ReloadSummary> {
   }
 }
 
+/** The folder under the trust store the API reads private keys from. */
+export const KEYS_FOLDER = 'keys'
+const KEY_NAME_RE = new RegExp(KEY_NAME_PATTERN)
 // a PEM ed25519 key is about 120 bytes; anything much larger is not a key file
 const MAX_KEY_FILE_BYTES = 16 * 1024
 
 /**
- * Reads a private key from a file on this host, named by an absolute path in the request (`where`
- * names the field). Only regular, small files are read, so a path cannot make the server read a
- * device or a huge file; errors name the path, never the file's content.
+ * Reads the private key file `name` from `<trust>/keys` (`where` names the request field). Only a
+ * regular, small file directly in that folder is read: no path, no symbolic link, nothing that
+ * resolves outside it. Every refusal reads the same, so a request learns nothing about the host's
+ * files; the key's bytes never appear in an error.
  */
-export async function readServerKey(path: string, where: string): Promise<SigningKey> {
-  const refuse = (message: string) => omniError('OMNI_ERR_CONFIG', `${where}: ${message}`, { problems: [{ where, message }] })
-  if (!isAbsolute(path)) throw refuse(`"${path}" must be an absolute path on the API server host`)
-  const info = await stat(path).catch(() => undefined)
-  if (!info) throw refuse(`no key file ${path} on the API server host`)
-  if (!info.isFile()) throw refuse(`${path} is not a regular file`)
-  if (info.size > MAX_KEY_FILE_BYTES) throw refuse(`${path} is ${info.size} bytes, too large for a key file`)
-  return readSigningKey(path)
+export async function readServerKey(scope: PluginScope, name: string, where: string): Promise<SigningKey> {
+  const refuse = () => {
+    const message = `no usable key named ${JSON.stringify(name)} in ${scope.keysDir}`
+    return omniError('OMNI_ERR_CONFIG', `${where}: ${message}`, { problems: [{ where, message }] })
+  }
+  if (!KEY_NAME_RE.test(name)) throw refuse()
+  const folder = await realpath(scope.keysDir).catch(() => undefined)
+  if (!folder) throw refuse()
+  const file = join(folder, name)
+  // a file that resolves anywhere else (a symbolic link, even to a key beside it) is not used
+  if ((await realpath(file).catch(() => undefined)) !== file) throw refuse()
+  // O_NOFOLLOW: a link swapped in after that check is refused by the open itself
+  const read = await readCapped(file, MAX_KEY_FILE_BYTES, true).catch(() => undefined)
+  if (read?.type !== 'ok') throw refuse()
+  return parseSigningKey(read.bytes.toString('utf8'), `key ${name} in ${scope.keysDir}`)
 }
 
 /** A verified plugin as the routes answer with it. */
@@ -114,9 +113,4 @@ export function futureOrRefuse(at: string, now: Date, where: string): void {
     const message = Number.isNaN(t) ? `${at} is not a real date` : `${at} is not in the future`
     throw omniError('OMNI_ERR_BODY_INVALID', `${where}: ${message}`, { problems: [{ where, message }] })
   }
-}
-
-/** An ISO timestamp without milliseconds, as manifests and lists are written. */
-export function isoSeconds(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, 'Z')
 }

@@ -8,8 +8,13 @@ export const PluginId = Type.String({ pattern: PLUGIN_ID_PATTERN, maxLength: 64,
 export const Version = Type.String({ pattern: SEMVER_PATTERN, maxLength: 128, description: 'a semantic version, like 1.0.0' })
 const Timestamp = Type.String({ pattern: TIMESTAMP_PATTERN, description: 'RFC 3339, e.g. 2027-06-01T00:00:00Z' })
 const Digest = Type.String({ pattern: '^[0-9a-f]{64}$', description: 'sha256 (hex) of the signed manifest bytes' })
-/** A file on the API server's host (keys stay there; their bytes never travel in a request). */
-const ServerKeyPath = Type.String({ minLength: 2, maxLength: 4096, pattern: '^/', description: 'absolute path of a private key file (PEM, from `omni plugin keygen`) on the API server host' })
+/** A key file name as a request gives it: a plain name, never a path. */
+export const KEY_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$'
+/** A key file in `<trust>/keys` on the API server's host (keys stay there; their bytes never travel in a request). */
+const ServerKeyName = Type.String({
+  pattern: KEY_NAME_PATTERN,
+  description: 'the file name (no path) of a private key (PEM, from `omni plugin keygen`) in the `keys` folder of the trust store on the API server host, e.g. root.key',
+})
 
 export const IdParams = Type.Object({ id: PluginId }, { additionalProperties: false })
 
@@ -130,7 +135,7 @@ export const RevokeBody = Type.Object(
   {
     versions: Type.Optional(Type.Array(Version, { minItems: 1, maxItems: 64, description: 'versions to yank (default: the installed version)' })),
     reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500, pattern: '\\S', description: 'shown when a yanked version is refused (default "yanked by the operator")' })),
-    rootKey: ServerKeyPath,
+    rootKey: ServerKeyName,
     expiresAt: Type.Optional(Timestamp),
   },
   { additionalProperties: false },
@@ -145,7 +150,7 @@ export const RevokeResponse = Type.Object({
 export const PromoteBody = Type.Object(
   {
     tier: TierSchema,
-    key: ServerKeyPath,
+    key: ServerKeyName,
     expiresAt: Type.Optional(Timestamp),
   },
   { additionalProperties: false },

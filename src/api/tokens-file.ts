@@ -14,9 +14,13 @@ export async function readTokensFile(file: string): Promise<TokenSettings> {
   })
   let doc: unknown
   try {
-    doc = parse(text)
+    // no pretty errors: they quote the offending line, which may hold a token
+    doc = parse(text, { prettyErrors: false })
   } catch (cause) {
-    throw omniError('OMNI_ERR_CONFIG', `the tokens file ${file} is not YAML: ${(cause as Error).message}`, { cause })
+    const offset = (cause as { pos?: number[] }).pos?.[0]
+    const before = offset === undefined ? undefined : text.slice(0, offset).split('\n')
+    const at = before ? `${file}:${before.length}:${(before.at(-1)?.length ?? 0) + 1}` : file
+    throw omniError('OMNI_ERR_CONFIG', `the tokens file is not YAML at ${at}`)
   }
   const tokens = (doc as { tokens?: unknown } | null)?.tokens
   if (!Array.isArray(tokens)) throw omniError('OMNI_ERR_CONFIG', `the tokens file ${file} needs a list under "tokens:" (each with name, token, scopes)`, { problems: [{ where: `${file}: tokens`, message: 'must be a list' }] })
@@ -29,7 +33,11 @@ export async function readTokensFile(file: string): Promise<TokenSettings> {
  */
 export async function localAdminToken(file: string): Promise<{ token: string; created: boolean }> {
   const existing = await readFile(file, 'utf8').catch(() => undefined)
-  if (existing && existing.trim().length >= 24) return { token: existing.trim(), created: false }
+  if (existing && existing.trim().length >= 24) {
+    // a copy or an editor may have widened it: the token is an admin credential
+    await chmod(file, 0o600)
+    return { token: existing.trim(), created: false }
+  }
   const token = randomBytes(24).toString('base64url')
   await mkdir(dirname(file), { recursive: true })
   await writeFile(file, `${token}\n`, { mode: 0o600 })

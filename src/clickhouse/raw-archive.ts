@@ -10,6 +10,10 @@ export interface RawPayload {
   readonly headers: Readonly<Record<string, string>>
   readonly body: string | Uint8Array
   readonly receivedAt?: number
+  /** more header names that carry the source's credential (its configured auth header) */
+  readonly secretHeaders?: readonly string[]
+  /** credentials inside the body (a provider's API key): masked wherever they appear in it */
+  readonly secretValues?: readonly string[]
 }
 
 export interface RawRow {
@@ -25,6 +29,16 @@ export interface RawRow {
   size: number
 }
 
+const REDACTED = '[redacted]'
+
+/** Replaces each secret as it is written inside a JSON string; everything else stays byte for byte. */
+function maskValues(body: string, secrets: readonly string[]): string {
+  let out = body
+  // short values could match ordinary text: a credential is never that short
+  for (const secret of secrets) if (secret.length >= 8) out = out.split(JSON.stringify(secret).slice(1, -1)).join(REDACTED)
+  return out
+}
+
 /** Headers that carry credentials: never archived, whatever their case. */
 const SECRET_HEADERS = /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|apikey|x-hub-signature(-256)?|x-signature-ed25519|x-.*-(token|secret|signature))$/i
 
@@ -34,11 +48,13 @@ const SECRET_HEADERS = /^(authorization|proxy-authorization|cookie|set-cookie|x-
  * normalized envelope carries to point back at it.
  */
 export function rawRow(p: RawPayload): { row: RawRow; dataref: string } {
-  const body = typeof p.body === 'string' ? p.body : Buffer.from(p.body).toString('utf8')
-  const sha256 = createHash('sha256').update(body).digest('hex')
+  // the digest (and so the dedup id) is of the bytes received, before any masking or decoding
+  const sha256 = createHash('sha256').update(p.body).digest('hex')
+  const body = maskValues(typeof p.body === 'string' ? p.body : Buffer.from(p.body).toString('utf8'), p.secretValues ?? [])
   const rawId = createHash('sha256').update(`${p.provider}\u0000${p.instance}\u0000${sha256}`).digest('base64url').slice(0, 32)
+  const extra = new Set((p.secretHeaders ?? []).map((h) => h.toLowerCase()))
   const headers: Record<string, string> = {}
-  for (const [k, v] of Object.entries(p.headers)) headers[k.toLowerCase()] = SECRET_HEADERS.test(k) ? '[redacted]' : v
+  for (const [k, v] of Object.entries(p.headers)) headers[k.toLowerCase()] = SECRET_HEADERS.test(k) || extra.has(k.toLowerCase()) ? REDACTED : v
   return {
     row: {
       raw_id: rawId,
@@ -50,7 +66,7 @@ export function rawRow(p: RawPayload): { row: RawRow; dataref: string } {
       headers,
       body,
       sha256,
-      size: Buffer.byteLength(body),
+      size: typeof p.body === 'string' ? Buffer.byteLength(p.body) : p.body.byteLength,
     },
     dataref: `raw:${rawId}`,
   }

@@ -118,37 +118,58 @@ function matches(l: DeadLetter, f: DeadLetterFilter): boolean {
   return (!f.stage || l.stage === f.stage) && (!f.type || l.type === f.type) && (!f.error || l.error.includes(f.error))
 }
 
+/** Whether a pipeline runs now, so that a dead letter sent back to it is consumed. */
+export type IsRunning = (pipeline: string) => boolean | Promise<boolean>
+
+export interface RedriveOptions {
+  /**
+   * Which pipelines run. Default: those whose durable consumer exists, all a NATS connection can
+   * tell; a caller with the running fabric knows better (a deleted pipeline keeps its consumer).
+   */
+  readonly isRunning?: IsRunning
+  readonly onProgress?: (done: number, total: number) => void
+}
+
+/** The default `isRunning`: the pipeline's durable consumer on the events stream exists. */
+export function hasConsumer(jsm: JetStreamManager): IsRunning {
+  return (pipeline) => jsm.consumers.info(EVENTS_STREAM, consumerName(pipeline)).then(() => true, () => false)
+}
+
 /**
  * Sends matching dead letters back to their pipeline only (its redrive subject), then removes
- * them from the DLQ. Idempotent: the redrive message id is derived from the dead letter's
- * sequence, so running it again after a crash between the publish and the delete is dropped by
- * the stream's duplicate window, and a removed dead letter is never listed again.
+ * them from the DLQ. Refused with OMNI_ERR_CONFLICT, before anything is sent, when a matching dead
+ * letter belongs to a pipeline that does not run: its event would sit unconsumed. Idempotent: the
+ * redrive message id is derived from the dead letter's sequence, so running it again after a crash
+ * between the publish and the delete is dropped by the stream's duplicate window, and a removed
+ * dead letter is never listed again.
  */
 export async function redriveDeadLetters(
   jsm: JetStreamManager,
   js: JetStreamClient,
   publisher: AckPublisher,
   filter: DeadLetterFilter,
-  onProgress?: (done: number, total: number) => void,
+  options: RedriveOptions = {},
 ): Promise<{ redriven: number; duplicates: number }> {
   const letters = await listDeadLetters(jsm, js, filter)
+  await requireRunning(letters, options.isRunning ?? hasConsumer(jsm))
   let redriven = 0
   let duplicates = 0
-  const consumers = new Map<string, boolean>()
   for (const l of letters) {
-    if (!l.pipeline) throw omniError('OMNI_ERR_DLQ', `dead letter ${l.seq} has no ${DLQ_HEADERS.pipeline} header; cannot tell where to redrive it`)
-    // redriving to a pipeline that no longer runs would strand the event: refuse instead
-    if (!consumers.has(l.pipeline)) {
-      consumers.set(l.pipeline, await jsm.consumers.info(EVENTS_STREAM, consumerName(l.pipeline)).then(() => true, () => false))
-    }
-    if (!consumers.get(l.pipeline)) {
-      throw omniError('OMNI_ERR_DLQ', `pipeline "${l.pipeline}" has no consumer (removed or renamed?); dead letter ${l.seq} stays in the DLQ. Start the pipeline, or redrive with --pipeline for the others`)
-    }
     const ack = await publisher.publish(redriveSubject(l.pipeline), l.data, { msgID: `redrive:${l.pipeline}:${l.seq}`, headers: { [DLQ_HEADERS.subject]: l.originalSubject, [DLQ_HEADERS.sequence]: String(l.originalSeq) } })
     if (ack.duplicate) duplicates++
     else redriven++
     await jsm.streams.deleteMessage(DLQ_STREAM, l.seq, false)
-    onProgress?.(redriven + duplicates, letters.length)
+    options.onProgress?.(redriven + duplicates, letters.length)
   }
   return { redriven, duplicates }
+}
+
+// checked for the whole batch up front, so a pipeline that does not run never leaves a redrive half done
+async function requireRunning(letters: readonly DeadLetter[], isRunning: IsRunning): Promise<void> {
+  for (const pipeline of new Set(letters.map((l) => l.pipeline))) {
+    if (pipeline !== '' && (await isRunning(pipeline))) continue
+    const seqs = letters.filter((l) => l.pipeline === pipeline).map((l) => l.seq)
+    const whose = pipeline ? `pipeline "${pipeline}", which is not running (removed or renamed?)` : `no pipeline (no ${DLQ_HEADERS.pipeline} header)`
+    throw omniError('OMNI_ERR_CONFLICT', `dead letter(s) ${seqs.join(', ')} belong to ${whose}; nothing was redriven, they stay in the DLQ. Start the pipeline, or filter by another pipeline`)
+  }
 }

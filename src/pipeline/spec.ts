@@ -34,10 +34,14 @@ export const OutputSpecSchema = Type.Object(
   { additionalProperties: false },
 )
 
+/** A pipeline name; also what keeps the API's pipeline file names inside the manifests folder. */
+export const PIPELINE_NAME_PATTERN = '^[a-z][a-z0-9_-]*$'
+export const PIPELINE_NAME_MAX_LENGTH = 64
+
 export const PipelineManifestSchema = Type.Object(
   {
     kind: Type.Literal('Pipeline'),
-    name: Type.String({ pattern: '^[a-z][a-z0-9_-]*$', maxLength: 64 }),
+    name: Type.String({ pattern: PIPELINE_NAME_PATTERN, maxLength: PIPELINE_NAME_MAX_LENGTH }),
     description: Type.Optional(Type.String()),
     sources: Type.Array(Type.String({ pattern: '^omni(\\.[a-z0-9_*>-]+)+$' }), { minItems: 1 }),
     errorPolicy: Type.Optional(

@@ -1,4 +1,5 @@
 import { omniError } from '../errors/mod.ts'
+import { isoSeconds } from '../util/time.ts'
 import type { SigningKey } from './dsse.ts'
 import { writeRevocationList, type RevocationList } from './revocations.ts'
 import { loadTrustStore, type TrustStore } from './trust.ts'
@@ -53,7 +54,7 @@ export async function updateRevocations(trust: TrustStore, root: SigningKey, cha
     if (!earlier) yanked.push({ id, version, reason: change.reason })
     entries.push({ type: 'yank', id, version, reason: earlier?.reason ?? change.reason, added: !earlier })
   }
-  const issuedAt = (change.now ?? new Date()).toISOString().replace(/\.\d{3}Z$/, 'Z')
+  const issuedAt = isoSeconds(change.now ?? new Date())
   const list: RevocationList = { issuedAt, expiresAt: change.expiresAt, revokedKeys, yanked }
   const file = await writeRevocationList(trust.dir, root, list)
   return { list, file, entries, trust: await loadTrustStore(trust.dir) }

@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto'
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import Type, { type Static } from 'typebox'
 import { omniError } from '../errors/mod.ts'
+import { writeAtomically } from '../util/atomic-write.ts'
 import { encodeEnvelope, PAYLOAD_TYPES, signEnvelope, type DsseEnvelope, type SigningKey } from './dsse.ts'
 import { KEYID_PATTERN } from './grants.ts'
 import { PLUGIN_ID_PATTERN, TIMESTAMP_PATTERN } from './manifest-schema.ts'
@@ -40,16 +39,10 @@ export function createRevocationList(root: SigningKey, list: RevocationList): Ds
 /** Signs a revocation list and writes it to `<trustDir>/revocations.dsse.json`; returns the file. */
 export async function writeRevocationList(trustDir: string, root: SigningKey, list: RevocationList): Promise<string> {
   const envelope = createRevocationList(root, list)
-  await mkdir(trustDir, { recursive: true })
   const file = join(trustDir, REVOCATIONS_FILE)
-  // written beside and renamed over the old list, so a node loading the store meanwhile reads
-  // either list whole, never a half-written one that would refuse every plugin
-  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`
-  await writeFile(tmp, encodeEnvelope(envelope))
-  await rename(tmp, file).catch(async (err: unknown) => {
-    await rm(tmp, { force: true })
-    throw err
-  })
+  // a node loading the store meanwhile reads either list whole, never a half-written one that
+  // would refuse every plugin
+  await writeAtomically(file, encodeEnvelope(envelope))
   return file
 }
 

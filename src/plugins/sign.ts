@@ -1,7 +1,7 @@
-import { rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml'
 import { omniError } from '../errors/mod.ts'
+import { writeAtomically } from '../util/atomic-write.ts'
 import { hashBundleFiles, sha256Hex } from './bundle-files.ts'
 import { encodeEnvelope, MAX_ENVELOPE_BYTES, PAYLOAD_TYPES, signEnvelope, type SigningKey } from './dsse.ts'
 import { parsePluginManifest } from './manifest.ts'
@@ -92,14 +92,8 @@ export async function prepareSignature(dir: string, key: SigningKey, opts: SignO
 
 /** Writes a prepared signature: plugin.yaml first, then the envelope, each replaced atomically. */
 export async function writeSignature(p: PreparedSignature): Promise<void> {
-  await replaceFile(p.manifestFile, p.manifestBytes)
-  await replaceFile(p.envelopeFile, p.envelopeBytes)
-}
-
-async function replaceFile(file: string, bytes: Buffer): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`
-  await writeFile(tmp, bytes, { mode: 0o644 })
-  await rename(tmp, file)
+  await writeAtomically(p.manifestFile, p.manifestBytes, { mode: 0o644 })
+  await writeAtomically(p.envelopeFile, p.envelopeBytes, { mode: 0o644 })
 }
 
 async function readManifestText(file: string): Promise<string> {

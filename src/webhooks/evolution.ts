@@ -216,6 +216,8 @@ function msToSeconds(v: unknown): number | undefined {
 
 export const evolutionAdapter: WebhookAdapter = {
   name: 'evolution',
+  // every delivery carries the instance's API key, which can drive the WhatsApp account
+  secretFields: ['apikey'],
   normalize(delivery: WebhookDelivery): AdaptedEvent[] {
     const body = delivery.body
     if (!isObj(body)) throw omniError('OMNI_ERR_WEBHOOK_INVALID', 'an Evolution webhook body is a JSON object', { problems: [{ where: '$', message: 'must be an object' }], permanent: true })

@@ -56,6 +56,8 @@ export interface WebhookAdapter {
    * instead of the usual 202 (a Discord interaction wants an interaction response)
    */
   acknowledge?(delivery: WebhookDelivery): AdapterReply | undefined
+  /** top-level body fields the provider puts a credential in: masked in the raw archive */
+  readonly secretFields?: readonly string[]
 }
 
 /** The catalog type every adapter uses for provider events it does not know. */

@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { publishEvent } from '../../src/ingest/publish.ts'
 import { DLQ_HEADERS } from '../../src/jetstream/dlq.ts'
+import { consumerName, EVENTS_STREAM } from '../../src/jetstream/topology.ts'
 import { bearer, startTestApi, type TestApi } from '../fixtures/api.ts'
 import { eventually, storedOn } from '../fixtures/fabric.ts'
 import { TEST_SOURCE } from '../fixtures/manifests.ts'
@@ -109,11 +110,25 @@ t.test('redrive refuses dead letters of a pipeline that no longer runs, and redr
   })
   const refused = await api.app.inject({ method: 'POST', url: '/v1/dlq/redrive', headers: bearer('admin'), payload: {} })
   t.equal(refused.statusCode, 409)
-  t.match(refused.json().error, { code: 'OMNI_ERR_CONFLICT', message: /dead letter\(s\) 2 belong to pipeline "gone", which has no consumer .* nothing was redriven/ })
+  t.match(refused.json().error, { code: 'OMNI_ERR_CONFLICT', message: /dead letter\(s\) 2 belong to pipeline "gone", which is not running .* nothing was redriven/ })
   t.equal((await list(api)).body.deadLetters.length, 2, 'both dead letters stay, also the one whose pipeline runs')
   const dry = await api.app.inject({ method: 'POST', url: '/v1/dlq/redrive', headers: bearer('admin'), payload: { dryRun: true, pipeline: 'gone' } })
   t.match(dry.json(), { matched: 1, deadLetters: [{ pipeline: 'gone' }] }, 'a dry run still lists them')
   const others = await api.app.inject({ method: 'POST', url: '/v1/dlq/redrive', headers: bearer('admin'), payload: { pipeline: 'notes' } })
   t.match(others.json(), { matched: 1, redriven: 1 }, 'filtering by a running pipeline redrives its own')
   t.ok(await eventually(async () => (await storedOn(api.fabric.jsm, SEEN)) === 1))
+})
+
+t.test('redrive refuses dead letters of a pipeline deleted through the API, though its consumer is kept', async (t) => {
+  const api = await withDeadLetters(t, ['x1'])
+  broken.clear()
+  const removed = await api.app.inject({ method: 'DELETE', url: '/v1/pipelines/notes', headers: bearer('admin') })
+  t.equal(removed.statusCode, 200, removed.body)
+  t.ok(await api.fabric.jsm.consumers.info(EVENTS_STREAM, consumerName('notes')), 'its durable consumer is still there')
+
+  const refused = await api.app.inject({ method: 'POST', url: '/v1/dlq/redrive', headers: bearer('admin'), payload: { pipeline: 'notes' } })
+  t.equal(refused.statusCode, 409, refused.body)
+  t.match(refused.json().error, { code: 'OMNI_ERR_CONFLICT', message: /dead letter\(s\) 1 belong to pipeline "notes", which is not running .* nothing was redriven/ })
+  t.match((await list(api)).body.deadLetters, [{ seq: 1, pipeline: 'notes', error: 'note x1 is broken' }], 'the dead letter stays')
+  t.equal((await api.app.inject({ method: 'GET', url: '/v1/dlq/1', headers: bearer('read') })).statusCode, 200)
 })

@@ -1,5 +1,6 @@
-import { access, readFile, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { access, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import t from 'tap'
 import Type from 'typebox'
 import type { Cartridge } from '../../src/cartridges/types.ts'
@@ -215,6 +216,46 @@ t.test('delete refuses a file that holds more than the pipeline', async (t) => {
   t.match(refused.json().error, { code: 'OMNI_ERR_CONFLICT', message: 'pipelines/p.yaml holds 2 documents, not only pipeline "notes"; edit that file instead' })
   t.equal(await readFile(file, 'utf8'), twoDocs, 'the file is untouched')
   t.same(fabric.pipelines().map((p) => p.name), ['notes'], 'the pipeline still runs')
+})
+
+t.test('a symlinked pipelines/ folder that leads outside the manifests folder is never written to', async (t) => {
+  const { app, fabric, dir } = await startTestApi(t)
+  const outside = await mkdtemp(join(tmpdir(), 'omni-outside-'))
+  t.teardown(() => rm(outside, { recursive: true, force: true }))
+  // the folder moves out and a link takes its place: every path below it still reads as inside
+  await rename(join(dir, 'pipelines'), join(outside, 'pipelines'))
+  await symlink(join(outside, 'pipelines'), join(dir, 'pipelines'))
+  const put = (name: string, body: string) => app.inject({ method: 'PUT', url: `/v1/pipelines/${name}`, headers: { ...bearer('admin'), ...yaml }, payload: body })
+
+  for (const [what, r] of [
+    ['a new pipeline', await put('audit', pipeline('audit', SEEN_V2))],
+    ['a running one', await put('notes', pipeline('notes', SEEN_V2))],
+    ['a delete', await app.inject({ method: 'DELETE', url: '/v1/pipelines/notes', headers: bearer('admin') })],
+  ] as const) {
+    t.equal(r.statusCode, 409, `${what}: ${r.body}`)
+    t.match(r.json().error, { code: 'OMNI_ERR_CONFLICT', message: /pipelines leads outside the manifests folder/ }, what)
+  }
+  const validated = await app.inject({ method: 'POST', url: '/v1/pipelines/validate', headers: { ...bearer('read'), ...yaml }, payload: pipeline('audit', SEEN_V2) })
+  t.match(validated.json(), { ok: false, problems: [{ message: /leads outside the manifests folder/ }] }, 'validate says so too')
+  t.same(await readdir(join(outside, 'pipelines')), ['p.yaml'], 'nothing was written outside')
+  t.equal(await readFile(join(outside, 'pipelines/p.yaml'), 'utf8'), NOTES_PIPELINE)
+  t.same(fabric.pipelines().map((p) => p.name), ['notes'], 'the running pipelines are unchanged')
+})
+
+t.test('an encoded traversal in the name is refused before any file is touched', async (t) => {
+  const { app, fabric, dir } = await startTestApi(t)
+  const before = { manifests: (await readdir(dir)).sort(), pipelines: await readdir(join(dir, 'pipelines')) }
+  for (const name of ['%2e%2e%2fx', '%2e%2e', '..%2F..%2Fx', '%2e%2e%2fpipelines%2fp']) {
+    const put = await app.inject({ method: 'PUT', url: `/v1/pipelines/${name}`, headers: { ...bearer('admin'), ...yaml }, payload: pipeline('x', SEEN_V2) })
+    t.ok([400, 404].includes(put.statusCode), `PUT ${name}: ${put.statusCode} ${put.body}`)
+    const del = await app.inject({ method: 'DELETE', url: `/v1/pipelines/${name}`, headers: bearer('admin') })
+    t.ok([400, 404].includes(del.statusCode), `DELETE ${name}: ${del.statusCode} ${del.body}`)
+  }
+  t.same({ manifests: (await readdir(dir)).sort(), pipelines: await readdir(join(dir, 'pipelines')) }, before, 'no file was added or removed')
+  // the shared temp folder holds other tests' files, so only the names a traversal would write are checked there
+  for (const file of ['x.yaml', 'x', 'pipelines']) t.notOk(await exists(join(dirname(dir), file)), `nothing at ../${file}`)
+  t.equal(await readFile(join(dir, 'pipelines/p.yaml'), 'utf8'), NOTES_PIPELINE)
+  t.same(fabric.pipelines().map((p) => p.name), ['notes'])
 })
 
 /**

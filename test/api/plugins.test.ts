@@ -1,4 +1,4 @@
-import { readdir, writeFile } from 'node:fs/promises'
+import { readdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { BUNDLE_FORMAT, openPluginRegistry, verifyPlugin, writeSigningKey, type SigningKey, type VerifiedPlugin } from '../../src/plugins/mod.ts'
@@ -12,22 +12,31 @@ interface Setup extends TestApi {
   readonly plugins: string
   /** granted up to community: may sign alpha plugins, not promote them to verified */
   readonly publisher: SigningKey
+  /** `<trust>/keys`, where the API reads private keys from: holds root.key and pub.key */
   readonly keys: string
+  /** a folder outside the trust store */
+  readonly outside: string
 }
 
-/** The API on a fabric with an (empty) plugins folder and a test trust store, on the fixtures' clock. */
+/**
+ * The API on a fabric with an (empty) plugins folder and a test trust store, on the fixtures'
+ * clock; the root's and the publisher's private keys are in `<trust>/keys`.
+ */
 async function setup(t: Test, pipeline?: string): Promise<Setup> {
   const trust = await createTestTrust(t)
   const publisher = await trust.publisher('community', { name: 'pub' })
   const plugins = join(await tempDir(t, 'api-plugins'), 'plugins')
-  const keys = await tempDir(t, 'api-keys')
+  const outside = await tempDir(t, 'api-outside')
+  const keys = join(trust.dir, 'keys')
+  await writeSigningKey(keys, 'root', trust.root)
+  await writeSigningKey(keys, 'pub', publisher)
   const api = await startTestApi(t, {
     ...(pipeline ? { pipeline } : {}),
     fabric: {
-      plugins: { dir: plugins, trust: trust.dir, cluster: 'local', dockerSocket: join(keys, 'no-docker.sock'), workDir: await tempDir(t, 'api-sandbox'), now: () => NOW },
+      plugins: { dir: plugins, trust: trust.dir, cluster: 'local', dockerSocket: join(outside, 'no-docker.sock'), workDir: await tempDir(t, 'api-sandbox'), now: () => NOW },
     },
   })
-  return { ...api, trust, plugins, publisher, keys }
+  return { ...api, trust, plugins, publisher, keys, outside }
 }
 
 /** A signed plugin folder, verified. */
@@ -129,20 +138,14 @@ t.test('install refuses tampered, unsigned, untrusted, rolled-back and unpublish
 
 t.test('revoke yanks the installed version with a root key file on the server; the fabric rejects it after', async (t) => {
   const s = await setup(t)
-  const rootKey = (await writeSigningKey(s.keys, 'root', s.trust.root)).privateKeyFile
-  const pubKey = (await writeSigningKey(s.keys, 'pub', s.publisher)).privateKeyFile
+  const rootKey = 'root.key'
   const v = await signed(t, s, s.publisher)
   t.equal((await post(s, '/v1/plugins/install', { id: 'acme.shout', version: '1.0.0', bundle: bundleOf(v) })).statusCode, 201)
   t.match((await list(t, s)).plugins, [{ state: 'verified', verified: true }])
 
-  const notRoot = await post(s, '/v1/plugins/acme.shout/revoke', { rootKey: pubKey })
+  const notRoot = await post(s, '/v1/plugins/acme.shout/revoke', { rootKey: 'pub.key' })
   t.equal(notRoot.statusCode, 403)
   t.match(notRoot.json().error, { code: 'OMNI_ERR_PLUGIN_UNTRUSTED', message: /is not a root key/ })
-  const noFile = await post(s, '/v1/plugins/acme.shout/revoke', { rootKey: join(s.keys, 'absent.key') })
-  t.equal(noFile.statusCode, 400)
-  t.match(noFile.json().error, { code: 'OMNI_ERR_CONFIG', problems: [{ where: '$.rootKey', message: /no key file/ }] })
-  const notAFile = await post(s, '/v1/plugins/acme.shout/revoke', { rootKey: s.keys })
-  t.match(notAFile.json().error.problems, [{ where: '$.rootKey', message: /is not a regular file/ }])
 
   const yanked = await post(s, '/v1/plugins/acme.shout/revoke', { rootKey, reason: 'leaks tokens' })
   t.equal(yanked.statusCode, 200, yanked.body)
@@ -158,11 +161,42 @@ t.test('revoke yanks the installed version with a root key file on the server; t
   t.equal(reinstall.json().error.code, 'OMNI_ERR_PLUGIN_REVOKED', 'a yanked version cannot be installed again')
 })
 
+t.test('keys are read only from <trust>/keys: a link out of it, a missing key, a folder or a huge file are refused alike', async (t) => {
+  const s = await setup(t)
+  const v = await signed(t, s, s.publisher)
+  t.equal((await post(s, '/v1/plugins/install', { id: 'acme.shout', version: '1.0.0', bundle: bundleOf(v) })).statusCode, 201)
+  const revocations = join(s.trust.dir, 'revocations.dsse.json')
+  const before = await readFile(revocations)
+
+  // the root key itself, outside the keys folder, reached through a link inside it
+  const outsideKey = (await writeSigningKey(s.outside, 'root', s.trust.root)).privateKeyFile
+  await symlink(outsideKey, join(s.keys, 'linked.key'))
+  // a link to a key inside the folder is refused too: only plain files are read
+  await symlink(join(s.keys, 'root.key'), join(s.keys, 'alias.key'))
+  await symlink(s.outside, join(s.keys, 'dir.key'))
+  await writeFile(join(s.keys, 'huge.key'), Buffer.alloc(16 * 1024 + 1, 'A'))
+  const refusals: Record<string, string> = {}
+  for (const name of ['linked.key', 'alias.key', 'absent.key', 'dir.key', 'huge.key']) {
+    const r = await post(s, '/v1/plugins/acme.shout/revoke', { rootKey: name })
+    t.equal(r.statusCode, 400, `${name}: ${r.body}`)
+    const message = `no usable key named "${name}" in ${s.keys}`
+    t.same(r.json().error, { code: 'OMNI_ERR_CONFIG', status: 400, message: `$.rootKey: ${message}`, problems: [{ where: '$.rootKey', message }] }, `${name} is refused with the one message`)
+    refusals[name] = (r.json().error.message as string).replace(name, 'X')
+  }
+  t.equal(new Set(Object.values(refusals)).size, 1, 'no refusal tells what is there')
+  const promote = await post(s, '/v1/plugins/acme.shout/promote', { tier: 'verified', key: 'linked.key' })
+  t.equal(promote.statusCode, 400)
+  t.same(promote.json().error.problems, [{ where: '$.key', message: `no usable key named "linked.key" in ${s.keys}` }])
+  t.same(await readFile(revocations), before, 'the revocation list was not re-signed')
+  t.match((await list(t, s)).plugins, [{ tier: 'alpha', serial: 1, verified: true }], 'nor the plugin promoted')
+})
+
 t.test('promote re-signs the installed plugin at a higher tier with a key granted it, publishes it and reloads', async (t) => {
   const s = await setup(t)
   const senior = await s.trust.publisher('verified', { name: 'senior' })
-  const seniorKey = (await writeSigningKey(s.keys, 'senior', senior)).privateKeyFile
-  const pubKey = (await writeSigningKey(s.keys, 'pub', s.publisher)).privateKeyFile
+  await writeSigningKey(s.keys, 'senior', senior)
+  const seniorKey = 'senior.key'
+  const pubKey = 'pub.key'
   const v = await signed(t, s, s.publisher)
   t.equal((await post(s, '/v1/plugins/install', { id: 'acme.shout', version: '1.0.0', bundle: bundleOf(v) })).statusCode, 201)
 
@@ -200,9 +234,9 @@ t.test('scopes, unknown ids and bad bodies', async (t) => {
   const absent = await post(s, '/v1/plugins/acme.absent/approve', { by: 'alice' })
   t.equal(absent.statusCode, 404)
   t.match(absent.json().error, { code: 'OMNI_ERR_NOT_FOUND', message: /acme\.absent is not installed/ })
-  t.equal((await post(s, '/v1/plugins/acme.absent/promote', { tier: 'verified', key: '/nonexistent.key' })).statusCode, 404)
-  t.equal((await post(s, '/v1/plugins/acme.absent/revoke', { rootKey: '/nonexistent.key' })).statusCode, 404)
-  t.equal((await post(s, '/v1/plugins/acme.absent/revoke', { rootKey: '/nonexistent.key', versions: ['1.0.0'] })).statusCode, 404, 'nor published')
+  t.equal((await post(s, '/v1/plugins/acme.absent/promote', { tier: 'verified', key: 'nonexistent.key' })).statusCode, 404)
+  t.equal((await post(s, '/v1/plugins/acme.absent/revoke', { rootKey: 'nonexistent.key' })).statusCode, 404)
+  t.equal((await post(s, '/v1/plugins/acme.absent/revoke', { rootKey: 'nonexistent.key', versions: ['1.0.0'] })).statusCode, 404, 'nor published')
 
   const problems = async (url: string, payload: unknown) => {
     const r = await post(s, url, payload)
@@ -215,9 +249,12 @@ t.test('scopes, unknown ids and bad bodies', async (t) => {
   t.ok((await problems('/v1/plugins/install', { id: 'acme.shout', version: '1.0.0', bundle: { format: BUNDLE_FORMAT, envelope: 'not base64!', files: [] } })).includes('$.bundle.envelope'))
   t.same(await problems('/v1/plugins/acme.shout/approve', {}), ['$.by'], 'by is required')
   t.same(await problems('/v1/plugins/acme.shout/approve', { by: '   ' }), ['$.by'])
-  t.same(await problems('/v1/plugins/acme.shout/revoke', { rootKey: 'keys/root.key' }), ['$.rootKey'], 'a key path must be absolute')
-  t.same(await problems('/v1/plugins/acme.shout/revoke', { rootKey: '/k', expiresAt: '2020-01-01T00:00:00Z' }), ['$.expiresAt'], 'the new list must expire in the future')
-  t.ok((await problems('/v1/plugins/acme.shout/promote', { tier: 'gold', key: '/k' })).includes('$.tier'))
+  for (const name of ['../root.key', 'keys/root.key', '/etc/ssh/ssh_host_ed25519_key', '.root.key', '..', '']) {
+    t.same(await problems('/v1/plugins/acme.shout/revoke', { rootKey: name }), ['$.rootKey'], `a key is a plain file name, not ${JSON.stringify(name)}`)
+    t.same(await problems('/v1/plugins/acme.shout/promote', { tier: 'verified', key: name }), ['$.key'])
+  }
+  t.same(await problems('/v1/plugins/acme.shout/revoke', { rootKey: 'k', expiresAt: '2020-01-01T00:00:00Z' }), ['$.expiresAt'], 'the new list must expire in the future')
+  t.ok((await problems('/v1/plugins/acme.shout/promote', { tier: 'gold', key: 'k' })).includes('$.tier'))
   const badId = await post(s, '/v1/plugins/..%2Fetc/approve', { by: 'alice' })
   t.equal(badId.statusCode, 400)
   t.match(badId.json().error.problems, [{ where: 'params.id' }])

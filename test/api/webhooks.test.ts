@@ -1,4 +1,4 @@
-import { createHmac, generateKeyPairSync, sign, type KeyObject } from 'node:crypto'
+import { createHash, createHmac, generateKeyPairSync, sign, type KeyObject } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import t, { type Test } from 'tap'
 import type { ApiSettings } from '../../src/api/options.ts'
@@ -16,6 +16,8 @@ const discordPublicHex = Buffer.from(discord.publicKey.export({ format: 'jwk' })
 process.env['OMNI_TEST_EVOLUTION_KEY'] = EVOLUTION_KEY
 process.env['OMNI_TEST_DISCORD_KEY'] = discordPublicHex
 process.env['OMNI_TEST_SHOP_SECRET'] = SHOP_SECRET
+const RELAY_SECRET = 'relay-shared-secret-0123456789'
+process.env['OMNI_TEST_RELAY_SECRET'] = RELAY_SECRET
 
 const MESSAGING = await readFile(new URL('../../manifests/catalog/messaging.yaml', import.meta.url), 'utf8')
 
@@ -27,6 +29,11 @@ adapter: evolution
 tenant: acme
 instances: [phone-1]
 auth: { type: evolution-apikey, secretEnv: OMNI_TEST_EVOLUTION_KEY }
+`,
+  'webhooks/evo-relay.yaml': `kind: WebhookSource
+name: evo-relay
+adapter: evolution
+auth: { type: shared-secret, header: X-Auth-Key, secretEnv: OMNI_TEST_RELAY_SECRET }
 `,
   'webhooks/evo-open.yaml': `kind: WebhookSource
 name: evo-open
@@ -94,7 +101,7 @@ const eventCount = async (api: TestApi) => (await api.fabric.jsm.streams.info(EV
 async function rawAt(api: TestApi, seq: number) {
   const m = await api.fabric.jsm.streams.getMessage(RAW_STREAM, { seq })
   if (!m) throw new Error(`no raw message at ${seq}`)
-  return { row: m.json<{ raw_id: string; provider: string; instance: string; tenant: string; content_type: string; headers: Record<string, string>; body: string; sha256: string }>(), time: m.time, subject: m.subject }
+  return { row: m.json<{ raw_id: string; provider: string; instance: string; tenant: string; content_type: string; headers: Record<string, string>; body: string; sha256: string; size: number }>(), time: m.time, subject: m.subject }
 }
 
 /** The newest raw row (what the last delivery archived). */
@@ -122,7 +129,10 @@ t.test('evolution messages.upsert over a real socket: archived raw first, then o
 
   const raw = await rawAt(api, body.raw.seq)
   t.equal(`raw:${raw.row.raw_id}`, body.raw.dataref, 'the answer names the archived row')
-  t.equal(raw.row.body, text, 'the body is archived byte for byte')
+  t.equal(raw.row.body, text.replace(EVOLUTION_KEY, '[redacted]'), 'the body is archived byte for byte, but for the instance apikey')
+  t.notMatch(raw.row.body, EVOLUTION_KEY, 'the apikey that drives the WhatsApp account is not archived')
+  t.equal(raw.row.sha256, createHash('sha256').update(text).digest('hex'), 'the digest is of the bytes received')
+  t.equal(raw.row.size, Buffer.byteLength(text))
   t.equal(raw.subject, 'omni.raw.evolution.phone-1')
   t.match(raw.row, { provider: 'evolution', instance: 'phone-1', tenant: 'acme', content_type: 'application/json' })
 
@@ -181,7 +191,7 @@ t.test('an event type the adapter does not know is archived and ingested as prov
   t.match(res.json().events, [{ type: 'provider.unknown', subject: UNKNOWN, duplicate: false }])
   const [event] = await readSubject(api.fabric, UNKNOWN)
   t.match(event, { type: 'provider.unknown', dataref: res.json().raw.dataref, data: { providerType: 'typebot.start', payload: delivery.data } })
-  t.equal((await lastRaw(api)).row.body, JSON.stringify(delivery))
+  t.equal((await lastRaw(api)).row.body, JSON.stringify({ ...delivery, apikey: '[redacted]' }), 'archived as sent, but for the apikey')
   // retried with another date_time: the payload's digest is the same, so is the event
   const again = await post(api, '/v1/webhooks/evolution/phone-1', { ...delivery, date_time: '2026-11-22T10:00:09.000Z' })
   t.equal(again.json().events[0].duplicate, true, again.body)
@@ -236,7 +246,7 @@ t.test('malformed bodies: a clear error with a JSON path; the raw body is archiv
     if (c.archived) {
       const raw = await lastRaw(api)
       t.equal(raw.row.sha256.length, 64)
-      if (typeof c.payload === 'string') t.equal(raw.row.body, c.payload, `${c.name}: the archived body is what was sent`)
+      if (typeof c.payload === 'string') t.equal(raw.row.body, c.payload.replaceAll(EVOLUTION_KEY, '[redacted]'), `${c.name}: the archived body is what was sent, but for the source's secret`)
       t.ok(err.message.includes(`raw:${raw.row.raw_id}`), `${c.name}: the error names the archive entry`)
       t.equal(raw.row.headers['apikey'], '[redacted]', `${c.name}: the credential header is not archived`)
     }
@@ -271,6 +281,20 @@ t.test('source auth comes before the archive: a refused delivery leaves nothing 
   const header = await post(api, url, withoutKey, { apikey: EVOLUTION_KEY })
   t.equal(header.statusCode, 202, `the apikey may come in a header: ${header.body}`)
   t.equal((await lastRaw(api)).row.headers['apikey'], '[redacted]')
+})
+
+t.test('credentials never reach the archive: a custom auth header, the secret echoed in the body, Evolution\'s apikey', async (t) => {
+  const api = await start(t)
+  const body = { ...upsert('relay-1'), apikey: 'instance-apikey-0123456789', note: RELAY_SECRET }
+  const res = await post(api, '/v1/webhooks/evo-relay/phone-9', body, { 'x-auth-key': RELAY_SECRET })
+  t.equal(res.statusCode, 202, res.body)
+  const raw = await lastRaw(api)
+  t.equal(raw.row.headers['x-auth-key'], '[redacted]', 'the header the source authenticates with is masked, whatever its name')
+  t.notMatch(raw.row.body, RELAY_SECRET, 'the source secret is masked where the body repeats it')
+  t.notMatch(raw.row.body, 'instance-apikey-0123456789', 'the Evolution apikey is masked')
+  t.match(raw.row.body, /"key":\{"remoteJid"/, 'the rest of the body is kept as sent')
+  const again = await post(api, '/v1/webhooks/evo-relay/phone-9', body, { 'x-auth-key': RELAY_SECRET })
+  t.match(again.json(), { raw: { duplicate: true } }, 'a retry still dedups on the digest of the bytes received')
 })
 
 t.test('a source without auth needs a bearer token with the ingest scope', async (t) => {

@@ -45,7 +45,7 @@ t.test('redrive refuses a pipeline that no longer runs and keeps its dead letter
   await fabric.publisher.publish('omni.dlq.gone', body, { msgID: 'gone-1', headers: { 'Omni-Pipeline': 'gone', 'Omni-Stage': 's', 'Omni-Error': 'e', 'Omni-Attempts': '1' } })
   const r = await omni(['dlq', 'redrive', '--pipeline', 'gone', '--nats', server.url])
   t.equal(r.code, 1)
-  t.match(r.stderr, /OMNI_ERR_DLQ: pipeline "gone" has no consumer .* stays in the DLQ/)
+  t.match(r.stderr, /OMNI_ERR_CONFLICT: dead letter\(s\) 1 belong to pipeline "gone", which is not running .* they stay in the DLQ/)
   t.match((await omni(['dlq', 'list', '--pipeline', 'gone', '--nats', server.url])).stdout, /pipeline=gone/)
 })
 

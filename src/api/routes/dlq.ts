@@ -1,11 +1,9 @@
 import Type from 'typebox'
 import { omniError } from '../../errors/mod.ts'
 import { getDeadLetter, listDeadLetters, redriveDeadLetters, type DeadLetter, type DeadLetterFilter } from '../../jetstream/dlq.ts'
-import { consumerName, EVENTS_STREAM } from '../../jetstream/topology.ts'
-import type { Fabric } from '../../runtime/fabric.ts'
+import { PIPELINE_NAME_MAX_LENGTH, PIPELINE_NAME_PATTERN } from '../../pipeline/spec.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
-import { PIPELINE_NAME_PATTERN } from '../pipeline-store.ts'
 
 /** Listing reads dead letters one by one; a page keeps an answer quick. */
 const DEFAULT_LIMIT = 100
@@ -15,7 +13,7 @@ const Text = Type.String({ minLength: 1, maxLength: 1024 })
 
 /** The filters of `omni dlq list|redrive`. */
 const filterProperties = {
-  pipeline: Type.Optional(Type.String({ pattern: PIPELINE_NAME_PATTERN, maxLength: 64 })),
+  pipeline: Type.Optional(Type.String({ pattern: PIPELINE_NAME_PATTERN, maxLength: PIPELINE_NAME_MAX_LENGTH })),
   stage: Type.Optional(Text),
   type: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'the event type' })),
   error: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'a substring of the error message' })),
@@ -112,10 +110,10 @@ export async function dlqRoutes(app: ApiApp, { deps }: RouteOptions): Promise<vo
       const letters = await listDeadLetters(fabric.jsm, fabric.js, filterOf(rest))
       const answer = { dryRun, matched: letters.length, deadLetters: letters.map(summary) }
       if (dryRun || letters.length === 0) return { ...answer, redriven: 0, duplicates: 0 }
-      // refuse up front, so a pipeline that no longer runs never leaves a redrive half done
-      await requireRunning(fabric, letters)
-      // the same oldest-first letters as listed: later arrivals wait for the next redrive
-      const result = await redriveDeadLetters(fabric.jsm, fabric.js, fabric.publisher, filterOf({ ...rest, limit: letters.length }))
+      // the same oldest-first letters as listed: later arrivals wait for the next redrive. A
+      // deleted pipeline keeps its consumer, so "running" is what the fabric runs now
+      const isRunning = (name: string) => fabric.pipelines().some((p) => p.name === name)
+      const result = await redriveDeadLetters(fabric.jsm, fabric.js, fabric.publisher, filterOf({ ...rest, limit: letters.length }), { isRunning })
       return { ...answer, ...result }
     },
   )
@@ -133,19 +131,6 @@ function filterOf(q: { pipeline?: string; stage?: string; type?: string; error?:
 
 function summary({ data: _data, ...rest }: DeadLetter) {
   return rest
-}
-
-async function requireRunning(fabric: Fabric, letters: readonly DeadLetter[]): Promise<void> {
-  for (const pipeline of new Set(letters.map((l) => l.pipeline))) {
-    const stranded = letters.filter((l) => l.pipeline === pipeline).map((l) => l.seq)
-    const running = pipeline !== '' && (await fabric.jsm.consumers.info(EVENTS_STREAM, consumerName(pipeline)).then(() => true, () => false))
-    if (!running) {
-      throw omniError(
-        'OMNI_ERR_CONFLICT',
-        `dead letter(s) ${stranded.join(', ')} belong to ${pipeline ? `pipeline "${pipeline}", which has no consumer (removed or renamed?)` : 'no pipeline'}; nothing was redriven. Start the pipeline, or filter by another pipeline`,
-      )
-    }
-  }
 }
 
 function decode(data: Uint8Array): unknown {

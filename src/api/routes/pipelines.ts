@@ -4,10 +4,11 @@ import { stableHash } from '../../envelope/derive.ts'
 import { omniError } from '../../errors/mod.ts'
 import { parseYamlManifest } from '../../manifests/yaml.ts'
 import type { CompiledPipeline } from '../../pipeline/compile.ts'
+import { PIPELINE_NAME_MAX_LENGTH, PIPELINE_NAME_PATTERN } from '../../pipeline/spec.ts'
 import type { PipelineWorker } from '../../pipeline/worker.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
-import { createPipelineStore, PIPELINE_NAME_PATTERN, type PipelineStore } from '../pipeline-store.ts'
+import { createPipelineStore, type PipelineStore } from '../pipeline-store.ts'
 
 const YAML_TYPES = ['application/yaml', 'text/yaml', 'application/x-yaml']
 const BODY_TYPES = [...YAML_TYPES, 'application/json']
@@ -68,7 +69,7 @@ const Applied = Type.Object({
   removed: Type.Array(Type.String()),
 })
 
-const NameParam = Type.Object({ name: Type.String({ pattern: PIPELINE_NAME_PATTERN, maxLength: 64 }) })
+const NameParam = Type.Object({ name: Type.String({ pattern: PIPELINE_NAME_PATTERN, maxLength: PIPELINE_NAME_MAX_LENGTH }) })
 
 const DocumentBody = Type.String({ description: 'a `kind: Pipeline` manifest as YAML (application/yaml, text/yaml) or JSON (application/json)' })
 

@@ -19,9 +19,11 @@ import {
   type PluginRegistry,
   type TrustStore,
 } from '../../plugins/mod.ts'
+import { serialized } from '../../util/serial.ts'
+import { isoSeconds } from '../../util/time.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
-import { futureOrRefuse, installedDir, isInstalled, isoSeconds, pluginScope, pluginSummary, readServerKey, reloadFabric, serialized, type PluginScope } from '../plugin-actions.ts'
+import { futureOrRefuse, installedDir, isInstalled, pluginScope, pluginSummary, readServerKey, reloadFabric, type PluginScope } from '../plugin-actions.ts'
 import * as S from '../plugin-schemas.ts'
 
 const TAGS = ['plugins']
@@ -39,6 +41,9 @@ const DEFAULT_REASON = 'yanked by the operator'
  */
 export async function pluginRoutes(app: ApiApp, { deps }: RouteOptions): Promise<void> {
   const { fabric } = deps
+  // changes to the plugins folder and the trust store run one at a time, so two installs of one id
+  // cannot swap folders under each other and a revocation cannot lose the entries of one signed a
+  // moment before
   const exclusive = serialized()
   // the buckets are created once, on first use, not at start: a node may never touch plugins
   let approvalsP: Promise<Approvals> | undefined
@@ -165,7 +170,7 @@ export async function pluginRoutes(app: ApiApp, { deps }: RouteOptions): Promise
         summary: 'Yank versions of a plugin in the signed revocation list',
         description:
           'As `omni plugin revoke --yank`: re-signs the trust store\'s revocation list with a root key, keeping every earlier entry and adding the versions (default: the installed one). ' +
-          '`rootKey` is the path of the root\'s private key file on the API server host: key bytes are never accepted in a request. A yanked version fails verification with OMNI_ERR_PLUGIN_REVOKED on every node that gets the new list; the fabric reloads. ' +
+          '`rootKey` names the root\'s private key file in the trust store\'s `keys` folder on the API server host (a file name, not a path): key bytes are never accepted in a request. A yanked version fails verification with OMNI_ERR_PLUGIN_REVOKED on every node that gets the new list; the fabric reloads. ' +
           'Revoking signing keys stays with the CLI.',
         tags: TAGS,
         security: SECURITY,
@@ -187,7 +192,7 @@ export async function pluginRoutes(app: ApiApp, { deps }: RouteOptions): Promise
         const known = (await isInstalled(scope, id)) || (body.versions !== undefined && (await (await registry()).list()).some((e) => e.id === id))
         if (!known) throw omniError('OMNI_ERR_NOT_FOUND', `plugin ${id} is not installed on this node${body.versions ? ' nor published in the cluster registry' : ''}`)
         const versions = body.versions ?? [await installedVersion(scope, id, trust)]
-        const root = await readServerKey(body.rootKey, '$.rootKey')
+        const root = await readServerKey(scope, body.rootKey, '$.rootKey')
         const reason = body.reason ?? DEFAULT_REASON
         const { list, entries } = await updateRevocations(trust, root, { keys: [], yanks: versions.map((version) => ({ id, version })), reason, expiresAt, now })
         const reload = await reloadFabric(fabric)
@@ -207,7 +212,7 @@ export async function pluginRoutes(app: ApiApp, { deps }: RouteOptions): Promise
       schema: {
         summary: 'Promote an installed plugin to a higher tier',
         description:
-          'As `omni plugin promote` on the installed folder: the plugin must verify as it is, then its manifest gets the new tier and serial + 1 and is re-signed with `key` (the path of a private key file on the API server host, granted the new tier; key bytes are never accepted in a request). ' +
+          'As `omni plugin promote` on the installed folder: the plugin must verify as it is, then its manifest gets the new tier and serial + 1 and is re-signed with `key` (the file name of a private key granted the new tier, in the trust store\'s `keys` folder on the API server host; key bytes are never accepted in a request). ' +
           'The code files are not changed. The promoted bundle is published to the cluster registry, its serial recorded as the high-water mark, and it replaces the installed one; the fabric reloads.',
         tags: TAGS,
         security: SECURITY,
@@ -224,7 +229,7 @@ export async function pluginRoutes(app: ApiApp, { deps }: RouteOptions): Promise
       if (expiresAt) futureOrRefuse(expiresAt, verify.now ?? new Date(), '$.expiresAt')
       return exclusive(async () => {
         await installedDir(scope, id)
-        const key = await readServerKey(request.body.key, '$.key')
+        const key = await readServerKey(scope, request.body.key, '$.key')
         const opts = { pluginsDir: scope.settings.dir, id, tier, trust: await scope.trust(), verify, ...(expiresAt ? { expiresAt } : {}) }
         const r = await promoteInstalled(key, opts, await marks(), await registry())
         const reload = await reloadFabric(fabric)

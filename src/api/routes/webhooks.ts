@@ -3,6 +3,7 @@ import { PROVIDER_META_KEY } from '../../envelope/schema.ts'
 import { isOmniError, omniError } from '../../errors/mod.ts'
 import { archiveRaw } from '../../ingest/raw-archive.ts'
 import { verifyWebhook } from '../../webhooks/auth.ts'
+import type { WebhookSource } from '../../webhooks/source.ts'
 import type { AdaptedEvent } from '../../webhooks/types.ts'
 import { hasScope } from '../auth.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
@@ -74,6 +75,7 @@ export async function webhookRoutes(app: ApiApp, { deps, publisher }: RouteOptio
         contentType: request.headers['content-type'] ?? '',
         headers,
         body: rawBody,
+        ...archiveSecrets(source, read.value),
       })
       // the client learns the body is kept: a fixed adapter can replay it from the archive
       const archived = `it is archived as ${raw.dataref}`
@@ -97,4 +99,18 @@ export async function webhookRoutes(app: ApiApp, { deps, publisher }: RouteOptio
       return reply.status(fresh ? 202 : 200).send({ raw: { dataref: raw.dataref, seq: raw.seq, duplicate: raw.duplicate }, events: results, refused: fallbacks })
     },
   )
+}
+
+/** What the archive must mask for this source: its credential header and the body's credential fields. */
+function archiveSecrets(source: WebhookSource, body: unknown): { secretHeaders: string[]; secretValues: string[] } {
+  const auth = source.auth
+  const secretHeaders = auth && 'header' in auth ? [auth.header] : []
+  const secretValues = auth && 'secret' in auth ? [auth.secret] : []
+  if (typeof body === 'object' && body !== null) {
+    for (const field of source.adapter.secretFields ?? []) {
+      const v = (body as Record<string, unknown>)[field]
+      if (typeof v === 'string') secretValues.push(v)
+    }
+  }
+  return { secretHeaders, secretValues }
 }
