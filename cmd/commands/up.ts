@@ -103,10 +103,17 @@ export function registerUp(program: Command): void {
       const shutdown = async (signal: string) => {
         logger.info({ signal }, 'draining')
         const failure = fabric.failure
-        // the API first: no request may reach a fabric that is draining
-        await http?.app.close()
-        await fabric.close()
-        await server?.close()
+        // the API first: no request may reach a fabric that is draining; the rest closes even if
+        // an earlier step fails (the failure is logged as the shutdown's)
+        try {
+          await http?.app.close()
+        } finally {
+          try {
+            await fabric.close()
+          } finally {
+            await server?.close()
+          }
+        }
         if (failure) {
           logger.error({ failure }, 'stopped after a failure')
           process.exitCode = 1
@@ -119,6 +126,8 @@ export function registerUp(program: Command): void {
           process.off('SIGTERM', onSignal)
           shutdown(signal).then(done, (err: unknown) => {
             logger.error({ err }, 'shutdown failed')
+            process.exitCode = 1
+            logger.flush()
             done()
           })
         }

@@ -10,6 +10,8 @@ export interface ApiDeps {
   readonly fabric: Fabric
   /** the manifests folder: pipelines applied through the API are written under `<manifests>/pipelines/` */
   readonly manifests: string
+  /** false: register no gauges in the process-wide metrics registry (a build that only describes itself) */
+  readonly gauges?: boolean
 }
 
 /** A Fastify instance typed with the TypeBox provider, as every route plugin gets it. */

@@ -26,7 +26,7 @@ function detachedFabric(path = 'fabric'): Fabric {
  * a fabric: the app is built, made ready and closed, never listening and never handling a request.
  */
 export async function openApiDocument(config: ApiConfig = resolveApiConfig()): Promise<Record<string, unknown>> {
-  const app = await buildApi({ fabric: detachedFabric(), manifests: '' }, config, silentLogger())
+  const app = await buildApi({ fabric: detachedFabric(), manifests: '', gauges: false }, config, silentLogger())
   try {
     await app.ready()
     return app.swagger() as unknown as Record<string, unknown>

@@ -25,6 +25,8 @@ export interface ApiSettings {
   readonly rateLimit?: number
   /** SSE comment line interval, so proxies and clients see a live connection */
   readonly heartbeatMs?: number
+  /** live streams (/v1/stream) one token may hold open at once */
+  readonly streamsPerToken?: number
 }
 
 export interface ApiConfig {
@@ -35,6 +37,7 @@ export interface ApiConfig {
   readonly bodyLimit: number
   readonly rateLimit: number
   readonly heartbeatMs: number
+  readonly streamsPerToken: number
 }
 
 export const API_DEFAULTS = {
@@ -43,6 +46,7 @@ export const API_DEFAULTS = {
   bodyLimit: 1024 * 1024,
   rateLimit: 6000,
   heartbeatMs: 15_000,
+  streamsPerToken: 16,
 } as const
 
 /** A token shorter than this is refused: it could be guessed. */
@@ -56,7 +60,7 @@ export function tokenDigest(token: string): Buffer {
 /** Applies defaults, checks every value, reports all problems at once, and freezes the result. */
 export function resolveApiConfig(settings: ApiSettings = {}): ApiConfig {
   const problems: Problem[] = []
-  const int = (key: 'port' | 'bodyLimit' | 'rateLimit' | 'heartbeatMs', min: number, max: number): number => {
+  const int = (key: 'port' | 'bodyLimit' | 'rateLimit' | 'heartbeatMs' | 'streamsPerToken', min: number, max: number): number => {
     const v = settings[key] ?? API_DEFAULTS[key]
     if (!Number.isInteger(v) || v < min || v > max) problems.push({ where: `api.${key}`, message: `must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}` })
     return v
@@ -91,6 +95,7 @@ export function resolveApiConfig(settings: ApiSettings = {}): ApiConfig {
     bodyLimit: int('bodyLimit', 1024, 64 * 1024 * 1024),
     rateLimit: int('rateLimit', 1, 10_000_000),
     heartbeatMs: int('heartbeatMs', 100, 3_600_000),
+    streamsPerToken: int('streamsPerToken', 1, 10_000),
   }
   if (problems.length > 0) throw omniError('OMNI_ERR_CONFIG', 'invalid API settings', { problems })
   return Object.freeze(config)

@@ -35,8 +35,9 @@ export async function buildApi(deps: ApiDeps, config: ApiConfig, logger: Logger)
     bodyLimit: config.bodyLimit,
     // a proxy in front must be configured explicitly; by default the peer address is the client
     trustProxy: false,
-    // long-lived SSE responses must not hold close() forever
-    forceCloseConnections: true,
+    // close() ends idle keep-alive sockets only: a request in flight (an ingest waiting for its
+    // JetStream ack) gets its answer; SSE streams are ended by their own preClose hook
+    forceCloseConnections: 'idle',
     // the request id is echoed in unexpected-error answers, to find the log line
     requestIdHeader: false,
     // no line per request (the top-level option of the same name is deprecated in Fastify 5)
@@ -46,6 +47,7 @@ export async function buildApi(deps: ApiDeps, config: ApiConfig, logger: Logger)
     schemaController: { compilersFactory: { buildValidator: typeBoxEverywhere } },
   }).withTypeProvider<TypeBoxTypeProvider>()
   installErrorHandlers(app)
+  closeConnectionsWhenClosing(app)
   // CORS first: its hook answers a preflight (which carries no token) and marks every answer
   if (config.corsOrigins.length > 0) await app.register(cors, { origin: [...config.corsOrigins], credentials: false })
   installAuth(app, config)
@@ -67,4 +69,18 @@ export async function buildApi(deps: ApiDeps, config: ApiConfig, logger: Logger)
     await app.register(routes, opts)
   }
   return app
+}
+
+/**
+ * The server closes only sockets idle when close() begins; one whose request was in flight would
+ * stay open for the keep-alive timeout after its answer, and hold close() that long.
+ */
+function closeConnectionsWhenClosing(app: ApiApp): void {
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close')
+  })
 }

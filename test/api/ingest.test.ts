@@ -1,3 +1,5 @@
+import { once } from 'node:events'
+import { Agent, request as httpRequest } from 'node:http'
 import t from 'tap'
 import { bearer, startTestApi } from '../fixtures/api.ts'
 import { readSubject, storedOn } from '../fixtures/fabric.ts'
@@ -104,4 +106,39 @@ t.test('malformed bodies of every kind are refused with a stable code, and nothi
   const unknownField = await post(JSON.stringify(note('u', { colour: 'red' })), 'application/json')
   t.match(unknownField.json().error.problems, [{ where: '$.colour', message: /unknown field/ }], 'unknown fields are refused, not stripped')
   t.equal(await storedOn(fabric.jsm, TEST_SOURCE), 0)
+})
+
+t.test('closing the API lets a request in flight finish: a batch whose body is still arriving gets its 202, and close() then ends promptly', async (t) => {
+  const { app, fabric } = await startTestApi(t)
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = app.server.address() as { port: number }
+  const body = JSON.stringify([note('s1'), note('s2'), note('s3')])
+  // a client that keeps its connection: the server must end it after the answer, not wait for it
+  const agent = new Agent({ keepAlive: true })
+  t.teardown(() => agent.destroy())
+  const headers = { ...bearer('ingest'), 'content-type': 'application/cloudevents-batch+json', 'content-length': String(Buffer.byteLength(body)) }
+  const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/v1/events', agent, headers })
+  const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
+    req.on('response', (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => (text += chunk))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }))
+    })
+    req.on('error', reject)
+  })
+  const arrived = once(app.server, 'request')
+  req.write(body.slice(0, 20))
+  await arrived
+  const started = Date.now()
+  const closing = app.close()
+  // a close that cut connections would have reset this one by now
+  await new Promise((r) => setTimeout(r, 300))
+  req.end(body.slice(20))
+  const res = await answer
+  t.equal(res.status, 202, res.text)
+  t.match(JSON.parse(res.text), { accepted: 3 })
+  await closing
+  t.ok(Date.now() - started < 5000, `close() ended ${Date.now() - started} ms after it began, not at the keep-alive timeout`)
+  t.equal(await storedOn(fabric.jsm, TEST_SOURCE), 3, 'what was answered is stored')
 })

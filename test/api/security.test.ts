@@ -1,8 +1,8 @@
 import t from 'tap'
-import { startApi } from '../../src/api/mod.ts'
+import { buildApi, startApi } from '../../src/api/mod.ts'
 import { openApiDocument } from '../../src/api/openapi-document.ts'
 import { API_DEFAULTS, resolveApiConfig, SCOPES, type Scope } from '../../src/api/options.ts'
-import { createLogger } from '../../src/observability/logger.ts'
+import { createLogger, silentLogger } from '../../src/observability/logger.ts'
 import { bearer, startTestApi, TEST_TOKENS, type TestApi } from '../fixtures/api.ts'
 import { testClickHouseConfig } from '../fixtures/clickhouse.ts'
 import { eventually } from '../fixtures/fabric.ts'
@@ -133,6 +133,47 @@ t.test('health is public; readiness reports NATS and ClickHouse (off, then on wi
     t.match(res.json(), { ready: false, checks: { nats: { ok: false } } })
     t.equal((await down.app.inject({ url: '/healthz' })).statusCode, 200, 'the process itself still answers')
   })
+})
+
+t.test('/readyz answers from one probe at a time, shared for a second: many callers cannot load NATS or ClickHouse', async (t) => {
+  const api = await startTestApi(t)
+  // count the NATS round trips the probes make (the real ones still go to the server)
+  const nc = api.fabric.nc
+  const rtt = nc.rtt.bind(nc)
+  let probes = 0
+  nc.rtt = () => {
+    probes++
+    return rtt()
+  }
+  const concurrent = await Promise.all(Array.from({ length: 20 }, () => api.app.inject({ url: '/readyz' })))
+  t.ok(concurrent.every((r) => r.statusCode === 200))
+  t.equal(probes, 1, 'twenty concurrent calls, one probe')
+  const checkedAt = concurrent[0]?.json().checkedAt
+  t.ok(!Number.isNaN(Date.parse(checkedAt)), `checkedAt ${checkedAt}`)
+  t.ok(concurrent.every((r) => r.json().checkedAt === checkedAt), 'all answered from it')
+  await new Promise((r) => setTimeout(r, 300))
+  t.equal((await api.app.inject({ url: '/readyz' })).json().checkedAt, checkedAt, 'within the second: the same probe')
+  t.equal(probes, 1)
+  await new Promise((r) => setTimeout(r, 1000))
+  const later = (await api.app.inject({ url: '/readyz' })).json()
+  t.not(later.checkedAt, checkedAt, 'after it: a new probe')
+  t.equal(probes, 2)
+})
+
+t.test('metrics gauges: another API built in the process, and the OpenAPI build, leave the live API its gauges', async (t) => {
+  const api = await startTestApi(t)
+  const metrics = async () => (await api.app.inject({ url: '/metrics', headers: bearer('read') })).body
+  const lag = /^omni_consumer_lag\{pipeline="notes",kind="pending"\} 0$/m
+  t.match(await metrics(), lag)
+  await openApiDocument()
+  t.match(await metrics(), lag, 'after omni openapi built and closed its app')
+  t.match(await metrics(), /^omni_dead_letters_stored 0$/m)
+  const second = await buildApi({ fabric: api.fabric, manifests: api.dir }, api.config, silentLogger())
+  await second.ready()
+  t.match((await second.inject({ url: '/metrics', headers: bearer('read') })).body, lag, 'the second API shows them too')
+  await second.close()
+  t.match(await metrics(), lag, 'after the second API closed')
+  t.match(await metrics(), /^omni_dead_letters_stored 0$/m)
 })
 
 const FLAKY_PIPELINE = `kind: Pipeline

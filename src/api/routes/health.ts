@@ -1,12 +1,18 @@
-import { Gauge } from 'prom-client'
 import Type from 'typebox'
-import { consumerName, DLQ_STREAM, EVENTS_STREAM } from '../../jetstream/topology.ts'
 import { metricsRegistry } from '../../observability/metrics.ts'
 import type { Fabric } from '../../runtime/fabric.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
+import { registerStreamGauges } from '../gauges.ts'
+
+/** /readyz is public: a probe answers every caller for this long, so callers cannot load NATS or ClickHouse. */
+const READY_CACHE_MS = 1000
 
 const Check = Type.Object({ ok: Type.Boolean(), detail: Type.String() })
-const Readiness = Type.Object({ ready: Type.Boolean(), checks: Type.Object({ fabric: Check, nats: Check, clickhouse: Check }) })
+const Readiness = Type.Object({
+  ready: Type.Boolean(),
+  checks: Type.Object({ fabric: Check, nats: Check, clickhouse: Check }),
+  checkedAt: Type.String({ description: `when NATS and ClickHouse were last probed (ISO 8601); answers within ${READY_CACHE_MS} ms of it share the probe` }),
+})
 
 /** How long a readiness probe waits for NATS or ClickHouse before calling it unreachable. */
 const PROBE_TIMEOUT_MS = 2000
@@ -25,50 +31,44 @@ async function probe(run: () => Promise<string>): Promise<{ ok: boolean; detail:
   }
 }
 
-/**
- * Gauges read from JetStream when Prometheus scrapes, so they cost nothing between scrapes:
- * consumer lag (events not yet delivered plus delivered and unacknowledged) and dead letters.
- */
-const GAUGE_NAMES = ['omni_consumer_lag', 'omni_dead_letters_stored'] as const
+type Probes = { nats: { ok: boolean; detail: string }; clickhouse: { ok: boolean; detail: string }; checkedAt: string }
 
-function registerStreamGauges(fabric: Fabric): void {
-  // a second API in the same process (tests) replaces the first one's gauges
-  for (const name of GAUGE_NAMES) metricsRegistry.removeSingleMetric(name)
-  new Gauge({
-    name: 'omni_consumer_lag',
-    help: 'Events waiting for a pipeline: not yet delivered (pending) plus delivered and unacknowledged (ack_pending)',
-    labelNames: ['pipeline', 'kind'],
-    registers: [metricsRegistry],
-    async collect() {
-      this.reset()
-      await Promise.all(
-        fabric.pipelines().map(async (p) => {
-          const info = await fabric.jsm.consumers.info(EVENTS_STREAM, consumerName(p.name)).catch(() => undefined)
-          if (!info) return
-          this.set({ pipeline: p.name, kind: 'pending' }, info.num_pending)
-          this.set({ pipeline: p.name, kind: 'ack_pending' }, info.num_ack_pending)
-        }),
-      )
-    },
-  })
-  new Gauge({
-    name: 'omni_dead_letters_stored',
-    help: 'Dead letters waiting in the DLQ stream for inspection or redrive',
-    registers: [metricsRegistry],
-    async collect() {
-      const info = await fabric.jsm.streams.info(DLQ_STREAM).catch(() => undefined)
-      this.set(info?.state.messages ?? 0)
-    },
-  })
+async function probeDependencies(fabric: Fabric): Promise<Probes> {
+  const [nats, clickhouse] = await Promise.all([
+    probe(async () => `rtt ${await within(fabric.nc.rtt(), PROBE_TIMEOUT_MS, 'NATS')} ms`),
+    probe(async () => {
+      const a = fabric.analytics
+      if (!a) return 'off (--no-clickhouse)'
+      const ping = await within(a.ch.client.ping(), PROBE_TIMEOUT_MS, 'ClickHouse')
+      if (!ping.success) throw ping.error
+      if (a.unavailable()) throw new Error('inserts are failing and being retried')
+      return a.ch.description
+    }),
+  ])
+  return { nats, clickhouse, checkedAt: new Date().toISOString() }
+}
+
+/** The last probe while it is fresh; one probe at a time, which concurrent callers share. */
+function sharedProbe(fabric: Fabric): () => Promise<Probes> {
+  let last: { result: Promise<Probes>; until: number } | undefined
+  return () => {
+    if (last && Date.now() < last.until) return last.result
+    const current = { result: probeDependencies(fabric), until: Infinity }
+    void current.result.then(() => (current.until = Date.now() + READY_CACHE_MS))
+    last = current
+    return current.result
+  }
 }
 
 /** `/healthz` (the process answers), `/readyz` (NATS and ClickHouse reachable) and `/metrics`. */
 export async function healthRoutes(app: ApiApp, { deps }: RouteOptions): Promise<void> {
   const { fabric } = deps
-  registerStreamGauges(fabric)
-  app.addHook('onClose', async () => {
-    for (const name of GAUGE_NAMES) metricsRegistry.removeSingleMetric(name)
-  })
+  // a build that only describes itself must not take the live API's gauges
+  if (deps.gauges !== false) {
+    const unregister = registerStreamGauges(fabric)
+    app.addHook('onClose', async () => unregister())
+  }
+  const probes = sharedProbe(fabric)
 
   app.get('/healthz', { config: { access: 'public' }, schema: { summary: 'The process is alive', tags: ['operations'], response: { 200: Type.Object({ ok: Type.Literal(true) }) } } }, async () => ({ ok: true as const }))
 
@@ -76,20 +76,11 @@ export async function healthRoutes(app: ApiApp, { deps }: RouteOptions): Promise
     '/readyz',
     { config: { access: 'public' }, schema: { summary: 'NATS and ClickHouse are reachable and the fabric runs', tags: ['operations'], response: { 200: Readiness, 503: Readiness } } },
     async (_request, reply) => {
-      const [nats, clickhouse] = await Promise.all([
-        probe(async () => `rtt ${await within(fabric.nc.rtt(), PROBE_TIMEOUT_MS, 'NATS')} ms`),
-        probe(async () => {
-          const a = fabric.analytics
-          if (!a) return 'off (--no-clickhouse)'
-          const ping = await within(a.ch.client.ping(), PROBE_TIMEOUT_MS, 'ClickHouse')
-          if (!ping.success) throw ping.error
-          if (a.unavailable()) throw new Error('inserts are failing and being retried')
-          return a.ch.description
-        }),
-      ])
+      const { nats, clickhouse, checkedAt } = await probes()
+      // the fabric's own state costs nothing to read, so it is never stale
       const running = { ok: fabric.state === 'running', detail: fabric.failure ?? fabric.state }
       const ready = running.ok && nats.ok && clickhouse.ok
-      return reply.status(ready ? 200 : 503).send({ ready, checks: { fabric: running, nats, clickhouse } })
+      return reply.status(ready ? 200 : 503).send({ ready, checks: { fabric: running, nats, clickhouse }, checkedAt })
     },
   )
 

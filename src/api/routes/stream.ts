@@ -2,7 +2,7 @@ import Type from 'typebox'
 import { omniError, type Problem } from '../../errors/mod.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
-import { openEventStream, type EventStream } from '../sse.ts'
+import { openEventStream } from '../sse.ts'
 
 /** What the live stream shows by default: events and commands, not redrive copies. */
 const DEFAULT_SUBJECTS = ['omni.evt.>', 'omni.cmd.>']
@@ -21,10 +21,13 @@ const StreamQuery = Type.Object(
 
 /** `GET /v1/stream`: the live stream as Server-Sent Events, resumable from Last-Event-ID. */
 export async function streamRoutes(app: ApiApp, { deps, config }: RouteOptions): Promise<void> {
-  const open = new Set<EventStream>()
-  // before the fabric's connection drains, every stream's consumer goes
-  app.addHook('onClose', async () => {
-    await Promise.all([...open].map((s) => s.close()))
+  /** every stream from the request to its end, opening ones too, with what ends it */
+  const live = new Map<AbortController, Promise<void>>()
+  const perToken = new Map<string, number>()
+  // before the server waits for connections to end: an open stream would otherwise hold close()
+  app.addHook('preClose', async () => {
+    for (const controller of live.keys()) controller.abort()
+    await Promise.all(live.values())
   })
   app.get(
     '/v1/stream',
@@ -34,7 +37,7 @@ export async function streamRoutes(app: ApiApp, { deps, config }: RouteOptions):
         summary: 'Live events as Server-Sent Events',
         description:
           'Each event is sent with `id:` its stream sequence, `event:` its type and `data:` the envelope. A reconnect with `Last-Event-ID` (EventSource does this by itself) replays exactly the events after it, straight from JetStream. ' +
-          `A comment line is sent every ${config.heartbeatMs / 1000} s so proxies keep the connection open.`,
+          `A comment line is sent every ${config.heartbeatMs / 1000} s so proxies keep the connection open. A token may hold ${config.streamsPerToken} streams at once; one more is a 429.`,
         tags: ['read'],
         security: [{ bearer: [] }],
         querystring: StreamQuery,
@@ -47,9 +50,31 @@ export async function streamRoutes(app: ApiApp, { deps, config }: RouteOptions):
       const subjects = subjectsFor(q.type, q.subject, (t) => deps.fabric.catalog().get(t)?.subject)
       const lastId = request.headers['last-event-id']
       const after = lastId !== undefined ? Number(lastId) : q.after
+      // a read route always has a token (see installAuth)
+      const holder = request.apiToken?.name ?? request.ip
+      const held = perToken.get(holder) ?? 0
+      if (held >= config.streamsPerToken) throw omniError('OMNI_ERR_RATE_LIMITED', `a token may hold at most ${config.streamsPerToken} streams at once; close one first`)
+      perToken.set(holder, held + 1)
+      const controller = new AbortController()
+      const ended = Promise.withResolvers<void>()
+      live.set(controller, ended.promise)
+      const release = () => {
+        live.delete(controller)
+        const left = (perToken.get(holder) ?? 1) - 1
+        if (left > 0) perToken.set(holder, left)
+        else perToken.delete(holder)
+        ended.resolve()
+      }
+      // listening before the consumer is created: the client may go while it is
+      const gone = () => controller.abort()
+      reply.raw.once('close', gone)
+      if (request.raw.socket?.destroyed) gone()
       const begin = () => {
         reply.hijack()
+        // hijacking skips Fastify's send: headers the hooks set (CORS, rate limit) go out here
+        const hooked = Object.entries(reply.getHeaders()).filter(([, v]) => v !== undefined)
         reply.raw.writeHead(200, {
+          ...Object.fromEntries(hooked),
           'content-type': 'text/event-stream; charset=utf-8',
           'cache-control': 'no-store',
           connection: 'keep-alive',
@@ -59,14 +84,14 @@ export async function streamRoutes(app: ApiApp, { deps, config }: RouteOptions):
         return reply.raw
       }
       const filter = { subjects, ...(q.tenant ? { tenant: q.tenant } : {}), ...(q.instance ? { instance: q.instance } : {}), ...(after !== undefined ? { after } : {}) }
-      const stream = await openEventStream(deps.fabric.js, begin, filter, config.heartbeatMs).catch((cause: unknown) => {
+      const stream = await openEventStream(deps.fabric.js, begin, filter, config.heartbeatMs, controller.signal).catch((cause: unknown) => {
+        release()
         const why = cause instanceof Error ? cause.message : String(cause)
         // overlapping filters (omni.evt.> beside one of its subjects) are the caller's to fix
         if (/overlap/i.test(why)) throw omniError('OMNI_ERR_BODY_INVALID', `the stream filters overlap (${subjects.join(', ')}); give filters that do not`, { cause, problems: [{ where: 'query', message: why }] })
         throw omniError('OMNI_ERR_NATS_UNAVAILABLE', `cannot open the stream: ${why}`, { cause })
       })
-      open.add(stream)
-      void stream.closed().then(() => open.delete(stream))
+      void stream.closed().then(release)
     },
   )
 }

@@ -1,0 +1,70 @@
+import { Gauge } from 'prom-client'
+import { consumerName, DLQ_STREAM, EVENTS_STREAM } from '../jetstream/topology.ts'
+import { metricsRegistry } from '../observability/metrics.ts'
+import type { Fabric } from '../runtime/fabric.ts'
+
+/**
+ * The gauges of every API built in this process and not closed yet, newest last. The registry is
+ * process-wide and a name holds one metric: the newest API's gauges are the registered ones, and
+ * closing it brings back those of the API before it.
+ */
+const owners: Owned[] = []
+
+/** prom-client's types do not show a metric's name, so it is kept beside it. */
+type Owned = readonly { readonly name: string; readonly gauge: Gauge }[]
+
+function install(gauges: Owned): void {
+  for (const { name, gauge } of gauges) {
+    metricsRegistry.removeSingleMetric(name)
+    metricsRegistry.registerMetric(gauge)
+  }
+}
+
+/**
+ * Gauges read from JetStream when Prometheus scrapes, so they cost nothing between scrapes:
+ * consumer lag (events not yet delivered plus delivered and unacknowledged) and dead letters.
+ * Returns what removes them again (only them: another API's gauges stay).
+ */
+export function registerStreamGauges(fabric: Fabric): () => void {
+  const lag = new Gauge({
+    name: 'omni_consumer_lag',
+    help: 'Events waiting for a pipeline: not yet delivered (pending) plus delivered and unacknowledged (ack_pending)',
+    labelNames: ['pipeline', 'kind'],
+    registers: [],
+    async collect() {
+      this.reset()
+      await Promise.all(
+        fabric.pipelines().map(async (p) => {
+          const info = await fabric.jsm.consumers.info(EVENTS_STREAM, consumerName(p.name)).catch(() => undefined)
+          if (!info) return
+          this.set({ pipeline: p.name, kind: 'pending' }, info.num_pending)
+          this.set({ pipeline: p.name, kind: 'ack_pending' }, info.num_ack_pending)
+        }),
+      )
+    },
+  })
+  const deadLetters = new Gauge({
+    name: 'omni_dead_letters_stored',
+    help: 'Dead letters waiting in the DLQ stream for inspection or redrive',
+    registers: [],
+    async collect() {
+      const info = await fabric.jsm.streams.info(DLQ_STREAM).catch(() => undefined)
+      this.set(info?.state.messages ?? 0)
+    },
+  })
+  const mine: Owned = [
+    { name: 'omni_consumer_lag', gauge: lag as Gauge },
+    { name: 'omni_dead_letters_stored', gauge: deadLetters },
+  ]
+  owners.push(mine)
+  install(mine)
+  return () => {
+    const at = owners.indexOf(mine)
+    if (at < 0) return
+    owners.splice(at, 1)
+    if (!mine.every(({ name, gauge }) => metricsRegistry.getSingleMetric(name) === gauge)) return
+    for (const { name } of mine) metricsRegistry.removeSingleMetric(name)
+    const previous = owners.at(-1)
+    if (previous) install(previous)
+  }
+}
