@@ -4,10 +4,10 @@ import { randomBytes } from 'node:crypto'
 import { copyFile, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import Fastify, { type FastifyBaseLogger } from 'fastify'
+import Fastify from 'fastify'
 import type { ApiApp } from '../../src/api/context.ts'
 import { API_DEFAULTS, resolveApiConfig } from '../../src/api/options.ts'
-import { buildApi } from '../../src/api/server.ts'
+import { buildApi, serverOptions } from '../../src/api/server.ts'
 import { getCartridge } from '../../src/cartridges/mod.ts'
 import { silentLogger } from '../../src/observability/logger.ts'
 import { startFabric, type Fabric } from '../../src/runtime/fabric.ts'
@@ -27,18 +27,15 @@ description: WhatsApp through Evolution API, for omni bench
 instances: [${WEBHOOK_INSTANCE}]
 `
 
-/** Fastify's options as buildApi sets them, so both servers parse and answer alike. */
-const FASTIFY_OPTIONS = { bodyLimit: API_DEFAULTS.bodyLimit, trustProxy: false, forceCloseConnections: true, requestIdHeader: false, disableRequestLogging: true } as const
-
 export interface HttpTarget {
   /** base URL, no trailing slash */
   readonly url: string
   close(): Promise<void>
 }
 
-/** The ceiling: the same Fastify, the same options, one route that does nothing. */
+/** The ceiling: the same Fastify with the API's server options (serverOptions), one route that does nothing. */
 export async function startEmptyServer(): Promise<HttpTarget> {
-  const app = Fastify({ ...FASTIFY_OPTIONS, loggerInstance: silentLogger() as FastifyBaseLogger })
+  const app = Fastify(serverOptions(silentLogger(), API_DEFAULTS.bodyLimit))
   app.post('/empty', async () => ({ ok: true }))
   const url = await app.listen({ host: '127.0.0.1', port: 0 })
   return { url, close: () => app.close() }

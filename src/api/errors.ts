@@ -77,11 +77,11 @@ export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err, request, reply) => {
     const known = asOmniError(err)
     if (known) {
-      if (known.status >= 500) request.log.error({ err }, known.message)
+      if (known.status >= 500) request.log.error({ err, reqId: request.id }, known.message)
       return reply.status(known.status).send(errorBody(known))
     }
     // unexpected: the log gets the details, the client a code and the request id to quote
-    request.log.error({ err }, 'unexpected error')
+    request.log.error({ err, reqId: request.id }, 'unexpected error')
     const status = ERROR_CODES.OMNI_ERR_INTERNAL.status
     return reply.status(status).send(errorBody(omniError('OMNI_ERR_INTERNAL', `unexpected error (request ${request.id})`)))
   })

@@ -25,8 +25,6 @@ export interface PreparedEvent {
   readonly bytes: Uint8Array
 }
 
-
-
 /**
  * Completes and validates an event before it enters the stream: fills id, time (UTC),
  * specversion, visibility and the idempotency key from the catalog, then checks the envelope,
@@ -51,9 +49,10 @@ export function prepareEvent(catalog: EventCatalog, input: EventInput, opts: Pre
   }
   const event = {
     specversion: '1.0',
-    id: randomUUID(),
+    // only what the input lacks is made: a UUID and a date string cost on every API request
+    id: input.id ?? randomUUID(),
     source: opts.source ?? 'omni://local',
-    time: new Date((opts.now ?? Date.now)()).toISOString(),
+    time: input.time ?? new Date((opts.now ?? Date.now)()).toISOString(),
     tenant: opts.tenant ?? 'default',
     visibility: entry.visibility,
     ...input,

@@ -92,7 +92,7 @@ export async function webhookRoutes(app: ApiApp, { deps, publisher }: RouteOptio
       }
       const { prepared, fallbacks } = prepareDelivery(deps.fabric.catalog(), events, { provider, instance, tenant: source.tenant, dataref: raw.dataref, providerType })
       const results = await publishAll(publisher, prepared)
-      if (fallbacks.length > 0) request.log.warn({ provider, instance, refused: fallbacks }, 'adapted events refused by the catalog were ingested as provider.unknown')
+      if (fallbacks.length > 0) request.log.warn({ reqId: request.id, provider, instance, refused: fallbacks }, 'adapted events refused by the catalog were ingested as provider.unknown')
       const ack = source.adapter.acknowledge?.(delivery)
       if (ack) return reply.status(ack.status).send(ack.body)
       const fresh = results.some((r) => !r.duplicate) || !raw.duplicate
