@@ -1,13 +1,13 @@
 import cors from '@fastify/cors'
 import rateLimit from '@fastify/rate-limit'
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import { omniError } from '../errors/mod.ts'
 import { coalescePublishes } from '../jetstream/coalesce.ts'
 import type { Logger } from '../observability/logger.ts'
 import { installAuth } from './auth.ts'
 import type { ApiApp, ApiDeps, RouteOptions } from './context.ts'
-import { installErrorHandlers } from './errors.ts'
+import { errorBody, installErrorHandlers } from './errors.ts'
 import { registerOpenApi } from './openapi.ts'
 import type { ApiConfig } from './options.ts'
 import { catalogRoutes } from './routes/catalog.ts'
@@ -45,6 +45,12 @@ export function serverOptions(logger: Logger, bodyLimit: number): FastifyServerO
     childLoggerFactory: (parent) => parent,
     // no line per request (the top-level option of the same name is deprecated in Fastify 5)
     logController: new LogController({ disableRequestLogging: true }),
+    // a URL Fastify cannot decode never reaches the error handler: answer it in the one shape too
+    frameworkErrors: (error, _request, reply) => {
+      const err = omniError('OMNI_ERR_BODY_INVALID', `the request cannot be read: ${error.message}`)
+      // the reply here is typed for no route in particular
+      void (reply as FastifyReply).status(err.status).send(errorBody(err))
+    },
   }
 }
 

@@ -107,6 +107,9 @@ t.test('the same over a real socket: tokens, scopes and the one error shape', as
   const anonMissing = await fetch(`${base}/nope`)
   t.equal(anonMissing.status, 404, 'an unknown route is a 404 in the same shape, token or not')
   t.equal(((await anonMissing.json()) as { error: { code: string } }).error.code, 'OMNI_ERR_NOT_FOUND')
+  const badUrl = await fetch(`${base}/v1/events/%E0%A4%A`, { headers: bearer('read') })
+  t.equal(badUrl.status, 400, 'a URL that cannot be decoded is a client error')
+  t.match(await badUrl.json(), { error: { code: 'OMNI_ERR_BODY_INVALID', status: 400, message: /cannot be read/, problems: [] } }, 'in the same shape')
 })
 
 t.test('health is public; readiness reports NATS and ClickHouse (off, then on with the embedded engine)', async (t) => {
