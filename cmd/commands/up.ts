@@ -92,6 +92,10 @@ export function registerUp(program: Command): void {
       const installed = fabric.pluginStatus()
       out.write(`  plugins     ${plugins.dir}: ${installed.map((p) => (p.state === 'rejected' ? `${p.id} (rejected)` : `${p.id} ${p.version} ${p.runtime}/${p.tier}${p.state === 'running' ? ' running' : ''}`)).join(', ') || 'none'}; trust ${plugins.trust}, cluster ${plugins.cluster}\n`)
       out.write(`  event types ${fabric.catalog().entries.map((e) => e.type).join(', ') || 'none'}\n`)
+      for (const w of fabric.webhooks().list()) {
+        const where = http ? `${http.url}/v1/webhooks/${w.name}/${w.instances === 'any' ? '<instance>' : `{${w.instances.join(',')}}`}` : '(API off)'
+        out.write(`  webhook     ${w.name}: ${w.adapter.name} at ${where}, ${w.auth ? `${w.auth.type} auth` : 'bearer token with the ingest scope'}\n`)
+      }
       for (const p of fabric.pipelines()) {
         out.write(`  pipeline    ${p.name}: ${p.sources.join(', ')}\n`)
         out.write(`              ${p.levels.map((l) => l.map((s) => `${s.id}(${s.uses})`).join(' | ')).join(' → ')}\n`)

@@ -51,6 +51,7 @@ t.test('omni up runs the shipped playbook on its own nats-server and stops clean
   // the API is up on loopback, with an admin token made in the data folder for its owner only
   const api = /API\s+(http:\/\/127\.0\.0\.1:\d+) \(docs .*admin token in (\S+)\)/.exec(up.out())
   t.ok(api, 'the banner names the API and where its token is')
+  t.match(up.out(), /\n {2}webhook {5}whatsapp: evolution at http:\/\/127\.0\.0\.1:\d+\/v1\/webhooks\/whatsapp\/<instance>, bearer token with the ingest scope\n/, 'and the webhook sources with their URLs')
   const [, apiUrl = '', tokenFile = ''] = api ?? []
   t.equal((await stat(tokenFile)).mode & 0o777, 0o600, 'the token file is readable by its owner only')
   const token = (await readFile(tokenFile, 'utf8')).trim()
