@@ -1,4 +1,5 @@
 import Type from 'typebox'
+import { ApprovedCapabilitiesSchema } from '../plugins/approvals.ts'
 import { BUNDLE_FORMAT, PLUGIN_ID_PATTERN, SEMVER_PATTERN, TierSchema, TIMESTAMP_PATTERN } from '../plugins/mod.ts'
 
 // the plugin routes' request and response shapes; the handlers are in routes/plugins.ts
@@ -117,14 +118,7 @@ export const ApproveBody = Type.Object(
 
 export const ApproveResponse = Type.Object({
   plugin: InstalledPlugin,
-  capabilities: Type.Object({
-    emit: Type.Array(Type.String()),
-    memoryMb: Type.Number(),
-    timeoutMs: Type.Number(),
-    cpus: Type.Number(),
-    pids: Type.Number(),
-    network: Type.Literal('none'),
-  }),
+  capabilities: ApprovedCapabilitiesSchema,
   previous: Type.Union([Type.Object({ by: Type.String(), at: Type.String(), version: Type.String(), serial: Type.Integer() }), Type.Null()]),
   widened: Type.Array(Type.String(), { description: 'what is new or wider than the previous approval' }),
   approval: Type.Object({ by: Type.String(), at: Type.String(), version: Type.String(), serial: Type.Integer() }),

@@ -9,20 +9,23 @@ import type { VerifiedPlugin } from './verify.ts'
 
 export const APPROVALS_BUCKET = 'omni_plugin_approvals'
 
+/** The capabilities as approved (and as the API shows them). */
+export const ApprovedCapabilitiesSchema = Type.Object({
+  emit: Type.Array(Type.String()),
+  memoryMb: Type.Number(),
+  timeoutMs: Type.Number(),
+  cpus: Type.Number(),
+  pids: Type.Number(),
+  network: Type.Literal('none'),
+})
+
 const ApprovalSchema = Type.Object({
   id: Type.String(),
   version: Type.String(),
   serial: Type.Integer(),
   digest: Type.String({ pattern: SHA256_PATTERN }),
   runtime: RuntimeSchema,
-  capabilities: Type.Object({
-    emit: Type.Array(Type.String()),
-    memoryMb: Type.Number(),
-    timeoutMs: Type.Number(),
-    cpus: Type.Number(),
-    pids: Type.Number(),
-    network: Type.Literal('none'),
-  }),
+  capabilities: ApprovedCapabilitiesSchema,
   approvedBy: Type.String({ minLength: 1 }),
   approvedAt: Type.String(),
 })
