@@ -7,14 +7,10 @@
 //   optional `self_id` (the bot's user id) so its own messages are marked fromSelf.
 // Discord's names stay in data._provider; the catalog fields are provider-neutral.
 import { stableHash } from '../envelope/derive.ts'
-import { PROVIDER_META_KEY } from '../envelope/schema.ts'
 import { omniError } from '../errors/mod.ts'
 import { toUtc } from './generic.ts'
-import { UNKNOWN_EVENT_TYPE, type AdaptedEvent, type AdapterReply, type WebhookAdapter, type WebhookDelivery } from './types.ts'
-
-type Obj = Record<string, unknown>
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
-const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined)
+import { digestOf as digest, isObj, providerMeta as meta, str, unknownEvent as unknown, type Obj } from './json.ts'
+import type { AdaptedEvent, AdapterReply, WebhookAdapter, WebhookDelivery } from './types.ts'
 
 const invalid = (where: string, message: string, what: string) => omniError('OMNI_ERR_WEBHOOK_INVALID', `a Discord ${what} the adapter cannot read`, { problems: [{ where, message }], permanent: true })
 
@@ -46,9 +42,6 @@ function shapeOf(body: Obj): Shape | undefined {
   return undefined
 }
 
-const meta = (event: string, extra: Obj = {}) => ({ [PROVIDER_META_KEY]: { event, ...extra } })
-const digest = (v: unknown) => stableHash(JSON.stringify(v ?? null))
-const unknown = (event: string, payload: unknown): AdaptedEvent => ({ type: UNKNOWN_EVENT_TYPE, data: { providerType: event, digest: digest(payload), payload: payload ?? null, ...meta(event) } })
 const where = (conversation: unknown) => (str(conversation) ? { conversation: conversation as string } : {})
 /** the user an interaction or dispatch came from: `member.user` in a guild, `user` in a DM */
 const userOf = (d: Obj): Obj | undefined => (isObj(d['member']) && isObj(d['member']['user']) ? d['member']['user'] : isObj(d['user']) ? d['user'] : undefined)

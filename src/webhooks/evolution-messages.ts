@@ -3,11 +3,8 @@
 // caption, edited); they are unwrapped first, remembering what they said.
 import { PROVIDER_META_KEY } from '../envelope/schema.ts'
 import { omniError } from '../errors/mod.ts'
+import { isObj, str, type Obj } from './json.ts'
 import type { AdaptedEvent } from './types.ts'
-
-type Obj = Record<string, unknown>
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
-const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined)
 
 const WRAPPERS = ['ephemeralMessage', 'viewOnceMessage', 'viewOnceMessageV2', 'viewOnceMessageV2Extension', 'documentWithCaptionMessage'] as const
 /**

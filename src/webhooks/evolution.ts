@@ -2,17 +2,11 @@
 // sender, server_url, apikey }`, `event` in dotted lower case (messages.upsert) or, with
 // webhook_by_events, upper case with underscores (MESSAGES_UPSERT). Each event maps to a
 // provider-neutral catalog type; Evolution's own names stay in data._provider.
-import { stableHash } from '../envelope/derive.ts'
-import { PROVIDER_META_KEY } from '../envelope/schema.ts'
 import { omniError } from '../errors/mod.ts'
 import { toUtc } from './generic.ts'
 import { invalid, messageEvents } from './evolution-messages.ts'
-import { UNKNOWN_EVENT_TYPE, type AdaptedEvent, type WebhookAdapter, type WebhookDelivery } from './types.ts'
-
-type Obj = Record<string, unknown>
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
-const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined)
-const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : v === undefined || v === null ? [] : [v])
+import { digestOf as digest, isObj, list, providerMeta, str, unknownEvent, type Obj } from './json.ts'
+import type { AdaptedEvent, WebhookAdapter, WebhookDelivery } from './types.ts'
 
 /** `MESSAGES_UPSERT`, `messages-upsert`, `group-participants.update` → dotted lower case. */
 export function evolutionEventName(raw: string): string {
@@ -36,8 +30,7 @@ interface Ctx {
 
 type Handler = (ctx: Ctx) => AdaptedEvent[]
 
-const meta = (ctx: Ctx, extra: Obj = {}) => ({ [PROVIDER_META_KEY]: { event: ctx.event, ...extra } })
-const digest = (v: unknown) => stableHash(JSON.stringify(v ?? null))
+const meta = (ctx: Ctx, extra: Obj = {}) => providerMeta(ctx.event, extra)
 
 const self = (ctx: Ctx) => str(ctx.body['sender'])
 
@@ -226,7 +219,7 @@ export const evolutionAdapter: WebhookAdapter = {
     const event = evolutionEventName(raw)
     const observedAt = toUtc(body['date_time']) ?? new Date(delivery.receivedAt).toISOString()
     const handler = HANDLERS[event]
-    if (!handler) return [{ type: UNKNOWN_EVENT_TYPE, data: { providerType: event, digest: digest(body['data'] ?? body), payload: body['data'] ?? null, ...meta({ event, body, data: body['data'], observedAt }) } }]
+    if (!handler) return [unknownEvent(event, body['data'], body['data'] ?? body)]
     return handler({ event, body, data: body['data'], observedAt })
   },
 }

@@ -1,8 +1,7 @@
 import { readPath } from '../catalog/catalog.ts'
-import { stableHash } from '../envelope/derive.ts'
-import { PROVIDER_META_KEY } from '../envelope/schema.ts'
 import { omniError } from '../errors/mod.ts'
-import { UNKNOWN_EVENT_TYPE, type AdaptedEvent, type WebhookAdapter, type WebhookDelivery } from './types.ts'
+import { providerMeta, unknownEvent } from './json.ts'
+import type { AdaptedEvent, WebhookAdapter, WebhookDelivery } from './types.ts'
 
 /** A catalog field's source: a dotted path in the item (`$.` reads from the whole body) or a constant. */
 export type FieldSource = string | { readonly const: unknown }
@@ -47,8 +46,8 @@ export function createGenericAdapter(mapping: GenericMapping): WebhookAdapter {
           throw omniError('OMNI_ERR_WEBHOOK_INVALID', `no event type at ${mapping.type}`, { problems: [{ where, message: 'must be a non-empty string' }], permanent: true })
         }
         const m = mapping.events[providerType]
-        if (!m) return { type: UNKNOWN_EVENT_TYPE, data: { providerType, digest: stableHash(JSON.stringify(item)), payload: item, [PROVIDER_META_KEY]: { event: providerType } } }
-        const data: Record<string, unknown> = { [PROVIDER_META_KEY]: { event: providerType } }
+        if (!m) return unknownEvent(providerType, item)
+        const data: Record<string, unknown> = providerMeta(providerType)
         for (const [field, src] of Object.entries(m.data)) {
           const value = typeof src === 'string' ? read(src) : src.const
           if (value !== undefined) data[field] = value
