@@ -137,7 +137,7 @@ export function hasConsumer(jsm: JetStreamManager): IsRunning {
 
 /**
  * Sends matching dead letters back to their pipeline only (its redrive subject), then removes
- * them from the DLQ. Refused with OMNI_ERR_CONFLICT, before anything is sent, when a matching dead
+ * them from the DLQ; resolves with what it sent too. Refused with OMNI_ERR_CONFLICT, before anything is sent, when a matching dead
  * letter belongs to a pipeline that does not run: its event would sit unconsumed. Idempotent: the
  * redrive message id is derived from the dead letter's sequence, so running it again after a crash
  * between the publish and the delete is dropped by the stream's duplicate window, and a removed
@@ -149,7 +149,7 @@ export async function redriveDeadLetters(
   publisher: AckPublisher,
   filter: DeadLetterFilter,
   options: RedriveOptions = {},
-): Promise<{ redriven: number; duplicates: number }> {
+): Promise<{ redriven: number; duplicates: number; letters: DeadLetter[] }> {
   const letters = await listDeadLetters(jsm, js, filter)
   await requireRunning(letters, options.isRunning ?? hasConsumer(jsm))
   let redriven = 0
@@ -161,7 +161,7 @@ export async function redriveDeadLetters(
     await jsm.streams.deleteMessage(DLQ_STREAM, l.seq, false)
     options.onProgress?.(redriven + duplicates, letters.length)
   }
-  return { redriven, duplicates }
+  return { redriven, duplicates, letters }
 }
 
 // checked for the whole batch up front, so a pipeline that does not run never leaves a redrive half done

@@ -107,14 +107,12 @@ export async function dlqRoutes(app: ApiApp, { deps }: RouteOptions): Promise<vo
     },
     async (request) => {
       const { dryRun = false, ...rest } = request.body
-      const letters = await listDeadLetters(fabric.jsm, fabric.js, filterOf(rest))
-      const answer = { dryRun, matched: letters.length, deadLetters: letters.map(summary) }
-      if (dryRun || letters.length === 0) return { ...answer, redriven: 0, duplicates: 0 }
-      // the same oldest-first letters as listed: later arrivals wait for the next redrive. A
-      // deleted pipeline keeps its consumer, so "running" is what the fabric runs now
+      const answer = (letters: readonly DeadLetter[]) => ({ dryRun, matched: letters.length, deadLetters: letters.map(summary) })
+      if (dryRun) return { ...answer(await listDeadLetters(fabric.jsm, fabric.js, filterOf(rest))), redriven: 0, duplicates: 0 }
+      // a deleted pipeline keeps its consumer, so "running" is what the fabric runs now
       const isRunning = (name: string) => fabric.pipelines().some((p) => p.name === name)
-      const result = await redriveDeadLetters(fabric.jsm, fabric.js, fabric.publisher, filterOf({ ...rest, limit: letters.length }), { isRunning })
-      return { ...answer, ...result }
+      const { letters, ...result } = await redriveDeadLetters(fabric.jsm, fabric.js, fabric.publisher, filterOf(rest), { isRunning })
+      return { ...answer(letters), ...result }
     },
   )
 }
