@@ -10,7 +10,7 @@ import { API_DEFAULTS, resolveApiConfig } from '../../src/api/options.ts'
 import { buildApi, serverOptions } from '../../src/api/server.ts'
 import { getCartridge } from '../../src/cartridges/mod.ts'
 import { silentLogger } from '../../src/observability/logger.ts'
-import { startFabric, type Fabric } from '../../src/runtime/fabric.ts'
+import { startFabric, type Fabric } from '../../src/node/fabric.ts'
 import { FIXTURES_DIR } from './fixtures.ts'
 import type { BenchContext } from './types.ts'
 

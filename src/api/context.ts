@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyBaseLogger, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify'
-import type { Fabric } from '../runtime/fabric.ts'
+import type { Fabric } from '../node/fabric.ts'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import type { ApiConfig } from './options.ts'
 

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify'
 import Type from 'typebox'
 import { ERROR_CODES, isOmniError, omniError, type OmniError, type OmniErrorCode, type Problem } from '../errors/mod.ts'
-import { fieldPath } from '../manifests/check.ts'
+import { fieldPath } from '../yaml/check.ts'
 import { schemaIssues, type ValidatorError } from '../util/schema-errors.ts'
 
 /** The one shape every error response has, with a stable code from the registry. */

@@ -1,7 +1,7 @@
 import { Gauge } from 'prom-client'
 import { consumerName, DLQ_STREAM, EVENTS_STREAM } from '../jetstream/topology.ts'
 import { metricsRegistry } from '../observability/metrics.ts'
-import type { Fabric } from '../runtime/fabric.ts'
+import type { Fabric } from '../node/fabric.ts'
 
 /**
  * The gauges of every API built in this process and not closed yet, newest last. The registry is

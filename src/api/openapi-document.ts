@@ -1,6 +1,6 @@
 import { omniError } from '../errors/mod.ts'
 import { silentLogger } from '../observability/logger.ts'
-import type { Fabric } from '../runtime/fabric.ts'
+import type { Fabric } from '../node/fabric.ts'
 import { resolveApiConfig, type ApiConfig } from './options.ts'
 import { buildApi } from './server.ts'
 

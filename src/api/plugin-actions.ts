@@ -4,8 +4,8 @@ import type { Static } from 'typebox'
 import { omniError, type OmniError } from '../errors/mod.ts'
 import { isAdditiveTier, loadTrustStore, parseSigningKey, type SigningKey, type TrustStore, type VerifiedPlugin, type VerifyOptions } from '../plugins/mod.ts'
 import { readCapped } from '../plugins/read.ts'
-import type { Fabric } from '../runtime/fabric.ts'
-import type { PluginHostOptions } from '../runtime/plugin-host.ts'
+import type { Fabric } from '../node/fabric.ts'
+import type { PluginHostOptions } from '../node/plugin-host.ts'
 import { KEY_NAME_PATTERN, type ReloadSummary } from './plugin-schemas.ts'
 
 // what the plugin routes share: the fabric's plugin settings, the reload after a change, and

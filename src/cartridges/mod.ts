@@ -13,10 +13,10 @@ import { classify } from './transform/classify.ts'
 import { enrich } from './transform/enrich.ts'
 import { redact } from './transform/redact.ts'
 import { truncate } from './transform/truncate.ts'
-import { PHASES, type Cartridge, type Phase } from './types.ts'
+import { PHASES, type Cartridge, type Phase } from '../pipeline/stage.ts'
 
 export { analyticsSnapshot } from './meta/analytics-log.ts'
-export * from './types.ts'
+export * from '../pipeline/stage.ts'
 
 const all: readonly Cartridge[] = [
   trust, dedup, enrich, correlate, classify, redact, truncate, selfRoute, allowlist, denylist, rateLimit,

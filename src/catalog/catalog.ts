@@ -1,7 +1,7 @@
 import { Compile } from 'typebox/compile'
 import { PROVIDER_META_KEY, type Envelope, type Visibility } from '../envelope/schema.ts'
 import { schemaProblems } from '../envelope/validate.ts'
-import type { StageFn } from '../cartridges/types.ts'
+import type { StageFn } from '../pipeline/stage.ts'
 import type { Problem } from '../errors/mod.ts'
 import type { EventTypeSpec } from './schema.ts'
 

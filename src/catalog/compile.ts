@@ -1,6 +1,6 @@
 import type { Problem } from '../errors/mod.ts'
-import { checkAgainstSchema, problemAt } from '../manifests/check.ts'
-import type { YamlManifest } from '../manifests/yaml.ts'
+import { checkAgainstSchema, problemAt } from '../yaml/check.ts'
+import type { YamlManifest } from '../yaml/yaml.ts'
 import { buildTransforms, type CartridgeLookup } from '../pipeline/stage-builder.ts'
 import { compileEntry, type CatalogEntry, type CompiledTarget } from './catalog.ts'
 import { CatalogManifestSchema, type CatalogManifest } from './schema.ts'

@@ -1,7 +1,13 @@
 import type { JetStreamClient } from '@nats-io/jetstream'
 import { Kvm } from '@nats-io/kv'
-import type { DedupStore } from '../cartridges/types.ts'
 import { stableHash } from '../envelope/derive.ts'
+
+/** A key-value store with expiry, used for dedup beyond the stream's duplicate window. */
+export interface DedupStore {
+  /** true when the key was marked and has not expired */
+  has(key: string): Promise<boolean>
+  mark(key: string): Promise<void>
+}
 
 export const DEDUP_BUCKET = 'omni-dedup'
 export const DEFAULT_DEDUP_TTL_MS = 24 * 3_600_000

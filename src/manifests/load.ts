@@ -5,8 +5,8 @@ import { compileCatalogManifest } from '../catalog/compile.ts'
 import { isOmniError, omniError, type Problem } from '../errors/mod.ts'
 import { compilePipeline, type CompiledPipeline } from '../pipeline/compile.ts'
 import type { CartridgeLookup } from '../pipeline/stage-builder.ts'
-import { problemAt } from './check.ts'
-import { readYamlManifest, type YamlManifest } from './yaml.ts'
+import { problemAt } from '../yaml/check.ts'
+import { readYamlManifest, type YamlManifest } from '../yaml/yaml.ts'
 import { compileWebhookSource, type WebhookSource } from '../webhooks/source.ts'
 
 /** Everything loaded from a manifests folder (or a single file). */

@@ -1,5 +1,5 @@
 import { Environment } from '@marcbachmann/cel-js'
-import type { CelProgram } from '../cartridges/types.ts'
+import type { CelProgram } from './stage.ts'
 
 /**
  * The CEL environment every expression runs in: `event` is the whole envelope, `data` its

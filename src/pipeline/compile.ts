@@ -1,10 +1,10 @@
-import type { CelProgram, StageFn } from '../cartridges/types.ts'
+import type { CelProgram, StageFn } from './stage.ts'
 import type { Envelope } from '../envelope/schema.ts'
 import { stableHash } from '../envelope/derive.ts'
 import { SUBJECT_RE } from '../catalog/schema.ts'
 import type { Problem } from '../errors/mod.ts'
-import { checkAgainstSchema, problemAt } from '../manifests/check.ts'
-import type { YamlManifest } from '../manifests/yaml.ts'
+import { checkAgainstSchema, problemAt } from '../yaml/check.ts'
+import type { YamlManifest } from '../yaml/yaml.ts'
 import { topologicalLevels } from './dag.ts'
 import { parseDuration } from '../util/duration.ts'
 import {

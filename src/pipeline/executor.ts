@@ -1,4 +1,4 @@
-import type { Emission, StageContext, StageFn, StageResult, StageServices } from '../cartridges/types.ts'
+import type { Emission, StageContext, StageFn, StageResult, StageServices } from './stage.ts'
 import type { EventCatalog } from '../catalog/catalog.ts'
 import type { Envelope } from '../envelope/schema.ts'
 import { isOmniError, omniError } from '../errors/mod.ts'

@@ -1,5 +1,5 @@
 import Type from 'typebox'
-import type { Cartridge, StageContext, StageFn, StageResult } from '../cartridges/types.ts'
+import type { Cartridge, StageContext, StageFn, StageResult } from './stage.ts'
 import type { Envelope } from '../envelope/schema.ts'
 import { SUBJECT_RE } from '../catalog/schema.ts'
 import { omniError } from '../errors/mod.ts'

@@ -1,8 +1,8 @@
-import type { CartridgeEnv, CelProgram, Cartridge, StageFn } from '../cartridges/types.ts'
-import { ConfigProblem } from '../cartridges/types.ts'
+import type { CartridgeEnv, CelProgram, Cartridge, StageFn } from './stage.ts'
+import { ConfigProblem } from './stage.ts'
 import type { Problem } from '../errors/mod.ts'
-import { checkAgainstSchema, problemAt } from '../manifests/check.ts'
-import type { PathSegment, YamlManifest } from '../manifests/yaml.ts'
+import { checkAgainstSchema, problemAt } from '../yaml/check.ts'
+import type { PathSegment, YamlManifest } from '../yaml/yaml.ts'
 import { compileCel } from './cel.ts'
 
 /** Looks cartridges up by id; the registry of built-ins satisfies it, and so can tests. */

@@ -1,5 +1,6 @@
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream'
-import type { DedupStore, StageServices } from '../cartridges/types.ts'
+import type { DedupStore } from '../jetstream/dedup-store.ts'
+import type { StageServices } from './stage.ts'
 import type { EventCatalog } from '../catalog/catalog.ts'
 import type { Envelope } from '../envelope/schema.ts'
 import { assertEnvelope } from '../envelope/validate.ts'

@@ -1,6 +1,6 @@
 import { hasCode, isOmniError, omniError, type Problem } from '../errors/mod.ts'
-import { checkAgainstSchema, problemAt } from '../manifests/check.ts'
-import { parseYamlManifest, type YamlManifest } from '../manifests/yaml.ts'
+import { checkAgainstSchema, problemAt } from '../yaml/check.ts'
+import { parseYamlManifest, type YamlManifest } from '../yaml/yaml.ts'
 import type { SandboxLimits } from '../sandbox/types.ts'
 import {
   DEFAULT_CPUS,

@@ -1,7 +1,7 @@
 import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { omniError, type OmniErrorCode } from '../errors/mod.ts'
-import { fieldPath } from '../manifests/check.ts'
+import { fieldPath } from '../yaml/check.ts'
 import { schemaIssues, type ValidatorError } from '../util/schema-errors.ts'
 
 /**

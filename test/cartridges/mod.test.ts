@@ -1,6 +1,6 @@
 import t from 'tap'
 import { builtinCartridges, cartridgeListing, getCartridge } from '../../src/cartridges/mod.ts'
-import { PHASES } from '../../src/cartridges/types.ts'
+import { PHASES } from '../../src/pipeline/stage.ts'
 
 const EXPECTED = [
   'guard.trust', 'guard.dedup', 'transform.enrich', 'meta.correlate', 'transform.classify', 'transform.redact',

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { getCartridge } from '../../src/cartridges/mod.ts'
 import { compileCatalogManifest } from '../../src/catalog/compile.ts'
-import { parseYamlManifest } from '../../src/manifests/yaml.ts'
+import { parseYamlManifest } from '../../src/yaml/yaml.ts'
 
 const compile = (events: string) => compileCatalogManifest(parseYamlManifest('c.yaml', `kind: EventCatalog\nproducer: p\nevents:\n${events}`), getCartridge)
 

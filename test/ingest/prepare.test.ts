@@ -2,7 +2,7 @@ import t from 'tap'
 import { createCatalog } from '../../src/catalog/catalog.ts'
 import { compileCatalogManifest } from '../../src/catalog/compile.ts'
 import { prepareEvent } from '../../src/ingest/prepare.ts'
-import { parseYamlManifest } from '../../src/manifests/yaml.ts'
+import { parseYamlManifest } from '../../src/yaml/yaml.ts'
 import { TEST_CATALOG, testLookup } from '../fixtures/manifests.ts'
 
 const { entries } = compileCatalogManifest(parseYamlManifest('c.yaml', TEST_CATALOG), testLookup)

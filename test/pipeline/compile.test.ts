@@ -1,5 +1,5 @@
 import t from 'tap'
-import { parseYamlManifest } from '../../src/manifests/yaml.ts'
+import { parseYamlManifest } from '../../src/yaml/yaml.ts'
 import { compilePipeline } from '../../src/pipeline/compile.ts'
 import { compileText, testLookup } from '../fixtures/manifests.ts'
 

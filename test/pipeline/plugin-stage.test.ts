@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { createCatalog } from '../../src/catalog/catalog.ts'
-import type { Cartridge } from '../../src/cartridges/types.ts'
+import type { Cartridge } from '../../src/pipeline/stage.ts'
 import type { Envelope } from '../../src/envelope/schema.ts'
 import { executePipeline, type EventOutcome } from '../../src/pipeline/executor.ts'
 import { pluginCartridge } from '../../src/pipeline/plugin-stage.ts'

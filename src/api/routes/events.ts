@@ -2,7 +2,7 @@ import Type from 'typebox'
 import type { ClickHouse } from '../../clickhouse/client.ts'
 import { getEvent, MAX_LIMIT, queryEvents } from '../../clickhouse/query.ts'
 import { omniError } from '../../errors/mod.ts'
-import type { Fabric } from '../../runtime/fabric.ts'
+import type { Fabric } from '../../node/fabric.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
 

@@ -1,6 +1,6 @@
 import Type from 'typebox'
 import { metricsRegistry } from '../../observability/metrics.ts'
-import type { Fabric } from '../../runtime/fabric.ts'
+import type { Fabric } from '../../node/fabric.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
 import { registerStreamGauges } from '../gauges.ts'
 

@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox'
 import { omniError } from '../../errors/mod.ts'
-import type { Cartridge, CelProgram, StageContext, StageResult } from '../types.ts'
+import type { Cartridge, CelProgram, StageContext, StageResult } from '../../pipeline/stage.ts'
 import { celVars, evaluateKey } from '../util/cel.ts'
 import { celExpression } from '../util/schema.ts'
 

@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox'
 import type { Envelope } from '../../envelope/schema.ts'
-import { ConfigProblem, type Cartridge, type StageResult } from '../types.ts'
+import { ConfigProblem, type Cartridge, type StageResult } from '../../pipeline/stage.ts'
 import { compileGlobs } from '../util/glob.ts'
 import { getIn, parsePath } from '../util/path.ts'
 

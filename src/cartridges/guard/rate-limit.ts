@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox'
 import { omniError } from '../../errors/mod.ts'
-import type { Cartridge, StageContext, StageResult } from '../types.ts'
+import type { Cartridge, StageContext, StageResult } from '../../pipeline/stage.ts'
 import { boundedMap } from '../util/bounded-map.ts'
 import { celVars, evaluateKey } from '../util/cel.ts'
 import { configDuration } from '../util/duration.ts'

@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox'
-import type { Cartridge, StageResult } from '../types.ts'
+import type { Cartridge, StageResult } from '../../pipeline/stage.ts'
 import { celVars, compileRules, firstMatch } from '../util/cel.ts'
 import { emission } from '../util/emit.ts'
 import { celExpression, eventSubject } from '../util/schema.ts'

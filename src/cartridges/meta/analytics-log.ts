@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox'
-import type { Cartridge, StageResult } from '../types.ts'
+import type { Cartridge, StageResult } from '../../pipeline/stage.ts'
 import { labelName } from '../util/schema.ts'
 
 /** Distinct event types counted; further types are added up under OTHER_TYPES. */

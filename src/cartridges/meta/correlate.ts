@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox'
-import type { Cartridge, Emission, StageResult } from '../types.ts'
+import type { Cartridge, Emission, StageResult } from '../../pipeline/stage.ts'
 import { boundedMap } from '../util/bounded-map.ts'
 import { celVars, evaluateKey } from '../util/cel.ts'
 import { configDuration } from '../util/duration.ts'

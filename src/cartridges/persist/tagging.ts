@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox'
-import type { Cartridge, StageResult } from '../types.ts'
+import type { Cartridge, StageResult } from '../../pipeline/stage.ts'
 import { allMatches, celVars, compileRules } from '../util/cel.ts'
 import { celExpression } from '../util/schema.ts'
 

@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox'
-import type { Cartridge } from '../types.ts'
+import type { Cartridge } from '../../pipeline/stage.ts'
 import { commandSubject } from '../util/schema.ts'
 import { commandStage, fieldsSchema } from './command.ts'
 

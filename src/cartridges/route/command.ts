@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox'
-import type { Cartridge, CartridgeEnv, StageFn, StageResult } from '../types.ts'
+import type { Cartridge, CartridgeEnv, StageFn, StageResult } from '../../pipeline/stage.ts'
 import { emission } from '../util/emit.ts'
 import { getIn, hasIn, parsePath, setIn } from '../util/path.ts'
 import { commandSubject, dataPath, eventType } from '../util/schema.ts'

@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox'
-import type { Cartridge, StageResult } from '../types.ts'
+import type { Cartridge, StageResult } from '../../pipeline/stage.ts'
 import { celVars, compileRules, firstMatch } from '../util/cel.ts'
 import { celExpression, labelName } from '../util/schema.ts'
 const Name = (description: string) => Type.String({ minLength: 1, maxLength: 64, description })

@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox'
-import type { Cartridge, StageResult } from '../types.ts'
+import type { Cartridge, StageResult } from '../../pipeline/stage.ts'
 import { hasIn, parsePath, setIn } from '../util/path.ts'
 import { dataPath } from '../util/schema.ts'
 

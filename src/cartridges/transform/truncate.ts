@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox'
-import { ConfigProblem, type Cartridge, type StageResult } from '../types.ts'
+import { ConfigProblem, type Cartridge, type StageResult } from '../../pipeline/stage.ts'
 import { getIn, parsePath, setIn, type DataPath } from '../util/path.ts'
 
 const TruncateConfig = Type.Object(

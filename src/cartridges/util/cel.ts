@@ -1,6 +1,6 @@
-import type { PathSegment } from '../../manifests/yaml.ts'
+import type { PathSegment } from '../../yaml/yaml.ts'
 import { evaluateCondition } from '../../pipeline/cel.ts'
-import type { CartridgeEnv, CelProgram, CelVars, StageContext } from '../types.ts'
+import type { CartridgeEnv, CelProgram, CelVars, StageContext } from '../../pipeline/stage.ts'
 
 /** The variables every cartridge expression sees: the envelope, its data and the labels so far. */
 export function celVars(ctx: StageContext): CelVars {

@@ -1,6 +1,6 @@
-import type { PathSegment } from '../../manifests/yaml.ts'
+import type { PathSegment } from '../../yaml/yaml.ts'
 import { parseDuration } from '../../util/duration.ts'
-import { ConfigProblem } from '../types.ts'
+import { ConfigProblem } from '../../pipeline/stage.ts'
 
 /** A duration from a stage's `with`, which must be longer than zero; bad values become a ConfigProblem at `path`. */
 export function configDuration(value: string | number, path: readonly PathSegment[]): number {

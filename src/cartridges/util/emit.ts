@@ -1,6 +1,6 @@
 import { deriveEvent } from '../../envelope/derive.ts'
 import type { Envelope } from '../../envelope/schema.ts'
-import type { CartridgeEnv, Emission } from '../types.ts'
+import type { CartridgeEnv, Emission } from '../../pipeline/stage.ts'
 
 /**
  * An emission derived from `parent` by this stage. The discriminator names the pipeline and

@@ -1,5 +1,5 @@
-import type { PathSegment } from '../../manifests/yaml.ts'
-import { ConfigProblem } from '../types.ts'
+import type { PathSegment } from '../../yaml/yaml.ts'
+import { ConfigProblem } from '../../pipeline/stage.ts'
 
 /**
  * Compiles list entries into one matcher: an entry matches exactly, or, when it ends in `*`,

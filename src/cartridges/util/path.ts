@@ -1,5 +1,5 @@
-import type { PathSegment } from '../../manifests/yaml.ts'
-import { ConfigProblem } from '../types.ts'
+import type { PathSegment } from '../../yaml/yaml.ts'
+import { ConfigProblem } from '../../pipeline/stage.ts'
 
 /** Dotted paths into event data: `text`, `contact.phone`. Plain objects only; arrays are leaves. */
 export type DataPath = readonly string[]

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { correlate } from '../../../src/cartridges/meta/correlate.ts'
-import type { StageFn } from '../../../src/cartridges/types.ts'
+import type { StageFn } from '../../../src/pipeline/stage.ts'
 import { build, configProblem, context, fakeClock, fakeEnv, run, sampleEvent } from '../fixtures/cartridge-env.ts'
 
 const config = {

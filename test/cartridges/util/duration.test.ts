@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ConfigProblem } from '../../../src/cartridges/types.ts'
+import { ConfigProblem } from '../../../src/pipeline/stage.ts'
 import { configDuration } from '../../../src/cartridges/util/duration.ts'
 import { parseDuration } from '../../../src/util/duration.ts'
 

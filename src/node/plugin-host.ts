@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { JetStreamClient } from '@nats-io/jetstream'
-import { ConfigProblem, type Cartridge } from '../cartridges/types.ts'
+import { ConfigProblem, type Cartridge } from '../pipeline/stage.ts'
 import { isOmniError, omniError } from '../errors/mod.ts'
 import type { Logger } from '../observability/logger.ts'
 import type { CompiledPipeline } from '../pipeline/compile.ts'

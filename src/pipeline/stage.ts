@@ -1,6 +1,7 @@
 import type { TSchema } from 'typebox'
 import type { Envelope } from '../envelope/schema.ts'
-import type { PathSegment } from '../manifests/yaml.ts'
+import type { DedupStore } from '../jetstream/dedup-store.ts'
+import type { PathSegment } from '../yaml/yaml.ts'
 
 /** Where a cartridge belongs in the canonical order (seed 003: trust → dedup → enrich → …). */
 export const PHASES = ['trust', 'guard', 'dedup', 'enrich', 'correlate', 'classify', 'route', 'project', 'persist', 'meta'] as const
@@ -33,13 +34,6 @@ export type StageResult =
       readonly emit?: readonly Emission[]
       readonly afterCommit?: () => Promise<void>
     }
-
-/** A key-value store with expiry, used for dedup beyond the stream's duplicate window. */
-export interface DedupStore {
-  /** true when the key was marked and has not expired */
-  has(key: string): Promise<boolean>
-  mark(key: string): Promise<void>
-}
 
 /** Services a stage may use at run time; all optional so cartridges can run in tests. */
 export interface StageServices {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { parseYamlManifest } from '../../src/manifests/yaml.ts'
+import { parseYamlManifest } from '../../src/yaml/yaml.ts'
 
 t.test('locates values and falls back to the nearest ancestor', async (t) => {
   const m = parseYamlManifest('f.yaml', 'a:\n  b:\n    - x\n    - { c: 1 }\n')
