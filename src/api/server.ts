@@ -3,10 +3,10 @@ import rateLimit from '@fastify/rate-limit'
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import { omniError } from '../errors/mod.ts'
-import { coalescePublishes } from '../jetstream/coalesce.ts'
 import type { Logger } from '../observability/logger.ts'
 import { installAuth } from './auth.ts'
-import type { ApiApp, ApiDeps, RouteOptions } from './context.ts'
+import type { OmniNode } from '../node/mod.ts'
+import type { ApiApp, RouteOptions } from './context.ts'
 import { errorBody, installErrorHandlers } from './errors.ts'
 import { registerOpenApi } from './openapi.ts'
 import type { ApiConfig } from './options.ts'
@@ -54,17 +54,27 @@ export function serverOptions(logger: Logger, bodyLimit: number): FastifyServerO
   }
 }
 
+/** How the API holds its node. */
+export interface ApiNodeOptions {
+  /** true: closing the API closes the node too, after the last request is answered (`omni up`) */
+  readonly owns?: boolean
+}
+
 /**
- * Builds the HTTP API on a running fabric, ready for `inject()` or `listen()`. Validation uses
- * TypeBox's compiler: bodies are checked as sent, never coerced or stripped of fields.
+ * Builds the HTTP API on a running node, ready for `inject()` or `listen()`. The node is a
+ * decoration every route reaches as `app.node`; the API releases it in `onClose`. Validation
+ * uses TypeBox's compiler: bodies are checked as sent, never coerced or stripped of fields.
  */
-export async function buildApi(deps: ApiDeps, config: ApiConfig, logger: Logger): Promise<ApiApp> {
+export async function buildApi(node: OmniNode, config: ApiConfig, logger: Logger, opts: ApiNodeOptions = {}): Promise<ApiApp> {
   const app = Fastify({
     ...serverOptions(logger, config.bodyLimit),
     // TypeBox in every context: a plugin that adds schemas of its own would otherwise get a fresh
     // default Ajv (setValidatorCompiler is not inherited then), which strips and coerces
     schemaController: { compilersFactory: { buildValidator: typeBoxEverywhere } },
   }).withTypeProvider<TypeBoxTypeProvider>()
+  app.decorate('node', node)
+  // after the server stopped taking requests and answered those in flight
+  if (opts.owns) app.addHook('onClose', async () => node.close())
   installErrorHandlers(app)
   closeConnectionsWhenClosing(app)
   // CORS first: its hook answers a preflight (which carries no token) and marks every answer
@@ -83,9 +93,9 @@ export async function buildApi(deps: ApiDeps, config: ApiConfig, logger: Logger)
   await registerOpenApi(app, config)
   // schemas more than one route plugin refers to: route plugins are encapsulated
   app.addSchema(IngestResult)
-  const opts: RouteOptions = { deps, config, publisher: coalescePublishes(deps.fabric.publisher) }
+  const routeOptions: RouteOptions = { config }
   for (const routes of [healthRoutes, ingestRoutes, webhookRoutes, eventRoutes, catalogRoutes, streamRoutes, pipelineRoutes, pluginRoutes, dlqRoutes]) {
-    await app.register(routes, opts)
+    await app.register(routes, routeOptions)
   }
   return app
 }

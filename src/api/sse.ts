@@ -1,15 +1,5 @@
-import { DeliverPolicy, type ConsumerMessages, type JetStreamClient } from '@nats-io/jetstream'
 import type { ServerResponse } from 'node:http'
-import { EVENTS_STREAM } from '../jetstream/topology.ts'
-
-export interface StreamFilter {
-  /** JetStream subjects to read (already derived from types or subjects asked for) */
-  readonly subjects: readonly string[]
-  readonly tenant?: string
-  readonly instance?: string
-  /** resume after this stream sequence; absent means only events from now on */
-  readonly after?: number
-}
+import type { LiveEvent, LiveEvents } from '../node/mod.ts'
 
 /** One open Server-Sent Events response fed by an ordered consumer. */
 export interface EventStream {
@@ -28,16 +18,8 @@ const RETRY_MS = 2000
  * its own consumer instead of filling memory. `signal` ends the stream: the caller aborts it when
  * the client goes (it may go while the consumer is being created) or the API closes.
  */
-export async function openEventStream(js: JetStreamClient, begin: () => ServerResponse, filter: StreamFilter, heartbeatMs: number, signal: AbortSignal): Promise<EventStream> {
-  // the consumer first: a filter the server refuses still gets an ordinary error response
-  const consumer = await js.consumers.get(EVENTS_STREAM, {
-    filter_subjects: [...filter.subjects],
-    ...(filter.after === undefined ? { deliver_policy: DeliverPolicy.New } : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: filter.after + 1 }),
-  })
-  const messages: ConsumerMessages = await consumer.consume({ max_messages: 256 }).catch(async (err: unknown) => {
-    await consumer.delete().catch(() => undefined)
-    throw err
-  })
+export function writeEventStream(events: LiveEvents, begin: () => ServerResponse, heartbeatMs: number, signal: AbortSignal): EventStream {
+  // the events are opened first by the caller: a filter the server refuses still gets an ordinary error response
   const out = begin()
   const done = Promise.withResolvers<void>()
   let closing: Promise<void> | undefined
@@ -45,9 +27,7 @@ export async function openEventStream(js: JetStreamClient, begin: () => ServerRe
     closing ??= (async () => {
       clearInterval(heartbeat)
       signal.removeEventListener('abort', onGone)
-      await messages.close().catch(() => undefined)
-      // an ordered consumer would otherwise stay on the server for its inactive threshold (5 min)
-      await consumer.delete().catch(() => undefined)
+      await events.close()
       if (!out.writableEnded) out.end()
       done.resolve()
     })()
@@ -80,13 +60,11 @@ export async function openEventStream(js: JetStreamClient, begin: () => ServerRe
   }
 
   void (async () => {
-    const decoder = new TextDecoder()
     try {
       await send(`retry: ${RETRY_MS}\n: connected\n\n`)
-      for await (const m of messages) {
+      for await (const e of events) {
         if (closing) break
-        const chunk = frame(m.seq, decoder.decode(m.data), filter)
-        if (chunk !== undefined) await send(chunk)
+        await send(frame(e))
         if (closing) break
       }
     } finally {
@@ -102,14 +80,11 @@ const EVENT_NAME = /^[A-Za-z0-9_.-]{1,256}$/
 const LINE_BREAK = /\r\n|\r|\n/
 
 /**
- * One SSE event for a stored message, or undefined when the filter leaves it out. Stored bytes
- * may come from any NATS publisher, so neither the type nor the text may end a field early: a
- * forged `id:` line would break Last-Event-ID resume.
+ * One SSE event for a stored message. Stored bytes may come from any NATS publisher, so neither
+ * the type nor the text may end a field early: a forged `id:` line would break Last-Event-ID resume.
  */
-function frame(seq: number, text: string, filter: StreamFilter): string | undefined {
-  const parsed = parse(text)
-  const head = typeof parsed?.value === 'object' && parsed.value !== null ? (parsed.value as Head) : undefined
-  if (!matches(head, filter)) return undefined
+function frame({ seq, text, parsed }: LiveEvent): string {
+  const head = typeof parsed?.value === 'object' && parsed.value !== null ? (parsed.value as { type?: unknown }) : undefined
   const type = typeof head?.type === 'string' && EVENT_NAME.test(head.type) ? head.type : 'event'
   // one-line text goes as stored; pretty-printed JSON is made one line; other text takes a data
   // line per line, which the client joins back with "\n"
@@ -122,19 +97,4 @@ function frame(seq: number, text: string, filter: StreamFilter): string | undefi
           .map((line) => `data: ${line}`)
           .join('\n')
   return `id: ${seq}\nevent: ${type}\n${data}\n\n`
-}
-
-type Head = { type?: unknown; tenant?: unknown; instance?: unknown }
-
-function parse(text: string): { value: unknown } | undefined {
-  try {
-    return { value: JSON.parse(text) as unknown }
-  } catch {
-    // a producer outside the API may publish anything; it is still shown, under `event`
-    return undefined
-  }
-}
-
-function matches(e: Head | undefined, filter: StreamFilter): boolean {
-  return (filter.tenant === undefined || e?.tenant === filter.tenant) && (filter.instance === undefined || e?.instance === filter.instance)
 }

@@ -1,18 +1,64 @@
 import type { EventCatalog } from '../catalog/catalog.ts'
-import type { AckPublisher, PubAck } from '../jetstream/publisher-types.ts'
+import { isOmniError, omniError, type Problem } from '../errors/mod.ts'
+import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import { EVENTS_STREAM } from '../jetstream/topology.ts'
 import { prepareEvent, type EventInput, type PrepareOptions, type PreparedEvent } from './prepare.ts'
 
-export interface PublishedEvent extends PreparedEvent {
-  readonly ack: PubAck
+/** What became of one ingested event. */
+export interface IngestResult {
+  readonly id: string
+  readonly type: string
+  readonly subject: string
+  readonly idempotencykey: string
+  /** the stream sequence: of this event, or of the earlier copy when it is a duplicate */
+  readonly seq: number
+  /** true when the stream already had an event with this idempotency key */
+  readonly duplicate: boolean
+}
+
+/** Maps a problem's path inside input `index` to where the client wrote it (`$[2].data.text`, `headers.ce-id`). */
+export type Locate = (index: number, where: string) => string
+
+/**
+ * Validates every input first and returns them prepared only when all are valid, so a refused
+ * request leaves nothing behind.
+ */
+export function prepareAll(catalog: EventCatalog, inputs: readonly unknown[], locate: Locate = (_i, where) => where, defaults: PrepareOptions = {}): PreparedEvent[] {
+  const problems: Problem[] = []
+  const prepared: PreparedEvent[] = []
+  inputs.forEach((input, i) => {
+    try {
+      prepared.push(prepareEvent(catalog, input as EventInput, defaults))
+    } catch (err) {
+      if (!isOmniError(err)) throw err
+      if (err.problems.length === 0) problems.push({ where: locate(i, err.code === 'OMNI_ERR_UNKNOWN_EVENT_TYPE' ? '$.type' : '$'), message: err.message })
+      for (const p of err.problems) problems.push({ where: locate(i, p.where), message: p.message })
+    }
+  })
+  if (problems.length > 0) {
+    const unknownOnly = problems.every((p) => p.where.endsWith('.type') || p.where.endsWith('ce-type'))
+    throw omniError(unknownOnly ? 'OMNI_ERR_UNKNOWN_EVENT_TYPE' : 'OMNI_ERR_EVENT_INVALID', inputs.length > 1 ? `${problems.length} problem(s) in the batch; nothing was published` : 'invalid event; nothing was published', { problems, permanent: true })
+  }
+  return prepared
 }
 
 /**
- * Validates and publishes an event with its idempotency key as Nats-Msg-Id: a repeat inside
- * the stream's duplicate window comes back with `ack.duplicate === true` and is stored once.
+ * Publishes prepared events with their idempotency keys as Nats-Msg-Id and waits for every
+ * stream ack: a repeat inside the duplicate window comes back `duplicate` and is stored once.
+ * Every way in (HTTP, webhooks, the CLI) publishes through here.
  */
-export async function publishEvent(publisher: AckPublisher, catalog: EventCatalog, input: EventInput, opts?: PrepareOptions): Promise<PublishedEvent> {
+export function publishPrepared(publisher: AckPublisher, prepared: readonly PreparedEvent[]): Promise<IngestResult[]> {
+  return Promise.all(
+    prepared.map(async (p) => {
+      const ack = await publisher.publish(p.subject, p.bytes, { msgID: p.event.idempotencykey, expectStream: EVENTS_STREAM })
+      return { id: p.event.id, type: p.event.type, subject: p.subject, idempotencykey: p.event.idempotencykey, seq: ack.seq, duplicate: ack.duplicate }
+    }),
+  )
+}
+
+/** Validates and publishes one event (a convenience for tests and tools over `publishPrepared`). */
+export async function publishEvent(publisher: AckPublisher, catalog: EventCatalog, input: EventInput, opts?: PrepareOptions): Promise<PreparedEvent & { readonly ack: { readonly seq: number; readonly duplicate: boolean } }> {
   const prepared = prepareEvent(catalog, input, opts)
-  const ack = await publisher.publish(prepared.subject, prepared.bytes, { msgID: prepared.event.idempotencykey, expectStream: EVENTS_STREAM })
-  return { ...prepared, ack }
+  const [result] = await publishPrepared(publisher, [prepared])
+  return { ...prepared, ack: { seq: (result as IngestResult).seq, duplicate: (result as IngestResult).duplicate } }
 }

@@ -1,7 +1,7 @@
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream'
 import { omniError } from '../errors/mod.ts'
 import type { AckPublisher } from './publisher-types.ts'
-import { consumerName, DLQ_STREAM, DLQ_SUBJECT_PREFIX, dlqSubject, EVENTS_STREAM, redriveSubject } from './topology.ts'
+import { DLQ_STREAM, DLQ_SUBJECT_PREFIX, dlqSubject, redriveSubject } from './topology.ts'
 
 /** Failure metadata carried as headers on each dead letter (the body is the original bytes). */
 export const DLQ_HEADERS = {
@@ -122,17 +122,9 @@ function matches(l: DeadLetter, f: DeadLetterFilter): boolean {
 export type IsRunning = (pipeline: string) => boolean | Promise<boolean>
 
 export interface RedriveOptions {
-  /**
-   * Which pipelines run. Default: those whose durable consumer exists, all a NATS connection can
-   * tell; a caller with the running fabric knows better (a deleted pipeline keeps its consumer).
-   */
-  readonly isRunning?: IsRunning
+  /** which pipelines run now: only the node knows (a deleted pipeline keeps its consumer) */
+  readonly isRunning: IsRunning
   readonly onProgress?: (done: number, total: number) => void
-}
-
-/** The default `isRunning`: the pipeline's durable consumer on the events stream exists. */
-export function hasConsumer(jsm: JetStreamManager): IsRunning {
-  return (pipeline) => jsm.consumers.info(EVENTS_STREAM, consumerName(pipeline)).then(() => true, () => false)
 }
 
 /**
@@ -148,10 +140,10 @@ export async function redriveDeadLetters(
   js: JetStreamClient,
   publisher: AckPublisher,
   filter: DeadLetterFilter,
-  options: RedriveOptions = {},
+  options: RedriveOptions,
 ): Promise<{ redriven: number; duplicates: number; letters: DeadLetter[] }> {
   const letters = await listDeadLetters(jsm, js, filter)
-  await requireRunning(letters, options.isRunning ?? hasConsumer(jsm))
+  await requireRunning(letters, options.isRunning)
   let redriven = 0
   let duplicates = 0
   for (const l of letters) {

@@ -1,13 +1,12 @@
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { JetStreamClient } from '@nats-io/jetstream'
 import { ConfigProblem, type Cartridge } from '../pipeline/stage.ts'
 import { isOmniError, omniError } from '../errors/mod.ts'
 import type { Logger } from '../observability/logger.ts'
 import type { CompiledPipeline } from '../pipeline/compile.ts'
 import { pluginCartridge } from '../pipeline/plugin-stage.ts'
 import type { CartridgeLookup } from '../pipeline/stage-builder.ts'
-import { isAdditiveTier, loadTrustStore, openApprovals, openHighWaterMarks, pluginCode, verifyPlugin, type Approvals, type HighWaterMarks, type VerifiedPlugin } from '../plugins/mod.ts'
+import { isAdditiveTier, loadTrustStore, pluginCode, verifyPlugin, type Approvals, type HighWaterMarks, type VerifiedPlugin } from '../plugins/mod.ts'
 import type { PluginInstance } from '../sandbox/types.ts'
 import { createSandboxes, type Sandboxes } from './sandboxes.ts'
 
@@ -49,8 +48,8 @@ export interface PluginHost {
   lookup(base: CartridgeLookup): CartridgeLookup
   /** re-reads and verifies the plugins folder (at start and on every reload) */
   scan(): Promise<void>
-  /** Enables the cluster-wide checks (high-water marks and approvals live in JetStream KV). */
-  attach(js: JetStreamClient): Promise<void>
+  /** Enables the cluster-wide checks against the high-water marks and approvals (JetStream KV), opened by the plugin service. */
+  attach(buckets: { readonly approvals: Approvals; readonly marks: HighWaterMarks }): void
   /** Checks and loads the plugins `pipelines` use, then closes the ones no longer used. */
   prepare(pipelines: readonly CompiledPipeline[]): Promise<void>
   status(): PluginStatus[]
@@ -154,9 +153,9 @@ class PluginHostImpl implements PluginHost {
     return entry.instance
   }
 
-  async attach(js: JetStreamClient): Promise<void> {
-    this.#marks = await openHighWaterMarks(js)
-    this.#approvals = await openApprovals(js)
+  attach(buckets: { readonly approvals: Approvals; readonly marks: HighWaterMarks }): void {
+    this.#marks = buckets.marks
+    this.#approvals = buckets.approvals
   }
 
   async prepare(pipelines: readonly CompiledPipeline[]): Promise<void> {

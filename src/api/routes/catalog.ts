@@ -1,9 +1,6 @@
 import Type from 'typebox'
-import { cartridgeListing } from '../../cartridges/mod.ts'
-import { observedCatalog } from '../../clickhouse/observed.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
-import { requireClickHouse } from './events.ts'
 
 const Scope = Type.Object(
   { instance: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })), tenant: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })) },
@@ -11,8 +8,7 @@ const Scope = Type.Object(
 )
 
 /** `GET /v1/catalog` (observed vs mapped vs unmapped) and `GET /v1/catalog/actions` (the marketplace listing). */
-export async function catalogRoutes(app: ApiApp, { deps }: RouteOptions): Promise<void> {
-  const { fabric } = deps
+export async function catalogRoutes(app: ApiApp, _opts: RouteOptions): Promise<void> {
   app.get(
     '/v1/catalog',
     {
@@ -36,21 +32,8 @@ export async function catalogRoutes(app: ApiApp, { deps }: RouteOptions): Promis
       },
     },
     async (request) => {
-      const catalog = fabric.catalog()
-      const found = await observedCatalog(requireClickHouse(fabric), request.query, fabric.pipelines(), catalog.entries)
-      return {
-        declared: catalog.entries.map((e) => ({
-          type: e.type,
-          version: e.version,
-          subject: e.subject,
-          visibility: e.visibility,
-          description: e.description,
-          idempotency: e.idempotency,
-          fanout: e.fanout.map((t) => t.subject),
-        })),
-        observed: found.observed,
-        notObserved: found.notObserved,
-      }
+      const { declared, observed, notObserved } = await app.node.catalog.observed(request.query)
+      return { declared, observed, notObserved }
     },
   )
   app.get(
@@ -65,9 +48,6 @@ export async function catalogRoutes(app: ApiApp, { deps }: RouteOptions): Promis
         response: { 200: Type.Object({ cartridges: Type.Array(Type.Unknown()), plugins: Type.Array(Type.Unknown()) }), '4xx': ErrorResponse },
       },
     },
-    async () => ({
-      cartridges: cartridgeListing(),
-      plugins: fabric.pluginStatus().map((p) => ({ uses: `plugin:${p.id}`, ...p })),
-    }),
+    async () => app.node.catalog.actions(),
   )
 }

@@ -1,6 +1,5 @@
 import Type from 'typebox'
-import { omniError } from '../../errors/mod.ts'
-import { getDeadLetter, listDeadLetters, redriveDeadLetters, type DeadLetter, type DeadLetterFilter } from '../../jetstream/dlq.ts'
+import type { DeadLetter } from '../../node/mod.ts'
 import { PIPELINE_NAME_MAX_LENGTH, PIPELINE_NAME_PATTERN } from '../../pipeline/spec.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
@@ -37,9 +36,8 @@ const DeadLetterSummary = Type.Object(
 
 const errors = { '4xx': ErrorResponse, '5xx': ErrorResponse }
 
-/** `GET /v1/dlq`, `GET /v1/dlq/:seq` and `POST /v1/dlq/redrive`, over the same functions as `omni dlq`. */
-export async function dlqRoutes(app: ApiApp, { deps }: RouteOptions): Promise<void> {
-  const { fabric } = deps
+/** `GET /v1/dlq`, `GET /v1/dlq/:seq` and `POST /v1/dlq/redrive`, over the node's dead-letter service, as `omni dlq`. */
+export async function dlqRoutes(app: ApiApp, _opts: RouteOptions): Promise<void> {
   app.addSchema(DeadLetterSummary)
 
   app.get(
@@ -56,7 +54,7 @@ export async function dlqRoutes(app: ApiApp, { deps }: RouteOptions): Promise<vo
       },
     },
     async (request) => {
-      const letters = await listDeadLetters(fabric.jsm, fabric.js, filterOf({ limit: DEFAULT_LIMIT, ...request.query }))
+      const letters = await app.node.deadLetters.list({ limit: DEFAULT_LIMIT, ...request.query })
       return { deadLetters: letters.map(summary) }
     },
   )
@@ -75,8 +73,7 @@ export async function dlqRoutes(app: ApiApp, { deps }: RouteOptions): Promise<vo
       },
     },
     async (request) => {
-      const letter = await getDeadLetter(fabric.jsm, request.params.seq)
-      if (!letter) throw omniError('OMNI_ERR_NOT_FOUND', `no dead letter ${request.params.seq} (redriven, or never stored)`)
+      const letter = await app.node.deadLetters.get(request.params.seq)
       return { deadLetter: summary(letter), event: decode(letter.data) }
     },
   )
@@ -106,25 +103,11 @@ export async function dlqRoutes(app: ApiApp, { deps }: RouteOptions): Promise<vo
       },
     },
     async (request) => {
-      const { dryRun = false, ...rest } = request.body
-      const answer = (letters: readonly DeadLetter[]) => ({ dryRun, matched: letters.length, deadLetters: letters.map(summary) })
-      if (dryRun) return { ...answer(await listDeadLetters(fabric.jsm, fabric.js, filterOf(rest))), redriven: 0, duplicates: 0 }
-      // a deleted pipeline keeps its consumer, so "running" is what the fabric runs now
-      const isRunning = (name: string) => fabric.pipelines().some((p) => p.name === name)
-      const { letters, ...result } = await redriveDeadLetters(fabric.jsm, fabric.js, fabric.publisher, filterOf(rest), { isRunning })
-      return { ...answer(letters), ...result }
+      const { dryRun = false, ...filter } = request.body
+      const r = await app.node.deadLetters.redrive(filter, { dryRun })
+      return { dryRun: r.dryRun, matched: r.letters.length, deadLetters: r.letters.map(summary), redriven: r.redriven, duplicates: r.duplicates }
     },
   )
-}
-
-function filterOf(q: { pipeline?: string; stage?: string; type?: string; error?: string; limit?: number }): DeadLetterFilter {
-  return {
-    ...(q.pipeline ? { pipeline: q.pipeline } : {}),
-    ...(q.stage ? { stage: q.stage } : {}),
-    ...(q.type ? { type: q.type } : {}),
-    ...(q.error ? { error: q.error } : {}),
-    ...(q.limit !== undefined ? { limit: q.limit } : {}),
-  }
 }
 
 function summary({ data: _data, ...rest }: DeadLetter) {

@@ -2,7 +2,6 @@ import Type from 'typebox'
 import type { ClickHouse } from '../../clickhouse/client.ts'
 import { getEvent, MAX_LIMIT, queryEvents } from '../../clickhouse/query.ts'
 import { omniError } from '../../errors/mod.ts'
-import type { Fabric } from '../../node/fabric.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
 
@@ -66,15 +65,8 @@ const ActionRecord = Type.Object({
   recordedAt: Type.String(),
 })
 
-/** The ClickHouse the fabric records into, or a 503 that says how to get one. */
-export function requireClickHouse(fabric: Fabric): ClickHouse {
-  const ch = fabric.analytics?.ch
-  if (!ch) throw omniError('OMNI_ERR_UNAVAILABLE', 'ClickHouse is off (omni up --no-clickhouse): nothing is recorded to query; start without --no-clickhouse')
-  return ch
-}
-
 /** `GET /v1/events` (filters and a cursor) and `GET /v1/events/:id` (with its stage outcomes). */
-export async function eventRoutes(app: ApiApp, { deps }: RouteOptions): Promise<void> {
+export async function eventRoutes(app: ApiApp, _opts: RouteOptions): Promise<void> {
   app.addSchema(EventRecord)
   app.get(
     '/v1/events',
@@ -89,7 +81,7 @@ export async function eventRoutes(app: ApiApp, { deps }: RouteOptions): Promise<
         response: { 200: Type.Object({ events: Type.Array(Type.Ref('EventRecord')), nextCursor: Type.Optional(Type.String()) }), '4xx': ErrorResponse, '5xx': ErrorResponse },
       },
     },
-    async (request) => queryEvents(requireClickHouse(deps.fabric), request.query),
+    async (request) => app.node.events.query(request.query),
   )
   app.get(
     '/v1/events/:id',
@@ -105,10 +97,6 @@ export async function eventRoutes(app: ApiApp, { deps }: RouteOptions): Promise<
         response: { 200: Type.Object({ events: Type.Array(Type.Ref('EventRecord')), actions: Type.Array(ActionRecord) }), '4xx': ErrorResponse, '5xx': ErrorResponse },
       },
     },
-    async (request) => {
-      const detail = await getEvent(requireClickHouse(deps.fabric), request.params.id, request.query.tenant === undefined ? {} : { tenant: request.query.tenant })
-      if (!detail) throw omniError('OMNI_ERR_NOT_FOUND', `no event ${request.params.id} is recorded`)
-      return detail
-    },
+    async (request) => app.node.events.get(request.params.id, request.query),
   )
 }

@@ -2,7 +2,6 @@ import Type from 'typebox'
 import { BATCH_TYPE, readCloudEvents, STRUCTURED_TYPE } from '../cloudevents.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
-import { prepareAll, publishAll } from '../ingest.ts'
 
 /** One stored (or duplicate) event; shared by the ingest and webhook routes, so added at the root. */
 export const IngestResult = Type.Object(
@@ -24,7 +23,7 @@ const BatchResult = Type.Object({
 })
 
 /** `POST /v1/events`: CloudEvents in structured, binary or batch mode, durable in JetStream before the answer. */
-export async function ingestRoutes(app: ApiApp, { deps, publisher }: RouteOptions): Promise<void> {
+export async function ingestRoutes(app: ApiApp, _opts: RouteOptions): Promise<void> {
   // the CloudEvents media types are JSON, parsed as strictly as application/json (no __proto__)
   app.addContentTypeParser([STRUCTURED_TYPE, BATCH_TYPE], { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'))
   app.post(
@@ -46,8 +45,7 @@ export async function ingestRoutes(app: ApiApp, { deps, publisher }: RouteOption
     },
     async (request, reply) => {
       const read = readCloudEvents(request.headers['content-type'], request.headers, request.body)
-      const prepared = prepareAll(deps.fabric.catalog(), read.inputs, read.locate)
-      const results = await publishAll(publisher, prepared)
+      const results = await app.node.ingest.events(read.inputs, { locate: read.locate })
       const duplicates = results.filter((r) => r.duplicate).length
       reply.status(duplicates === results.length ? 200 : 202)
       if (read.mode !== 'batch') return results[0]

@@ -2,7 +2,7 @@ import Type from 'typebox'
 import { omniError, type Problem } from '../../errors/mod.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
-import { openEventStream } from '../sse.ts'
+import { writeEventStream } from '../sse.ts'
 
 /** What the live stream shows by default: events and commands, not redrive copies. */
 const DEFAULT_SUBJECTS = ['omni.evt.>', 'omni.cmd.>']
@@ -20,7 +20,7 @@ const StreamQuery = Type.Object(
 )
 
 /** `GET /v1/stream`: the live stream as Server-Sent Events, resumable from Last-Event-ID. */
-export async function streamRoutes(app: ApiApp, { deps, config }: RouteOptions): Promise<void> {
+export async function streamRoutes(app: ApiApp, { config }: RouteOptions): Promise<void> {
   /** every stream from the request to its end, opening ones too, with what ends it */
   const live = new Map<AbortController, Promise<void>>()
   const perToken = new Map<string, number>()
@@ -47,7 +47,7 @@ export async function streamRoutes(app: ApiApp, { deps, config }: RouteOptions):
     },
     async (request, reply) => {
       const q = request.query
-      const subjects = subjectsFor(q.type, q.subject, (t) => deps.fabric.catalog().get(t)?.subject)
+      const subjects = subjectsFor(q.type, q.subject, (t) => app.node.catalog.current().get(t)?.subject)
       const lastId = request.headers['last-event-id']
       const after = lastId !== undefined ? Number(lastId) : q.after
       // a read route always has a token (see installAuth)
@@ -84,13 +84,14 @@ export async function streamRoutes(app: ApiApp, { deps, config }: RouteOptions):
         return reply.raw
       }
       const filter = { subjects, ...(q.tenant ? { tenant: q.tenant } : {}), ...(q.instance ? { instance: q.instance } : {}), ...(after !== undefined ? { after } : {}) }
-      const stream = await openEventStream(deps.fabric.js, begin, filter, config.heartbeatMs, controller.signal).catch((cause: unknown) => {
+      const events = await app.node.events.follow(filter).catch((cause: unknown) => {
         release()
         const why = cause instanceof Error ? cause.message : String(cause)
         // overlapping filters (omni.evt.> beside one of its subjects) are the caller's to fix
         if (/overlap/i.test(why)) throw omniError('OMNI_ERR_BODY_INVALID', `the stream filters overlap (${subjects.join(', ')}); give filters that do not`, { cause, problems: [{ where: 'query', message: why }] })
         throw omniError('OMNI_ERR_NATS_UNAVAILABLE', `cannot open the stream: ${why}`, { cause })
       })
+      const stream = writeEventStream(events, begin, config.heartbeatMs, controller.signal)
       void stream.closed().then(release)
     },
   )

@@ -1,17 +1,19 @@
 import { lstat, realpath, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Static } from 'typebox'
-import { omniError, type OmniError } from '../errors/mod.ts'
-import { isAdditiveTier, loadTrustStore, parseSigningKey, type SigningKey, type TrustStore, type VerifiedPlugin, type VerifyOptions } from '../plugins/mod.ts'
-import { readCapped } from '../plugins/read.ts'
-import type { Fabric } from '../node/fabric.ts'
-import type { PluginHostOptions } from '../node/plugin-host.ts'
-import { KEY_NAME_PATTERN, type ReloadSummary } from './plugin-schemas.ts'
+import { omniError, type OmniError } from '../../errors/mod.ts'
+import { isAdditiveTier, loadTrustStore, parseSigningKey, type SigningKey, type TrustStore, type VerifiedPlugin, type VerifyOptions } from '../../plugins/mod.ts'
+import { readCapped } from '../../plugins/read.ts'
+import type { PluginHostOptions } from '../plugin-host.ts'
+import type { Problem } from '../../errors/mod.ts'
+import type { ReloadResult } from './pipeline-files.ts'
 
-// what the plugin routes share: the fabric's plugin settings, the reload after a change, and
-// reading a signing key that lives on the server
+/** A reload as an answer carries it. */
+export type ReloadAnswer = Exclude<ReloadResult, { type: 'rejected' }> | { readonly type: 'rejected'; readonly problems: Problem[] }
 
-/** The plugin settings of the fabric the API serves, as the routes need them. */
+// what the plugin service's operations share: the node's plugin settings, the reload after a
+// change, and reading a signing key that lives on the server
+
+/** The node's plugin settings, as the operations need them. */
 export interface PluginScope {
   readonly settings: PluginHostOptions
   /** what every verification here is checked against: this cluster, the fabric's clock */
@@ -22,9 +24,8 @@ export interface PluginScope {
   readonly keysDir: string
 }
 
-/** The fabric's plugin settings; OMNI_ERR_UNAVAILABLE when it runs without plugins. */
-export function pluginScope(fabric: Fabric): PluginScope {
-  const settings = fabric.pluginSettings()
+/** The node's plugin settings; OMNI_ERR_UNAVAILABLE when it runs without plugins. */
+export function pluginScope(settings: PluginHostOptions | undefined): PluginScope {
   if (!settings) throw omniError('OMNI_ERR_UNAVAILABLE', 'this node runs without plugins: start it with a plugins folder and a trust store (omni up --plugins DIR --trust DIR)')
   return {
     settings,
@@ -42,19 +43,21 @@ export function pluginScope(fabric: Fabric): PluginScope {
 }
 
 /**
- * Reloads the fabric so it rescans the plugins and re-checks the pipelines that use them: its
- * ReloadResult, as the answers carry it. A refused reload keeps the running pipelines; the answer
- * says why rather than failing the change, which is done and durable by then.
+ * Reloads the node so it rescans the plugins and re-checks the pipelines that use them. A
+ * refused reload keeps the running pipelines; the answer says why rather than failing the
+ * change, which is done and durable by then.
  */
-export async function reloadFabric(fabric: Fabric): Promise<Static<typeof ReloadSummary>> {
-  if (fabric.state !== 'running') return { type: 'rejected', problems: [{ where: 'fabric', message: `not reloaded: the fabric is ${fabric.state}` }] }
+export async function reloadAfterChange(reload: () => Promise<ReloadResult>): Promise<ReloadAnswer> {
   try {
-    const r = await fabric.reload()
+    const r = await reload()
     return r.type === 'reloaded' ? r : { type: 'rejected', problems: [...r.problems] }
   } catch (err) {
     return { type: 'rejected', problems: [{ where: 'fabric', message: err instanceof Error ? err.message : String(err) }] }
   }
 }
+
+/** Key file names: no path, no leading dot. */
+export const KEY_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$'
 
 /** The folder under the trust store the API reads private keys from. */
 export const KEYS_FOLDER = 'keys'

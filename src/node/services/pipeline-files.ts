@@ -2,23 +2,36 @@ import { randomUUID } from 'node:crypto'
 import { lstat, readFile, realpath, rename, stat, unlink } from 'node:fs/promises'
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { parseAllDocuments } from 'yaml'
-import { isOmniError, omniError, type Problem } from '../errors/mod.ts'
-import { problemAt } from '../yaml/check.ts'
-import { listManifestFiles, loadManifests } from '../manifests/load.ts'
-import { parseYamlManifest, type YamlManifest } from '../yaml/yaml.ts'
-import type { CompiledPipeline } from '../pipeline/compile.ts'
-import { PIPELINE_NAME_PATTERN } from '../pipeline/spec.ts'
-import type { ReloadResult } from '../node/fabric.ts'
-import { writeAtomically } from '../util/atomic-write.ts'
-import { serialized } from '../util/serial.ts'
-import type { ApiDeps } from './context.ts'
+import { isOmniError, omniError, type Problem } from '../../errors/mod.ts'
+import { problemAt } from '../../yaml/check.ts'
+import { listManifestFiles, loadManifests } from '../../manifests/load.ts'
+import { parseYamlManifest, type YamlManifest } from '../../yaml/yaml.ts'
+import type { CompiledPipeline } from '../../pipeline/compile.ts'
+import { PIPELINE_NAME_PATTERN } from '../../pipeline/spec.ts'
+import { writeAtomically } from '../../util/atomic-write.ts'
+import type { CartridgeLookup } from '../../pipeline/stage-builder.ts'
 
 /** Positions in a submitted document read `body:line:col`. */
 export const BODY_FILE = 'body'
 
 const PIPELINE_NAME_RE = new RegExp(PIPELINE_NAME_PATTERN)
 
+export type ReloadResult =
+  | { readonly type: 'reloaded'; readonly added: string[]; readonly changed: string[]; readonly removed: string[] }
+  | { readonly type: 'rejected'; readonly problems: readonly Problem[] }
+
 export type Applied = Extract<ReloadResult, { type: 'reloaded' }> & { readonly file: string }
+
+/** What the files need of the node: where the manifests are, what runs, and a reload. */
+export interface PipelineFilesDeps {
+  /** the manifests folder: pipelines applied here are written under `<manifests>/pipelines/` */
+  readonly manifests: string
+  /** the cartridges and plugins a pipeline may use, as a reload validates against */
+  readonly lookup: CartridgeLookup
+  readonly running: () => readonly CompiledPipeline[]
+  /** reloads the node from the files; the caller already holds the node's pipeline lock */
+  readonly reload: () => Promise<ReloadResult>
+}
 
 /** Validates, applies and removes pipelines in the manifests folder, the way `omni validate` and a reload see them. */
 export interface PipelineStore {
@@ -32,8 +45,8 @@ export interface PipelineStore {
   display(file: string): string
 }
 
-/** A store over the fabric's manifests folder; changes through it run one at a time. */
-export function createPipelineStore(deps: ApiDeps): PipelineStore {
+/** The pipeline files of a manifests folder; the caller runs one change at a time. */
+export function createPipelineFiles(deps: PipelineFilesDeps): PipelineStore {
   return new PipelineStoreImpl(deps)
 }
 
@@ -45,12 +58,10 @@ interface Plan {
 }
 
 class PipelineStoreImpl implements PipelineStore {
-  readonly #deps: ApiDeps
+  readonly #deps: PipelineFilesDeps
   readonly #root: string
-  // changes are serialised, so one request's restore can never undo another's write
-  readonly #serial = serialized()
 
-  constructor(deps: ApiDeps) {
+  constructor(deps: PipelineFilesDeps) {
     this.#deps = deps
     this.#root = resolve(deps.manifests)
   }
@@ -83,31 +94,27 @@ class PipelineStoreImpl implements PipelineStore {
     return { ok: problems.length === 0, problems }
   }
 
-  apply(name: string, text: string, contentType: string | undefined): Promise<Applied> {
-    return this.#serial(async () => {
-      if (!PIPELINE_NAME_RE.test(name)) throw omniError('OMNI_ERR_BODY_INVALID', `"${name}" is not a pipeline name (${PIPELINE_NAME_PATTERN})`)
-      const manifest = parseBody(text, contentType)
-      const plan = await this.#plan(name)
-      const problems = await this.#check(manifest, plan.target)
-      const bodyName = pipelineName(manifest)
-      if (bodyName !== undefined && bodyName !== name) problems.unshift(problemAt(manifest, ['name'], `is "${bodyName}" but the URL names "${name}"; they must match`))
-      if (problems.length > 0) throw omniError('OMNI_ERR_MANIFEST', `pipeline "${name}" has ${problems.length} problem(s); nothing was applied`, { problems })
-      await writeAtomically(plan.target, text)
-      return this.#reload(plan.target, () => (plan.previous === undefined ? unlink(plan.target) : writeAtomically(plan.target, plan.previous)))
-    })
+  async apply(name: string, text: string, contentType: string | undefined): Promise<Applied> {
+    if (!PIPELINE_NAME_RE.test(name)) throw omniError('OMNI_ERR_BODY_INVALID', `"${name}" is not a pipeline name (${PIPELINE_NAME_PATTERN})`)
+    const manifest = parseBody(text, contentType)
+    const plan = await this.#plan(name)
+    const problems = await this.#check(manifest, plan.target)
+    const bodyName = pipelineName(manifest)
+    if (bodyName !== undefined && bodyName !== name) problems.unshift(problemAt(manifest, ['name'], `is "${bodyName}" but the URL names "${name}"; they must match`))
+    if (problems.length > 0) throw omniError('OMNI_ERR_MANIFEST', `pipeline "${name}" has ${problems.length} problem(s); nothing was applied`, { problems })
+    await writeAtomically(plan.target, text)
+    return this.#reload(plan.target, () => (plan.previous === undefined ? unlink(plan.target) : writeAtomically(plan.target, plan.previous)))
   }
 
-  remove(name: string): Promise<Applied> {
-    return this.#serial(async () => {
-      if (!this.#running(name)) throw omniError('OMNI_ERR_NOT_FOUND', `no pipeline "${name}" is loaded`)
-      const { target } = await this.#plan(name)
-      // moved aside rather than deleted, so a refused reload can put it back as it was
-      const aside = join(dirname(target), `.${basename(target)}.${randomUUID()}.removed`)
-      await rename(target, aside)
-      const result = await this.#reload(target, () => rename(aside, target))
-      await unlink(aside).catch(() => undefined)
-      return result
-    })
+  async remove(name: string): Promise<Applied> {
+    if (!this.#running(name)) throw omniError('OMNI_ERR_NOT_FOUND', `no pipeline "${name}" is loaded`)
+    const { target } = await this.#plan(name)
+    // moved aside rather than deleted, so a refused reload can put it back as it was
+    const aside = join(dirname(target), `.${basename(target)}.${randomUUID()}.removed`)
+    await rename(target, aside)
+    const result = await this.#reload(target, () => rename(aside, target))
+    await unlink(aside).catch(() => undefined)
+    return result
   }
 
   /** Checks `manifest` with every manifest file except `replaces`, the one it would be written to. */
@@ -116,7 +123,7 @@ class PipelineStoreImpl implements PipelineStore {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) return [{ where: manifest.locate([]), message: 'the body must be a pipeline manifest (a mapping with kind: Pipeline)' }]
     if (value.kind !== 'Pipeline') return [problemAt(manifest, value.kind === undefined ? [] : ['kind'], 'must be "Pipeline"; this route takes pipelines only')]
     const files = (await listManifestFiles(this.#deps.manifests)).filter((f) => resolve(f) !== replaces)
-    const loaded = await loadManifests(files, this.#deps.fabric.lookup(), [manifest])
+    const loaded = await loadManifests(files, this.#deps.lookup, [manifest])
     return [...loaded.problems]
   }
 
@@ -156,20 +163,20 @@ class PipelineStoreImpl implements PipelineStore {
   async #reload(target: string, restore: () => Promise<void>): Promise<Applied> {
     let result: ReloadResult
     try {
-      result = await this.#deps.fabric.reload()
+      result = await this.#deps.reload()
     } catch (cause) {
       await restore()
-      throw omniError('OMNI_ERR_UNAVAILABLE', `the fabric cannot reload now (${(cause as Error).message}); the file is back as it was`, { cause })
+      throw omniError('OMNI_ERR_UNAVAILABLE', `the node cannot reload now (${(cause as Error).message}); the file is back as it was`, { cause })
     }
     if (result.type === 'rejected') {
       await restore()
-      throw omniError('OMNI_ERR_MANIFEST', 'the fabric refused the new set of manifests; the file is back as it was and the running pipelines are unchanged', { problems: result.problems })
+      throw omniError('OMNI_ERR_MANIFEST', 'the node refused the new set of manifests; the file is back as it was and the running pipelines are unchanged', { problems: result.problems })
     }
     return { ...result, file: this.display(target) }
   }
 
   #running(name: string): CompiledPipeline | undefined {
-    return this.#deps.fabric.pipelines().find((p) => p.name === name)
+    return this.#deps.running().find((p) => p.name === name)
   }
 
   #inside(abs: string): boolean {

@@ -1,8 +1,9 @@
 import Type from 'typebox'
-import { ApprovedCapabilitiesSchema } from '../plugins/approvals.ts'
-import { BUNDLE_FORMAT, PLUGIN_ID_PATTERN, SEMVER_PATTERN, TierSchema, TIMESTAMP_PATTERN } from '../plugins/mod.ts'
+import { ApprovedCapabilitiesSchema } from '../../plugins/approvals.ts'
+import { BUNDLE_FORMAT, PLUGIN_ID_PATTERN, SEMVER_PATTERN, TierSchema, TIMESTAMP_PATTERN } from '../../plugins/mod.ts'
 
-// the plugin routes' request and response shapes; the handlers are in routes/plugins.ts
+// the plugin service's requests and answers, as TypeBox schemas: the API validates with them and
+// the service is typed by them
 
 const Base64 = Type.String({ pattern: '^[A-Za-z0-9+/]*={0,2}$', description: 'base64' })
 export const PluginId = Type.String({ pattern: PLUGIN_ID_PATTERN, maxLength: 64, description: 'a plugin id, like acme.shout' })
@@ -10,7 +11,7 @@ export const Version = Type.String({ pattern: SEMVER_PATTERN, maxLength: 128, de
 const Timestamp = Type.String({ pattern: TIMESTAMP_PATTERN, description: 'RFC 3339, e.g. 2027-06-01T00:00:00Z' })
 const Digest = Type.String({ pattern: '^[0-9a-f]{64}$', description: 'sha256 (hex) of the signed manifest bytes' })
 /** A key file name as a request gives it: a plain name, never a path. */
-export const KEY_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$'
+import { KEY_NAME_PATTERN } from './plugin-scope.ts'
 /** A key file in `<trust>/keys` on the API server's host (keys stay there; their bytes never travel in a request). */
 const ServerKeyName = Type.String({
   pattern: KEY_NAME_PATTERN,

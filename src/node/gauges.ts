@@ -1,12 +1,13 @@
 import { Gauge } from 'prom-client'
 import { consumerName, DLQ_STREAM, EVENTS_STREAM } from '../jetstream/topology.ts'
 import { metricsRegistry } from '../observability/metrics.ts'
-import type { Fabric } from '../node/fabric.ts'
+import type { JetStreamManager } from '@nats-io/jetstream'
+import type { CompiledPipeline } from '../pipeline/compile.ts'
 
 /**
- * The gauges of every API built in this process and not closed yet, newest last. The registry is
- * process-wide and a name holds one metric: the newest API's gauges are the registered ones, and
- * closing it brings back those of the API before it.
+ * The gauges of every node started in this process and not closed yet, newest last. The registry is
+ * process-wide and a name holds one metric: the newest node's gauges are the registered ones, and
+ * closing it brings back those of the node before it.
  */
 const owners: Owned[] = []
 
@@ -23,9 +24,9 @@ function install(gauges: Owned): void {
 /**
  * Gauges read from JetStream when Prometheus scrapes, so they cost nothing between scrapes:
  * consumer lag (events not yet delivered plus delivered and unacknowledged) and dead letters.
- * Returns what removes them again (only them: another API's gauges stay).
+ * Returns what removes them again (only them: another node's gauges stay).
  */
-export function registerStreamGauges(fabric: Fabric): () => void {
+export function registerStreamGauges(jsm: JetStreamManager, pipelines: () => readonly CompiledPipeline[]): () => void {
   const lag = new Gauge({
     name: 'omni_consumer_lag',
     help: 'Events waiting for a pipeline: not yet delivered (pending) plus delivered and unacknowledged (ack_pending)',
@@ -34,8 +35,8 @@ export function registerStreamGauges(fabric: Fabric): () => void {
     async collect() {
       this.reset()
       await Promise.all(
-        fabric.pipelines().map(async (p) => {
-          const info = await fabric.jsm.consumers.info(EVENTS_STREAM, consumerName(p.name)).catch(() => undefined)
+        pipelines().map(async (p) => {
+          const info = await jsm.consumers.info(EVENTS_STREAM, consumerName(p.name)).catch(() => undefined)
           if (!info) return
           this.set({ pipeline: p.name, kind: 'pending' }, info.num_pending)
           this.set({ pipeline: p.name, kind: 'ack_pending' }, info.num_ack_pending)
@@ -48,7 +49,7 @@ export function registerStreamGauges(fabric: Fabric): () => void {
     help: 'Dead letters waiting in the DLQ stream for inspection or redrive',
     registers: [],
     async collect() {
-      const info = await fabric.jsm.streams.info(DLQ_STREAM).catch(() => undefined)
+      const info = await jsm.streams.info(DLQ_STREAM).catch(() => undefined)
       this.set(info?.state.messages ?? 0)
     },
   })

@@ -2,7 +2,7 @@ import { deriveIdempotencyKey, type EventCatalog } from '../catalog/catalog.ts'
 import { stableHash } from '../envelope/derive.ts'
 import { PROVIDER_META_KEY } from '../envelope/schema.ts'
 import type { Problem } from '../errors/mod.ts'
-import { prepareEvent, type EventInput, type PreparedEvent } from '../ingest/prepare.ts'
+import { prepareEvent, type EventInput, type PreparedEvent } from './prepare.ts'
 import { UNKNOWN_EVENT_TYPE, type AdaptedEvent } from '../webhooks/types.ts'
 
 export interface DeliveryContext {

@@ -1,0 +1,89 @@
+import { resolve } from 'node:path'
+import type { AnalyticsOptions } from '../clickhouse/analytics.ts'
+import type { ClickHouseConfig } from '../clickhouse/config.ts'
+import { omniError, type Problem } from '../errors/mod.ts'
+import type { TopologyOptions } from '../jetstream/topology.ts'
+import type { Logger } from '../observability/logger.ts'
+import type { CartridgeLookup } from '../pipeline/stage-builder.ts'
+import type { PluginHostOptions } from './plugin-host.ts'
+
+/** Where the node's NATS is: a server by URL, or one the node starts and stops itself. */
+export type NatsPlacement =
+  | { readonly url: string }
+  | {
+      readonly serve: {
+        readonly host: string
+        readonly port: number
+        /** the JetStream store folder */
+        readonly storeDir: string
+        /** a duration such as 1s, or always */
+        readonly syncInterval: string
+        readonly logFile?: string
+      }
+    }
+
+/** How a node is started; `compileNodeConfig` fills the defaults and checks it once. */
+export interface NodeOptions {
+  readonly nats: NatsPlacement
+  /** a manifests folder or file */
+  readonly manifests: string
+  readonly logger: Logger
+  /** the cartridges pipelines may use (default: the built-in ones) */
+  readonly lookup: CartridgeLookup
+  /** reload pipelines when files under `manifests` change (default true) */
+  readonly watch?: boolean
+  /** stream settings */
+  readonly streams?: Omit<TopologyOptions, 'mode'>
+  readonly worker?: {
+    readonly dedupTtlMs?: number
+    readonly ackWaitMs?: number
+    /** messages pulled per request (default 256) */
+    readonly batch?: number
+    /** events of one pipeline in flight across all its workers: the consumer's max_ack_pending (default 4096) */
+    readonly maxInFlight?: number
+  }
+  /** where events and stage outcomes land; absent or false runs without ClickHouse (nothing recorded) */
+  readonly clickhouse?: ClickHouseConfig | false
+  /** batch sizing and retry timing of the ClickHouse writers */
+  readonly clickhouseWriter?: AnalyticsOptions['writer']
+  /** signed plugins pipelines may use as `plugin:<id>`; absent means none can be used */
+  readonly plugins?: PluginHostOptions
+  /**
+   * Test seam, for fault injection only: called right before an event is acknowledged, once
+   * everything it produced is durable (by pipeline name, or `recorder`); a throw leaves it
+   * unacknowledged.
+   */
+  readonly faults?: { readonly beforeAck?: (consumer: string, seq: number, attempt: number) => void }
+}
+
+/** The options after defaults and checks: what the node runs on, frozen. */
+export interface NodeConfig extends Omit<NodeOptions, 'watch' | 'clickhouse' | 'manifests'> {
+  readonly manifests: string
+  readonly watch: boolean
+  readonly clickhouse: ClickHouseConfig | false
+  readonly streams: Omit<TopologyOptions, 'mode'>
+  readonly worker: NonNullable<NodeOptions['worker']>
+}
+
+/** Options → defaults → checked → frozen, once; every problem is reported with its option path. */
+export function compileNodeConfig(opts: NodeOptions): NodeConfig {
+  const problems: Problem[] = []
+  if ('url' in opts.nats && !/^(nats|tls|wss?):\/\/./.test(opts.nats.url)) problems.push({ where: 'nats.url', message: `"${opts.nats.url}" is not a NATS URL (nats://host:port)` })
+  if ('serve' in opts.nats) {
+    const { port } = opts.nats.serve
+    if (!Number.isInteger(port) || port < 0 || port > 65_535) problems.push({ where: 'nats.serve.port', message: `${port} is not a port` })
+  }
+  if (opts.manifests.trim() === '') problems.push({ where: 'manifests', message: 'must name a folder or file' })
+  for (const [k, v] of Object.entries(opts.worker ?? {})) {
+    if (v !== undefined && (!Number.isInteger(v) || v <= 0)) problems.push({ where: `worker.${k}`, message: `must be a positive integer, got ${String(v)}` })
+  }
+  if (problems.length > 0) throw omniError('OMNI_ERR_CONFIG', `${problems.length} invalid node option(s)`, { problems })
+  return Object.freeze({
+    ...opts,
+    manifests: resolve(opts.manifests),
+    watch: opts.watch ?? true,
+    clickhouse: opts.clickhouse ?? false,
+    streams: Object.freeze({ ...opts.streams }),
+    worker: Object.freeze({ ...opts.worker }),
+  })
+}

@@ -1,0 +1,17 @@
+// The composition root: start a node from options, and the services it offers. The CLI and the
+// API are adapters over these; nothing above this folder holds a NATS or ClickHouse handle.
+export { startNode, type OmniNode, type NodeState, type NodeDescription } from './node.ts'
+export { compileNodeConfig, type NodeOptions, type NodeConfig, type NatsPlacement } from './config.ts'
+export { openNodeClient, type NodeClient } from './client.ts'
+export type { NodeStatus } from './status.ts'
+export type { PluginHostOptions, PluginStatus } from './plugin-host.ts'
+export type { IngestService, IngestResult, Locate, WebhookAnswer, WebhookRequest } from './services/ingest.ts'
+export type { PipelineService, PipelineView, Applied, ReloadResult } from './services/pipelines.ts'
+export type { DeadLetterService, DeadLetter, DeadLetterFilter, RedriveResult } from './services/dead-letters.ts'
+export type { EventQueryService } from './services/events.ts'
+export type { LiveEvent, LiveEvents, LiveFilter } from './services/live-events.ts'
+export type { CatalogService, DeclaredEventType } from './services/catalog.ts'
+export type { PluginService } from './services/plugins.ts'
+export type { Health, Check } from './services/health.ts'
+export * as PluginContracts from './services/plugin-contracts.ts'
+export * as PipelineContracts from './services/pipeline-contracts.ts'

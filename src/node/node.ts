@@ -1,0 +1,310 @@
+import { mkdir } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { jetstream, jetstreamManager } from '@nats-io/jetstream'
+import type { NatsConnection } from '@nats-io/transport-node'
+import { startAnalytics, type Analytics } from '../clickhouse/analytics.ts'
+import { RECORDER } from '../clickhouse/recorder.ts'
+import { connectNats } from '../jetstream/connect.ts'
+import { createDedupStore } from '../jetstream/dedup-store.ts'
+import { createPublisher } from '../jetstream/publisher.ts'
+import { runningSetWriter } from '../jetstream/running-set.ts'
+import { ensureStreams } from '../jetstream/topology.ts'
+import { loadManifestsOrThrow } from '../manifests/load.ts'
+import { openApprovals, openHighWaterMarks } from '../plugins/mod.ts'
+import { hasSlowMultiFilter } from '../server/version.ts'
+import { startNatsServer, type ManagedNatsServer } from '../server/mod.ts'
+import { compileNodeConfig, type NodeConfig, type NodeOptions } from './config.ts'
+import { createPluginHost } from './plugin-host.ts'
+import { createPipelineRunner } from './runner.ts'
+import { createCatalogService, type CatalogService } from './services/catalog.ts'
+import { createDeadLetterService, type DeadLetterService } from './services/dead-letters.ts'
+import { createEventQueryService, type EventQueryService } from './services/events.ts'
+import { createHealthService, type Health } from './services/health.ts'
+import { createIngestService, type IngestService } from './services/ingest.ts'
+import { createPipelineService, type PipelineService } from './services/pipelines.ts'
+import { createPluginService, type PluginService } from './services/plugins.ts'
+import { createStatusHub, type NodeStatus } from './status.ts'
+
+export type NodeState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed'
+
+/** What the node's NATS and ClickHouse are, for a banner or a log line; no handle to either. */
+export interface NodeDescription {
+  readonly nats: { readonly url: string; readonly managed?: { readonly version: string; readonly pid: number; readonly storeDir: string } }
+  readonly clickhouse?: { readonly description: string; readonly database: string; readonly eventsRetentionDays: number; readonly rawRetentionDays: number }
+  readonly manifests: string
+  readonly watching: boolean
+}
+
+/**
+ * A running Omni Fabric node: the one composition root. It offers services, never transports;
+ * the CLI and the API are adapters over them.
+ */
+export interface OmniNode extends AsyncDisposable {
+  readonly state: NodeState
+  /** why the node failed; kept after close */
+  readonly failure: string | undefined
+  readonly ingest: IngestService
+  readonly pipelines: PipelineService
+  readonly deadLetters: DeadLetterService
+  readonly events: EventQueryService
+  readonly catalog: CatalogService
+  readonly plugins: PluginService
+  health(): Promise<Health>
+  /** every settled event, reload and failure from now on, as one typed stream */
+  status(): AsyncIterableIterator<NodeStatus>
+  describe(): NodeDescription
+  /** drains and releases everything, in reverse order of start; idempotent */
+  close(): Promise<void>
+  /** resolves once closed; never rejects */
+  closed(): Promise<void>
+}
+
+/**
+ * Starts a node. Resources join one AsyncDisposableStack in dependency order (nats-server,
+ * connection, streams, publisher, sinks, plugin host, workers) and are released in reverse,
+ * also when a later step of the start fails.
+ */
+export async function startNode(options: NodeOptions): Promise<OmniNode> {
+  const config = compileNodeConfig(options)
+  const { logger } = config
+  const stack = new AsyncDisposableStack()
+  const status = createStatusHub()
+  const node = new NodeImpl(config, stack, status)
+  try {
+    // plugins are read and the manifests checked before anything starts: bad input changes nothing
+    const host = config.plugins ? createPluginHost(config.plugins, logger) : undefined
+    await host?.scan()
+    const lookup = host ? host.lookup(config.lookup) : config.lookup
+    const loaded = await loadManifestsOrThrow(config.manifests, lookup)
+
+    const server = 'serve' in config.nats ? await startServer(config.nats.serve) : undefined
+    if (server) stack.defer(() => server.close())
+    const url = server ? server.url : (config.nats as { url: string }).url
+    const nc = await connectNats(url, { name: 'omni-fabric' })
+    stack.defer(() => drainWithin(nc, DRAIN_MS))
+    warnOnSlowServer(nc, config)
+    node.watchConnection(nc)
+    const jsm = await jetstreamManager(nc)
+    const js = jetstream(nc)
+    await ensureStreams(jsm, { ...config.streams, mode: 'upsert' })
+    const publisher = createPublisher(nc)
+    stack.defer(() => publisher.close())
+    const dedup = await createDedupStore(js, config.worker.dedupTtlMs)
+
+    let catalog = loaded.catalog
+    const runner = createPipelineRunner({ config, js, jsm, publisher, dedup, catalog: () => catalog, host, sink: () => sink, status, fail: (r) => node.fail(r) })
+    runner.preload(loaded.pipelines)
+    let sink: Analytics | undefined
+    if (config.clickhouse) {
+      const beforeAck = config.faults?.beforeAck
+      sink = await startAnalytics({
+        config: config.clickhouse,
+        js,
+        jsm,
+        publisher,
+        pipelines: () => runner.pipelines(),
+        logger,
+        ...(config.worker.maxInFlight ? { maxInFlight: config.worker.maxInFlight } : {}),
+        ...(config.worker.ackWaitMs ? { ackWaitMs: config.worker.ackWaitMs } : {}),
+        ...(config.clickhouseWriter ? { writer: config.clickhouseWriter } : {}),
+        onFailed: (reason) => node.fail(`recorder: ${reason}`),
+        ...(beforeAck ? { beforeAck: (seq: number, attempt: number) => beforeAck(RECORDER, seq, attempt) } : {}),
+      })
+      const opened = sink
+      stack.defer(() => opened.close())
+    }
+    // the plugin service owns the approval and high-water buckets; the host checks against them
+    const buckets = host ? { approvals: await openApprovals(js), marks: await openHighWaterMarks(js) } : undefined
+    if (host && buckets) {
+      host.attach(buckets)
+      stack.defer(() => host.close())
+    }
+    const runningSet = await runningSetWriter(js)
+    await runner.apply(loaded.pipelines)
+    stack.defer(() => runner.close())
+    await runningSet.write(runner.pipelines())
+
+    const pipelines = createPipelineService({
+      config,
+      runner,
+      host,
+      lookup,
+      status,
+      initial: loaded,
+      isRunning: () => node.state === 'running',
+      onApplied: (next) => {
+        catalog = next.catalog
+        return runningSet.write(runner.pipelines())
+      },
+    })
+    stack.defer(() => pipelines.close())
+    node.wire({
+      ingest: createIngestService({ publisher, catalog: () => catalog, webhooks: () => pipelines.webhooks() }),
+      pipelines,
+      deadLetters: createDeadLetterService({ js, jsm, publisher, running: async () => new Set(runner.pipelines().map((p) => p.name)) }),
+      events: createEventQueryService(js, () => sink?.ch),
+      catalog: createCatalogService({ catalog: () => catalog, pipelines: () => runner.pipelines(), plugins: () => host?.status() ?? [], clickhouse: () => sink?.ch }),
+      plugins: createPluginService({ settings: config.plugins, js, status: () => host?.status() ?? [], reload: () => pipelines.reload(), ...(buckets ? { buckets } : {}) }),
+      health: createHealthService({ nc, sink: () => sink, state: () => ({ state: node.state, failure: node.failure }) }),
+      description: {
+        nats: { url, ...(server ? { managed: { version: server.version, pid: server.pid, storeDir: server.storeDir } } : {}) },
+        ...(sink
+          ? { clickhouse: { description: sink.ch.description, database: sink.ch.config.database, eventsRetentionDays: sink.ch.config.eventsRetentionDays, rawRetentionDays: sink.ch.config.rawRetentionDays } }
+          : {}),
+        manifests: config.manifests,
+        watching: config.watch,
+      },
+    })
+    pipelines.watch()
+    node.started()
+    return node
+  } catch (err) {
+    await stack.disposeAsync().catch((cause: unknown) => logger.error({ err: cause }, 'releasing a half-started node failed'))
+    status.end()
+    throw err
+  }
+}
+
+/** How long the connection may take to drain before it is closed outright (a dead server never answers). */
+const DRAIN_MS = 5_000
+
+async function drainWithin(nc: NatsConnection, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), ms).unref()))
+  const outcome = await Promise.race([nc.drain().then(() => 'drained' as const, () => 'failed' as const), late])
+  clearTimeout(timer)
+  if (outcome !== 'drained') await nc.close().catch(() => undefined)
+}
+
+async function startServer(serve: Extract<NodeConfig['nats'], { serve: unknown }>['serve']): Promise<ManagedNatsServer> {
+  await mkdir(serve.storeDir, { recursive: true })
+  if (serve.logFile) await mkdir(dirname(serve.logFile), { recursive: true })
+  return startNatsServer({ host: serve.host, port: serve.port, storeDir: serve.storeDir, syncInterval: serve.syncInterval, ...(serve.logFile ? { logFile: serve.logFile } : {}) })
+}
+
+function warnOnSlowServer(nc: NatsConnection, config: NodeConfig): void {
+  if (!hasSlowMultiFilter(nc.info?.version ?? '')) return
+  config.logger.warn(
+    { version: nc.info?.version },
+    'nats-server 2.10 delivers to consumers with several filter subjects (every pipeline has its sources plus its redrive subject) about 100x slower than 2.11+; `make setup` provisions a newer server',
+  )
+}
+
+interface Services {
+  readonly ingest: IngestService
+  readonly pipelines: PipelineService
+  readonly deadLetters: DeadLetterService
+  readonly events: EventQueryService
+  readonly catalog: CatalogService
+  readonly plugins: PluginService
+  readonly health: () => Promise<Health>
+  readonly description: NodeDescription
+}
+
+class NodeImpl implements OmniNode {
+  #state: NodeState = 'starting'
+  #failure: string | undefined
+  #services: Services | undefined
+  #closing: Promise<void> | undefined
+  readonly #done = Promise.withResolvers<void>()
+  readonly #config: NodeConfig
+  readonly #stack: AsyncDisposableStack
+  readonly #status: ReturnType<typeof createStatusHub>
+
+  constructor(config: NodeConfig, stack: AsyncDisposableStack, status: ReturnType<typeof createStatusHub>) {
+    this.#config = config
+    this.#stack = stack
+    this.#status = status
+  }
+
+  wire(services: Services): void {
+    this.#services = services
+  }
+
+  started(): void {
+    // a failure during the start (the connection lost) keeps the failed state
+    if (this.#state === 'starting') this.#state = 'running'
+  }
+
+  get state(): NodeState {
+    return this.#state
+  }
+
+  get failure(): string | undefined {
+    return this.#failure
+  }
+
+  #get(): Services {
+    if (!this.#services) throw new Error('the node is not started')
+    return this.#services
+  }
+
+  get ingest(): IngestService {
+    return this.#get().ingest
+  }
+  get pipelines(): PipelineService {
+    return this.#get().pipelines
+  }
+  get deadLetters(): DeadLetterService {
+    return this.#get().deadLetters
+  }
+  get events(): EventQueryService {
+    return this.#get().events
+  }
+  get catalog(): CatalogService {
+    return this.#get().catalog
+  }
+  get plugins(): PluginService {
+    return this.#get().plugins
+  }
+
+  health(): Promise<Health> {
+    return this.#get().health()
+  }
+
+  describe(): NodeDescription {
+    return this.#get().description
+  }
+
+  status(): AsyncIterableIterator<NodeStatus> {
+    return this.#status.subscribe()
+  }
+
+  /** A worker or the connection died for good: say so loudly; `omni up` exits on it. */
+  fail(reason: string): void {
+    if (this.#state === 'draining' || this.#state === 'stopped' || this.#state === 'failed') return
+    this.#state = 'failed'
+    this.#failure = reason
+    this.#config.logger.error({ reason }, 'node failed')
+    this.#status.emit({ type: 'failed', reason })
+  }
+
+  watchConnection(nc: NatsConnection): void {
+    void nc.closed().then((err) => this.fail(`NATS connection closed${err ? `: ${err.message}` : ''}`))
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const failed = this.#state === 'failed'
+      this.#state = 'draining'
+      try {
+        await this.#stack.disposeAsync()
+      } finally {
+        // a failure stays visible after close, as a worker's does
+        this.#state = failed ? 'failed' : 'stopped'
+        this.#status.emit({ type: 'stopped' })
+        this.#status.end()
+        this.#done.resolve()
+      }
+    })()
+    return this.#closing
+  }
+
+  closed(): Promise<void> {
+    return this.#done.promise
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
+}

@@ -1,0 +1,148 @@
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
+import type { EventCatalog } from '../catalog/catalog.ts'
+import type { Analytics } from '../clickhouse/analytics.ts'
+import type { DedupStore } from '../jetstream/dedup-store.ts'
+import type { AckPublisher } from '../jetstream/publisher-types.ts'
+import { ensurePipelineConsumer } from '../jetstream/topology.ts'
+import { recordSettled } from '../observability/settled-metrics.ts'
+import type { CompiledPipeline } from '../pipeline/compile.ts'
+import { startPipelineWorker, type PipelineWorker } from '../pipeline/worker.ts'
+import type { NodeConfig } from './config.ts'
+import type { PluginHost } from './plugin-host.ts'
+import type { StatusHub } from './status.ts'
+
+export interface RunnerDeps {
+  readonly config: NodeConfig
+  readonly js: JetStreamClient
+  readonly jsm: JetStreamManager
+  readonly publisher: AckPublisher
+  readonly dedup: DedupStore
+  readonly catalog: () => EventCatalog
+  readonly host: PluginHost | undefined
+  /** ClickHouse, once it is open (the runner is made before it, since the recorder asks it for the pipelines) */
+  readonly sink: () => Analytics | undefined
+  readonly status: StatusHub
+  /** a worker died for good */
+  readonly fail: (reason: string) => void
+}
+
+export interface AppliedSet {
+  readonly added: string[]
+  readonly changed: string[]
+  readonly removed: string[]
+}
+
+/** One worker per pipeline, brought in line with a new set of pipelines as a whole. */
+export interface PipelineRunner {
+  /** the running set, as one array that changes only when the set does */
+  pipelines(): readonly CompiledPipeline[]
+  workers(): readonly PipelineWorker[]
+  /** names the set about to run, before its workers start (the recorder matches subjects against it) */
+  preload(pipelines: readonly CompiledPipeline[]): void
+  /** starts new workers, swaps changed ones in place, drains removed ones */
+  apply(next: readonly CompiledPipeline[]): Promise<AppliedSet>
+  /** drains every worker */
+  close(): Promise<void>
+}
+
+export function createPipelineRunner(deps: RunnerDeps): PipelineRunner {
+  return new PipelineRunnerImpl(deps)
+}
+
+class PipelineRunnerImpl implements PipelineRunner {
+  readonly #deps: RunnerDeps
+  readonly #pipelines = new Map<string, CompiledPipeline>()
+  readonly #workers = new Map<string, PipelineWorker>()
+  /**
+   * The loaded pipelines as one array that changes only when the set does: the recorder caches
+   * its subject matches by this array's identity.
+   */
+  #snapshot: readonly CompiledPipeline[] = []
+
+  constructor(deps: RunnerDeps) {
+    this.#deps = deps
+  }
+
+  pipelines(): readonly CompiledPipeline[] {
+    return this.#snapshot
+  }
+
+  workers(): readonly PipelineWorker[] {
+    return [...this.#workers.values()]
+  }
+
+  preload(pipelines: readonly CompiledPipeline[]): void {
+    this.#snapshot = pipelines
+  }
+
+  async apply(next: readonly CompiledPipeline[]): Promise<AppliedSet> {
+    const { config, host } = this.#deps
+    const added: string[] = []
+    const changed: string[] = []
+    const removed: string[] = []
+    // plugins are checked (rollback, approvals) and loaded before any worker uses them; a
+    // refusal leaves the running set as it is
+    await host?.prepare([...next, ...this.#pipelines.values()])
+    const nextNames = new Set(next.map((p) => p.name))
+    for (const [name, worker] of this.#workers) {
+      if (nextNames.has(name)) continue
+      await worker.close()
+      this.#workers.delete(name)
+      this.#pipelines.delete(name)
+      removed.push(name)
+    }
+    for (const p of next) {
+      if (this.#pipelines.get(p.name)?.fingerprint === p.fingerprint && this.#workers.has(p.name)) continue
+      await ensurePipelineConsumer(this.#deps.jsm, {
+        pipeline: p.name,
+        sources: p.sources,
+        ...(config.worker.ackWaitMs ? { ackWaitMs: config.worker.ackWaitMs } : {}),
+        ...(config.worker.maxInFlight ? { maxAckPending: config.worker.maxInFlight } : {}),
+      })
+      const worker = this.#workers.get(p.name)
+      if (worker) {
+        worker.replace(p)
+        changed.push(p.name)
+      } else {
+        this.#workers.set(p.name, await this.#start(p))
+        added.push(p.name)
+      }
+      this.#pipelines.set(p.name, p)
+    }
+    this.#snapshot = [...this.#pipelines.values()]
+    return { added, changed, removed }
+  }
+
+  #start(p: CompiledPipeline): Promise<PipelineWorker> {
+    const { config, status } = this.#deps
+    const sink = this.#deps.sink()
+    const beforeAck = config.faults?.beforeAck
+    return startPipelineWorker({
+      js: this.#deps.js,
+      publisher: this.#deps.publisher,
+      pipeline: p,
+      catalog: this.#deps.catalog,
+      dedup: this.#deps.dedup,
+      ...(sink ? { actions: sink.actions } : {}),
+      ...(beforeAck ? { beforeAck: (seq: number, attempt: number) => beforeAck(p.name, seq, attempt) } : {}),
+      ...(config.worker.batch ? { batch: config.worker.batch } : {}),
+      onActionsRejected: (pipeline, error) => {
+        config.logger.error({ pipeline, error }, 'ClickHouse refused the outcome rows of a dead-lettered event')
+        status.emit({ type: 'outcomes-rejected', pipeline, error })
+      },
+      onSettled: (e) => {
+        recordSettled(e)
+        status.emit(e)
+      },
+      onHookFailed: (pipeline, error) => {
+        config.logger.warn({ pipeline, error }, 'an after-commit hook failed; the event was acknowledged')
+        status.emit({ type: 'hook-failed', pipeline, error })
+      },
+      onFailed: (reason) => this.#deps.fail(`pipeline ${p.name}: ${reason}`),
+    })
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#workers.values()].map((w) => w.close()))
+  }
+}

@@ -1,0 +1,58 @@
+import { cartridgeListing } from '../../cartridges/mod.ts'
+import type { EventCatalog } from '../../catalog/catalog.ts'
+import type { ClickHouse } from '../../clickhouse/client.ts'
+import { observedCatalog, type ObservedCatalog, type ObservedScope } from '../../clickhouse/observed.ts'
+import type { CompiledPipeline } from '../../pipeline/compile.ts'
+import type { PluginStatus } from '../plugin-host.ts'
+import { requireClickHouse } from './events.ts'
+
+/** A declared event type as clients see it. */
+export interface DeclaredEventType {
+  readonly type: string
+  readonly version: number
+  readonly subject: string
+  readonly visibility: string
+  readonly description: string | undefined
+  readonly idempotency: readonly string[]
+  readonly fanout: readonly string[]
+}
+
+/** The event catalog: what is declared, what each instance sent, and the stages a pipeline can use. */
+export interface CatalogService {
+  /** the catalog the node runs now */
+  current(): EventCatalog
+  declared(): DeclaredEventType[]
+  /** declared vs observed per instance, mapped or unmapped (reads ClickHouse) */
+  observed(scope: ObservedScope): Promise<{ readonly declared: DeclaredEventType[] } & ObservedCatalog>
+  /** the cartridges and installed plugins a stage can use */
+  actions(): { readonly cartridges: ReturnType<typeof cartridgeListing>; readonly plugins: (PluginStatus & { readonly uses: string })[] }
+}
+
+export interface CatalogDeps {
+  readonly catalog: () => EventCatalog
+  readonly pipelines: () => readonly CompiledPipeline[]
+  readonly plugins: () => readonly PluginStatus[]
+  readonly clickhouse: () => ClickHouse | undefined
+}
+
+export function createCatalogService(deps: CatalogDeps): CatalogService {
+  const declared = (): DeclaredEventType[] =>
+    deps.catalog().entries.map((e) => ({
+      type: e.type,
+      version: e.version,
+      subject: e.subject,
+      visibility: e.visibility,
+      description: e.description,
+      idempotency: e.idempotency,
+      fanout: e.fanout.map((t) => t.subject),
+    }))
+  return {
+    current: deps.catalog,
+    declared,
+    async observed(scope) {
+      const found = await observedCatalog(requireClickHouse(deps.clickhouse()), scope, deps.pipelines(), deps.catalog().entries)
+      return { declared: declared(), ...found }
+    },
+    actions: () => ({ cartridges: cartridgeListing(), plugins: deps.plugins().map((p) => ({ uses: `plugin:${p.id}`, ...p })) }),
+  }
+}

@@ -1,0 +1,63 @@
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
+import { omniError } from '../../errors/mod.ts'
+import { getDeadLetter, listDeadLetters, redriveDeadLetters, type DeadLetter, type DeadLetterFilter } from '../../jetstream/dlq.ts'
+import type { AckPublisher } from '../../jetstream/publisher-types.ts'
+import { readRunningSet } from '../../jetstream/running-set.ts'
+
+export type { DeadLetter, DeadLetterFilter } from '../../jetstream/dlq.ts'
+
+export interface RedriveResult {
+  readonly dryRun: boolean
+  /** the dead letters that matched, oldest first */
+  readonly letters: readonly DeadLetter[]
+  /** sent back now (0 on a dry run) */
+  readonly redriven: number
+  /** already sent back by an earlier, interrupted redrive */
+  readonly duplicates: number
+}
+
+/** Dead letters: list, inspect, and send back to the pipeline each failed in. */
+export interface DeadLetterService {
+  list(filter?: DeadLetterFilter): Promise<DeadLetter[]>
+  /** one dead letter by its DLQ sequence; OMNI_ERR_NOT_FOUND once redriven */
+  get(seq: number): Promise<DeadLetter>
+  /**
+   * Sends the matching dead letters back and removes them from the DLQ; refused (OMNI_ERR_CONFLICT,
+   * nothing sent) when one belongs to a pipeline the node does not run.
+   */
+  redrive(filter: DeadLetterFilter, opts?: { readonly dryRun?: boolean; readonly onProgress?: (done: number, total: number) => void }): Promise<RedriveResult>
+}
+
+export interface DeadLetterDeps {
+  readonly js: JetStreamClient
+  readonly jsm: JetStreamManager
+  readonly publisher: AckPublisher
+  /** the pipelines that run now: the node's own set, or the set it recorded (`recordedRunningSet`) */
+  readonly running: () => Promise<ReadonlySet<string>>
+}
+
+export function createDeadLetterService(deps: DeadLetterDeps): DeadLetterService {
+  const { js, jsm, publisher } = deps
+  return {
+    list: (filter = {}) => listDeadLetters(jsm, js, filter),
+    async get(seq) {
+      const letter = await getDeadLetter(jsm, seq)
+      if (!letter) throw omniError('OMNI_ERR_NOT_FOUND', `no dead letter ${seq} (redriven, or never stored)`)
+      return letter
+    },
+    async redrive(filter, opts = {}) {
+      if (opts.dryRun) return { dryRun: true, letters: await listDeadLetters(jsm, js, filter), redriven: 0, duplicates: 0 }
+      const running = await deps.running()
+      const result = await redriveDeadLetters(jsm, js, publisher, filter, { isRunning: (name) => running.has(name), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) })
+      return { dryRun: false, ...result }
+    },
+  }
+}
+
+/**
+ * The running set as the node last recorded it, for a process beside the node (the CLI): it
+ * sees a pipeline removed through the API exactly as the node does.
+ */
+export function recordedRunningSet(js: JetStreamClient): () => Promise<ReadonlySet<string>> {
+  return async () => new Set((await readRunningSet(js))?.pipelines ?? [])
+}

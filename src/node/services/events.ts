@@ -1,0 +1,38 @@
+import type { ClickHouse } from '../../clickhouse/client.ts'
+import { getEvent, queryEvents } from '../../clickhouse/query.ts'
+import { omniError } from '../../errors/mod.ts'
+import type { JetStreamClient } from '@nats-io/jetstream'
+import { followEvents, type LiveEvents, type LiveFilter } from './live-events.ts'
+
+type Filter = Parameters<typeof queryEvents>[1]
+type Page = Awaited<ReturnType<typeof queryEvents>>
+type Detail = NonNullable<Awaited<ReturnType<typeof getEvent>>>
+
+/** The recorded events, as ClickHouse holds them. */
+export interface EventQueryService {
+  /** newest first, one page at a time */
+  query(filter: Filter): Promise<Page>
+  /** one event under every subject it was recorded on, with its stage outcomes; OMNI_ERR_NOT_FOUND when none */
+  get(id: string, scope?: { readonly tenant?: string }): Promise<Detail>
+  /** stored events from a point on, as they are stored (JetStream, no ClickHouse needed) */
+  follow(filter: LiveFilter): Promise<LiveEvents>
+}
+
+/** Queries over `clickhouse()`, which is undefined when the node runs without it (every query then answers 503). */
+export function createEventQueryService(js: JetStreamClient, clickhouse: () => ClickHouse | undefined): EventQueryService {
+  return {
+    follow: (filter) => followEvents(js, filter),
+    query: (filter) => queryEvents(requireClickHouse(clickhouse()), filter),
+    async get(id, scope = {}) {
+      const detail = await getEvent(requireClickHouse(clickhouse()), id, scope.tenant === undefined ? {} : { tenant: scope.tenant })
+      if (!detail) throw omniError('OMNI_ERR_NOT_FOUND', `no event ${id} is recorded`)
+      return detail
+    },
+  }
+}
+
+/** The ClickHouse the node records into, or a 503 that says how to get one. */
+export function requireClickHouse(ch: ClickHouse | undefined): ClickHouse {
+  if (!ch) throw omniError('OMNI_ERR_UNAVAILABLE', 'ClickHouse is off (omni up --no-clickhouse): nothing is recorded to query; start without --no-clickhouse')
+  return ch
+}

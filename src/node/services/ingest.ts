@@ -1,0 +1,40 @@
+import type { EventCatalog } from '../../catalog/catalog.ts'
+import { coalescePublishes } from '../../jetstream/coalesce.ts'
+import type { AckPublisher } from '../../jetstream/publisher-types.ts'
+import type { PrepareOptions } from '../../ingest/prepare.ts'
+import { prepareAll, publishPrepared, type IngestResult, type Locate } from '../../ingest/publish.ts'
+import { receiveWebhook, type WebhookAnswer, type WebhookRequest } from '../../ingest/webhook.ts'
+import type { WebhookRegistry } from '../../webhooks/mod.ts'
+
+export type { IngestResult, Locate } from '../../ingest/publish.ts'
+export type { WebhookAnswer, WebhookRequest } from '../../ingest/webhook.ts'
+
+/** Every way an event enters: HTTP CloudEvents, webhook deliveries and `omni publish`, through one flow. */
+export interface IngestService {
+  /**
+   * Checks every input against the envelope and the catalog, then publishes all of them, or
+   * none when one is refused; resolves once each is durable in JetStream.
+   */
+  events(inputs: readonly unknown[], opts?: { readonly locate?: Locate; readonly defaults?: PrepareOptions }): Promise<IngestResult[]>
+  /** Authenticates, archives raw, normalizes and publishes one webhook delivery. */
+  webhook(request: WebhookRequest): Promise<WebhookAnswer>
+  /** the webhook sources the manifests declare now */
+  webhooks(): WebhookRegistry
+}
+
+export interface IngestDeps {
+  readonly publisher: AckPublisher
+  readonly catalog: () => EventCatalog
+  readonly webhooks: () => WebhookRegistry
+}
+
+export function createIngestService(deps: IngestDeps): IngestService {
+  // the publishes of one event-loop turn share a socket write: many concurrent requests, few writes
+  const publisher = coalescePublishes(deps.publisher)
+  const flow = { publisher, catalog: deps.catalog, webhooks: deps.webhooks }
+  return {
+    events: (inputs, opts = {}) => publishPrepared(publisher, prepareAll(deps.catalog(), inputs, opts.locate, opts.defaults)),
+    webhook: (request) => receiveWebhook(flow, request),
+    webhooks: deps.webhooks,
+  }
+}
