@@ -1,18 +1,19 @@
 #!/usr/bin/env node
-// The `omni` command line. Each command lives in cmd/commands/; this file only wires them up.
+// The `omni` command line. `omni a b` lives in cmd/commands/a/b.ts (a group's folder has a mod.ts
+// that registers it), helpers the commands share in cmd/lib/; this file only wires them up.
 import { Command } from 'commander'
 import { registerBench } from './commands/bench.ts'
 import { registerCatalog } from './commands/catalog.ts'
-import { registerDlq } from './commands/dlq.ts'
-import { registerEvents } from './commands/events.ts'
+import { registerDlq } from './commands/dlq/mod.ts'
+import { registerEvents } from './commands/events/mod.ts'
 import { registerMigrate } from './commands/migrate.ts'
 import { registerOpenApi } from './commands/openapi.ts'
-import { registerPlugin } from './commands/plugin.ts'
+import { registerPlugin } from './commands/plugin/mod.ts'
 import { registerPublish } from './commands/publish.ts'
 import { registerTail } from './commands/tail.ts'
 import { registerUp } from './commands/up.ts'
 import { registerValidate } from './commands/validate.ts'
-import { reportAndExit } from './commands/shared.ts'
+import { reportAndExit } from './lib/output.ts'
 
 const program = new Command()
   .name('omni')

@@ -1,8 +1,8 @@
 import type { Command } from 'commander'
 import { DEFAULT_EVENTS, QUICK_EVENTS, runBench, SCENARIOS } from '../../bench/run.ts'
 import { formatTable } from '../../bench/report.ts'
-import { progressBar } from './progress.ts'
-import { parseIntOption } from './shared.ts'
+import { progressBar } from '../lib/progress.ts'
+import { parseIntOption } from '../lib/parse.ts'
 
 interface BenchCliOptions {
   events?: number

@@ -3,8 +3,9 @@ import { cartridgeListing, getCartridge } from '../../src/cartridges/mod.ts'
 import { observedCatalog, type ObservedCatalog } from '../../src/clickhouse/observed.ts'
 import { omniError } from '../../src/errors/mod.ts'
 import { loadManifests } from '../../src/manifests/load.ts'
-import { withClickHouse, withClickHouseOptions, type ClickHouseCliOptions } from './clickhouse-options.ts'
-import { formatTable, manifestsPath } from './shared.ts'
+import { withClickHouse, withClickHouseOptions, type ClickHouseCliOptions } from '../lib/clickhouse-options.ts'
+import { manifestsPath } from '../lib/options.ts'
+import { formatTable } from '../lib/output.ts'
 
 interface CatalogOptions extends ClickHouseCliOptions {
   json?: boolean

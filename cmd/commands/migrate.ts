@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { migrate, migrationStatus } from '../../src/clickhouse/migrations.ts'
 import { omniError } from '../../src/errors/mod.ts'
-import { withClickHouse, withClickHouseOptions, type ClickHouseCliOptions } from './clickhouse-options.ts'
+import { withClickHouse, withClickHouseOptions, type ClickHouseCliOptions } from '../lib/clickhouse-options.ts'
 
 export function registerMigrate(program: Command): void {
   withClickHouseOptions(

@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { stringify } from 'yaml'
 import { API_DEFAULTS, resolveApiConfig } from '../../src/api/mod.ts'
 import { openApiDocument } from '../../src/api/openapi-document.ts'
-import { parseIntOption } from './shared.ts'
+import { parseIntOption } from '../lib/parse.ts'
 
 export function registerOpenApi(program: Command): void {
   program

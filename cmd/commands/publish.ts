@@ -5,9 +5,9 @@ import { isOmniError, omniError } from '../../src/errors/mod.ts'
 import { publishEvent } from '../../src/ingest/publish.ts'
 import type { EventInput } from '../../src/ingest/prepare.ts'
 import { loadManifestsOrThrow } from '../../src/manifests/load.ts'
-import { openSession } from './connect.ts'
-import { progressBar } from './progress.ts'
-import { DEFAULT_NATS_URL, manifestsPath } from './shared.ts'
+import { DEFAULT_NATS_URL, manifestsPath } from '../lib/options.ts'
+import { progressBar } from '../lib/progress.ts'
+import { openSession } from '../lib/session.ts'
 
 interface PublishOptions {
   nats: string

@@ -1,8 +1,9 @@
 import type { Command } from 'commander'
 import { DeliverPolicy } from '@nats-io/jetstream'
 import { EVENTS_STREAM } from '../../src/jetstream/topology.ts'
-import { openSession } from './connect.ts'
-import { DEFAULT_NATS_URL, parseIntOption } from './shared.ts'
+import { DEFAULT_NATS_URL } from '../lib/options.ts'
+import { parseIntOption } from '../lib/parse.ts'
+import { openSession } from '../lib/session.ts'
 
 interface TailOptions {
   nats: string

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { getCartridge } from '../../src/cartridges/mod.ts'
 import { loadManifests } from '../../src/manifests/load.ts'
-import { DEFAULT_MANIFESTS } from './shared.ts'
+import { DEFAULT_MANIFESTS } from '../lib/options.ts'
 
 export function registerValidate(program: Command): void {
   program

@@ -1,7 +1,7 @@
 import { access } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
-import { omniError } from '../../src/errors/mod.ts'
+import { omniError } from '../../../src/errors/mod.ts'
 import {
   isAdditiveTier,
   MANIFEST_FILE,
@@ -10,10 +10,12 @@ import {
   verifyPlugin,
   type TrustStore,
   type VerifiedPlugin,
-} from '../../src/plugins/mod.ts'
-import { addPluginFlags } from './plugin-flags.ts'
-import { pluginSettingsFrom, type PluginCliOptions } from './plugin-options.ts'
-import { describeKey, openTrust, say, withSession } from './plugin-shared.ts'
+} from '../../../src/plugins/mod.ts'
+import { addPluginFlags } from '../../lib/plugin-flags.ts'
+import { pluginSettingsFrom, type PluginCliOptions } from '../../lib/plugin-options.ts'
+import { say } from '../../lib/output.ts'
+import { withSession } from '../../lib/session.ts'
+import { describeKey, openTrust } from '../../lib/trust.ts'
 
 interface VerifyOptions extends PluginCliOptions {
   data: string

@@ -1,46 +1,29 @@
-import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import {
   installFromRegistry,
   openApprovals,
   openHighWaterMarks,
   openPluginRegistry,
-  REGISTRY_BUCKET,
-  verifyPlugin,
   widenedCapabilities,
   type Approvals,
   type HighWaterResult,
   type VerifiedPlugin,
-} from '../../src/plugins/mod.ts'
-import { addPluginFlags } from './plugin-flags.ts'
-import { pluginSettingsFrom, type PluginCliOptions } from './plugin-options.ts'
-import { describeKey, openTrust, parsePluginRef, say, withSession } from './plugin-shared.ts'
-import { DEFAULT_NATS_URL } from './shared.ts'
+} from '../../../src/plugins/mod.ts'
+import { addPluginFlags } from '../../lib/plugin-flags.ts'
+import { pluginSettingsFrom, type PluginCliOptions } from '../../lib/plugin-options.ts'
+import { DEFAULT_NATS_URL } from '../../lib/options.ts'
+import { say } from '../../lib/output.ts'
+import { parsePluginRef } from '../../lib/parse.ts'
+import { withSession } from '../../lib/session.ts'
+import { describeKey, openTrust } from '../../lib/trust.ts'
 
-interface RegistryOptions extends PluginCliOptions {
+interface InstallOptions extends PluginCliOptions {
   nats: string
   data: string
 }
 
-/** `omni plugin publish` and `omni plugin install`. */
-export function registerRegistry(plugin: Command): void {
-  const publish = plugin
-    .command('publish')
-    .summary('verify a plugin folder and publish it to the cluster registry')
-    .description(
-      `Verify a signed plugin folder and publish it to the cluster's registry (JetStream object store ${REGISTRY_BUCKET}) as <id>@<version>. ` +
-        'Publishing the same version again needs a higher serial (e.g. after promote) or the identical manifest.',
-    )
-    .argument('<dir>', 'the signed plugin folder')
-    .option('--nats <url>', 'NATS server URL', DEFAULT_NATS_URL)
-  addPluginFlags(publish, ['trust', 'cluster', 'data']).action(async (dir: string, opts: RegistryOptions) => {
-    const settings = pluginSettingsFrom(opts, opts.data)
-    const trust = await openTrust(settings.trust)
-    const v = await verifyPlugin(resolve(dir), trust, { cluster: settings.cluster })
-    const entry = await withSession(opts.nats, async ({ js }) => (await openPluginRegistry(js)).publish(v))
-    say(`published ${entry.name} to ${REGISTRY_BUCKET}: serial ${entry.serial}, tier ${entry.tier}, digest sha256:${entry.digest}, signer ${entry.signer}, ${entry.size} bytes`)
-  })
-
+/** `omni plugin install`. */
+export function registerInstall(plugin: Command): void {
   const install = plugin
     .command('install')
     .summary('install <id>@<version> from the registry into <plugins>/<id>')
@@ -50,7 +33,7 @@ export function registerRegistry(plugin: Command): void {
     )
     .argument('<id@version>', 'the plugin and version, e.g. acme.shout@1.0.0')
     .option('--nats <url>', 'NATS server URL', DEFAULT_NATS_URL)
-  addPluginFlags(install, ['plugins', 'trust', 'cluster', 'data']).action(async (ref: string, opts: RegistryOptions) => {
+  addPluginFlags(install, ['plugins', 'trust', 'cluster', 'data']).action(async (ref: string, opts: InstallOptions) => {
     const { id, version } = parsePluginRef(ref, 'plugin')
     const settings = pluginSettingsFrom(opts, opts.data)
     const trust = await openTrust(settings.trust)

@@ -1,8 +1,8 @@
 import type { Command } from 'commander'
-import { compileEventFilter, MAX_LIMIT, queryEvents, type CompiledEventFilter, type EventRecord } from '../../src/clickhouse/query.ts'
-import { isOmniError, omniError } from '../../src/errors/mod.ts'
-import { withClickHouse, withClickHouseOptions, type ClickHouseCliOptions } from './clickhouse-options.ts'
-import { formatTable } from './shared.ts'
+import { compileEventFilter, MAX_LIMIT, queryEvents, type CompiledEventFilter, type EventRecord } from '../../../src/clickhouse/query.ts'
+import { isOmniError, omniError } from '../../../src/errors/mod.ts'
+import { withClickHouse, withClickHouseOptions, type ClickHouseCliOptions } from '../../lib/clickhouse-options.ts'
+import { formatTable } from '../../lib/output.ts'
 
 interface QueryOptions extends ClickHouseCliOptions {
   type?: string
@@ -21,8 +21,8 @@ interface QueryOptions extends ClickHouseCliOptions {
 
 const PREVIEW_CHARS = 60
 
-export function registerEvents(program: Command): void {
-  const events = program.command('events').description('Read the events recorded in ClickHouse.')
+/** `omni events query`. */
+export function registerQuery(events: Command): void {
   withClickHouseOptions(
     events
       .command('query')

@@ -1,10 +1,12 @@
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
-import { omniError } from '../../src/errors/mod.ts'
-import { readSigningKey, updateRevocations, type TrustStore } from '../../src/plugins/mod.ts'
-import { addPluginFlags } from './plugin-flags.ts'
-import { pluginSettingsFrom } from './plugin-options.ts'
-import { daysFromNow, openTrust, parseExpiry, parsePluginRef, requireRoot, say } from './plugin-shared.ts'
+import { omniError } from '../../../src/errors/mod.ts'
+import { readSigningKey, updateRevocations, type TrustStore } from '../../../src/plugins/mod.ts'
+import { addPluginFlags } from '../../lib/plugin-flags.ts'
+import { pluginSettingsFrom } from '../../lib/plugin-options.ts'
+import { say } from '../../lib/output.ts'
+import { daysFromNow, parseExpiry, parsePluginRef } from '../../lib/parse.ts'
+import { openTrust, requireRoot } from '../../lib/trust.ts'
 
 interface RevokeOptions {
   key: string[]

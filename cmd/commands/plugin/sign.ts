@@ -2,21 +2,11 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { parseDocument } from 'yaml'
-import { omniError } from '../../src/errors/mod.ts'
-import {
-  imageProblem,
-  MANIFEST_FILE,
-  promotePlugin,
-  readSigningKey,
-  signPlugin,
-  type ManifestEdits,
-  type SignedPlugin,
-  type Tier,
-  type TrustStore,
-} from '../../src/plugins/mod.ts'
-import { addPluginFlags } from './plugin-flags.ts'
-import { pluginSettingsFrom } from './plugin-options.ts'
-import { describeKey, openTrust, parseExpiry, parseSerial, parseTier, say } from './plugin-shared.ts'
+import { omniError } from '../../../src/errors/mod.ts'
+import { imageProblem, MANIFEST_FILE, readSigningKey, signPlugin, type ManifestEdits, type SignedPlugin, type TrustStore } from '../../../src/plugins/mod.ts'
+import { say } from '../../lib/output.ts'
+import { parseExpiry, parseSerial } from '../../lib/parse.ts'
+import { describeKey, openTrust } from '../../lib/trust.ts'
 
 interface SignOptions {
   key: string
@@ -26,16 +16,8 @@ interface SignOptions {
   expires?: string
 }
 
-interface PromoteOptions {
-  tier: Tier
-  key: string
-  expires?: string
-  trust?: string
-  data: string
-}
-
-/** `omni plugin sign` and `omni plugin promote`. */
-export function registerSigning(plugin: Command): void {
+/** `omni plugin sign`. */
+export function registerSign(plugin: Command): void {
   plugin
     .command('sign')
     .summary('fill in the file digests and sign plugin.yaml (writes plugin.dsse.json)')
@@ -57,30 +39,10 @@ export function registerSigning(plugin: Command): void {
       const signed = await withImage(folder, opts.image, () => signPlugin(folder, key, { ...(trust ? { trust } : {}), edits }))
       printSigned(signed, trust)
     })
-
-  const promote = plugin
-    .command('promote')
-    .summary('re-sign a signed plugin at a higher tier (serial + 1)')
-    .description(
-      'Promote a signed plugin to a higher tier (e.g. alpha → verified): the folder must verify as it is, then the manifest gets the new tier and serial + 1 and is re-signed with --key, which must be granted the new tier. ' +
-        'The code files are not changed; re-publish and re-install it afterwards.',
-    )
-    .argument('<dir>', 'the signed plugin folder')
-    .requiredOption('--tier <tier>', 'the new tier, above the current one: community, private, verified, core', parseTier('--tier'))
-    .requiredOption('--key <file>', 'the private key to re-sign with; it must be trusted for the new tier')
-    .option('--expires <when>', 'a new expiresAt: a duration from now (90d, 52w, 2y), a date or a timestamp', parseExpiry('--expires'))
-  addPluginFlags(promote, ['trust', 'data']).action(async (dir: string, opts: PromoteOptions) => {
-    const folder = resolve(dir)
-    const key = await readSigningKey(resolve(opts.key))
-    const trust = await openTrust(pluginSettingsFrom({ trust: opts.trust }, opts.data).trust)
-    const before = await readManifestTier(folder)
-    const signed = await promotePlugin(folder, key, { tier: opts.tier, trust, ...(opts.expires ? { expiresAt: opts.expires } : {}) })
-    say(`promoted ${signed.manifest.id}@${signed.manifest.version}${before ? ` from tier ${before}` : ''} to tier ${signed.manifest.tier}`)
-    printSigned(signed, trust)
-  })
 }
 
-function printSigned(s: SignedPlugin, trust: TrustStore | undefined): void {
+/** What `sign` and `promote` print about the signed plugin. */
+export function printSigned(s: SignedPlugin, trust: TrustStore | undefined): void {
   const m = s.manifest
   say(`id       ${m.id}`)
   say(`version  ${m.version}`)
@@ -115,11 +77,4 @@ async function withImage(dir: string, image: string | undefined, sign: () => Pro
     await writeFile(file, original)
     throw err
   }
-}
-
-/** The tier plugin.yaml names now (for the message only; the promotion itself verifies the envelope). */
-async function readManifestTier(dir: string): Promise<string | undefined> {
-  const text = await readFile(join(dir, MANIFEST_FILE), 'utf8').catch(() => undefined)
-  const tier = text === undefined ? undefined : (parseDocument(text).get('tier') as unknown)
-  return typeof tier === 'string' ? tier : undefined
 }

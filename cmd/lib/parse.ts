@@ -1,17 +1,18 @@
-import { stat } from 'node:fs/promises'
-import { join } from 'node:path'
 import { Compile } from 'typebox/compile'
 import { omniError } from '../../src/errors/mod.ts'
-import { loadTrustStore, PluginManifestSchema, TIERS, type Tier, type TrustedKey, type TrustStore } from '../../src/plugins/mod.ts'
+import { PluginManifestSchema, TIERS, type Tier } from '../../src/plugins/mod.ts'
 import { isoSeconds } from '../../src/util/time.ts'
-import { openSession, type CliSession } from './connect.ts'
 
 const DAY_MS = 86_400_000
 const DURATION_UNITS: Record<string, number> = { h: 3_600_000, d: DAY_MS, w: 7 * DAY_MS, y: 365 * DAY_MS }
 
-/** Writes one line to stdout. */
-export function say(line = ''): void {
-  process.stdout.write(`${line}\n`)
+/** Commander parser for a count or size: a non-negative integer. */
+export function parseIntOption(name: string) {
+  return (value: string): number => {
+    const n = Number(value)
+    if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got "${value}"`)
+    return n
+  }
 }
 
 /** `days` from now, as a timestamp. */
@@ -71,43 +72,4 @@ export function parsePluginRef(value: string, what: string): { readonly id: stri
     throw omniError('OMNI_ERR_CONFIG', `${what} "${value}" must be <id>@<version>, like acme.shout@1.0.0 (a plugin id and a semantic version)`)
   }
   return { id, version }
-}
-
-/**
- * Loads the trust store, first saying plainly when the folder is not there (the library would
- * only report that it has no root keys).
- */
-export async function openTrust(dir: string): Promise<TrustStore> {
-  const info = await stat(dir).catch(() => undefined)
-  if (!info?.isDirectory()) {
-    throw omniError('OMNI_ERR_PLUGIN_UNTRUSTED', `trust store ${dir} does not exist; create it with \`omni plugin keygen <name> --root --trust ${dir}\` or point --trust / $OMNI_TRUST at one`)
-  }
-  return loadTrustStore(dir)
-}
-
-/** How a trusted key reads in output: `publisher key <id> "name" (up to tier T, granted by root R until D)`. */
-export function describeKey(trust: TrustStore, keyid: string): string {
-  const key: TrustedKey | undefined = trust.key(keyid)
-  if (!key) return `key ${keyid} (unknown to ${trust.dir})`
-  if (key.kind === 'root') return `root key ${key.keyid} "${key.name}" (may sign every tier)`
-  const root = key.grantedBy ? trust.key(key.grantedBy) : undefined
-  return `publisher key ${key.keyid} "${key.name}" (up to tier ${key.maxTier}, granted by root ${root ? `"${root.name}"` : key.grantedBy} until ${key.expiresAt})`
-}
-
-/** The root key of `trust` with this key id, or an error naming the roots it has. */
-export function requireRoot(trust: TrustStore, keyid: string, file: string): TrustedKey {
-  const root = trust.roots.find((r) => r.keyid === keyid)
-  if (root) return root
-  const roots = trust.roots.map((r) => `${r.name} (${r.keyid})`).join(', ')
-  throw omniError('OMNI_ERR_PLUGIN_UNTRUSTED', `${file} (key ${keyid}) is not a root key of ${trust.dir}; its roots are ${roots} (${join(trust.dir, 'roots')}/*.pub)`)
-}
-
-/** Runs `fn` with a NATS session and closes it after, whatever happens. */
-export async function withSession<T>(url: string, fn: (session: CliSession) => Promise<T>): Promise<T> {
-  const session = await openSession(url)
-  try {
-    return await fn(session)
-  } finally {
-    await session.close()
-  }
 }

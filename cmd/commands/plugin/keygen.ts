@@ -2,7 +2,7 @@ import { constants } from 'node:fs'
 import { access, copyFile, mkdir } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
-import { omniError } from '../../src/errors/mod.ts'
+import { omniError } from '../../../src/errors/mod.ts'
 import {
   generateSigningKey,
   loadTrustStore,
@@ -13,11 +13,13 @@ import {
   writeSigningKey,
   type SigningKey,
   type Tier,
-} from '../../src/plugins/mod.ts'
-import { isoSeconds } from '../../src/util/time.ts'
-import { addPluginFlags } from './plugin-flags.ts'
-import { pluginSettingsFrom } from './plugin-options.ts'
-import { daysFromNow, openTrust, parseExpiry, parseTier, requireRoot, say } from './plugin-shared.ts'
+} from '../../../src/plugins/mod.ts'
+import { isoSeconds } from '../../../src/util/time.ts'
+import { addPluginFlags } from '../../lib/plugin-flags.ts'
+import { pluginSettingsFrom } from '../../lib/plugin-options.ts'
+import { say } from '../../lib/output.ts'
+import { daysFromNow, parseExpiry, parseTier } from '../../lib/parse.ts'
+import { openTrust, requireRoot } from '../../lib/trust.ts'
 
 interface KeygenOptions {
   out: string

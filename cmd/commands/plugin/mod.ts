@@ -1,12 +1,14 @@
 import type { Command } from 'commander'
-import { registerApprove } from './plugin-approve.ts'
-import { registerImage } from './plugin-image.ts'
-import { registerKeygen } from './plugin-keys.ts'
-import { registerList } from './plugin-list.ts'
-import { registerRegistry } from './plugin-registry.ts'
-import { registerSigning } from './plugin-sign.ts'
-import { registerRevoke } from './plugin-trust.ts'
-import { registerVerify } from './plugin-verify.ts'
+import { registerApprove } from './approve.ts'
+import { registerImage } from './image/mod.ts'
+import { registerInstall } from './install.ts'
+import { registerKeygen } from './keygen.ts'
+import { registerList } from './list.ts'
+import { registerPromote } from './promote.ts'
+import { registerPublish } from './publish.ts'
+import { registerRevoke } from './revoke.ts'
+import { registerSign } from './sign.ts'
+import { registerVerify } from './verify.ts'
 
 /** `omni plugin …`: keys and trust, signing, verification, the registry, approvals, the runner image. */
 export function registerPlugin(program: Command): void {
@@ -15,10 +17,13 @@ export function registerPlugin(program: Command): void {
     .description(
       'Signed third-party stages: make keys and a trust store, sign and verify plugin folders, publish to and install from the cluster registry, approve capabilities, revoke keys and versions, promote tiers, build the container runner image.',
     )
+  // the order `omni plugin --help` lists them in
   registerKeygen(plugin)
-  registerSigning(plugin)
+  registerSign(plugin)
+  registerPromote(plugin)
   registerVerify(plugin)
-  registerRegistry(plugin)
+  registerPublish(plugin)
+  registerInstall(plugin)
   registerList(plugin)
   registerApprove(plugin)
   registerRevoke(plugin)

@@ -1,8 +1,8 @@
 import { join } from 'node:path'
 import t from 'tap'
-import { omni } from '../fixtures/cli.ts'
-import { testDocker } from '../fixtures/docker.ts'
-import { tempDir } from '../fixtures/plugins.ts'
+import { omni } from '../../../fixtures/cli.ts'
+import { testDocker } from '../../../fixtures/docker.ts'
+import { tempDir } from '../../../fixtures/plugins.ts'
 
 // `omni plugin image build` through the real CLI: against the engine scripts/test.sh starts, and
 // against a socket where no engine listens.

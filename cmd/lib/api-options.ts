@@ -1,7 +1,7 @@
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { API_DEFAULTS, localAdminToken, readTokensFile, resolveApiConfig, type ApiConfig } from '../../src/api/mod.ts'
-import { parseIntOption } from './shared.ts'
+import { parseIntOption } from './parse.ts'
 
 export interface ApiCliOptions {
   api: boolean

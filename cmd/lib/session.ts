@@ -30,3 +30,13 @@ export async function openSession(url: string): Promise<CliSession> {
     },
   }
 }
+
+/** Runs `fn` with a NATS session and closes it after, whatever happens. */
+export async function withSession<T>(url: string, fn: (session: CliSession) => Promise<T>): Promise<T> {
+  const session = await openSession(url)
+  try {
+    return await fn(session)
+  } finally {
+    await session.close()
+  }
+}

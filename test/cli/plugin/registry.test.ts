@@ -1,9 +1,9 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { dated, fails, ok } from '../fixtures/plugin-cli.ts'
-import { startTestNats } from '../fixtures/nats.ts'
-import { tempDir, writePluginSource } from '../fixtures/plugins.ts'
+import { dated, fails, ok } from '../../fixtures/plugin-cli.ts'
+import { startTestNats } from '../../fixtures/nats.ts'
+import { tempDir, writePluginSource } from '../../fixtures/plugins.ts'
 
 // `omni plugin publish / install / list / approve / verify --nats` through the real CLI against a
 // real nats-server, on the real clock.

@@ -1,8 +1,8 @@
 import t from 'tap'
-import { publishEvent } from '../../src/ingest/publish.ts'
-import { omni } from '../fixtures/cli.ts'
-import { eventually, startTestFabric, storedOn } from '../fixtures/fabric.ts'
-import { broken } from '../fixtures/test-cartridges.ts'
+import { publishEvent } from '../../../src/ingest/publish.ts'
+import { omni } from '../../fixtures/cli.ts'
+import { eventually, startTestFabric, storedOn } from '../../fixtures/fabric.ts'
+import { broken } from '../../fixtures/test-cartridges.ts'
 
 const PIPELINE = `kind: Pipeline
 name: notes

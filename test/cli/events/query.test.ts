@@ -4,11 +4,11 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import type { EventRecord } from '../../src/clickhouse/query.ts'
-import type { ObservedCatalog } from '../../src/clickhouse/observed.ts'
-import { eventRow, type EventRow } from '../../src/clickhouse/rows.ts'
-import type { Envelope } from '../../src/envelope/schema.ts'
-import { omni } from '../fixtures/cli.ts'
+import type { EventRecord } from '../../../src/clickhouse/query.ts'
+import type { ObservedCatalog } from '../../../src/clickhouse/observed.ts'
+import { eventRow, type EventRow } from '../../../src/clickhouse/rows.ts'
+import type { Envelope } from '../../../src/envelope/schema.ts'
+import { omni } from '../../fixtures/cli.ts'
 
 const RECEIVED = 'omni.evt.ingest.message-received.v1'
 const DELETED = 'omni.evt.ingest.message-deleted.v1'
@@ -20,9 +20,9 @@ const DELETED = 'omni.evt.ingest.message-deleted.v1'
 function prepare(data: string, rows: readonly EventRow[]): Promise<void> {
   const url = (p: string) => new URL(p, import.meta.url).href
   const script = `
-    import { openClickHouse } from ${JSON.stringify(url('../../src/clickhouse/client.ts'))}
-    import { resolveClickHouseConfig } from ${JSON.stringify(url('../../src/clickhouse/config.ts'))}
-    import { migrate } from ${JSON.stringify(url('../../src/clickhouse/migrations.ts'))}
+    import { openClickHouse } from ${JSON.stringify(url('../../../src/clickhouse/client.ts'))}
+    import { resolveClickHouseConfig } from ${JSON.stringify(url('../../../src/clickhouse/config.ts'))}
+    import { migrate } from ${JSON.stringify(url('../../../src/clickhouse/migrations.ts'))}
     let input = ''
     for await (const chunk of process.stdin) input += chunk
     const ch = await openClickHouse(resolveClickHouseConfig({ dataDir: process.argv[1] }))

@@ -1,9 +1,11 @@
 import type { Command } from 'commander'
-import { isAdditiveTier, listInstalled, openApprovals, openPluginRegistry, type Approvals, type InstalledPlugin, type Tier } from '../../src/plugins/mod.ts'
-import { addPluginFlags } from './plugin-flags.ts'
-import { pluginSettingsFrom, type PluginCliOptions } from './plugin-options.ts'
-import { openTrust, say, withSession } from './plugin-shared.ts'
-import { DEFAULT_NATS_URL, formatTable } from './shared.ts'
+import { isAdditiveTier, listInstalled, openApprovals, openPluginRegistry, type Approvals, type InstalledPlugin, type Tier } from '../../../src/plugins/mod.ts'
+import { addPluginFlags } from '../../lib/plugin-flags.ts'
+import { pluginSettingsFrom, type PluginCliOptions } from '../../lib/plugin-options.ts'
+import { DEFAULT_NATS_URL } from '../../lib/options.ts'
+import { formatTable, say } from '../../lib/output.ts'
+import { withSession } from '../../lib/session.ts'
+import { openTrust } from '../../lib/trust.ts'
 
 interface ListOptions extends PluginCliOptions {
   registry?: boolean

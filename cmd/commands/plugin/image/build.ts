@@ -1,17 +1,16 @@
 import type { Command } from 'commander'
 import Docker from 'dockerode'
-import { isOmniError, omniError } from '../../src/errors/mod.ts'
-import { buildRunnerImage, RUNNER_IMAGE_NAME, type RunnerImageProgress } from '../../src/sandbox/container/mod.ts'
-import { addPluginFlags } from './plugin-flags.ts'
-import { pluginSettingsFrom, type PluginCliOptions } from './plugin-options.ts'
-import { progressBar } from './progress.ts'
-import { say } from './plugin-shared.ts'
+import { isOmniError, omniError } from '../../../../src/errors/mod.ts'
+import { buildRunnerImage, RUNNER_IMAGE_NAME, type RunnerImageProgress } from '../../../../src/sandbox/container/mod.ts'
+import { addPluginFlags } from '../../../lib/plugin-flags.ts'
+import { pluginSettingsFrom, type PluginCliOptions } from '../../../lib/plugin-options.ts'
+import { say } from '../../../lib/output.ts'
+import { progressBar } from '../../../lib/progress.ts'
 
 const PING_TIMEOUT_MS = 10_000
 
 /** `omni plugin image build`. */
-export function registerImage(plugin: Command): void {
-  const image = plugin.command('image').summary('the container runner image (image build)').description('The container runner image that container plugins run in.')
+export function registerBuild(image: Command): void {
   const build = image
     .command('build')
     .summary('build or reuse the container runner image; prints its reference by digest')

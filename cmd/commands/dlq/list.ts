@@ -1,0 +1,38 @@
+import type { Command } from 'commander'
+import { listDeadLetters } from '../../../src/jetstream/dlq.ts'
+import { openSession } from '../../lib/session.ts'
+import { filterOf, withFilters, type DlqOptions } from './filters.ts'
+
+/** `omni dlq list`. */
+export function registerList(dlq: Command): void {
+  withFilters(dlq.command('list').description('List dead letters with their pipeline, stage, error and attempts.'))
+    .option('--json', 'print JSON')
+    .action(async (opts: DlqOptions & { json?: boolean }) => {
+      const session = await openSession(opts.nats)
+      try {
+        const letters = await listDeadLetters(session.jsm, session.js, filterOf(opts))
+        if (opts.json) {
+          const out = letters.map(({ data, ...rest }) => ({ ...rest, event: safeJson(data) }))
+          process.stdout.write(`${JSON.stringify(out, null, 2)}\n`)
+          return
+        }
+        if (letters.length === 0) process.stdout.write('no dead letters\n')
+        for (const l of letters) {
+          process.stdout.write(
+            `#${l.seq}  ${l.failedAt}  pipeline=${l.pipeline} stage=${l.stage} attempts=${l.attempts} type=${l.type ?? '?'} from=${l.originalSubject}#${l.originalSeq}\n    ${l.error}\n`,
+          )
+        }
+      } finally {
+        await session.close()
+      }
+    })
+}
+
+function safeJson(data: Uint8Array): unknown {
+  const text = new TextDecoder().decode(data)
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
+}
