@@ -10,7 +10,7 @@ import { API_DEFAULTS, resolveApiConfig } from '../../src/api/options.ts'
 import { buildApi, serverOptions } from '../../src/api/server.ts'
 import { getCartridge } from '../../src/cartridges/mod.ts'
 import { silentLogger } from '../../src/observability/logger.ts'
-import { startFabric, type Fabric } from '../../src/node/fabric.ts'
+import { startNode, type OmniNode } from '../../src/node/mod.ts'
 import { FIXTURES_DIR } from './fixtures.ts'
 import type { BenchContext } from './types.ts'
 
@@ -42,7 +42,7 @@ export async function startEmptyServer(): Promise<HttpTarget> {
 }
 
 export interface ApiTarget extends HttpTarget {
-  readonly fabric: Fabric
+  readonly node: OmniNode
   readonly app: ApiApp
   /** the Authorization header of a token with the ingest scope */
   readonly headers: Readonly<Record<string, string>>
@@ -64,23 +64,23 @@ export async function writeHttpManifests(ctx: BenchContext): Promise<string> {
 
 /** The fabric (ClickHouse off) and the API on it, listening like `omni up` serves it. */
 export async function startApiServer(ctx: BenchContext, manifests: string): Promise<ApiTarget> {
-  const fabric = await startFabric({ natsUrl: ctx.url, manifests, lookup: getCartridge, logger: silentLogger(), watch: false, clickhouse: false })
+  const node = await startNode({ nats: { url: ctx.url }, manifests, lookup: getCartridge, logger: silentLogger(), watch: false, clickhouse: false })
   try {
     const token = randomBytes(24).toString('hex')
     // a limit far above what the bench can send, so the limiter is paid for but never refuses
     const config = resolveApiConfig({ host: '127.0.0.1', port: 0, rateLimit: 10_000_000, tokens: [{ name: 'bench-ingest', token, scopes: ['ingest'] }] })
-    const app = await buildApi({ fabric, manifests }, config, silentLogger())
+    const app = await buildApi(node, config, silentLogger())
     try {
       const url = await app.listen({ host: config.host, port: config.port })
       return {
         url,
-        fabric,
+        node,
         app,
         headers: { authorization: `Bearer ${token}` },
-        // the API before the fabric it serves
+        // the API before the node it serves
         close: async () => {
           await app.close()
-          await fabric.close()
+          await node.close()
         },
       }
     } catch (err) {
@@ -88,7 +88,7 @@ export async function startApiServer(ctx: BenchContext, manifests: string): Prom
       throw err
     }
   } catch (err) {
-    await fabric.close()
+    await node.close()
     throw err
   }
 }

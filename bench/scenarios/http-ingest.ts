@@ -164,7 +164,7 @@ async function streamCount(ctx: BenchContext, stream: string, subject: string): 
 
 async function measureApi(ctx: BenchContext, api: ApiTarget, empty: ScenarioResult): Promise<ScenarioResult[]> {
   const rows: ScenarioResult[] = []
-  const catalog = api.fabric.catalog()
+  const catalog = api.node.catalog.current()
   const benchSubject = catalog.get(BENCH_TYPE)?.subject
   if (!benchSubject) throw new Error(`the bench catalog has no ${BENCH_TYPE}`)
   const ingest = await load(ctx, INGEST, api.url, api.headers, [{ label: benchSubject, count: () => storedOn(ctx, benchSubject) }])
@@ -182,7 +182,7 @@ async function measureApi(ctx: BenchContext, api: ApiTarget, empty: ScenarioResu
     rows.push(skipped(WEBHOOK, 'on a shared server (--nats): webhooks write message.received events and raw payloads outside the bench subjects'))
     return rows
   }
-  if (!api.fabric.webhooks().find(WEBHOOK_SOURCE, WEBHOOK_INSTANCE)) {
+  if (!api.node.ingest.webhooks().find(WEBHOOK_SOURCE, WEBHOOK_INSTANCE)) {
     rows.push(skipped(WEBHOOK, `the fabric did not register the ${WEBHOOK_SOURCE} webhook source`))
     return rows
   }

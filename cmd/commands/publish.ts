@@ -1,13 +1,10 @@
 import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
-import { getCartridge } from '../../src/cartridges/mod.ts'
 import { isOmniError, omniError } from '../../src/errors/mod.ts'
-import { publishEvent } from '../../src/ingest/publish.ts'
 import type { EventInput } from '../../src/ingest/prepare.ts'
-import { loadManifestsOrThrow } from '../../src/manifests/load.ts'
 import { DEFAULT_NATS_URL, manifestsPath } from '../lib/options.ts'
 import { progressBar } from '../lib/progress.ts'
-import { openSession } from '../lib/session.ts'
+import { withNodeClient } from '../lib/session.ts'
 
 interface PublishOptions {
   nats: string
@@ -39,33 +36,32 @@ export function registerPublish(program: Command): void {
     .addHelpText('after', `\nExample:\n  omni publish message.received '{"kind":"text","text":"hi","providerMessageId":"m1","fromSelf":false,"forwarded":false}' --provider whatsapp --instance phone-1`)
     .action(async (type: string | undefined, data: string | undefined, opts: PublishOptions) => {
       const inputs = opts.file ? await readLines(opts.file) : [{ line: 0, input: singleInput(type, data, opts) }]
-      const { catalog } = await loadManifestsOrThrow(manifestsPath(opts.manifests), getCartridge)
-      const session = await openSession(opts.nats)
-      const bar = inputs.length > 20 ? progressBar('publishing', inputs.length) : undefined
       let published = 0
       let duplicates = 0
-      try {
-        for (const { line, input } of inputs) {
-          try {
-            const r = await publishEvent(session.publisher, catalog, input, { tenant: opts.tenant ?? 'default' })
-            if (r.ack.duplicate) duplicates++
-            else published++
-            if (!bar) {
-              const note = r.ack.duplicate ? 'duplicate: already stored, not processed again' : 'stored'
-              process.stdout.write(`${note}: ${r.event.type} → ${r.subject} seq ${r.ack.seq} key ${r.event.idempotencykey}\n`)
+      await withNodeClient({ natsUrl: opts.nats, manifests: manifestsPath(opts.manifests) }, async ({ ingest }) => {
+        const bar = inputs.length > 20 ? progressBar('publishing', inputs.length) : undefined
+        try {
+          for (const { line, input } of inputs) {
+            try {
+              const r = await ingest.event(input, { tenant: opts.tenant ?? 'default' })
+              if (r.duplicate) duplicates++
+              else published++
+              if (!bar) {
+                const note = r.duplicate ? 'duplicate: already stored, not processed again' : 'stored'
+                process.stdout.write(`${note}: ${r.type} → ${r.subject} seq ${r.seq} key ${r.idempotencykey}\n`)
+              }
+            } catch (err) {
+              // say which line failed; lines already published stay published
+              if (line > 0 && isOmniError(err)) throw omniError(err.code, `${opts.file}:${line}: ${err.message} (${published} earlier event(s) were published)`, { problems: err.problems, cause: err })
+              throw err
             }
-          } catch (err) {
-            // say which line failed; lines already published stay published
-            if (line > 0 && isOmniError(err)) throw omniError(err.code, `${opts.file}:${line}: ${err.message} (${published} earlier event(s) were published)`, { problems: err.problems, cause: err })
-            throw err
+            bar?.increment()
           }
-          bar?.increment()
+        } finally {
+          bar?.stop()
         }
-      } finally {
-        bar?.stop()
-        await session.close()
-      }
-      if (bar) process.stdout.write(`${published} stored, ${duplicates} duplicate(s) dropped by the stream\n`)
+        if (bar) process.stdout.write(`${published} stored, ${duplicates} duplicate(s) dropped by the stream\n`)
+      })
     })
 }
 

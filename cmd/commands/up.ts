@@ -1,16 +1,15 @@
-import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { getCartridge } from '../../src/cartridges/mod.ts'
-import { createLogger } from '../../src/observability/logger.ts'
-import { startFabric } from '../../src/node/fabric.ts'
-import { startNatsServer, type ManagedNatsServer } from '../../src/server/mod.ts'
+import { createLogger, type Logger } from '../../src/observability/logger.ts'
+import { startNode, type OmniNode } from '../../src/node/mod.ts'
+import { banner } from '../lib/banner.ts'
 import { clickHouseConfigFrom, withClickHouseOptions, type ClickHouseCliOptions } from '../lib/clickhouse-options.ts'
 import { pluginSettingsFrom, withPluginOptions, type PluginCliOptions } from '../lib/plugin-options.ts'
 import { manifestsPath } from '../lib/options.ts'
 import { parseIntOption } from '../lib/parse.ts'
 import { apiConfigFrom, withApiOptions, type ApiCliOptions } from '../lib/api-options.ts'
-import { startApi, type ApiApp } from '../../src/api/mod.ts'
+import { startApi } from '../../src/api/mod.ts'
 
 interface UpOptions extends ClickHouseCliOptions, PluginCliOptions, ApiCliOptions {
   clickhouse: boolean
@@ -38,106 +37,48 @@ export function registerUp(program: Command): void {
   withPluginOptions(cmd)
   withApiOptions(cmd)
   cmd.action(async (opts: UpOptions) => {
-      const logger = createLogger({ ...(opts.logLevel ? { level: opts.logLevel } : {}) })
-      // bad ClickHouse settings fail before anything starts
-      const clickhouse = opts.clickhouse ? clickHouseConfigFrom(opts) : false
-      const plugins = pluginSettingsFrom(opts, opts.data)
-      const api = opts.api ? await apiConfigFrom(opts, opts.data) : undefined
-      let server: ManagedNatsServer | undefined
-      let url = opts.nats
-      if (!url) {
-        const storeDir = resolve(opts.data, 'nats')
-        await mkdir(storeDir, { recursive: true })
-        server = await startNatsServer({ host: '127.0.0.1', port: opts.port, storeDir, syncInterval: opts.syncInterval, logFile: resolve(opts.data, 'nats-server.log') })
-        url = server.url
-      }
-      let fabric
-      try {
-        fabric = await startFabric({
-          natsUrl: url,
-          manifests: manifestsPath(opts.manifests),
-          lookup: getCartridge,
-          logger,
-          watch: opts.watch,
-          clickhouse,
-          plugins: { ...plugins, workDir: resolve(opts.data, 'sandbox') },
-          // a fabric that lost its connection for good stops, so a supervisor can restart it
-          onFailed: () => process.kill(process.pid, 'SIGTERM'),
-          onSettled: (e) => {
-            if (e.type === 'acked') logger.debug({ pipeline: e.pipeline, seq: e.seq, outcome: e.outcome.type, trace: e.outcome.trace }, 'event settled')
-            else logger.warn(e, e.type === 'retry' ? 'event will be retried' : 'event dead-lettered')
-          },
-        })
-      } catch (err) {
-        await server?.close()
-        throw err
-      }
-      let http: { app: ApiApp; url: string } | undefined
-      if (api) {
-        try {
-          http = await startApi({ fabric, manifests: manifestsPath(opts.manifests) }, api.config, logger)
-        } catch (err) {
-          await fabric.close()
-          await server?.close()
-          throw err
-        }
-      }
-      // the banner goes out in one write, so a reader never sees half of it
-      const banner: string[] = []
-      const out = { write: (line: string) => banner.push(line) }
-      out.write(`Omni Fabric is running\n`)
-      out.write(`  NATS        ${url}${server ? ` (local nats-server ${server.version}, pid ${server.pid}, data in ${server.storeDir})` : ''}\n`)
-      out.write(`  ClickHouse  ${fabric.analytics ? `${fabric.analytics.ch.description}, database ${fabric.analytics.ch.config.database} (events kept ${fabric.analytics.ch.config.eventsRetentionDays} d, raw payloads ${fabric.analytics.ch.config.rawRetentionDays} d)` : 'off (--no-clickhouse)'}\n`)
-      out.write(`  API         ${http ? `${http.url} (docs ${http.url}/docs; ${api?.tokenFile ? `admin token in ${api.tokenFile}` : `${api?.config.tokens.length} token(s) from ${opts.tokens}`})` : 'off (--no-api)'}\n`)
-      out.write(`  manifests   ${manifestsPath(opts.manifests)}${opts.watch ? ' (watching for changes)' : ''}\n`)
-      const installed = fabric.pluginStatus()
-      out.write(`  plugins     ${plugins.dir}: ${installed.map((p) => (p.state === 'rejected' ? `${p.id} (rejected)` : `${p.id} ${p.version} ${p.runtime}/${p.tier}${p.state === 'running' ? ' running' : ''}`)).join(', ') || 'none'}; trust ${plugins.trust}, cluster ${plugins.cluster}\n`)
-      out.write(`  event types ${fabric.catalog().entries.map((e) => e.type).join(', ') || 'none'}\n`)
-      for (const w of fabric.webhooks().list()) {
-        const where = http ? `${http.url}/v1/webhooks/${w.name}/${w.instances === 'any' ? '<instance>' : `{${w.instances.join(',')}}`}` : '(API off)'
-        out.write(`  webhook     ${w.name}: ${w.adapter.name} at ${where}, ${w.auth ? `${w.auth.type} auth` : 'bearer token with the ingest scope'}\n`)
-      }
-      for (const p of fabric.pipelines()) {
-        out.write(`  pipeline    ${p.name}: ${p.sources.join(', ')}\n`)
-        out.write(`              ${p.levels.map((l) => l.map((s) => `${s.id}(${s.uses})`).join(' | ')).join(' → ')}\n`)
-      }
-      out.write(`Try: omni publish message.received '{"kind":"text","text":"hello","providerMessageId":"m1","fromSelf":false,"forwarded":false}' --provider whatsapp --instance phone-1\n`)
-      out.write(`     omni tail        (in another terminal)      Stop with Ctrl-C.\n`)
-      process.stdout.write(banner.join(''))
+    const logger = createLogger({ ...(opts.logLevel ? { level: opts.logLevel } : {}) })
+    // bad settings fail before anything starts
+    const clickhouse = opts.clickhouse ? clickHouseConfigFrom(opts) : false
+    const plugins = pluginSettingsFrom(opts, opts.data)
+    const api = opts.api ? await apiConfigFrom(opts, opts.data) : undefined
+    const nats = opts.nats
+      ? { url: opts.nats }
+      : { serve: { host: '127.0.0.1', port: opts.port, storeDir: resolve(opts.data, 'nats'), syncInterval: opts.syncInterval, logFile: resolve(opts.data, 'nats-server.log') } }
+    const manifests = manifestsPath(opts.manifests)
+    const node = await startNode({ nats, manifests, lookup: getCartridge, logger, watch: opts.watch, clickhouse, plugins: { ...plugins, workDir: resolve(opts.data, 'sandbox') } })
+    const stop = Promise.withResolvers<string>()
+    void followStatus(node, logger, () => stop.resolve('failure'))
+    // the API owns the node from here: closing it answers what is in flight, then closes the node
+    const http = api ? await startApi(node, api.config, logger, { owns: true }).catch(async (err: unknown) => {
+      await node.close()
+      throw err
+    }) : undefined
+    process.stdout.write(banner(node, { api: http ? { url: http.url, tokens: api?.tokenFile ? `admin token in ${api.tokenFile}` : `${api?.config.tokens.length} token(s) from ${opts.tokens}` } : undefined, plugins }))
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.resolve(signal))
+    const reason = await stop.promise
+    logger.info({ reason }, 'draining')
+    try {
+      // the API first: no request may reach a node that is draining
+      await (http ? http.app.close() : node.close())
+    } catch (err) {
+      logger.error({ err }, 'shutdown failed')
+      process.exitCode = 1
+    }
+    if (node.failure) {
+      logger.error({ failure: node.failure }, 'stopped after a failure')
+      process.exitCode = 1
+    } else logger.info('stopped')
+    logger.flush()
+  })
+}
 
-      const shutdown = async (signal: string) => {
-        logger.info({ signal }, 'draining')
-        const failure = fabric.failure
-        // the API first: no request may reach a fabric that is draining; the rest closes even if
-        // an earlier step fails (the failure is logged as the shutdown's)
-        try {
-          await http?.app.close()
-        } finally {
-          try {
-            await fabric.close()
-          } finally {
-            await server?.close()
-          }
-        }
-        if (failure) {
-          logger.error({ failure }, 'stopped after a failure')
-          process.exitCode = 1
-        } else logger.info('stopped')
-        logger.flush()
-      }
-      await new Promise<void>((done) => {
-        const onSignal = (signal: NodeJS.Signals) => {
-          process.off('SIGINT', onSignal)
-          process.off('SIGTERM', onSignal)
-          shutdown(signal).then(done, (err: unknown) => {
-            logger.error({ err }, 'shutdown failed')
-            process.exitCode = 1
-            logger.flush()
-            done()
-          })
-        }
-        process.on('SIGINT', onSignal)
-        process.on('SIGTERM', onSignal)
-      })
-    })
+/** Logs what the node reports; a failure for good stops `omni up`, so a supervisor can restart it. */
+async function followStatus(node: OmniNode, logger: Logger, onFailed: () => void): Promise<void> {
+  for await (const s of node.status()) {
+    if (s.type === 'acked') logger.debug({ pipeline: s.pipeline, seq: s.seq, outcome: s.outcome.type, trace: s.outcome.trace }, 'event settled')
+    else if (s.type === 'retry') logger.warn(s, 'event will be retried')
+    else if (s.type === 'dead-lettered') logger.warn(s, 'event dead-lettered')
+    else if (s.type === 'failed') onFailed()
+  }
 }

@@ -1,3 +1,5 @@
+import { getCartridge } from '../../src/cartridges/mod.ts'
+import { openNodeClient, type NodeClient } from '../../src/node/mod.ts'
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { connectNats } from '../../src/jetstream/connect.ts'
@@ -39,4 +41,10 @@ export async function withSession<T>(url: string, fn: (session: CliSession) => P
   } finally {
     await session.close()
   }
+}
+
+/** Runs `fn` with the node's services over a connection of this command's own, closed after whatever happens. */
+export async function withNodeClient<T>(opts: { natsUrl: string; manifests?: string }, fn: (client: NodeClient) => Promise<T>): Promise<T> {
+  await using client = await openNodeClient({ ...opts, lookup: getCartridge })
+  return fn(client)
 }

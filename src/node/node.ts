@@ -15,6 +15,7 @@ import { hasSlowMultiFilter } from '../server/version.ts'
 import { startNatsServer, type ManagedNatsServer } from '../server/mod.ts'
 import { compileNodeConfig, type NodeConfig, type NodeOptions } from './config.ts'
 import { createPluginHost } from './plugin-host.ts'
+import { recordInternals } from './internals.ts'
 import { createPipelineRunner } from './runner.ts'
 import { createCatalogService, type CatalogService } from './services/catalog.ts'
 import { createDeadLetterService, type DeadLetterService } from './services/dead-letters.ts'
@@ -155,6 +156,7 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
         watching: config.watch,
       },
     })
+    recordInternals(node, { nc, js, jsm, publisher, sink, runner })
     pipelines.watch()
     node.started()
     return node

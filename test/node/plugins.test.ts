@@ -8,7 +8,7 @@ import { connectTest, startTestNats } from '../fixtures/nats.ts'
 import { eventually, readSubject, startTestFabric } from '../fixtures/fabric.ts'
 import { createSignedPlugin, createTestTrust, NOW, tempDir, type TestPluginOptions, type TestTrust } from '../fixtures/plugins.ts'
 import type { ManagedNatsServer } from '../../src/server/mod.ts'
-import type { Fabric } from '../../src/node/fabric.ts'
+import type { Fabric } from '../fixtures/fabric.ts'
 
 const SHOUT = `function stage(input) {
   if (input.event.data.text === 'boom') throw new Error('boom on purpose')

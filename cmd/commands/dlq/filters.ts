@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import type { DeadLetterFilter } from '../../../src/jetstream/dlq.ts'
+import type { DeadLetterFilter } from '../../../src/node/mod.ts'
 import { DEFAULT_NATS_URL } from '../../lib/options.ts'
 import { parseIntOption } from '../../lib/parse.ts'
 

@@ -1,6 +1,5 @@
 import type { Command } from 'commander'
-import { listDeadLetters } from '../../../src/jetstream/dlq.ts'
-import { openSession } from '../../lib/session.ts'
+import { withNodeClient } from '../../lib/session.ts'
 import { filterOf, withFilters, type DlqOptions } from './filters.ts'
 
 /** `omni dlq list`. */
@@ -8,9 +7,8 @@ export function registerList(dlq: Command): void {
   withFilters(dlq.command('list').description('List dead letters with their pipeline, stage, error and attempts.'))
     .option('--json', 'print JSON')
     .action(async (opts: DlqOptions & { json?: boolean }) => {
-      const session = await openSession(opts.nats)
-      try {
-        const letters = await listDeadLetters(session.jsm, session.js, filterOf(opts))
+      await withNodeClient({ natsUrl: opts.nats }, async ({ deadLetters }) => {
+        const letters = await deadLetters.list(filterOf(opts))
         if (opts.json) {
           const out = letters.map(({ data, ...rest }) => ({ ...rest, event: safeJson(data) }))
           process.stdout.write(`${JSON.stringify(out, null, 2)}\n`)
@@ -22,9 +20,7 @@ export function registerList(dlq: Command): void {
             `#${l.seq}  ${l.failedAt}  pipeline=${l.pipeline} stage=${l.stage} attempts=${l.attempts} type=${l.type ?? '?'} from=${l.originalSubject}#${l.originalSeq}\n    ${l.error}\n`,
           )
         }
-      } finally {
-        await session.close()
-      }
+      })
     })
 }
 

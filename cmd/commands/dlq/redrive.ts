@@ -1,7 +1,6 @@
 import type { Command } from 'commander'
-import { listDeadLetters, redriveDeadLetters } from '../../../src/jetstream/dlq.ts'
 import { progressBar } from '../../lib/progress.ts'
-import { openSession } from '../../lib/session.ts'
+import { withNodeClient } from '../../lib/session.ts'
 import { filterOf, withFilters, type DlqOptions } from './filters.ts'
 
 /** `omni dlq redrive`. */
@@ -9,25 +8,19 @@ export function registerRedrive(dlq: Command): void {
   withFilters(dlq.command('redrive').description('Send matching dead letters back to their own pipeline and remove them from the DLQ. Safe to run twice.'))
     .option('--dry-run', 'only say what would be redriven')
     .action(async (opts: DlqOptions & { dryRun?: boolean }) => {
-      const session = await openSession(opts.nats)
-      try {
-        if (opts.dryRun) {
-          const letters = await listDeadLetters(session.jsm, session.js, filterOf(opts))
-          process.stdout.write(`${letters.length} dead letter(s) would be redriven\n`)
-          return
-        }
+      await withNodeClient({ natsUrl: opts.nats }, async ({ deadLetters }) => {
         let bar: ReturnType<typeof progressBar> | undefined
-        // no fabric here: a pipeline runs when its consumer exists (the default check)
-        const result = await redriveDeadLetters(session.jsm, session.js, session.publisher, filterOf(opts), {
+        // the node recorded which pipelines it runs: a pipeline removed through the API is refused here too
+        const result = await deadLetters.redrive(filterOf(opts), {
+          dryRun: opts.dryRun === true,
           onProgress: (done, total) => {
             bar ??= progressBar('redriving', total)
             bar.update(done)
           },
         })
         bar?.stop()
-        process.stdout.write(`redriven: ${result.redriven}, already redriven before: ${result.duplicates}\n`)
-      } finally {
-        await session.close()
-      }
+        if (result.dryRun) process.stdout.write(`${result.letters.length} dead letter(s) would be redriven\n`)
+        else process.stdout.write(`redriven: ${result.redriven}, already redriven before: ${result.duplicates}\n`)
+      })
     })
 }

@@ -1,7 +1,7 @@
 import type { EventCatalog } from '../../catalog/catalog.ts'
 import { coalescePublishes } from '../../jetstream/coalesce.ts'
 import type { AckPublisher } from '../../jetstream/publisher-types.ts'
-import type { PrepareOptions } from '../../ingest/prepare.ts'
+import { prepareEvent, type EventInput, type PrepareOptions } from '../../ingest/prepare.ts'
 import { prepareAll, publishPrepared, type IngestResult, type Locate } from '../../ingest/publish.ts'
 import { receiveWebhook, type WebhookAnswer, type WebhookRequest } from '../../ingest/webhook.ts'
 import type { WebhookRegistry } from '../../webhooks/mod.ts'
@@ -16,6 +16,8 @@ export interface IngestService {
    * none when one is refused; resolves once each is durable in JetStream.
    */
   events(inputs: readonly unknown[], opts?: { readonly locate?: Locate; readonly defaults?: PrepareOptions }): Promise<IngestResult[]>
+  /** One event on its own (`omni publish`): refused with the envelope's or the catalog's own error. */
+  event(input: EventInput, defaults?: PrepareOptions): Promise<IngestResult>
   /** Authenticates, archives raw, normalizes and publishes one webhook delivery. */
   webhook(request: WebhookRequest): Promise<WebhookAnswer>
   /** the webhook sources the manifests declare now */
@@ -34,6 +36,7 @@ export function createIngestService(deps: IngestDeps): IngestService {
   const flow = { publisher, catalog: deps.catalog, webhooks: deps.webhooks }
   return {
     events: (inputs, opts = {}) => publishPrepared(publisher, prepareAll(deps.catalog(), inputs, opts.locate, opts.defaults)),
+    event: async (input, defaults) => (await publishPrepared(publisher, [prepareEvent(deps.catalog(), input, defaults)]))[0] as IngestResult,
     webhook: (request) => receiveWebhook(flow, request),
     webhooks: deps.webhooks,
   }
