@@ -1,15 +1,13 @@
 import { Compile } from 'typebox/compile'
 import { PROVIDER_META_KEY, type Envelope, type Visibility } from '../envelope/schema.ts'
 import { schemaProblems } from '../envelope/validate.ts'
-import type { StageFn } from '../pipeline/stage.ts'
+import type { FanoutTarget } from '../pipeline/executor.ts'
 import type { Problem } from '../errors/mod.ts'
 import type { EventTypeSpec } from './schema.ts'
 
 /** A fan-out target with its transforms compiled. */
-export interface CompiledTarget {
-  readonly subject: string
+export interface CompiledTarget extends FanoutTarget {
   readonly description: string
-  readonly transforms: readonly StageFn[]
 }
 
 /** One event type, compiled: ready to check data and derive keys and subjects. */

@@ -1,7 +1,6 @@
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream'
 import type { DedupStore } from '../jetstream/dedup-store.ts'
 import type { StageServices } from './stage.ts'
-import type { EventCatalog } from '../catalog/catalog.ts'
 import type { Envelope } from '../envelope/schema.ts'
 import { assertEnvelope } from '../envelope/validate.ts'
 import { isOmniError } from '../errors/mod.ts'
@@ -12,7 +11,7 @@ import { startWorkingHeartbeat, type WorkingHeartbeat } from '../jetstream/heart
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import { consumerName, EVENTS_STREAM } from '../jetstream/topology.ts'
 import type { CompiledPipeline } from './compile.ts'
-import { executePipeline, type EventOutcome } from './executor.ts'
+import { executePipeline, type EventOutcome, type FanoutCatalog } from './executor.ts'
 
 /** starting → running → draining → stopped, or failed when the consume loop dies. */
 export type WorkerState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed'
@@ -35,7 +34,7 @@ export interface WorkerOptions {
   readonly js: JetStreamClient
   readonly publisher: AckPublisher
   readonly pipeline: CompiledPipeline
-  readonly catalog: () => EventCatalog
+  readonly catalog: () => FanoutCatalog
   readonly dedup?: DedupStore
   /** messages pulled per request (default 256) */
   readonly batch?: number
