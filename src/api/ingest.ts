@@ -3,6 +3,7 @@ import { isOmniError, omniError, type Problem } from '../errors/mod.ts'
 import { prepareEvent, type EventInput, type PreparedEvent } from '../ingest/prepare.ts'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import { EVENTS_STREAM } from '../jetstream/topology.ts'
+import { ingestMsgId } from '../wire/mod.ts'
 
 /** What became of one event handed to the API. */
 export interface IngestResult {
@@ -43,7 +44,7 @@ export function prepareAll(catalog: EventCatalog, inputs: readonly unknown[], lo
 export async function publishAll(publisher: AckPublisher, prepared: readonly PreparedEvent[]): Promise<IngestResult[]> {
   return Promise.all(
     prepared.map(async (p) => {
-      const ack = await publisher.publish(p.subject, p.bytes, { msgID: p.event.idempotencykey, expectStream: EVENTS_STREAM })
+      const ack = await publisher.publish(p.subject, p.bytes, { msgID: ingestMsgId(p.event.idempotencykey), expectStream: EVENTS_STREAM })
       return { id: p.event.id, type: p.event.type, subject: p.subject, idempotencykey: p.event.idempotencykey, seq: ack.seq, duplicate: ack.duplicate }
     }),
   )

@@ -1,9 +1,6 @@
 import Type, { type Static } from 'typebox'
 import { TargetTransformSchema } from '../pipeline/spec.ts'
-
-/** `omni.{evt|cmd}.{producer}.{event}.v{n}` */
-export const SUBJECT_PATTERN = '^omni\\.(evt|cmd)\\.[a-z0-9_-]+\\.[a-z0-9_-]+\\.v[0-9]+$'
-export const SUBJECT_RE = new RegExp(SUBJECT_PATTERN)
+import { SUBJECT_PATTERN } from '../wire/mod.ts'
 
 export const FanoutTargetSchema = Type.Object(
   {

@@ -1,6 +1,7 @@
 import type { EventCatalog } from '../catalog/catalog.ts'
 import type { AckPublisher, PubAck } from '../jetstream/publisher-types.ts'
 import { EVENTS_STREAM } from '../jetstream/topology.ts'
+import { ingestMsgId } from '../wire/mod.ts'
 import { prepareEvent, type EventInput, type PrepareOptions, type PreparedEvent } from './prepare.ts'
 
 export interface PublishedEvent extends PreparedEvent {
@@ -13,6 +14,6 @@ export interface PublishedEvent extends PreparedEvent {
  */
 export async function publishEvent(publisher: AckPublisher, catalog: EventCatalog, input: EventInput, opts?: PrepareOptions): Promise<PublishedEvent> {
   const prepared = prepareEvent(catalog, input, opts)
-  const ack = await publisher.publish(prepared.subject, prepared.bytes, { msgID: prepared.event.idempotencykey, expectStream: EVENTS_STREAM })
+  const ack = await publisher.publish(prepared.subject, prepared.bytes, { msgID: ingestMsgId(prepared.event.idempotencykey), expectStream: EVENTS_STREAM })
   return { ...prepared, ack }
 }

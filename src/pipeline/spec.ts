@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox'
 import { DURATION_PATTERN } from '../util/duration.ts'
+import { SOURCE_PATTERN } from '../wire/mod.ts'
 
 const Duration = Type.Union([Type.String({ pattern: DURATION_PATTERN }), Type.Integer({ minimum: 0 })], {
   description: "a duration: milliseconds as a number, or a string such as '500ms', '2s', '1m'",
@@ -54,7 +55,7 @@ export const PipelineManifestSchema = Type.Object(
     kind: Type.Literal('Pipeline'),
     name: Type.String({ pattern: PIPELINE_NAME_PATTERN, maxLength: PIPELINE_NAME_MAX_LENGTH }),
     description: Type.Optional(Type.String()),
-    sources: Type.Array(Type.String({ pattern: '^omni(\\.[a-z0-9_*>-]+)+$' }), { minItems: 1 }),
+    sources: Type.Array(Type.String({ pattern: SOURCE_PATTERN }), { minItems: 1 }),
     errorPolicy: Type.Optional(
       Type.Object(
         {
