@@ -193,8 +193,3 @@ t.test('an undecodable message or a row ClickHouse refuses is terminated; the ot
   t.equal(info.state.messages, 3, 'the JetStream copies stay until max_age')
   t.ok((await h.jsm.streams.getMessage(RAW_STREAM, { seq: poison.seq })) && (await h.jsm.streams.getMessage(RAW_STREAM, { seq: garbage.seq })), 'the terminated ones among them')
 })
-
-t.test('subject tokens: characters outside [A-Za-z0-9_-] become _', async (t) => {
-  t.equal(rawSubject('whats.app', 'phone 1/*>'), 'omni.raw.whats_app.phone_1___')
-  t.equal(rawSubject('', 'ok-1_A'), 'omni.raw._.ok-1_A')
-})
