@@ -6,7 +6,7 @@ NODE_BIN = $(shell cat $(ROOT)/.tools/node-bin-path 2>/dev/null)
 RUN = PATH="$(NODE_BIN):$$PATH" OMNI_NATS_SERVER="$(ROOT)/.tools/nats/nats-server"
 NODE_FLAGS = --no-warnings=ExperimentalWarning --stack-trace-limit=20
 
-.PHONY: setup up test typecheck bench validate clean
+.PHONY: setup up test typecheck layers bench validate clean
 
 setup:
 	@bash scripts/setup.sh
@@ -20,7 +20,11 @@ validate: setup
 typecheck: setup
 	@$(RUN) node node_modules/.bin/tsc -p tsconfig.json
 
-test: setup typecheck
+# every import in src/ points at its own layer or a lower one (the order is in src/layers.ts)
+layers: setup
+	@$(RUN) node $(NODE_FLAGS) scripts/check-layers.ts
+
+test: setup typecheck layers
 	@$(RUN) bash scripts/test.sh
 
 # the container plugin row needs a Docker engine: scripts/bench.sh starts a private one when

@@ -3,7 +3,7 @@
 // fabric; (3) the WhatsApp (Evolution) webhook. Every request carries its own id and
 // idempotency key, and afterwards every 2xx answer must be a message in JetStream.
 import { EVENTS_STREAM, RAW_STREAM } from '../../src/jetstream/topology.ts'
-import { rawSubject } from '../../src/ingest/raw-archive.ts'
+import { rawSubject } from '../../src/wire/mod.ts'
 import type { HttpBodyKind } from '../lib/http-bodies.ts'
 import { runHttpLoad, type HttpLoadRun } from '../lib/http-load.ts'
 import { startApiServer, startEmptyServer, WEBHOOK_INSTANCE, WEBHOOK_SOURCE, writeHttpManifests, type ApiTarget } from '../lib/http-servers.ts'

@@ -1,15 +1,14 @@
 import { Compile } from 'typebox/compile'
 import { PROVIDER_META_KEY, type Envelope, type Visibility } from '../envelope/schema.ts'
 import { schemaProblems } from '../envelope/validate.ts'
-import type { StageFn } from '../pipeline/stage.ts'
+import type { FanoutTarget } from '../pipeline/executor.ts'
 import type { Problem } from '../errors/mod.ts'
+import { eventSubject } from '../wire/mod.ts'
 import type { EventTypeSpec } from './schema.ts'
 
 /** A fan-out target with its transforms compiled. */
-export interface CompiledTarget {
-  readonly subject: string
+export interface CompiledTarget extends FanoutTarget {
   readonly description: string
-  readonly transforms: readonly StageFn[]
 }
 
 /** One event type, compiled: ready to check data and derive keys and subjects. */
@@ -38,11 +37,6 @@ export interface EventCatalog {
   bySubject(subject: string): CatalogEntry | undefined
 }
 
-/** `message.received` v1 from `ingest` → `omni.evt.ingest.message-received.v1` */
-export function subjectFor(producer: string, type: string, version: number): string {
-  return `omni.evt.${producer}.${type.replace(/\./g, '-')}.v${version}`
-}
-
 /** Compiles one declared event type. */
 export function compileEntry(spec: EventTypeSpec, producer: string, declaredAt: string, fanout: readonly CompiledTarget[]): CatalogEntry {
   const required = [...new Set([...((spec.schema?.['required'] as string[] | undefined) ?? []), ...(spec.required ?? [])])]
@@ -59,7 +53,7 @@ export function compileEntry(spec: EventTypeSpec, producer: string, declaredAt: 
     type: spec.type,
     version: spec.version,
     producer: prod,
-    subject: subjectFor(prod, spec.type, spec.version),
+    subject: eventSubject(prod, spec.type, spec.version),
     visibility: spec.visibility ?? 'local',
     idempotency: spec.idempotency,
     fanout,

@@ -1,17 +1,6 @@
 import Type, { type Static } from 'typebox'
-
-/** `omni.{evt|cmd}.{producer}.{event}.v{n}` */
-export const SUBJECT_PATTERN = '^omni\\.(evt|cmd)\\.[a-z0-9_-]+\\.[a-z0-9_-]+\\.v[0-9]+$'
-export const SUBJECT_RE = new RegExp(SUBJECT_PATTERN)
-
-/** A stage-like transform applied to one fan-out target (e.g. transform.redact). */
-export const TargetTransformSchema = Type.Object(
-  {
-    uses: Type.String({ minLength: 1 }),
-    with: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-  },
-  { additionalProperties: false },
-)
+import { TargetTransformSchema } from '../pipeline/spec.ts'
+import { SUBJECT_PATTERN } from '../wire/mod.ts'
 
 export const FanoutTargetSchema = Type.Object(
   {
@@ -53,4 +42,3 @@ export const CatalogManifestSchema = Type.Object(
 export type CatalogManifest = Static<typeof CatalogManifestSchema>
 export type EventTypeSpec = Static<typeof EventTypeSchema>
 export type FanoutTarget = Static<typeof FanoutTargetSchema>
-export type TargetTransform = Static<typeof TargetTransformSchema>

@@ -2,7 +2,7 @@
 // declare and what the loaded pipelines map. The gaps are types that arrive but no pipeline
 // handles, and types declared but never seen.
 import { omniError, type Problem } from '../errors/mod.ts'
-import { subjectsOverlap } from '../pipeline/subjects.ts'
+import { subjectsOverlap } from '../wire/mod.ts'
 import type { ClickHouse } from './client.ts'
 import { isoTime, select } from './query.ts'
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { rawArchiveId } from '../wire/mod.ts'
 import { toClickHouseTime } from './time.ts'
 
 /** A provider payload exactly as it arrived, before normalization. */
@@ -68,6 +69,6 @@ export function rawRow(p: RawPayload): { row: RawRow; dataref: string } {
       sha256,
       size: typeof p.body === 'string' ? Buffer.byteLength(p.body) : p.body.byteLength,
     },
-    dataref: `raw:${rawId}`,
+    dataref: rawArchiveId(rawId),
   }
 }

@@ -6,7 +6,7 @@ import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import { ensurePipelineConsumer, EVENTS_STREAM } from '../jetstream/topology.ts'
 import { startTrackedConsumer, type TrackedConsumer } from '../jetstream/tracked-consumer.ts'
 import type { CompiledPipeline } from '../pipeline/compile.ts'
-import { subjectsOverlap } from '../pipeline/subjects.ts'
+import { decodeEmittedBy, decodeOriginalSubject, LIVE_SUBJECTS, subjectsOverlap } from '../wire/mod.ts'
 import { eventRow, type EventRow } from './rows.ts'
 import type { BatchWriter } from './writer.ts'
 
@@ -15,7 +15,6 @@ import type { BatchWriter } from './writer.ts'
  * subject). The leading underscore keeps it apart from every pipeline: their names cannot start so.
  */
 export const RECORDER = '_recorder'
-const RECORDED_SUBJECTS = ['omni.evt.>', 'omni.cmd.>']
 
 export interface RecorderOptions {
   readonly js: JetStreamClient
@@ -47,7 +46,7 @@ export async function startRecorder(opts: RecorderOptions): Promise<Recorder> {
   // the same durable consumer a pipeline gets, so dead letters and redrive work alike
   const name = await ensurePipelineConsumer(opts.jsm, {
     pipeline: RECORDER,
-    sources: RECORDED_SUBJECTS,
+    sources: LIVE_SUBJECTS,
     ...(opts.ackWaitMs ? { ackWaitMs: opts.ackWaitMs } : {}),
     ...(opts.maxInFlight ? { maxAckPending: opts.maxInFlight } : {}),
   })
@@ -90,8 +89,8 @@ class RecorderImpl implements Recorder {
     try {
       const event = assertEnvelope(JSON.parse(decoder.decode(m.data)))
       // a redriven event is recorded under the subject it first had
-      const subject = m.headers?.get('Omni-Original-Subject') || m.subject
-      row = eventRow(event, { subject, seq: m.info.streamSequence, emittedBy: emitter(m), pipelines: this.#pipelinesFor(subject) })
+      const subject = decodeOriginalSubject(m.headers, m.subject)
+      row = eventRow(event, { subject, seq: m.info.streamSequence, emittedBy: decodeEmittedBy(m.headers), pipelines: this.#pipelinesFor(subject) })
     } catch (err) {
       return this.#deadLetter(m, 'decode', isOmniError(err) ? err.describe().replace(/\n\s*/g, '; ') : String(err))
     }
@@ -126,14 +125,4 @@ class RecorderImpl implements Recorder {
     // idempotent: the tracked consumer hands back the same promise every time
     return this.#consumer?.close() ?? Promise.resolve()
   }
-}
-
-/** Outputs carry `<key>@<pipeline>@<subject>` as their message id: that names the emitter. */
-function emitter(m: JsMsg): string {
-  const id = m.headers?.get('Nats-Msg-Id') ?? ''
-  const suffix = `@${m.subject}`
-  if (!id.endsWith(suffix)) return ''
-  const rest = id.slice(0, -suffix.length)
-  const at = rest.lastIndexOf('@')
-  return at < 0 ? '' : rest.slice(at + 1)
 }

@@ -2,6 +2,7 @@ import type { EventCatalog } from '../catalog/catalog.ts'
 import { isOmniError, omniError, type Problem } from '../errors/mod.ts'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import { EVENTS_STREAM } from '../jetstream/topology.ts'
+import { ingestMsgId } from '../wire/mod.ts'
 import { prepareEvent, type EventInput, type PrepareOptions, type PreparedEvent } from './prepare.ts'
 
 /** What became of one ingested event. */
@@ -50,7 +51,7 @@ export function prepareAll(catalog: EventCatalog, inputs: readonly unknown[], lo
 export function publishPrepared(publisher: AckPublisher, prepared: readonly PreparedEvent[]): Promise<IngestResult[]> {
   return Promise.all(
     prepared.map(async (p) => {
-      const ack = await publisher.publish(p.subject, p.bytes, { msgID: p.event.idempotencykey, expectStream: EVENTS_STREAM })
+      const ack = await publisher.publish(p.subject, p.bytes, { msgID: ingestMsgId(p.event.idempotencykey), expectStream: EVENTS_STREAM })
       return { id: p.event.id, type: p.event.type, subject: p.subject, idempotencykey: p.event.idempotencykey, seq: ack.seq, duplicate: ack.duplicate }
     }),
   )

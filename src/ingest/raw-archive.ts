@@ -1,7 +1,8 @@
 import { rawRow, type RawPayload } from '../clickhouse/raw-archive.ts'
 import { omniError } from '../errors/mod.ts'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
-import { RAW_MAX_MSG_SIZE, RAW_STREAM, RAW_SUBJECT_PREFIX } from '../jetstream/topology.ts'
+import { RAW_MAX_MSG_SIZE, RAW_STREAM } from '../jetstream/topology.ts'
+import { rawArchiveId, rawSubject } from '../wire/mod.ts'
 
 export interface ArchivedRaw {
   /** what the normalized envelope carries to point back at the payload: `raw:<rawId>` */
@@ -12,13 +13,6 @@ export interface ArchivedRaw {
   /** true when the stream already held this payload (a provider retry inside the window) */
   readonly duplicate: boolean
 }
-
-/** Anything but letters, digits, `_` and `-` would split or wildcard a subject token. */
-const UNSAFE = /[^A-Za-z0-9_-]/g
-const token = (s: string) => (s === '' ? '_' : s.replace(UNSAFE, '_'))
-
-/** The subject a provider instance's raw payloads go to; the row keeps the real names. */
-export const rawSubject = (provider: string, instance: string) => `${RAW_SUBJECT_PREFIX}.${token(provider)}.${token(instance)}`
 
 const encoder = new TextEncoder()
 
@@ -36,6 +30,6 @@ export async function archiveRaw(publisher: AckPublisher, payload: RawPayload): 
       permanent: true,
     })
   }
-  const ack = await publisher.publish(rawSubject(payload.provider, payload.instance), bytes, { msgID: `raw:${row.raw_id}`, expectStream: RAW_STREAM })
+  const ack = await publisher.publish(rawSubject(payload.provider, payload.instance), bytes, { msgID: rawArchiveId(row.raw_id), expectStream: RAW_STREAM })
   return { dataref, rawId: row.raw_id, seq: ack.seq, duplicate: ack.duplicate }
 }

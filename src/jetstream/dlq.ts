@@ -1,18 +1,8 @@
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream'
 import { omniError } from '../errors/mod.ts'
 import type { AckPublisher } from './publisher-types.ts'
-import { DLQ_STREAM, DLQ_SUBJECT_PREFIX, dlqSubject, redriveSubject } from './topology.ts'
-
-/** Failure metadata carried as headers on each dead letter (the body is the original bytes). */
-export const DLQ_HEADERS = {
-  pipeline: 'Omni-Pipeline',
-  stage: 'Omni-Stage',
-  error: 'Omni-Error',
-  attempts: 'Omni-Attempts',
-  subject: 'Omni-Original-Subject',
-  sequence: 'Omni-Original-Seq',
-  failedAt: 'Omni-Failed-At',
-} as const
+import { deadLetterMsgId, decodeDeadLetter, decodeOrigin, DLQ_HEADERS, DLQ_SUBJECT_PREFIX, dlqSubject, encodeDeadLetter, encodeOrigin, redriveMsgId, redriveSubject, type DeadLetterMeta, type HeaderReader } from '../wire/mod.ts'
+import { DLQ_STREAM } from './topology.ts'
 
 export interface DeadLetterInfo {
   readonly pipeline: string
@@ -27,29 +17,15 @@ export interface DeadLetterInfo {
  * the ack of the original cannot produce a second dead letter for the same event.
  */
 export async function deadLetter(publisher: AckPublisher, msg: JsMsg, info: DeadLetterInfo): Promise<void> {
-  const h: Record<string, string> = {
-    [DLQ_HEADERS.pipeline]: info.pipeline,
-    [DLQ_HEADERS.stage]: info.stage,
-    // headers are single-line; long errors are cut so one bad event cannot bloat the DLQ
-    [DLQ_HEADERS.error]: info.error.replace(/[\r\n]+/g, ' ').slice(0, 1024),
-    [DLQ_HEADERS.attempts]: String(info.attempts),
-    // a redriven event that fails again keeps naming where it first came from
-    [DLQ_HEADERS.subject]: msg.headers?.get(DLQ_HEADERS.subject) || msg.subject,
-    [DLQ_HEADERS.sequence]: msg.headers?.get(DLQ_HEADERS.sequence) || String(msg.info.streamSequence),
-    [DLQ_HEADERS.failedAt]: new Date().toISOString(),
-  }
-  await publisher.publish(dlqSubject(info.pipeline), msg.data, { msgID: `dlq:${info.pipeline}:${msg.info.streamSequence}`, headers: h })
+  // a redriven event that fails again keeps naming where it first came from
+  const origin = decodeOrigin(msg.headers, { subject: msg.subject, seq: msg.info.streamSequence })
+  const headers = encodeDeadLetter({ ...info, originalSubject: origin.subject, originalSeq: origin.seq, failedAt: new Date().toISOString() })
+  await publisher.publish(dlqSubject(info.pipeline), msg.data, { msgID: deadLetterMsgId(info.pipeline, msg.info.streamSequence), headers })
 }
 
-export interface DeadLetter {
+/** A dead letter as listed: its metadata (headers), its sequence in the DLQ stream and the original bytes. */
+export interface DeadLetter extends DeadLetterMeta {
   readonly seq: number
-  readonly pipeline: string
-  readonly stage: string
-  readonly error: string
-  readonly attempts: number
-  readonly originalSubject: string
-  readonly originalSeq: number
-  readonly failedAt: string
   readonly data: Uint8Array
   /** the event type, when the body is a readable envelope */
   readonly type?: string
@@ -91,8 +67,7 @@ export async function getDeadLetter(jsm: JetStreamManager, seq: number): Promise
   return m ? toDeadLetter(m.seq, m.header, m.data) : undefined
 }
 
-function toDeadLetter(seq: number, headers: { get(k: string): string } | undefined, data: Uint8Array): DeadLetter {
-  const h = (k: string) => headers?.get(k) ?? ''
+function toDeadLetter(seq: number, headers: HeaderReader | undefined, data: Uint8Array): DeadLetter {
   let type: string | undefined
   try {
     const parsed = JSON.parse(new TextDecoder().decode(data)) as { type?: unknown }
@@ -102,13 +77,7 @@ function toDeadLetter(seq: number, headers: { get(k: string): string } | undefin
   }
   return {
     seq,
-    pipeline: h(DLQ_HEADERS.pipeline),
-    stage: h(DLQ_HEADERS.stage),
-    error: h(DLQ_HEADERS.error),
-    attempts: Number(h(DLQ_HEADERS.attempts)) || 0,
-    originalSubject: h(DLQ_HEADERS.subject),
-    originalSeq: Number(h(DLQ_HEADERS.sequence)) || 0,
-    failedAt: h(DLQ_HEADERS.failedAt),
+    ...decodeDeadLetter(headers),
     data,
     ...(type ? { type } : {}),
   }
@@ -147,7 +116,10 @@ export async function redriveDeadLetters(
   let redriven = 0
   let duplicates = 0
   for (const l of letters) {
-    const ack = await publisher.publish(redriveSubject(l.pipeline), l.data, { msgID: `redrive:${l.pipeline}:${l.seq}`, headers: { [DLQ_HEADERS.subject]: l.originalSubject, [DLQ_HEADERS.sequence]: String(l.originalSeq) } })
+    const ack = await publisher.publish(redriveSubject(l.pipeline), l.data, {
+      msgID: redriveMsgId(l.pipeline, l.seq),
+      headers: encodeOrigin({ subject: l.originalSubject, seq: l.originalSeq }),
+    })
     if (ack.duplicate) duplicates++
     else redriven++
     await jsm.streams.deleteMessage(DLQ_STREAM, l.seq, false)

@@ -1,5 +1,6 @@
 import { createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node'
 import { omniError, type OmniError } from '../errors/mod.ts'
+import { NATS_HEADERS } from '../wire/mod.ts'
 import type { AckPublisher, PubAck, PublishOptions } from './publisher-types.ts'
 
 export type { AckPublisher, PubAck, PublishOptions } from './publisher-types.ts'
@@ -249,8 +250,8 @@ function buildHeaders(opts: PublishOptions): MsgHdrs | undefined {
   if (opts.msgID === undefined && opts.expectStream === undefined && opts.headers === undefined) return undefined
   const h = natsHeaders()
   if (opts.headers) for (const [k, v] of Object.entries(opts.headers)) h.set(k, v)
-  if (opts.msgID !== undefined) h.set('Nats-Msg-Id', opts.msgID)
-  if (opts.expectStream !== undefined) h.set('Nats-Expected-Stream', opts.expectStream)
+  if (opts.msgID !== undefined) h.set(NATS_HEADERS.msgId, opts.msgID)
+  if (opts.expectStream !== undefined) h.set(NATS_HEADERS.expectedStream, opts.expectStream)
   return h
 }
 

@@ -1,20 +1,14 @@
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, type ConsumerConfig, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream'
+import { DLQ_SUBJECT_PREFIX, EVENT_SUBJECTS, RAW_SUBJECT_PREFIX, redriveSubject } from '../wire/mod.ts'
 
-/** Names and subjects of the JetStream backbone, in one place. */
+/** Names of the JetStream backbone, in one place; its subjects are in src/wire. */
 export const EVENTS_STREAM = 'OMNI_EVENTS'
 export const DLQ_STREAM = 'OMNI_DLQ'
-export const EVENT_SUBJECTS = ['omni.evt.>', 'omni.cmd.>', 'omni.redrive.>'] as const
-export const DLQ_SUBJECT_PREFIX = 'omni.dlq'
-/** Webhook bodies exactly as they arrived, before normalization: `omni.raw.<provider>.<instance>`. */
+/** Webhook bodies exactly as they arrived, before normalization. */
 export const RAW_STREAM = 'OMNI_RAW'
-export const RAW_SUBJECT_PREFIX = 'omni.raw'
 /** The durable consumer that copies the raw archive into ClickHouse. */
 export const RAW_RECORDER = 'raw-recorder'
 
-/** Each pipeline's dead letters go to their own subject, so list/redrive can filter by it. */
-export const dlqSubject = (pipeline: string) => `${DLQ_SUBJECT_PREFIX}.${pipeline}`
-/** Redriven events go to a subject only their own pipeline consumes. */
-export const redriveSubject = (pipeline: string) => `omni.redrive.${pipeline}`
 export const consumerName = (pipeline: string) => `pipeline-${pipeline}`
 
 const ns = (ms: number) => ms * 1_000_000

@@ -1,6 +1,20 @@
 import type { Counter, Histogram } from 'prom-client'
-import type { SettledEvent } from '../pipeline/worker.ts'
 import { pipelineMetrics } from './metrics.ts'
+
+/**
+ * What the metrics need of an event a pipeline worker settled; the worker's SettledEvent
+ * satisfies it, so this lower layer does not import the pipeline.
+ */
+export type SettledLike =
+  | {
+      readonly type: 'acked'
+      readonly pipeline: string
+      readonly outcome: {
+        readonly type: string
+        readonly trace: readonly ({ readonly stage: string; readonly type: 'ran'; readonly ms: number } | { readonly stage: string; readonly type: 'skipped' | 'dropped' | 'failed' })[]
+      }
+    }
+  | { readonly type: 'retry' | 'dead-lettered'; readonly pipeline: string; readonly stage: string }
 
 type CounterName = 'events' | 'stages' | 'stageErrors' | 'deadLetters'
 
@@ -24,7 +38,7 @@ function stageSeconds(pipeline: string, stage: string): ReturnType<Histogram['la
 }
 
 /** Counts a settled event into the pipeline metrics served at /metrics. */
-export function recordSettled(e: SettledEvent): void {
+export function recordSettled(e: SettledLike): void {
   if (e.type === 'acked') {
     counter('events', e.pipeline, e.outcome.type).inc()
     for (const s of e.outcome.trace) {

@@ -1,7 +1,7 @@
 import type { CelProgram, StageFn } from './stage.ts'
 import type { Envelope } from '../envelope/schema.ts'
 import { stableHash } from '../envelope/derive.ts'
-import { SUBJECT_RE } from '../catalog/schema.ts'
+import { SUBJECT_RE, subjectsOverlap } from '../wire/mod.ts'
 import type { Problem } from '../errors/mod.ts'
 import { checkAgainstSchema, problemAt } from '../yaml/check.ts'
 import type { YamlManifest } from '../yaml/yaml.ts'
@@ -16,7 +16,6 @@ import {
   type PipelineManifest,
 } from './spec.ts'
 import { buildStage, buildTransforms, celAt, type CartridgeLookup } from './stage-builder.ts'
-import { subjectsOverlap } from './subjects.ts'
 
 export interface CompiledStage {
   readonly id: string

@@ -1,5 +1,4 @@
 import type { Emission, StageContext, StageFn, StageResult, StageServices } from './stage.ts'
-import type { EventCatalog } from '../catalog/catalog.ts'
 import type { Envelope } from '../envelope/schema.ts'
 import { isOmniError, omniError } from '../errors/mod.ts'
 import { evaluateCondition } from './cel.ts'
@@ -17,8 +16,22 @@ export type EventOutcome =
   | { readonly type: 'dropped'; readonly stage: string; readonly reason: string; readonly emissions: Emission[]; readonly afterCommit: (() => Promise<void>)[]; readonly trace: StageTrace[] }
   | { readonly type: 'failed'; readonly stage: string; readonly error: Error; readonly permanent: boolean; readonly trace: StageTrace[] }
 
+/**
+ * What the executor needs of the event catalog: the fan-out targets of an event type, for
+ * `fanout: catalog` outputs. The catalog satisfies it; the pipeline layer never imports it.
+ */
+export interface FanoutCatalog {
+  get(type: string): { readonly fanout: readonly FanoutTarget[] } | undefined
+}
+
+/** One fan-out target: a subject and the transforms that shape the event for it. */
+export interface FanoutTarget {
+  readonly subject: string
+  readonly transforms: readonly StageFn[]
+}
+
 export interface ExecuteOptions {
-  readonly catalog: EventCatalog
+  readonly catalog: FanoutCatalog
   readonly services: StageServices
   readonly attempt: number
 }

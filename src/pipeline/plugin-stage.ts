@@ -1,10 +1,9 @@
 import Type from 'typebox'
 import type { Cartridge, StageContext, StageFn, StageResult } from './stage.ts'
 import type { Envelope } from '../envelope/schema.ts'
-import { SUBJECT_RE } from '../catalog/schema.ts'
+import { SUBJECT_RE, subjectsOverlap } from '../wire/mod.ts'
 import { omniError } from '../errors/mod.ts'
 import type { PluginInput, PluginInstance, PluginOutput } from '../sandbox/types.ts'
-import { subjectsOverlap } from './subjects.ts'
 
 export interface PluginStageOptions {
   /** the plugin's id, for error messages */

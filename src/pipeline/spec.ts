@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox'
-import { TargetTransformSchema } from '../catalog/schema.ts'
 import { DURATION_PATTERN } from '../util/duration.ts'
+import { SOURCE_PATTERN } from '../wire/mod.ts'
 
 const Duration = Type.Union([Type.String({ pattern: DURATION_PATTERN }), Type.Integer({ minimum: 0 })], {
   description: "a duration: milliseconds as a number, or a string such as '500ms', '2s', '1m'",
@@ -19,6 +19,18 @@ export const StageSpecSchema = Type.Object(
     with: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     onError: Type.Optional(Type.Union([Type.Literal('retry'), Type.Literal('skip'), Type.Literal('dead-letter')])),
     timeout: Type.Optional(Duration),
+  },
+  { additionalProperties: false },
+)
+
+/**
+ * A stage-like transform applied to one output or fan-out target (e.g. transform.redact); the
+ * catalog's fan-out targets use it too.
+ */
+export const TargetTransformSchema = Type.Object(
+  {
+    uses: Type.String({ minLength: 1 }),
+    with: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   },
   { additionalProperties: false },
 )
@@ -43,7 +55,7 @@ export const PipelineManifestSchema = Type.Object(
     kind: Type.Literal('Pipeline'),
     name: Type.String({ pattern: PIPELINE_NAME_PATTERN, maxLength: PIPELINE_NAME_MAX_LENGTH }),
     description: Type.Optional(Type.String()),
-    sources: Type.Array(Type.String({ pattern: '^omni(\\.[a-z0-9_*>-]+)+$' }), { minItems: 1 }),
+    sources: Type.Array(Type.String({ pattern: SOURCE_PATTERN }), { minItems: 1 }),
     errorPolicy: Type.Optional(
       Type.Object(
         {
@@ -62,6 +74,7 @@ export const PipelineManifestSchema = Type.Object(
 export type PipelineManifest = Static<typeof PipelineManifestSchema>
 export type StageSpec = Static<typeof StageSpecSchema>
 export type OutputSpec = Static<typeof OutputSpecSchema>
+export type TargetTransform = Static<typeof TargetTransformSchema>
 export const DEFAULT_MAX_DELIVERIES = 5
 export const DEFAULT_BACKOFF_MS = [1000, 5000, 30_000] as const
 export const DEFAULT_STAGE_TIMEOUT_MS = 5000

@@ -1,7 +1,6 @@
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream'
 import type { DedupStore } from '../jetstream/dedup-store.ts'
 import type { StageServices } from './stage.ts'
-import type { EventCatalog } from '../catalog/catalog.ts'
 import type { Envelope } from '../envelope/schema.ts'
 import { assertEnvelope } from '../envelope/validate.ts'
 import { isOmniError } from '../errors/mod.ts'
@@ -12,7 +11,8 @@ import { startWorkingHeartbeat, type WorkingHeartbeat } from '../jetstream/heart
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import { consumerName, EVENTS_STREAM } from '../jetstream/topology.ts'
 import type { CompiledPipeline } from './compile.ts'
-import { executePipeline, type EventOutcome } from './executor.ts'
+import { executePipeline, type EventOutcome, type FanoutCatalog } from './executor.ts'
+import { encodeEmittedBy, outputMsgId } from '../wire/mod.ts'
 
 /** starting → running → draining → stopped, or failed when the consume loop dies. */
 export type WorkerState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed'
@@ -35,7 +35,7 @@ export interface WorkerOptions {
   readonly js: JetStreamClient
   readonly publisher: AckPublisher
   readonly pipeline: CompiledPipeline
-  readonly catalog: () => EventCatalog
+  readonly catalog: () => FanoutCatalog
   readonly dedup?: DedupStore
   /** messages pulled per request (default 256) */
   readonly batch?: number
@@ -199,11 +199,11 @@ class PipelineWorkerImpl implements PipelineWorker {
   async #settle(m: JsMsg, pipeline: CompiledPipeline, event: Envelope, outcome: EventOutcome): Promise<void> {
     if (outcome.type === 'failed') return this.#fail(m, pipeline, outcome.stage, describe(outcome.error), outcome.permanent, { event, trace: outcome.trace })
     try {
+      // the recorder reads who emitted an output from this header, not from the message id
+      const headers = encodeEmittedBy(pipeline.name)
       await Promise.all(
         outcome.emissions.map((e) =>
-          // the pipeline is part of the id: two pipelines may publish different versions of
-          // one event to the same subject, and neither may be dropped as the other's duplicate
-          this.#opts.publisher.publish(e.subject, Buffer.from(JSON.stringify(e.event)), { msgID: `${e.event.idempotencykey}@${pipeline.name}@${e.subject}` }),
+          this.#opts.publisher.publish(e.subject, Buffer.from(JSON.stringify(e.event)), { msgID: outputMsgId(e.event.idempotencykey, pipeline.name, e.subject), headers }),
         ),
       )
     } catch (err) {

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { publishEvent } from '../../src/ingest/publish.ts'
-import { DLQ_HEADERS } from '../../src/jetstream/dlq.ts'
+import { DLQ_HEADERS } from '../../src/wire/mod.ts'
 import { consumerName, EVENTS_STREAM } from '../../src/jetstream/topology.ts'
 import { bearer, startTestApi, type TestApi } from '../fixtures/api.ts'
 import { eventually, storedOn } from '../fixtures/fabric.ts'

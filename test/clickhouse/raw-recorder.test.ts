@@ -7,7 +7,8 @@ import { startRawRecorder, type RawRecorder } from '../../src/clickhouse/raw-rec
 import { createBatchWriter, type BatchWriter } from '../../src/clickhouse/writer.ts'
 import { migrate } from '../../src/clickhouse/migrations.ts'
 import { hasCode } from '../../src/errors/mod.ts'
-import { archiveRaw, rawSubject } from '../../src/ingest/raw-archive.ts'
+import { archiveRaw } from '../../src/ingest/raw-archive.ts'
+import { rawSubject } from '../../src/wire/mod.ts'
 import { createPublisher, type Publisher } from '../../src/jetstream/publisher.ts'
 import { ensureStreams, RAW_MAX_MSG_SIZE, RAW_RECORDER, RAW_STREAM, type TopologyOptions } from '../../src/jetstream/topology.ts'
 import { DEFAULT_MAX_PAYLOAD } from '../../src/server/options.ts'
@@ -191,9 +192,4 @@ t.test('an undecodable message or a row ClickHouse refuses is terminated; the ot
   const info = await h.jsm.streams.info(RAW_STREAM)
   t.equal(info.state.messages, 3, 'the JetStream copies stay until max_age')
   t.ok((await h.jsm.streams.getMessage(RAW_STREAM, { seq: poison.seq })) && (await h.jsm.streams.getMessage(RAW_STREAM, { seq: garbage.seq })), 'the terminated ones among them')
-})
-
-t.test('subject tokens: characters outside [A-Za-z0-9_-] become _', async (t) => {
-  t.equal(rawSubject('whats.app', 'phone 1/*>'), 'omni.raw.whats_app.phone_1___')
-  t.equal(rawSubject('', 'ok-1_A'), 'omni.raw._.ok-1_A')
 })

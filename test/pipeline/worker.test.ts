@@ -1,6 +1,8 @@
 import t from 'tap'
 import { publishEvent } from '../../src/ingest/publish.ts'
 import { listDeadLetters, redriveDeadLetters } from '../../src/jetstream/dlq.ts'
+import { EVENTS_STREAM } from '../../src/jetstream/topology.ts'
+import { EMITTED_BY_HEADER, NATS_HEADERS, outputMsgId } from '../../src/wire/mod.ts'
 import { eventually, readSubject, startTestFabric, storedOn } from '../fixtures/fabric.ts'
 import { broken } from '../fixtures/test-cartridges.ts'
 
@@ -27,6 +29,9 @@ t.test('a duplicate inside the window is stored and processed once', async (t) =
   await new Promise((r) => setTimeout(r, 300))
   t.equal(await storedOn(fabric.jsm, 'omni.evt.test.note-created.v1'), 1)
   t.equal(settled.filter((s) => s.type === 'acked').length, 1)
+  const output = await fabric.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: OUT })
+  t.equal(output?.header.get(EMITTED_BY_HEADER), 'notes', 'an output names the pipeline that emitted it')
+  t.equal(output?.header.get(NATS_HEADERS.msgId), outputMsgId(first.event.idempotencykey, 'notes', OUT))
 })
 
 t.test('a duplicate after the window is caught by guard.dedup (KV with TTL)', async (t) => {

@@ -2,11 +2,8 @@ import Type from 'typebox'
 import { omniError, type Problem } from '../../errors/mod.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
+import { LIVE_FILTER_RE, LIVE_SUBJECTS } from '../../wire/mod.ts'
 import { writeEventStream } from '../sse.ts'
-
-/** What the live stream shows by default: events and commands, not redrive copies. */
-const DEFAULT_SUBJECTS = ['omni.evt.>', 'omni.cmd.>']
-const SUBJECT_FILTER = /^omni\.(evt|cmd)(\.[A-Za-z0-9_-]+|\.\*)*(\.>)?$/
 
 const StreamQuery = Type.Object(
   {
@@ -107,11 +104,12 @@ function subjectsFor(types: string | undefined, subjects: string | undefined, su
     else problems.push({ where: 'query.type', message: `"${t}" is not a catalog event type` })
   }
   for (const s of split(subjects)) {
-    if (SUBJECT_FILTER.test(s)) out.add(s)
+    if (LIVE_FILTER_RE.test(s)) out.add(s)
     else problems.push({ where: 'query.subject', message: `"${s}" is not a subject filter under omni.evt or omni.cmd` })
   }
   if (problems.length > 0) throw omniError('OMNI_ERR_BODY_INVALID', 'invalid stream filter', { problems })
-  return out.size > 0 ? [...out] : DEFAULT_SUBJECTS
+  // by default: events and commands, not redrive copies
+  return [...(out.size > 0 ? out : LIVE_SUBJECTS)]
 }
 
 function split(list: string | undefined): string[] {

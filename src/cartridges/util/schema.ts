@@ -1,12 +1,9 @@
 import Type from 'typebox'
 import { DURATION_PATTERN } from '../../util/duration.ts'
+import { COMMAND_SUBJECT_PATTERN, EVENT_SUBJECT_PATTERN } from '../../wire/mod.ts'
 
 // Schema pieces shared by the cartridges' `with` schemas, so each rule is written once.
 
-/** `omni.evt.{producer}.{event}.v{n}` */
-export const EVENT_SUBJECT_PATTERN = '^omni\\.evt\\.[a-z0-9_-]+\\.[a-z0-9_-]+\\.v[0-9]+$'
-/** `omni.cmd.{target}.{command}.v{n}` */
-export const COMMAND_SUBJECT_PATTERN = '^omni\\.cmd\\.[a-z0-9_-]+\\.[a-z0-9_-]+\\.v[0-9]+$'
 /** Same rule as the envelope's `type`. */
 export const EVENT_TYPE_PATTERN = '^[a-z][a-z0-9_-]*(\\.[a-z][a-z0-9_-]*)+$'
 

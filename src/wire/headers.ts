@@ -1,0 +1,105 @@
+/**
+ * Every header Omni Fabric reads or writes on a NATS message, with an encoder and a decoder for
+ * each group, so writer and reader cannot drift apart.
+ */
+
+/** Headers the NATS server reads on a publish. */
+export const NATS_HEADERS = {
+  /** the stream drops a repeat of this id inside its duplicate window */
+  msgId: 'Nats-Msg-Id',
+  /** the publish fails unless this stream captures the subject */
+  expectedStream: 'Nats-Expected-Stream',
+} as const
+
+/** Failure metadata carried as headers on each dead letter (the body is the original bytes). */
+export const DLQ_HEADERS = {
+  pipeline: 'Omni-Pipeline',
+  stage: 'Omni-Stage',
+  error: 'Omni-Error',
+  attempts: 'Omni-Attempts',
+  subject: 'Omni-Original-Subject',
+  sequence: 'Omni-Original-Seq',
+  failedAt: 'Omni-Failed-At',
+} as const
+
+/** The pipeline that published a message; ingested events carry none. */
+export const EMITTED_BY_HEADER = 'Omni-Emitted-By'
+
+/** What the headers of a received or stored message offer (NATS answers '' for a missing one). */
+export interface HeaderReader {
+  get(name: string): string
+}
+
+/** Headers to publish with, by name. */
+export type HeaderMap = Record<string, string>
+
+/** Marks a pipeline output with the pipeline that published it. */
+export function encodeEmittedBy(pipeline: string): HeaderMap {
+  return { [EMITTED_BY_HEADER]: pipeline }
+}
+
+/** The pipeline that published the message; '' for an ingested event. */
+export function decodeEmittedBy(h: HeaderReader | undefined): string {
+  return h?.get(EMITTED_BY_HEADER) ?? ''
+}
+
+/** Where a message first entered the events stream. */
+export interface Origin {
+  readonly subject: string
+  readonly seq: number
+}
+
+/** Names the origin on a copy (a dead letter, a redriven event), so it keeps naming where it came from. */
+export function encodeOrigin(o: Origin): HeaderMap {
+  return { [DLQ_HEADERS.subject]: o.subject, [DLQ_HEADERS.sequence]: String(o.seq) }
+}
+
+/** The origin a copy names, or `self` (the message's own subject and sequence) for an original. */
+export function decodeOrigin(h: HeaderReader | undefined, self: Origin): Origin {
+  return { subject: decodeOriginalSubject(h, self.subject), seq: Number(h?.get(DLQ_HEADERS.sequence)) || self.seq }
+}
+
+/** Only the subject of decodeOrigin, for readers that need no more (the recorder, per event). */
+export function decodeOriginalSubject(h: HeaderReader | undefined, subject: string): string {
+  return h?.get(DLQ_HEADERS.subject) || subject
+}
+
+/** Why and where an event was dead-lettered. */
+export interface DeadLetterMeta {
+  readonly pipeline: string
+  readonly stage: string
+  readonly error: string
+  readonly attempts: number
+  readonly originalSubject: string
+  readonly originalSeq: number
+  readonly failedAt: string
+}
+
+/** Longest error kept on a dead letter: one bad event cannot bloat the DLQ. */
+const MAX_ERROR_LENGTH = 1024
+
+export function encodeDeadLetter(m: DeadLetterMeta): HeaderMap {
+  return {
+    [DLQ_HEADERS.pipeline]: m.pipeline,
+    [DLQ_HEADERS.stage]: m.stage,
+    // headers are single-line
+    [DLQ_HEADERS.error]: m.error.replace(/[\r\n]+/g, ' ').slice(0, MAX_ERROR_LENGTH),
+    [DLQ_HEADERS.attempts]: String(m.attempts),
+    ...encodeOrigin({ subject: m.originalSubject, seq: m.originalSeq }),
+    [DLQ_HEADERS.failedAt]: m.failedAt,
+  }
+}
+
+/** Reads a dead letter's metadata; a missing header reads as '' (or 0). */
+export function decodeDeadLetter(headers: HeaderReader | undefined): DeadLetterMeta {
+  const h = (k: string) => headers?.get(k) ?? ''
+  return {
+    pipeline: h(DLQ_HEADERS.pipeline),
+    stage: h(DLQ_HEADERS.stage),
+    error: h(DLQ_HEADERS.error),
+    attempts: Number(h(DLQ_HEADERS.attempts)) || 0,
+    originalSubject: h(DLQ_HEADERS.subject),
+    originalSeq: Number(h(DLQ_HEADERS.sequence)) || 0,
+    failedAt: h(DLQ_HEADERS.failedAt),
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * The Nats-Msg-Id of every message Omni Fabric publishes. The stream drops a repeated id inside
+ * its duplicate window, so each id is derived from what makes the message the same message: a
+ * retry after a crash then stores nothing twice. Each format has its parser beside it.
+ */
+
+/** An ingested event: its idempotency key, as is (it cannot be told apart from other ids). */
+export const ingestMsgId = (idempotencyKey: string): string => idempotencyKey
+
+/**
+ * A pipeline output: `<key>@<pipeline>@<subject>`. The pipeline is part of the id: two pipelines
+ * may publish different versions of one event to the same subject, and neither may be dropped as
+ * the other's duplicate. Readers learn the emitter from the Omni-Emitted-By header, not from this.
+ */
+export const outputMsgId = (key: string, pipeline: string, subject: string): string => `${key}@${pipeline}@${subject}`
+
+/** The key and pipeline of an output id published to `subject`; undefined for another id. */
+export function parseOutputMsgId(id: string, subject: string): { key: string; pipeline: string } | undefined {
+  const suffix = `@${subject}`
+  if (!id.endsWith(suffix)) return undefined
+  const rest = id.slice(0, -suffix.length)
+  // keys may hold `@`; pipeline names cannot
+  const at = rest.lastIndexOf('@')
+  return at < 0 ? undefined : { key: rest.slice(0, at), pipeline: rest.slice(at + 1) }
+}
+
+/** Where a dead letter or a redrive came from: a pipeline and a stream sequence. */
+export interface PipelineSeq {
+  readonly pipeline: string
+  readonly seq: number
+}
+
+/** A dead letter: `dlq:<pipeline>:<seq of the original>`, so one event is dead-lettered once. */
+export const deadLetterMsgId = (pipeline: string, seq: number): string => `dlq:${pipeline}:${seq}`
+/** A redriven dead letter: `redrive:<pipeline>:<seq of the dead letter>`, so a repeated redrive sends it once. */
+export const redriveMsgId = (pipeline: string, seq: number): string => `redrive:${pipeline}:${seq}`
+
+export const parseDeadLetterMsgId = (id: string): PipelineSeq | undefined => parsePipelineSeq('dlq', id)
+export const parseRedriveMsgId = (id: string): PipelineSeq | undefined => parsePipelineSeq('redrive', id)
+
+function parsePipelineSeq(prefix: string, id: string): PipelineSeq | undefined {
+  const [p, pipeline, seq, ...more] = id.split(':')
+  if (p !== prefix || !pipeline || more.length > 0 || !/^[0-9]+$/.test(seq ?? '')) return undefined
+  return { pipeline, seq: Number(seq) }
+}
+
+/**
+ * A raw archive payload: `raw:<rawId>`. The same string is its Nats-Msg-Id and the `dataref`
+ * a normalized envelope carries to point back at it.
+ */
+export const rawArchiveId = (rawId: string): string => `raw:${rawId}`
+
+/** The raw id inside a raw archive id; undefined for another id. */
+export function parseRawArchiveId(id: string): string | undefined {
+  return id.startsWith('raw:') && id.length > 4 ? id.slice(4) : undefined
+}

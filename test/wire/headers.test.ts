@@ -1,0 +1,52 @@
+import t from 'tap'
+import {
+  decodeDeadLetter,
+  decodeEmittedBy,
+  decodeOrigin,
+  decodeOriginalSubject,
+  DLQ_HEADERS,
+  EMITTED_BY_HEADER,
+  encodeDeadLetter,
+  encodeEmittedBy,
+  encodeOrigin,
+  type HeaderMap,
+  type HeaderReader,
+} from '../../src/wire/mod.ts'
+
+/** Reads a header map the way NATS headers answer: '' for a missing header. */
+const reader = (h: HeaderMap): HeaderReader => ({ get: (k) => h[k] ?? '' })
+
+t.test('emitted-by: set on outputs, absent on ingested events', async (t) => {
+  t.same(encodeEmittedBy('notes'), { [EMITTED_BY_HEADER]: 'notes' })
+  t.equal(EMITTED_BY_HEADER, 'Omni-Emitted-By')
+  t.equal(decodeEmittedBy(reader(encodeEmittedBy('notes'))), 'notes')
+  t.equal(decodeEmittedBy(reader({})), '')
+  t.equal(decodeEmittedBy(undefined), '', 'a message without headers')
+})
+
+t.test('origin: a copy names where it came from, an original names itself', async (t) => {
+  const copy = reader(encodeOrigin({ subject: 'omni.evt.a.b.v1', seq: 42 }))
+  t.same(decodeOrigin(copy, { subject: 'omni.redrive.notes', seq: 7 }), { subject: 'omni.evt.a.b.v1', seq: 42 })
+  t.equal(decodeOriginalSubject(copy, 'omni.redrive.notes'), 'omni.evt.a.b.v1')
+  t.same(decodeOrigin(reader({}), { subject: 'omni.evt.a.b.v1', seq: 7 }), { subject: 'omni.evt.a.b.v1', seq: 7 })
+  t.same(decodeOrigin(undefined, { subject: 's', seq: 1 }), { subject: 's', seq: 1 })
+})
+
+t.test('dead-letter metadata round-trips; the error is kept to one line of at most 1024 characters', async (t) => {
+  const meta = { pipeline: 'notes', stage: 'enrich', error: 'boom', attempts: 3, originalSubject: 'omni.evt.a.b.v1', originalSeq: 9, failedAt: '2026-01-01T00:00:00.000Z' }
+  const h = encodeDeadLetter(meta)
+  t.same(h, {
+    'Omni-Pipeline': 'notes',
+    'Omni-Stage': 'enrich',
+    'Omni-Error': 'boom',
+    'Omni-Attempts': '3',
+    'Omni-Original-Subject': 'omni.evt.a.b.v1',
+    'Omni-Original-Seq': '9',
+    'Omni-Failed-At': '2026-01-01T00:00:00.000Z',
+  })
+  t.same(decodeDeadLetter(reader(h)), meta)
+  const long = encodeDeadLetter({ ...meta, error: `line one\r\nline two\n${'x'.repeat(2000)}` })[DLQ_HEADERS.error] ?? ''
+  t.equal(long.length, 1024)
+  t.ok(long.startsWith('line one line two x'))
+  t.same(decodeDeadLetter(undefined), { pipeline: '', stage: '', error: '', attempts: 0, originalSubject: '', originalSeq: 0, failedAt: '' }, 'missing headers read as empty')
+})

@@ -1,0 +1,39 @@
+import t from 'tap'
+import {
+  deadLetterMsgId,
+  ingestMsgId,
+  outputMsgId,
+  parseDeadLetterMsgId,
+  parseOutputMsgId,
+  parseRawArchiveId,
+  parseRedriveMsgId,
+  rawArchiveId,
+  redriveMsgId,
+} from '../../src/wire/mod.ts'
+
+t.test('an ingested event is stored under its idempotency key', async (t) => {
+  t.equal(ingestMsgId('message.received.v1:abc'), 'message.received.v1:abc')
+})
+
+t.test('outputs: <key>@<pipeline>@<subject>, read back even when the key holds @', async (t) => {
+  const subject = 'omni.evt.notes.note-saved.v1'
+  t.equal(outputMsgId('k1', 'notes', subject), `k1@notes@${subject}`)
+  t.same(parseOutputMsgId(outputMsgId('a@b', 'notes', subject), subject), { key: 'a@b', pipeline: 'notes' })
+  t.equal(parseOutputMsgId(outputMsgId('k1', 'notes', subject), 'omni.evt.other.x.v1'), undefined, 'published to another subject')
+  t.equal(parseOutputMsgId(`k1@${subject}`, subject), undefined, 'no pipeline part')
+})
+
+t.test('dead letters and redrives: <prefix>:<pipeline>:<seq>', async (t) => {
+  t.equal(deadLetterMsgId('notes', 12), 'dlq:notes:12')
+  t.equal(redriveMsgId('_recorder', 3), 'redrive:_recorder:3')
+  t.same(parseDeadLetterMsgId(deadLetterMsgId('notes', 12)), { pipeline: 'notes', seq: 12 })
+  t.same(parseRedriveMsgId(redriveMsgId('_recorder', 3)), { pipeline: '_recorder', seq: 3 })
+  for (const bad of ['redrive:notes:1', 'dlq::1', 'dlq:notes:x', 'dlq:notes', 'dlq:a:b:1']) t.equal(parseDeadLetterMsgId(bad), undefined, bad)
+})
+
+t.test('raw archive: raw:<rawId>, both the message id and the dataref', async (t) => {
+  t.equal(rawArchiveId('AbC_1'), 'raw:AbC_1')
+  t.equal(parseRawArchiveId(rawArchiveId('AbC_1')), 'AbC_1')
+  t.equal(parseRawArchiveId('raw:'), undefined)
+  t.equal(parseRawArchiveId('dlq:notes:1'), undefined)
+})
