@@ -46,5 +46,5 @@ export async function withSession<T>(url: string, fn: (session: CliSession) => P
 /** Runs `fn` with the node's services over a connection of this command's own, closed after whatever happens. */
 export async function withNodeClient<T>(opts: { natsUrl: string; manifests?: string }, fn: (client: NodeClient) => Promise<T>): Promise<T> {
   await using client = await openNodeClient({ ...opts, lookup: getCartridge })
-  return fn(client)
+  return await fn(client)
 }

@@ -15,6 +15,7 @@ import { hasSlowMultiFilter } from '../server/version.ts'
 import { startNatsServer, type ManagedNatsServer } from '../server/mod.ts'
 import { compileNodeConfig, type NodeConfig, type NodeOptions } from './config.ts'
 import { createPluginHost } from './plugin-host.ts'
+import { registerStreamGauges } from './gauges.ts'
 import { recordInternals } from './internals.ts'
 import { createPipelineRunner } from './runner.ts'
 import { createCatalogService, type CatalogService } from './services/catalog.ts'
@@ -95,6 +96,9 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
     let catalog = loaded.catalog
     const runner = createPipelineRunner({ config, js, jsm, publisher, dedup, catalog: () => catalog, host, sink: () => sink, status, fail: (r) => node.fail(r) })
     runner.preload(loaded.pipelines)
+    // consumer lag and stored dead letters, read from JetStream when Prometheus scrapes
+    const unregisterGauges = registerStreamGauges(jsm, () => runner.pipelines())
+    stack.defer(async () => unregisterGauges())
     let sink: Analytics | undefined
     if (config.clickhouse) {
       const beforeAck = config.faults?.beforeAck
