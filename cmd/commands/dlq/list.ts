@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { listDeadLetters } from '../../../src/jetstream/dlq.ts'
+import { natsUrl } from '../../lib/options.ts'
 import { openSession } from '../../lib/session.ts'
 import { filterOf, withFilters, type DlqOptions } from './filters.ts'
 
@@ -8,7 +9,7 @@ export function registerList(dlq: Command): void {
   withFilters(dlq.command('list').description('List dead letters with their pipeline, stage, error and attempts.'))
     .option('--json', 'print JSON')
     .action(async (opts: DlqOptions & { json?: boolean }) => {
-      const session = await openSession(opts.nats)
+      const session = await openSession(natsUrl(opts.nats))
       try {
         const letters = await listDeadLetters(session.jsm, session.js, filterOf(opts))
         if (opts.json) {

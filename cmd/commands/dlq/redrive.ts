@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { listDeadLetters, redriveDeadLetters } from '../../../src/jetstream/dlq.ts'
 import { progressBar } from '../../lib/progress.ts'
+import { natsUrl } from '../../lib/options.ts'
 import { openSession } from '../../lib/session.ts'
 import { filterOf, withFilters, type DlqOptions } from './filters.ts'
 
@@ -9,7 +10,7 @@ export function registerRedrive(dlq: Command): void {
   withFilters(dlq.command('redrive').description('Send matching dead letters back to their own pipeline and remove them from the DLQ. Safe to run twice.'))
     .option('--dry-run', 'only say what would be redriven')
     .action(async (opts: DlqOptions & { dryRun?: boolean }) => {
-      const session = await openSession(opts.nats)
+      const session = await openSession(natsUrl(opts.nats))
       try {
         if (opts.dryRun) {
           const letters = await listDeadLetters(session.jsm, session.js, filterOf(opts))
