@@ -2,7 +2,9 @@ import type { Command } from 'commander'
 import { DEFAULT_EVENTS, QUICK_EVENTS, runBench, SCENARIOS } from '../../bench/run.ts'
 import { formatTable } from '../../bench/report.ts'
 import { progressBar } from '../lib/progress.ts'
+import { addEnvOption, resolveOption } from '../lib/options.ts'
 import { parseIntOption } from '../lib/parse.ts'
+import { DOCKER_SOCKET } from '../lib/plugin-options.ts'
 
 interface BenchCliOptions {
   events?: number
@@ -10,16 +12,11 @@ interface BenchCliOptions {
   json?: string
   nats?: string
   only?: string
-  dockerSocket: string
-}
-
-/** The engine for the container plugin row unless --docker-socket names another. */
-export function defaultDockerSocket(env: NodeJS.ProcessEnv = process.env): string {
-  return env['OMNI_DOCKER_SOCKET'] || '/var/run/docker.sock'
+  dockerSocket?: string
 }
 
 export function registerBench(program: Command): void {
-  program
+  const cmd = program
     .command('bench')
     .description(
       'Measure this machine in one run: raw JetStream publish and consume+ack ceilings, the pipeline end to end, ' +
@@ -30,7 +27,7 @@ export function registerBench(program: Command): void {
     .option('--quick', 'small sizes and short phases: a smoke test, not a measurement')
     .option('--json <file>', 'where to write the results (default bench/results/bench-<date>.json)')
     .option('--nats <url>', 'use a running server; only bench streams and omni.evt.bench.* subjects are touched (default: a fresh local server in a temp folder)')
-    .option('--docker-socket <path>', 'Docker engine socket for the container plugin row, which is skipped when none answers there ($OMNI_DOCKER_SOCKET when set)', defaultDockerSocket())
+  addEnvOption(cmd, DOCKER_SOCKET, 'Docker engine socket for the container plugin row, which is skipped when none answers there')
     .option('--only <ids>', `comma-separated scenarios to run: ${SCENARIOS.map((s) => s.id).join(', ')}`)
     .addHelpText('after', '\nRun it with nothing else busy: make bench (adds --stack-trace-limit=0, as production should).')
     .action(async (opts: BenchCliOptions) => {
@@ -39,7 +36,7 @@ export function registerBench(program: Command): void {
         quick: opts.quick === true,
         ...(opts.json !== undefined ? { json: opts.json } : {}),
         ...(opts.nats !== undefined ? { natsUrl: opts.nats } : {}),
-        dockerSocket: opts.dockerSocket,
+        dockerSocket: resolveOption({ ...DOCKER_SOCKET, value: opts.dockerSocket }).value,
         ...(opts.only !== undefined ? { only: opts.only.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
         progress: progressBar,
         log: (line) => process.stderr.write(`${line}\n`),

@@ -4,7 +4,7 @@ import { observedCatalog, type ObservedCatalog } from '../../src/clickhouse/obse
 import { omniError } from '../../src/errors/mod.ts'
 import { loadManifests } from '../../src/manifests/load.ts'
 import { withClickHouse, withClickHouseOptions, type ClickHouseCliOptions } from '../lib/clickhouse-options.ts'
-import { manifestsPath } from '../lib/options.ts'
+import { addEnvOption, MANIFESTS, manifestsPath } from '../lib/options.ts'
 import { formatTable } from '../lib/output.ts'
 
 interface CatalogOptions extends ClickHouseCliOptions {
@@ -16,12 +16,12 @@ interface CatalogOptions extends ClickHouseCliOptions {
 }
 
 export function registerCatalog(program: Command): void {
+  const cmd = program
+    .command('catalog')
+    .description('List the built-in cartridges (the marketplace listing) and the event types the manifests declare. With --observed: the event types each instance has sent (from ClickHouse), which pipelines map them, and the gaps.')
+    .option('--json', 'print the listing as JSON (with each cartridge\'s config schema)')
   withClickHouseOptions(
-    program
-      .command('catalog')
-      .description('List the built-in cartridges (the marketplace listing) and the event types the manifests declare. With --observed: the event types each instance has sent (from ClickHouse), which pipelines map them, and the gaps.')
-      .option('--json', 'print the listing as JSON (with each cartridge\'s config schema)')
-      .option('-m, --manifests <path>', 'manifests folder for the event types and pipelines')
+    addEnvOption(cmd, MANIFESTS, 'manifests folder for the event types and pipelines')
       .option('--observed', 'event types observed per instance, with counts, first/last seen, and mapped or unmapped by the loaded pipelines')
       .option('--instance <instance>', 'with --observed: only this instance')
       .option('--tenant <tenant>', 'with --observed: only this tenant'),

@@ -2,12 +2,12 @@ import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { isOmniError, omniError } from '../../src/errors/mod.ts'
 import type { EventInput } from '../../src/ingest/prepare.ts'
-import { DEFAULT_NATS_URL, manifestsPath } from '../lib/options.ts'
+import { addEnvOption, manifestsPath, MANIFESTS, NATS_URL, natsUrl } from '../lib/options.ts'
 import { progressBar } from '../lib/progress.ts'
 import { withNodeClient } from '../lib/session.ts'
 
 interface PublishOptions {
-  nats: string
+  nats?: string
   manifests?: string
   file?: string
   tenant?: string
@@ -19,7 +19,7 @@ interface PublishOptions {
 }
 
 export function registerPublish(program: Command): void {
-  program
+  const cmd = program
     .command('publish')
     .description('Validate events against the catalog and publish them; the idempotency key becomes Nats-Msg-Id, so a repeat is stored once.')
     .argument('[type]', 'event type, e.g. message.received')
@@ -31,14 +31,14 @@ export function registerPublish(program: Command): void {
     .option('--actor <id>', 'who caused the event')
     .option('--conversation <id>', 'conversation id')
     .option('--key <key>', 'idempotency key (default: derived from the catalog fields)')
-    .option('--nats <url>', 'NATS server URL', DEFAULT_NATS_URL)
-    .option('-m, --manifests <path>', 'manifests folder with the event catalog')
+  addEnvOption(cmd, NATS_URL, 'NATS server URL')
+  addEnvOption(cmd, MANIFESTS, 'manifests folder with the event catalog')
     .addHelpText('after', `\nExample:\n  omni publish message.received '{"kind":"text","text":"hi","providerMessageId":"m1","fromSelf":false,"forwarded":false}' --provider whatsapp --instance phone-1`)
     .action(async (type: string | undefined, data: string | undefined, opts: PublishOptions) => {
       const inputs = opts.file ? await readLines(opts.file) : [{ line: 0, input: singleInput(type, data, opts) }]
       let published = 0
       let duplicates = 0
-      await withNodeClient({ natsUrl: opts.nats, manifests: manifestsPath(opts.manifests) }, async ({ ingest }) => {
+      await withNodeClient({ natsUrl: natsUrl(opts.nats), manifests: manifestsPath(opts.manifests) }, async ({ ingest }) => {
         const bar = inputs.length > 20 ? progressBar('publishing', inputs.length) : undefined
         try {
           for (const { line, input } of inputs) {

@@ -1,12 +1,12 @@
 import type { Command } from 'commander'
 import { DeliverPolicy } from '@nats-io/jetstream'
 import { EVENTS_STREAM } from '../../src/jetstream/topology.ts'
-import { DEFAULT_NATS_URL } from '../lib/options.ts'
+import { addEnvOption, NATS_URL, natsUrl } from '../lib/options.ts'
 import { parseIntOption } from '../lib/parse.ts'
 import { openSession } from '../lib/session.ts'
 
 interface TailOptions {
-  nats: string
+  nats?: string
   all?: boolean
   last?: boolean
   count?: number
@@ -16,7 +16,7 @@ interface TailOptions {
 const decoder = new TextDecoder()
 
 export function registerTail(program: Command): void {
-  program
+  const cmd = program
     .command('tail')
     .description('Follow events as they are stored in the events stream (read-only: nothing is acknowledged).')
     .argument('[subjects...]', 'subject filters', ['omni.>'])
@@ -24,24 +24,23 @@ export function registerTail(program: Command): void {
     .option('--last', 'start with the last stored event of each subject')
     .option('-n, --count <n>', 'stop after n events', parseIntOption('--count'))
     .option('--json', 'print each event as one JSON line')
-    .option('--nats <url>', 'NATS server URL', DEFAULT_NATS_URL)
-    .action(async (subjects: string[], opts: TailOptions) => {
-      const session = await openSession(opts.nats)
-      const deliver = opts.all ? { deliver_policy: DeliverPolicy.All } : opts.last ? { deliver_policy: DeliverPolicy.LastPerSubject } : { deliver_policy: DeliverPolicy.New }
-      const consumer = await session.js.consumers.get(EVENTS_STREAM, { filter_subjects: subjects, ...deliver })
-      const messages = await consumer.consume()
-      const stop = () => void messages.close()
-      process.once('SIGINT', stop)
-      process.once('SIGTERM', stop)
-      let seen = 0
-      for await (const m of messages) {
-        const text = decoder.decode(m.data)
-        if (opts.json) process.stdout.write(`${text}\n`)
-        else process.stdout.write(formatLine(m.info.streamSequence, m.subject, text))
-        if (opts.count !== undefined && ++seen >= opts.count) break
-      }
-      await session.close()
-    })
+  addEnvOption(cmd, NATS_URL, 'NATS server URL').action(async (subjects: string[], opts: TailOptions) => {
+    const session = await openSession(natsUrl(opts.nats))
+    const deliver = opts.all ? { deliver_policy: DeliverPolicy.All } : opts.last ? { deliver_policy: DeliverPolicy.LastPerSubject } : { deliver_policy: DeliverPolicy.New }
+    const consumer = await session.js.consumers.get(EVENTS_STREAM, { filter_subjects: subjects, ...deliver })
+    const messages = await consumer.consume()
+    const stop = () => void messages.close()
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+    let seen = 0
+    for await (const m of messages) {
+      const text = decoder.decode(m.data)
+      if (opts.json) process.stdout.write(`${text}\n`)
+      else process.stdout.write(formatLine(m.info.streamSequence, m.subject, text))
+      if (opts.count !== undefined && ++seen >= opts.count) break
+    }
+    await session.close()
+  })
 }
 
 function formatLine(seq: number, subject: string, text: string): string {

@@ -6,7 +6,7 @@ import { startNode, type OmniNode } from '../../src/node/mod.ts'
 import { banner } from '../lib/banner.ts'
 import { clickHouseConfigFrom, withClickHouseOptions, type ClickHouseCliOptions } from '../lib/clickhouse-options.ts'
 import { pluginSettingsFrom, withPluginOptions, type PluginCliOptions } from '../lib/plugin-options.ts'
-import { manifestsPath } from '../lib/options.ts'
+import { addEnvOption, MANIFESTS, manifestsPath, resolveOption, type EnvOption } from '../lib/options.ts'
 import { parseIntOption } from '../lib/parse.ts'
 import { apiConfigFrom, withApiOptions, type ApiCliOptions } from '../lib/api-options.ts'
 import { startApi } from '../../src/api/mod.ts'
@@ -22,22 +22,24 @@ interface UpOptions extends ClickHouseCliOptions, PluginCliOptions, ApiCliOption
   logLevel?: string
 }
 
+const LOG_LEVEL: EnvOption<string> = { flags: '--log-level <level>', env: 'OMNI_LOG_LEVEL', fallback: 'info' }
+
 export function registerUp(program: Command): void {
   const cmd = program
     .command('up')
     .description('Run the platform: start a local nats-server (JetStream, data under --data) unless --nats is given, open ClickHouse (embedded under --data unless --clickhouse-url), load the manifests and run every pipeline until SIGINT/SIGTERM.')
     .option('--nats <url>', 'use an existing NATS server instead of starting one')
-    .option('-m, --manifests <path>', 'manifests folder (catalog and pipelines)', 'manifests')
+  addEnvOption(cmd, MANIFESTS, 'manifests folder (catalog and pipelines)')
     .option('--port <n>', 'client port of the local server', parseIntOption('--port'), 4222)
     .option('--no-watch', 'do not reload pipelines when their files change')
     .option('--sync-interval <value>', 'how often the local server fsyncs JetStream writes: a duration such as 1s, or always', '1s')
-    .option('--log-level <level>', 'trace, debug, info, warn, error', process.env['OMNI_LOG_LEVEL'] ?? 'info')
+  addEnvOption(cmd, LOG_LEVEL, 'trace, debug, info, warn, error')
     .option('--no-clickhouse', 'run without ClickHouse: no event store, no stage outcomes')
   withClickHouseOptions(cmd, { retention: true })
   withPluginOptions(cmd)
   withApiOptions(cmd)
   cmd.action(async (opts: UpOptions) => {
-    const logger = createLogger({ ...(opts.logLevel ? { level: opts.logLevel } : {}) })
+    const logger = createLogger({ level: resolveOption({ ...LOG_LEVEL, value: opts.logLevel }).value })
     // bad settings fail before anything starts
     const clickhouse = opts.clickhouse ? clickHouseConfigFrom(opts) : false
     const plugins = pluginSettingsFrom(opts, opts.data)

@@ -1,16 +1,16 @@
 import type { Command } from 'commander'
 import { getCartridge } from '../../src/cartridges/mod.ts'
 import { loadManifests } from '../../src/manifests/load.ts'
-import { DEFAULT_MANIFESTS } from '../lib/options.ts'
+import { manifestsOption } from '../lib/options.ts'
 
 export function registerValidate(program: Command): void {
   program
     .command('validate')
     .description('Check catalogs, pipelines and webhook sources (schema, cartridges, `with`, needs, cycles, CEL, outputs) without running anything. Exits 1 on any problem.')
-    .argument('[paths...]', 'manifest files or folders', [DEFAULT_MANIFESTS])
+    .argument('[paths...]', 'manifest files or folders (default: $OMNI_MANIFESTS, else ./manifests)')
     .option('--json', 'print the problems as JSON')
     .action(async (paths: string[], opts: { json?: boolean }) => {
-      const loaded = await loadManifests(paths, getCartridge)
+      const loaded = await loadManifests(paths.length > 0 ? paths : [manifestsOption(undefined)], getCartridge)
       if (opts.json) {
         process.stdout.write(`${JSON.stringify({ ok: loaded.problems.length === 0, files: loaded.files, problems: loaded.problems }, null, 2)}\n`)
       } else if (loaded.problems.length > 0) {

@@ -1,46 +1,59 @@
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { API_DEFAULTS, localAdminToken, readTokensFile, resolveApiConfig, type ApiConfig } from '../../src/api/mod.ts'
-import { parseIntOption } from './parse.ts'
+import { addEnvOption, optionReader, type EnvOption } from './options.ts'
+import { parseCount, parseIntOption } from './parse.ts'
 
 export interface ApiCliOptions {
   api: boolean
-  apiHost: string
-  apiPort: number
+  apiHost?: string
+  apiPort?: number
   tokens?: string
   corsOrigin?: string[]
   bodyLimit: number
   rateLimit: number
 }
 
+export const API_HOST: EnvOption<string> = { flags: '--api-host <host>', env: 'OMNI_API_HOST', fallback: API_DEFAULTS.host }
+export const API_PORT: EnvOption<number> = { flags: '--api-port <n>', env: 'OMNI_API_PORT', fallback: API_DEFAULTS.port, parse: parseCount }
+const API_TOKENS: EnvOption<string | undefined> = { flags: '--tokens <file>', env: 'OMNI_API_TOKENS_FILE', fallback: undefined, fallbackHelp: 'one admin token made in <data>/api-token' }
+
 /** The HTTP API's flags on `omni up`. */
 export function withApiOptions(cmd: Command): Command {
+  cmd.option('--no-api', 'do not serve the HTTP API')
+  addEnvOption(cmd, API_HOST, 'address the API binds (anything but loopback exposes it: put TLS in front)')
+  addEnvOption(cmd, API_PORT, 'API port')
+  addEnvOption(cmd, API_TOKENS, 'bearer tokens (YAML: tokens: [{ name, token, scopes: [ingest|read|admin] }])')
   return cmd
-    .option('--no-api', 'do not serve the HTTP API')
-    .option('--api-host <host>', 'address the API binds (anything but loopback exposes it: put TLS in front)', process.env['OMNI_API_HOST'] ?? API_DEFAULTS.host)
-    .option('--api-port <n>', 'API port', parseIntOption('--api-port'), Number(process.env['OMNI_API_PORT'] ?? API_DEFAULTS.port))
-    .option('--tokens <file>', 'bearer tokens (YAML: tokens: [{ name, token, scopes: [ingest|read|admin] }]); default: one admin token made in <data>/api-token', process.env['OMNI_API_TOKENS_FILE'])
     .option('--cors-origin <origin...>', 'browser origins allowed to call the API (CORS stays off without one)')
     .option('--body-limit <bytes>', 'largest request body', parseIntOption('--body-limit'), API_DEFAULTS.bodyLimit)
     .option('--rate-limit <n>', 'requests per minute per token (per address without one)', parseIntOption('--rate-limit'), API_DEFAULTS.rateLimit)
 }
 
-/** The API configuration, and where the generated admin token is when no tokens were configured. */
-export async function apiConfigFrom(opts: ApiCliOptions, dataDir: string): Promise<{ config: ApiConfig; tokenFile?: string }> {
+/**
+ * The API configuration; `tokenFile` is where the generated admin token is when no tokens were
+ * configured, `tokensFile` the file they were read from otherwise.
+ */
+export async function apiConfigFrom(opts: ApiCliOptions, dataDir: string, env: NodeJS.ProcessEnv = process.env): Promise<{ config: ApiConfig; tokenFile?: string; tokensFile?: string }> {
+  const reader = optionReader(env)
+  const host = reader.read({ ...API_HOST, value: opts.apiHost }).value
+  const port = reader.read({ ...API_PORT, value: opts.apiPort }).value
+  const tokensFile = reader.read({ ...API_TOKENS, value: opts.tokens }).value
+  reader.done('API options')
   let tokenFile: string | undefined
-  let tokens = opts.tokens ? await readTokensFile(opts.tokens) : undefined
+  let tokens = tokensFile ? await readTokensFile(tokensFile) : undefined
   if (!tokens) {
     tokenFile = resolve(dataDir, 'api-token')
     const { token } = await localAdminToken(tokenFile)
     tokens = [{ name: 'local-admin', token, scopes: ['admin'] }]
   }
   const config = resolveApiConfig({
-    host: opts.apiHost,
-    port: opts.apiPort,
+    host,
+    port,
     tokens,
     ...(opts.corsOrigin ? { corsOrigins: opts.corsOrigin } : {}),
     bodyLimit: opts.bodyLimit,
     rateLimit: opts.rateLimit,
   })
-  return { config, ...(tokenFile ? { tokenFile } : {}) }
+  return { config, ...(tokenFile ? { tokenFile } : {}), ...(tokensFile ? { tokensFile } : {}) }
 }

@@ -1,6 +1,8 @@
 import type { Command } from 'commander'
 import { openClickHouse, type ClickHouse } from '../../src/clickhouse/client.ts'
-import { clickHouseSettingsFromEnv, resolveClickHouseConfig, type ClickHouseConfig } from '../../src/clickhouse/config.ts'
+import { DEFAULT_DATABASE, DEFAULT_EVENTS_RETENTION_DAYS, DEFAULT_RAW_RETENTION_DAYS, resolveClickHouseConfig, type ClickHouseConfig } from '../../src/clickhouse/config.ts'
+import { isOmniError, omniError } from '../../src/errors/mod.ts'
+import { addEnvOption, optionReader, type EnvOption } from './options.ts'
 
 export interface ClickHouseCliOptions {
   clickhouseUrl?: string
@@ -11,33 +13,55 @@ export interface ClickHouseCliOptions {
   data?: string
 }
 
+const URL_OPTION: EnvOption<string | undefined> = { flags: '--clickhouse-url <url>', env: 'OMNI_CLICKHOUSE_URL', fallback: undefined, fallbackHelp: 'the embedded engine in <data>/clickhouse' }
+const USER: EnvOption<string> = { flags: '--clickhouse-user <name>', env: 'OMNI_CLICKHOUSE_USER', fallback: 'default' }
+// never a flag: a flag shows in the process list and the shell's history
+const PASSWORD: EnvOption<string> = { env: 'OMNI_CLICKHOUSE_PASSWORD', fallback: '' }
+const DATABASE: EnvOption<string> = { flags: '--clickhouse-database <name>', env: 'OMNI_CLICKHOUSE_DATABASE', fallback: DEFAULT_DATABASE }
+const EVENTS_DAYS: EnvOption<string | number> = { flags: '--retention-events <days>', env: 'OMNI_RETENTION_EVENTS_DAYS', fallback: DEFAULT_EVENTS_RETENTION_DAYS }
+const RAW_DAYS: EnvOption<string | number> = { flags: '--retention-raw <days>', env: 'OMNI_RETENTION_RAW_DAYS', fallback: DEFAULT_RAW_RETENTION_DAYS }
+
 /** The options every command that reaches ClickHouse shares; flags win over OMNI_* variables. */
 export function withClickHouseOptions(cmd: Command, opts: { retention?: boolean; data?: boolean } = {}): Command {
-  cmd
-    .option('--clickhouse-url <url>', 'a ClickHouse server (http[s]://host:8123); default $OMNI_CLICKHOUSE_URL, else the embedded engine in <data>/clickhouse')
-    .option('--clickhouse-user <name>', 'ClickHouse user (default $OMNI_CLICKHOUSE_USER or "default"); the password only from $OMNI_CLICKHOUSE_PASSWORD')
-    .option('--clickhouse-database <name>', 'database for the omni_* tables (default $OMNI_CLICKHOUSE_DATABASE or "omni")')
+  addEnvOption(cmd, URL_OPTION, 'a ClickHouse server (http[s]://host:8123)')
+  addEnvOption(cmd, USER, 'ClickHouse user, whose password comes only from $OMNI_CLICKHOUSE_PASSWORD')
+  addEnvOption(cmd, DATABASE, 'database for the omni_* tables')
   if (opts.data !== false) cmd.option('--data <dir>', 'data folder (the embedded engine lives in <data>/clickhouse)', 'data')
   if (opts.retention) {
-    cmd
-      .option('--retention-events <days>', 'days events and stage outcomes are kept (default $OMNI_RETENTION_EVENTS_DAYS or 90)')
-      .option('--retention-raw <days>', 'days raw provider payloads are kept (default $OMNI_RETENTION_RAW_DAYS or 30)')
+    addEnvOption(cmd, EVENTS_DAYS, 'days events and stage outcomes are kept')
+    addEnvOption(cmd, RAW_DAYS, 'days raw provider payloads are kept')
   }
   return cmd
 }
 
-export function clickHouseConfigFrom(opts: ClickHouseCliOptions): ClickHouseConfig {
-  return resolveClickHouseConfig(
-    {
-      url: opts.clickhouseUrl,
-      username: opts.clickhouseUser,
-      database: opts.clickhouseDatabase,
-      eventsRetentionDays: opts.retentionEvents,
-      rawRetentionDays: opts.retentionRaw,
+/** The ClickHouse configuration; an invalid value is reported with the flag or `$VAR` that set it. */
+export function clickHouseConfigFrom(opts: ClickHouseCliOptions, env: NodeJS.ProcessEnv = process.env): ClickHouseConfig {
+  const reader = optionReader(env)
+  const read = {
+    url: reader.read({ ...URL_OPTION, value: opts.clickhouseUrl }),
+    username: reader.read({ ...USER, value: opts.clickhouseUser }),
+    password: reader.read({ ...PASSWORD, value: undefined }),
+    database: reader.read({ ...DATABASE, value: opts.clickhouseDatabase }),
+    eventsRetentionDays: reader.read({ ...EVENTS_DAYS, value: opts.retentionEvents }),
+    rawRetentionDays: reader.read({ ...RAW_DAYS, value: opts.retentionRaw }),
+  }
+  reader.done('ClickHouse options')
+  try {
+    return resolveClickHouseConfig({
+      url: read.url.value,
+      username: read.username.value,
+      password: read.password.value,
+      database: read.database.value,
+      eventsRetentionDays: read.eventsRetentionDays.value,
+      rawRetentionDays: read.rawRetentionDays.value,
       dataDir: opts.data,
-    },
-    clickHouseSettingsFromEnv(),
-  )
+    })
+  } catch (err) {
+    if (!isOmniError(err)) throw err
+    // the config names its keys (clickhouse.database); the user set a flag or a variable
+    const where = (w: string) => read[w.replace(/^clickhouse\./, '') as keyof typeof read]?.where ?? w
+    throw omniError(err.code, err.message, { problems: err.problems.map((p) => ({ ...p, where: where(p.where) })), cause: err })
+  }
 }
 
 /** Opens ClickHouse for one command and closes it after `fn`, whatever happens. */

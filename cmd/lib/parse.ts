@@ -6,13 +6,16 @@ import { isoSeconds } from '../../src/util/time.ts'
 const DAY_MS = 86_400_000
 const DURATION_UNITS: Record<string, number> = { h: 3_600_000, d: DAY_MS, w: 7 * DAY_MS, y: 365 * DAY_MS }
 
-/** Commander parser for a count or size: a non-negative integer. */
+/** A count, size or port: a non-negative integer; the error names `where` (a flag or `$VAR`). */
+export function parseCount(text: string, where: string): number {
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${where} must be a non-negative integer, got "${text}"`)
+  return n
+}
+
+/** Commander parser for a count, size or port. */
 export function parseIntOption(name: string) {
-  return (value: string): number => {
-    const n = Number(value)
-    if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got "${value}"`)
-    return n
-  }
+  return (value: string): number => parseCount(value, name)
 }
 
 /** `days` from now, as a timestamp. */

@@ -15,7 +15,7 @@ export interface ClickHouseConfig {
   readonly rawRetentionDays: number
 }
 
-/** What a user may set, from flags or the environment; everything optional. */
+/** What a user may set (the CLI resolves flags and OMNI_* variables into it); everything optional. */
 export interface ClickHouseSettings {
   readonly url?: string | undefined
   readonly username?: string | undefined
@@ -30,18 +30,6 @@ export interface ClickHouseSettings {
 export const DEFAULT_DATABASE = 'omni'
 export const DEFAULT_EVENTS_RETENTION_DAYS = 90
 export const DEFAULT_RAW_RETENTION_DAYS = 30
-
-/** Settings from `OMNI_CLICKHOUSE_*` and `OMNI_RETENTION_*` environment variables. */
-export function clickHouseSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): ClickHouseSettings {
-  return {
-    url: env['OMNI_CLICKHOUSE_URL'] || undefined,
-    username: env['OMNI_CLICKHOUSE_USER'] || undefined,
-    password: env['OMNI_CLICKHOUSE_PASSWORD'] || undefined,
-    database: env['OMNI_CLICKHOUSE_DATABASE'] || undefined,
-    eventsRetentionDays: env['OMNI_RETENTION_EVENTS_DAYS'] || undefined,
-    rawRetentionDays: env['OMNI_RETENTION_RAW_DAYS'] || undefined,
-  }
-}
 
 /** Merges settings (earlier ones win), applies defaults, and reports every bad value at once. */
 export function resolveClickHouseConfig(...layers: readonly ClickHouseSettings[]): ClickHouseConfig {

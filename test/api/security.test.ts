@@ -291,7 +291,7 @@ t.test('binds 127.0.0.1 by default: the config, the listening socket, and omni u
   t.equal((started.app.server.address() as { address: string }).address, '127.0.0.1', 'the socket is on loopback only')
   const help = await omni(['up', '--help'])
   t.equal(help.code, 0)
-  t.match(help.stdout.replace(/\s+/g, ' '), /--api-host <host> address the API binds .*\(default: "127\.0\.0\.1"\)/)
+  t.match(help.stdout.replace(/\s+/g, ' '), /--api-host <host> address the API binds .*\(default: \$OMNI_API_HOST, else "127\.0\.0\.1"\)/)
 })
 
 t.test('the OpenAPI document lists every route with its schemas and the bearer scheme', async (t) => {

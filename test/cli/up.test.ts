@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { omni } from '../fixtures/cli.ts'
+import { startTestNats } from '../fixtures/nats.ts'
 
 const OMNI = fileURLToPath(new URL('../../cmd/omni.ts', import.meta.url))
 
@@ -117,3 +118,15 @@ t.test('a bad --sync-interval is refused before anything starts', async (t) => {
   t.match(r.stderr, /OMNI_ERR_CONFIG: invalid nats-server options\n\s+syncInterval: must be 'always' or a duration/)
 })
 
+t.test('without --manifests, omni up reads the folder $OMNI_MANIFESTS names', async (t) => {
+  const server = await startTestNats(t)
+  const data = await mkdtemp(join(tmpdir(), 'omni-up-'))
+  t.teardown(() => rm(data, { recursive: true, force: true }))
+  const manifests = join(data, 'from-env')
+  await mkdir(manifests)
+  await writeFile(join(manifests, 'broken.yaml'), 'kind: Pipeline\nname: broken\n')
+  const r = await omni(['up', '--nats', server.url, '--data', data, '--no-clickhouse', '--no-api', '--no-watch'], { env: { OMNI_MANIFESTS: manifests } })
+  t.equal(r.code, 1)
+  t.match(r.stderr, /OMNI_ERR_MANIFEST/)
+  t.match(r.stderr, join(manifests, 'broken.yaml'), 'the problem is in the folder the variable named')
+})

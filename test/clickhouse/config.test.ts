@@ -1,5 +1,5 @@
 import t from 'tap'
-import { clickHouseSettingsFromEnv, describeTarget, resolveClickHouseConfig } from '../../src/clickhouse/config.ts'
+import { describeTarget, resolveClickHouseConfig } from '../../src/clickhouse/config.ts'
 import { isOmniError } from '../../src/errors/mod.ts'
 
 t.test('with nothing set: the embedded engine under ./data, database omni, 90 and 30 days', async (t) => {
@@ -11,9 +11,9 @@ t.test('with nothing set: the embedded engine under ./data, database omni, 90 an
   t.ok(Object.isFrozen(c), 'the resolved config is frozen')
 })
 
-t.test('earlier layers win; the environment fills what flags leave out', async (t) => {
-  const env = clickHouseSettingsFromEnv({ OMNI_CLICKHOUSE_URL: 'http://127.0.0.1:8123', OMNI_CLICKHOUSE_USER: 'u', OMNI_CLICKHOUSE_PASSWORD: 'p', OMNI_RETENTION_RAW_DAYS: '7', OMNI_CLICKHOUSE_DATABASE: 'fromenv' })
-  const c = resolveClickHouseConfig({ database: 'flag', eventsRetentionDays: '14' }, env)
+t.test('earlier layers win; later ones fill what earlier ones leave out', async (t) => {
+  const later = { url: 'http://127.0.0.1:8123', username: 'u', password: 'p', rawRetentionDays: '7', database: 'later' }
+  const c = resolveClickHouseConfig({ database: 'flag', eventsRetentionDays: '14' }, later)
   t.same(c.target, { type: 'server', url: 'http://127.0.0.1:8123', username: 'u', password: 'p' })
   t.equal(c.database, 'flag')
   t.equal(c.eventsRetentionDays, 14)

@@ -1,11 +1,11 @@
 import type { Command } from 'commander'
 import type { DeadLetterFilter } from '../../../src/node/mod.ts'
-import { DEFAULT_NATS_URL } from '../../lib/options.ts'
+import { addEnvOption, NATS_URL } from '../../lib/options.ts'
 import { parseIntOption } from '../../lib/parse.ts'
 
 /** The flags `dlq list` and `dlq redrive` share, as commander parses them. */
 export interface DlqOptions {
-  nats: string
+  nats?: string
   pipeline?: string
   stage?: string
   type?: string
@@ -25,11 +25,11 @@ export function filterOf(o: DlqOptions): DeadLetterFilter {
 
 /** Adds the filter flags and --nats. */
 export function withFilters(cmd: Command): Command {
-  return cmd
+  cmd
     .option('-p, --pipeline <name>', 'only this pipeline\'s dead letters')
     .option('--stage <id>', 'only those that failed at this stage')
     .option('--type <type>', 'only this event type')
     .option('--error <text>', 'only those whose error contains this text')
     .option('--limit <n>', 'at most n dead letters', parseIntOption('--limit'))
-    .option('--nats <url>', 'NATS server URL', DEFAULT_NATS_URL)
+  return addEnvOption(cmd, NATS_URL, 'NATS server URL')
 }

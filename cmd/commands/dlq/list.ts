@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { natsUrl } from '../../lib/options.ts'
 import { withNodeClient } from '../../lib/session.ts'
 import { filterOf, withFilters, type DlqOptions } from './filters.ts'
 
@@ -7,7 +8,7 @@ export function registerList(dlq: Command): void {
   withFilters(dlq.command('list').description('List dead letters with their pipeline, stage, error and attempts.'))
     .option('--json', 'print JSON')
     .action(async (opts: DlqOptions & { json?: boolean }) => {
-      await withNodeClient({ natsUrl: opts.nats }, async ({ deadLetters }) => {
+      await withNodeClient({ natsUrl: natsUrl(opts.nats) }, async ({ deadLetters }) => {
         const letters = await deadLetters.list(filterOf(opts))
         if (opts.json) {
           const out = letters.map(({ data, ...rest }) => ({ ...rest, event: safeJson(data) }))

@@ -4,9 +4,8 @@ import { createInterface } from 'node:readline/promises'
 import type { Command } from 'commander'
 import { omniError } from '../../../src/errors/mod.ts'
 import { openApprovals, verifyPlugin, widenedCapabilities, type Approval, type VerifiedPlugin } from '../../../src/plugins/mod.ts'
-import { addPluginFlags } from '../../lib/plugin-flags.ts'
-import { pluginSettingsFrom, type PluginCliOptions, type PluginSettings } from '../../lib/plugin-options.ts'
-import { DEFAULT_NATS_URL } from '../../lib/options.ts'
+import { addPluginFlags, pluginSettingsFrom, type PluginCliOptions, type PluginSettings } from '../../lib/plugin-options.ts'
+import { addEnvOption, NATS_URL, natsUrl } from '../../lib/options.ts'
 import { say } from '../../lib/output.ts'
 import { isPluginId } from '../../lib/parse.ts'
 import { withSession } from '../../lib/session.ts'
@@ -15,7 +14,7 @@ import { describeKey, openTrust } from '../../lib/trust.ts'
 interface ApproveOptions extends PluginCliOptions {
   by: string
   yes?: boolean
-  nats: string
+  nats?: string
   data: string
 }
 
@@ -31,14 +30,14 @@ export function registerApprove(plugin: Command): void {
     .argument('<dir|id>', 'a plugin folder, or the id of an installed plugin (<plugins>/<id>)')
     .requiredOption('--by <name>', 'who reviewed and approves it (recorded with the approval)')
     .option('--yes', 'approve without asking (needed when stdin is not a terminal)')
-    .option('--nats <url>', 'NATS server URL', DEFAULT_NATS_URL)
+  addEnvOption(cmd, NATS_URL, 'NATS server URL')
   addPluginFlags(cmd, ['plugins', 'trust', 'cluster', 'data']).action(async (target: string, opts: ApproveOptions) => {
     if (opts.by.trim() === '') throw omniError('OMNI_ERR_CONFIG', '--by must name who approves the plugin')
     const settings = pluginSettingsFrom(opts, opts.data)
     const dir = await pluginFolder(target, settings)
     const trust = await openTrust(settings.trust)
     const v = await verifyPlugin(dir, trust, { cluster: settings.cluster })
-    await withSession(opts.nats, async ({ js }) => {
+    await withSession(natsUrl(opts.nats), async ({ js }) => {
       const approvals = await openApprovals(js)
       const previous = await approvals.get(v.manifest.id)
       const m = v.manifest

@@ -9,16 +9,15 @@ import {
   type HighWaterResult,
   type VerifiedPlugin,
 } from '../../../src/plugins/mod.ts'
-import { addPluginFlags } from '../../lib/plugin-flags.ts'
-import { pluginSettingsFrom, type PluginCliOptions } from '../../lib/plugin-options.ts'
-import { DEFAULT_NATS_URL } from '../../lib/options.ts'
+import { addPluginFlags, pluginSettingsFrom, type PluginCliOptions } from '../../lib/plugin-options.ts'
+import { addEnvOption, NATS_URL, natsUrl } from '../../lib/options.ts'
 import { say } from '../../lib/output.ts'
 import { parsePluginRef } from '../../lib/parse.ts'
 import { withSession } from '../../lib/session.ts'
 import { describeKey, openTrust } from '../../lib/trust.ts'
 
 interface InstallOptions extends PluginCliOptions {
-  nats: string
+  nats?: string
   data: string
 }
 
@@ -32,12 +31,12 @@ export function registerInstall(plugin: Command): void {
         'A refused plugin leaves the folder as it was. Prints whether its capabilities still need `omni plugin approve`.',
     )
     .argument('<id@version>', 'the plugin and version, e.g. acme.shout@1.0.0')
-    .option('--nats <url>', 'NATS server URL', DEFAULT_NATS_URL)
+  addEnvOption(install, NATS_URL, 'NATS server URL')
   addPluginFlags(install, ['plugins', 'trust', 'cluster', 'data']).action(async (ref: string, opts: InstallOptions) => {
     const { id, version } = parsePluginRef(ref, 'plugin')
     const settings = pluginSettingsFrom(opts, opts.data)
     const trust = await openTrust(settings.trust)
-    await withSession(opts.nats, async ({ js }) => {
+    await withSession(natsUrl(opts.nats), async ({ js }) => {
       const target = { id, version, pluginsDir: settings.dir, trust, verify: { cluster: settings.cluster } }
       const { plugin: v, highWater: mark } = await installFromRegistry(await openPluginRegistry(js), target, await openHighWaterMarks(js))
       const m = v.manifest

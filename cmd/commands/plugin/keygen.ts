@@ -15,8 +15,7 @@ import {
   type Tier,
 } from '../../../src/plugins/mod.ts'
 import { isoSeconds } from '../../../src/util/time.ts'
-import { addPluginFlags } from '../../lib/plugin-flags.ts'
-import { pluginSettingsFrom } from '../../lib/plugin-options.ts'
+import { addPluginFlags, pluginSettingsFrom } from '../../lib/plugin-options.ts'
 import { say } from '../../lib/output.ts'
 import { daysFromNow, parseExpiry, parseTier } from '../../lib/parse.ts'
 import { openTrust, requireRoot } from '../../lib/trust.ts'

@@ -1,8 +1,7 @@
 import type { Command } from 'commander'
 import { isAdditiveTier, listInstalled, openApprovals, openPluginRegistry, type Approvals, type InstalledPlugin, type Tier } from '../../../src/plugins/mod.ts'
-import { addPluginFlags } from '../../lib/plugin-flags.ts'
-import { pluginSettingsFrom, type PluginCliOptions } from '../../lib/plugin-options.ts'
-import { DEFAULT_NATS_URL } from '../../lib/options.ts'
+import { addPluginFlags, pluginSettingsFrom, type PluginCliOptions } from '../../lib/plugin-options.ts'
+import { NATS_URL, natsUrl } from '../../lib/options.ts'
 import { formatTable, say } from '../../lib/output.ts'
 import { withSession } from '../../lib/session.ts'
 import { openTrust } from '../../lib/trust.ts'
@@ -24,11 +23,11 @@ export function registerList(plugin: Command): void {
         'With --registry, list what is published in the cluster\'s registry instead.',
     )
     .option('--registry', 'list the registry (object store) instead of the installed folders')
-    .option('--nats <url>', `NATS server URL: adds the approval column; the registry is read from it (default ${DEFAULT_NATS_URL} with --registry)`)
+    .option('--nats <url>', `NATS server URL: adds the approval column; the registry is read from it (with --registry the default is $${NATS_URL.env}, else ${JSON.stringify(NATS_URL.fallback)})`)
     .option('--json', 'print JSON')
   addPluginFlags(cmd, ['plugins', 'trust', 'cluster', 'data']).action(async (opts: ListOptions) => {
     const settings = pluginSettingsFrom(opts, opts.data)
-    if (opts.registry) return listRegistry(opts.nats ?? DEFAULT_NATS_URL, opts.json === true)
+    if (opts.registry) return listRegistry(natsUrl(opts.nats), opts.json === true)
     const trust = await openTrust(settings.trust)
     const inspectAll = (approvals?: Approvals) => listInstalled(settings.dir, trust, { cluster: settings.cluster }, approvals)
     const rows = opts.nats !== undefined ? await withSession(opts.nats, async ({ js }) => inspectAll(await openApprovals(js))) : await inspectAll()

@@ -1,15 +1,14 @@
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { openPluginRegistry, REGISTRY_BUCKET, verifyPlugin } from '../../../src/plugins/mod.ts'
-import { addPluginFlags } from '../../lib/plugin-flags.ts'
-import { pluginSettingsFrom, type PluginCliOptions } from '../../lib/plugin-options.ts'
-import { DEFAULT_NATS_URL } from '../../lib/options.ts'
+import { addPluginFlags, pluginSettingsFrom, type PluginCliOptions } from '../../lib/plugin-options.ts'
+import { addEnvOption, NATS_URL, natsUrl } from '../../lib/options.ts'
 import { say } from '../../lib/output.ts'
 import { withSession } from '../../lib/session.ts'
 import { openTrust } from '../../lib/trust.ts'
 
 interface PublishOptions extends PluginCliOptions {
-  nats: string
+  nats?: string
   data: string
 }
 
@@ -23,12 +22,12 @@ export function registerPublish(plugin: Command): void {
         'Publishing the same version again needs a higher serial (e.g. after promote) or the identical manifest.',
     )
     .argument('<dir>', 'the signed plugin folder')
-    .option('--nats <url>', 'NATS server URL', DEFAULT_NATS_URL)
+  addEnvOption(publish, NATS_URL, 'NATS server URL')
   addPluginFlags(publish, ['trust', 'cluster', 'data']).action(async (dir: string, opts: PublishOptions) => {
     const settings = pluginSettingsFrom(opts, opts.data)
     const trust = await openTrust(settings.trust)
     const v = await verifyPlugin(resolve(dir), trust, { cluster: settings.cluster })
-    const entry = await withSession(opts.nats, async ({ js }) => (await openPluginRegistry(js)).publish(v))
+    const entry = await withSession(natsUrl(opts.nats), async ({ js }) => (await openPluginRegistry(js)).publish(v))
     say(`published ${entry.name} to ${REGISTRY_BUCKET}: serial ${entry.serial}, tier ${entry.tier}, digest sha256:${entry.digest}, signer ${entry.signer}, ${entry.size} bytes`)
   })
 }

@@ -11,8 +11,7 @@ import {
   type TrustStore,
   type VerifiedPlugin,
 } from '../../../src/plugins/mod.ts'
-import { addPluginFlags } from '../../lib/plugin-flags.ts'
-import { pluginSettingsFrom, type PluginCliOptions } from '../../lib/plugin-options.ts'
+import { addPluginFlags, pluginSettingsFrom, type PluginCliOptions } from '../../lib/plugin-options.ts'
 import { say } from '../../lib/output.ts'
 import { withSession } from '../../lib/session.ts'
 import { describeKey, openTrust } from '../../lib/trust.ts'
