@@ -157,7 +157,7 @@ async function measureInserts(ctx: BenchContext, shape: (typeof SHAPES)[number],
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
-/** The actions writer, counting the rows handed to it: what omni_event_actions must hold after. */
+/** The actions writer, counting the rows handed to it: what omni_stage_outcomes must hold after. */
 function counting<Row>(writer: BatchWriter<Row>): BatchWriter<Row> & { readonly handed: number } {
   let handed = 0
   return {
@@ -187,7 +187,7 @@ async function measureE2e(ctx: BenchContext, database: string): Promise<Scenario
     const filled = await prePublish(ctx, `${ctx.runId}-sink`, ctx.sizes.events, 'sink e2e: pre-publishing')
     const { expected } = filled
     const events = createBatchWriter<EventRow>(bch.ch, { table: 'omni_events' })
-    const actions = counting(createBatchWriter<ActionRow>(bch.ch, { table: 'omni_event_actions' }))
+    const actions = counting(createBatchWriter<ActionRow>(bch.ch, { table: 'omni_stage_outcomes' }))
     const bar = ctx.progress('sink e2e: pipeline + recorder', expected)
     const cpu = startCpuMeter(ctx.serverPid)
     const loop = startLoopMeter()
@@ -225,10 +225,10 @@ async function measureE2e(ctx: BenchContext, database: string): Promise<Scenario
     const stored = {
       events: await bch.count('omni_events', true),
       eventsInserted: await bch.count('omni_events', false),
-      actions: await bch.count('omni_event_actions', true),
-      actionsInserted: await bch.count('omni_event_actions', false),
+      actions: await bch.count('omni_stage_outcomes', true),
+      actionsInserted: await bch.count('omni_stage_outcomes', false),
     }
-    const inserts = { events: bch.inserts('omni_events'), actions: bch.inserts('omni_event_actions') }
+    const inserts = { events: bch.inserts('omni_events'), actions: bch.inserts('omni_stage_outcomes') }
 
     const seconds = (finishedAt - started) / 1000
     const rate = acked / seconds
@@ -242,7 +242,7 @@ async function measureE2e(ctx: BenchContext, database: string): Promise<Scenario
       failures > 0 ? `${failures} retried/dead-lettered` : '',
       rec.deadLettered > 0 ? `${rec.deadLettered} dead-lettered by the recorder` : '',
       stored.events === expectedEvents ? '' : `omni_events FINAL holds ${stored.events} rows, ${expectedEvents} expected`,
-      stored.actions === actions.handed ? '' : `omni_event_actions FINAL holds ${stored.actions} rows, ${actions.handed} written`,
+      stored.actions === actions.handed ? '' : `omni_stage_outcomes FINAL holds ${stored.actions} rows, ${actions.handed} written`,
     ]
     return {
       id: 'sink.e2e',
@@ -260,8 +260,8 @@ async function measureE2e(ctx: BenchContext, database: string): Promise<Scenario
         `CPU bench ${cpuShare.bench} (JS thread ${cpuShare.main})${cpuShare.server === undefined ? '' : `, server ${cpuShare.server}`} core`,
         `event loop stalls p99 ${stalls.p99} ms, max ${stalls.max} ms`,
         describeInserts('omni_events', inserts.events),
-        describeInserts('omni_event_actions', inserts.actions),
-        stored.events === expectedEvents ? `FINAL counts: omni_events ${stored.events} = ${expected} events + ${outputs} outputs, omni_event_actions ${stored.actions}` : '',
+        describeInserts('omni_stage_outcomes', inserts.actions),
+        stored.events === expectedEvents ? `FINAL counts: omni_events ${stored.events} = ${expected} events + ${outputs} outputs, omni_stage_outcomes ${stored.actions}` : '',
         ...problems,
       ]
         .filter(Boolean)

@@ -55,7 +55,7 @@ export async function startAnalytics(opts: AnalyticsOptions): Promise<Analytics>
       onRecovered: (i: { table: string; attempts: number }) => opts.logger.info(i, 'ClickHouse inserts succeed again'),
     }
     const events = createBatchWriter<EventRow>(ch, { table: 'omni_events', ...opts.writer, ...log })
-    const actions = createBatchWriter<ActionRow>(ch, { table: 'omni_event_actions', ...opts.writer, ...log })
+    const actions = createBatchWriter<ActionRow>(ch, { table: 'omni_stage_outcomes', ...opts.writer, ...log })
     const raw = createBatchWriter<RawRow>(ch, { table: 'omni_raw_payloads', ...opts.writer, ...log })
     const recorder = await startRecorder({
       js: opts.js,

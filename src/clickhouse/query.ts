@@ -178,7 +178,7 @@ export async function queryEvents(ch: ClickHouse, filter: EventFilter | Compiled
   return rows.length > f.limit && last ? { events, nextCursor: encodeCursor([last.time, last.idempotency_key, last.subject, last.tenant]) } : { events }
 }
 
-/** One stage outcome of an event, from omni_event_actions. */
+/** One stage outcome of an event, from omni_stage_outcomes. */
 export interface ActionRecord {
   readonly pipeline: string
   readonly stage: string
@@ -212,7 +212,7 @@ export async function getEvent(ch: ClickHouse, id: string, opts: { readonly tena
     select<RawAction>(
       ch,
       `SELECT pipeline, stage, uses, digest, toString(status) AS status, duration_ms, error, attempt, stream_seq, recorded_at
-       FROM ${ch.table('omni_event_actions')} FINAL WHERE event_id = {id:String}${scope} ORDER BY pipeline, stream_seq, stage`,
+       FROM ${ch.table('omni_stage_outcomes')} FINAL WHERE event_id = {id:String}${scope} ORDER BY pipeline, stream_seq, stage`,
       params,
     ),
   ])

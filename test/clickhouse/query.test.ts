@@ -277,7 +277,7 @@ t.test('getEvent returns the event rows and their stage outcomes', async (t) => 
       { type: 'failed', stage: 'dedup', error: 'boom' },
     ], { stage: 'dedup', error: 'boom' }),
   ]
-  await ch.client.insert({ table: ch.table('omni_event_actions'), values: actions, format: 'JSONEachRow' })
+  await ch.client.insert({ table: ch.table('omni_stage_outcomes'), values: actions, format: 'JSONEachRow' })
   const detail = await getEvent(ch, 'g1')
   t.same(detail?.events.map((e) => e.subject), [RECEIVED, PREVIEW])
   t.same(detail?.actions.map((a) => `${a.pipeline}/${a.stage}:${a.status}`), ['alpha/dedup:dead-lettered', 'alpha/trust:ok', 'zeta/trust:ok'])

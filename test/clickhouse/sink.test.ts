@@ -34,7 +34,7 @@ async function publishNotes(f: TestFabric, ids: readonly string[], data: (id: st
 }
 
 const eventsTable = (ch: ClickHouse) => `SELECT * FROM ${ch.table('omni_events')} FINAL`
-const actionsTable = (ch: ClickHouse) => `SELECT * FROM ${ch.table('omni_event_actions')} FINAL`
+const actionsTable = (ch: ClickHouse) => `SELECT * FROM ${ch.table('omni_stage_outcomes')} FINAL`
 const ackedCount = (f: TestFabric) => f.settled.filter((s) => s.type === 'acked').length
 
 t.test('every event, every output and every stage outcome lands once; outcomes say ok, retried, dead-lettered', async (t) => {
@@ -49,9 +49,9 @@ t.test('every event, every output and every stage outcome lands once; outcomes s
   t.same(inputs.map((r) => Number(r.stream_seq)), acks.map((a) => a.ack.seq).sort((a, b) => a - b), 'stream sequences recorded')
   t.equal(await count(f.ch, `${eventsTable(f.ch)} WHERE emitted_by = 'notes' AND subject = {s:String}`, { s: OUT }), 39, 'outputs are recorded as emitted by their pipeline')
 
-  const retried = await rows<{ stage: string; status: string; attempt: number }>(f.ch, `SELECT stage, status, attempt FROM ${ch(f).table('omni_event_actions')} FINAL WHERE idempotency_key LIKE '%n3' ORDER BY stage`)
+  const retried = await rows<{ stage: string; status: string; attempt: number }>(f.ch, `SELECT stage, status, attempt FROM ${ch(f).table('omni_stage_outcomes')} FINAL WHERE idempotency_key LIKE '%n3' ORDER BY stage`)
   t.same(retried, [{ stage: 'enrich', status: 'ok', attempt: 2 }, { stage: 'flaky', status: 'ok', attempt: 2 }], 'a retried event keeps its final outcome, with the attempt that made it')
-  const dead = await rows<{ stage: string; status: string; attempt: number; error: string; uses: string }>(f.ch, `SELECT stage, status, attempt, error, uses FROM ${ch(f).table('omni_event_actions')} FINAL WHERE idempotency_key LIKE '%n5'`)
+  const dead = await rows<{ stage: string; status: string; attempt: number; error: string; uses: string }>(f.ch, `SELECT stage, status, attempt, error, uses FROM ${ch(f).table('omni_stage_outcomes')} FINAL WHERE idempotency_key LIKE '%n5'`)
   t.match(dead, [{ stage: 'flaky', status: 'dead-lettered', attempt: 3, uses: 'test.flaky', error: /transient failure/ }], 'the dead-lettered stage says so')
   t.equal(ackedCount(f), 39)
 })
@@ -71,7 +71,7 @@ t.test('forced redelivery after the rows were written: still one row per event a
   t.ok(await eventually(async () => (await pipelineConsumer(f.fabric.jsm, RECORDER)).num_ack_pending === 0, 10_000), 'the recorder settled too')
   t.equal(await count(f.ch, eventsTable(f.ch)), 60, '30 inputs + 30 outputs, once each')
   t.equal(await count(f.ch, actionsTable(f.ch)), 60, 'two stages × 30 events, once each')
-  const attempts = await rows<{ a: number }>(f.ch, `SELECT DISTINCT attempt AS a FROM ${f.ch.table('omni_event_actions')} FINAL`)
+  const attempts = await rows<{ a: number }>(f.ch, `SELECT DISTINCT attempt AS a FROM ${f.ch.table('omni_stage_outcomes')} FINAL`)
   t.same(attempts, [{ a: 2 }], 'the outcome kept is the attempt that was acknowledged')
   // the redelivered copies were physically written: the replacing key is what removes them
   await f.ch.client.command({ query: `OPTIMIZE TABLE ${f.ch.table('omni_events')} FINAL` })
@@ -81,7 +81,7 @@ t.test('forced redelivery after the rows were written: still one row per event a
 t.test('ClickHouse failing: nothing is acknowledged, nothing is lost, everything lands after recovery', async (t) => {
   const f = await start(t)
   await f.ch.client.command({ query: `DETACH TABLE ${f.ch.table('omni_events')}` })
-  await f.ch.client.command({ query: `DETACH TABLE ${f.ch.table('omni_event_actions')}` })
+  await f.ch.client.command({ query: `DETACH TABLE ${f.ch.table('omni_stage_outcomes')}` })
   const ids = Array.from({ length: 25 }, (_, i) => `o${i}`)
   await publishNotes(f, ids)
   t.ok(await eventually(async () => (await pipelineConsumer(f.fabric.jsm, 'notes')).num_ack_pending === 25, 10_000), 'the pipeline holds all 25 unacknowledged')
@@ -90,7 +90,7 @@ t.test('ClickHouse failing: nothing is acknowledged, nothing is lost, everything
   t.ok(f.fabric.analytics?.unavailable(), 'the fabric reports ClickHouse unavailable')
   t.equal((await pipelineConsumer(f.fabric.jsm, RECORDER)).num_ack_pending, 50, 'the recorder holds inputs and outputs unacknowledged')
   await f.ch.client.command({ query: `ATTACH TABLE ${f.ch.table('omni_events')}` })
-  await f.ch.client.command({ query: `ATTACH TABLE ${f.ch.table('omni_event_actions')}` })
+  await f.ch.client.command({ query: `ATTACH TABLE ${f.ch.table('omni_stage_outcomes')}` })
   t.ok(await eventually(() => ackedCount(f) === 25, 20_000), 'all 25 acknowledged after recovery')
   t.ok(await eventually(async () => (await count(f.ch, eventsTable(f.ch))) === 50, 10_000), 'all inputs and outputs recorded')
   t.equal(await count(f.ch, actionsTable(f.ch)), 50)
