@@ -63,7 +63,7 @@ export function registerUp(program: Command): void {
           // a fabric that lost its connection for good stops, so a supervisor can restart it
           onFailed: () => process.kill(process.pid, 'SIGTERM'),
           onSettled: (e) => {
-            if (e.type === 'acked') logger.debug({ pipeline: e.pipeline, seq: e.seq, outcome: e.outcome.type, trace: e.outcome.trace }, 'event settled')
+            if (e.type === 'acked') logger.debug({ pipeline: e.pipeline, seq: e.seq, outcome: e.outcome.type, outcomes: e.outcome.outcomes }, 'event settled')
             else logger.warn(e, e.type === 'retry' ? 'event will be retried' : 'event dead-lettered')
           },
         })

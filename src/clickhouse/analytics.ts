@@ -2,13 +2,15 @@ import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import type { Logger } from '../observability/logger.ts'
 import type { CompiledPipeline } from '../pipeline/compile.ts'
+import type { OutcomeSink } from '../pipeline/outcome-sink.ts'
 import { openClickHouse, type ClickHouse } from './client.ts'
 import type { ClickHouseConfig } from './config.ts'
 import { migrate, type MigrateReport } from './migrations.ts'
+import { createOutcomeSink } from './outcome-sink.ts'
 import type { RawRow } from './raw-archive.ts'
 import { startRawRecorder, type RawRecorder } from './raw-recorder.ts'
 import { startRecorder, type Recorder, type RecorderOptions } from './recorder.ts'
-import type { ActionRow, EventRow } from './rows.ts'
+import type { EventRow, OutcomeRow } from './rows.ts'
 import { createBatchWriter, type BatchWriter, type BatchWriterOptions } from './writer.ts'
 
 export interface AnalyticsOptions {
@@ -30,8 +32,8 @@ export interface AnalyticsOptions {
 export interface Analytics {
   readonly ch: ClickHouse
   readonly migrated: MigrateReport
-  /** stage outcomes, written by every pipeline worker before it acknowledges */
-  readonly actions: BatchWriter<ActionRow>
+  /** where every pipeline worker records its stage outcomes before it acknowledges */
+  readonly outcomes: OutcomeSink
   readonly events: BatchWriter<EventRow>
   /** raw provider payloads, fed by the raw recorder from the OMNI_RAW stream */
   readonly raw: BatchWriter<RawRow>
@@ -55,7 +57,7 @@ export async function startAnalytics(opts: AnalyticsOptions): Promise<Analytics>
       onRecovered: (i: { table: string; attempts: number }) => opts.logger.info(i, 'ClickHouse inserts succeed again'),
     }
     const events = createBatchWriter<EventRow>(ch, { table: 'omni_events', ...opts.writer, ...log })
-    const actions = createBatchWriter<ActionRow>(ch, { table: 'omni_stage_outcomes', ...opts.writer, ...log })
+    const outcomes = createBatchWriter<OutcomeRow>(ch, { table: 'omni_stage_outcomes', ...opts.writer, ...log })
     const raw = createBatchWriter<RawRow>(ch, { table: 'omni_raw_payloads', ...opts.writer, ...log })
     const recorder = await startRecorder({
       js: opts.js,
@@ -85,17 +87,17 @@ export async function startAnalytics(opts: AnalyticsOptions): Promise<Analytics>
     return {
       ch,
       migrated,
-      actions,
+      outcomes: createOutcomeSink(outcomes),
       events,
       raw,
       recorder,
       rawRecorder,
-      unavailable: () => events.unavailable() || actions.unavailable() || raw.unavailable(),
+      unavailable: () => events.unavailable() || outcomes.unavailable() || raw.unavailable(),
       close() {
         // the recorders first (they feed writers), then the writers, then the engine
         closing ??= (async () => {
           await Promise.all([recorder.close(), rawRecorder.close()])
-          await Promise.all([events.close(), actions.close(), raw.close()])
+          await Promise.all([events.close(), outcomes.close(), raw.close()])
           await ch.close()
         })()
         return closing

@@ -5,7 +5,7 @@ import { omniError, type Problem } from '../errors/mod.ts'
 import type { ClickHouse } from './client.ts'
 import { toClickHouseTime } from './time.ts'
 import { clickHouseErrorType } from './failures.ts'
-import type { ActionRow, ActionStatus, EventRow } from './rows.ts'
+import type { EventRow, OutcomeRow, OutcomeStatus } from './rows.ts'
 
 export interface EventFilter {
   readonly type?: string
@@ -184,7 +184,7 @@ export interface ActionRecord {
   readonly stage: string
   readonly uses: string
   readonly digest?: string
-  readonly status: ActionStatus
+  readonly status: OutcomeStatus
   readonly durationMs: number
   readonly error?: string
   readonly attempt: number
@@ -226,7 +226,7 @@ const EVENT_COLUMNS = `event_id, type, source, subject, time, tenant, instance, 
 /** a row as SELECT returns it: 64-bit numbers may come back as strings */
 type RawEvent = Omit<EventRow, 'stream_seq'> & { stream_seq: number | string }
 
-type RawAction = Pick<ActionRow, 'pipeline' | 'stage' | 'uses' | 'digest' | 'status' | 'error' | 'recorded_at'> & {
+type RawAction = Pick<OutcomeRow, 'pipeline' | 'stage' | 'uses' | 'digest' | 'status' | 'error' | 'recorded_at'> & {
   duration_ms: number | string
   attempt: number | string
   stream_seq: number | string

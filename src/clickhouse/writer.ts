@@ -1,14 +1,15 @@
+import type { RecordResult } from '../pipeline/outcome-sink.ts'
 import { clickHouseMetrics } from '../observability/metrics.ts'
 import type { ClickHouse, TableName } from './client.ts'
 import { describeClickHouseError, isContentRejection } from './failures.ts'
 
-/** What became of one item (the rows of one event) handed to the writer. */
-export type WriteResult =
-  | { readonly type: 'written' }
-  /** ClickHouse refused this item's content; the rest of its batch was written */
-  | { readonly type: 'rejected'; readonly error: string }
-  /** the writer closed before ClickHouse took it: the caller must not acknowledge */
-  | { readonly type: 'aborted'; readonly error: string }
+/**
+ * What became of one item (the rows of one event) handed to the writer: written; `rejected`,
+ * ClickHouse refused this item's content (the rest of its batch was written); or `aborted`, the
+ * writer closed before ClickHouse took it, so the caller must not acknowledge. The same answers
+ * the outcome sink port gives, since the outcome sink is this writer.
+ */
+export type WriteResult = RecordResult
 
 /** Insert at most this many rows at once; an idle writer waits this long for a burst to gather. */
 export const WRITER_DEFAULTS = { maxRows: 5000, flushMs: 10 } as const

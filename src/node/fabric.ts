@@ -264,9 +264,9 @@ class FabricImpl implements Fabric {
             pipeline: p,
             catalog: () => this.#catalog,
             dedup: this.#dedup,
-            ...(this.analytics ? { actions: this.analytics.actions } : {}),
+            ...(this.analytics ? { outcomes: this.analytics.outcomes } : {}),
             ...(this.#opts.beforeAck ? { beforeAck: (seq: number, attempt: number) => this.#opts.beforeAck?.(p.name, seq, attempt) } : {}),
-            onActionsRejected: (pipeline, error) => this.#opts.logger.error({ pipeline, error }, 'ClickHouse refused the outcome rows of a dead-lettered event'),
+            onOutcomesRejected: (pipeline, error) => this.#opts.logger.error({ pipeline, error }, 'ClickHouse refused the outcome rows of a dead-lettered event'),
             ...(this.#opts.batch ? { batch: this.#opts.batch } : {}),
             onSettled: (e) => {
               recordSettled(e)

@@ -27,7 +27,7 @@ function stageSeconds(pipeline: string, stage: string): ReturnType<Histogram['la
 export function recordSettled(e: SettledEvent): void {
   if (e.type === 'acked') {
     counter('events', e.pipeline, e.outcome.type).inc()
-    for (const s of e.outcome.trace) {
+    for (const s of e.outcome.outcomes) {
       counter('stages', e.pipeline, s.stage, s.type).inc()
       if (s.type === 'ran') stageSeconds(e.pipeline, s.stage).observe(s.ms / 1000)
     }

@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { ClickHouse } from '../../src/clickhouse/client.ts'
 import { compileEventFilter, getEvent, queryEvents, type EventFilter, type EventRecord } from '../../src/clickhouse/query.ts'
-import { actionRows, eventRow, type EventRow } from '../../src/clickhouse/rows.ts'
+import { eventRow, outcomeRows, type EventRow } from '../../src/clickhouse/rows.ts'
 import type { Envelope } from '../../src/envelope/schema.ts'
 import { hasCode, isOmniError } from '../../src/errors/mod.ts'
 import { count, openTestClickHouse } from '../fixtures/clickhouse.ts'
@@ -271,8 +271,8 @@ t.test('getEvent returns the event rows and their stage outcomes', async (t) => 
   const envelope = { id: 'g1', idempotencykey: 'key-g1', type: 'message.received', tenant: 'ta' } as Envelope
   const stages = new Map([['trust', { uses: 'guard.trust' }], ['dedup', { uses: 'guard.dedup', digest: 'sha256:ab' }]])
   const actions = [
-    ...actionRows({ event: envelope, pipeline: 'zeta', seq: 1, attempt: 1, stages }, [{ type: 'ran', stage: 'trust', ms: 1.23456 }]),
-    ...actionRows({ event: envelope, pipeline: 'alpha', seq: 1, attempt: 2, stages }, [
+    ...outcomeRows({ event: envelope, pipeline: 'zeta', seq: 1, attempt: 1, stages }, [{ type: 'ran', stage: 'trust', ms: 1.23456 }]),
+    ...outcomeRows({ event: envelope, pipeline: 'alpha', seq: 1, attempt: 2, stages }, [
       { type: 'ran', stage: 'trust', ms: 2 },
       { type: 'failed', stage: 'dedup', error: 'boom' },
     ], { stage: 'dedup', error: 'boom' }),

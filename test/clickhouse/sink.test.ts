@@ -106,6 +106,6 @@ t.test('an event ClickHouse refuses for its content is dead-lettered alone', asy
   const jsm = await jetstreamManager(f.fabric.nc)
   let letters: Awaited<ReturnType<typeof listDeadLetters>> = []
   t.ok(await eventually(async () => (letters = await listDeadLetters(jsm, js, { pipeline: RECORDER })).length === 2, 10_000), 'the poisoned input and its output are dead letters')
-  t.ok(letters.every((l) => l.stage === 'analytics' && /VIOLATED_CONSTRAINT/.test(l.error)), 'each names the sink and the reason')
+  t.ok(letters.every((l) => l.stage === 'sink' && /VIOLATED_CONSTRAINT/.test(l.error)), 'each names the sink and the reason')
   t.equal(ackedCount(f), 4, 'the pipeline itself processed all four')
 })
