@@ -172,6 +172,8 @@ function counting<Row>(writer: BatchWriter<Row>): BatchWriter<Row> & { readonly 
     pending: () => writer.pending(),
     unavailable: () => writer.unavailable(),
     close: () => writer.close(),
+    closed: () => writer.closed(),
+    [Symbol.asyncDispose]: () => writer.close(),
   }
 }
 

@@ -86,7 +86,7 @@ export function registerUp(program: Command): void {
       const out = { write: (line: string) => banner.push(line) }
       out.write(`Omni Fabric is running\n`)
       out.write(`  NATS        ${url}${server ? ` (local nats-server ${server.version}, pid ${server.pid}, data in ${server.storeDir})` : ''}\n`)
-      out.write(`  ClickHouse  ${fabric.analytics ? `${fabric.analytics.ch.description}, database ${fabric.analytics.ch.config.database} (events kept ${fabric.analytics.ch.config.eventsRetentionDays} d, raw payloads ${fabric.analytics.ch.config.rawRetentionDays} d)` : 'off (--no-clickhouse)'}\n`)
+      out.write(`  ClickHouse  ${fabric.sink ? `${fabric.sink.ch.description}, database ${fabric.sink.ch.config.database} (events kept ${fabric.sink.ch.config.eventsRetentionDays} d, raw payloads ${fabric.sink.ch.config.rawRetentionDays} d)` : 'off (--no-clickhouse)'}\n`)
       out.write(`  API         ${http ? `${http.url} (docs ${http.url}/docs; ${api?.tokenFile ? `admin token in ${api.tokenFile}` : `${api?.config.tokens.length} token(s) from ${opts.tokens}`})` : 'off (--no-api)'}\n`)
       out.write(`  manifests   ${manifestsPath(opts.manifests)}${opts.watch ? ' (watching for changes)' : ''}\n`)
       const installed = fabric.pluginStatus()

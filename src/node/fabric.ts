@@ -1,7 +1,7 @@
 import { watch, type FSWatcher } from 'node:fs'
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
-import { startAnalytics, type Analytics, type AnalyticsOptions } from '../clickhouse/analytics.ts'
+import { startClickHouseSink, type ClickHouseSink, type ClickHouseSinkOptions } from '../clickhouse/sink.ts'
 import type { ClickHouseConfig } from '../clickhouse/config.ts'
 import { RECORDER } from '../clickhouse/recorder.ts'
 import type { EventCatalog } from '../catalog/catalog.ts'
@@ -38,7 +38,7 @@ export interface FabricOptions extends TopologyOptions {
   /** where events and stage outcomes land; absent or false runs without ClickHouse (nothing recorded) */
   readonly clickhouse?: ClickHouseConfig | false
   /** batch sizing and retry timing of the ClickHouse writers */
-  readonly clickhouseWriter?: AnalyticsOptions['writer']
+  readonly clickhouseWriter?: ClickHouseSinkOptions['writer']
   /**
    * Called right before an event is acknowledged, once everything it produced is durable (by
    * `pipeline` name, or RECORDER for the event store); a throw leaves it unacknowledged. A seam
@@ -78,7 +78,7 @@ export interface Fabric {
   /** the cartridges (and installed plugins) pipelines can use: what a reload validates against */
   lookup(): CartridgeLookup
   /** ClickHouse, when configured */
-  readonly analytics: Analytics | undefined
+  readonly sink: ClickHouseSink | undefined
   /** Re-reads the manifests; a set with problems is rejected and the running one kept. */
   reload(): Promise<ReloadResult>
   close(): Promise<void>
@@ -110,7 +110,7 @@ export async function startFabric(opts: FabricOptions): Promise<Fabric> {
     fabric.setWebhooks(loaded.webhooks)
     fabric.preload(loaded.pipelines)
     if (opts.clickhouse) {
-      fabric.analytics = await startAnalytics({
+      fabric.sink = await startClickHouseSink({
         config: opts.clickhouse,
         js,
         jsm,
@@ -155,7 +155,7 @@ class FabricImpl implements Fabric {
   readonly js: JetStreamClient
   readonly jsm: JetStreamManager
   readonly publisher: AckPublisher & { close(): Promise<void> }
-  analytics: Analytics | undefined
+  sink: ClickHouseSink | undefined
   /**
    * The loaded pipelines as one array that changes only when the set does: the recorder caches
    * its subject matches by this array's identity. Set before the workers start, so events the
@@ -264,7 +264,7 @@ class FabricImpl implements Fabric {
             pipeline: p,
             catalog: () => this.#catalog,
             dedup: this.#dedup,
-            ...(this.analytics ? { outcomes: this.analytics.outcomes } : {}),
+            ...(this.sink ? { outcomes: this.sink.outcomes } : {}),
             ...(this.#opts.beforeAck ? { beforeAck: (seq: number, attempt: number) => this.#opts.beforeAck?.(p.name, seq, attempt) } : {}),
             onOutcomesRejected: (pipeline, error) => this.#opts.logger.error({ pipeline, error }, 'ClickHouse refused the outcome rows of a dead-lettered event'),
             ...(this.#opts.batch ? { batch: this.#opts.batch } : {}),
@@ -356,7 +356,7 @@ class FabricImpl implements Fabric {
       await this.#reloading
       // reverse order of start: workers, then the publisher, then the connection
       await Promise.all([...this.#workers.values()].map((w) => w.close()))
-      await this.analytics?.close()
+      await this.sink?.close()
       await this.#host?.close()
       await this.publisher.close()
       await this.nc.drain().catch(() => undefined)

@@ -68,7 +68,7 @@ const ActionRecord = Type.Object({
 
 /** The ClickHouse the fabric records into, or a 503 that says how to get one. */
 export function requireClickHouse(fabric: Fabric): ClickHouse {
-  const ch = fabric.analytics?.ch
+  const ch = fabric.sink?.ch
   if (!ch) throw omniError('OMNI_ERR_UNAVAILABLE', 'ClickHouse is off (omni up --no-clickhouse): nothing is recorded to query; start without --no-clickhouse')
   return ch
 }

@@ -37,7 +37,7 @@ async function probeDependencies(fabric: Fabric): Promise<Probes> {
   const [nats, clickhouse] = await Promise.all([
     probe(async () => `rtt ${await within(fabric.nc.rtt(), PROBE_TIMEOUT_MS, 'NATS')} ms`),
     probe(async () => {
-      const a = fabric.analytics
+      const a = fabric.sink
       if (!a) return 'off (--no-clickhouse)'
       const ping = await within(a.ch.client.ping(), PROBE_TIMEOUT_MS, 'ClickHouse')
       if (!ping.success) throw ping.error
