@@ -1,14 +1,10 @@
 import Type from 'typebox'
 import { cartridgeListing } from '../../cartridges/mod.ts'
 import { observedCatalog } from '../../clickhouse/observed.ts'
+import { ObservedScopeSchema } from '../../clickhouse/query-schema.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
 import { requireClickHouse } from './events.ts'
-
-const Scope = Type.Object(
-  { instance: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })), tenant: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })) },
-  { additionalProperties: false },
-)
 
 /** `GET /v1/catalog` (observed vs mapped vs unmapped) and `GET /v1/catalog/actions` (the marketplace listing). */
 export async function catalogRoutes(app: ApiApp, { deps }: RouteOptions): Promise<void> {
@@ -23,7 +19,7 @@ export async function catalogRoutes(app: ApiApp, { deps }: RouteOptions): Promis
           'For UIs to autocomplete: every declared type with its subject and fan-out, the types each instance actually sent (counts, first and last seen) with the loaded pipelines that map them, and the declared types never seen.',
         tags: ['read'],
         security: [{ bearer: [] }],
-        querystring: Scope,
+        querystring: ObservedScopeSchema,
         response: {
           200: Type.Object({
             declared: Type.Array(Type.Unknown()),
