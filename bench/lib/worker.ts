@@ -1,18 +1,19 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { startRecorder, type Recorder } from '../../src/clickhouse/recorder.ts'
-import type { ActionRow, EventRow } from '../../src/clickhouse/rows.ts'
+import type { EventRow } from '../../src/clickhouse/rows.ts'
 import type { BatchWriter } from '../../src/clickhouse/writer.ts'
 import { connectNats } from '../../src/jetstream/connect.ts'
 import { createPublisher } from '../../src/jetstream/publisher.ts'
 import type { CompiledPipeline } from '../../src/pipeline/compile.ts'
+import type { OutcomeSink } from '../../src/pipeline/outcome-sink.ts'
 import { startPipelineWorker, type PipelineWorker, type SettledEvent } from '../../src/pipeline/worker.ts'
 import type { BenchContext } from './types.ts'
 
-/** ClickHouse for the worker, as `omni up` wires it when analytics are on. */
-export interface BenchAnalytics {
+/** ClickHouse for the worker, as `omni up` wires it when the sink is on. */
+export interface BenchSink {
   /** stage outcomes, written before each ack */
-  readonly actions: BatchWriter<ActionRow>
+  readonly outcomes: OutcomeSink
   /** omni_events, fed by the recorder, which then runs on the worker's connection */
   readonly events: BatchWriter<EventRow>
 }
@@ -20,7 +21,7 @@ export interface BenchAnalytics {
 /** The pipeline worker as `omni up` runs it: its own connection and fast publisher. */
 export interface BenchWorker {
   readonly worker: PipelineWorker
-  /** the event recorder, when analytics are on */
+  /** the event recorder, when the sink is on */
   readonly recorder: Recorder | undefined
   /** acked events so far */
   readonly acked: number
@@ -39,7 +40,7 @@ export interface BenchWorker {
  * (e.g. one with a plugin stage); it must keep the bench pipeline's name and sources, so the
  * consumer freshPipelineTopology made is the one it reads.
  */
-export async function startBenchWorker(ctx: BenchContext, name: string, analytics?: BenchAnalytics, pipeline: CompiledPipeline = ctx.fixtures.pipeline): Promise<BenchWorker> {
+export async function startBenchWorker(ctx: BenchContext, name: string, sink?: BenchSink, pipeline: CompiledPipeline = ctx.fixtures.pipeline): Promise<BenchWorker> {
   const nc = await connectNats(ctx.url, { name: `omni-bench-${name}` })
   const publisher = createPublisher(nc)
   let acked = 0
@@ -63,17 +64,19 @@ export async function startBenchWorker(ctx: BenchContext, name: string, analytic
   const js = jetstream(nc)
   try {
     // the recorder first, as `omni up` starts it before the pipelines
-    if (analytics) {
+    if (sink) {
       const pipelines = [pipeline]
-      recorder = await startRecorder({ js, jsm: await jetstreamManager(nc), publisher, writer: analytics.events, pipelines: () => pipelines })
+      recorder = await startRecorder({ js, jsm: await jetstreamManager(nc), publisher, writer: sink.events, pipelines: () => pipelines })
     }
     worker = await startPipelineWorker({
       js,
       publisher,
       pipeline,
       catalog: () => ctx.fixtures.catalog,
-      onSettled,
-      ...(analytics ? { actions: analytics.actions } : {}),
+      report: (s) => {
+        if (s.type === 'acked' || s.type === 'retry' || s.type === 'dead-lettered') onSettled(s)
+      },
+      ...(sink ? { outcomes: sink.outcomes } : {}),
     })
   } catch (err) {
     await recorder?.close()

@@ -1,12 +1,13 @@
 // The ClickHouse sink, embedded (chdb, in this process). Two questions: how many omni_events rows
 // per second the engine takes through the fabric's batch writer, and what the pipeline end to
-// end costs with analytics on (stage outcomes written before each ack, every event and output
+// end costs with the sink on (stage outcomes written before each ack, every event and output
 // recorded into omni_events), beside the raw consume+ack ceiling and the pipeline without the
 // sink from the same run. Both say how long the event loop was held up, since the engine shares
 // the process with the worker.
 import { randomUUID } from 'node:crypto'
 import type { PreparedEvent } from '../../src/ingest/prepare.ts'
-import { eventRow, type ActionRow, type EventRow } from '../../src/clickhouse/rows.ts'
+import { createOutcomeSink } from '../../src/clickhouse/outcome-sink.ts'
+import { eventRow, type EventRow, type OutcomeRow } from '../../src/clickhouse/rows.ts'
 import { createBatchWriter, type BatchWriter, type WriteResult } from '../../src/clickhouse/writer.ts'
 import { benchEvent } from '../lib/fixtures.ts'
 import { startCpuMeter, startLoopMeter } from '../lib/machine.ts'
@@ -157,7 +158,7 @@ async function measureInserts(ctx: BenchContext, shape: (typeof SHAPES)[number],
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
-/** The actions writer, counting the rows handed to it: what omni_event_actions must hold after. */
+/** The outcomes writer, counting the rows handed to it: what omni_stage_outcomes must hold after. */
 function counting<Row>(writer: BatchWriter<Row>): BatchWriter<Row> & { readonly handed: number } {
   let handed = 0
   return {
@@ -171,12 +172,14 @@ function counting<Row>(writer: BatchWriter<Row>): BatchWriter<Row> & { readonly 
     pending: () => writer.pending(),
     unavailable: () => writer.unavailable(),
     close: () => writer.close(),
+    closed: () => writer.closed(),
+    [Symbol.asyncDispose]: () => writer.close(),
   }
 }
 
 /**
- * pipeline-e2e with analytics on: N events wait in the stream, then the worker (with its actions
- * writer) and the recorder start and the clock runs until the worker has acked every event and
+ * pipeline-e2e with the sink on: N events wait in the stream, then the worker (with its outcome
+ * sink) and the recorder start and the clock runs until the worker has acked every event and
  * the recorder has recorded every event and output.
  */
 async function measureE2e(ctx: BenchContext, database: string): Promise<ScenarioResult> {
@@ -187,13 +190,13 @@ async function measureE2e(ctx: BenchContext, database: string): Promise<Scenario
     const filled = await prePublish(ctx, `${ctx.runId}-sink`, ctx.sizes.events, 'sink e2e: pre-publishing')
     const { expected } = filled
     const events = createBatchWriter<EventRow>(bch.ch, { table: 'omni_events' })
-    const actions = counting(createBatchWriter<ActionRow>(bch.ch, { table: 'omni_event_actions' }))
+    const outcomes = counting(createBatchWriter<OutcomeRow>(bch.ch, { table: 'omni_stage_outcomes' }))
     const bar = ctx.progress('sink e2e: pipeline + recorder', expected)
     const cpu = startCpuMeter(ctx.serverPid)
     const loop = startLoopMeter()
     const started = performance.now()
     const deadline = started + capSeconds * 1000
-    const w = await startBenchWorker(ctx, 'sink-e2e', { actions, events })
+    const w = await startBenchWorker(ctx, 'sink-e2e', { outcomes: createOutcomeSink(outcomes), events })
     const recorded = () => w.recorder?.stats().recorded ?? 0
     const ticker = setInterval(() => bar.update(Math.min(w.acked, recorded() / 2)), 200)
     let finishedAt: number
@@ -221,14 +224,14 @@ async function measureE2e(ctx: BenchContext, database: string): Promise<Scenario
     const workerStats = w.worker.stats()
     const failures = w.failures
     await w.close()
-    await Promise.all([events.close(), actions.close()])
+    await Promise.all([events.close(), outcomes.close()])
     const stored = {
       events: await bch.count('omni_events', true),
       eventsInserted: await bch.count('omni_events', false),
-      actions: await bch.count('omni_event_actions', true),
-      actionsInserted: await bch.count('omni_event_actions', false),
+      outcomes: await bch.count('omni_stage_outcomes', true),
+      outcomesInserted: await bch.count('omni_stage_outcomes', false),
     }
-    const inserts = { events: bch.inserts('omni_events'), actions: bch.inserts('omni_event_actions') }
+    const inserts = { events: bch.inserts('omni_events'), outcomes: bch.inserts('omni_stage_outcomes') }
 
     const seconds = (finishedAt - started) / 1000
     const rate = acked / seconds
@@ -242,7 +245,7 @@ async function measureE2e(ctx: BenchContext, database: string): Promise<Scenario
       failures > 0 ? `${failures} retried/dead-lettered` : '',
       rec.deadLettered > 0 ? `${rec.deadLettered} dead-lettered by the recorder` : '',
       stored.events === expectedEvents ? '' : `omni_events FINAL holds ${stored.events} rows, ${expectedEvents} expected`,
-      stored.actions === actions.handed ? '' : `omni_event_actions FINAL holds ${stored.actions} rows, ${actions.handed} written`,
+      stored.outcomes === outcomes.handed ? '' : `omni_stage_outcomes FINAL holds ${stored.outcomes} rows, ${outcomes.handed} written`,
     ]
     return {
       id: 'sink.e2e',
@@ -253,15 +256,15 @@ async function measureE2e(ctx: BenchContext, database: string): Promise<Scenario
       rate: Math.round(rate),
       ...(ratio !== undefined ? { ratio: round(ratio), ratioTo: 'consume' } : {}),
       notes: [
-        `settled = acked after its ${round(actions.handed / Math.max(1, acked), 1)} outcome rows are written, and recorded with its output into omni_events`,
+        `settled = acked after its ${round(outcomes.handed / Math.max(1, acked), 1)} outcome rows are written, and recorded with its output into omni_events`,
         ratio !== undefined ? `target ≥ ${TARGET_RATIO}× consume: ${ratio >= TARGET_RATIO ? 'met' : 'MISSED'}` : '',
         plain ? `${round(rate / plain.rate)}× pipeline-e2e (${plain.rate}/s)` : '',
         ackedAt !== undefined && finishedAt > ackedAt + 1 ? `last ack at ${round((ackedAt - started) / 1000, 1)} s, last event recorded at ${round(seconds, 1)} s` : '',
         `CPU bench ${cpuShare.bench} (JS thread ${cpuShare.main})${cpuShare.server === undefined ? '' : `, server ${cpuShare.server}`} core`,
         `event loop stalls p99 ${stalls.p99} ms, max ${stalls.max} ms`,
         describeInserts('omni_events', inserts.events),
-        describeInserts('omni_event_actions', inserts.actions),
-        stored.events === expectedEvents ? `FINAL counts: omni_events ${stored.events} = ${expected} events + ${outputs} outputs, omni_event_actions ${stored.actions}` : '',
+        describeInserts('omni_stage_outcomes', inserts.outcomes),
+        stored.events === expectedEvents ? `FINAL counts: omni_events ${stored.events} = ${expected} events + ${outputs} outputs, omni_stage_outcomes ${stored.outcomes}` : '',
         ...problems,
       ]
         .filter(Boolean)
@@ -277,7 +280,7 @@ async function measureE2e(ctx: BenchContext, database: string): Promise<Scenario
         workerDoneSeconds: ackedAt === undefined ? null : round((ackedAt - started) / 1000, 3),
         outputsStored: outputs,
         recorder: rec,
-        actionRowsWritten: actions.handed,
+        outcomeRowsWritten: outcomes.handed,
         stored,
         inserts,
         writer: WRITER_DEFAULTS,

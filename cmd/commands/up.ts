@@ -78,7 +78,7 @@ export function registerUp(program: Command): void {
 /** Logs what the node reports; a failure for good stops `omni up`, so a supervisor can restart it. */
 async function followStatus(node: OmniNode, logger: Logger, onFailed: () => void): Promise<void> {
   for await (const s of node.status()) {
-    if (s.type === 'acked') logger.debug({ pipeline: s.pipeline, seq: s.seq, outcome: s.outcome.type, trace: s.outcome.trace }, 'event settled')
+    if (s.type === 'acked') logger.debug({ pipeline: s.pipeline, seq: s.seq, outcome: s.outcome.type, outcomes: s.outcome.outcomes }, 'event settled')
     else if (s.type === 'retry') logger.warn(s, 'event will be retried')
     else if (s.type === 'dead-lettered') logger.warn(s, 'event dead-lettered')
     else if (s.type === 'failed') onFailed()

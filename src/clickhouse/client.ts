@@ -16,7 +16,7 @@ export interface ClickHouse {
   [Symbol.asyncDispose](): Promise<void>
 }
 
-export const TABLES = ['omni_events', 'omni_event_actions', 'omni_raw_payloads', 'omni_schema_migrations'] as const
+export const TABLES = ['omni_events', 'omni_stage_outcomes', 'omni_raw_payloads', 'omni_schema_migrations'] as const
 export type TableName = (typeof TABLES)[number]
 
 /** Generous for a batch insert, short enough that an outage is noticed and retried. */

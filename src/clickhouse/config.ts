@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { omniError, type Problem } from '../errors/mod.ts'
 
-/** Where analytics land: an embedded engine in a data folder, or a ClickHouse server by URL. */
+/** Where events and stage outcomes land: an embedded engine in a data folder, or a ClickHouse server by URL. */
 export type ClickHouseTarget =
   | { readonly type: 'embedded'; readonly path: string }
   | { readonly type: 'server'; readonly url: string; readonly username: string; readonly password: string }

@@ -49,8 +49,8 @@ async function appliedMigrations(ch: ClickHouse): Promise<Map<number, AppliedRow
   return new Map(rows.map((r) => [Number(r.version), r]))
 }
 
-async function databaseExists(ch: ClickHouse): Promise<boolean> {
-  const rs = await ch.client.query({ query: 'SELECT count() AS n FROM system.tables WHERE database = {db:String} AND name = {t:String}', query_params: { db: ch.config.database, t: 'omni_schema_migrations' }, format: 'JSONEachRow' })
+async function tableExists(ch: ClickHouse, table: string): Promise<boolean> {
+  const rs = await ch.client.query({ query: 'SELECT count() AS n FROM system.tables WHERE database = {db:String} AND name = {t:String}', query_params: { db: ch.config.database, t: table }, format: 'JSONEachRow' })
   const [row] = await rs.json<{ n: number | string }>()
   return Number(row?.n ?? 0) > 0
 }
@@ -81,7 +81,7 @@ export async function migrate(ch: ClickHouse): Promise<MigrateReport> {
       continue
     }
     try {
-      await ch.client.command({ query: render(ch, m.sql) })
+      if (!(m.unlessTableExists && (await tableExists(ch, m.unlessTableExists)))) await ch.client.command({ query: render(ch, m.sql) })
       await ch.client.insert({
         table: ch.table('omni_schema_migrations'),
         values: [{ version: m.version, name: m.name, checksum: checksum(m), applied_at: toClickHouseTime(Date.now()) }],
@@ -108,7 +108,7 @@ export async function migrate(ch: ClickHouse): Promise<MigrateReport> {
 
 /** Every known migration with its state, without changing anything. */
 export async function migrationStatus(ch: ClickHouse): Promise<{ migrations: MigrationStatus[]; retention: RetentionStatus[] }> {
-  const applied = (await databaseExists(ch)) ? await appliedMigrations(ch) : new Map<number, AppliedRow>()
+  const applied = (await tableExists(ch, 'omni_schema_migrations')) ? await appliedMigrations(ch) : new Map<number, AppliedRow>()
   const migrations: MigrationStatus[] = MIGRATIONS.map((m) => {
     const prior = applied.get(m.version)
     if (!prior) return { version: m.version, name: m.name, state: 'pending' }

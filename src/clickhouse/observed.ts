@@ -5,11 +5,7 @@ import { omniError, type Problem } from '../errors/mod.ts'
 import { subjectsOverlap } from '../wire/mod.ts'
 import type { ClickHouse } from './client.ts'
 import { isoTime, select } from './query.ts'
-
-export interface ObservedScope {
-  readonly instance?: string
-  readonly tenant?: string
-}
+import type { ObservedScope } from './query-schema.ts'
 
 /** What the mapping needs of a pipeline: its name and the subjects it consumes. */
 export interface PipelineSources {

@@ -1,6 +1,8 @@
+import type { ConsumerFailed, Report } from '../jetstream/report.ts'
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream'
+import { DEFAULT_RETRY_POLICY, retrySoon } from '../jetstream/settle.ts'
 import { ensureRawConsumer, RAW_MAX_MSG_SIZE, RAW_STREAM } from '../jetstream/topology.ts'
-import { startTrackedConsumer, type TrackedConsumer } from '../jetstream/tracked-consumer.ts'
+import { startTrackedConsumer, type ConsumerState, type KeepAlive, type TrackedConsumer } from '../jetstream/tracked-consumer.ts'
 import type { Logger } from '../observability/logger.ts'
 import type { RawRow } from './raw-archive.ts'
 import type { BatchWriter } from './writer.ts'
@@ -13,13 +15,20 @@ export interface RawRecorderOptions {
   readonly ackWaitMs?: number
   /** payloads in flight, the consumer's max_ack_pending (default 128: each may be megabytes) */
   readonly maxInFlight?: number
-  readonly onFailed?: (reason: string) => void
+  readonly report?: Report<ConsumerFailed>
   readonly logger?: Logger
 }
 
 export interface RawRecorder {
+  /** its consumer's state: failed (and stays so) when the consumer stopped on its own */
+  readonly state: ConsumerState
+  readonly failure: string | undefined
   stats(): { readonly recorded: number; readonly terminated: number; readonly inFlight: number }
+  /** Stops pulling and waits for the payloads in flight; the same promise on every call. */
   close(): Promise<void>
+  /** Resolves once stopped or failed; never rejects. */
+  closed(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
 }
 
 /**
@@ -49,11 +58,11 @@ export async function startRawRecorder(opts: RawRecorderOptions): Promise<RawRec
     terminated++
   }
 
-  const handle = async (m: JsMsg): Promise<void> => {
+  const handle = async (m: JsMsg, keepAlive: KeepAlive): Promise<void> => {
     const row = decodeRow(m)
     if (typeof row === 'string') return terminate(m, 'undecodable', row)
-    const written = await opts.writer.write([row])
-    if (written.type === 'aborted') return m.nak(1000)
+    const written = await keepAlive(m, opts.writer.write([row]))
+    if (written.type === 'aborted') return retrySoon(m, DEFAULT_RETRY_POLICY)
     if (written.type === 'rejected') return terminate(m, 'rejected by ClickHouse', written.error)
     m.ack()
     recorded++
@@ -65,12 +74,19 @@ export async function startRawRecorder(opts: RawRecorderOptions): Promise<RawRec
     consumer: name,
     pull: PULL,
     handle,
-    label: 'raw recorder',
-    ...(opts.onFailed ? { onFailed: opts.onFailed } : {}),
+    ...(opts.report ? { report: opts.report } : {}),
   })
   return {
+    get state() {
+      return consumer.state
+    },
+    get failure() {
+      return consumer.failure
+    },
     stats: () => ({ recorded, terminated, inFlight: consumer.inFlight() }),
     close: () => consumer.close(),
+    closed: () => consumer.closed(),
+    [Symbol.asyncDispose]: () => consumer.close(),
   }
 }
 

@@ -1,12 +1,14 @@
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream'
 import { assertEnvelope } from '../envelope/validate.ts'
-import { isOmniError } from '../errors/mod.ts'
-import { deadLetter } from '../jetstream/dlq.ts'
+import { describeError } from '../errors/mod.ts'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
+import { deadLetterAndTerm, DEFAULT_RETRY_POLICY, retrySoon } from '../jetstream/settle.ts'
 import { ensurePipelineConsumer, EVENTS_STREAM } from '../jetstream/topology.ts'
-import { startTrackedConsumer, type TrackedConsumer } from '../jetstream/tracked-consumer.ts'
+import { startTrackedConsumer, type ConsumerState, type KeepAlive, type TrackedConsumer } from '../jetstream/tracked-consumer.ts'
 import type { CompiledPipeline } from '../pipeline/compile.ts'
 import { decodeEmittedBy, decodeOriginalSubject, LIVE_SUBJECTS, subjectsOverlap } from '../wire/mod.ts'
+import type { Acking, ConsumerFailed, Report } from '../jetstream/report.ts'
+import { SINK_STAGE } from '../pipeline/outcome-sink.ts'
 import { eventRow, type EventRow } from './rows.ts'
 import type { BatchWriter } from './writer.ts'
 
@@ -26,21 +28,30 @@ export interface RecorderOptions {
   readonly maxInFlight?: number
   /** redelivery deadline of an unacknowledged event (default 30 s) */
   readonly ackWaitMs?: number
-  /** called after a row is written, right before the ack; a throw leaves the event unacknowledged */
-  readonly beforeAck?: (seq: number, attempt: number) => void
-  readonly onDeadLettered?: (seq: number, error: string) => void
-  readonly onFailed?: (reason: string) => void
+  /** events ClickHouse refused (dead-lettered), the moment before each ack, and the loop's death */
+  readonly report?: Report<RecorderStatus>
 }
 
+/** What the event recorder reports. */
+export type RecorderStatus = { readonly type: 'recorder-dead-lettered'; readonly seq: number; readonly error: string } | Acking | ConsumerFailed
+
 export interface Recorder {
+  /** its consumer's state: failed (and stays so) when the consumer stopped on its own */
+  readonly state: ConsumerState
+  readonly failure: string | undefined
   stats(): { readonly recorded: number; readonly deadLettered: number; readonly inFlight: number }
+  /** Stops pulling and waits for the events in flight; the same promise on every call. */
   close(): Promise<void>
+  /** Resolves once stopped or failed; never rejects. */
+  closed(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
 }
 
 /**
  * Records every event in the stream (ingested ones and pipeline outputs) into omni_events through
  * its own durable consumer, so that event types no pipeline maps are observed too. An event is
- * acknowledged after its row is written; one ClickHouse refuses is dead-lettered.
+ * acknowledged after its row is written; one ClickHouse refuses is dead-lettered. Failures are
+ * settled by the pipeline worker's rules (src/jetstream/settle.ts) with the default errorPolicy.
  */
 export async function startRecorder(opts: RecorderOptions): Promise<Recorder> {
   // the same durable consumer a pipeline gets, so dead letters and redrive work alike
@@ -74,17 +85,24 @@ class RecorderImpl implements Recorder {
       stream: EVENTS_STREAM,
       consumer: name,
       pull: { max_messages: 512 },
-      handle: (m) => this.#settle(m),
-      label: 'recorder',
-      ...(this.#opts.onFailed ? { onFailed: this.#opts.onFailed } : {}),
+      handle: (m, keepAlive) => this.#settle(m, keepAlive),
+      ...(this.#opts.report ? { report: this.#opts.report } : {}),
     })
+  }
+
+  get state(): ConsumerState {
+    return this.#consumer?.state ?? 'running'
+  }
+
+  get failure(): string | undefined {
+    return this.#consumer?.failure
   }
 
   stats() {
     return { recorded: this.#recorded, deadLettered: this.#deadLettered, inFlight: this.#consumer?.inFlight() ?? 0 }
   }
 
-  async #settle(m: JsMsg): Promise<void> {
+  async #settle(m: JsMsg, keepAlive: KeepAlive): Promise<void> {
     let row: EventRow
     try {
       const event = assertEnvelope(JSON.parse(decoder.decode(m.data)))
@@ -92,21 +110,21 @@ class RecorderImpl implements Recorder {
       const subject = decodeOriginalSubject(m.headers, m.subject)
       row = eventRow(event, { subject, seq: m.info.streamSequence, emittedBy: decodeEmittedBy(m.headers), pipelines: this.#pipelinesFor(subject) })
     } catch (err) {
-      return this.#deadLetter(m, 'decode', isOmniError(err) ? err.describe().replace(/\n\s*/g, '; ') : String(err))
+      return this.#deadLetter(m, 'decode', describeError(err))
     }
-    const written = await this.#opts.writer.write([row])
-    if (written.type === 'aborted') return m.nak(1000)
-    if (written.type === 'rejected') return this.#deadLetter(m, 'analytics', written.error)
-    this.#opts.beforeAck?.(m.info.streamSequence, m.info.deliveryCount)
+    const written = await keepAlive(m, this.#opts.writer.write([row]))
+    if (written.type === 'aborted') return retrySoon(m, DEFAULT_RETRY_POLICY)
+    if (written.type === 'rejected') return this.#deadLetter(m, SINK_STAGE, written.error)
+    this.#opts.report?.({ type: 'acking', consumer: RECORDER, seq: m.info.streamSequence, attempt: m.info.deliveryCount })
     m.ack()
     this.#recorded++
   }
 
+  /** Both of the recorder's failures are permanent: the same bytes decode, and are refused, the same way again. */
   async #deadLetter(m: JsMsg, stage: string, error: string): Promise<void> {
-    await deadLetter(this.#opts.publisher, m, { pipeline: RECORDER, stage, error, attempts: m.info.deliveryCount })
-    m.term(`dead-lettered at ${stage}`)
+    if (!(await deadLetterAndTerm(m, { publisher: this.#opts.publisher, policy: DEFAULT_RETRY_POLICY, pipeline: RECORDER, stage, error }))) return
     this.#deadLettered++
-    this.#opts.onDeadLettered?.(m.info.streamSequence, error)
+    this.#opts.report?.({ type: 'recorder-dead-lettered', seq: m.info.streamSequence, error })
   }
 
   #pipelinesFor(subject: string): string[] {
@@ -124,5 +142,13 @@ class RecorderImpl implements Recorder {
   close(): Promise<void> {
     // idempotent: the tracked consumer hands back the same promise every time
     return this.#consumer?.close() ?? Promise.resolve()
+  }
+
+  closed(): Promise<void> {
+    return this.#consumer?.closed() ?? Promise.resolve()
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
   }
 }

@@ -1,6 +1,6 @@
 // Rows as the tables take them (JSONEachRow), built from an envelope and what happened to it.
 import { PROVIDER_META_KEY, type Envelope } from '../envelope/schema.ts'
-import type { StageTrace } from '../pipeline/executor.ts'
+import type { StageOutcome } from '../pipeline/executor.ts'
 import { toClickHouseTime } from './time.ts'
 
 
@@ -28,9 +28,9 @@ export interface EventRow {
   recorded_at: string
 }
 
-export type ActionStatus = 'ok' | 'skipped' | 'dropped' | 'failed' | 'dead-lettered'
+export type OutcomeStatus = 'ok' | 'skipped' | 'dropped' | 'failed' | 'dead-lettered'
 
-export interface ActionRow {
+export interface OutcomeRow {
   event_id: string
   idempotency_key: string
   type: string
@@ -39,7 +39,7 @@ export interface ActionRow {
   stage: string
   uses: string
   digest: string
-  status: ActionStatus
+  status: OutcomeStatus
   duration_ms: number
   error: string
   attempt: number
@@ -83,7 +83,7 @@ export function eventRow(e: Envelope, d: Delivery, now = Date.now()): EventRow {
   }
 }
 
-export interface ActionContext {
+export interface OutcomeContext {
   readonly event: Envelope
   readonly pipeline: string
   readonly seq: number
@@ -97,7 +97,7 @@ export interface ActionContext {
  * recorded as `dead-lettered` (its earlier, retried failures are not rows: the last attempt's
  * outcome replaces them).
  */
-export function actionRows(ctx: ActionContext, trace: readonly StageTrace[], deadLetteredAt?: { stage: string; error: string }, now = Date.now()): ActionRow[] {
+export function outcomeRows(ctx: OutcomeContext, outcomes: readonly StageOutcome[], deadLetteredAt?: { stage: string; error: string }, now = Date.now()): OutcomeRow[] {
   const recorded = toClickHouseTime(now)
   const base = (stage: string) => {
     const known = ctx.stages.get(stage)
@@ -115,7 +115,7 @@ export function actionRows(ctx: ActionContext, trace: readonly StageTrace[], dea
       recorded_at: recorded,
     }
   }
-  const rows: ActionRow[] = trace.map((t) => {
+  const rows: OutcomeRow[] = outcomes.map((t) => {
     switch (t.type) {
       case 'ran':
         return { ...base(t.stage), status: 'ok', duration_ms: round(t.ms), error: '' }

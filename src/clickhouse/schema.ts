@@ -7,12 +7,17 @@ export interface Migration {
   readonly version: number
   readonly name: string
   readonly sql: string
+  /**
+   * Skip the statement when this table exists: for statements that cannot say IF NOT EXISTS
+   * (a rename), whose work another process, or a run that died before its bookkeeping, did.
+   */
+  readonly unlessTableExists?: string
 }
 
 /** Row-level TTL on the time a row was recorded: a backfilled old event is still kept. */
 export const TTL_COLUMNS = {
   omni_events: { column: 'recorded_at', retention: 'events' },
-  omni_event_actions: { column: 'recorded_at', retention: 'events' },
+  omni_stage_outcomes: { column: 'recorded_at', retention: 'events' },
   omni_raw_payloads: { column: 'received_at', retention: 'raw' },
 } as const
 
@@ -57,6 +62,7 @@ TTL toDateTime(recorded_at) + INTERVAL {ttl:events} DAY`,
   },
   {
     version: 2,
+    // renamed to omni_stage_outcomes by migration 4; released SQL never changes
     name: 'omni_event_actions: one row per stage outcome, per pipeline and stream message',
     // keyed on the stream sequence, not the idempotency key: a late duplicate that guard.dedup
     // drops is its own message with its own outcomes, and must not overwrite the original's
@@ -101,6 +107,16 @@ TTL toDateTime(recorded_at) + INTERVAL {ttl:events} DAY`,
 ENGINE = ReplacingMergeTree
 ORDER BY raw_id
 TTL toDateTime(received_at) + INTERVAL {ttl:raw} DAY`,
+  },
+  {
+    version: 4,
+    name: 'omni_event_actions becomes omni_stage_outcomes: "outcome" is the one name for what a stage did',
+    // A rename keeps the rows, the engine and the TTL (reconciled by name after the migrations).
+    // IF EXISTS and the guard make it safe to repeat: after a run that died before recording it,
+    // or beside another process migrating the same database at once (whose migration 2 may
+    // create an empty omni_event_actions again after the rename: left alone, nothing writes it).
+    sql: 'RENAME TABLE IF EXISTS {db}.omni_event_actions TO {db}.omni_stage_outcomes',
+    unlessTableExists: 'omni_stage_outcomes',
   },
 ]
 

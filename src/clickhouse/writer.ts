@@ -1,17 +1,21 @@
+import type { RecordResult } from '../pipeline/outcome-sink.ts'
 import { clickHouseMetrics } from '../observability/metrics.ts'
 import type { ClickHouse, TableName } from './client.ts'
 import { describeClickHouseError, isContentRejection } from './failures.ts'
 
-/** What became of one item (the rows of one event) handed to the writer. */
-export type WriteResult =
-  | { readonly type: 'written' }
-  /** ClickHouse refused this item's content; the rest of its batch was written */
-  | { readonly type: 'rejected'; readonly error: string }
-  /** the writer closed before ClickHouse took it: the caller must not acknowledge */
-  | { readonly type: 'aborted'; readonly error: string }
+/**
+ * What became of one item (the rows of one event) handed to the writer: written; `rejected`,
+ * ClickHouse refused this item's content (the rest of its batch was written); or `aborted`, the
+ * writer closed before ClickHouse took it, so the caller must not acknowledge. The same answers
+ * the outcome sink port gives, since the outcome sink is this writer.
+ */
+export type WriteResult = RecordResult
 
-/** Insert at most this many rows at once; an idle writer waits this long for a burst to gather. */
-export const WRITER_DEFAULTS = { maxRows: 5000, flushMs: 10 } as const
+/**
+ * Insert at most this many rows at once; an idle writer waits this long for a burst to gather;
+ * a failing insert is retried after `backoffMs.first`, doubling up to `backoffMs.max`.
+ */
+export const WRITER_DEFAULTS = { maxRows: 5000, flushMs: 10, backoffMs: { first: 250, max: 10_000 }, closeTimeoutMs: 5000 } as const
 
 export interface BatchWriterOptions {
   readonly table: TableName
@@ -37,7 +41,14 @@ export interface BatchWriter<Row> {
   pending(): number
   /** true while inserts fail and are being retried */
   unavailable(): boolean
+  /**
+   * Takes no more rows and writes what is queued, for at most `closeTimeoutMs`; what is still
+   * unwritten then is answered `aborted`. The same promise on every call.
+   */
   close(): Promise<void>
+  /** Resolves once close() has finished; never rejects. */
+  closed(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
 }
 
 interface Item<Row> {
@@ -71,8 +82,9 @@ class BatchWriterImpl<Row> implements BatchWriter<Row> {
   #timer: NodeJS.Timeout | undefined
   #running: Promise<void> | undefined
   #failing = false
-  #closing = false
+  #closing: Promise<void> | undefined
   #abortAt = Infinity
+  readonly #done = Promise.withResolvers<void>()
 
   constructor(ch: ClickHouse, opts: BatchWriterOptions) {
     this.#ch = ch
@@ -101,11 +113,22 @@ class BatchWriterImpl<Row> implements BatchWriter<Row> {
     return this.#failing
   }
 
-  async close(): Promise<void> {
-    this.#closing = true
-    this.#abortAt = Date.now() + (this.#opts.closeTimeoutMs ?? 5000)
-    this.#kick()
-    while (this.#running) await this.#running
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#abortAt = Date.now() + (this.#opts.closeTimeoutMs ?? WRITER_DEFAULTS.closeTimeoutMs)
+      this.#kick()
+      while (this.#running) await this.#running
+      this.#done.resolve()
+    })()
+    return this.#closing
+  }
+
+  closed(): Promise<void> {
+    return this.#done.promise
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
   }
 
   #kick(): void {
@@ -156,7 +179,7 @@ class BatchWriterImpl<Row> implements BatchWriter<Row> {
 
   async #insertWithRetry(items: readonly Item<Row>[]): Promise<WriteResult> {
     const values = items.flatMap((i) => i.rows)
-    const backoff = this.#opts.backoffMs ?? { first: 250, max: 10_000 }
+    const backoff = this.#opts.backoffMs ?? WRITER_DEFAULTS.backoffMs
     for (let attempt = 1; ; attempt++) {
       const labels = { table: this.#table }
       try {

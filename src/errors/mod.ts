@@ -105,3 +105,9 @@ export function isOmniError(err: unknown): err is OmniError {
 export function hasCode(err: unknown, code: OmniErrorCode): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code
 }
+
+/** One line for logs, dead-letter headers and failure reasons: an Omni error with its problems, else the message. */
+export function describeError(err: unknown): string {
+  if (isOmniError(err)) return err.describe().replace(/\n\s*/g, '; ')
+  return err instanceof Error ? err.message : String(err)
+}

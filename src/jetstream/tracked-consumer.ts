@@ -1,8 +1,20 @@
 import type { ConsumeOptions, ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream'
-import { startWorkingHeartbeat } from './heartbeat.ts'
+import { describeError } from '../errors/mod.ts'
+import { startWorkingHeartbeat, type WorkingHeartbeat } from './heartbeat.ts'
+import { DEFAULT_RETRY_POLICY, retryLater } from './settle.ts'
+import type { ConsumerFailed, Report } from './report.ts'
 
 /** How much one pull asks for: a message count or a byte budget (the client takes one, not both). */
 export type PullOptions = { readonly max_messages: number } | { readonly max_bytes: number }
+
+/** running → draining → stopped, or failed when the consumer stops on its own (and stays failed). */
+export type ConsumerState = 'running' | 'draining' | 'stopped' | 'failed'
+
+/**
+ * Keeps `m` from redelivery (`working()` every 10 s) until `wait` settles, and hands back its
+ * result: for a handler waiting on something slow such as ClickHouse.
+ */
+export type KeepAlive = <T>(m: JsMsg, wait: Promise<T>) => Promise<T>
 
 export interface TrackedConsumerOptions {
   readonly js: JetStreamClient
@@ -10,72 +22,155 @@ export interface TrackedConsumerOptions {
   readonly consumer: string
   readonly pull: PullOptions
   /**
-   * Settles one message (ack, nak or term). Messages are handled concurrently; one whose
-   * handler throws is nak'ed to come back in a second.
+   * Settles one message (ack, nak or term). Messages are handled concurrently; those that arrive
+   * in one turn are started together on the next, so their publishes and acks leave in one
+   * socket write instead of one write per message.
    */
-  readonly handle: (m: JsMsg) => Promise<void>
-  /** named in the reason when the consumer stops on its own: `<label> consumer stopped` */
-  readonly label: string
-  /** called when the consumer stops without close() */
-  readonly onFailed?: (reason: string) => void
+  readonly handle: (m: JsMsg, keepAlive: KeepAlive) => Promise<void>
+  /** settles a message whose handler threw (default: a later delivery after the default backoff) */
+  readonly onError?: (m: JsMsg, err: unknown) => void
+  /** reports, once, that the consumer stopped without close() (the connection closed for good) */
+  readonly report?: Report<ConsumerFailed>
 }
 
 /** A running consumer whose handlers are counted, so close() can wait for them. */
 export interface TrackedConsumer {
+  readonly state: ConsumerState
+  /** why the consumer failed, when it did */
+  readonly failure: string | undefined
   /** messages handed to the handler and not settled yet */
   inFlight(): number
   /** Stops pulling and resolves once every handler has settled; the same promise on every call. */
   close(): Promise<void>
+  /** Resolves once the consumer is stopped or failed; never rejects. */
+  closed(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
 }
 
 /**
- * Consumes a durable pull consumer with a callback, keeping every message in flight from
- * redelivery (`working()`) while its handler waits on something slow such as ClickHouse.
+ * Consumes a durable pull consumer with a callback: the one consume loop of the pipeline worker
+ * and the recorders. The callback form hands over messages as they are parsed, without an async
+ * iterator's turn per message (measured 1.9x the for-await rate). Messages in flight are bounded
+ * by the consumer's max_ack_pending, which the server enforces across every process sharing it.
  */
 export async function startTrackedConsumer(opts: TrackedConsumerOptions): Promise<TrackedConsumer> {
   const consumer = await opts.js.consumers.get(opts.stream, opts.consumer)
-  const heartbeat = startWorkingHeartbeat()
-  let inFlight = 0
-  let closing: Promise<void> | undefined
-  const idle: (() => void)[] = []
-
-  const onMessage = (m: JsMsg): void => {
-    // after close() began: leave it unacknowledged, it comes back to the next run
-    if (closing) return
-    inFlight++
-    heartbeat.hold(m)
-    opts
-      .handle(m)
-      .catch(() => m.nak(1000))
-      .finally(() => {
-        heartbeat.release(m)
-        inFlight--
-        if (inFlight === 0) for (const f of idle.splice(0)) f()
-      })
-      .catch(() => undefined)
-  }
-
-  let messages: ConsumerMessages
-  try {
-    const pull: ConsumeOptions = 'max_bytes' in opts.pull ? { max_bytes: opts.pull.max_bytes, callback: onMessage } : { max_messages: opts.pull.max_messages, callback: onMessage }
-    messages = await consumer.consume(pull)
-  } catch (err) {
-    heartbeat.stop()
-    throw err
-  }
-  void messages.closed().then((err) => {
-    if (!closing) opts.onFailed?.(err ? String(err) : `${opts.label} consumer stopped`)
+  const tracked = new TrackedConsumerImpl(opts)
+  await tracked.start((callback) => {
+    const pull: ConsumeOptions = 'max_bytes' in opts.pull ? { max_bytes: opts.pull.max_bytes, callback } : { max_messages: opts.pull.max_messages, callback }
+    return consumer.consume(pull)
   })
+  return tracked
+}
 
-  return {
-    inFlight: () => inFlight,
-    close() {
-      closing ??= (async () => {
-        await messages.close().catch(() => undefined)
-        while (inFlight > 0) await new Promise<void>((r) => idle.push(r))
-        heartbeat.stop()
-      })()
-      return closing
-    },
+class TrackedConsumerImpl implements TrackedConsumer {
+  readonly #opts: TrackedConsumerOptions
+  readonly #heartbeat: WorkingHeartbeat = startWorkingHeartbeat()
+  readonly #done = Promise.withResolvers<void>()
+  #state: ConsumerState = 'running'
+  #messages: ConsumerMessages | undefined
+  #stopped: Promise<void> = Promise.resolve()
+  #inFlight = 0
+  #batch: JsMsg[] = []
+  #idle: (() => void)[] = []
+  #closing: Promise<void> | undefined
+  failure: string | undefined
+
+  constructor(opts: TrackedConsumerOptions) {
+    this.#opts = opts
+  }
+
+  get state(): ConsumerState {
+    return this.#state
+  }
+
+  inFlight(): number {
+    return this.#inFlight
+  }
+
+  async start(consume: (callback: (m: JsMsg) => void) => Promise<ConsumerMessages>): Promise<void> {
+    try {
+      this.#messages = await consume(this.#enqueue)
+    } catch (err) {
+      this.#heartbeat.stop()
+      throw err
+    }
+    this.#stopped = this.#messages.closed().then(
+      // the consumer only stops by itself when the connection is gone for good
+      (err) => this.#fail(err ? describeError(err) : 'consumer stopped'),
+      (err: unknown) => this.#fail(describeError(err)),
+    )
+  }
+
+  #fail(reason: string): void {
+    if (this.#state !== 'running') return
+    this.#state = 'failed'
+    this.failure = reason
+    this.#opts.report?.({ type: 'consumer-failed', consumer: this.#opts.consumer, reason })
+    this.#done.resolve()
+  }
+
+  readonly #enqueue = (m: JsMsg): void => {
+    // while draining, a message is left unacknowledged: the server redelivers it
+    if (this.#closing) return
+    this.#inFlight++
+    this.#batch.push(m)
+    if (this.#batch.length === 1) setImmediate(this.#startBatch)
+  }
+
+  readonly #startBatch = (): void => {
+    const batch = this.#batch
+    this.#batch = []
+    for (const m of batch) {
+      let settled: Promise<void>
+      try {
+        settled = this.#opts.handle(m, this.#keepAlive)
+      } catch (err) {
+        settled = Promise.reject(err)
+      }
+      settled
+        .catch((err: unknown) => this.#settleError(m, err))
+        .finally(this.#release)
+        // a nak on a closed connection: the server redelivers after ack_wait anyway
+        .catch(() => undefined)
+    }
+  }
+
+  readonly #release = (): void => {
+    this.#inFlight--
+    if (this.#inFlight === 0) for (const f of this.#idle.splice(0)) f()
+  }
+
+  #settleError(m: JsMsg, err: unknown): void {
+    // a bug in the handler: leave the message to be redelivered rather than lose it
+    if (this.#opts.onError) this.#opts.onError(m, err)
+    else retryLater(m, DEFAULT_RETRY_POLICY)
+  }
+
+  readonly #keepAlive: KeepAlive = (m, wait) => {
+    this.#heartbeat.hold(m)
+    return wait.finally(() => this.#heartbeat.release(m))
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#state === 'running') this.#state = 'draining'
+      // stop pulling; messages that arrive meanwhile are never acked, so they are redelivered
+      await this.#messages?.close().catch(() => undefined)
+      await this.#stopped
+      while (this.#inFlight > 0) await new Promise<void>((r) => this.#idle.push(r))
+      this.#heartbeat.stop()
+      if (this.#state !== 'failed') this.#state = 'stopped'
+      this.#done.resolve()
+    })()
+    return this.#closing
+  }
+
+  closed(): Promise<void> {
+    return this.#done.promise
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
   }
 }

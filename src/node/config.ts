@@ -1,5 +1,5 @@
 import { resolve } from 'node:path'
-import type { AnalyticsOptions } from '../clickhouse/analytics.ts'
+import type { ClickHouseSinkOptions } from '../clickhouse/sink.ts'
 import type { ClickHouseConfig } from '../clickhouse/config.ts'
 import { omniError, type Problem } from '../errors/mod.ts'
 import type { TopologyOptions } from '../jetstream/topology.ts'
@@ -45,7 +45,7 @@ export interface NodeOptions {
   /** where events and stage outcomes land; absent or false runs without ClickHouse (nothing recorded) */
   readonly clickhouse?: ClickHouseConfig | false
   /** batch sizing and retry timing of the ClickHouse writers */
-  readonly clickhouseWriter?: AnalyticsOptions['writer']
+  readonly clickhouseWriter?: ClickHouseSinkOptions['writer']
   /** signed plugins pipelines may use as `plugin:<id>`; absent means none can be used */
   readonly plugins?: PluginHostOptions
   /**

@@ -1,6 +1,6 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
-import type { Analytics } from '../clickhouse/analytics.ts'
+import type { ClickHouseSink } from '../clickhouse/sink.ts'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import type { PipelineRunner } from './runner.ts'
 import type { OmniNode } from './node.ts'
@@ -14,7 +14,7 @@ export interface NodeInternals {
   readonly js: JetStreamClient
   readonly jsm: JetStreamManager
   readonly publisher: AckPublisher
-  readonly sink: Analytics | undefined
+  readonly sink: ClickHouseSink | undefined
   readonly runner: PipelineRunner
 }
 

@@ -2,8 +2,7 @@ import { mkdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
-import { startAnalytics, type Analytics } from '../clickhouse/analytics.ts'
-import { RECORDER } from '../clickhouse/recorder.ts'
+import { startClickHouseSink, type ClickHouseSink } from '../clickhouse/sink.ts'
 import { connectNats } from '../jetstream/connect.ts'
 import { createDedupStore } from '../jetstream/dedup-store.ts'
 import { createPublisher } from '../jetstream/publisher.ts'
@@ -17,6 +16,7 @@ import { compileNodeConfig, type NodeConfig, type NodeOptions } from './config.t
 import { createPluginHost } from './plugin-host.ts'
 import { registerStreamGauges } from './gauges.ts'
 import { recordInternals } from './internals.ts'
+import { nodeReporter } from './reports.ts'
 import { createPipelineRunner } from './runner.ts'
 import { createCatalogService, type CatalogService } from './services/catalog.ts'
 import { createDeadLetterService, type DeadLetterService } from './services/dead-letters.ts'
@@ -94,15 +94,15 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
     const dedup = await createDedupStore(js, config.worker.dedupTtlMs)
 
     let catalog = loaded.catalog
-    const runner = createPipelineRunner({ config, js, jsm, publisher, dedup, catalog: () => catalog, host, sink: () => sink, status, fail: (r) => node.fail(r) })
+    const report = nodeReporter(config, status, (reason) => node.fail(reason))
+    const runner = createPipelineRunner({ config, js, jsm, publisher, dedup, catalog: () => catalog, host, sink: () => sink, report })
     runner.preload(loaded.pipelines)
     // consumer lag and stored dead letters, read from JetStream when Prometheus scrapes
     const unregisterGauges = registerStreamGauges(jsm, () => runner.pipelines())
     stack.defer(async () => unregisterGauges())
-    let sink: Analytics | undefined
+    let sink: ClickHouseSink | undefined
     if (config.clickhouse) {
-      const beforeAck = config.faults?.beforeAck
-      sink = await startAnalytics({
+      sink = await startClickHouseSink({
         config: config.clickhouse,
         js,
         jsm,
@@ -112,8 +112,7 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
         ...(config.worker.maxInFlight ? { maxInFlight: config.worker.maxInFlight } : {}),
         ...(config.worker.ackWaitMs ? { ackWaitMs: config.worker.ackWaitMs } : {}),
         ...(config.clickhouseWriter ? { writer: config.clickhouseWriter } : {}),
-        onFailed: (reason) => node.fail(`recorder: ${reason}`),
-        ...(beforeAck ? { beforeAck: (seq: number, attempt: number) => beforeAck(RECORDER, seq, attempt) } : {}),
+        report,
       })
       const opened = sink
       stack.defer(() => opened.close())

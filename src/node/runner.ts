@@ -1,15 +1,14 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
 import type { EventCatalog } from '../catalog/catalog.ts'
-import type { Analytics } from '../clickhouse/analytics.ts'
+import type { ClickHouseSink } from '../clickhouse/sink.ts'
 import type { DedupStore } from '../jetstream/dedup-store.ts'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import { ensurePipelineConsumer } from '../jetstream/topology.ts'
-import { recordSettled } from '../observability/settled-metrics.ts'
+import type { Report } from '../jetstream/report.ts'
 import type { CompiledPipeline } from '../pipeline/compile.ts'
-import { startPipelineWorker, type PipelineWorker } from '../pipeline/worker.ts'
+import { startPipelineWorker, type PipelineWorker, type WorkerStatus } from '../pipeline/worker.ts'
 import type { NodeConfig } from './config.ts'
 import type { PluginHost } from './plugin-host.ts'
-import type { StatusHub } from './status.ts'
 
 export interface RunnerDeps {
   readonly config: NodeConfig
@@ -20,10 +19,9 @@ export interface RunnerDeps {
   readonly catalog: () => EventCatalog
   readonly host: PluginHost | undefined
   /** ClickHouse, once it is open (the runner is made before it, since the recorder asks it for the pipelines) */
-  readonly sink: () => Analytics | undefined
-  readonly status: StatusHub
-  /** a worker died for good */
-  readonly fail: (reason: string) => void
+  readonly sink: () => ClickHouseSink | undefined
+  /** what every worker reports through */
+  readonly report: Report<WorkerStatus>
 }
 
 export interface AppliedSet {
@@ -114,31 +112,17 @@ class PipelineRunnerImpl implements PipelineRunner {
   }
 
   #start(p: CompiledPipeline): Promise<PipelineWorker> {
-    const { config, status } = this.#deps
+    const { config } = this.#deps
     const sink = this.#deps.sink()
-    const beforeAck = config.faults?.beforeAck
     return startPipelineWorker({
       js: this.#deps.js,
       publisher: this.#deps.publisher,
       pipeline: p,
       catalog: this.#deps.catalog,
       dedup: this.#deps.dedup,
-      ...(sink ? { actions: sink.actions } : {}),
-      ...(beforeAck ? { beforeAck: (seq: number, attempt: number) => beforeAck(p.name, seq, attempt) } : {}),
+      ...(sink ? { outcomes: sink.outcomes } : {}),
       ...(config.worker.batch ? { batch: config.worker.batch } : {}),
-      onActionsRejected: (pipeline, error) => {
-        config.logger.error({ pipeline, error }, 'ClickHouse refused the outcome rows of a dead-lettered event')
-        status.emit({ type: 'outcomes-rejected', pipeline, error })
-      },
-      onSettled: (e) => {
-        recordSettled(e)
-        status.emit(e)
-      },
-      onHookFailed: (pipeline, error) => {
-        config.logger.warn({ pipeline, error }, 'an after-commit hook failed; the event was acknowledged')
-        status.emit({ type: 'hook-failed', pipeline, error })
-      },
-      onFailed: (reason) => this.#deps.fail(`pipeline ${p.name}: ${reason}`),
+      report: this.#deps.report,
     })
   }
 

@@ -11,7 +11,7 @@ export type SettledLike =
       readonly pipeline: string
       readonly outcome: {
         readonly type: string
-        readonly trace: readonly ({ readonly stage: string; readonly type: 'ran'; readonly ms: number } | { readonly stage: string; readonly type: 'skipped' | 'dropped' | 'failed' })[]
+        readonly outcomes: readonly ({ readonly stage: string; readonly type: 'ran'; readonly ms: number } | { readonly stage: string; readonly type: 'skipped' | 'dropped' | 'failed' })[]
       }
     }
   | { readonly type: 'retry' | 'dead-lettered'; readonly pipeline: string; readonly stage: string }
@@ -41,7 +41,7 @@ function stageSeconds(pipeline: string, stage: string): ReturnType<Histogram['la
 export function recordSettled(e: SettledLike): void {
   if (e.type === 'acked') {
     counter('events', e.pipeline, e.outcome.type).inc()
-    for (const s of e.outcome.trace) {
+    for (const s of e.outcome.outcomes) {
       counter('stages', e.pipeline, s.stage, s.type).inc()
       if (s.type === 'ran') stageSeconds(e.pipeline, s.stage).observe(s.ms / 1000)
     }

@@ -7,9 +7,8 @@ import { checkAgainstSchema, problemAt } from '../yaml/check.ts'
 import type { YamlManifest } from '../yaml/yaml.ts'
 import { topologicalLevels } from './dag.ts'
 import { parseDuration } from '../util/duration.ts'
+import { DEFAULT_RETRY_POLICY } from '../jetstream/settle.ts'
 import {
-  DEFAULT_BACKOFF_MS,
-  DEFAULT_MAX_DELIVERIES,
   DEFAULT_STAGE_TIMEOUT_MS,
   PipelineManifestSchema,
   type OnError,
@@ -114,8 +113,8 @@ export function compilePipeline(manifest: YamlManifest, lookup: CartridgeLookup)
       sources: spec.sources,
       levels: order.levels.flatMap((level) => approvedFirst(level.map((id) => stages.get(id) as CompiledStage))),
       outputs,
-      maxDeliveries: spec.errorPolicy?.maxDeliveries ?? DEFAULT_MAX_DELIVERIES,
-      backoffMs: spec.errorPolicy?.backoff?.map(parseDuration) ?? [...DEFAULT_BACKOFF_MS],
+      maxDeliveries: spec.errorPolicy?.maxDeliveries ?? DEFAULT_RETRY_POLICY.maxDeliveries,
+      backoffMs: spec.errorPolicy?.backoff?.map(parseDuration) ?? [...DEFAULT_RETRY_POLICY.backoffMs],
     },
   }
 }

@@ -4,17 +4,18 @@ import { isOmniError, omniError } from '../errors/mod.ts'
 import { evaluateCondition } from './cel.ts'
 import type { CompiledPipeline, CompiledStage } from './compile.ts'
 
-/** What happened to one stage, for logs, tail and (later) analytics. */
-export type StageTrace =
+/** What happened to one stage: for logs, metrics and the outcome sink (ClickHouse). */
+export type StageOutcome =
   | { readonly stage: string; readonly type: 'ran'; readonly ms: number }
   | { readonly stage: string; readonly type: 'skipped'; readonly reason: string }
   | { readonly stage: string; readonly type: 'dropped'; readonly reason: string }
   | { readonly stage: string; readonly type: 'failed'; readonly error: string }
 
+/** What became of one event, with the outcome of every stage it reached. */
 export type EventOutcome =
-  | { readonly type: 'done'; readonly event: Envelope; readonly labels: Record<string, unknown>; readonly emissions: Emission[]; readonly afterCommit: (() => Promise<void>)[]; readonly trace: StageTrace[] }
-  | { readonly type: 'dropped'; readonly stage: string; readonly reason: string; readonly emissions: Emission[]; readonly afterCommit: (() => Promise<void>)[]; readonly trace: StageTrace[] }
-  | { readonly type: 'failed'; readonly stage: string; readonly error: Error; readonly permanent: boolean; readonly trace: StageTrace[] }
+  | { readonly type: 'done'; readonly event: Envelope; readonly labels: Record<string, unknown>; readonly emissions: Emission[]; readonly afterCommit: (() => Promise<void>)[]; readonly outcomes: StageOutcome[] }
+  | { readonly type: 'dropped'; readonly stage: string; readonly reason: string; readonly emissions: Emission[]; readonly afterCommit: (() => Promise<void>)[]; readonly outcomes: StageOutcome[] }
+  | { readonly type: 'failed'; readonly stage: string; readonly error: Error; readonly permanent: boolean; readonly outcomes: StageOutcome[] }
 
 /**
  * What the executor needs of the event catalog: the fan-out targets of an event type, for
@@ -47,7 +48,7 @@ interface RunState {
   labels: Record<string, unknown>
   readonly emissions: Emission[]
   readonly afterCommit: (() => Promise<void>)[]
-  readonly trace: StageTrace[]
+  readonly outcomes: StageOutcome[]
 }
 
 /**
@@ -60,7 +61,7 @@ interface RunState {
  * turn of the event loop. The first stage that returns a promise switches to the async path.
  */
 export function executePipeline(pipeline: CompiledPipeline, input: Envelope, opts: ExecuteOptions): EventOutcome | Promise<EventOutcome> {
-  const state: RunState = { event: input, labels: {}, emissions: [], afterCommit: [], trace: [] }
+  const state: RunState = { event: input, labels: {}, emissions: [], afterCommit: [], outcomes: [] }
   return runLevels(pipeline, state, 0, opts)
 }
 
@@ -82,30 +83,30 @@ function mergeLevel(state: RunState, runs: readonly StageRun[]): EventOutcome | 
   for (const run of runs) {
     const id = run.stage.id
     if (run.skipped !== undefined) {
-      state.trace.push({ stage: id, type: 'skipped', reason: run.skipped })
+      state.outcomes.push({ stage: id, type: 'skipped', reason: run.skipped })
       continue
     }
     if (run.error) {
-      state.trace.push({ stage: id, type: 'failed', error: run.error.message })
+      state.outcomes.push({ stage: id, type: 'failed', error: run.error.message })
       // an additive (alpha/community) stage's failure is recorded and never blocks the event
       if (run.stage.onError === 'skip' || run.stage.additive) continue
       const permanent = run.stage.onError === 'dead-letter' || (isOmniError(run.error) && run.error.permanent)
-      return { type: 'failed', stage: id, error: run.error, permanent, trace: state.trace }
+      return { type: 'failed', stage: id, error: run.error, permanent, outcomes: state.outcomes }
     }
     const result = run.result as StageResult
     if (result.emit) state.emissions.push(...result.emit)
     if (run.stage.additive) {
       // additive stages may add messages of their own but never change the approved path:
       // their data, labels, drops and hooks are not applied
-      state.trace.push({ stage: id, type: 'ran', ms: run.ms })
+      state.outcomes.push({ stage: id, type: 'ran', ms: run.ms })
       continue
     }
     if (result.afterCommit) state.afterCommit.push(result.afterCommit)
     if (result.type === 'drop') {
-      state.trace.push({ stage: id, type: 'dropped', reason: result.reason })
-      return { type: 'dropped', stage: id, reason: result.reason, emissions: state.emissions, afterCommit: state.afterCommit, trace: state.trace }
+      state.outcomes.push({ stage: id, type: 'dropped', reason: result.reason })
+      return { type: 'dropped', stage: id, reason: result.reason, emissions: state.emissions, afterCommit: state.afterCommit, outcomes: state.outcomes }
     }
-    state.trace.push({ stage: id, type: 'ran', ms: run.ms })
+    state.outcomes.push({ stage: id, type: 'ran', ms: run.ms })
     const e = state.event
     if (result.data || result.extensions) state.event = { ...e, ...result.extensions, data: result.data ? { ...e.data, ...result.data } : e.data }
     if (result.labels) state.labels = { ...state.labels, ...result.labels }
@@ -116,12 +117,12 @@ function mergeLevel(state: RunState, runs: readonly StageRun[]): EventOutcome | 
 function finish(pipeline: CompiledPipeline, state: RunState, opts: ExecuteOptions): EventOutcome | Promise<EventOutcome> {
   const done = (outputs: Emission[]): EventOutcome => {
     state.emissions.push(...outputs)
-    return { type: 'done', event: state.event, labels: state.labels, emissions: state.emissions, afterCommit: state.afterCommit, trace: state.trace }
+    return { type: 'done', event: state.event, labels: state.labels, emissions: state.emissions, afterCommit: state.afterCommit, outcomes: state.outcomes }
   }
   const failed = (err: unknown): EventOutcome => {
     const error = err instanceof Error ? err : new Error(String(err))
-    state.trace.push({ stage: 'outputs', type: 'failed', error: error.message })
-    return { type: 'failed', stage: 'outputs', error, permanent: false, trace: state.trace }
+    state.outcomes.push({ stage: 'outputs', type: 'failed', error: error.message })
+    return { type: 'failed', stage: 'outputs', error, permanent: false, outcomes: state.outcomes }
   }
   try {
     const outputs = computeOutputs(pipeline, state.event, state.labels, opts)

@@ -75,6 +75,4 @@ export type PipelineManifest = Static<typeof PipelineManifestSchema>
 export type StageSpec = Static<typeof StageSpecSchema>
 export type OutputSpec = Static<typeof OutputSpecSchema>
 export type TargetTransform = Static<typeof TargetTransformSchema>
-export const DEFAULT_MAX_DELIVERIES = 5
-export const DEFAULT_BACKOFF_MS = [1000, 5000, 30_000] as const
 export const DEFAULT_STAGE_TIMEOUT_MS = 5000

@@ -98,10 +98,10 @@ t.test('quick mode on its own managed server reports every scenario with positiv
   t.ok(insert.inserts.batches > 0 && insert.eventLoopStallsMs.max >= insert.eventLoopStallsMs.p99, 'inserts and event-loop stalls are reported')
   const sinkE2e = report.scenarios.find((r) => r.id === 'sink.e2e')
   t.equal(sinkE2e?.ratioTo, 'consume', 'the end-to-end rate with the sink is compared with the consume ceiling')
-  const sinkDetails = sinkE2e?.details as { expected: number; completed: boolean; ratioToPipelineE2e: number; stored: { events: number; actions: number }; actionRowsWritten: number }
+  const sinkDetails = sinkE2e?.details as { expected: number; completed: boolean; ratioToPipelineE2e: number; stored: { events: number; outcomes: number }; outcomeRowsWritten: number }
   t.ok(sinkDetails.completed && sinkDetails.ratioToPipelineE2e > 0, 'settled, and compared with pipeline-e2e of the same run')
   t.equal(sinkDetails.stored.events, 2 * sinkDetails.expected, 'omni_events FINAL holds every event and every output, once')
-  t.ok(sinkDetails.actionRowsWritten > 0 && sinkDetails.stored.actions === sinkDetails.actionRowsWritten, 'omni_event_actions FINAL holds every outcome row written')
+  t.ok(sinkDetails.outcomeRowsWritten > 0 && sinkDetails.stored.outcomes === sinkDetails.outcomeRowsWritten, 'omni_stage_outcomes FINAL holds every outcome row written')
   const over = report.scenarios.find((r) => r.id === 'overload')?.details as { samples: unknown[]; memoryMB: { peakRss: number } }
   t.ok(over.samples.length >= 2 && over.memoryMB.peakRss > 0, 'memory was sampled')
   t.ok(report.machine.cores > 0 && report.machine.node.startsWith('v') && /^\d+\.\d+/.test(report.machine.natsServer))

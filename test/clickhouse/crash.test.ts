@@ -66,6 +66,6 @@ t.test('a worker killed between insert and ack: every event and outcome is in Cl
   const ch = await openClickHouse(resolveClickHouseConfig({ dataDir: data, database: 'crash' }))
   t.teardown(() => ch.close())
   t.equal(await count(ch, `SELECT * FROM ${ch.table('omni_events')} FINAL`), 2 * N, 'inputs and outputs once each')
-  t.equal(await count(ch, `SELECT * FROM ${ch.table('omni_event_actions')} FINAL`), N, 'one outcome per event')
-  t.equal(await count(ch, `SELECT DISTINCT stream_seq FROM ${ch.table('omni_event_actions')} FINAL`), N, 'for N distinct stream messages')
+  t.equal(await count(ch, `SELECT * FROM ${ch.table('omni_stage_outcomes')} FINAL`), N, 'one outcome per event')
+  t.equal(await count(ch, `SELECT DISTINCT stream_seq FROM ${ch.table('omni_stage_outcomes')} FINAL`), N, 'for N distinct stream messages')
 })

@@ -1,9 +1,10 @@
 import t from 'tap'
-import { openClickHouse } from '../../src/clickhouse/client.ts'
+import { openClickHouse, type ClickHouse } from '../../src/clickhouse/client.ts'
 import { checksum, migrate, migrationStatus } from '../../src/clickhouse/migrations.ts'
-import { MIGRATIONS } from '../../src/clickhouse/schema.ts'
+import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from '../../src/clickhouse/schema.ts'
+import { toClickHouseTime } from '../../src/clickhouse/time.ts'
 import { isOmniError } from '../../src/errors/mod.ts'
-import { openTestClickHouse, rows, testClickHouseConfig } from '../fixtures/clickhouse.ts'
+import { count, openTestClickHouse, rows, testClickHouseConfig } from '../fixtures/clickhouse.ts'
 
 const showCreate = async (ch: Awaited<ReturnType<typeof openTestClickHouse>>, table: string) => {
   const rs = await ch.client.query({ query: `SHOW CREATE TABLE ${ch.config.database}.${table}`, format: 'TabSeparatedRaw' })
@@ -28,7 +29,7 @@ t.test('from an empty engine: everything pending, then applied once, then nothin
   const recorded = await rows<{ n: string }>(ch, `SELECT count() AS n FROM ${ch.table('omni_schema_migrations')}`)
   t.equal(Number(recorded[0]?.n), MIGRATIONS.length, 'one bookkeeping row per migration, even after two runs')
   const tables = await rows<{ name: string }>(ch, 'SELECT name FROM system.tables WHERE database = {db:String} ORDER BY name', { db: ch.config.database })
-  t.same(tables.map((r) => r.name), ['omni_event_actions', 'omni_events', 'omni_raw_payloads', 'omni_schema_migrations'])
+  t.same(tables.map((r) => r.name), ['omni_events', 'omni_raw_payloads', 'omni_schema_migrations', 'omni_stage_outcomes'])
 })
 
 t.test('the tables declare the types and the retention TTL the user set', async (t) => {
@@ -39,7 +40,7 @@ t.test('the tables declare the types and the retention TTL the user set', async 
   t.match(events, /`type` LowCardinality\(String\)/)
   t.match(events, /ReplacingMergeTree/)
   t.match(events, /TTL toDateTime\(recorded_at\) \+ toIntervalDay\(45\)/)
-  t.match(await showCreate(ch, 'omni_event_actions'), /TTL toDateTime\(recorded_at\) \+ toIntervalDay\(45\)/)
+  t.match(await showCreate(ch, 'omni_stage_outcomes'), /TTL toDateTime\(recorded_at\) \+ toIntervalDay\(45\)/)
   t.match(await showCreate(ch, 'omni_raw_payloads'), /TTL toDateTime\(received_at\) \+ toIntervalDay\(7\)/)
 })
 
@@ -52,7 +53,7 @@ t.test('a changed retention is applied at the next start, and reported', async (
   const status = await migrationStatus(ch)
   t.same(status.retention.find((r) => r.table === 'omni_events'), { table: 'omni_events', days: 10, configured: 20 }, 'status shows the difference')
   const report = await migrate(ch)
-  t.same([...report.retentionChanged].sort(), ['omni_event_actions', 'omni_events', 'omni_raw_payloads'])
+  t.same([...report.retentionChanged].sort(), ['omni_events', 'omni_raw_payloads', 'omni_stage_outcomes'])
   t.match(await showCreate(ch, 'omni_events'), /toIntervalDay\(20\)/)
   t.match(await showCreate(ch, 'omni_raw_payloads'), /toIntervalDay\(3\)/)
 })
@@ -80,4 +81,55 @@ t.test('a database migrated by a newer version is refused', async (t) => {
   t.ok(isOmniError(err) && err.code === 'OMNI_ERR_MIGRATION')
   t.match(String((err as Error).message), /migration 999, newer than this version/)
   t.equal((await migrationStatus(ch)).migrations.find((m) => m.version === 999)?.state, 'unknown')
+})
+
+/** A database as an earlier release left it: migrations up to `version` applied and recorded. */
+async function migratedUpTo(ch: ClickHouse, version: number): Promise<void> {
+  await ch.client.command({ query: `CREATE DATABASE IF NOT EXISTS ${ch.config.database}` })
+  const render = (sql: string) => sql.replaceAll('{db}', ch.config.database).replaceAll('{ttl:events}', '90').replaceAll('{ttl:raw}', '30')
+  await ch.client.command({ query: render(MIGRATIONS_TABLE_SQL) })
+  for (const m of MIGRATIONS.filter((x) => x.version <= version)) {
+    await ch.client.command({ query: render(m.sql) })
+    await ch.client.insert({ table: ch.table('omni_schema_migrations'), values: [{ version: m.version, name: m.name, checksum: checksum(m), applied_at: '2026-01-01 00:00:00.000' }], format: 'JSONEachRow' })
+  }
+}
+
+// recorded now: a row older than the retention would be dropped by the TTL at insert
+const OUTCOME = { event_id: 'e1', idempotency_key: 'k1', type: 't', tenant: 'ta', pipeline: 'p', stage: 's', uses: 'u', digest: '', status: 'ok', duration_ms: 1, error: '', attempt: 1, stream_seq: 7, recorded_at: toClickHouseTime(Date.now()) }
+const tableNames = async (ch: ClickHouse) => (await rows<{ name: string }>(ch, 'SELECT name FROM system.tables WHERE database = {db:String} ORDER BY name', { db: ch.config.database })).map((r) => r.name)
+
+t.test('a database of the previous release upgrades: omni_event_actions becomes omni_stage_outcomes, rows and TTL kept', async (t) => {
+  const ch = await openTestClickHouse(t, { migrated: false, config: testClickHouseConfig({ eventsRetentionDays: 90 }) })
+  await migratedUpTo(ch, 3)
+  await ch.client.insert({ table: `${ch.config.database}.omni_event_actions`, values: [OUTCOME], format: 'JSONEachRow' })
+  t.same((await migrationStatus(ch)).migrations.map((m) => `${m.version}:${m.state}`), ['1:applied', '2:applied', '3:applied', '4:pending'])
+
+  const report = await migrate(ch)
+  t.same(report.applied, [4], 'only the rename runs')
+  t.same(report.retentionChanged, [], 'the TTL came along with the table')
+  t.same(await tableNames(ch), ['omni_events', 'omni_raw_payloads', 'omni_schema_migrations', 'omni_stage_outcomes'])
+  t.match(await rows(ch, `SELECT event_id, stage, toString(status) AS status, stream_seq FROM ${ch.table('omni_stage_outcomes')} FINAL`), [{ event_id: 'e1', stage: 's', status: 'ok' }], 'the rows are kept')
+  t.match(await showCreate(ch, 'omni_stage_outcomes'), /ReplacingMergeTree\(attempt\)[\s\S]*TTL toDateTime\(recorded_at\) \+ toIntervalDay\(90\)/)
+  t.ok((await migrationStatus(ch)).migrations.every((m) => m.state === 'applied'), 'every migration applied')
+  t.same((await migrate(ch)).applied, [], 'and nothing is left to do')
+})
+
+t.test('the rename is safe to repeat: after a run that died before recording it, or beside a second process', async (t) => {
+  const ch = await openTestClickHouse(t, { migrated: false })
+  await migratedUpTo(ch, 3)
+  await ch.client.insert({ table: `${ch.config.database}.omni_event_actions`, values: [OUTCOME], format: 'JSONEachRow' })
+  // the previous run renamed the table, then died before its bookkeeping row
+  await ch.client.command({ query: `RENAME TABLE ${ch.config.database}.omni_event_actions TO ${ch.table('omni_stage_outcomes')}` })
+  t.same((await migrate(ch)).applied, [4], 'recorded without renaming again')
+  t.same(await tableNames(ch), ['omni_events', 'omni_raw_payloads', 'omni_schema_migrations', 'omni_stage_outcomes'])
+
+  // a second process read the bookkeeping before the first wrote it, so it runs 2 to 4 again:
+  // its migration 2 makes an empty omni_event_actions, and its rename must not fail on that
+  await ch.client.command({ query: `ALTER TABLE ${ch.table('omni_schema_migrations')} DELETE WHERE version >= 2`, clickhouse_settings: { mutations_sync: '2' } })
+  t.same((await migrate(ch)).applied, [2, 3, 4], 'the second run succeeds')
+  t.equal(await count(ch, `SELECT * FROM ${ch.table('omni_stage_outcomes')} FINAL`), 1, 'the outcomes are where they were')
+
+  const fresh = await openTestClickHouse(t, { migrated: false })
+  await Promise.all([migrate(fresh), migrate(fresh)])
+  t.ok((await migrationStatus(fresh)).migrations.every((m) => m.state === 'applied'), 'two runs on one fresh database at once both succeed')
 })

@@ -1,7 +1,9 @@
 import t from 'tap'
 import type { ClickHouse } from '../../src/clickhouse/client.ts'
-import { compileEventFilter, getEvent, queryEvents, type EventFilter, type EventRecord } from '../../src/clickhouse/query.ts'
-import { actionRows, eventRow, type EventRow } from '../../src/clickhouse/rows.ts'
+import { compileEventFilter } from '../../src/clickhouse/event-filter.ts'
+import { getEvent, queryEvents } from '../../src/clickhouse/query.ts'
+import type { EventFilter, EventRecord } from '../../src/clickhouse/query-schema.ts'
+import { eventRow, outcomeRows, type EventRow } from '../../src/clickhouse/rows.ts'
 import type { Envelope } from '../../src/envelope/schema.ts'
 import { hasCode, isOmniError } from '../../src/errors/mod.ts'
 import { count, openTestClickHouse } from '../fixtures/clickhouse.ts'
@@ -270,20 +272,20 @@ t.test('getEvent returns the event rows and their stage outcomes', async (t) => 
   ])
   const envelope = { id: 'g1', idempotencykey: 'key-g1', type: 'message.received', tenant: 'ta' } as Envelope
   const stages = new Map([['trust', { uses: 'guard.trust' }], ['dedup', { uses: 'guard.dedup', digest: 'sha256:ab' }]])
-  const actions = [
-    ...actionRows({ event: envelope, pipeline: 'zeta', seq: 1, attempt: 1, stages }, [{ type: 'ran', stage: 'trust', ms: 1.23456 }]),
-    ...actionRows({ event: envelope, pipeline: 'alpha', seq: 1, attempt: 2, stages }, [
+  const outcomes = [
+    ...outcomeRows({ event: envelope, pipeline: 'zeta', seq: 1, attempt: 1, stages }, [{ type: 'ran', stage: 'trust', ms: 1.23456 }]),
+    ...outcomeRows({ event: envelope, pipeline: 'alpha', seq: 1, attempt: 2, stages }, [
       { type: 'ran', stage: 'trust', ms: 2 },
       { type: 'failed', stage: 'dedup', error: 'boom' },
     ], { stage: 'dedup', error: 'boom' }),
   ]
-  await ch.client.insert({ table: ch.table('omni_event_actions'), values: actions, format: 'JSONEachRow' })
+  await ch.client.insert({ table: ch.table('omni_stage_outcomes'), values: outcomes, format: 'JSONEachRow' })
   const detail = await getEvent(ch, 'g1')
   t.same(detail?.events.map((e) => e.subject), [RECEIVED, PREVIEW])
-  t.same(detail?.actions.map((a) => `${a.pipeline}/${a.stage}:${a.status}`), ['alpha/dedup:dead-lettered', 'alpha/trust:ok', 'zeta/trust:ok'])
-  t.match(detail?.actions[0], { uses: 'guard.dedup', digest: 'sha256:ab', durationMs: 0, error: 'boom', attempt: 2, streamSeq: 1 })
-  t.match(detail?.actions[2], { durationMs: 1.235, attempt: 1 })
-  t.notOk(detail && 'error' in (detail.actions[2] ?? {}), 'no error on a stage that ran')
+  t.same(detail?.outcomes.map((o) => `${o.pipeline}/${o.stage}:${o.status}`), ['alpha/dedup:dead-lettered', 'alpha/trust:ok', 'zeta/trust:ok'])
+  t.match(detail?.outcomes[0], { uses: 'guard.dedup', digest: 'sha256:ab', durationMs: 0, error: 'boom', attempt: 2, streamSeq: 1 })
+  t.match(detail?.outcomes[2], { durationMs: 1.235, attempt: 1 })
+  t.notOk(detail && 'error' in (detail.outcomes[2] ?? {}), 'no error on a stage that ran')
   t.equal(await getEvent(ch, 'g1', { tenant: 'tb' }), undefined, 'scoped to a tenant')
   t.equal((await getEvent(ch, 'g2', { tenant: 'tb' }))?.events.length, 1)
   t.equal(await getEvent(ch, 'nope'), undefined)

@@ -167,13 +167,17 @@ t.test('close() is idempotent and waits for in-flight payloads; an unwritten one
   t.ok(await eventually(() => h.recorder.stats().inFlight === 1), 'held while ClickHouse is away')
   const closing = h.recorder.close()
   t.equal(h.recorder.close(), closing, 'the same promise on every call')
+  t.equal(h.recorder.state, 'draining')
   let closed = false
   void closing.then(() => (closed = true))
   await new Promise((r) => setTimeout(r, 100))
   t.notOk(closed, 'close waits while the write is pending')
   await h.writer.close() // gives up after closeTimeoutMs: the write is aborted and the payload nak'ed
   await closing
+  await h.recorder.closed()
+  t.equal(h.recorder.state, 'stopped')
   t.same(h.recorder.stats(), { recorded: 0, terminated: 0, inFlight: 0 })
+  await h.recorder[Symbol.asyncDispose]()
 
   await h.ch.client.command({ query: `ATTACH TABLE ${h.ch.table('omni_raw_payloads')}` })
   await h.restart()

@@ -24,7 +24,7 @@ outputs:
 
 async function start(t: Test, opts: Parameters<typeof startTestFabric>[2] = {}): Promise<TestFabric & { ch: ClickHouse }> {
   const f = await startTestFabric(t, PIPELINE, { clickhouse: testClickHouseConfig(), clickhouseWriter: { flushMs: 20, backoffMs: { first: 20, max: 200 } }, ...opts })
-  const ch = f.fabric.analytics?.ch
+  const ch = f.fabric.sink?.ch
   if (!ch) throw new Error('the fabric did not open ClickHouse')
   return { ...f, ch }
 }
@@ -34,7 +34,7 @@ async function publishNotes(f: TestFabric, ids: readonly string[], data: (id: st
 }
 
 const eventsTable = (ch: ClickHouse) => `SELECT * FROM ${ch.table('omni_events')} FINAL`
-const actionsTable = (ch: ClickHouse) => `SELECT * FROM ${ch.table('omni_event_actions')} FINAL`
+const outcomesTable = (ch: ClickHouse) => `SELECT * FROM ${ch.table('omni_stage_outcomes')} FINAL`
 const ackedCount = (f: TestFabric) => f.settled.filter((s) => s.type === 'acked').length
 
 t.test('every event, every output and every stage outcome lands once; outcomes say ok, retried, dead-lettered', async (t) => {
@@ -42,18 +42,38 @@ t.test('every event, every output and every stage outcome lands once; outcomes s
   const ids = Array.from({ length: 40 }, (_, i) => `n${i}`)
   const acks = await publishNotes(f, ids, (id) => (id === 'n3' ? { fail: 1 } : id === 'n5' ? { fail: 9 } : {}))
   // 39 reach the output (n5 fails every attempt and is dead-lettered at the third)
-  t.ok(await eventually(async () => (await count(f.ch, eventsTable(f.ch))) === 40 + 39 && (await count(f.ch, actionsTable(f.ch))) === 39 * 2 + 1, 20_000), 'inputs, outputs and outcomes are all recorded')
+  t.ok(await eventually(async () => (await count(f.ch, eventsTable(f.ch))) === 40 + 39 && (await count(f.ch, outcomesTable(f.ch))) === 39 * 2 + 1, 20_000), 'inputs, outputs and outcomes are all recorded')
   const inputs = await rows<{ subject: string; emitted_by: string; pipelines: string[]; stream_seq: string; payload: { noteId: string } }>(f.ch, `${eventsTable(f.ch)} WHERE emitted_by = '' ORDER BY stream_seq`)
   t.equal(inputs.length, 40)
   t.same(inputs[0]?.pipelines, ['notes'], 'the pipelines that map the subject are named')
   t.same(inputs.map((r) => Number(r.stream_seq)), acks.map((a) => a.ack.seq).sort((a, b) => a - b), 'stream sequences recorded')
   t.equal(await count(f.ch, `${eventsTable(f.ch)} WHERE emitted_by = 'notes' AND subject = {s:String}`, { s: OUT }), 39, 'outputs are recorded as emitted by their pipeline')
 
-  const retried = await rows<{ stage: string; status: string; attempt: number }>(f.ch, `SELECT stage, status, attempt FROM ${ch(f).table('omni_event_actions')} FINAL WHERE idempotency_key LIKE '%n3' ORDER BY stage`)
+  const retried = await rows<{ stage: string; status: string; attempt: number }>(f.ch, `SELECT stage, status, attempt FROM ${ch(f).table('omni_stage_outcomes')} FINAL WHERE idempotency_key LIKE '%n3' ORDER BY stage`)
   t.same(retried, [{ stage: 'enrich', status: 'ok', attempt: 2 }, { stage: 'flaky', status: 'ok', attempt: 2 }], 'a retried event keeps its final outcome, with the attempt that made it')
-  const dead = await rows<{ stage: string; status: string; attempt: number; error: string; uses: string }>(f.ch, `SELECT stage, status, attempt, error, uses FROM ${ch(f).table('omni_event_actions')} FINAL WHERE idempotency_key LIKE '%n5'`)
+  const dead = await rows<{ stage: string; status: string; attempt: number; error: string; uses: string }>(f.ch, `SELECT stage, status, attempt, error, uses FROM ${ch(f).table('omni_stage_outcomes')} FINAL WHERE idempotency_key LIKE '%n5'`)
   t.match(dead, [{ stage: 'flaky', status: 'dead-lettered', attempt: 3, uses: 'test.flaky', error: /transient failure/ }], 'the dead-lettered stage says so')
   t.equal(ackedCount(f), 39)
+
+  const sink = f.fabric.sink as NonNullable<typeof f.fabric.sink>
+  t.same([sink.state, sink.recorder.state, sink.rawRecorder.state], ['running', 'running', 'running'])
+  await f.fabric.close()
+  t.same([sink.state, sink.recorder.state, sink.rawRecorder.state], ['stopped', 'stopped', 'stopped'], 'closed with the fabric, recorders first')
+  await Promise.all([sink.closed(), sink.recorder.closed(), sink.rawRecorder.closed()])
+  t.equal(sink.close(), sink.close(), 'close() is one promise')
+  await Promise.all([sink[Symbol.asyncDispose](), sink.recorder[Symbol.asyncDispose]()])
+})
+
+t.test('a recorder whose consumer stops on its own fails the sink, which stays failed through close()', async (t) => {
+  const f = await start(t)
+  const sink = f.fabric.sink as NonNullable<typeof f.fabric.sink>
+  await f.fabric.nc.close()
+  await sink.closed()
+  t.equal(sink.state, 'failed')
+  t.match(sink.failure, /consumer stopped|closed/, `says why: ${sink.failure}`)
+  await f.fabric.close()
+  t.equal(sink.state, 'failed', 'close() does not hide the failure')
+  t.equal(sink.recorder.state, 'failed')
 })
 
 const ch = (f: { ch: ClickHouse }) => f.ch
@@ -70,8 +90,8 @@ t.test('forced redelivery after the rows were written: still one row per event a
   t.ok(await eventually(() => ackedCount(f) === 30, 20_000), 'every event was acked on its second delivery')
   t.ok(await eventually(async () => (await pipelineConsumer(f.fabric.jsm, RECORDER)).num_ack_pending === 0, 10_000), 'the recorder settled too')
   t.equal(await count(f.ch, eventsTable(f.ch)), 60, '30 inputs + 30 outputs, once each')
-  t.equal(await count(f.ch, actionsTable(f.ch)), 60, 'two stages × 30 events, once each')
-  const attempts = await rows<{ a: number }>(f.ch, `SELECT DISTINCT attempt AS a FROM ${f.ch.table('omni_event_actions')} FINAL`)
+  t.equal(await count(f.ch, outcomesTable(f.ch)), 60, 'two stages × 30 events, once each')
+  const attempts = await rows<{ a: number }>(f.ch, `SELECT DISTINCT attempt AS a FROM ${f.ch.table('omni_stage_outcomes')} FINAL`)
   t.same(attempts, [{ a: 2 }], 'the outcome kept is the attempt that was acknowledged')
   // the redelivered copies were physically written: the replacing key is what removes them
   await f.ch.client.command({ query: `OPTIMIZE TABLE ${f.ch.table('omni_events')} FINAL` })
@@ -81,20 +101,20 @@ t.test('forced redelivery after the rows were written: still one row per event a
 t.test('ClickHouse failing: nothing is acknowledged, nothing is lost, everything lands after recovery', async (t) => {
   const f = await start(t)
   await f.ch.client.command({ query: `DETACH TABLE ${f.ch.table('omni_events')}` })
-  await f.ch.client.command({ query: `DETACH TABLE ${f.ch.table('omni_event_actions')}` })
+  await f.ch.client.command({ query: `DETACH TABLE ${f.ch.table('omni_stage_outcomes')}` })
   const ids = Array.from({ length: 25 }, (_, i) => `o${i}`)
   await publishNotes(f, ids)
   t.ok(await eventually(async () => (await pipelineConsumer(f.fabric.jsm, 'notes')).num_ack_pending === 25, 10_000), 'the pipeline holds all 25 unacknowledged')
   await new Promise((r) => setTimeout(r, 300))
   t.equal(ackedCount(f), 0, 'no event was acknowledged while its outcome rows could not be written')
-  t.ok(f.fabric.analytics?.unavailable(), 'the fabric reports ClickHouse unavailable')
+  t.ok(f.fabric.sink?.unavailable(), 'the fabric reports ClickHouse unavailable')
   t.equal((await pipelineConsumer(f.fabric.jsm, RECORDER)).num_ack_pending, 50, 'the recorder holds inputs and outputs unacknowledged')
   await f.ch.client.command({ query: `ATTACH TABLE ${f.ch.table('omni_events')}` })
-  await f.ch.client.command({ query: `ATTACH TABLE ${f.ch.table('omni_event_actions')}` })
+  await f.ch.client.command({ query: `ATTACH TABLE ${f.ch.table('omni_stage_outcomes')}` })
   t.ok(await eventually(() => ackedCount(f) === 25, 20_000), 'all 25 acknowledged after recovery')
   t.ok(await eventually(async () => (await count(f.ch, eventsTable(f.ch))) === 50, 10_000), 'all inputs and outputs recorded')
-  t.equal(await count(f.ch, actionsTable(f.ch)), 50)
-  t.notOk(f.fabric.analytics?.unavailable())
+  t.equal(await count(f.ch, outcomesTable(f.ch)), 50)
+  t.notOk(f.fabric.sink?.unavailable())
 })
 
 t.test('an event ClickHouse refuses for its content is dead-lettered alone', async (t) => {
@@ -106,6 +126,6 @@ t.test('an event ClickHouse refuses for its content is dead-lettered alone', asy
   const jsm = await jetstreamManager(f.fabric.nc)
   let letters: Awaited<ReturnType<typeof listDeadLetters>> = []
   t.ok(await eventually(async () => (letters = await listDeadLetters(jsm, js, { pipeline: RECORDER })).length === 2, 10_000), 'the poisoned input and its output are dead letters')
-  t.ok(letters.every((l) => l.stage === 'analytics' && /VIOLATED_CONSTRAINT/.test(l.error)), 'each names the sink and the reason')
+  t.ok(letters.every((l) => l.stage === 'sink' && /VIOLATED_CONSTRAINT/.test(l.error)), 'each names the sink and the reason')
   t.equal(ackedCount(f), 4, 'the pipeline itself processed all four')
 })

@@ -87,7 +87,13 @@ t.test('closing while ClickHouse fails gives up after the close timeout and says
   await ch.client.command({ query: `DETACH TABLE ${ch.table('omni_raw_payloads')}` })
   const pending = w.write([row(1)])
   await new Promise((r) => setTimeout(r, 50))
-  await w.close()
+  let closed = false
+  void w.closed().then(() => (closed = true))
+  const closing = w.close()
+  t.equal(w.close(), closing, 'the same promise on every call')
+  await closing
+  t.ok(closed || (await w.closed().then(() => true)), 'closed() resolves once close() is done')
+  await w[Symbol.asyncDispose]()
   t.match(await pending, { type: 'aborted' }, 'the caller learns the row is not written (and must not ack)')
   t.match(await w.write([row(2)]), { type: 'aborted' }, 'a closed writer takes nothing')
   await ch.client.command({ query: `ATTACH TABLE ${ch.table('omni_raw_payloads')}` })

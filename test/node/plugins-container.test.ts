@@ -66,7 +66,7 @@ t.test('signed container plugins run through the fabric: approved and additive',
   await publish('c2', 'die')
   const isDie = (e: SettledEvent) => e.type === 'acked' && e.outcome.type === 'done' && e.outcome.event.id === 'c2'
   t.ok(await eventually(() => settled.some(isDie), 30_000), 'a community plugin that fails does not block the event')
-  t.match(settled.find(isDie), { outcome: { trace: [{ stage: 'count', type: 'ran' }, { stage: 'rude', type: 'failed', error: /lab\.rude/ }] } })
+  t.match(settled.find(isDie), { outcome: { outcomes: [{ stage: 'count', type: 'ran' }, { stage: 'rude', type: 'failed', error: /lab\.rude/ }] } })
 
   await publish('c3', 'and on it goes')
   t.ok(await eventually(async () => (await readSubject(fabric, 'omni.evt.test.counted.v1')).length === 3, 20_000), 'the worker and the sidecars go on')

@@ -56,7 +56,7 @@ t.test('a CEL `when` decides whether a stage runs; missing fields mean false', a
   if (urgent.type === 'done' && calm.type === 'done') {
     t.equal(urgent.labels['ran_only-urgent'], true)
     t.equal(calm.labels['ran_only-urgent'], undefined)
-    t.match(calm.trace, [{ stage: 'cls', type: 'ran' }, { stage: 'needs-field', type: 'skipped', reason: /when: .*missing/ }, { stage: 'only-urgent', type: 'skipped', reason: 'when: false' }])
+    t.match(calm.outcomes, [{ stage: 'cls', type: 'ran' }, { stage: 'needs-field', type: 'skipped', reason: /when: .*missing/ }, { stage: 'only-urgent', type: 'skipped', reason: 'when: false' }])
   }
 })
 
@@ -79,7 +79,7 @@ t.test('stage failures: retry is transient, dead-letter is permanent, skip carri
   t.match(await run(text('retry'), event({ fail: 1 }), 2), { type: 'done' })
   t.match(await run(text('dead-letter'), event({ fail: 1 })), { type: 'failed', stage: 'flaky', permanent: true })
   const skipped = await run(text('skip'), event({ fail: 1 }))
-  t.match(skipped, { type: 'done', labels: { ran_after: true }, trace: [{ stage: 'flaky', type: 'failed' }, { stage: 'after', type: 'ran' }] })
+  t.match(skipped, { type: 'done', labels: { ran_after: true }, outcomes: [{ stage: 'flaky', type: 'failed' }, { stage: 'after', type: 'ran' }] })
 })
 
 t.test('a stage that outlives its timeout fails with OMNI_ERR_STAGE_TIMEOUT', async (t) => {

@@ -98,7 +98,7 @@ t.test('an additive plugin runs after its level, cannot change the event, and ne
   const alphaOnly = compileText(`${HEAD}stages:\n  - { id: propose, uses: 'plugin:lab.propose' }\n  - { id: note, uses: transform.enrich, with: { set: { seen: true } } }\n`, lookup)
   const survived = await exec(alphaOnly, event('c', { boom: true }))
   t.equal(survived.type, 'done', 'the alpha failure did not fail the event')
-  t.match(survived.trace, [{ stage: 'note', type: 'ran' }, { stage: 'propose', type: 'failed', error: /alpha broke/ }], 'and is recorded as a stage outcome')
+  t.match(survived.outcomes, [{ stage: 'note', type: 'ran' }, { stage: 'propose', type: 'failed', error: /alpha broke/ }], 'and is recorded as a stage outcome')
 })
 
 t.test('a plugin may only emit to the subjects its capabilities allow', async (t) => {
@@ -113,7 +113,7 @@ t.test('a plugin runs only for the tenants in its audience', async (t) => {
   const pipeline = compileText(`${HEAD}stages:\n  - { id: shout, uses: 'plugin:acme.shout' }\n`, lookup)
   const other = (await exec(pipeline, event('o', {}, 't2'))) as Extract<EventOutcome, { type: 'done' }>
   t.equal(other.event.data['text'], 'hello o')
-  t.match(other.trace, [{ stage: 'shout', type: 'skipped', reason: /tenant "t2" is not in plugin acme\.shout's audience/ }])
+  t.match(other.outcomes, [{ stage: 'shout', type: 'skipped', reason: /tenant "t2" is not in plugin acme\.shout's audience/ }])
   t.same(calls['acme.shout'], [])
 })
 

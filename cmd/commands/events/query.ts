@@ -1,5 +1,7 @@
 import type { Command } from 'commander'
-import { compileEventFilter, MAX_LIMIT, queryEvents, type CompiledEventFilter, type EventRecord } from '../../../src/clickhouse/query.ts'
+import { compileEventFilter, type CompiledEventFilter } from '../../../src/clickhouse/event-filter.ts'
+import { queryEvents } from '../../../src/clickhouse/query.ts'
+import { MAX_LIMIT, type EventRecord } from '../../../src/clickhouse/query-schema.ts'
 import { isOmniError, omniError } from '../../../src/errors/mod.ts'
 import { withClickHouse, withClickHouseOptions, type ClickHouseCliOptions } from '../../lib/clickhouse-options.ts'
 import { formatTable } from '../../lib/output.ts'

@@ -1,11 +1,7 @@
 import Type from 'typebox'
+import { ObservedScopeSchema } from '../../clickhouse/query-schema.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
-
-const Scope = Type.Object(
-  { instance: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })), tenant: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })) },
-  { additionalProperties: false },
-)
 
 /** `GET /v1/catalog` (observed vs mapped vs unmapped) and `GET /v1/catalog/actions` (the marketplace listing). */
 export async function catalogRoutes(app: ApiApp, _opts: RouteOptions): Promise<void> {
@@ -19,7 +15,7 @@ export async function catalogRoutes(app: ApiApp, _opts: RouteOptions): Promise<v
           'For UIs to autocomplete: every declared type with its subject and fan-out, the types each instance actually sent (counts, first and last seen) with the loaded pipelines that map them, and the declared types never seen.',
         tags: ['read'],
         security: [{ bearer: [] }],
-        querystring: Scope,
+        querystring: ObservedScopeSchema,
         response: {
           200: Type.Object({
             declared: Type.Array(Type.Unknown()),

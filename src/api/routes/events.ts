@@ -1,73 +1,13 @@
 import Type from 'typebox'
-import type { ClickHouse } from '../../clickhouse/client.ts'
-import { getEvent, MAX_LIMIT, queryEvents } from '../../clickhouse/query.ts'
-import { omniError } from '../../errors/mod.ts'
+import { EventDetailSchema, EventPageSchema, EventQuerySchema, EventRecordSchema, MAX_TEXT } from '../../clickhouse/query-schema.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
 
-const Text = Type.String({ minLength: 1, maxLength: 1024 })
-
-/** The query module's filters, as a query string; the module checks them again and names bad ones. */
-const EventQuery = Type.Object(
-  {
-    type: Type.Optional(Text),
-    tenant: Type.Optional(Text),
-    instance: Type.Optional(Text),
-    actor: Type.Optional(Text),
-    conversation: Type.Optional(Text),
-    subject: Type.Optional(Text),
-    from: Type.Optional(Type.String({ description: 'inclusive, on the event time: RFC 3339, or a date (UTC midnight)' })),
-    to: Type.Optional(Type.String({ description: 'exclusive' })),
-    text: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'case-insensitive substring of the payload' })),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: 50 })),
-    cursor: Type.Optional(Type.String({ description: "the previous page's nextCursor" })),
-  },
-  { additionalProperties: false },
-)
-
-const EventRecord = Type.Object(
-  {
-    id: Type.String(),
-    type: Type.String(),
-    source: Type.String(),
-    subject: Type.String(),
-    time: Type.String(),
-    tenant: Type.String(),
-    instance: Type.Optional(Type.String()),
-    provider: Type.Optional(Type.String()),
-    visibility: Type.String(),
-    actor: Type.Optional(Type.String()),
-    conversation: Type.Optional(Type.String()),
-    correlationId: Type.Optional(Type.String()),
-    causationId: Type.Optional(Type.String()),
-    idempotencyKey: Type.String(),
-    streamSeq: Type.Integer(),
-    emittedBy: Type.Optional(Type.String()),
-    pipelines: Type.Array(Type.String()),
-    payload: Type.Record(Type.String(), Type.Unknown()),
-    providerMeta: Type.Record(Type.String(), Type.Unknown()),
-    dataref: Type.Optional(Type.String()),
-    recordedAt: Type.String(),
-  },
-  { $id: 'EventRecord' },
-)
-
-const ActionRecord = Type.Object({
-  pipeline: Type.String(),
-  stage: Type.String(),
-  uses: Type.String(),
-  digest: Type.Optional(Type.String()),
-  status: Type.String(),
-  durationMs: Type.Number(),
-  error: Type.Optional(Type.String()),
-  attempt: Type.Integer(),
-  streamSeq: Type.Integer(),
-  recordedAt: Type.String(),
-})
+const Text = Type.String({ minLength: 1, maxLength: MAX_TEXT })
 
 /** `GET /v1/events` (filters and a cursor) and `GET /v1/events/:id` (with its stage outcomes). */
 export async function eventRoutes(app: ApiApp, _opts: RouteOptions): Promise<void> {
-  app.addSchema(EventRecord)
+  app.addSchema(EventRecordSchema)
   app.get(
     '/v1/events',
     {
@@ -77,8 +17,8 @@ export async function eventRoutes(app: ApiApp, _opts: RouteOptions): Promise<voi
         description: 'Newest first, one page at a time: pass `nextCursor` as `cursor` for the next (older) page. Reads ClickHouse.',
         tags: ['read'],
         security: [{ bearer: [] }],
-        querystring: EventQuery,
-        response: { 200: Type.Object({ events: Type.Array(Type.Ref('EventRecord')), nextCursor: Type.Optional(Type.String()) }), '4xx': ErrorResponse, '5xx': ErrorResponse },
+        querystring: EventQuerySchema,
+        response: { 200: EventPageSchema, '4xx': ErrorResponse, '5xx': ErrorResponse },
       },
     },
     async (request) => app.node.events.query(request.query),
@@ -94,7 +34,7 @@ export async function eventRoutes(app: ApiApp, _opts: RouteOptions): Promise<voi
         security: [{ bearer: [] }],
         params: Type.Object({ id: Text }),
         querystring: Type.Object({ tenant: Type.Optional(Text) }, { additionalProperties: false }),
-        response: { 200: Type.Object({ events: Type.Array(Type.Ref('EventRecord')), actions: Type.Array(ActionRecord) }), '4xx': ErrorResponse, '5xx': ErrorResponse },
+        response: { 200: EventDetailSchema, '4xx': ErrorResponse, '5xx': ErrorResponse },
       },
     },
     async (request) => app.node.events.get(request.params.id, request.query),

@@ -1,5 +1,5 @@
 import type { NatsConnection } from '@nats-io/transport-node'
-import type { Analytics } from '../../clickhouse/analytics.ts'
+import type { ClickHouseSink } from '../../clickhouse/sink.ts'
 
 /** One dependency's state, in words an operator can act on. */
 export interface Check {
@@ -22,7 +22,7 @@ const PROBE_TIMEOUT_MS = 2000
 
 export interface HealthDeps {
   readonly nc: NatsConnection
-  readonly sink: () => Analytics | undefined
+  readonly sink: () => ClickHouseSink | undefined
   readonly state: () => { readonly state: string; readonly failure: string | undefined }
 }
 

@@ -1,0 +1,149 @@
+// An event query's filters checked and turned into what the SQL takes, and the page cursor.
+// Every problem is reported at once, by field name, for the CLI's flags and the API's query alike.
+import { omniError, type Problem } from '../errors/mod.ts'
+import { DEFAULT_LIMIT, EventQuerySchema, MAX_LIMIT, MAX_TEXT } from './query-schema.ts'
+import { toClickHouseTime } from './time.ts'
+
+/** Filters compared for equality: the key is both the filter field and the column. */
+const EXACT = ['type', 'tenant', 'instance', 'actor', 'conversation', 'subject'] as const
+const FIELDS: readonly string[] = Object.keys(EventQuerySchema.properties)
+
+/** Where a page ends: the sort key of its last row (tenant last, so the key is unique). */
+export type Cursor = readonly [time: string, idempotencyKey: string, subject: string, tenant: string]
+
+/** A filter checked and converted to what the SQL takes. */
+export interface CompiledEventFilter {
+  readonly exact: ReadonlyMap<(typeof EXACT)[number], string>
+  /** DateTime64(3) text */
+  readonly from?: string
+  readonly to?: string
+  /** the text as it appears inside the payload's JSON text (see needlesFor) */
+  readonly needles: readonly string[]
+  readonly limit: number
+  readonly after?: Cursor
+}
+
+/** Filters made by compileEventFilter: only those skip the checks, whatever else has their shape. */
+const compiled = new WeakSet<CompiledEventFilter>()
+
+/** Checks a filter and reports every bad field at once (OMNI_ERR_QUERY_INVALID). */
+export function compileEventFilter(input: unknown): CompiledEventFilter {
+  const problems: Problem[] = []
+  const bad = (field: string, message: string) => problems.push({ where: `filter.${field}`, message })
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw omniError('OMNI_ERR_QUERY_INVALID', 'invalid event query', { problems: [{ where: 'filter', message: 'must be an object' }] })
+  }
+  const f = input as Record<string, unknown>
+  for (const key of Object.keys(f)) if (!FIELDS.includes(key)) bad(key, `unknown filter field; expected one of ${FIELDS.join(', ')}`)
+
+  const text = (field: string): string | undefined => {
+    const v = f[field]
+    if (v === undefined) return undefined
+    if (typeof v !== 'string') bad(field, `must be a string, got ${describeValue(v)}`)
+    else if (v.length === 0) bad(field, 'must not be empty')
+    else if (v.length > MAX_TEXT) bad(field, `must be at most ${MAX_TEXT} characters, got ${v.length}`)
+    else return v
+    return undefined
+  }
+  const exact = new Map<(typeof EXACT)[number], string>()
+  for (const key of EXACT) {
+    const v = text(key)
+    if (v !== undefined) exact.set(key, v)
+  }
+  const from = time(f['from'], (m) => bad('from', m))
+  const to = time(f['to'], (m) => bad('to', m))
+  if (from && to && to <= from) bad('to', `must be later than filter.from (${from.toISOString()}), got ${to.toISOString()}`)
+  const search = text('text')
+
+  let limit = DEFAULT_LIMIT
+  const rawLimit = f['limit']
+  if (rawLimit !== undefined) {
+    if (typeof rawLimit !== 'number' || !Number.isInteger(rawLimit) || rawLimit < 1 || rawLimit > MAX_LIMIT) bad('limit', `must be a whole number from 1 to ${MAX_LIMIT}, got ${describeValue(rawLimit)}`)
+    else limit = rawLimit
+  }
+  const after = f['cursor'] === undefined ? undefined : decodeCursor(f['cursor'], (m) => bad('cursor', m))
+
+  if (problems.length > 0) throw omniError('OMNI_ERR_QUERY_INVALID', 'invalid event query', { problems })
+  const result: CompiledEventFilter = {
+    exact,
+    ...(from ? { from: toClickHouseTime(from) } : {}),
+    ...(to ? { to: toClickHouseTime(to) } : {}),
+    needles: search === undefined ? [] : needlesFor(search),
+    limit,
+    ...(after ? { after } : {}),
+  }
+  compiled.add(result)
+  return result
+}
+
+/** Whether `f` came from compileEventFilter (and so needs no second check). */
+export function isCompiledEventFilter(f: unknown): f is CompiledEventFilter {
+  return compiled.has(f as CompiledEventFilter)
+}
+
+const TIME = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/
+
+/** A time filter as a Date; a local time without a zone is refused as ambiguous. */
+function time(value: unknown, bad: (message: string) => void): Date | undefined {
+  if (value === undefined) return undefined
+  let d: Date | undefined
+  if (value instanceof Date) d = Number.isNaN(value.getTime()) ? undefined : value
+  else if (typeof value === 'string') {
+    const m = TIME.exec(value)
+    // Date accepts 2026-02-30 as 2 March, so the calendar date is checked on its own
+    if (m && validDay(Number(m[1]), Number(m[2]), Number(m[3])) && Number(m[4] ?? 0) < 24 && Number(m[5] ?? 0) < 60 && Number(m[6] ?? 0) < 60) d = new Date(value)
+  }
+  if (!d || Number.isNaN(d.getTime())) {
+    bad(`must be a UTC time such as 2026-11-22T04:00:00Z (or with an offset, +02:00, or a date), got ${describeValue(value)}`)
+    return undefined
+  }
+  // the range DateTime64 can hold
+  if (d.getUTCFullYear() < 1900 || d.getUTCFullYear() > 2299) {
+    bad(`must be between the years 1900 and 2299, got ${describeValue(value)}`)
+    return undefined
+  }
+  return d
+}
+
+function validDay(y: number, m: number, d: number): boolean {
+  return m >= 1 && m <= 12 && d >= 1 && d <= new Date(Date.UTC(y, m, 0)).getUTCDate()
+}
+
+/**
+ * The text as it appears inside a JSON string in toString(payload): `"` → `\"`, `\` → `\\`,
+ * control characters escaped, and `/` → `\/` (the engine's default; a server may be set not
+ * to, so both forms). The raw text is not searched: a bare `"` or `\` would match the JSON's
+ * own syntax in every payload.
+ */
+function needlesFor(text: string): string[] {
+  const json = JSON.stringify(text).slice(1, -1)
+  return [...new Set([json, json.replace(/\//g, '\\/')])]
+}
+
+export function encodeCursor(c: Cursor): string {
+  return Buffer.from(JSON.stringify(c)).toString('base64url')
+}
+
+const CURSOR_TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}$/
+
+function decodeCursor(value: unknown, bad: (message: string) => void): Cursor | undefined {
+  const refuse = () => {
+    bad('is not a cursor this query returned (pass nextCursor unchanged)')
+    return undefined
+  }
+  if (typeof value !== 'string' || value.length === 0 || value.length > 8192 || !/^[A-Za-z0-9_-]+$/.test(value)) return refuse()
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(Buffer.from(value, 'base64url').toString('utf8'))
+  } catch {
+    return refuse()
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 4 || !parsed.every((x) => typeof x === 'string') || !CURSOR_TIME.test(parsed[0] as string)) return refuse()
+  return parsed as unknown as Cursor
+}
+
+function describeValue(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v)
+  if (v instanceof Date) return 'an invalid Date'
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'number' ? String(v) : typeof v
+}
