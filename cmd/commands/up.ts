@@ -43,8 +43,8 @@ export function registerUp(program: Command): void {
       const logger = createLogger({ level: resolveOption({ ...LOG_LEVEL, value: opts.logLevel }).value })
       // bad ClickHouse settings fail before anything starts
       const clickhouse = opts.clickhouse ? clickHouseConfigFrom(opts) : false
-      const plugins = pluginSettingsFrom(opts, opts.data)
-      const api = opts.api ? await apiConfigFrom(opts, opts.data) : undefined
+      const plugins = pluginSettingsFrom(opts)
+      const api = opts.api ? await apiConfigFrom(opts) : undefined
       let server: ManagedNatsServer | undefined
       let url = opts.nats
       if (!url) {
