@@ -42,8 +42,8 @@ export function registerUp(program: Command): void {
     const logger = createLogger({ level: resolveOption({ ...LOG_LEVEL, value: opts.logLevel }).value })
     // bad settings fail before anything starts
     const clickhouse = opts.clickhouse ? clickHouseConfigFrom(opts) : false
-    const plugins = pluginSettingsFrom(opts, opts.data)
-    const api = opts.api ? await apiConfigFrom(opts, opts.data) : undefined
+    const plugins = pluginSettingsFrom(opts)
+    const api = opts.api ? await apiConfigFrom(opts) : undefined
     const nats = opts.nats
       ? { url: opts.nats }
       : { serve: { host: '127.0.0.1', port: opts.port, storeDir: resolve(opts.data, 'nats'), syncInterval: opts.syncInterval, logFile: resolve(opts.data, 'nats-server.log') } }
@@ -56,7 +56,7 @@ export function registerUp(program: Command): void {
       await node.close()
       throw err
     }) : undefined
-    process.stdout.write(banner(node, { api: http ? { url: http.url, tokens: api?.tokenFile ? `admin token in ${api.tokenFile}` : `${api?.config.tokens.length} token(s) from ${opts.tokens}` } : undefined, plugins }))
+    process.stdout.write(banner(node, { api: http ? { url: http.url, tokens: api?.tokenFile ? `admin token in ${api.tokenFile}` : `${api?.config.tokens.length} token(s) from ${api?.tokensFile}` } : undefined, plugins }))
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.resolve(signal))
     const reason = await stop.promise
     logger.info({ reason }, 'draining')

@@ -6,6 +6,8 @@ import { parseCount, parseIntOption } from './parse.ts'
 
 export interface ApiCliOptions {
   api: boolean
+  /** the data folder the generated admin token is kept in */
+  data: string
   apiHost?: string
   apiPort?: number
   tokens?: string
@@ -34,7 +36,7 @@ export function withApiOptions(cmd: Command): Command {
  * The API configuration; `tokenFile` is where the generated admin token is when no tokens were
  * configured, `tokensFile` the file they were read from otherwise.
  */
-export async function apiConfigFrom(opts: ApiCliOptions, dataDir: string, env: NodeJS.ProcessEnv = process.env): Promise<{ config: ApiConfig; tokenFile?: string; tokensFile?: string }> {
+export async function apiConfigFrom(opts: ApiCliOptions, env: NodeJS.ProcessEnv = process.env): Promise<{ config: ApiConfig; tokenFile?: string; tokensFile?: string }> {
   const reader = optionReader(env)
   const host = reader.read({ ...API_HOST, value: opts.apiHost }).value
   const port = reader.read({ ...API_PORT, value: opts.apiPort }).value
@@ -43,7 +45,7 @@ export async function apiConfigFrom(opts: ApiCliOptions, dataDir: string, env: N
   let tokenFile: string | undefined
   let tokens = tokensFile ? await readTokensFile(tokensFile) : undefined
   if (!tokens) {
-    tokenFile = resolve(dataDir, 'api-token')
+    tokenFile = resolve(opts.data, 'api-token')
     const { token } = await localAdminToken(tokenFile)
     tokens = [{ name: 'local-admin', token, scopes: ['admin'] }]
   }

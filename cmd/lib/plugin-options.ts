@@ -4,6 +4,8 @@ import { addEnvOption, optionReader, type EnvOption } from './options.ts'
 
 /** The plugin flags as commander parses them (all optional; defaults come from the environment). */
 export interface PluginCliOptions {
+  /** the data folder the plugins and trust folders default into (default "data") */
+  data?: string
   plugins?: string
   trust?: string
   cluster?: string
@@ -56,8 +58,9 @@ export interface PluginSettings {
 // the names a manifest's audience.clusters may hold (without the `*` wildcard)
 const CLUSTER_NAME = /^[a-z0-9][a-z0-9_.-]*$/
 
-/** Resolves the options to absolute paths; `data` is the data folder (default "data"). Flags win over OMNI_* variables. */
-export function pluginSettingsFrom(opts: PluginCliOptions, data = 'data', env: NodeJS.ProcessEnv = process.env): PluginSettings {
+/** Resolves the options to absolute paths. Flags win over OMNI_* variables. */
+export function pluginSettingsFrom(opts: PluginCliOptions, env: NodeJS.ProcessEnv = process.env): PluginSettings {
+  const data = opts.data ?? 'data'
   const reader = optionReader(env)
   const dir = reader.read({ ...PLUGINS, value: opts.plugins, fallback: join(data, 'plugins') })
   const trust = reader.read({ ...TRUST, value: opts.trust, fallback: join(data, 'trust') })

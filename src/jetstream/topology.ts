@@ -47,7 +47,7 @@ const WEEK_MS = 7 * 24 * 3_600_000
 export async function ensureStreams(jsm: JetStreamManager, opts: TopologyOptions = {}): Promise<void> {
   const common = { storage: StorageType.File, retention: RetentionPolicy.Limits, discard: DiscardPolicy.Old, allow_direct: true, num_replicas: 1 }
   const updateExisting = opts.mode !== 'create-missing'
-  await upsertStream(jsm, updateExisting, {
+  await upsertStream(jsm, { updateExisting }, {
     ...common,
     name: EVENTS_STREAM,
     subjects: [...EVENT_SUBJECTS],
@@ -55,7 +55,7 @@ export async function ensureStreams(jsm: JetStreamManager, opts: TopologyOptions
     max_msg_size: opts.maxMsgSize ?? DEFAULT_MAX_MSG_SIZE,
     max_age: ns(opts.maxAgeMs ?? WEEK_MS),
   })
-  await upsertStream(jsm, updateExisting, {
+  await upsertStream(jsm, { updateExisting }, {
     ...common,
     name: DLQ_STREAM,
     subjects: [`${DLQ_SUBJECT_PREFIX}.>`],
@@ -63,7 +63,7 @@ export async function ensureStreams(jsm: JetStreamManager, opts: TopologyOptions
     // dead letters wait for a human: keep them until redriven or the limits bite
     max_age: 0,
   })
-  await upsertStream(jsm, updateExisting, {
+  await upsertStream(jsm, { updateExisting }, {
     ...common,
     name: RAW_STREAM,
     subjects: [`${RAW_SUBJECT_PREFIX}.>`],
@@ -74,7 +74,7 @@ export async function ensureStreams(jsm: JetStreamManager, opts: TopologyOptions
   })
 }
 
-async function upsertStream(jsm: JetStreamManager, updateExisting: boolean, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+async function upsertStream(jsm: JetStreamManager, { updateExisting }: { updateExisting: boolean }, config: Partial<StreamConfig> & { name: string }): Promise<void> {
   const exists = await jsm.streams.info(config.name).then(
     () => true,
     (err: unknown) => {

@@ -8,12 +8,12 @@ t.test('every error code is documented in the README', async (t) => {
 })
 
 t.test('errors are recognised by marker and code, not instanceof', async (t) => {
-  const err = omniError('OMNI_ERR_DLQ', 'x', { cause: new Error('inner'), problems: [{ where: 'a', message: 'b' }] })
+  const err = omniError('OMNI_ERR_MIGRATION', 'x', { cause: new Error('inner'), problems: [{ where: 'a', message: 'b' }] })
   const clone = structuredClone({ code: err.code })
   t.ok(isOmniError(err))
   t.notOk(isOmniError(new Error('plain')))
-  t.ok(hasCode(clone, 'OMNI_ERR_DLQ'))
+  t.ok(hasCode(clone, 'OMNI_ERR_MIGRATION'))
   t.equal(err.status, 500)
-  t.equal(err.describe(), 'OMNI_ERR_DLQ: x\n  a: b')
+  t.equal(err.describe(), 'OMNI_ERR_MIGRATION: x\n  a: b')
   t.equal((err.cause as Error).message, 'inner')
 })

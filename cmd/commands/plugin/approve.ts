@@ -33,7 +33,7 @@ export function registerApprove(plugin: Command): void {
   addEnvOption(cmd, NATS_URL, 'NATS server URL')
   addPluginFlags(cmd, ['plugins', 'trust', 'cluster', 'data']).action(async (target: string, opts: ApproveOptions) => {
     if (opts.by.trim() === '') throw omniError('OMNI_ERR_CONFIG', '--by must name who approves the plugin')
-    const settings = pluginSettingsFrom(opts, opts.data)
+    const settings = pluginSettingsFrom(opts)
     const dir = await pluginFolder(target, settings)
     const trust = await openTrust(settings.trust)
     const v = await verifyPlugin(dir, trust, { cluster: settings.cluster })

@@ -34,7 +34,7 @@ export function registerInstall(plugin: Command): void {
   addEnvOption(install, NATS_URL, 'NATS server URL')
   addPluginFlags(install, ['plugins', 'trust', 'cluster', 'data']).action(async (ref: string, opts: InstallOptions) => {
     const { id, version } = parsePluginRef(ref, 'plugin')
-    const settings = pluginSettingsFrom(opts, opts.data)
+    const settings = pluginSettingsFrom(opts)
     const trust = await openTrust(settings.trust)
     await withSession(natsUrl(opts.nats), async ({ js }) => {
       const target = { id, version, pluginsDir: settings.dir, trust, verify: { cluster: settings.cluster } }

@@ -53,7 +53,7 @@ export function registerKeygen(plugin: Command): void {
     .option('--expires <when>', `with --root: when the new revocation list expires (default ${REVOCATIONS_DAYS}d); with --grant-with: when the grant ends (default ${GRANT_DAYS}d). A duration (90d, 12h, 52w, 2y), a date or a timestamp`, parseExpiry('--expires'))
   addPluginFlags(cmd, ['trust', 'data']).action(async (name: string, opts: KeygenOptions) => {
     const mode = checkMode(name, opts)
-    const trustDir = pluginSettingsFrom({ trust: opts.trust }, opts.data).trust
+    const trustDir = pluginSettingsFrom({ trust: opts.trust, data: opts.data }).trust
     // everything that can be refused is checked before the key is written
     const grant = mode === 'grant' ? await prepareGrant(name, opts, trustDir) : undefined
     const rootFile = join(trustDir, 'roots', `${name}.pub`)
@@ -64,7 +64,7 @@ export function registerKeygen(plugin: Command): void {
     say(`keyid    ${files.keyid}`)
     say(`private  ${files.privateKeyFile} (mode 0600: keep it secret, keep a backup)`)
     say(`public   ${files.publicKeyFile}`)
-    if (mode === 'root') await makeRoot(key, files.publicKeyFile, rootFile, trustDir, opts.expires)
+    if (mode === 'root') await makeRoot(key, { publicKeyFile: files.publicKeyFile, rootFile, trustDir, expires: opts.expires })
     if (grant) {
       const expiresAt = opts.expires ?? daysFromNow(GRANT_DAYS)
       const file = await writeKeyGrant(trustDir, grant.root, { publicKey: key.publicKey, name, maxTier: grant.tier, expiresAt })
@@ -93,7 +93,9 @@ async function prepareGrant(name: string, opts: KeygenOptions, trustDir: string)
   return { root, tier: opts.tier as Tier }
 }
 
-async function makeRoot(key: SigningKey, publicKeyFile: string, rootFile: string, trustDir: string, expires: string | undefined): Promise<void> {
+/** Copies the new key's .pub into <trust>/roots/ and, when the store has no list yet, writes an empty one it signs. */
+async function makeRoot(key: SigningKey, where: { publicKeyFile: string; rootFile: string; trustDir: string; expires: string | undefined }): Promise<void> {
+  const { publicKeyFile, rootFile, trustDir, expires } = where
   await mkdir(join(trustDir, 'roots'), { recursive: true })
   await copyFile(publicKeyFile, rootFile, constants.COPYFILE_EXCL)
   say(`root     ${rootFile}`)

@@ -26,18 +26,18 @@ export function registerList(plugin: Command): void {
     .option('--nats <url>', `NATS server URL: adds the approval column; the registry is read from it (with --registry the default is $${NATS_URL.env}, else ${JSON.stringify(NATS_URL.fallback)})`)
     .option('--json', 'print JSON')
   addPluginFlags(cmd, ['plugins', 'trust', 'cluster', 'data']).action(async (opts: ListOptions) => {
-    const settings = pluginSettingsFrom(opts, opts.data)
-    if (opts.registry) return listRegistry(natsUrl(opts.nats), opts.json === true)
+    const settings = pluginSettingsFrom(opts)
+    if (opts.registry) return listRegistry({ url: natsUrl(opts.nats), json: opts.json === true })
     const trust = await openTrust(settings.trust)
     const inspectAll = (approvals?: Approvals) => listInstalled(settings.dir, trust, { cluster: settings.cluster }, approvals)
     const rows = opts.nats !== undefined ? await withSession(opts.nats, async ({ js }) => inspectAll(await openApprovals(js))) : await inspectAll()
     if (opts.json) return say(JSON.stringify(rows, null, 2))
     if (rows.length === 0) return say(`no plugins installed in ${settings.dir}`)
-    printInstalled(rows, opts.nats !== undefined)
+    printInstalled(rows, { withApproval: opts.nats !== undefined })
   })
 }
 
-function printInstalled(rows: readonly InstalledPlugin[], withApproval: boolean): void {
+function printInstalled(rows: readonly InstalledPlugin[], { withApproval }: { withApproval: boolean }): void {
   const approvalCell = (r: InstalledPlugin) => {
     const a = r.approval
     if (!a || a.state === 'unknown') return '-'
@@ -65,7 +65,7 @@ function printInstalled(rows: readonly InstalledPlugin[], withApproval: boolean)
   if (notes.length > 0) process.stdout.write(`\n${notes.join('\n')}\n`)
 }
 
-async function listRegistry(url: string, json: boolean): Promise<void> {
+async function listRegistry({ url, json }: { url: string; json: boolean }): Promise<void> {
   const entries = await withSession(url, async ({ js }) => (await openPluginRegistry(js)).list())
   if (json) return say(JSON.stringify(entries.map((e) => ({ ...e, additive: isAdditiveTier(e.tier as Tier) })), null, 2))
   if (entries.length === 0) return say('no plugins published')

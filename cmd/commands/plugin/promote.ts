@@ -33,7 +33,7 @@ export function registerPromote(plugin: Command): void {
   addPluginFlags(promote, ['trust', 'data']).action(async (dir: string, opts: PromoteOptions) => {
     const folder = resolve(dir)
     const key = await readSigningKey(resolve(opts.key))
-    const trust = await openTrust(pluginSettingsFrom({ trust: opts.trust }, opts.data).trust)
+    const trust = await openTrust(pluginSettingsFrom({ trust: opts.trust, data: opts.data }).trust)
     const before = await readManifestTier(folder)
     const signed = await promotePlugin(folder, key, { tier: opts.tier, trust, ...(opts.expires ? { expiresAt: opts.expires } : {}) })
     say(`promoted ${signed.manifest.id}@${signed.manifest.version}${before ? ` from tier ${before}` : ''} to tier ${signed.manifest.tier}`)

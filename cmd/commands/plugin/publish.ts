@@ -24,7 +24,7 @@ export function registerPublish(plugin: Command): void {
     .argument('<dir>', 'the signed plugin folder')
   addEnvOption(publish, NATS_URL, 'NATS server URL')
   addPluginFlags(publish, ['trust', 'cluster', 'data']).action(async (dir: string, opts: PublishOptions) => {
-    const settings = pluginSettingsFrom(opts, opts.data)
+    const settings = pluginSettingsFrom(opts)
     const trust = await openTrust(settings.trust)
     const v = await verifyPlugin(resolve(dir), trust, { cluster: settings.cluster })
     const entry = await withSession(natsUrl(opts.nats), async ({ js }) => (await openPluginRegistry(js)).publish(v))

@@ -43,7 +43,7 @@ export function registerRevoke(plugin: Command): void {
       if (!KEYID.test(k)) throw omniError('OMNI_ERR_CONFIG', `--key "${k}" is not a key id: 32 lower-case hex characters (keygen and verify print them)`)
     }
     if (opts.reason.trim() === '') throw omniError('OMNI_ERR_CONFIG', '--reason must not be empty')
-    const trustDir = pluginSettingsFrom({ trust: opts.trust }, opts.data).trust
+    const trustDir = pluginSettingsFrom({ trust: opts.trust, data: opts.data }).trust
     const trust = await openTrust(trustDir)
     const rootFile = resolve(opts.rootKey)
     const root = await readSigningKey(rootFile)

@@ -35,10 +35,10 @@ export function registerVerify(plugin: Command): void {
     .option('--tenant <name>', 'also check this tenant is in the plugin\'s audience.tenants')
     .option('--nats <url>', 'also check the high-water mark and the approval on this NATS server')
   addPluginFlags(cmd, ['trust', 'cluster', 'data']).action(async (dir: string, opts: VerifyOptions) => {
-    const settings = pluginSettingsFrom(opts, opts.data)
+    const settings = pluginSettingsFrom(opts)
     const trust = await openTrust(settings.trust)
     const v = await verifyPlugin(resolve(dir), trust, { cluster: settings.cluster, ...(opts.tenant !== undefined ? { tenant: opts.tenant } : {}) })
-    for (const line of await verifiedLines(v, trust, settings.cluster, opts.tenant)) say(line)
+    for (const line of await verifiedLines(v, { trust, cluster: settings.cluster, ...(opts.tenant !== undefined ? { tenant: opts.tenant } : {}) })) say(line)
     if (opts.nats !== undefined) {
       await withSession(opts.nats, async ({ js }) => {
         say(highWaterLine(v, await (await openHighWaterMarks(js)).get(v.manifest.id)))
@@ -51,7 +51,7 @@ export function registerVerify(plugin: Command): void {
 }
 
 /** One line per check `verifyPlugin` passed, with what it checked. */
-export async function verifiedLines(v: VerifiedPlugin, trust: TrustStore, cluster: string, tenant?: string): Promise<string[]> {
+export async function verifiedLines(v: VerifiedPlugin, { trust, cluster, tenant }: { trust: TrustStore; cluster: string; tenant?: string }): Promise<string[]> {
   const m = v.manifest
   const list = trust.revocations
   const files = m.entry.files.map((f) => `${f.path} (${f.size} bytes)`).join(', ')
