@@ -19,7 +19,7 @@ export const LAYERS = [
   'catalog', // the event catalog: types, schemas, fan-out
   'webhooks', // provider adapters that turn webhook bodies into events
   'plugins', // signed plugin bundles: manifests, trust, approvals, registry
-  'clickhouse', // the analytics sink: recorders, writers, queries
+  'clickhouse', // the ClickHouse sink: recorders, writers, queries
   'ingest', // validating and publishing events, archiving raw payloads
   'manifests', // loading catalogs, pipelines and webhook sources from a folder
   'node', // the composition root: starts a node and offers its services
