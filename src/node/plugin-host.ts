@@ -8,6 +8,7 @@ import { pluginCartridge } from '../pipeline/plugin-stage.ts'
 import type { CartridgeLookup } from '../pipeline/stage-builder.ts'
 import { isAdditiveTier, loadTrustStore, pluginCode, verifyPlugin, type Approvals, type HighWaterMarks, type VerifiedPlugin } from '../plugins/mod.ts'
 import type { PluginInstance } from '../sandbox/types.ts'
+import { closeOnce } from '../util/lifecycle.ts'
 import { createSandboxes, type Sandboxes } from './sandboxes.ts'
 
 export const PLUGIN_PREFIX = 'plugin:'
@@ -53,7 +54,10 @@ export interface PluginHost {
   /** Checks and loads the plugins `pipelines` use, then closes the ones no longer used. */
   prepare(pipelines: readonly CompiledPipeline[]): Promise<void>
   status(): PluginStatus[]
+  /** closes every sandbox that was started; idempotent */
   close(): Promise<void>
+  closed(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
 }
 
 export function createPluginHost(opts: PluginHostOptions, logger: Logger): PluginHost {
@@ -198,9 +202,21 @@ class PluginHostImpl implements PluginHost {
     )
   }
 
-  async close(): Promise<void> {
+  readonly #lifecycle = closeOnce(async () => {
     this.#instances.clear()
     await this.#sandboxes.close()
+  })
+
+  close(): Promise<void> {
+    return this.#lifecycle.close()
+  }
+
+  closed(): Promise<void> {
+    return this.#lifecycle.closed()
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.#lifecycle.close()
   }
 }
 

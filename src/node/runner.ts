@@ -7,6 +7,7 @@ import { ensurePipelineConsumer } from '../jetstream/topology.ts'
 import type { Report } from '../jetstream/report.ts'
 import type { CompiledPipeline } from '../pipeline/compile.ts'
 import { startPipelineWorker, type PipelineWorker, type WorkerStatus } from '../pipeline/worker.ts'
+import { closeOnce } from '../util/lifecycle.ts'
 import type { NodeConfig } from './config.ts'
 import type { PluginHost } from './plugin-host.ts'
 
@@ -39,8 +40,10 @@ export interface PipelineRunner {
   preload(pipelines: readonly CompiledPipeline[]): void
   /** starts new workers, swaps changed ones in place, drains removed ones */
   apply(next: readonly CompiledPipeline[]): Promise<AppliedSet>
-  /** drains every worker */
+  /** drains every worker; idempotent */
   close(): Promise<void>
+  closed(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
 }
 
 export function createPipelineRunner(deps: RunnerDeps): PipelineRunner {
@@ -126,7 +129,19 @@ class PipelineRunnerImpl implements PipelineRunner {
     })
   }
 
-  async close(): Promise<void> {
+  readonly #lifecycle = closeOnce(async () => {
     await Promise.all([...this.#workers.values()].map((w) => w.close()))
+  })
+
+  close(): Promise<void> {
+    return this.#lifecycle.close()
+  }
+
+  closed(): Promise<void> {
+    return this.#lifecycle.closed()
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.#lifecycle.close()
   }
 }

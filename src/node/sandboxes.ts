@@ -3,6 +3,7 @@ import type { Logger } from '../observability/logger.ts'
 import { createContainerRuntime } from '../sandbox/container/mod.ts'
 import { createInprocessRuntime } from '../sandbox/inprocess.ts'
 import { createIsolateRuntime } from '../sandbox/isolate/runtime.ts'
+import { closeOnce } from '../util/lifecycle.ts'
 import type { PluginCode, PluginInstance, Runtime, SandboxRuntime } from '../sandbox/types.ts'
 
 export interface SandboxesOptions {
@@ -14,8 +15,10 @@ export interface SandboxesOptions {
 /** The three sandbox runtimes of a fabric, each created on first use only. */
 export interface Sandboxes {
   load(runtime: Runtime, code: PluginCode): Promise<PluginInstance>
-  /** closes the runtimes that were started, in reverse order of start */
+  /** closes the runtimes that were started, in reverse order of start; idempotent */
   close(): Promise<void>
+  closed(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
 }
 
 /**
@@ -38,9 +41,9 @@ export function createSandboxes(opts: SandboxesOptions): Sandboxes {
       }
       return r.load(code)
     },
-    async close() {
+    ...closeOnce(async () => {
       for (const r of [...started.values()].reverse()) await r.close()
       started.clear()
-    },
+    }),
   }
 }

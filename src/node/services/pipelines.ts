@@ -6,6 +6,7 @@ import { omniError, type Problem } from '../../errors/mod.ts'
 import { loadManifests, type LoadedManifests } from '../../manifests/load.ts'
 import type { CompiledPipeline } from '../../pipeline/compile.ts'
 import type { CartridgeLookup } from '../../pipeline/stage-builder.ts'
+import { closeOnce } from '../../util/lifecycle.ts'
 import { serialized } from '../../util/serial.ts'
 import { createWebhookRegistry, type WebhookRegistry } from '../../webhooks/mod.ts'
 import { parseYamlManifest } from '../../yaml/yaml.ts'
@@ -38,8 +39,10 @@ export interface PipelineService {
   webhooks(): WebhookRegistry
   /** starts reloading on changes under the manifests folder, when the node watches */
   watch(): void
-  /** stops watching and waits for a change in progress */
+  /** stops watching and waits for a change in progress; idempotent */
   close(): Promise<void>
+  closed(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
 }
 
 export interface PipelineServiceDeps {
@@ -149,12 +152,12 @@ export function createPipelineService(deps: PipelineServiceDeps): PipelineServic
       watcher.on('error', (err) => logger.error({ err }, 'stopped watching the manifests; restart to pick up changes'))
       watcher.unref()
     },
-    async close() {
+    ...closeOnce(async () => {
       closed = true
       watcher?.close()
       clearTimeout(timer)
       await pending
-    },
+    }),
   }
 }
 
