@@ -49,3 +49,14 @@ t.test('redrive refuses a pipeline that no longer runs and keeps its dead letter
   t.match((await omni(['dlq', 'list', '--pipeline', 'gone', '--nats', server.url])).stdout, /pipeline=gone/)
 })
 
+
+t.test('redrive from the CLI refuses a pipeline the node removed (its consumer still exists), as the API does', async (t) => {
+  const { fabric, server } = await startTestFabric(t, PIPELINE)
+  const body = Buffer.from(JSON.stringify({ type: 'note.created' }))
+  await fabric.publisher.publish('omni.dlq.notes', body, { msgID: 'notes-1', headers: { 'Omni-Pipeline': 'notes', 'Omni-Stage': 's', 'Omni-Error': 'e', 'Omni-Attempts': '1' } })
+  await fabric.node.pipelines.remove('notes')
+  t.ok(await fabric.jsm.consumers.info('OMNI_EVENTS', 'pipeline-notes'), 'the durable consumer is kept, so checking for it would say "running"')
+  const r = await omni(['dlq', 'redrive', '--pipeline', 'notes', '--nats', server.url])
+  t.equal(r.code, 1, r.stdout)
+  t.match(r.stderr, /OMNI_ERR_CONFLICT: dead letter\(s\) 1 belong to pipeline "notes", which is not running/)
+})
