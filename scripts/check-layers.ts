@@ -22,29 +22,41 @@ export interface ImportGraph {
   /** every source file under src/ */
   readonly files: readonly string[]
   readonly imports: readonly Import[]
+  /** what cannot be checked: a specifier computed at run time, an absolute path, a symbolic link */
+  readonly unchecked?: readonly string[]
 }
 
 const SOURCE = /\.(ts|mts|cts|js|mjs|cjs)$/
 
 /** Every relative import of the source files under `<root>/src`; packages are left out. */
 export function importGraph(root: string): ImportGraph {
-  const files = sourceFiles(root, 'src')
+  const unchecked: string[] = []
+  const files = sourceFiles(root, 'src', unchecked)
   const imports: Import[] = []
   for (const from of files) {
-    const scanned = ts.preProcessFile(readFileSync(path.join(root, from), 'utf8'), true, true)
+    const text = readFileSync(path.join(root, from), 'utf8')
+    const scanned = ts.preProcessFile(text, true, true)
     for (const { fileName } of scanned.importedFiles) {
+      if (/^(\/|file:)/.test(fileName)) unchecked.push(`${from} imports ${fileName}: import by a relative path, so the order can be checked`)
       if (!fileName.startsWith('.')) continue
       imports.push({ from, to: path.posix.normalize(path.posix.join(path.posix.dirname(from), fileName)) })
     }
+    // the scanner sees only literal specifiers: one computed at run time could point anywhere
+    if (COMPUTED_IMPORT.test(text)) unchecked.push(`${from} imports a module whose name is computed at run time: use a literal specifier, so the order can be checked`)
   }
-  return { files, imports }
+  return { files, imports, unchecked }
 }
 
-function sourceFiles(root: string, dir: string): string[] {
+/** `import(` or `import.meta.resolve(` followed by anything but a plain string literal. */
+const COMPUTED_IMPORT = /\bimport\s*\(\s*(?!['"][^'"`$]*['"]\s*[,)])|\bimport\.meta\.resolve\s*\(/
+
+function sourceFiles(root: string, dir: string, unchecked: string[]): string[] {
   const out: string[] = []
   for (const entry of readdirSync(path.join(root, dir), { withFileTypes: true })) {
     const rel = `${dir}/${entry.name}`
-    if (entry.isDirectory()) out.push(...sourceFiles(root, rel))
+    // a link would let a file of one folder be another folder's
+    if (entry.isSymbolicLink()) unchecked.push(`${rel} is a symbolic link: src holds plain files and folders only, so each file has one layer`)
+    else if (entry.isDirectory()) out.push(...sourceFiles(root, rel, unchecked))
     else if (SOURCE.test(entry.name)) out.push(rel)
   }
   return out.sort()
@@ -62,7 +74,7 @@ function folderOf(file: string): string | undefined {
  */
 export function layerProblems(graph: ImportGraph, order: readonly string[] = LAYERS, allowed: readonly AllowedImport[] = TEMPORARY_ALLOWED_IMPORTS): string[] {
   const rank = new Map(order.map((layer, i) => [layer, i + 1]))
-  const problems: string[] = []
+  const problems: string[] = [...(graph.unchecked ?? [])]
   const unlayered = new Set(graph.files.map(folderOf).filter((f): f is string => f !== undefined && !rank.has(f)))
   for (const folder of [...unlayered].sort()) problems.push(`src/${folder} is in no layer: add "${folder}" to LAYERS in src/layers.ts`)
   const used = new Set<AllowedImport>()

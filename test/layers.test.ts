@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
@@ -94,4 +94,23 @@ t.test('the script exits 1 and names the upward import', async (t) => {
   t.capture(console, 'error', (...args: unknown[]) => errors.push(args.join(' ')))
   t.equal(main(root), 1)
   t.match(errors.at(-1), /^layers: \d+ problem\(s\)/)
+})
+
+t.test('what the scanner cannot follow is refused: computed specifiers, absolute paths, symbolic links', async (t) => {
+  const root = tree(t, {
+    'src/util/computed.ts': "const dir = '../api'\nexport const m = () => import(`${dir}/b.ts`)\n",
+    'src/util/joined.ts': "export const m = () => import('../' + 'api/b.ts')\n",
+    'src/util/resolved.ts': "export const u = import.meta.resolve('../api/b.ts')\n",
+    'src/util/absolute.ts': "export { b } from '/work/src/api/b.ts'\n",
+    'src/util/url.ts': "import 'file:///work/src/api/b.ts'\n",
+    'src/util/literal.ts': "export const m = () => import('./fine.ts')\n",
+    'src/util/fine.ts': 'export const fine = 1\n',
+    'src/api/b.ts': 'export const b = 1\n',
+  })
+  symlinkSync(path.join(root, 'src/api/b.ts'), path.join(root, 'src/util/linked.ts'))
+  const problems = layerProblems(importGraph(root), LAYERS, [])
+  t.same(problems.filter((p) => /computed at run time/.test(p)).map((p) => p.split(' ')[0]).sort(), ['src/util/computed.ts', 'src/util/joined.ts', 'src/util/resolved.ts'])
+  t.same(problems.filter((p) => /by a relative path/.test(p)).map((p) => p.split(' ')[0]).sort(), ['src/util/absolute.ts', 'src/util/url.ts'])
+  t.ok(problems.some((p) => p.startsWith('src/util/linked.ts is a symbolic link')), 'a linked file is refused')
+  t.notOk(problems.some((p) => p.startsWith('src/util/literal.ts')), 'a literal dynamic import is followed, not refused')
 })

@@ -48,24 +48,30 @@ export function registerUp(program: Command): void {
       ? { url: opts.nats }
       : { serve: { host: '127.0.0.1', port: opts.port, storeDir: resolve(opts.data, 'nats'), syncInterval: opts.syncInterval, logFile: resolve(opts.data, 'nats-server.log') } }
     const manifests = manifestsPath(opts.manifests)
-    const node = await startNode({ nats, manifests, lookup: getCartridge, logger, watch: opts.watch, clickhouse, plugins: { ...plugins, workDir: resolve(opts.data, 'sandbox') } })
+    // a signal during the start stops the node as soon as it is up (a half-started one releases itself)
     const stop = Promise.withResolvers<string>()
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.resolve(signal))
+    const node = await startNode({ nats, manifests, lookup: getCartridge, logger, watch: opts.watch, clickhouse, plugins: { ...plugins, workDir: resolve(opts.data, 'sandbox') } })
     void followStatus(node, logger, () => stop.resolve('failure'))
     // the API owns the node from here: closing it answers what is in flight, then closes the node
-    const http = api ? await startApi(node, api.config, logger, { owns: true }).catch(async (err: unknown) => {
-      await node.close()
-      throw err
-    }) : undefined
+    const http = api
+      ? await startApi(node, api.config, logger, { owns: true }).catch(async (err: unknown) => {
+          await node.close()
+          throw err
+        })
+      : undefined
     process.stdout.write(banner(node, { api: http ? { url: http.url, tokens: api?.tokenFile ? `admin token in ${api.tokenFile}` : `${api?.config.tokens.length} token(s) from ${api?.tokensFile}` } : undefined, plugins }))
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.resolve(signal))
     const reason = await stop.promise
     logger.info({ reason }, 'draining')
     try {
       // the API first: no request may reach a node that is draining
-      await (http ? http.app.close() : node.close())
+      await http?.app.close()
     } catch (err) {
       logger.error({ err }, 'shutdown failed')
       process.exitCode = 1
+    } finally {
+      // also when the API could not close: the node and its nats-server never outlive the command
+      await node.close()
     }
     if (node.failure) {
       logger.error({ failure: node.failure }, 'stopped after a failure')

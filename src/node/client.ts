@@ -5,7 +5,7 @@ import { ensureStreams } from '../jetstream/topology.ts'
 import { loadManifestsOrThrow } from '../manifests/load.ts'
 import type { CartridgeLookup } from '../pipeline/stage-builder.ts'
 import { createWebhookRegistry } from '../webhooks/mod.ts'
-import { createDeadLetterService, recordedRunningSet, type DeadLetterService } from './services/dead-letters.ts'
+import { createDeadLetterService, recordedRunningSets, type DeadLetterService } from './services/dead-letters.ts'
 import { createIngestService, type IngestService } from './services/ingest.ts'
 
 /** The services a process beside a node uses (the CLI): the same flows, over its own connection. */
@@ -48,7 +48,7 @@ export async function openNodeClient(opts: NodeClientOptions): Promise<NodeClien
       },
       webhooks: () => webhooks,
     }),
-    deadLetters: createDeadLetterService({ js, jsm, publisher, running: recordedRunningSet(js) }),
+    deadLetters: createDeadLetterService({ js, jsm, publisher, running: recordedRunningSets(js, jsm) }),
     close,
     [Symbol.asyncDispose]: close,
   }

@@ -80,7 +80,11 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
     const loaded = await loadManifestsOrThrow(config.manifests, lookup)
 
     const server = 'serve' in config.nats ? await startServer(config.nats.serve) : undefined
-    if (server) stack.defer(() => server.close())
+    if (server) {
+      stack.defer(() => server.close())
+      // the node's own server gone for good: the connection would retry forever
+      void server.closed().then(() => node.fail(`its nats-server (pid ${server.pid}) exited`))
+    }
     const url = server ? server.url : (config.nats as { url: string }).url
     const nc = await connectNats(url, { name: 'omni-fabric' })
     stack.defer(() => drainWithin(nc, DRAIN_MS))
@@ -123,9 +127,11 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
       host.attach(buckets)
       stack.defer(() => host.close())
     }
-    const runningSet = await runningSetWriter(js)
-    await runner.apply(loaded.pipelines)
+    const runningSet = runningSetWriter(js, (err) => logger.warn({ err }, 'could not record the running pipelines for other processes (omni dlq redrive); they run regardless'))
+    stack.defer(() => runningSet.close())
+    // deferred before the apply: workers started by an apply that fails half way are drained too
     stack.defer(() => runner.close())
+    await runner.apply(loaded.pipelines)
     await runningSet.write(runner.pipelines())
 
     const pipelines = createPipelineService({
@@ -145,7 +151,7 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
     node.wire({
       ingest: createIngestService({ publisher, catalog: () => catalog, webhooks: () => pipelines.webhooks() }),
       pipelines,
-      deadLetters: createDeadLetterService({ js, jsm, publisher, running: async () => new Set(runner.pipelines().map((p) => p.name)) }),
+      deadLetters: createDeadLetterService({ js, jsm, publisher, running: async () => (name) => runner.pipelines().some((p) => p.name === name) }),
       events: createEventQueryService(js, () => sink?.ch),
       catalog: createCatalogService({ catalog: () => catalog, pipelines: () => runner.pipelines(), plugins: () => host?.status() ?? [], clickhouse: () => sink?.ch }),
       plugins: createPluginService({ settings: config.plugins, js, status: () => host?.status() ?? [], reload: () => pipelines.reload(), ...(buckets ? { buckets } : {}) }),
@@ -164,6 +170,8 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
     node.started()
     return node
   } catch (err) {
+    // releasing closes the connection: that is not a failure of its own to report
+    node.releasing()
     await stack.disposeAsync().catch((cause: unknown) => logger.error({ err: cause }, 'releasing a half-started node failed'))
     status.end()
     throw err
@@ -224,6 +232,10 @@ class NodeImpl implements OmniNode {
 
   wire(services: Services): void {
     this.#services = services
+  }
+
+  releasing(): void {
+    this.#state = 'draining'
   }
 
   started(): void {

@@ -15,12 +15,16 @@ export type NodeStatus =
   | { readonly type: 'stopped' }
 
 /** Statuses a slow reader may fall behind by before the oldest are dropped (and counted). */
-const MAX_QUEUED = 65_536
+const MAX_QUEUED = 16_384
 
-/** Fans statuses out to every reader; each reader has its own bounded queue. */
+/**
+ * Fans statuses out to every reader; each reader has its own bounded queue. Workers consume
+ * before startNode returns, so what happens before the first reader subscribes is kept for it
+ * (within the same bound), and a failure is replayed to every later reader too.
+ */
 export interface StatusHub {
   emit(status: NodeStatus): void
-  /** a new reader: statuses from now on, until the hub ends or the reader returns */
+  /** a new reader: statuses from now on (the first one also gets those from before it), until the hub ends or the reader returns */
   subscribe(): AsyncIterableIterator<NodeStatus> & { readonly dropped: number }
   /** ends every reader after what it has queued */
   end(): void
@@ -28,19 +32,33 @@ export interface StatusHub {
 
 export function createStatusHub(): StatusHub {
   const readers = new Set<Reader>()
+  // until the first reader comes: a reader of its own that nobody reads yet
+  let early: Reader | undefined = new Reader(() => undefined)
+  let failure: NodeStatus | undefined
   let ended = false
   return {
     emit(status) {
+      if (status.type === 'failed') failure ??= status
+      early?.push(status)
       for (const r of readers) r.push(status)
     },
     subscribe() {
-      const reader = new Reader(() => readers.delete(reader))
+      let reader: Reader
+      if (early) {
+        reader = early
+        early = undefined
+      } else {
+        reader = new Reader(() => undefined)
+        if (failure) reader.push(failure)
+      }
+      reader.detach = () => readers.delete(reader)
       if (ended) reader.end()
       else readers.add(reader)
       return reader
     },
     end() {
       ended = true
+      early = undefined
       for (const r of readers) r.end()
       readers.clear()
     },
@@ -51,11 +69,11 @@ class Reader implements AsyncIterableIterator<NodeStatus> {
   readonly #queue: NodeStatus[] = []
   #waiting: PromiseWithResolvers<IteratorResult<NodeStatus>> | undefined
   #ended = false
-  readonly #detach: () => void
+  detach: () => void
   dropped = 0
 
   constructor(detach: () => void) {
-    this.#detach = detach
+    this.detach = detach
   }
 
   push(status: NodeStatus): void {
@@ -88,7 +106,7 @@ class Reader implements AsyncIterableIterator<NodeStatus> {
   }
 
   return(): Promise<IteratorResult<NodeStatus>> {
-    this.#detach()
+    this.detach()
     this.end()
     this.#queue.length = 0
     return Promise.resolve({ value: undefined, done: true })

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { resolveClickHouseConfig } from '../../src/clickhouse/config.ts'
 import { isOmniError } from '../../src/errors/mod.ts'
-import { readRunningSet } from '../../src/jetstream/running-set.ts'
+import { readRunningSets } from '../../src/jetstream/running-set.ts'
 import { nodeInternals } from '../../src/node/internals.ts'
 import { compileNodeConfig, startNode, type NodeStatus, type OmniNode } from '../../src/node/mod.ts'
 import { silentLogger } from '../../src/observability/logger.ts'
@@ -116,10 +116,36 @@ t.test('the node records its running set, so a process beside it sees a pipeline
   const node = await startNode({ nats: { url: server.url }, manifests: await manifests(t), lookup: testLookup, logger: silentLogger(), watch: false })
   t.teardown(() => node.close())
   const { js } = nodeInternals(node)
-  t.same((await readRunningSet(js))?.pipelines, ['notes'])
+  t.same((await readRunningSets(js))?.map((s) => s.pipelines), [['notes']])
   await node.pipelines.remove('notes')
-  t.same((await readRunningSet(js))?.pipelines, [], 'removed from the recorded set')
+  t.same((await readRunningSets(js))?.map((s) => s.pipelines), [[]], 'removed from the recorded set')
   t.same(node.pipelines.list(), [], 'and from the node')
+})
+
+t.test('two nodes on one server: the running sets are kept apart and joined, and a stopped node leaves it', async (t) => {
+  const server = await startTestNats(t)
+  const a = await startNode({ nats: { url: server.url }, manifests: await manifests(t), lookup: testLookup, logger: silentLogger(), watch: false })
+  const other = await writeManifests(t, { 'catalog.yaml': TEST_CATALOG, 'pipelines/audit.yaml': NOTES_PIPELINE.replace('name: notes', 'name: audit') })
+  const b = await startNode({ nats: { url: server.url }, manifests: other, lookup: testLookup, logger: silentLogger(), watch: false })
+  const { js } = nodeInternals(a)
+  t.same((await readRunningSets(js))?.flatMap((s) => s.pipelines).sort(), ['audit', 'notes'], 'both nodes recorded their own set')
+  await b.close()
+  t.same((await readRunningSets(js))?.flatMap((s) => s.pipelines), ['notes'], 'a node that stops takes its set away')
+  await a.close()
+})
+
+t.test('status() keeps what happened before the first reader, and replays a failure to later readers', async (t) => {
+  const server = await startTestNats(t)
+  const node = await startNode({ nats: { url: server.url }, manifests: await manifests(t), lookup: testLookup, logger: silentLogger(), watch: false })
+  await node.ingest.event({ type: 'note.created', data: { noteId: 'early', text: 'hi' } } as never)
+  await new Promise((r) => setTimeout(r, 300))
+  const first = collect(node)
+  t.ok(await eventually(() => first.some((s) => s.type === 'acked')), 'the first reader gets the ack that came before it')
+  await nodeInternals(node).nc.close()
+  t.ok(await eventually(() => node.state === 'failed'))
+  const late = collect(node)
+  t.ok(await eventually(() => late[0]?.type === 'failed'), 'a reader that comes after the failure learns of it')
+  await node.close()
 })
 
 t.test('options are checked once, and every problem names its option', async (t) => {

@@ -1,8 +1,8 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
 import { omniError } from '../../errors/mod.ts'
-import { getDeadLetter, listDeadLetters, redriveDeadLetters, type DeadLetter, type DeadLetterFilter } from '../../jetstream/dlq.ts'
+import { getDeadLetter, listDeadLetters, redriveDeadLetters, type DeadLetter, type DeadLetterFilter, type IsRunning } from '../../jetstream/dlq.ts'
 import type { AckPublisher } from '../../jetstream/publisher-types.ts'
-import { readRunningSet } from '../../jetstream/running-set.ts'
+import { runningPipelines } from '../../jetstream/running-set.ts'
 
 export type { DeadLetter, DeadLetterFilter } from '../../jetstream/dlq.ts'
 
@@ -32,8 +32,8 @@ export interface DeadLetterDeps {
   readonly js: JetStreamClient
   readonly jsm: JetStreamManager
   readonly publisher: AckPublisher
-  /** the pipelines that run now: the node's own set, or the set it recorded (`recordedRunningSet`) */
-  readonly running: () => Promise<ReadonlySet<string>>
+  /** which pipelines run now: the node's own set, or what the live nodes recorded (`recordedRunningSets`) */
+  readonly running: () => Promise<IsRunning>
 }
 
 export function createDeadLetterService(deps: DeadLetterDeps): DeadLetterService {
@@ -47,17 +47,17 @@ export function createDeadLetterService(deps: DeadLetterDeps): DeadLetterService
     },
     async redrive(filter, opts = {}) {
       if (opts.dryRun) return { dryRun: true, letters: await listDeadLetters(jsm, js, filter), redriven: 0, duplicates: 0 }
-      const running = await deps.running()
-      const result = await redriveDeadLetters(jsm, js, publisher, filter, { isRunning: (name) => running.has(name), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) })
+      const isRunning = await deps.running()
+      const result = await redriveDeadLetters(jsm, js, publisher, filter, { isRunning, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) })
       return { dryRun: false, ...result }
     },
   }
 }
 
 /**
- * The running set as the node last recorded it, for a process beside the node (the CLI): it
- * sees a pipeline removed through the API exactly as the node does.
+ * Which pipelines run, for a process beside the nodes (the CLI): the union of what the live
+ * nodes recorded, so it sees a pipeline removed through a node's API as that node does.
  */
-export function recordedRunningSet(js: JetStreamClient): () => Promise<ReadonlySet<string>> {
-  return async () => new Set((await readRunningSet(js))?.pipelines ?? [])
+export function recordedRunningSets(js: JetStreamClient, jsm: JetStreamManager): () => Promise<IsRunning> {
+  return async () => (await runningPipelines(js, jsm)).isRunning
 }
