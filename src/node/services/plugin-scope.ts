@@ -83,7 +83,7 @@ export async function readServerKey(scope: PluginScope, name: string, where: str
   // a file that resolves anywhere else (a symbolic link, even to a key beside it) is not used
   if ((await realpath(file).catch(() => undefined)) !== file) throw refuse()
   // O_NOFOLLOW: a link swapped in after that check is refused by the open itself
-  const read = await readCapped(file, MAX_KEY_FILE_BYTES, true).catch(() => undefined)
+  const read = await readCapped(file, { maxBytes: MAX_KEY_FILE_BYTES, noFollow: true }).catch(() => undefined)
   if (read?.type !== 'ok') throw refuse()
   return parseSigningKey(read.bytes.toString('utf8'), `key ${name} in ${scope.keysDir}`)
 }
