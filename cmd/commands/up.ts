@@ -48,7 +48,7 @@ export function registerUp(program: Command): void {
       ? { url: opts.nats }
       : { serve: { host: '127.0.0.1', port: opts.port, storeDir: resolve(opts.data, 'nats'), syncInterval: opts.syncInterval, logFile: resolve(opts.data, 'nats-server.log') } }
     const manifests = manifestsPath(opts.manifests)
-    const node = await startNode({ nats, manifests, lookup: getCartridge, logger, watch: opts.watch, clickhouse, plugins: { ...plugins, workDir: resolve(opts.data, 'sandbox') } })
+    const node = await startNode({ nats, manifests, lookup: getCartridge, logger, watch: opts.watch, clickhouse, plugins })
     const stop = Promise.withResolvers<string>()
     void followStatus(node, logger, () => stop.resolve('failure'))
     // the API owns the node from here: closing it answers what is in flight, then closes the node
