@@ -2,7 +2,8 @@
 // API are adapters over these; nothing above this folder holds a NATS or ClickHouse handle.
 export { startNode, type OmniNode, type NodeState, type NodeDescription } from './node.ts'
 export { compileNodeConfig, type NodeOptions, type NodeConfig, type NatsPlacement } from './config.ts'
-export { openNodeClient, type NodeClient } from './client.ts'
+export { openNodeClient, localPlugins, type NodeClient, type NodeClientOptions } from './client.ts'
+export { openQueryClient, type QueryClient, type QueryClientOptions } from './query-client.ts'
 export type { NodeStatus } from './status.ts'
 export type { PluginHostOptions, PluginStatus } from './plugin-host.ts'
 export type { IngestService, IngestResult, Locate, WebhookAnswer, WebhookRequest } from './services/ingest.ts'
@@ -11,7 +12,7 @@ export type { DeadLetterService, DeadLetter, DeadLetterFilter, RedriveResult } f
 export type { EventQueryService } from './services/events.ts'
 export type { LiveEvent, LiveEvents, LiveFilter } from './services/live-events.ts'
 export type { CatalogService, DeclaredEventType } from './services/catalog.ts'
-export type { PluginService } from './services/plugins.ts'
+export type { PluginService, PluginTarget, PluginReview, KeySource, RevocationRequest, RevocationAnswer } from './services/plugins.ts'
 export type { Health, Check } from './services/health.ts'
 export * as PluginContracts from './services/plugin-contracts.ts'
 export * as PipelineContracts from './services/pipeline-contracts.ts'

@@ -102,7 +102,7 @@ t.test('install refuses a rollback and leaves the installed plugin as it was; a 
   t.same(await readdir(plugins), ['acme.shout'], 'no staging folder left')
   t.match(await ok(t, ['list', ...where]), /acme\.shout\s+2\.0\.0\s+2\s/)
   t.match(await fails(t, ['verify', v1, '--trust', trust, ...nats]), /^OMNI_ERR_PLUGIN_ROLLBACK: acme\.shout@1\.0\.0 has serial 1, older than serial 2/)
-  t.match(await fails(t, ['install', 'acme.nothing@1.0.0', ...where, ...nats]), /OMNI_ERR_PLUGIN_MANIFEST: acme\.nothing@1\.0\.0 is not published/)
+  t.match(await fails(t, ['install', 'acme.nothing@1.0.0', ...where, ...nats]), /OMNI_ERR_NOT_FOUND: acme\.nothing@1\.0\.0 is not published in the cluster registry/)
 
   await ok(t, ['revoke', '--yank', 'acme.shout@2.0.0', '--reason', 'crashes', '--root-key', root, '--trust', trust])
   const rows = JSON.parse(await ok(t, ['list', '--json', ...where])) as ListRow[]
