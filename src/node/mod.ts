@@ -10,7 +10,7 @@ export type { IngestService, IngestResult, Locate, WebhookAnswer, WebhookRequest
 export type { PipelineService, PipelineView, Applied, ReloadResult } from './services/pipelines.ts'
 export type { DeadLetterService, DeadLetter, DeadLetterFilter, RedriveResult } from './services/dead-letters.ts'
 export type { EventQueryService } from './services/events.ts'
-export type { LiveEvent, LiveEvents, LiveFilter } from './services/live-events.ts'
+export type { LiveEvent, LiveEvents, LiveFilter, LiveStart } from './services/live-events.ts'
 export type { CatalogService, DeclaredEventType } from './services/catalog.ts'
 export type { PluginService, PluginTarget, PluginReview, KeySource, RevocationRequest, RevocationAnswer } from './services/plugins.ts'
 export type { Health, Check } from './services/health.ts'
