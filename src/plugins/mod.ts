@@ -88,7 +88,7 @@ export {
 } from './registry.ts'
 export { BUNDLE_FORMAT, decodeBundle, type PluginBundle } from './registry-blob.ts'
 export { installBundle, type InstallTarget } from './install.ts'
-export { installChecked, installFromRegistry, type CheckedInstall } from './install-checked.ts'
+export { installChecked, type CheckedInstall } from './install-checked.ts'
 export { listInstalled, inspectInstalled, installedFolders, approvalStatus, type InstalledPlugin, type ApprovalStatus } from './installed.ts'
 export {
   updateRevocations,
