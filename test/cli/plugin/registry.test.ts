@@ -60,6 +60,7 @@ t.test('publish → install into another folder → list; approve; a widened cap
   const verified = await ok(t, ['verify', join(plugins, 'acme.shout'), '--trust', trust, ...nats])
   t.match(verified, /^ok  high-water  serial 1 with this digest is the one recorded$/m)
   t.match(verified, /^ok  approval    approved by alice at .* \(version 1\.0\.0, serial 1\); nothing asked beyond it$/m)
+  t.match(await ok(t, ['install', 'acme.shout@1.0.0', ...where, ...nats]), /high-water: serial 1 with this digest was already recorded\n\s+approval: approved by alice \(version 1\.0\.0, serial 1\)$/m)
   const listed = JSON.parse(await ok(t, ['list', '--json', ...where, ...nats])) as ListRow[]
   t.match(listed, [{ id: 'acme.shout', version: '1.0.0', serial: 1, tier: 'alpha', runtime: 'isolate', additive: true, verified: true, approval: { state: 'approved', by: 'alice' } }])
 
