@@ -31,7 +31,8 @@ export function createEventQueryService({ js, clickhouse }: EventQueryDeps): Eve
       if (!js) throw omniError('OMNI_ERR_UNAVAILABLE', 'following events needs the NATS server that stores them; this process opened only ClickHouse')
       return followEvents(js, filter)
     },
-    query: (filter) => queryEvents(requireClickHouse(clickhouse()), filter),
+    // async: a missing ClickHouse rejects like every other failure, never throws on the call
+    query: async (filter) => queryEvents(requireClickHouse(clickhouse()), filter),
     async get(id, scope = {}) {
       const detail = await getEvent(requireClickHouse(clickhouse()), id, scope.tenant === undefined ? {} : { tenant: scope.tenant })
       if (!detail) throw omniError('OMNI_ERR_NOT_FOUND', `no event ${id} is recorded`)
