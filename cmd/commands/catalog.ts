@@ -1,11 +1,10 @@
 import type { Command } from 'commander'
-import { cartridgeListing, getCartridge } from '../../src/cartridges/mod.ts'
-import { observedCatalog, type ObservedCatalog } from '../../src/clickhouse/observed.ts'
+import type { ObservedCatalog } from '../../src/clickhouse/observed.ts'
 import { omniError } from '../../src/errors/mod.ts'
-import { loadManifests } from '../../src/manifests/load.ts'
-import { withClickHouse, withClickHouseOptions, type ClickHouseCliOptions } from '../lib/clickhouse-options.ts'
+import { clickHouseConfigFrom, withClickHouseOptions, type ClickHouseCliOptions } from '../lib/clickhouse-options.ts'
 import { addEnvOption, MANIFESTS, manifestsPath } from '../lib/options.ts'
 import { formatTable } from '../lib/output.ts'
+import { withQueryClient } from '../lib/session.ts'
 
 interface CatalogOptions extends ClickHouseCliOptions {
   json?: boolean
@@ -28,17 +27,11 @@ export function registerCatalog(program: Command): void {
   ).action(async (opts: CatalogOptions) => {
     if (opts.observed) return observed(opts)
     if (opts.instance !== undefined || opts.tenant !== undefined) throw omniError('OMNI_ERR_CONFIG', '--instance and --tenant only apply with --observed')
-    const cartridges = cartridgeListing()
-    const loaded = await loadManifests(manifestsPath(opts.manifests), getCartridge).catch(() => undefined)
-    const eventTypes = (loaded?.catalog.entries ?? []).map((e) => ({
-      type: e.type,
-      version: e.version,
-      subject: e.subject,
-      visibility: e.visibility,
-      idempotency: e.idempotency,
-      fanout: e.fanout.map((t) => t.subject),
-      description: e.description,
-    }))
+    // the listing shows the cartridges even when the manifests do not load
+    const listing = (manifests?: string) => withQueryClient({ ...(manifests !== undefined ? { manifests } : {}) }, async ({ catalog }) => ({ cartridges: catalog.actions().cartridges, declared: catalog.declared() }))
+    const { cartridges, declared } = await listing(manifestsPath(opts.manifests)).catch(() => listing())
+    // the JSON keeps the field order it has always had
+    const eventTypes = declared.map((e) => ({ type: e.type, version: e.version, subject: e.subject, visibility: e.visibility, idempotency: e.idempotency, fanout: e.fanout, description: e.description }))
     if (opts.json) {
       process.stdout.write(`${JSON.stringify({ cartridges, eventTypes }, null, 2)}\n`)
       return
@@ -57,10 +50,12 @@ export function registerCatalog(program: Command): void {
 async function observed(opts: CatalogOptions): Promise<void> {
   // a missing folder is an error here (the mapping depends on it); problems in single files are
   // not: the pipelines that did load still count
-  const loaded = await loadManifests(manifestsPath(opts.manifests), getCartridge)
-  if (loaded.problems.length > 0) process.stderr.write(`warning: ${loaded.problems.length} problem(s) in the manifests (see omni validate); mapping uses the ${loaded.pipelines.length} pipeline(s) that loaded\n`)
   const scope = { ...(opts.instance !== undefined ? { instance: opts.instance } : {}), ...(opts.tenant !== undefined ? { tenant: opts.tenant } : {}) }
-  const result = await withClickHouse(opts, (ch) => observedCatalog(ch, scope, loaded.pipelines, loaded.catalog.entries))
+  const result = await withQueryClient({ manifests: manifestsPath(opts.manifests), clickhouse: clickHouseConfigFrom(opts) }, async ({ catalog, manifests }) => {
+    if (manifests && manifests.problems.length > 0) process.stderr.write(`warning: ${manifests.problems.length} problem(s) in the manifests (see omni validate); mapping uses the ${manifests.pipelines} pipeline(s) that loaded\n`)
+    const { declared: _, ...found } = await catalog.observed(scope)
+    return found
+  })
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
     return

@@ -1,9 +1,8 @@
 import type { Command } from 'commander'
-import { DeliverPolicy } from '@nats-io/jetstream'
-import { EVENTS_STREAM } from '../../src/jetstream/topology.ts'
+import type { LiveStart } from '../../src/node/mod.ts'
 import { addEnvOption, NATS_URL, natsUrl } from '../lib/options.ts'
 import { parseIntOption } from '../lib/parse.ts'
-import { openSession } from '../lib/session.ts'
+import { withNodeClient } from '../lib/session.ts'
 
 interface TailOptions {
   nats?: string
@@ -12,8 +11,6 @@ interface TailOptions {
   count?: number
   json?: boolean
 }
-
-const decoder = new TextDecoder()
 
 export function registerTail(program: Command): void {
   const cmd = program
@@ -25,21 +22,23 @@ export function registerTail(program: Command): void {
     .option('-n, --count <n>', 'stop after n events', parseIntOption('--count'))
     .option('--json', 'print each event as one JSON line')
   addEnvOption(cmd, NATS_URL, 'NATS server URL').action(async (subjects: string[], opts: TailOptions) => {
-    const session = await openSession(natsUrl(opts.nats))
-    const deliver = opts.all ? { deliver_policy: DeliverPolicy.All } : opts.last ? { deliver_policy: DeliverPolicy.LastPerSubject } : { deliver_policy: DeliverPolicy.New }
-    const consumer = await session.js.consumers.get(EVENTS_STREAM, { filter_subjects: subjects, ...deliver })
-    const messages = await consumer.consume()
-    const stop = () => void messages.close()
-    process.once('SIGINT', stop)
-    process.once('SIGTERM', stop)
-    let seen = 0
-    for await (const m of messages) {
-      const text = decoder.decode(m.data)
-      if (opts.json) process.stdout.write(`${text}\n`)
-      else process.stdout.write(formatLine(m.info.streamSequence, m.subject, text))
-      if (opts.count !== undefined && ++seen >= opts.count) break
-    }
-    await session.close()
+    const from: LiveStart = opts.all ? 'all' : opts.last ? 'last-per-subject' : 'new'
+    await withNodeClient({ natsUrl: natsUrl(opts.nats) }, async ({ events }) => {
+      const live = await events.follow({ subjects, from })
+      const stop = () => void live.close()
+      process.once('SIGINT', stop)
+      process.once('SIGTERM', stop)
+      try {
+        let seen = 0
+        for await (const e of live) {
+          if (opts.json) process.stdout.write(`${e.text}\n`)
+          else process.stdout.write(formatLine(e.seq, e.subject, e.text))
+          if (opts.count !== undefined && ++seen >= opts.count) break
+        }
+      } finally {
+        await live.close()
+      }
+    })
   })
 }
 

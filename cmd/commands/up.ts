@@ -51,7 +51,7 @@ export function registerUp(program: Command): void {
     // a signal during the start stops the node as soon as it is up (a half-started one releases itself)
     const stop = Promise.withResolvers<string>()
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.resolve(signal))
-    const node = await startNode({ nats, manifests, lookup: getCartridge, logger, watch: opts.watch, clickhouse, plugins: { ...plugins, workDir: resolve(opts.data, 'sandbox') } })
+    const node = await startNode({ nats, manifests, lookup: getCartridge, logger, watch: opts.watch, clickhouse, plugins })
     void followStatus(node, logger, () => stop.resolve('failure'))
     // the API owns the node from here: closing it answers what is in flight, then closes the node
     const http = api

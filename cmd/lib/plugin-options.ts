@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
+import type { PluginHostOptions } from '../../src/node/mod.ts'
 import { addEnvOption, optionReader, type EnvOption } from './options.ts'
 
 /** The plugin flags as commander parses them (all optional; defaults come from the environment). */
@@ -43,23 +44,11 @@ export function withPluginOptions(cmd: Command): Command {
   return addPluginFlags(cmd, ['plugins', 'trust', 'cluster', 'dockerSocket'])
 }
 
-/** Where plugins live and how they are checked, resolved once. */
-export interface PluginSettings {
-  /** installed plugins, one folder per id (absolute) */
-  readonly dir: string
-  /** the trust store folder (absolute) */
-  readonly trust: string
-  /** this cluster's name, checked against each plugin's audience */
-  readonly cluster: string
-  /** the Docker engine's socket (absolute) */
-  readonly dockerSocket: string
-}
-
 // the names a manifest's audience.clusters may hold (without the `*` wildcard)
 const CLUSTER_NAME = /^[a-z0-9][a-z0-9_.-]*$/
 
-/** Resolves the options to absolute paths. Flags win over OMNI_* variables. */
-export function pluginSettingsFrom(opts: PluginCliOptions, env: NodeJS.ProcessEnv = process.env): PluginSettings {
+/** The node's plugin settings from the options, with absolute paths; sandboxes work in <data>/sandbox. Flags win over OMNI_* variables. */
+export function pluginSettingsFrom(opts: PluginCliOptions, env: NodeJS.ProcessEnv = process.env): PluginHostOptions {
   const data = opts.data ?? 'data'
   const reader = optionReader(env)
   const dir = reader.read({ ...PLUGINS, value: opts.plugins, fallback: join(data, 'plugins') })
@@ -70,5 +59,5 @@ export function pluginSettingsFrom(opts: PluginCliOptions, env: NodeJS.ProcessEn
     reader.problem(cluster.where, `"${cluster.value}" is not a cluster name: lower-case letters, digits, ".", "_" and "-", starting with a letter or digit, at most 64 characters`)
   }
   reader.done('plugin options')
-  return Object.freeze({ dir: resolve(dir.value), trust: resolve(trust.value), cluster: cluster.value, dockerSocket: resolve(dockerSocket.value) })
+  return Object.freeze({ dir: resolve(dir.value), trust: resolve(trust.value), cluster: cluster.value, dockerSocket: resolve(dockerSocket.value), workDir: resolve(data, 'sandbox') })
 }

@@ -1,5 +1,5 @@
 import { getCartridge } from '../../src/cartridges/mod.ts'
-import { openNodeClient, type NodeClient } from '../../src/node/mod.ts'
+import { openNodeClient, openQueryClient, type NodeClient, type NodeClientOptions, type QueryClient, type QueryClientOptions } from '../../src/node/mod.ts'
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { connectNats } from '../../src/jetstream/connect.ts'
@@ -44,7 +44,13 @@ export async function withSession<T>(url: string, fn: (session: CliSession) => P
 }
 
 /** Runs `fn` with the node's services over a connection of this command's own, closed after whatever happens. */
-export async function withNodeClient<T>(opts: { natsUrl: string; manifests?: string }, fn: (client: NodeClient) => Promise<T>): Promise<T> {
+export async function withNodeClient<T>(opts: Omit<NodeClientOptions, 'lookup'>, fn: (client: NodeClient) => Promise<T>): Promise<T> {
   await using client = await openNodeClient({ ...opts, lookup: getCartridge })
+  return await fn(client)
+}
+
+/** Runs `fn` with the event and catalog queries over a ClickHouse of this command's own, closed after whatever happens. */
+export async function withQueryClient<T>(opts: Omit<QueryClientOptions, 'lookup'>, fn: (client: QueryClient) => Promise<T>): Promise<T> {
+  await using client = await openQueryClient({ ...opts, lookup: getCartridge })
   return await fn(client)
 }

@@ -152,7 +152,7 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
       ingest: createIngestService({ publisher, catalog: () => catalog, webhooks: () => pipelines.webhooks() }),
       pipelines,
       deadLetters: createDeadLetterService({ js, jsm, publisher, running: async () => (name) => runner.pipelines().some((p) => p.name === name) }),
-      events: createEventQueryService(js, () => sink?.ch),
+      events: createEventQueryService({ js, clickhouse: () => sink?.ch }),
       catalog: createCatalogService({ catalog: () => catalog, pipelines: () => runner.pipelines(), plugins: () => host?.status() ?? [], clickhouse: () => sink?.ch }),
       plugins: createPluginService({ settings: config.plugins, js, status: () => host?.status() ?? [], reload: () => pipelines.reload(), ...(buckets ? { buckets } : {}) }),
       health: createHealthService({ nc, sink: () => sink, state: () => ({ state: node.state, failure: node.failure }) }),

@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ConfigProblem, type Cartridge } from '../pipeline/stage.ts'
-import { isOmniError, omniError } from '../errors/mod.ts'
+import { describeError, omniError } from '../errors/mod.ts'
 import type { Logger } from '../observability/logger.ts'
 import type { CompiledPipeline } from '../pipeline/compile.ts'
 import { pluginCartridge } from '../pipeline/plugin-stage.ts'
@@ -94,7 +94,7 @@ class PluginHostImpl implements PluginHost {
     if (names.length > 0) {
       const trust = await loadTrustStore(this.#opts.trust).then(
         (store) => ({ store }),
-        (err: unknown) => ({ error: describe(err) }),
+        (err: unknown) => ({ error: describeError(err) }),
       )
       for (const name of names.sort()) {
         if ('error' in trust) {
@@ -107,7 +107,7 @@ class PluginHostImpl implements PluginHost {
           if (plugin.manifest.id !== name) scanned.set(name, { type: 'rejected', reason: `folder ${name} holds plugin ${plugin.manifest.id}; install it as ${plugin.manifest.id}` })
           else scanned.set(name, { type: 'verified', plugin })
         } catch (err) {
-          scanned.set(name, { type: 'rejected', reason: describe(err) })
+          scanned.set(name, { type: 'rejected', reason: describeError(err) })
         }
       }
     }
@@ -228,9 +228,4 @@ function refusing(id: string, reason: string): Cartridge {
       throw new ConfigProblem([], `plugin ${id} cannot be used: ${reason}`)
     },
   } as Cartridge
-}
-
-function describe(err: unknown): string {
-  if (isOmniError(err)) return err.describe().replace(/\n\s*/g, '; ')
-  return err instanceof Error ? err.message : String(err)
 }

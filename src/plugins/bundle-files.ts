@@ -77,7 +77,7 @@ async function readListed(scan: Scan, dir: string, path: string, listedIn: strin
     problem(scan, dir, path, `is missing: listed in ${listedIn} but not in the folder`)
     return undefined
   }
-  const read = await readCapped(join(dir, path), MAX_FILE_BYTES, true)
+  const read = await readCapped(join(dir, path), { maxBytes: MAX_FILE_BYTES, noFollow: true })
   if (read.type === 'ok') return read.bytes
   const why = { missing: 'disappeared while being read', symlink: 'is a symbolic link; bundles may not contain links', 'not-file': 'is not a regular file', 'too-large': `is larger than ${MAX_FILE_BYTES} bytes` }
   problem(scan, dir, path, why[read.type])

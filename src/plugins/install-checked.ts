@@ -1,10 +1,8 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { omniError } from '../errors/mod.ts'
 import type { HighWaterMarks, HighWaterResult } from './high-water.ts'
 import { installBundle, swapInto, type InstallTarget } from './install.ts'
 import type { PluginBundle } from './registry-blob.ts'
-import { REGISTRY_BUCKET, type PluginRegistry } from './registry.ts'
 import type { VerifiedPlugin } from './verify.ts'
 
 /** An installed plugin and what the cluster's high-water mark said about it. */
@@ -30,11 +28,4 @@ export async function installChecked(bundle: PluginBundle, target: InstallTarget
   } finally {
     await rm(staging, { recursive: true, force: true })
   }
-}
-
-/** `installChecked` for `<id>@<version>` fetched from the registry. */
-export async function installFromRegistry(registry: PluginRegistry, target: InstallTarget, marks: HighWaterMarks): Promise<CheckedInstall> {
-  const bundle = await registry.fetch(target.id, target.version)
-  if (!bundle) throw omniError('OMNI_ERR_PLUGIN_MANIFEST', `${target.id}@${target.version} is not published in the ${REGISTRY_BUCKET} object store`)
-  return installChecked(bundle, target, marks)
 }

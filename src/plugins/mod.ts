@@ -51,6 +51,7 @@ export {
   type RevocationList,
 } from './revocations.ts'
 export { loadTrustStore, type TrustStore, type TrustedKey } from './trust.ts'
+export { openTrustStore, requireRoot } from './trust-open.ts'
 export { verifyPlugin, pluginCode, type VerifiedPlugin, type VerifyOptions } from './verify.ts'
 export { sha256Hex } from './bundle-files.ts'
 export {
@@ -87,7 +88,15 @@ export {
 } from './registry.ts'
 export { BUNDLE_FORMAT, decodeBundle, type PluginBundle } from './registry-blob.ts'
 export { installBundle, type InstallTarget } from './install.ts'
-export { installChecked, installFromRegistry, type CheckedInstall } from './install-checked.ts'
+export { installChecked, type CheckedInstall } from './install-checked.ts'
 export { listInstalled, inspectInstalled, installedFolders, approvalStatus, type InstalledPlugin, type ApprovalStatus } from './installed.ts'
-export { updateRevocations, type RevocationChange, type RevocationUpdate, type RevocationEntryResult } from './revocation-update.ts'
+export {
+  updateRevocations,
+  defaultRevocationsExpiry,
+  REVOCATIONS_DAYS,
+  DEFAULT_YANK_REASON,
+  type RevocationChange,
+  type RevocationUpdate,
+  type RevocationEntryResult,
+} from './revocation-update.ts'
 export { promoteInstalled, type PromoteInstalledOptions, type PromotedInstall } from './promote-installed.ts'

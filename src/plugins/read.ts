@@ -9,12 +9,21 @@ export type ReadResult =
   | { readonly type: 'not-file' }
   | { readonly type: 'too-large'; readonly size: number }
 
+export interface ReadCappedOptions {
+  /** the largest file read; a larger one is `too-large` */
+  readonly maxBytes: number
+  /**
+   * refuse a symbolic link in the open call itself (O_NOFOLLOW), so a link cannot be swapped in
+   * between a check and the read
+   */
+  readonly noFollow: boolean
+}
+
 /**
- * Reads a regular file of at most `maxBytes`. With `noFollow`, a symbolic link is refused by the
- * open call itself (O_NOFOLLOW), so a link cannot be swapped in between a check and the read.
- * The size is checked on the open descriptor before reading, and again on what was read.
+ * Reads a regular file of at most `maxBytes`. The size is checked on the open descriptor before
+ * reading, and again on what was read.
  */
-export async function readCapped(file: string, maxBytes: number, noFollow: boolean): Promise<ReadResult> {
+export async function readCapped(file: string, { maxBytes, noFollow }: ReadCappedOptions): Promise<ReadResult> {
   // O_NONBLOCK keeps the open of a FIFO from hanging; it changes nothing for regular files
   const flags = constants.O_RDONLY | constants.O_NONBLOCK | (noFollow ? constants.O_NOFOLLOW : 0)
   let fh

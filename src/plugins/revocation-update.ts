@@ -1,8 +1,13 @@
-import { omniError } from '../errors/mod.ts'
 import { isoSeconds } from '../util/time.ts'
 import type { SigningKey } from './dsse.ts'
 import { writeRevocationList, type RevocationList } from './revocations.ts'
 import { loadTrustStore, type TrustStore } from './trust.ts'
+import { requireRoot } from './trust-open.ts'
+
+/** How long a re-signed revocation list is valid when no expiry is asked for. */
+export const REVOCATIONS_DAYS = 90
+/** Why a version is yanked when no reason is given. */
+export const DEFAULT_YANK_REASON = 'yanked by the operator'
 
 /** What to add to the revocation list; everything already in it is kept. */
 export interface RevocationChange {
@@ -10,10 +15,13 @@ export interface RevocationChange {
   readonly keys: readonly string[]
   /** plugin versions to yank, all with `reason` */
   readonly yanks: readonly { readonly id: string; readonly version: string }[]
-  readonly reason: string
-  /** when the new list expires */
-  readonly expiresAt: string
+  /** default DEFAULT_YANK_REASON */
+  readonly reason?: string
+  /** when the new list expires; default REVOCATIONS_DAYS from now */
+  readonly expiresAt?: string
   readonly now?: Date
+  /** where the root key came from (a file, a key name), named when it is not a root */
+  readonly rootSource?: string
 }
 
 /** One requested entry: newly added, or already in the list before. */
@@ -37,9 +45,9 @@ export interface RevocationUpdate {
  * expiry. The store is re-read afterwards, so a list that does not load is reported at once.
  */
 export async function updateRevocations(trust: TrustStore, root: SigningKey, change: RevocationChange): Promise<RevocationUpdate> {
-  if (!trust.roots.some((r) => r.keyid === root.keyid)) {
-    throw omniError('OMNI_ERR_PLUGIN_UNTRUSTED', `key ${root.keyid} is not a root key of ${trust.dir}; only a root signs the revocation list`)
-  }
+  requireRoot(trust, root.keyid, change.rootSource ?? 'the signing key')
+  const now = change.now ?? new Date()
+  const reason = change.reason ?? DEFAULT_YANK_REASON
   const before: RevocationList = trust.revocations ?? { issuedAt: '', expiresAt: '', revokedKeys: [], yanked: [] }
   const entries: RevocationEntryResult[] = []
   const revokedKeys = [...before.revokedKeys]
@@ -51,11 +59,16 @@ export async function updateRevocations(trust: TrustStore, root: SigningKey, cha
   const yanked = [...before.yanked]
   for (const { id, version } of change.yanks) {
     const earlier = yanked.find((y) => y.id === id && y.version === version)
-    if (!earlier) yanked.push({ id, version, reason: change.reason })
-    entries.push({ type: 'yank', id, version, reason: earlier?.reason ?? change.reason, added: !earlier })
+    if (!earlier) yanked.push({ id, version, reason })
+    entries.push({ type: 'yank', id, version, reason: earlier?.reason ?? reason, added: !earlier })
   }
-  const issuedAt = isoSeconds(change.now ?? new Date())
-  const list: RevocationList = { issuedAt, expiresAt: change.expiresAt, revokedKeys, yanked }
+  const expiresAt = change.expiresAt ?? defaultRevocationsExpiry(now)
+  const list: RevocationList = { issuedAt: isoSeconds(now), expiresAt, revokedKeys, yanked }
   const file = await writeRevocationList(trust.dir, root, list)
   return { list, file, entries, trust: await loadTrustStore(trust.dir) }
+}
+
+/** When a revocation list signed at `now` expires unless told otherwise. */
+export function defaultRevocationsExpiry(now: Date): string {
+  return isoSeconds(new Date(now.getTime() + REVOCATIONS_DAYS * 86_400_000))
 }

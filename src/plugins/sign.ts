@@ -97,7 +97,7 @@ export async function writeSignature(p: PreparedSignature): Promise<void> {
 }
 
 async function readManifestText(file: string): Promise<string> {
-  const read = await readCapped(file, MAX_ENVELOPE_BYTES, true)
+  const read = await readCapped(file, { maxBytes: MAX_ENVELOPE_BYTES, noFollow: true })
   if (read.type === 'ok') return read.bytes.toString('utf8')
   const why = { missing: 'is missing; a plugin folder to sign needs one', symlink: 'is a symbolic link', 'not-file': 'is not a regular file', 'too-large': `is over ${MAX_ENVELOPE_BYTES} bytes` }
   throw omniError('OMNI_ERR_PLUGIN_MANIFEST', `${file} ${why[read.type]}`)

@@ -140,7 +140,7 @@ async function listFiles(dir: string, suffix: string): Promise<string[]> {
 
 /** Envelope bytes (undefined when missing), refused unread when over the envelope size limit. */
 async function readEnvelope(file: string, code: OmniErrorCode): Promise<Buffer | undefined> {
-  const read = await readCapped(file, MAX_ENVELOPE_BYTES, false)
+  const read = await readCapped(file, { maxBytes: MAX_ENVELOPE_BYTES, noFollow: false })
   if (read.type === 'ok') return read.bytes
   if (read.type === 'missing') return undefined
   const why = read.type === 'too-large' ? `is ${read.size} bytes, over the ${MAX_ENVELOPE_BYTES}-byte limit for envelopes` : 'is not a regular file'

@@ -89,7 +89,7 @@ export async function verifyBundle(dir: string, trust: TrustStore, now: Date, au
 }
 
 async function readEnvelope(dir: string, file: string): Promise<Buffer> {
-  const read = await readCapped(file, MAX_ENVELOPE_BYTES, true)
+  const read = await readCapped(file, { maxBytes: MAX_ENVELOPE_BYTES, noFollow: true })
   switch (read.type) {
     case 'ok':
       return read.bytes
@@ -117,7 +117,7 @@ function checkAudience(m: PluginManifest, opts: VerifyOptions): void {
 /** `plugin.yaml` is optional, but when present it must be exactly the signed bytes, so nobody reads a different manifest. */
 async function checkReadableCopy(dir: string, payload: Buffer, signed: string): Promise<void> {
   const file = join(dir, MANIFEST_FILE)
-  const read = await readCapped(file, MAX_ENVELOPE_BYTES, true)
+  const read = await readCapped(file, { maxBytes: MAX_ENVELOPE_BYTES, noFollow: true })
   if (read.type === 'missing' || (read.type === 'ok' && read.bytes.equals(payload))) return
   const why = read.type === 'symlink' ? 'is a symbolic link; bundles may not contain links' : read.type === 'not-file' ? 'is not a regular file' : `differs from the manifest signed in ${ENVELOPE_FILE} (${signed}); re-sign the plugin or delete ${MANIFEST_FILE}`
   throw omniError('OMNI_ERR_PLUGIN_MANIFEST', `${file} ${why}`)

@@ -1,10 +1,10 @@
 import type { Command } from 'commander'
 import { compileEventFilter, type CompiledEventFilter } from '../../../src/clickhouse/event-filter.ts'
-import { queryEvents } from '../../../src/clickhouse/query.ts'
 import { MAX_LIMIT, type EventRecord } from '../../../src/clickhouse/query-schema.ts'
 import { isOmniError, omniError } from '../../../src/errors/mod.ts'
-import { withClickHouse, withClickHouseOptions, type ClickHouseCliOptions } from '../../lib/clickhouse-options.ts'
+import { clickHouseConfigFrom, withClickHouseOptions, type ClickHouseCliOptions } from '../../lib/clickhouse-options.ts'
 import { formatTable } from '../../lib/output.ts'
+import { withQueryClient } from '../../lib/session.ts'
 
 interface QueryOptions extends ClickHouseCliOptions {
   type?: string
@@ -44,8 +44,8 @@ export function registerQuery(events: Command): void {
   ).action(async (opts: QueryOptions) => {
     // checked before ClickHouse is opened: a typo costs nothing, and names the flag
     const filter = flagsToFilter(opts)
-    await withClickHouse(opts, async (ch) => {
-      const page = await queryEvents(ch, filter)
+    await withQueryClient({ clickhouse: clickHouseConfigFrom(opts) }, async ({ events }) => {
+      const page = await events.query(filter)
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(page, null, 2)}\n`)
         return

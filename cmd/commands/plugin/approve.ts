@@ -3,13 +3,14 @@ import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline/promises'
 import type { Command } from 'commander'
 import { omniError } from '../../../src/errors/mod.ts'
-import { openApprovals, verifyPlugin, widenedCapabilities, type Approval, type VerifiedPlugin } from '../../../src/plugins/mod.ts'
-import { addPluginFlags, pluginSettingsFrom, type PluginCliOptions, type PluginSettings } from '../../lib/plugin-options.ts'
+import type { PluginHostOptions } from '../../../src/node/mod.ts'
+import type { Approval, VerifiedPlugin } from '../../../src/plugins/mod.ts'
+import { addPluginFlags, pluginSettingsFrom, type PluginCliOptions } from '../../lib/plugin-options.ts'
 import { addEnvOption, NATS_URL, natsUrl } from '../../lib/options.ts'
 import { say } from '../../lib/output.ts'
 import { isPluginId } from '../../lib/parse.ts'
-import { withSession } from '../../lib/session.ts'
-import { describeKey, openTrust } from '../../lib/trust.ts'
+import { withNodeClient } from '../../lib/session.ts'
+import { describeKey } from '../../lib/trust.ts'
 
 interface ApproveOptions extends PluginCliOptions {
   by: string
@@ -34,30 +35,27 @@ export function registerApprove(plugin: Command): void {
   addPluginFlags(cmd, ['plugins', 'trust', 'cluster', 'data']).action(async (target: string, opts: ApproveOptions) => {
     if (opts.by.trim() === '') throw omniError('OMNI_ERR_CONFIG', '--by must name who approves the plugin')
     const settings = pluginSettingsFrom(opts)
-    const dir = await pluginFolder(target, settings)
-    const trust = await openTrust(settings.trust)
-    const v = await verifyPlugin(dir, trust, { cluster: settings.cluster })
-    await withSession(natsUrl(opts.nats), async ({ js }) => {
-      const approvals = await openApprovals(js)
-      const previous = await approvals.get(v.manifest.id)
+    const dir = { dir: await pluginFolder(target, settings) }
+    await withNodeClient({ natsUrl: natsUrl(opts.nats), plugins: settings }, async ({ plugins }) => {
+      const { plugin: v, previous, widened } = await plugins.review(dir)
       const m = v.manifest
       say(`${m.id}@${m.version} serial ${m.serial}, tier ${m.tier}, digest sha256:${v.digest}`)
-      say(`signed by ${describeKey(trust, v.keyid)}`)
+      say(`signed by ${describeKey(await plugins.trust(), v.keyid)}`)
       for (const line of capabilityLines(v)) say(line)
-      const widened = previous ? widenedCapabilities(v, previous) : []
       for (const line of previousLines(previous, widened)) say(line)
       if (!opts.yes) {
         if (!process.stdin.isTTY) throw omniError('OMNI_ERR_CONFIG', `${m.id}@${m.version} was not approved: stdin is not a terminal; pass --yes to approve without a prompt`)
         if (!(await confirm(`approve these capabilities of ${m.id} as ${opts.by}? [y/N] `))) throw omniError('OMNI_ERR_PLUGIN_APPROVAL', `${m.id}@${m.version} was not approved: declined at the prompt`)
       }
-      const approval = await approvals.approve(v, opts.by)
-      say(`approved ${m.id}@${m.version} (serial ${approval.serial}) by ${approval.approvedBy} at ${approval.approvedAt}`)
+      // the digest reviewed: a folder changed since the prompt is refused, not approved unseen
+      const { approval } = await plugins.approve(dir, { by: opts.by, digest: v.digest })
+      say(`approved ${m.id}@${m.version} (serial ${approval.serial}) by ${approval.by} at ${approval.at}`)
     })
   })
 }
 
 /** A folder given as such, else `<plugins>/<id>` for an installed plugin's id. */
-async function pluginFolder(target: string, settings: PluginSettings): Promise<string> {
+async function pluginFolder(target: string, settings: PluginHostOptions): Promise<string> {
   const asPath = resolve(target)
   if ((await stat(asPath).catch(() => undefined))?.isDirectory()) return asPath
   if (isPluginId(target)) {

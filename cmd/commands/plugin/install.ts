@@ -1,20 +1,13 @@
+import { join } from 'node:path'
 import type { Command } from 'commander'
-import {
-  installFromRegistry,
-  openApprovals,
-  openHighWaterMarks,
-  openPluginRegistry,
-  widenedCapabilities,
-  type Approvals,
-  type HighWaterResult,
-  type VerifiedPlugin,
-} from '../../../src/plugins/mod.ts'
+import type { Static } from 'typebox'
+import type { PluginContracts, PluginService } from '../../../src/node/mod.ts'
 import { addPluginFlags, pluginSettingsFrom, type PluginCliOptions } from '../../lib/plugin-options.ts'
 import { addEnvOption, NATS_URL, natsUrl } from '../../lib/options.ts'
 import { say } from '../../lib/output.ts'
 import { parsePluginRef } from '../../lib/parse.ts'
-import { withSession } from '../../lib/session.ts'
-import { describeKey, openTrust } from '../../lib/trust.ts'
+import { withNodeClient } from '../../lib/session.ts'
+import { describeKey } from '../../lib/trust.ts'
 
 interface InstallOptions extends PluginCliOptions {
   nats?: string
@@ -35,36 +28,38 @@ export function registerInstall(plugin: Command): void {
   addPluginFlags(install, ['plugins', 'trust', 'cluster', 'data']).action(async (ref: string, opts: InstallOptions) => {
     const { id, version } = parsePluginRef(ref, 'plugin')
     const settings = pluginSettingsFrom(opts)
-    const trust = await openTrust(settings.trust)
-    await withSession(natsUrl(opts.nats), async ({ js }) => {
-      const target = { id, version, pluginsDir: settings.dir, trust, verify: { cluster: settings.cluster } }
-      const { plugin: v, highWater: mark } = await installFromRegistry(await openPluginRegistry(js), target, await openHighWaterMarks(js))
-      const m = v.manifest
-      say(`installed ${m.id}@${m.version} into ${v.dir}`)
-      say(`  serial ${m.serial}, tier ${m.tier}, runtime ${m.runtime}, digest sha256:${v.digest}`)
-      say(`  signed by ${describeKey(trust, v.keyid)}`)
+    await withNodeClient({ natsUrl: natsUrl(opts.nats), plugins: settings }, async ({ plugins }) => {
+      const trust = await plugins.trust()
+      const { plugin: m, highWater: mark, approval } = await plugins.install({ id, version })
+      say(`installed ${m.id}@${m.version} into ${join(settings.dir, m.id)}`)
+      say(`  serial ${m.serial}, tier ${m.tier}, runtime ${m.runtime}, digest sha256:${m.digest}`)
+      say(`  signed by ${describeKey(trust, m.keyid)}`)
       say(`  high-water: ${highWater(mark)}`)
-      say(`  approval: ${await approvalState(await openApprovals(js), v)}`)
+      say(`  approval: ${await approvalState(plugins, m.id, approval)}`)
     })
   })
 }
 
-function highWater(r: HighWaterResult): string {
+type Installed = Static<typeof PluginContracts.InstallResponse>
+
+function highWater(r: Installed['highWater']): string {
   switch (r.type) {
     case 'first':
-      return `serial ${r.mark.serial} recorded, the first seen for this id`
+      return `serial ${r.serial} recorded, the first seen for this id`
     case 'newer':
-      return `serial ${r.mark.serial} recorded (was ${r.previous.serial}); older serials are refused from now on`
+      return `serial ${r.serial} recorded (was ${r.previous}); older serials are refused from now on`
     case 'same':
-      return `serial ${r.mark.serial} with this digest was already recorded`
+      return `serial ${r.serial} with this digest was already recorded`
   }
 }
 
-async function approvalState(approvals: Approvals, v: VerifiedPlugin): Promise<string> {
-  const approved = await approvals.get(v.manifest.id)
-  const fix = `run \`omni plugin approve ${v.manifest.id} --by <name>\` after reviewing it`
-  if (!approved) return `none yet; it does not run until approved: ${fix}`
-  const widened = widenedCapabilities(v, approved)
-  if (widened.length === 0) return `approved by ${approved.approvedBy} (version ${approved.version}, serial ${approved.serial})`
-  return `needed again, it asks for more than approved (${widened.join('; ')}): ${fix}`
+async function approvalState(plugins: PluginService, id: string, approval: Installed['approval']): Promise<string> {
+  const fix = `run \`omni plugin approve ${id} --by <name>\` after reviewing it`
+  if (approval.state === 'approved') {
+    // the answer names the approver; the review adds the version and serial approved
+    const { previous } = await plugins.review(id)
+    return `approved by ${approval.by}${previous ? ` (version ${previous.version}, serial ${previous.serial})` : ''}`
+  }
+  if (approval.state === 'widened') return `needed again, it asks for more than approved (${approval.widened?.join('; ')}): ${fix}`
+  return `none yet; it does not run until approved: ${fix}`
 }

@@ -4,9 +4,13 @@ import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { omniError } from '../../../src/errors/mod.ts'
 import {
+  defaultRevocationsExpiry,
   generateSigningKey,
   loadTrustStore,
+  openTrustStore,
   readSigningKey,
+  requireRoot,
+  REVOCATIONS_DAYS,
   REVOCATIONS_FILE,
   writeKeyGrant,
   writeRevocationList,
@@ -18,7 +22,6 @@ import { isoSeconds } from '../../../src/util/time.ts'
 import { addPluginFlags, pluginSettingsFrom } from '../../lib/plugin-options.ts'
 import { say } from '../../lib/output.ts'
 import { daysFromNow, parseExpiry, parseTier } from '../../lib/parse.ts'
-import { openTrust, requireRoot } from '../../lib/trust.ts'
 
 interface KeygenOptions {
   out: string
@@ -30,7 +33,6 @@ interface KeygenOptions {
   data: string
 }
 
-const REVOCATIONS_DAYS = 90
 const GRANT_DAYS = 365
 // a grant's name is the key's name: the trust store's rule is stricter than the key file's
 const GRANT_NAME = /^[a-z0-9][a-z0-9_.-]*$/
@@ -85,7 +87,7 @@ function checkMode(name: string, opts: KeygenOptions): 'plain' | 'root' | 'grant
 }
 
 async function prepareGrant(name: string, opts: KeygenOptions, trustDir: string): Promise<{ root: SigningKey; tier: Tier }> {
-  const trust = await openTrust(trustDir)
+  const trust = await openTrustStore(trustDir)
   const file = resolve(opts.grantWith as string)
   const root = await readSigningKey(file)
   requireRoot(trust, root.keyid, file)
@@ -103,7 +105,7 @@ async function makeRoot(key: SigningKey, where: { publicKeyFile: string; rootFil
   if (await exists(listFile)) {
     say(`revocations  kept the existing ${listFile}${expires ? ' (--expires not applied; `omni plugin revoke` re-signs it)' : ''}`)
   } else {
-    const expiresAt = expires ?? daysFromNow(REVOCATIONS_DAYS)
+    const expiresAt = expires ?? defaultRevocationsExpiry(new Date())
     await writeRevocationList(trustDir, key, { issuedAt: isoSeconds(new Date()), expiresAt, revokedKeys: [], yanked: [] })
     say(`revocations  ${listFile}: empty, expires ${expiresAt} (re-sign it before then with \`omni plugin revoke\`; an expired list refuses every plugin)`)
   }

@@ -1,10 +1,10 @@
 import type { Command } from 'commander'
-import { isAdditiveTier, listInstalled, openApprovals, openPluginRegistry, type Approvals, type InstalledPlugin, type Tier } from '../../../src/plugins/mod.ts'
+import { localPlugins, type PluginHostOptions } from '../../../src/node/mod.ts'
+import { isAdditiveTier, type InstalledPlugin, type Tier } from '../../../src/plugins/mod.ts'
 import { addPluginFlags, pluginSettingsFrom, type PluginCliOptions } from '../../lib/plugin-options.ts'
 import { NATS_URL, natsUrl } from '../../lib/options.ts'
 import { formatTable, say } from '../../lib/output.ts'
-import { withSession } from '../../lib/session.ts'
-import { openTrust } from '../../lib/trust.ts'
+import { withNodeClient } from '../../lib/session.ts'
 
 interface ListOptions extends PluginCliOptions {
   registry?: boolean
@@ -27,10 +27,9 @@ export function registerList(plugin: Command): void {
     .option('--json', 'print JSON')
   addPluginFlags(cmd, ['plugins', 'trust', 'cluster', 'data']).action(async (opts: ListOptions) => {
     const settings = pluginSettingsFrom(opts)
-    if (opts.registry) return listRegistry({ url: natsUrl(opts.nats), json: opts.json === true })
-    const trust = await openTrust(settings.trust)
-    const inspectAll = (approvals?: Approvals) => listInstalled(settings.dir, trust, { cluster: settings.cluster }, approvals)
-    const rows = opts.nats !== undefined ? await withSession(opts.nats, async ({ js }) => inspectAll(await openApprovals(js))) : await inspectAll()
+    if (opts.registry) return listRegistry({ url: natsUrl(opts.nats), settings, json: opts.json === true })
+    // without --nats only this host's folders are read: no approvals, no connection
+    const rows = opts.nats !== undefined ? await withNodeClient({ natsUrl: opts.nats, plugins: settings }, ({ plugins }) => plugins.installed()) : await localPlugins(settings).installed({ approvals: false })
     if (opts.json) return say(JSON.stringify(rows, null, 2))
     if (rows.length === 0) return say(`no plugins installed in ${settings.dir}`)
     printInstalled(rows, { withApproval: opts.nats !== undefined })
@@ -65,8 +64,8 @@ function printInstalled(rows: readonly InstalledPlugin[], { withApproval }: { wi
   if (notes.length > 0) process.stdout.write(`\n${notes.join('\n')}\n`)
 }
 
-async function listRegistry({ url, json }: { url: string; json: boolean }): Promise<void> {
-  const entries = await withSession(url, async ({ js }) => (await openPluginRegistry(js)).list())
+async function listRegistry({ url, settings, json }: { url: string; settings: PluginHostOptions; json: boolean }): Promise<void> {
+  const entries = await withNodeClient({ natsUrl: url, plugins: settings }, ({ plugins }) => plugins.published())
   if (json) return say(JSON.stringify(entries.map((e) => ({ ...e, additive: isAdditiveTier(e.tier as Tier) })), null, 2))
   if (entries.length === 0) return say('no plugins published')
   const head = ['ID', 'VERSION', 'SERIAL', 'TIER', 'ADDITIVE', 'SIGNER', 'DIGEST', 'SIZE', 'PUBLISHED']

@@ -2,11 +2,10 @@ import { readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { parseDocument } from 'yaml'
-import { MANIFEST_FILE, promotePlugin, readSigningKey, type Tier } from '../../../src/plugins/mod.ts'
+import { MANIFEST_FILE, openTrustStore, promotePlugin, readSigningKey, type Tier } from '../../../src/plugins/mod.ts'
 import { addPluginFlags, pluginSettingsFrom } from '../../lib/plugin-options.ts'
 import { say } from '../../lib/output.ts'
 import { parseExpiry, parseTier } from '../../lib/parse.ts'
-import { openTrust } from '../../lib/trust.ts'
 import { printSigned } from './sign.ts'
 
 interface PromoteOptions {
@@ -33,7 +32,7 @@ export function registerPromote(plugin: Command): void {
   addPluginFlags(promote, ['trust', 'data']).action(async (dir: string, opts: PromoteOptions) => {
     const folder = resolve(dir)
     const key = await readSigningKey(resolve(opts.key))
-    const trust = await openTrust(pluginSettingsFrom({ trust: opts.trust, data: opts.data }).trust)
+    const trust = await openTrustStore(pluginSettingsFrom({ trust: opts.trust, data: opts.data }).trust)
     const before = await readManifestTier(folder)
     const signed = await promotePlugin(folder, key, { tier: opts.tier, trust, ...(opts.expires ? { expiresAt: opts.expires } : {}) })
     say(`promoted ${signed.manifest.id}@${signed.manifest.version}${before ? ` from tier ${before}` : ''} to tier ${signed.manifest.tier}`)

@@ -1,11 +1,10 @@
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
-import { openPluginRegistry, REGISTRY_BUCKET, verifyPlugin } from '../../../src/plugins/mod.ts'
+import { openPluginRegistry, openTrustStore, REGISTRY_BUCKET, verifyPlugin } from '../../../src/plugins/mod.ts'
 import { addPluginFlags, pluginSettingsFrom, type PluginCliOptions } from '../../lib/plugin-options.ts'
 import { addEnvOption, NATS_URL, natsUrl } from '../../lib/options.ts'
 import { say } from '../../lib/output.ts'
 import { withSession } from '../../lib/session.ts'
-import { openTrust } from '../../lib/trust.ts'
 
 interface PublishOptions extends PluginCliOptions {
   nats?: string
@@ -25,7 +24,7 @@ export function registerPublish(plugin: Command): void {
   addEnvOption(publish, NATS_URL, 'NATS server URL')
   addPluginFlags(publish, ['trust', 'cluster', 'data']).action(async (dir: string, opts: PublishOptions) => {
     const settings = pluginSettingsFrom(opts)
-    const trust = await openTrust(settings.trust)
+    const trust = await openTrustStore(settings.trust)
     const v = await verifyPlugin(resolve(dir), trust, { cluster: settings.cluster })
     const entry = await withSession(natsUrl(opts.nats), async ({ js }) => (await openPluginRegistry(js)).publish(v))
     say(`published ${entry.name} to ${REGISTRY_BUCKET}: serial ${entry.serial}, tier ${entry.tier}, digest sha256:${entry.digest}, signer ${entry.signer}, ${entry.size} bytes`)

@@ -1,11 +1,11 @@
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { omniError } from '../../../src/errors/mod.ts'
-import { readSigningKey, updateRevocations, type TrustStore } from '../../../src/plugins/mod.ts'
+import { localPlugins } from '../../../src/node/mod.ts'
+import { DEFAULT_YANK_REASON, REVOCATIONS_DAYS, type TrustStore } from '../../../src/plugins/mod.ts'
 import { addPluginFlags, pluginSettingsFrom } from '../../lib/plugin-options.ts'
 import { say } from '../../lib/output.ts'
-import { daysFromNow, parseExpiry, parsePluginRef } from '../../lib/parse.ts'
-import { openTrust, requireRoot } from '../../lib/trust.ts'
+import { parseExpiry, parsePluginRef } from '../../lib/parse.ts'
 
 interface RevokeOptions {
   key: string[]
@@ -17,7 +17,6 @@ interface RevokeOptions {
   data: string
 }
 
-const REVOCATIONS_DAYS = 90
 const KEYID = /^[0-9a-f]{32}$/
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value]
@@ -34,7 +33,7 @@ export function registerRevoke(plugin: Command): void {
     )
     .option('--key <keyid>', 'revoke this key id (32 hex characters, as keygen and verify print it); repeatable', collect, [])
     .option('--yank <id@version>', 'yank this plugin version, e.g. acme.shout@1.0.0; repeatable', collect, [])
-    .option('--reason <text>', 'why the versions are yanked (shown when one is refused)', 'yanked by the operator')
+    .option('--reason <text>', 'why the versions are yanked (shown when one is refused)', DEFAULT_YANK_REASON)
     .requiredOption('--root-key <file>', 'private key of a root of the trust store, which signs the new list')
     .option('--expires <when>', `when the new list expires (default ${REVOCATIONS_DAYS}d): a duration (90d, 12h, 52w, 2y), a date or a timestamp`, parseExpiry('--expires'))
   addPluginFlags(cmd, ['trust', 'data']).action(async (opts: RevokeOptions) => {
@@ -43,20 +42,21 @@ export function registerRevoke(plugin: Command): void {
       if (!KEYID.test(k)) throw omniError('OMNI_ERR_CONFIG', `--key "${k}" is not a key id: 32 lower-case hex characters (keygen and verify print them)`)
     }
     if (opts.reason.trim() === '') throw omniError('OMNI_ERR_CONFIG', '--reason must not be empty')
-    const trustDir = pluginSettingsFrom({ trust: opts.trust, data: opts.data }).trust
-    const trust = await openTrust(trustDir)
-    const rootFile = resolve(opts.rootKey)
-    const root = await readSigningKey(rootFile)
-    requireRoot(trust, root.keyid, rootFile)
-
-    const expiresAt = opts.expires ?? daysFromNow(REVOCATIONS_DAYS)
-    const { list, file, entries } = await updateRevocations(trust, root, { keys: opts.key, yanks, reason: opts.reason, expiresAt })
+    // only the trust store is touched: no cluster connection, no plugins folder
+    const plugins = localPlugins(pluginSettingsFrom({ trust: opts.trust, data: opts.data }))
+    const { list, file, entries, trust, root } = await plugins.updateRevocations({
+      keys: opts.key,
+      yanks,
+      reason: opts.reason,
+      rootKey: { file: resolve(opts.rootKey) },
+      ...(opts.expires !== undefined ? { expiresAt: opts.expires } : {}),
+    })
     for (const e of entries) {
       if (e.type === 'key') say(e.added ? `revoked  key ${e.keyid}${knownAs(trust, e.keyid)}` : `key ${e.keyid} was already revoked`)
       else say(e.added ? `yanked   ${e.id}@${e.version}: ${e.reason}` : `${e.id}@${e.version} was already yanked`)
     }
     const { revokedKeys, yanked } = list
-    say(`wrote ${file}: ${revokedKeys.length} revoked key(s), ${yanked.length} yanked version(s), signed by root ${root.keyid}, expires ${list.expiresAt}`)
+    say(`wrote ${file}: ${revokedKeys.length} revoked key(s), ${yanked.length} yanked version(s), signed by root ${root}, expires ${list.expiresAt}`)
   })
 }
 

@@ -3,10 +3,10 @@ import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { parseDocument } from 'yaml'
 import { omniError } from '../../../src/errors/mod.ts'
-import { imageProblem, MANIFEST_FILE, readSigningKey, signPlugin, type ManifestEdits, type SignedPlugin, type TrustStore } from '../../../src/plugins/mod.ts'
+import { imageProblem, MANIFEST_FILE, openTrustStore, readSigningKey, signPlugin, type ManifestEdits, type SignedPlugin, type TrustStore } from '../../../src/plugins/mod.ts'
 import { say } from '../../lib/output.ts'
 import { parseExpiry, parseSerial } from '../../lib/parse.ts'
-import { describeKey, openTrust } from '../../lib/trust.ts'
+import { describeKey } from '../../lib/trust.ts'
 
 interface SignOptions {
   key: string
@@ -34,7 +34,7 @@ export function registerSign(plugin: Command): void {
     .action(async (dir: string, opts: SignOptions) => {
       const folder = resolve(dir)
       const key = await readSigningKey(resolve(opts.key))
-      const trust = opts.trust !== undefined ? await openTrust(resolve(opts.trust)) : undefined
+      const trust = opts.trust !== undefined ? await openTrustStore(resolve(opts.trust)) : undefined
       const edits: ManifestEdits = { ...(opts.serial !== undefined ? { serial: opts.serial } : {}), ...(opts.expires ? { expiresAt: opts.expires } : {}) }
       const signed = await withImage(folder, opts.image, () => signPlugin(folder, key, { ...(trust ? { trust } : {}), edits }))
       printSigned(signed, trust)

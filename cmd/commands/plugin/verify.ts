@@ -7,6 +7,7 @@ import {
   MANIFEST_FILE,
   openApprovals,
   openHighWaterMarks,
+  openTrustStore,
   verifyPlugin,
   type TrustStore,
   type VerifiedPlugin,
@@ -14,7 +15,7 @@ import {
 import { addPluginFlags, pluginSettingsFrom, type PluginCliOptions } from '../../lib/plugin-options.ts'
 import { say } from '../../lib/output.ts'
 import { withSession } from '../../lib/session.ts'
-import { describeKey, openTrust } from '../../lib/trust.ts'
+import { describeKey } from '../../lib/trust.ts'
 
 interface VerifyOptions extends PluginCliOptions {
   data: string
@@ -36,7 +37,7 @@ export function registerVerify(plugin: Command): void {
     .option('--nats <url>', 'also check the high-water mark and the approval on this NATS server')
   addPluginFlags(cmd, ['trust', 'cluster', 'data']).action(async (dir: string, opts: VerifyOptions) => {
     const settings = pluginSettingsFrom(opts)
-    const trust = await openTrust(settings.trust)
+    const trust = await openTrustStore(settings.trust)
     const v = await verifyPlugin(resolve(dir), trust, { cluster: settings.cluster, ...(opts.tenant !== undefined ? { tenant: opts.tenant } : {}) })
     for (const line of await verifiedLines(v, { trust, cluster: settings.cluster, ...(opts.tenant !== undefined ? { tenant: opts.tenant } : {}) })) say(line)
     if (opts.nats !== undefined) {

@@ -80,7 +80,7 @@ export async function streamRoutes(app: ApiApp, { config }: RouteOptions): Promi
         })
         return reply.raw
       }
-      const filter = { subjects, ...(q.tenant ? { tenant: q.tenant } : {}), ...(q.instance ? { instance: q.instance } : {}), ...(after !== undefined ? { after } : {}) }
+      const filter = { subjects, ...(q.tenant ? { tenant: q.tenant } : {}), ...(q.instance ? { instance: q.instance } : {}), ...(after !== undefined ? { from: { after } } : {}) }
       const events = await app.node.events.follow(filter).catch((cause: unknown) => {
         release()
         const why = cause instanceof Error ? cause.message : String(cause)

@@ -18,11 +18,21 @@ export interface EventQueryService {
   follow(filter: LiveFilter): Promise<LiveEvents>
 }
 
-/** Queries over `clickhouse()`, which is undefined when the node runs without it (every query then answers 503). */
-export function createEventQueryService(js: JetStreamClient, clickhouse: () => ClickHouse | undefined): EventQueryService {
+export interface EventQueryDeps {
+  /** the stream `follow` reads; without it (a process that opened only ClickHouse) `follow` answers 503 */
+  readonly js?: JetStreamClient
+  /** undefined when the node runs without ClickHouse: every query then answers 503 */
+  readonly clickhouse: () => ClickHouse | undefined
+}
+
+export function createEventQueryService({ js, clickhouse }: EventQueryDeps): EventQueryService {
   return {
-    follow: (filter) => followEvents(js, filter),
-    query: (filter) => queryEvents(requireClickHouse(clickhouse()), filter),
+    follow: async (filter) => {
+      if (!js) throw omniError('OMNI_ERR_UNAVAILABLE', 'following events needs the NATS server that stores them; this process opened only ClickHouse')
+      return followEvents(js, filter)
+    },
+    // async: a missing ClickHouse rejects like every other failure, never throws on the call
+    query: async (filter) => queryEvents(requireClickHouse(clickhouse()), filter),
     async get(id, scope = {}) {
       const detail = await getEvent(requireClickHouse(clickhouse()), id, scope.tenant === undefined ? {} : { tenant: scope.tenant })
       if (!detail) throw omniError('OMNI_ERR_NOT_FOUND', `no event ${id} is recorded`)

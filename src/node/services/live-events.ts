@@ -6,13 +6,21 @@ export interface LiveFilter {
   readonly subjects: readonly string[]
   readonly tenant?: string
   readonly instance?: string
-  /** resume after this stream sequence; absent means only events from now on */
-  readonly after?: number
+  /** where reading starts; default 'new' */
+  readonly from?: LiveStart
 }
+
+/**
+ * Where following starts: events stored from now on, every stored event, the last stored event
+ * of each subject, or right after a stream sequence (an exact resume point).
+ */
+export type LiveStart = 'new' | 'all' | 'last-per-subject' | { readonly after: number }
 
 /** One stored event as it goes by: its stream sequence (an exact resume point) and its text. */
 export interface LiveEvent {
   readonly seq: number
+  /** the subject it was stored on */
+  readonly subject: string
   readonly text: string
   /** the parsed body, when it is JSON */
   readonly parsed: { readonly value: unknown } | undefined
@@ -26,10 +34,7 @@ export interface LiveEvents extends AsyncIterable<LiveEvent> {
 
 /** Opens an ordered consumer on the events stream; a filter the server refuses rejects here. */
 export async function followEvents(js: JetStreamClient, filter: LiveFilter): Promise<LiveEvents> {
-  const consumer = await js.consumers.get(EVENTS_STREAM, {
-    filter_subjects: [...filter.subjects],
-    ...(filter.after === undefined ? { deliver_policy: DeliverPolicy.New } : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: filter.after + 1 }),
-  })
+  const consumer = await js.consumers.get(EVENTS_STREAM, { filter_subjects: [...filter.subjects], ...deliverFrom(filter.from ?? 'new') })
   const messages = await consumer.consume({ max_messages: 256 }).catch(async (err: unknown) => {
     await consumer.delete().catch(() => undefined)
     throw err
@@ -48,10 +53,15 @@ export async function followEvents(js: JetStreamClient, filter: LiveFilter): Pro
         if (closing) return
         const text = decoder.decode(m.data)
         const parsed = parse(text)
-        if (matches(parsed, filter)) yield { seq: m.seq, text, parsed }
+        if (matches(parsed, filter)) yield { seq: m.seq, subject: m.subject, text, parsed }
       }
     },
   }
+}
+
+function deliverFrom(from: LiveStart) {
+  if (typeof from === 'object') return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from.after + 1 }
+  return { deliver_policy: from === 'all' ? DeliverPolicy.All : from === 'last-per-subject' ? DeliverPolicy.LastPerSubject : DeliverPolicy.New }
 }
 
 type Head = { type?: unknown; tenant?: unknown; instance?: unknown }

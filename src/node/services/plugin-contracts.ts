@@ -1,6 +1,6 @@
 import Type from 'typebox'
 import { ApprovedCapabilitiesSchema } from '../../plugins/approvals.ts'
-import { BUNDLE_FORMAT, PLUGIN_ID_PATTERN, SEMVER_PATTERN, TierSchema, TIMESTAMP_PATTERN } from '../../plugins/mod.ts'
+import { BUNDLE_FORMAT, DEFAULT_YANK_REASON, PLUGIN_ID_PATTERN, SEMVER_PATTERN, TierSchema, TIMESTAMP_PATTERN } from '../../plugins/mod.ts'
 
 // the plugin service's requests and answers, as TypeBox schemas: the API validates with them and
 // the service is typed by them
@@ -129,7 +129,7 @@ export const ApproveResponse = Type.Object({
 export const RevokeBody = Type.Object(
   {
     versions: Type.Optional(Type.Array(Version, { minItems: 1, maxItems: 64, description: 'versions to yank (default: the installed version)' })),
-    reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500, pattern: '\\S', description: 'shown when a yanked version is refused (default "yanked by the operator")' })),
+    reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500, pattern: '\\S', description: `shown when a yanked version is refused (default "${DEFAULT_YANK_REASON}")` })),
     rootKey: ServerKeyName,
     expiresAt: Type.Optional(Timestamp),
   },

@@ -1,7 +1,7 @@
-import { lstat, realpath, stat } from 'node:fs/promises'
+import { lstat, realpath } from 'node:fs/promises'
 import { join } from 'node:path'
 import { omniError, type OmniError } from '../../errors/mod.ts'
-import { isAdditiveTier, loadTrustStore, parseSigningKey, type SigningKey, type TrustStore, type VerifiedPlugin, type VerifyOptions } from '../../plugins/mod.ts'
+import { isAdditiveTier, openTrustStore, parseSigningKey, type SigningKey, type TrustStore, type VerifiedPlugin, type VerifyOptions } from '../../plugins/mod.ts'
 import { readCapped } from '../../plugins/read.ts'
 import type { PluginHostOptions } from '../plugin-host.ts'
 import type { Problem } from '../../errors/mod.ts'
@@ -34,11 +34,7 @@ export function pluginScope(settings: PluginHostOptions | undefined): PluginScop
       const now = settings.now?.()
       return { cluster: settings.cluster, ...(now ? { now } : {}) }
     },
-    trust: async () => {
-      const info = await stat(settings.trust).catch(() => undefined)
-      if (!info?.isDirectory()) throw omniError('OMNI_ERR_PLUGIN_UNTRUSTED', `the trust store ${settings.trust} does not exist on this node`)
-      return loadTrustStore(settings.trust)
-    },
+    trust: () => openTrustStore(settings.trust),
   }
 }
 
@@ -83,7 +79,7 @@ export async function readServerKey(scope: PluginScope, name: string, where: str
   // a file that resolves anywhere else (a symbolic link, even to a key beside it) is not used
   if ((await realpath(file).catch(() => undefined)) !== file) throw refuse()
   // O_NOFOLLOW: a link swapped in after that check is refused by the open itself
-  const read = await readCapped(file, MAX_KEY_FILE_BYTES, true).catch(() => undefined)
+  const read = await readCapped(file, { maxBytes: MAX_KEY_FILE_BYTES, noFollow: true }).catch(() => undefined)
   if (read?.type !== 'ok') throw refuse()
   return parseSigningKey(read.bytes.toString('utf8'), `key ${name} in ${scope.keysDir}`)
 }

@@ -12,26 +12,56 @@ import {
   openHighWaterMarks,
   openPluginRegistry,
   promoteInstalled,
+  readSigningKey,
   updateRevocations,
   verifyPlugin,
   widenedCapabilities,
+  type Approval,
   type Approvals,
   type HighWaterMarks,
   type InstalledPlugin,
   type PluginRegistry,
+  type RegistryEntry,
+  type RevocationUpdate,
+  type SigningKey,
   type TrustStore,
+  type VerifiedPlugin,
 } from '../../plugins/mod.ts'
 import { serialized } from '../../util/serial.ts'
-import { isoSeconds } from '../../util/time.ts'
 import type { PluginHostOptions, PluginStatus } from '../plugin-host.ts'
 import type * as C from './plugin-contracts.ts'
 import type { ReloadResult } from './pipeline-files.ts'
-import { futureOrRefuse, installedDir, isInstalled, pluginScope, pluginSummary, readServerKey, reloadAfterChange, type PluginScope } from './plugin-scope.ts'
-
-const REVOCATIONS_DAYS = 90
-const DEFAULT_REASON = 'yanked by the operator'
+import { futureOrRefuse, installedDir, isInstalled, pluginScope, pluginSummary, readServerKey, reloadAfterChange, type PluginScope, type ReloadAnswer } from './plugin-scope.ts'
 
 type ListAnswer = Static<typeof C.ListResponse>
+
+/** A plugin to review or approve: an installed plugin's id, or a plugin folder on this host (the CLI's). */
+export type PluginTarget = string | { readonly dir: string }
+
+/** A root or signing key: a file on this host (the CLI's), or a key name in `<trust>/keys` (`where` names the request field). */
+export type KeySource = { readonly file: string } | { readonly name: string; readonly where: string }
+
+/** A verified plugin next to the approval recorded for its id. */
+export interface PluginReview {
+  readonly plugin: VerifiedPlugin
+  readonly previous: Approval | undefined
+  /** what it asks for beyond `previous` (empty without one) */
+  readonly widened: string[]
+}
+
+/** Keys to revoke and versions to yank, of any plugin; with neither, the list is only re-signed with a new expiry. */
+export interface RevocationRequest {
+  readonly keys?: readonly string[]
+  readonly yanks?: readonly { readonly id: string; readonly version: string }[]
+  /** default DEFAULT_YANK_REASON */
+  readonly reason?: string
+  /** default REVOCATIONS_DAYS from now */
+  readonly expiresAt?: string
+  readonly rootKey: KeySource
+}
+
+/** The list as re-signed, the root that signed it, and the reload after the change. */
+export type RevocationAnswer = RevocationUpdate & { readonly root: string; readonly reload: ReloadAnswer }
 
 /**
  * The node's plugins: list, install (from the cluster registry or a signed bundle), approve,
@@ -44,17 +74,29 @@ export interface PluginService {
   list(): Promise<ListAnswer>
   /** installed, verified plugins whose capabilities are not approved (or widened since) */
   pending(): Promise<ListAnswer['plugins']>
+  /** the installed folders as they verify now; fails when the trust store is unusable. Approvals are read unless `approvals` is false. */
+  installed(opts?: { readonly approvals?: boolean }): Promise<InstalledPlugin[]>
+  /** the versions published in the cluster registry */
+  published(): Promise<RegistryEntry[]>
+  /** the trust store as it is on disk now */
+  trust(): Promise<TrustStore>
   install(request: Static<typeof C.InstallBody>): Promise<Static<typeof C.InstallResponse>>
-  /** `by` is who approves, recorded with the approval */
-  approve(id: string, request: { readonly by: string; readonly digest?: string }): Promise<Static<typeof C.ApproveResponse>>
+  /** verifies `target` and compares it with its approval, changing nothing: what an approver reviews */
+  review(target: PluginTarget): Promise<PluginReview>
+  /** `by` is who approves, recorded with the approval; `digest`, when given, must be the reviewed one */
+  approve(target: PluginTarget, request: { readonly by: string; readonly digest?: string }): Promise<Static<typeof C.ApproveResponse>>
+  /** yanks versions of an installed (or published) plugin */
   revoke(id: string, request: Static<typeof C.RevokeBody>): Promise<Static<typeof C.RevokeResponse>>
+  /** re-signs the revocation list with the entries asked for added */
+  updateRevocations(request: RevocationRequest): Promise<RevocationAnswer>
   promote(id: string, request: Static<typeof C.PromoteBody>): Promise<Static<typeof C.PromoteResponse>>
 }
 
 export interface PluginServiceDeps {
   /** undefined when the node runs without plugins: every change then answers 503 */
   readonly settings: PluginHostOptions | undefined
-  readonly js: JetStreamClient
+  /** undefined without a cluster connection (a CLI command on this host alone): what needs a bucket then answers 503 */
+  readonly js: JetStreamClient | undefined
   /** what the node made of each plugin at its last scan */
   readonly status: () => readonly PluginStatus[]
   readonly reload: () => Promise<ReloadResult>
@@ -71,11 +113,44 @@ export function createPluginService(deps: PluginServiceDeps): PluginService {
   let approvalsP: Promise<Approvals> | undefined = deps.buckets ? Promise.resolve(deps.buckets.approvals) : undefined
   let marksP: Promise<HighWaterMarks> | undefined = deps.buckets ? Promise.resolve(deps.buckets.marks) : undefined
   let registryP: Promise<PluginRegistry> | undefined
-  const approvals = () => (approvalsP ??= openApprovals(deps.js).catch(forget(() => (approvalsP = undefined))))
-  const marks = () => (marksP ??= openHighWaterMarks(deps.js).catch(forget(() => (marksP = undefined))))
-  const registry = () => (registryP ??= openPluginRegistry(deps.js).catch(forget(() => (registryP = undefined))))
+  const cluster = (): JetStreamClient => {
+    if (!deps.js) throw omniError('OMNI_ERR_UNAVAILABLE', 'this needs the cluster\'s NATS server (approvals, high-water marks and the registry live there); give its URL')
+    return deps.js
+  }
+  const approvals = () => (approvalsP ??= openApprovals(cluster()).catch(forget(() => (approvalsP = undefined))))
+  const marks = () => (marksP ??= openHighWaterMarks(cluster()).catch(forget(() => (marksP = undefined))))
+  const registry = () => (registryP ??= openPluginRegistry(cluster()).catch(forget(() => (registryP = undefined))))
   const scope = () => pluginScope(deps.settings)
   const reload = () => reloadAfterChange(deps.reload)
+  const folderOf = async (s: PluginScope, target: PluginTarget) => (typeof target === 'string' ? installedDir(s, target) : target.dir)
+
+  const review = async (s: PluginScope, target: PluginTarget): Promise<PluginReview> => {
+    const plugin = await verifyPlugin(await folderOf(s, target), await s.trust(), s.verifyOptions())
+    // a folder given as such may have any name; an installed one must hold the plugin it is named for
+    if (typeof target === 'string' && plugin.manifest.id !== target) throw omniError('OMNI_ERR_PLUGIN_MANIFEST', `folder ${target} holds plugin ${plugin.manifest.id}; nothing was approved`)
+    const previous = await (await approvals()).get(plugin.manifest.id)
+    return { plugin, previous, widened: previous ? widenedCapabilities(plugin, previous) : [] }
+  }
+
+  // the caller holds `exclusive`
+  const revise = async (s: PluginScope, trust: TrustStore, request: RevocationRequest): Promise<RevocationAnswer> => {
+    const root = await signingKey(s, request.rootKey)
+    const now = s.verifyOptions().now
+    const update = await updateRevocations(trust, root.key, {
+      keys: request.keys ?? [],
+      yanks: request.yanks ?? [],
+      rootSource: root.source,
+      ...(request.reason !== undefined ? { reason: request.reason } : {}),
+      ...(request.expiresAt !== undefined ? { expiresAt: request.expiresAt } : {}),
+      ...(now ? { now } : {}),
+    })
+    return { ...update, root: root.key.keyid, reload: await reload() }
+  }
+
+  const installed = async ({ approvals: withApprovals = true }: { readonly approvals?: boolean } = {}) => {
+    const s = scope()
+    return listInstalled(s.settings.dir, await s.trust(), s.verifyOptions(), withApprovals ? await approvals() : undefined)
+  }
 
   const list = async (): Promise<ListAnswer> => {
     if (!deps.settings) return { enabled: false, plugins: [] }
@@ -99,6 +174,9 @@ export function createPluginService(deps: PluginServiceDeps): PluginService {
   return {
     list,
     pending: async () => (await list()).plugins.filter((p) => p.verified && p.approval.state !== 'approved'),
+    installed,
+    published: async () => (await registry()).list(),
+    trust: () => scope().trust(),
     install: ({ id, version, bundle: upload }) => {
       const s = scope()
       return exclusive(async () => {
@@ -116,42 +194,41 @@ export function createPluginService(deps: PluginServiceDeps): PluginService {
         }
       })
     },
-    approve: (id, { by, digest }) => {
+    review: (target) => review(scope(), target),
+    approve: (target, { by, digest }) => {
       const s = scope()
       return exclusive(async () => {
-        const v = await verifyPlugin(await installedDir(s, id), await s.trust(), s.verifyOptions())
-        if (v.manifest.id !== id) throw omniError('OMNI_ERR_PLUGIN_MANIFEST', `folder ${id} holds plugin ${v.manifest.id}; nothing was approved`)
+        const { plugin: v, previous, widened } = await review(s, target)
         if (digest !== undefined && digest !== v.digest) {
-          throw omniError('OMNI_ERR_PLUGIN_APPROVAL', `${id}@${v.manifest.version} was not approved: its manifest digest is ${v.digest}, not the reviewed ${digest}; review it again`)
+          throw omniError('OMNI_ERR_PLUGIN_APPROVAL', `${v.manifest.id}@${v.manifest.version} was not approved: its manifest digest is ${v.digest}, not the reviewed ${digest}; review it again`)
         }
-        const store = await approvals()
-        const previous = await store.get(id)
-        const widened = previous ? widenedCapabilities(v, previous) : []
-        const approval = await store.approve(v, by)
-        const brief = (a: typeof approval) => ({ by: a.approvedBy, at: a.approvedAt, version: a.version, serial: a.serial })
+        const approval = await (await approvals()).approve(v, by)
+        const brief = (a: Approval) => ({ by: a.approvedBy, at: a.approvedAt, version: a.version, serial: a.serial })
         return { plugin: pluginSummary(v), capabilities: approval.capabilities, previous: previous ? brief(previous) : null, widened, approval: brief(approval), reload: await reload() }
       })
     },
     revoke: (id, body) => {
       const s = scope()
-      const now = s.verifyOptions().now ?? new Date()
-      const expiresAt = body.expiresAt ?? isoSeconds(new Date(now.getTime() + REVOCATIONS_DAYS * 86_400_000))
-      futureOrRefuse(expiresAt, now, '$.expiresAt')
+      if (body.expiresAt !== undefined) futureOrRefuse(body.expiresAt, s.verifyOptions().now ?? new Date(), '$.expiresAt')
       return exclusive(async () => {
         const trust = await s.trust()
         // a version only in the registry may be yanked too, when it is named
         const known = (await isInstalled(s, id)) || (body.versions !== undefined && (await (await registry()).list()).some((e) => e.id === id))
         if (!known) throw omniError('OMNI_ERR_NOT_FOUND', `plugin ${id} is not installed on this node${body.versions ? ' nor published in the cluster registry' : ''}`)
         const versions = body.versions ?? [await installedVersion(s, id, trust)]
-        const root = await readServerKey(s, body.rootKey, '$.rootKey')
-        const reason = body.reason ?? DEFAULT_REASON
-        const { list: revocations, entries } = await updateRevocations(trust, root, { keys: [], yanks: versions.map((version) => ({ id, version })), reason, expiresAt, now })
+        const { reason, expiresAt } = body
+        const request = { yanks: versions.map((version) => ({ id, version })), rootKey: { name: body.rootKey, where: '$.rootKey' }, ...(reason !== undefined ? { reason } : {}), ...(expiresAt !== undefined ? { expiresAt } : {}) }
+        const { list: revocations, entries, reload: reloaded } = await revise(s, trust, request)
         return {
           yanked: entries.flatMap((e) => (e.type === 'yank' ? [{ version: e.version, reason: e.reason, added: e.added }] : [])),
           list: { issuedAt: revocations.issuedAt, expiresAt: revocations.expiresAt, revokedKeys: revocations.revokedKeys.length, yanked: revocations.yanked.length },
-          reload: await reload(),
+          reload: reloaded,
         }
       })
+    },
+    updateRevocations: (request) => {
+      const s = scope()
+      return exclusive(async () => revise(s, await s.trust(), request))
     },
     promote: (id, { tier, expiresAt, key: keyName }) => {
       const s = scope()
@@ -166,6 +243,12 @@ export function createPluginService(deps: PluginServiceDeps): PluginService {
       })
     },
   }
+}
+
+/** Reads a key from where the request says, with the name its errors give it. */
+async function signingKey(scope: PluginScope, from: KeySource): Promise<{ readonly key: SigningKey; readonly source: string }> {
+  if ('file' in from) return { key: await readSigningKey(from.file), source: from.file }
+  return { key: await readServerKey(scope, from.name, from.where), source: `key ${from.name} in ${scope.keysDir}` }
 }
 
 /** Drops a cached bucket handle that failed to open, so the next call tries again. */

@@ -60,6 +60,7 @@ t.test('publish → install into another folder → list; approve; a widened cap
   const verified = await ok(t, ['verify', join(plugins, 'acme.shout'), '--trust', trust, ...nats])
   t.match(verified, /^ok  high-water  serial 1 with this digest is the one recorded$/m)
   t.match(verified, /^ok  approval    approved by alice at .* \(version 1\.0\.0, serial 1\); nothing asked beyond it$/m)
+  t.match(await ok(t, ['install', 'acme.shout@1.0.0', ...where, ...nats]), /high-water: serial 1 with this digest was already recorded\n\s+approval: approved by alice \(version 1\.0\.0, serial 1\)$/m)
   const listed = JSON.parse(await ok(t, ['list', '--json', ...where, ...nats])) as ListRow[]
   t.match(listed, [{ id: 'acme.shout', version: '1.0.0', serial: 1, tier: 'alpha', runtime: 'isolate', additive: true, verified: true, approval: { state: 'approved', by: 'alice' } }])
 
@@ -102,7 +103,7 @@ t.test('install refuses a rollback and leaves the installed plugin as it was; a 
   t.same(await readdir(plugins), ['acme.shout'], 'no staging folder left')
   t.match(await ok(t, ['list', ...where]), /acme\.shout\s+2\.0\.0\s+2\s/)
   t.match(await fails(t, ['verify', v1, '--trust', trust, ...nats]), /^OMNI_ERR_PLUGIN_ROLLBACK: acme\.shout@1\.0\.0 has serial 1, older than serial 2/)
-  t.match(await fails(t, ['install', 'acme.nothing@1.0.0', ...where, ...nats]), /OMNI_ERR_PLUGIN_MANIFEST: acme\.nothing@1\.0\.0 is not published/)
+  t.match(await fails(t, ['install', 'acme.nothing@1.0.0', ...where, ...nats]), /OMNI_ERR_NOT_FOUND: acme\.nothing@1\.0\.0 is not published in the cluster registry/)
 
   await ok(t, ['revoke', '--yank', 'acme.shout@2.0.0', '--reason', 'crashes', '--root-key', root, '--trust', trust])
   const rows = JSON.parse(await ok(t, ['list', '--json', ...where])) as ListRow[]
