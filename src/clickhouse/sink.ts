@@ -1,3 +1,4 @@
+import { Lifecycle } from '../util/lifecycle.ts'
 import type { Acking, ConsumerFailed, Report } from '../jetstream/report.ts'
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
@@ -85,20 +86,19 @@ interface Writers {
   readonly raw: BatchWriter<RawRow>
 }
 
-class ClickHouseSinkImpl implements ClickHouseSink {
+class ClickHouseSinkImpl extends Lifecycle implements ClickHouseSink {
   readonly ch: ClickHouse
   readonly migrated: MigrateReport
   readonly outcomes: OutcomeSink
   readonly #writers: Writers
   readonly #report: Report<SinkStatus> | undefined
-  readonly #done = Promise.withResolvers<void>()
   #recorder: Recorder | undefined
   #rawRecorder: RawRecorder | undefined
   #state: ConsumerState = 'running'
-  #closing: Promise<void> | undefined
   failure: string | undefined
 
   constructor(ch: ClickHouse, migrated: MigrateReport, writers: Writers, report: Report<SinkStatus> | undefined) {
+    super()
     this.ch = ch
     this.migrated = migrated
     this.#writers = writers
@@ -155,31 +155,19 @@ class ClickHouseSinkImpl implements ClickHouseSink {
     this.#state = 'failed'
     this.failure = `${failed.consumer}: ${failed.reason}`
     this.#report?.(failed)
-    this.#done.resolve()
+    this.ended()
   }
 
   unavailable(): boolean {
     return this.#writers.events.unavailable() || this.#writers.outcomes.unavailable() || this.#writers.raw.unavailable()
   }
 
-  close(): Promise<void> {
+  protected async release(): Promise<void> {
     // the recorders first (they feed writers), then the writers, then the engine
-    this.#closing ??= (async () => {
-      if (this.#state === 'running') this.#state = 'draining'
-      await Promise.all([this.#recorder?.close(), this.#rawRecorder?.close()])
-      await Promise.all([this.#writers.events.close(), this.#writers.outcomes.close(), this.#writers.raw.close()])
-      await this.ch.close()
-      if (this.#state !== 'failed') this.#state = 'stopped'
-      this.#done.resolve()
-    })()
-    return this.#closing
-  }
-
-  closed(): Promise<void> {
-    return this.#done.promise
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close()
+    if (this.#state === 'running') this.#state = 'draining'
+    await Promise.all([this.#recorder?.close(), this.#rawRecorder?.close()])
+    await Promise.all([this.#writers.events.close(), this.#writers.outcomes.close(), this.#writers.raw.close()])
+    await this.ch.close()
+    if (this.#state !== 'failed') this.#state = 'stopped'
   }
 }

@@ -1,3 +1,4 @@
+import { Lifecycle } from '../util/lifecycle.ts'
 import type { RecordResult } from '../pipeline/outcome-sink.ts'
 import { clickHouseMetrics } from '../observability/metrics.ts'
 import type { ClickHouse, TableName } from './client.ts'
@@ -70,7 +71,7 @@ export function createBatchWriter<Row>(ch: ClickHouse, opts: BatchWriterOptions)
   return new BatchWriterImpl<Row>(ch, opts)
 }
 
-class BatchWriterImpl<Row> implements BatchWriter<Row> {
+class BatchWriterImpl<Row> extends Lifecycle implements BatchWriter<Row> {
   readonly #ch: ClickHouse
   readonly #opts: BatchWriterOptions
   readonly #table: string
@@ -82,18 +83,17 @@ class BatchWriterImpl<Row> implements BatchWriter<Row> {
   #timer: NodeJS.Timeout | undefined
   #running: Promise<void> | undefined
   #failing = false
-  #closing: Promise<void> | undefined
   #abortAt = Infinity
-  readonly #done = Promise.withResolvers<void>()
 
   constructor(ch: ClickHouse, opts: BatchWriterOptions) {
+    super()
     this.#ch = ch
     this.#opts = opts
     this.#table = ch.table(opts.table)
   }
 
   write(rows: readonly Row[]): Promise<WriteResult> {
-    if (this.#closing) return Promise.resolve({ type: 'aborted', error: 'the ClickHouse writer is closed' })
+    if (this.closing) return Promise.resolve({ type: 'aborted', error: 'the ClickHouse writer is closed' })
     if (rows.length === 0) return Promise.resolve({ type: 'written' })
     const { promise, resolve } = Promise.withResolvers<WriteResult>()
     this.#queue.push({ rows, done: resolve })
@@ -113,22 +113,10 @@ class BatchWriterImpl<Row> implements BatchWriter<Row> {
     return this.#failing
   }
 
-  close(): Promise<void> {
-    this.#closing ??= (async () => {
-      this.#abortAt = Date.now() + (this.#opts.closeTimeoutMs ?? WRITER_DEFAULTS.closeTimeoutMs)
-      this.#kick()
-      while (this.#running) await this.#running
-      this.#done.resolve()
-    })()
-    return this.#closing
-  }
-
-  closed(): Promise<void> {
-    return this.#done.promise
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close()
+  protected async release(): Promise<void> {
+    this.#abortAt = Date.now() + (this.#opts.closeTimeoutMs ?? WRITER_DEFAULTS.closeTimeoutMs)
+    this.#kick()
+    while (this.#running) await this.#running
   }
 
   #kick(): void {

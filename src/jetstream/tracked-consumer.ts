@@ -1,3 +1,4 @@
+import { Lifecycle } from '../util/lifecycle.ts'
 import type { ConsumeOptions, ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream'
 import { describeError } from '../errors/mod.ts'
 import { startWorkingHeartbeat, type WorkingHeartbeat } from './heartbeat.ts'
@@ -63,20 +64,19 @@ export async function startTrackedConsumer(opts: TrackedConsumerOptions): Promis
   return tracked
 }
 
-class TrackedConsumerImpl implements TrackedConsumer {
+class TrackedConsumerImpl extends Lifecycle implements TrackedConsumer {
   readonly #opts: TrackedConsumerOptions
   readonly #heartbeat: WorkingHeartbeat = startWorkingHeartbeat()
-  readonly #done = Promise.withResolvers<void>()
   #state: ConsumerState = 'running'
   #messages: ConsumerMessages | undefined
   #stopped: Promise<void> = Promise.resolve()
   #inFlight = 0
   #batch: JsMsg[] = []
   #idle: (() => void)[] = []
-  #closing: Promise<void> | undefined
   failure: string | undefined
 
   constructor(opts: TrackedConsumerOptions) {
+    super()
     this.#opts = opts
   }
 
@@ -107,12 +107,12 @@ class TrackedConsumerImpl implements TrackedConsumer {
     this.#state = 'failed'
     this.failure = reason
     this.#opts.report?.({ type: 'consumer-failed', consumer: this.#opts.consumer, reason })
-    this.#done.resolve()
+    this.ended()
   }
 
   readonly #enqueue = (m: JsMsg): void => {
     // while draining, a message is left unacknowledged: the server redelivers it
-    if (this.#closing) return
+    if (this.closing) return
     this.#inFlight++
     this.#batch.push(m)
     if (this.#batch.length === 1) setImmediate(this.#startBatch)
@@ -152,25 +152,13 @@ class TrackedConsumerImpl implements TrackedConsumer {
     return wait.finally(() => this.#heartbeat.release(m))
   }
 
-  close(): Promise<void> {
-    this.#closing ??= (async () => {
-      if (this.#state === 'running') this.#state = 'draining'
-      // stop pulling; messages that arrive meanwhile are never acked, so they are redelivered
-      await this.#messages?.close().catch(() => undefined)
-      await this.#stopped
-      while (this.#inFlight > 0) await new Promise<void>((r) => this.#idle.push(r))
-      this.#heartbeat.stop()
-      if (this.#state !== 'failed') this.#state = 'stopped'
-      this.#done.resolve()
-    })()
-    return this.#closing
-  }
-
-  closed(): Promise<void> {
-    return this.#done.promise
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close()
+  protected async release(): Promise<void> {
+    if (this.#state === 'running') this.#state = 'draining'
+    // stop pulling; messages that arrive meanwhile are never acked, so they are redelivered
+    await this.#messages?.close().catch(() => undefined)
+    await this.#stopped
+    while (this.#inFlight > 0) await new Promise<void>((r) => this.#idle.push(r))
+    this.#heartbeat.stop()
+    if (this.#state !== 'failed') this.#state = 'stopped'
   }
 }

@@ -15,6 +15,7 @@ import { startNatsServer, type ManagedNatsServer } from '../server/mod.ts'
 import { compileNodeConfig, type NodeConfig, type NodeOptions } from './config.ts'
 import { createPluginHost } from './plugin-host.ts'
 import { registerStreamGauges } from './gauges.ts'
+import { Lifecycle } from '../util/lifecycle.ts'
 import { recordInternals } from './internals.ts'
 import { nodeReporter } from './reports.ts'
 import { createPipelineRunner } from './runner.ts'
@@ -214,17 +215,16 @@ interface Services {
   readonly description: NodeDescription
 }
 
-class NodeImpl implements OmniNode {
+class NodeImpl extends Lifecycle implements OmniNode {
   #state: NodeState = 'starting'
   #failure: string | undefined
   #services: Services | undefined
-  #closing: Promise<void> | undefined
-  readonly #done = Promise.withResolvers<void>()
   readonly #config: NodeConfig
   readonly #stack: AsyncDisposableStack
   readonly #status: ReturnType<typeof createStatusHub>
 
   constructor(config: NodeConfig, stack: AsyncDisposableStack, status: ReturnType<typeof createStatusHub>) {
+    super()
     this.#config = config
     this.#stack = stack
     this.#status = status
@@ -300,28 +300,16 @@ class NodeImpl implements OmniNode {
     void nc.closed().then((err) => this.fail(`NATS connection closed${err ? `: ${err.message}` : ''}`))
   }
 
-  close(): Promise<void> {
-    this.#closing ??= (async () => {
-      const failed = this.#state === 'failed'
-      this.#state = 'draining'
-      try {
-        await this.#stack.disposeAsync()
-      } finally {
-        // a failure stays visible after close, as a worker's does
-        this.#state = failed ? 'failed' : 'stopped'
-        this.#status.emit({ type: 'stopped' })
-        this.#status.end()
-        this.#done.resolve()
-      }
-    })()
-    return this.#closing
-  }
-
-  closed(): Promise<void> {
-    return this.#done.promise
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close()
+  /** Drains and releases everything in reverse order of start; a failure stays visible after. */
+  protected async release(): Promise<void> {
+    const failed = this.#state === 'failed'
+    this.#state = 'draining'
+    try {
+      await this.#stack.disposeAsync()
+    } finally {
+      this.#state = failed ? 'failed' : 'stopped'
+      this.#status.emit({ type: 'stopped' })
+      this.#status.end()
+    }
   }
 }

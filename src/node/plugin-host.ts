@@ -8,7 +8,7 @@ import { pluginCartridge } from '../pipeline/plugin-stage.ts'
 import type { CartridgeLookup } from '../pipeline/stage-builder.ts'
 import { isAdditiveTier, loadTrustStore, pluginCode, verifyPlugin, type Approvals, type HighWaterMarks, type VerifiedPlugin } from '../plugins/mod.ts'
 import type { PluginInstance } from '../sandbox/types.ts'
-import { closeOnce } from '../util/lifecycle.ts'
+import { Lifecycle } from '../util/lifecycle.ts'
 import { createSandboxes, type Sandboxes } from './sandboxes.ts'
 
 export const PLUGIN_PREFIX = 'plugin:'
@@ -66,7 +66,7 @@ export function createPluginHost(opts: PluginHostOptions, logger: Logger): Plugi
 
 type Scanned = { readonly type: 'verified'; readonly plugin: VerifiedPlugin } | { readonly type: 'rejected'; readonly reason: string }
 
-class PluginHostImpl implements PluginHost {
+class PluginHostImpl extends Lifecycle implements PluginHost {
   readonly #opts: PluginHostOptions
   readonly #logger: Logger
   #scanned = new Map<string, Scanned>()
@@ -78,6 +78,7 @@ class PluginHostImpl implements PluginHost {
   readonly #sandboxes: Sandboxes
 
   constructor(opts: PluginHostOptions, logger: Logger) {
+    super()
     this.#opts = opts
     this.#logger = logger
     this.#sandboxes = createSandboxes({ dockerSocket: opts.dockerSocket, workDir: opts.workDir, logger })
@@ -202,21 +203,9 @@ class PluginHostImpl implements PluginHost {
     )
   }
 
-  readonly #lifecycle = closeOnce(async () => {
+  protected async release(): Promise<void> {
     this.#instances.clear()
     await this.#sandboxes.close()
-  })
-
-  close(): Promise<void> {
-    return this.#lifecycle.close()
-  }
-
-  closed(): Promise<void> {
-    return this.#lifecycle.closed()
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.#lifecycle.close()
   }
 }
 

@@ -7,7 +7,7 @@ import { ensurePipelineConsumer } from '../jetstream/topology.ts'
 import type { Report } from '../jetstream/report.ts'
 import type { CompiledPipeline } from '../pipeline/compile.ts'
 import { startPipelineWorker, type PipelineWorker, type WorkerStatus } from '../pipeline/worker.ts'
-import { closeOnce } from '../util/lifecycle.ts'
+import { Lifecycle } from '../util/lifecycle.ts'
 import type { NodeConfig } from './config.ts'
 import type { PluginHost } from './plugin-host.ts'
 
@@ -50,7 +50,7 @@ export function createPipelineRunner(deps: RunnerDeps): PipelineRunner {
   return new PipelineRunnerImpl(deps)
 }
 
-class PipelineRunnerImpl implements PipelineRunner {
+class PipelineRunnerImpl extends Lifecycle implements PipelineRunner {
   readonly #deps: RunnerDeps
   readonly #pipelines = new Map<string, CompiledPipeline>()
   readonly #workers = new Map<string, PipelineWorker>()
@@ -61,6 +61,7 @@ class PipelineRunnerImpl implements PipelineRunner {
   #snapshot: readonly CompiledPipeline[] = []
 
   constructor(deps: RunnerDeps) {
+    super()
     this.#deps = deps
   }
 
@@ -129,19 +130,7 @@ class PipelineRunnerImpl implements PipelineRunner {
     })
   }
 
-  readonly #lifecycle = closeOnce(async () => {
+  protected async release(): Promise<void> {
     await Promise.all([...this.#workers.values()].map((w) => w.close()))
-  })
-
-  close(): Promise<void> {
-    return this.#lifecycle.close()
-  }
-
-  closed(): Promise<void> {
-    return this.#lifecycle.closed()
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.#lifecycle.close()
   }
 }

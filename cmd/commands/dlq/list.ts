@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { natsUrl } from '../../lib/options.ts'
+import { deadLetterBody } from '../../../src/node/mod.ts'
 import { withNodeClient } from '../../lib/session.ts'
 import { filterOf, withFilters, type DlqOptions } from './filters.ts'
 
@@ -11,7 +12,7 @@ export function registerList(dlq: Command): void {
       await withNodeClient({ natsUrl: natsUrl(opts.nats) }, async ({ deadLetters }) => {
         const letters = await deadLetters.list(filterOf(opts))
         if (opts.json) {
-          const out = letters.map(({ data, ...rest }) => ({ ...rest, event: safeJson(data) }))
+          const out = letters.map(({ data, ...rest }) => ({ ...rest, event: deadLetterBody(data) }))
           process.stdout.write(`${JSON.stringify(out, null, 2)}\n`)
           return
         }
@@ -23,13 +24,4 @@ export function registerList(dlq: Command): void {
         }
       })
     })
-}
-
-function safeJson(data: Uint8Array): unknown {
-  const text = new TextDecoder().decode(data)
-  try {
-    return JSON.parse(text)
-  } catch {
-    return text
-  }
 }

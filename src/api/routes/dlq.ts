@@ -1,5 +1,5 @@
 import Type from 'typebox'
-import type { DeadLetter } from '../../node/mod.ts'
+import { deadLetterBody, type DeadLetter } from '../../node/mod.ts'
 import { PIPELINE_NAME_MAX_LENGTH, PIPELINE_NAME_PATTERN } from '../../pipeline/spec.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
@@ -74,7 +74,7 @@ export async function dlqRoutes(app: ApiApp, _opts: RouteOptions): Promise<void>
     },
     async (request) => {
       const letter = await app.node.deadLetters.get(request.params.seq)
-      return { deadLetter: summary(letter), event: decode(letter.data) }
+      return { deadLetter: summary(letter), event: deadLetterBody(letter.data) }
     },
   )
 
@@ -112,13 +112,4 @@ export async function dlqRoutes(app: ApiApp, _opts: RouteOptions): Promise<void>
 
 function summary({ data: _data, ...rest }: DeadLetter) {
   return rest
-}
-
-function decode(data: Uint8Array): unknown {
-  const text = new TextDecoder().decode(data)
-  try {
-    return JSON.parse(text)
-  } catch {
-    return text
-  }
 }

@@ -6,6 +6,16 @@ import { runningPipelines } from '../../jetstream/running-set.ts'
 
 export type { DeadLetter, DeadLetterFilter } from '../../jetstream/dlq.ts'
 
+/** A dead letter's stored bytes as clients see them: the event (JSON), or the text when it is not JSON. */
+export function deadLetterBody(data: Uint8Array): unknown {
+  const text = new TextDecoder().decode(data)
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
+}
+
 export interface RedriveResult {
   readonly dryRun: boolean
   /** the dead letters that matched, oldest first */
