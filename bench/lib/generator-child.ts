@@ -8,6 +8,7 @@ import { createBenchPublisher, PUBLISH_WINDOW } from './publish.ts'
 import type { GeneratorJob, GeneratorReport } from './generator.ts'
 import { summarize } from './stats.ts'
 import { closeQuietly } from './worker.ts'
+import { ingestMsgId } from '../../src/wire/mod.ts'
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -54,7 +55,7 @@ async function run(job: GeneratorJob): Promise<GeneratorReport> {
     while (sent < due && performance.now() < end) {
       if (publisher.pending >= PUBLISH_WINDOW) await publisher.ready()
       const e = benchEvent(catalog, job.run, sent, preciseNow())
-      publisher.publish(e.subject, e.bytes, { msgID: e.event.idempotencykey }).then(onAck, onError)
+      publisher.publish(e.subject, e.bytes, { msgID: ingestMsgId(e.event.idempotencykey) }).then(onAck, onError)
       sent++
     }
     await sleep(1)

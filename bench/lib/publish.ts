@@ -5,6 +5,7 @@ import { benchEvent } from './fixtures.ts'
 import { storedOn } from './topology.ts'
 import type { BenchContext, Progress } from './types.ts'
 import { closeQuietly } from './worker.ts'
+import { ingestMsgId } from '../../src/wire/mod.ts'
 
 /** One message to publish: subject, bytes and (optionally) its Nats-Msg-Id. */
 export interface OutgoingMessage {
@@ -93,7 +94,7 @@ export async function prePublish(ctx: BenchContext, run: string, count: number, 
       (i) => {
         const e = benchEvent(ctx.fixtures.catalog, run, i)
         bytes = e.bytes.byteLength
-        return { subject: e.subject, bytes: e.bytes, msgID: e.event.idempotencykey }
+        return { subject: e.subject, bytes: e.bytes, msgID: ingestMsgId(e.event.idempotencykey) }
       },
       ctx.progress(label, count),
       ctx.sizes.phaseTimeoutSeconds * 1000,

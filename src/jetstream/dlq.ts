@@ -1,8 +1,8 @@
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream'
 import { omniError } from '../errors/mod.ts'
 import type { AckPublisher } from './publisher-types.ts'
-import { deadLetterMsgId, decodeDeadLetter, decodeOrigin, DLQ_HEADERS, DLQ_SUBJECT_PREFIX, dlqSubject, encodeDeadLetter, encodeOrigin, redriveMsgId, redriveSubject, type DeadLetterMeta, type HeaderReader } from '../wire/mod.ts'
-import { DLQ_STREAM } from './topology.ts'
+import { deadLetterMsgId, decodeDeadLetter, decodeOrigin, DLQ_HEADERS, NATS_HEADERS, DLQ_SUBJECT_PREFIX, dlqSubject, encodeDeadLetter, encodeOrigin, redriveMsgId, redriveSubject, type DeadLetterMeta, type HeaderReader } from '../wire/mod.ts'
+import { DLQ_STREAM, EVENTS_STREAM } from './topology.ts'
 
 export interface DeadLetterInfo {
   readonly pipeline: string
@@ -116,16 +116,28 @@ export async function redriveDeadLetters(
   let redriven = 0
   let duplicates = 0
   for (const l of letters) {
-    const ack = await publisher.publish(redriveSubject(l.pipeline), l.data, {
-      msgID: redriveMsgId(l.pipeline, l.seq),
-      headers: encodeOrigin({ subject: l.originalSubject, seq: l.originalSeq }),
-    })
-    if (ack.duplicate) duplicates++
-    else redriven++
+    const msgID = redriveMsgId(l.pipeline, l.seq)
+    const ack = await publisher.publish(redriveSubject(l.pipeline), l.data, { msgID, headers: encodeOrigin({ subject: l.originalSubject, seq: l.originalSeq }) })
+    if (ack.duplicate) {
+      // "already stored" must mean this very letter, sent by an earlier redrive: only then may it leave the DLQ
+      await requireStored(jsm, ack.seq, msgID, l)
+      duplicates++
+    } else redriven++
     await jsm.streams.deleteMessage(DLQ_STREAM, l.seq, false)
     options.onProgress?.(redriven + duplicates, letters.length)
   }
   return { redriven, duplicates, letters }
+}
+
+/**
+ * The events stream holds, at `seq`, this dead letter's redrive: its id and its bytes. Anything
+ * else there (a message that only claims the id) leaves the letter in the DLQ with a conflict.
+ */
+async function requireStored(jsm: JetStreamManager, seq: number, msgID: string, l: DeadLetter): Promise<void> {
+  const stored = await jsm.streams.getMessage(EVENTS_STREAM, { seq }).catch(() => null)
+  const same = stored !== null && stored.header?.get(NATS_HEADERS.msgId) === msgID && Buffer.from(stored.data).equals(Buffer.from(l.data))
+  if (same) return
+  throw omniError('OMNI_ERR_CONFLICT', `dead letter ${l.seq}: the events stream answered that its redrive ${msgID} is already stored (seq ${seq}), but the message there is not this letter; it stays in the DLQ`)
 }
 
 // checked for the whole batch up front, so a pipeline that does not run never leaves a redrive half done

@@ -2,23 +2,33 @@
  * The Nats-Msg-Id of every message Omni Fabric publishes. The stream drops a repeated id inside
  * its duplicate window, so each id is derived from what makes the message the same message: a
  * retry after a crash then stores nothing twice. Each format has its parser beside it.
+ *
+ * Every id starts with a namespace of its kind (`in:`, `out:`, `redrive:`, `dlq:`, `raw:`), and a
+ * client writes only what follows `in:`: whatever idempotency key it sends, it cannot produce an
+ * output's, a redrive's or another internal id, so it cannot make a real message look like a
+ * duplicate of its own (invariant 7).
  */
 
-/** An ingested event: its idempotency key, as is (it cannot be told apart from other ids). */
-export const ingestMsgId = (idempotencyKey: string): string => idempotencyKey
+/** The namespace of ingested events: the only one a client's idempotency key lands in. */
+export const INGEST_ID_PREFIX = 'in:'
+/** The namespace of pipeline outputs. */
+export const OUTPUT_ID_PREFIX = 'out:'
+
+/** An ingested event: `in:<idempotency key>`. */
+export const ingestMsgId = (idempotencyKey: string): string => `${INGEST_ID_PREFIX}${idempotencyKey}`
 
 /**
- * A pipeline output: `<key>@<pipeline>@<subject>`. The pipeline is part of the id: two pipelines
- * may publish different versions of one event to the same subject, and neither may be dropped as
- * the other's duplicate. Readers learn the emitter from the Omni-Emitted-By header, not from this.
+ * A pipeline output: `out:<key>@<pipeline>@<subject>`. The pipeline is part of the id: two
+ * pipelines may publish different versions of one event to the same subject, and neither may be
+ * dropped as the other's duplicate. Readers learn the emitter from the Omni-Emitted-By header.
  */
-export const outputMsgId = (key: string, pipeline: string, subject: string): string => `${key}@${pipeline}@${subject}`
+export const outputMsgId = (key: string, pipeline: string, subject: string): string => `${OUTPUT_ID_PREFIX}${key}@${pipeline}@${subject}`
 
 /** The key and pipeline of an output id published to `subject`; undefined for another id. */
 export function parseOutputMsgId(id: string, subject: string): { key: string; pipeline: string } | undefined {
   const suffix = `@${subject}`
-  if (!id.endsWith(suffix)) return undefined
-  const rest = id.slice(0, -suffix.length)
+  if (!id.startsWith(OUTPUT_ID_PREFIX) || !id.endsWith(suffix)) return undefined
+  const rest = id.slice(OUTPUT_ID_PREFIX.length, -suffix.length)
   // keys may hold `@`; pipeline names cannot
   const at = rest.lastIndexOf('@')
   return at < 0 ? undefined : { key: rest.slice(0, at), pipeline: rest.slice(at + 1) }

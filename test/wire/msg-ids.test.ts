@@ -12,15 +12,16 @@ import {
 } from '../../src/wire/mod.ts'
 
 t.test('an ingested event is stored under its idempotency key', async (t) => {
-  t.equal(ingestMsgId('message.received.v1:abc'), 'message.received.v1:abc')
+  t.equal(ingestMsgId('message.received.v1:abc'), 'in:message.received.v1:abc')
 })
 
 t.test('outputs: <key>@<pipeline>@<subject>, read back even when the key holds @', async (t) => {
   const subject = 'omni.evt.notes.note-saved.v1'
-  t.equal(outputMsgId('k1', 'notes', subject), `k1@notes@${subject}`)
+  t.equal(outputMsgId('k1', 'notes', subject), `out:k1@notes@${subject}`)
   t.same(parseOutputMsgId(outputMsgId('a@b', 'notes', subject), subject), { key: 'a@b', pipeline: 'notes' })
   t.equal(parseOutputMsgId(outputMsgId('k1', 'notes', subject), 'omni.evt.other.x.v1'), undefined, 'published to another subject')
-  t.equal(parseOutputMsgId(`k1@${subject}`, subject), undefined, 'no pipeline part')
+  t.equal(parseOutputMsgId(`out:k1@${subject}`, subject), undefined, 'no pipeline part')
+  t.equal(parseOutputMsgId(`k1@notes@${subject}`, subject), undefined, 'not in the output namespace')
 })
 
 t.test('dead letters and redrives: <prefix>:<pipeline>:<seq>', async (t) => {
