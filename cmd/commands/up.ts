@@ -2,7 +2,7 @@ import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { getCartridge } from '../../src/cartridges/mod.ts'
 import { createLogger, type Logger } from '../../src/observability/logger.ts'
-import { startNode, type OmniNode } from '../../src/node/mod.ts'
+import { lockDataFolder, startNode, type OmniNode } from '../../src/node/mod.ts'
 import { banner } from '../lib/banner.ts'
 import { clickHouseConfigFrom, withClickHouseOptions, type ClickHouseCliOptions } from '../lib/clickhouse-options.ts'
 import { pluginSettingsFrom, withPluginOptions, type PluginCliOptions } from '../lib/plugin-options.ts'
@@ -43,7 +43,14 @@ export function registerUp(program: Command): void {
     // bad settings fail before anything starts
     const clickhouse = opts.clickhouse ? clickHouseConfigFrom(opts) : false
     const plugins = pluginSettingsFrom(opts)
-    const api = opts.api ? await apiConfigFrom(opts) : undefined
+    // the data folder is this process's before anything in it is read or written; the node gives it back
+    const dataLock = await lockDataFolder(resolve(opts.data))
+    const api = opts.api
+      ? await apiConfigFrom(opts).catch(async (err: unknown) => {
+          await dataLock.release()
+          throw err
+        })
+      : undefined
     const nats = opts.nats
       ? { url: opts.nats }
       : { serve: { host: '127.0.0.1', port: opts.port, storeDir: resolve(opts.data, 'nats'), syncInterval: opts.syncInterval, logFile: resolve(opts.data, 'nats-server.log') } }
@@ -51,7 +58,7 @@ export function registerUp(program: Command): void {
     // a signal during the start stops the node as soon as it is up (a half-started one releases itself)
     const stop = Promise.withResolvers<string>()
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.resolve(signal))
-    const node = await startNode({ nats, manifests, lookup: getCartridge, logger, watch: opts.watch, clickhouse, plugins })
+    const node = await startNode({ nats, manifests, lookup: getCartridge, logger, watch: opts.watch, clickhouse, plugins, dataLock })
     void followStatus(node, logger, () => stop.resolve('failure'))
     // the API owns the node from here: closing it answers what is in flight, then closes the node
     const http = api

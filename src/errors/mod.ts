@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   OMNI_ERR_PORT_IN_USE: { status: 500, summary: 'a port the local server needs is already taken' },
   OMNI_ERR_PUBLISH_FAILED: { status: 502, summary: 'JetStream did not acknowledge a publish' },
   OMNI_ERR_CLICKHOUSE_UNAVAILABLE: { status: 503, summary: 'ClickHouse cannot be reached or refused a request for a reason that may pass' },
+  OMNI_ERR_DATA_LOCKED: { status: 409, summary: 'the data folder is held by another running process' },
   OMNI_ERR_CLICKHOUSE_LOCKED: { status: 409, summary: 'the embedded ClickHouse data folder is in use by another process' },
   OMNI_ERR_MIGRATION: { status: 500, summary: 'a ClickHouse schema migration failed or was changed after it was applied' },
   OMNI_ERR_QUERY_INVALID: { status: 400, summary: 'an event query has an invalid filter or cursor' },

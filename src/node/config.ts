@@ -5,6 +5,7 @@ import { omniError, type Problem } from '../errors/mod.ts'
 import type { TopologyOptions } from '../jetstream/topology.ts'
 import type { Logger } from '../observability/logger.ts'
 import type { CartridgeLookup } from '../pipeline/stage-builder.ts'
+import type { DataLock } from './data-lock.ts'
 import type { PluginHostOptions } from './plugin-host.ts'
 
 /** Where the node's NATS is: a server by URL, or one the node starts and stops itself. */
@@ -53,6 +54,11 @@ export interface NodeOptions {
    * everything it produced is durable (by pipeline name, or `recorder`); a throw leaves it
    * unacknowledged.
    */
+  /**
+   * The data folder this node owns (its nats-server store, embedded ClickHouse, sandboxes),
+   * locked by the caller before it touched anything there; released last when the node closes.
+   */
+  readonly dataLock?: DataLock
   readonly faults?: { readonly beforeAck?: (consumer: string, seq: number, attempt: number) => void }
 }
 

@@ -2,6 +2,7 @@
 // API are adapters over these; nothing above this folder holds a NATS or ClickHouse handle.
 export { startNode, type OmniNode, type NodeState, type NodeDescription } from './node.ts'
 export { compileNodeConfig, type NodeOptions, type NodeConfig, type NatsPlacement } from './config.ts'
+export { lockDataFolder, type DataLock } from './data-lock.ts'
 export { openNodeClient, localPlugins, type NodeClient, type NodeClientOptions } from './client.ts'
 export { openQueryClient, type QueryClient, type QueryClientOptions } from './query-client.ts'
 export type { NodeStatus } from './status.ts'

@@ -73,6 +73,9 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
   const stack = new AsyncDisposableStack()
   const status = createStatusHub()
   const node = new NodeImpl(config, stack, status)
+  // the first in, so the last out: nothing of the folder is used after it is given up
+  const { dataLock } = config
+  if (dataLock) stack.defer(() => dataLock.release())
   try {
     // plugins are read and the manifests checked before anything starts: bad input changes nothing
     const host = config.plugins ? createPluginHost(config.plugins, logger) : undefined

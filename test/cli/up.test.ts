@@ -130,3 +130,28 @@ t.test('without --manifests, omni up reads the folder $OMNI_MANIFESTS names', as
   t.match(r.stderr, /OMNI_ERR_MANIFEST/)
   t.match(r.stderr, join(manifests, 'broken.yaml'), 'the problem is in the folder the variable named')
 })
+
+t.test('one process per data folder: a second omni up on it is refused before it touches anything; a stale lock is taken over', async (t) => {
+  const data = await mkdtemp(join(tmpdir(), 'omni-up-lock-'))
+  t.teardown(() => rm(data, { recursive: true, force: true }))
+  const first = await startUp(['--data', data, '--port', String(await freePort()), '--no-watch', '--no-clickhouse'])
+  t.teardown(() => first.child.exitCode === null && first.child.kill('SIGKILL'))
+  t.match(first.out(), /Omni Fabric is running/)
+  const conf = await readFile(join(data, 'nats', 'nats-server.conf'), 'utf8')
+  const second = await omni(['up', '--data', data, '--port', String(await freePort()), '--no-watch', '--no-clickhouse', '--api-port', '0'], { timeoutMs: 20_000 })
+  t.equal(second.code, 1)
+  t.match(second.stderr, new RegExp(`OMNI_ERR_DATA_LOCKED: the data folder .* is in use by process ${first.child.pid}`))
+  const after = await readFile(join(data, 'nats', 'nats-server.conf'), 'utf8')
+  t.equal(after, conf, "the running server's configuration was not rewritten")
+  first.child.kill('SIGTERM')
+  t.equal(await first.exited, 0)
+  await t.rejects(stat(join(data, 'omni.lock')), 'the lock is given back on a clean stop')
+
+  // a lock left by a process that is gone (killed) does not keep the folder
+  await writeFile(join(data, 'omni.lock'), JSON.stringify({ pid: 2 ** 22 + 12345, startedAt: '2026-01-01T00:00:00Z', command: 'omni up' }))
+  const third = await startUp(['--data', data, '--port', String(await freePort()), '--no-watch', '--no-clickhouse'])
+  t.teardown(() => third.child.exitCode === null && third.child.kill('SIGKILL'))
+  t.match(third.out(), /Omni Fabric is running/, 'the stale lock was taken over')
+  third.child.kill('SIGTERM')
+  t.equal(await third.exited, 0)
+})
