@@ -32,7 +32,7 @@ export function registerUp(program: Command): void {
   addEnvOption(cmd, MANIFESTS, 'manifests folder (catalog and pipelines)')
     .option('--port <n>', 'client port of the local server', parseIntOption('--port'), 4222)
     .option('--no-watch', 'do not reload pipelines when their files change')
-    .option('--sync-interval <value>', 'how often the local server fsyncs JetStream writes: a duration such as 1s, or always', '1s')
+    .option('--sync-interval <value>', 'how often the local server fsyncs JetStream writes. always (the default): an acknowledged event is on disk before its ack, so a power loss or a kernel crash loses nothing. A duration such as 1s is faster but may lose up to that much acknowledged data in such a crash (a crash of nats-server alone loses nothing either way)', 'always')
   addEnvOption(cmd, LOG_LEVEL, 'trace, debug, info, warn, error')
     .option('--no-clickhouse', 'run without ClickHouse: no event store, no stage outcomes')
   withClickHouseOptions(cmd, { retention: true })

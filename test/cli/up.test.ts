@@ -155,3 +155,15 @@ t.test('one process per data folder: a second omni up on it is refused before it
   third.child.kill('SIGTERM')
   t.equal(await third.exited, 0)
 })
+
+t.test('the local server fsyncs every write unless told otherwise, and --help names the trade-off', async (t) => {
+  const data = await mkdtemp(join(tmpdir(), 'omni-up-sync-'))
+  t.teardown(() => rm(data, { recursive: true, force: true }))
+  const up = await startUp(['--data', data, '--port', String(await freePort()), '--no-watch', '--no-clickhouse', '--no-api'])
+  t.teardown(() => up.child.exitCode === null && up.child.kill('SIGKILL'))
+  t.match(await readFile(join(data, 'nats', 'nats-server.conf'), 'utf8'), /sync_interval: always/)
+  up.child.kill('SIGTERM')
+  t.equal(await up.exited, 0)
+  const help = await omni(['up', '--help'])
+  t.match(help.stdout.replace(/\s+/g, ' '), /--sync-interval <value> .*always \(the default\).*may lose up to that much acknowledged data/)
+})
