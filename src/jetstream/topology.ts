@@ -43,47 +43,80 @@ export const DEFAULT_MAX_MSG_SIZE = 1024 * 1024
 export const RAW_MAX_MSG_SIZE = 8 * 1024 * 1024
 const WEEK_MS = 7 * 24 * 3_600_000
 
-/** Creates the events, dead-letter and raw archive streams, or updates them to this configuration. */
-export async function ensureStreams(jsm: JetStreamManager, opts: TopologyOptions = {}): Promise<void> {
-  const common = { storage: StorageType.File, retention: RetentionPolicy.Limits, discard: DiscardPolicy.Old, allow_direct: true, num_replicas: 1 }
+/**
+ * Creates the streams that are missing. With `mode: 'upsert'` (the platform at start) an
+ * existing stream gets what the platform needs to work (its subjects, the largest message, direct
+ * reads) and the settings the caller gives explicitly; what an operator may have tuned on the
+ * server (replicas, retention, limits, discard, the duplicate window) is kept as it is, and each
+ * difference from the platform's defaults comes back as a warning to log.
+ */
+export async function ensureStreams(jsm: JetStreamManager, opts: TopologyOptions = {}): Promise<string[]> {
   const updateExisting = opts.mode !== 'create-missing'
-  await upsertStream(jsm, { updateExisting }, {
-    ...common,
-    name: EVENTS_STREAM,
-    subjects: [...EVENT_SUBJECTS],
-    duplicate_window: ns(opts.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS),
-    max_msg_size: opts.maxMsgSize ?? DEFAULT_MAX_MSG_SIZE,
-    max_age: ns(opts.maxAgeMs ?? WEEK_MS),
-  })
-  await upsertStream(jsm, { updateExisting }, {
-    ...common,
-    name: DLQ_STREAM,
-    subjects: [`${DLQ_SUBJECT_PREFIX}.>`],
-    duplicate_window: ns(opts.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS),
-    // dead letters wait for a human: keep them until redriven or the limits bite
-    max_age: 0,
-  })
-  await upsertStream(jsm, { updateExisting }, {
-    ...common,
-    name: RAW_STREAM,
-    subjects: [`${RAW_SUBJECT_PREFIX}.>`],
-    // a provider retry inside the window is dropped here; a later one collapses in ClickHouse
-    duplicate_window: ns(opts.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS),
-    max_msg_size: RAW_MAX_MSG_SIZE,
-    max_age: ns(opts.rawMaxAgeMs ?? WEEK_MS),
-  })
+  const warnings: string[] = []
+  const window = { duplicate_window: ns(opts.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS) }
+  const explicitWindow = opts.duplicateWindowMs !== undefined ? window : {}
+  const streams: StreamPlan[] = [
+    {
+      name: EVENTS_STREAM,
+      required: { subjects: [...EVENT_SUBJECTS], max_msg_size: opts.maxMsgSize ?? DEFAULT_MAX_MSG_SIZE, allow_direct: true },
+      explicit: { ...explicitWindow, ...(opts.maxAgeMs !== undefined ? { max_age: ns(opts.maxAgeMs) } : {}) },
+      defaults: { ...window, max_age: ns(opts.maxAgeMs ?? WEEK_MS) },
+    },
+    {
+      name: DLQ_STREAM,
+      required: { subjects: [`${DLQ_SUBJECT_PREFIX}.>`], allow_direct: true },
+      explicit: explicitWindow,
+      // dead letters wait for a human: keep them until redriven or the limits bite
+      defaults: { ...window, max_age: 0 },
+    },
+    {
+      name: RAW_STREAM,
+      required: { subjects: [`${RAW_SUBJECT_PREFIX}.>`], max_msg_size: RAW_MAX_MSG_SIZE, allow_direct: true },
+      // a provider retry inside the window is dropped here; a later one collapses in ClickHouse
+      explicit: { ...explicitWindow, ...(opts.rawMaxAgeMs !== undefined ? { max_age: ns(opts.rawMaxAgeMs) } : {}) },
+      defaults: { ...window, max_age: ns(opts.rawMaxAgeMs ?? WEEK_MS) },
+    },
+  ]
+  for (const plan of streams) warnings.push(...(await upsertStream(jsm, { updateExisting }, plan)))
+  return warnings
 }
 
-async function upsertStream(jsm: JetStreamManager, { updateExisting }: { updateExisting: boolean }, config: Partial<StreamConfig> & { name: string }): Promise<void> {
-  const exists = await jsm.streams.info(config.name).then(
-    () => true,
+/** The settings the platform gives a new stream, and which of them it may change on an existing one. */
+interface StreamPlan {
+  readonly name: string
+  /** what the platform cannot work without: applied to an existing stream too */
+  readonly required: Partial<StreamConfig>
+  /** what the caller set on purpose: applied to an existing stream too */
+  readonly explicit: Partial<StreamConfig>
+  /** the platform's defaults for a new stream; on an existing one a difference is only reported */
+  readonly defaults: Partial<StreamConfig>
+}
+
+const COMMON: Partial<StreamConfig> = { storage: StorageType.File, retention: RetentionPolicy.Limits, discard: DiscardPolicy.Old, num_replicas: 1 }
+
+async function upsertStream(jsm: JetStreamManager, { updateExisting }: { updateExisting: boolean }, plan: StreamPlan): Promise<string[]> {
+  const existing = await jsm.streams.info(plan.name).then(
+    (info) => info.config,
     (err: unknown) => {
-      if (isNotFound(err)) return false
+      if (isNotFound(err)) return undefined
       throw err
     },
   )
-  if (!exists) await jsm.streams.add(config)
-  else if (updateExisting) await jsm.streams.update(config.name, config)
+  if (!existing) {
+    await jsm.streams.add({ ...COMMON, ...plan.defaults, ...plan.required, ...plan.explicit, name: plan.name })
+    return []
+  }
+  if (!updateExisting) return []
+  const wanted: Partial<StreamConfig> = { ...plan.required, ...plan.explicit }
+  const changes = (Object.keys(wanted) as (keyof StreamConfig)[]).filter((k) => JSON.stringify(existing[k]) !== JSON.stringify(wanted[k]))
+  if (changes.length > 0) await jsm.streams.update(plan.name, { ...existing, ...wanted })
+  const warnings: string[] = []
+  const platform: Partial<StreamConfig> = { ...COMMON, ...plan.defaults }
+  for (const k of Object.keys(platform) as (keyof StreamConfig)[]) {
+    if (k in wanted || JSON.stringify(existing[k]) === JSON.stringify(platform[k])) continue
+    warnings.push(`stream ${plan.name} keeps ${k} = ${JSON.stringify(existing[k])} as set on the server (the platform would create it with ${JSON.stringify(platform[k])})`)
+  }
+  return warnings
 }
 
 export interface ConsumerOptions {

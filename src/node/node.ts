@@ -96,7 +96,8 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
     node.watchConnection(nc)
     const jsm = await jetstreamManager(nc)
     const js = jetstream(nc)
-    await ensureStreams(jsm, { ...config.streams, mode: 'upsert' })
+    // an operator's settings on existing streams are kept; each difference is said once
+    for (const warning of await ensureStreams(jsm, { ...config.streams, mode: 'upsert' })) logger.warn(warning)
     const publisher = createPublisher(nc)
     stack.defer(() => publisher.close())
     const dedup = await createDedupStore(js, config.worker.dedupTtlMs)
