@@ -17,6 +17,18 @@ export interface IngestResult {
   readonly duplicate: boolean
 }
 
+/**
+ * The most events one request may carry: a CloudEvents batch, or a webhook delivery a generic
+ * mapping splits into items. It bounds the work and the publishes one request can cause.
+ */
+export const MAX_EVENTS_PER_REQUEST = 1000
+
+/** Refuses more events in one request than MAX_EVENTS_PER_REQUEST. */
+export function requireEventCount(count: number, what: string): void {
+  if (count <= MAX_EVENTS_PER_REQUEST) return
+  throw omniError('OMNI_ERR_BODY_TOO_LARGE', `${what} holds ${count} events; at most ${MAX_EVENTS_PER_REQUEST} fit in one request, so send them in several`, { permanent: true })
+}
+
 /** Maps a problem's path inside input `index` to where the client wrote it (`$[2].data.text`, `headers.ce-id`). */
 export type Locate = (index: number, where: string) => string
 
@@ -25,6 +37,7 @@ export type Locate = (index: number, where: string) => string
  * request leaves nothing behind.
  */
 export function prepareAll(catalog: EventCatalog, inputs: readonly unknown[], locate: Locate = (_i, where) => where, defaults: PrepareOptions = {}): PreparedEvent[] {
+  requireEventCount(inputs.length, 'the batch')
   const problems: Problem[] = []
   const prepared: PreparedEvent[] = []
   inputs.forEach((input, i) => {

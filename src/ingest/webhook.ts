@@ -4,7 +4,7 @@ import { isOmniError, omniError, type Problem } from '../errors/mod.ts'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import { verifyWebhook, type AdaptedEvent, type WebhookRegistry, type WebhookSource } from '../webhooks/mod.ts'
 import { prepareDelivery } from './delivery.ts'
-import { publishPrepared, type IngestResult } from './publish.ts'
+import { publishPrepared, requireEventCount, type IngestResult } from './publish.ts'
 import { archiveRaw } from './raw-archive.ts'
 import { readWebhookBody } from './webhook-body.ts'
 
@@ -80,6 +80,7 @@ export async function receiveWebhook(deps: WebhookDeps, request: WebhookRequest)
     if (!isOmniError(err) || err.code !== 'OMNI_ERR_WEBHOOK_INVALID') throw err
     throw omniError('OMNI_ERR_WEBHOOK_INVALID', `${err.message}; ${archived}`, { problems: [...err.problems], permanent: true, cause: err })
   }
+  requireEventCount(events.length, `the delivery (${archived})`)
   const { prepared, fallbacks } = prepareDelivery(deps.catalog(), events, { provider, instance, tenant: source.tenant, dataref: raw.dataref, providerType })
   const results = await publishPrepared(deps.publisher, prepared)
   const ack = source.adapter.acknowledge?.(delivery)

@@ -1,6 +1,7 @@
 import { once } from 'node:events'
 import { Agent, request as httpRequest } from 'node:http'
 import t from 'tap'
+import { MAX_EVENTS_PER_REQUEST } from '../../src/ingest/publish.ts'
 import { bearer, startTestApi } from '../fixtures/api.ts'
 import { readSubject, storedOn } from '../fixtures/fabric.ts'
 import { TEST_SOURCE } from '../fixtures/manifests.ts'
@@ -141,4 +142,16 @@ t.test('closing the API lets a request in flight finish: a batch whose body is s
   await closing
   t.ok(Date.now() - started < 5000, `close() ended ${Date.now() - started} ms after it began, not at the keep-alive timeout`)
   t.equal(await storedOn(fabric.jsm, TEST_SOURCE), 3, 'what was answered is stored')
+})
+
+t.test('a batch of more events than one request may carry is refused whole', async (t) => {
+  const { app, fabric } = await startTestApi(t, { api: { bodyLimit: 1024 * 1024 } })
+  const headers = { ...bearer('ingest'), 'content-type': 'application/cloudevents-batch+json' }
+  const batch = Array.from({ length: MAX_EVENTS_PER_REQUEST + 1 }, (_, i) => note(`n${i}`))
+  const res = await app.inject({ method: 'POST', url: '/v1/events', headers, payload: batch })
+  t.equal(res.statusCode, 413, res.body)
+  t.match(res.json(), { error: { code: 'OMNI_ERR_BODY_TOO_LARGE', message: new RegExp(`the batch holds ${MAX_EVENTS_PER_REQUEST + 1} events`) } })
+  t.equal(await storedOn(fabric.jsm, TEST_SOURCE), 0, 'nothing of it was published')
+  const fits = await app.inject({ method: 'POST', url: '/v1/events', headers, payload: batch.slice(0, MAX_EVENTS_PER_REQUEST) })
+  t.equal(fits.statusCode, 202, 'a batch at the limit is taken')
 })

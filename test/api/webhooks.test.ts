@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises'
 import t, { type Test } from 'tap'
 import type { ApiSettings } from '../../src/api/options.ts'
 import { EVENTS_STREAM, RAW_STREAM } from '../../src/jetstream/topology.ts'
+import { MAX_EVENTS_PER_REQUEST } from '../../src/ingest/publish.ts'
 import { bearer, startTestApi, type TestApi } from '../fixtures/api.ts'
 import { readSubject, storedOn } from '../fixtures/fabric.ts'
 
@@ -424,4 +425,15 @@ t.test('generic: a YAML mapping turns any JSON provider into catalog events, sig
   const bad = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-omni-signature': createHmac('sha256', SHOP_SECRET).update(notList).digest('hex') }, body: notList })
   t.equal(bad.status, 400)
   t.match(await bad.json(), { error: { code: 'OMNI_ERR_WEBHOOK_INVALID', problems: [{ where: '$.events', message: 'must be an array' }] } })
+})
+
+t.test('a delivery a generic mapping splits into more events than one request may carry is refused, and stays archived', async (t) => {
+  const api = await start(t, { bodyLimit: 1024 * 1024 })
+  const body = JSON.stringify({ room: 'r', events: Array.from({ length: MAX_EVENTS_PER_REQUEST + 1 }, (_, i) => ({ topic: 'order.paid', id: `o-${i}` })) })
+  const signature = createHmac('sha256', SHOP_SECRET).update(body).digest('hex')
+  const res = await api.app.inject({ method: 'POST', url: '/v1/webhooks/shop/store-1', headers: { 'content-type': 'application/json', 'x-omni-signature': signature }, payload: body })
+  t.equal(res.statusCode, 413, res.body)
+  t.match(res.json(), { error: { code: 'OMNI_ERR_BODY_TOO_LARGE', message: new RegExp(`holds ${MAX_EVENTS_PER_REQUEST + 1} events; at most ${MAX_EVENTS_PER_REQUEST}`) } })
+  t.match(res.json().error.message, /raw:/, 'the answer names the archive entry that keeps the delivery')
+  t.equal(await storedOn(api.fabric.jsm, UNKNOWN), 0, 'no event of it was published')
 })
