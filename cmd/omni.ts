@@ -13,6 +13,7 @@ import { registerPublish } from './commands/publish.ts'
 import { registerTail } from './commands/tail.ts'
 import { registerUp } from './commands/up.ts'
 import { registerValidate } from './commands/validate.ts'
+import { NATS_CREDENTIALS } from './lib/nats-credentials.ts'
 import { reportAndExit } from './lib/output.ts'
 
 const program = new Command()
@@ -20,6 +21,12 @@ const program = new Command()
   .description('Omni Fabric: events from every integration, captured once, deduplicated and routed through YAML pipelines on NATS JetStream.')
   .version('0.1.0')
   .showHelpAfterError()
+  .option(NATS_CREDENTIALS.flags as string, `the NATS server's user and password, for every command that connects (default: $${NATS_CREDENTIALS.env}, else ${NATS_CREDENTIALS.fallbackHelp})`)
+  // every command reads the credentials through the variable, which the flag sets for it
+  .hook('preAction', (top) => {
+    const file = (top.opts() as { natsCredentials?: string }).natsCredentials
+    if (file !== undefined) process.env[NATS_CREDENTIALS.env] = file
+  })
 
 registerUp(program)
 registerValidate(program)

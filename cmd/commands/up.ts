@@ -4,6 +4,7 @@ import { getCartridge } from '../../src/cartridges/mod.ts'
 import { createLogger, type Logger } from '../../src/observability/logger.ts'
 import { lockDataFolder, startNode, type OmniNode } from '../../src/node/mod.ts'
 import { banner } from '../lib/banner.ts'
+import { cliNatsCredentials } from '../lib/nats-credentials.ts'
 import { clickHouseConfigFrom, withClickHouseOptions, type ClickHouseCliOptions } from '../lib/clickhouse-options.ts'
 import { pluginSettingsFrom, withPluginOptions, type PluginCliOptions } from '../lib/plugin-options.ts'
 import { addEnvOption, MANIFESTS, manifestsPath, resolveOption, type EnvOption } from '../lib/options.ts'
@@ -51,9 +52,20 @@ export function registerUp(program: Command): void {
           throw err
         })
       : undefined
+    // the server it starts admits only the platform's user; an existing one may need credentials too
+    const credentials = opts.nats ? await cliNatsCredentials() : undefined
     const nats = opts.nats
-      ? { url: opts.nats }
-      : { serve: { host: '127.0.0.1', port: opts.port, storeDir: resolve(opts.data, 'nats'), syncInterval: opts.syncInterval, logFile: resolve(opts.data, 'nats-server.log') } }
+      ? { url: opts.nats, ...(credentials ? { credentials } : {}) }
+      : {
+          serve: {
+            host: '127.0.0.1',
+            port: opts.port,
+            storeDir: resolve(opts.data, 'nats'),
+            syncInterval: opts.syncInterval,
+            logFile: resolve(opts.data, 'nats-server.log'),
+            credentialsFile: resolve(opts.data, 'nats-credentials'),
+          },
+        }
     const manifests = manifestsPath(opts.manifests)
     // a signal during the start stops the node as soon as it is up (a half-started one releases itself)
     const stop = Promise.withResolvers<string>()
@@ -67,7 +79,7 @@ export function registerUp(program: Command): void {
           throw err
         })
       : undefined
-    process.stdout.write(banner(node, { api: http ? { url: http.url, tokens: api?.tokenFile ? `admin token in ${api.tokenFile}` : `${api?.config.tokens.length} token(s) from ${api?.tokensFile}` } : undefined, plugins }))
+    process.stdout.write(banner(node, { api: http ? { url: http.url, tokens: api?.tokenFile ? `admin token in ${api.tokenFile}` : `${api?.config.tokens.length} token(s) from ${api?.tokensFile}` } : undefined, plugins, ...(opts.nats ? {} : { natsCredentials: resolve(opts.data, 'nats-credentials') }) }))
     const reason = await stop.promise
     logger.info({ reason }, 'draining')
     try {

@@ -1,11 +1,11 @@
 import type { OmniNode } from '../../src/node/mod.ts'
 
 /** What `omni up` prints once the node runs: where everything is and how to try it, in one write. */
-export function banner(node: OmniNode, opts: { api: { url: string; tokens: string } | undefined; plugins: { dir: string; trust: string; cluster: string } }): string {
+export function banner(node: OmniNode, opts: { api: { url: string; tokens: string } | undefined; plugins: { dir: string; trust: string; cluster: string }; natsCredentials?: string }): string {
   const d = node.describe()
   const lines: string[] = ['Omni Fabric is running']
   const managed = d.nats.managed
-  lines.push(`  NATS        ${d.nats.url}${managed ? ` (local nats-server ${managed.version}, pid ${managed.pid}, data in ${managed.storeDir})` : ''}`)
+  lines.push(`  NATS        ${d.nats.url}${managed ? ` (local nats-server ${managed.version}, pid ${managed.pid}, data in ${managed.storeDir})` : ''}${opts.natsCredentials ? `; credentials in ${opts.natsCredentials}` : ''}`)
   const ch = d.clickhouse
   lines.push(`  ClickHouse  ${ch ? `${ch.description}, database ${ch.database} (events kept ${ch.eventsRetentionDays} d, raw payloads ${ch.rawRetentionDays} d)` : 'off (--no-clickhouse)'}`)
   lines.push(`  API         ${opts.api ? `${opts.api.url} (docs ${opts.api.url}/docs; ${opts.api.tokens})` : 'off (--no-api)'}`)

@@ -6,6 +6,7 @@ import { connectNats } from '../../src/jetstream/connect.ts'
 import { createPublisher } from '../../src/jetstream/publisher.ts'
 import type { AckPublisher } from '../../src/jetstream/publisher-types.ts'
 import { ensureStreams } from '../../src/jetstream/topology.ts'
+import { cliNatsCredentials } from './nats-credentials.ts'
 
 export interface CliSession {
   readonly nc: NatsConnection
@@ -17,7 +18,8 @@ export interface CliSession {
 
 /** Connects for one CLI command and creates the streams if they are missing; never reconfigures them. */
 export async function openSession(url: string): Promise<CliSession> {
-  const nc = await connectNats(url, { name: 'omni-cli' })
+  const credentials = await cliNatsCredentials()
+  const nc = await connectNats(url, { name: 'omni-cli', ...(credentials ? { credentials } : {}) })
   const jsm = await jetstreamManager(nc)
   await ensureStreams(jsm, { mode: 'create-missing' })
   const publisher = createPublisher(nc)
@@ -45,7 +47,8 @@ export async function withSession<T>(url: string, fn: (session: CliSession) => P
 
 /** Runs `fn` with the node's services over a connection of this command's own, closed after whatever happens. */
 export async function withNodeClient<T>(opts: Omit<NodeClientOptions, 'lookup'>, fn: (client: NodeClient) => Promise<T>): Promise<T> {
-  await using client = await openNodeClient({ ...opts, lookup: getCartridge })
+  const credentials = await cliNatsCredentials()
+  await using client = await openNodeClient({ ...opts, lookup: getCartridge, ...(credentials ? { credentials } : {}) })
   return await fn(client)
 }
 

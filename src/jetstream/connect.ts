@@ -1,10 +1,12 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { omniError } from '../errors/mod.ts'
-import { checkServerVersion } from '../server/mod.ts'
+import { checkServerVersion, type NatsCredentials } from '../server/mod.ts'
 
 export interface ConnectNatsOptions {
   /** Connection name shown in the server's monitoring. */
   name?: string
+  /** the user and password the server requires (the platform's own server always does) */
+  credentials?: NatsCredentials
 }
 
 /**
@@ -16,14 +18,15 @@ export async function connectNats(url: string, opts: ConnectNatsOptions = {}): P
   try {
     // a long-running worker rides out server restarts: retry forever, quickly, and keep
     // publishes made while disconnected in the client's buffer (their acks time out and retry)
-    nc = await connect({ servers: url, name: opts.name ?? 'omni', maxReconnectAttempts: -1, reconnectTimeWait: 250 })
+    nc = await connect({ servers: url, name: opts.name ?? 'omni', maxReconnectAttempts: -1, reconnectTimeWait: 250, ...(opts.credentials ? { user: opts.credentials.user, pass: opts.credentials.password } : {}) })
   } catch (err) {
-    throw omniError(
-      'OMNI_ERR_NATS_UNAVAILABLE',
-      `cannot connect to NATS at ${url} (${(err as Error).message}): start a local server with \`omni up\`, ` +
-        'or pass --nats with the URL of a running one',
-      { cause: err },
-    )
+    const why = (err as Error).message
+    const fix = /authori[sz]ation|auth/i.test(why)
+      ? opts.credentials
+        ? 'the server refused these credentials: check the --nats-credentials file'
+        : 'the server requires credentials: pass --nats-credentials FILE ($OMNI_NATS_CREDENTIALS; omni up writes them to <data>/nats-credentials)'
+      : 'start a local server with `omni up`, or pass --nats with the URL of a running one'
+    throw omniError('OMNI_ERR_NATS_UNAVAILABLE', `cannot connect to NATS at ${url} (${why}): ${fix}`, { cause: err })
   }
   try {
     await checkServerVersion(nc)

@@ -1,5 +1,6 @@
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream'
 import { connectNats } from '../jetstream/connect.ts'
+import type { NatsCredentials } from '../server/mod.ts'
 import { createPublisher } from '../jetstream/publisher.ts'
 import { ensureStreams } from '../jetstream/topology.ts'
 import { loadManifestsOrThrow } from '../manifests/load.ts'
@@ -26,6 +27,8 @@ export interface NodeClient extends AsyncDisposable {
 
 export interface NodeClientOptions {
   readonly natsUrl: string
+  /** the user and password the server requires (the platform's own server does) */
+  readonly credentials?: NatsCredentials
   /** where the event catalog is read from; without it, ingest refuses every event */
   readonly manifests?: string
   readonly lookup: CartridgeLookup
@@ -37,7 +40,7 @@ export interface NodeClientOptions {
 export async function openNodeClient(opts: NodeClientOptions): Promise<NodeClient> {
   // the manifests are checked before any connection: a typo fails fast and changes nothing
   const loaded = opts.manifests === undefined ? undefined : await loadManifestsOrThrow(opts.manifests, opts.lookup)
-  const nc = await connectNats(opts.natsUrl, { name: 'omni-cli' })
+  const nc = await connectNats(opts.natsUrl, { name: 'omni-cli', ...(opts.credentials ? { credentials: opts.credentials } : {}) })
   const jsm = await jetstreamManager(nc)
   await ensureStreams(jsm, { mode: 'create-missing' })
   const js = jetstream(nc)

@@ -3,6 +3,7 @@ import type { ClickHouseSinkOptions } from '../clickhouse/sink.ts'
 import type { ClickHouseConfig } from '../clickhouse/config.ts'
 import { omniError, type Problem } from '../errors/mod.ts'
 import type { TopologyOptions } from '../jetstream/topology.ts'
+import type { NatsCredentials } from '../server/mod.ts'
 import type { Logger } from '../observability/logger.ts'
 import type { CartridgeLookup } from '../pipeline/stage-builder.ts'
 import type { DataLock } from './data-lock.ts'
@@ -10,9 +11,14 @@ import type { PluginHostOptions } from './plugin-host.ts'
 
 /** Where the node's NATS is: a server by URL, or one the node starts and stops itself. */
 export type NatsPlacement =
-  | { readonly url: string }
+  | { readonly url: string; readonly credentials?: NatsCredentials }
   | {
       readonly serve: {
+        /**
+         * Where the server's credentials are kept (made on first start, mode 0600): the server
+         * admits no anonymous client, and the CLI reads this file to connect
+         */
+        readonly credentialsFile?: string
         readonly host: string
         readonly port: number
         /** the JetStream store folder */

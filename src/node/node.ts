@@ -11,7 +11,7 @@ import { ensureStreams } from '../jetstream/topology.ts'
 import { loadManifestsOrThrow } from '../manifests/load.ts'
 import { openApprovals, openHighWaterMarks } from '../plugins/mod.ts'
 import { hasSlowMultiFilter } from '../server/version.ts'
-import { startNatsServer, type ManagedNatsServer } from '../server/mod.ts'
+import { loadOrCreateNatsCredentials, startNatsServer, type ManagedNatsServer, type NatsCredentials } from '../server/mod.ts'
 import { compileNodeConfig, type NodeConfig, type NodeOptions } from './config.ts'
 import { createPluginHost } from './plugin-host.ts'
 import { registerStreamGauges } from './gauges.ts'
@@ -83,14 +83,15 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
     const lookup = host ? host.lookup(config.lookup) : config.lookup
     const loaded = await loadManifestsOrThrow(config.manifests, lookup)
 
-    const server = 'serve' in config.nats ? await startServer(config.nats.serve) : undefined
+    const credentials = 'serve' in config.nats ? (config.nats.serve.credentialsFile ? await loadOrCreateNatsCredentials(config.nats.serve.credentialsFile) : undefined) : config.nats.credentials
+    const server = 'serve' in config.nats ? await startServer(config.nats.serve, credentials) : undefined
     if (server) {
       stack.defer(() => server.close())
       // the node's own server gone for good: the connection would retry forever
       void server.closed().then(() => node.fail(`its nats-server (pid ${server.pid}) exited`))
     }
     const url = server ? server.url : (config.nats as { url: string }).url
-    const nc = await connectNats(url, { name: 'omni-fabric' })
+    const nc = await connectNats(url, { name: 'omni-fabric', ...(credentials ? { credentials } : {}) })
     stack.defer(() => drainWithin(nc, DRAIN_MS))
     warnOnSlowServer(nc, config)
     node.watchConnection(nc)
@@ -194,10 +195,10 @@ async function drainWithin(nc: NatsConnection, ms: number): Promise<void> {
   if (outcome !== 'drained') await nc.close().catch(() => undefined)
 }
 
-async function startServer(serve: Extract<NodeConfig['nats'], { serve: unknown }>['serve']): Promise<ManagedNatsServer> {
+async function startServer(serve: Extract<NodeConfig['nats'], { serve: unknown }>['serve'], auth: NatsCredentials | undefined): Promise<ManagedNatsServer> {
   await mkdir(serve.storeDir, { recursive: true })
   if (serve.logFile) await mkdir(dirname(serve.logFile), { recursive: true })
-  return startNatsServer({ host: serve.host, port: serve.port, storeDir: serve.storeDir, syncInterval: serve.syncInterval, ...(serve.logFile ? { logFile: serve.logFile } : {}) })
+  return startNatsServer({ host: serve.host, port: serve.port, storeDir: serve.storeDir, syncInterval: serve.syncInterval, ...(serve.logFile ? { logFile: serve.logFile } : {}), ...(auth ? { auth } : {}) })
 }
 
 function warnOnSlowServer(nc: NatsConnection, config: NodeConfig): void {

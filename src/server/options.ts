@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from 'node:path'
 import { omniError, type Problem } from '../errors/mod.ts'
+import type { NatsCredentials } from './credentials.ts'
 
 export interface NatsServerOptions {
   /** Interface to bind; default 127.0.0.1. */
@@ -21,6 +22,8 @@ export interface NatsServerOptions {
   readyTimeoutMs?: number
   /** How long `close()` waits after SIGTERM before SIGKILL; default 10 s. */
   stopTimeoutMs?: number
+  /** When set, the server admits only this user: no anonymous client connects. */
+  auth?: NatsCredentials
 }
 
 export interface ResolvedServerOptions {
@@ -34,6 +37,7 @@ export interface ResolvedServerOptions {
   readonly serverName: string | undefined
   readonly readyTimeoutMs: number
   readonly stopTimeoutMs: number
+  readonly auth: NatsCredentials | undefined
 }
 
 /**
@@ -85,6 +89,7 @@ export function resolveServerOptions(opts: NatsServerOptions): ResolvedServerOpt
     serverName: o.serverName,
     readyTimeoutMs: o.readyTimeoutMs,
     stopTimeoutMs: o.stopTimeoutMs,
+    auth: o.auth,
   })
 }
 
@@ -102,6 +107,8 @@ export function renderConfig(o: ResolvedServerOptions, port: number): string {
   if (o.serverName !== undefined) lines.push(`server_name: ${q(o.serverName)}`)
   lines.push(`max_payload: ${o.maxPayload}`)
   if (o.logFile !== undefined) lines.push(`log_file: ${q(o.logFile)}`)
+  // one user for the platform and its CLI; an anonymous client is refused
+  if (o.auth !== undefined) lines.push('authorization {', `  user: ${q(o.auth.user)}`, `  password: ${q(o.auth.password)}`, '}')
   lines.push('jetstream {', `  store_dir: ${q(o.storeDir)}`)
   if (o.syncInterval !== undefined) lines.push(`  sync_interval: ${o.syncInterval}`)
   lines.push('}', '')

@@ -3,6 +3,7 @@ import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { connect } from '@nats-io/transport-node'
+import type { NatsCredentials } from './credentials.ts'
 import { omniError } from '../errors/mod.ts'
 import type { NatsBinary } from './binary.ts'
 import type { ResolvedServerOptions } from './options.ts'
@@ -89,9 +90,9 @@ async function readReadyPort(storeDir: string, pid: number): Promise<number | un
 }
 
 /** True once a NATS client completes the handshake at host:port. */
-async function probe(url: string): Promise<boolean> {
+async function probe(url: string, auth: NatsCredentials | undefined): Promise<boolean> {
   try {
-    const nc = await connect({ servers: url, reconnect: false, timeout: 1000, name: 'omni-ready-probe' })
+    const nc = await connect({ servers: url, reconnect: false, timeout: 1000, name: 'omni-ready-probe', ...(auth ? { user: auth.user, pass: auth.password } : {}) })
     await nc.close()
     return true
   } catch {
@@ -160,7 +161,7 @@ export async function launch(binary: NatsBinary, o: ResolvedServerOptions, port:
       )
     }
     const ready = child.pid === undefined ? undefined : await readReadyPort(o.storeDir, child.pid)
-    if (ready !== undefined && (await probe(clientUrl(o.host, ready)))) {
+    if (ready !== undefined && (await probe(clientUrl(o.host, ready), o.auth))) {
       return {
         child,
         pid: child.pid as number,

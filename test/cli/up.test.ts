@@ -65,14 +65,21 @@ t.test('omni up runs the shipped playbook on its own nats-server and stops clean
   })
   t.equal(viaApi.status, 202, await viaApi.clone().text())
 
+  // the platform's own server admits no anonymous client; the CLI reads the credentials omni up wrote
+  const credentials = join(data, 'nats-credentials')
+  t.equal((await stat(credentials)).mode & 0o777, 0o600, 'the NATS credentials file is readable by its owner only')
+  const anonymous = await omni(['tail', '-n', '1', '--nats', url])
+  t.equal(anonymous.code, 1)
+  t.match(anonymous.stderr, /OMNI_ERR_NATS_UNAVAILABLE: cannot connect to NATS .*Authorization Violation.*the server requires credentials: pass --nats-credentials/, 'an unauthenticated connection is refused')
+  const withCreds = { env: { OMNI_NATS_CREDENTIALS: credentials } }
   const text = { kind: 'text', text: 'hello', providerMessageId: 'm1', fromSelf: false, forwarded: false }
   const audio = { kind: 'audio', providerMessageId: 'm2', fromSelf: false, forwarded: true }
   const self = { kind: 'text', text: 'note to self', providerMessageId: 'm3', fromSelf: true, forwarded: false }
   for (const data of [text, audio, self]) {
-    const r = await omni(['publish', 'message.received', JSON.stringify(data), '--provider', 'whatsapp', '--instance', 'phone-1', '--nats', url])
+    const r = await omni(['publish', 'message.received', JSON.stringify(data), '--provider', 'whatsapp', '--instance', 'phone-1', '--nats', url], withCreds)
     t.equal(r.code, 0, r.stderr)
   }
-  const tail = await omni(['tail', '--all', '-n', '10', '--json', '--nats', url], { timeoutMs: 20_000 })
+  const tail = await omni(['tail', '--all', '-n', '10', '--json', '--nats', url, '--nats-credentials', credentials], { timeoutMs: 20_000 })
   const events = tail.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; data: Record<string, unknown>; causationid?: string })
   const types = events.map((e) => e.type)
   t.equal(events.filter((e) => e.type === 'message.received' && e.data['providerMessageId'] === 'm0').length, 1, 'the event posted to the API is in the stream')
@@ -84,7 +91,7 @@ t.test('omni up runs the shipped playbook on its own nats-server and stops clean
   up.child.kill('SIGTERM')
   t.equal(await up.exited, 0)
   t.match(up.out(), /"msg":"stopped"/)
-  const probe = await omni(['tail', '-n', '1', '--nats', url])
+  const probe = await omni(['tail', '-n', '1', '--nats', url], withCreds)
   t.match(probe.stderr, /OMNI_ERR_NATS_UNAVAILABLE/, 'the managed server stopped with it')
 })
 

@@ -3,6 +3,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
+import { connect } from '@nats-io/transport-node'
 import { resolveClickHouseConfig } from '../../src/clickhouse/config.ts'
 import { isOmniError } from '../../src/errors/mod.ts'
 import { readRunningSets } from '../../src/jetstream/running-set.ts'
@@ -54,13 +55,14 @@ function collect(node: OmniNode): NodeStatus[] {
 t.test('a node it starts owns its nats-server: close() drains and stops it, in reverse order, and readers see the end', async (t) => {
   const dir = await storeDir(t)
   const node = await startNode({
-    nats: { serve: { host: '127.0.0.1', port: await freePort('127.0.0.1'), storeDir: join(dir, 'nats'), syncInterval: 'always' } },
+    nats: { serve: { host: '127.0.0.1', port: await freePort('127.0.0.1'), storeDir: join(dir, 'nats'), syncInterval: 'always', credentialsFile: join(dir, 'nats-credentials') } },
     manifests: await manifests(t),
     lookup: testLookup,
     logger: silentLogger(),
     watch: false,
   })
   const seen = collect(node)
+  await t.rejects(connect({ servers: node.describe().nats.url, reconnect: false, timeout: 2000 }), /Authorization Violation/i, 'its server admits no anonymous client')
   t.equal(node.state, 'running')
   const described = node.describe()
   const pid = described.nats.managed?.pid ?? 0
