@@ -148,7 +148,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchRun> {
           overloadSeconds: sizes.overloadSeconds,
           httpSeconds: sizes.httpSeconds,
           warmupSeconds: sizes.warmupSeconds,
-          server: { managed: ctx.managed, url, ...(server ? { syncInterval: SYNC_INTERVAL } : {}) },
+          server: { managed: ctx.managed, url: withoutCredentials(url), ...(server ? { syncInterval: SYNC_INTERVAL } : {}) },
           nodeFlags: process.execArgv,
         },
         scenarios: [...results.values()],
@@ -165,4 +165,12 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchRun> {
     await server?.close()
     await rm(dir, { recursive: true, force: true })
   }
+}
+
+/** The URL as a report may show it: without a user or password in it. */
+function withoutCredentials(url: string): string {
+  const u = new URL(url)
+  u.username = ''
+  u.password = ''
+  return u.toString()
 }

@@ -1,4 +1,6 @@
 import type { Command } from 'commander'
+import type { NatsCredentials } from '../../src/server/mod.ts'
+import { cliNatsCredentials } from '../lib/nats-credentials.ts'
 import { DEFAULT_EVENTS, QUICK_EVENTS, runBench, SCENARIOS } from '../../bench/run.ts'
 import { formatTable } from '../../bench/report.ts'
 import { progressBar } from '../lib/progress.ts'
@@ -35,7 +37,7 @@ export function registerBench(program: Command): void {
         ...(opts.events !== undefined ? { events: opts.events } : {}),
         quick: opts.quick === true,
         ...(opts.json !== undefined ? { json: opts.json } : {}),
-        ...(opts.nats !== undefined ? { natsUrl: opts.nats } : {}),
+        ...(opts.nats !== undefined ? { natsUrl: withCredentials(opts.nats, await cliNatsCredentials()) } : {}),
         dockerSocket: resolveOption({ ...DOCKER_SOCKET, value: opts.dockerSocket }).value,
         ...(opts.only !== undefined ? { only: opts.only.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
         progress: progressBar,
@@ -45,4 +47,16 @@ export function registerBench(program: Command): void {
       if (jsonPath) process.stdout.write(`results written to ${jsonPath}\n`)
       if (report.failures.length > 0) process.exitCode = 1
     })
+}
+
+/**
+ * The URL with the platform server's user and password in it, when there are any: the bench's
+ * many connections (some in child processes) then all log in, and nothing else needs to know.
+ */
+function withCredentials(url: string, credentials: NatsCredentials | undefined): string {
+  if (!credentials) return url
+  const u = new URL(url)
+  u.username = credentials.user
+  u.password = credentials.password
+  return u.toString()
 }
