@@ -94,7 +94,8 @@ function mergeLevel(state: RunState, runs: readonly StageRun[]): EventOutcome | 
       return { type: 'failed', stage: id, error: run.error, permanent, outcomes: state.outcomes }
     }
     const result = run.result as StageResult
-    if (result.emit) state.emissions.push(...result.emit)
+    // only subject and event are taken from a stage: the host says who emitted what
+    if (result.emit) state.emissions.push(...result.emit.map((e) => (run.stage.additive ? { subject: e.subject, event: e.event, additiveStage: id } : { subject: e.subject, event: e.event })))
     if (run.stage.additive) {
       // additive stages may add messages of their own but never change the approved path:
       // their data, labels, drops and hooks are not applied

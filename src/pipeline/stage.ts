@@ -11,6 +11,12 @@ export type Phase = (typeof PHASES)[number]
 export interface Emission {
   readonly subject: string
   readonly event: Envelope
+  /**
+   * Set by the host, never by a stage: the additive (alpha/community) stage that emitted it. Such
+   * an emission gets an id in a namespace of its own and is published after the approved outputs,
+   * so it can neither displace nor suppress one.
+   */
+  readonly additiveStage?: string
 }
 
 /**

@@ -12,7 +12,8 @@ import { startTrackedConsumer, type ConsumerState, type KeepAlive, type TrackedC
 import type { CompiledPipeline } from './compile.ts'
 import { executePipeline, type EventOutcome, type FanoutCatalog, type StageOutcome } from './executor.ts'
 import { SINK_STAGE, type OutcomeSink, type RecordResult } from './outcome-sink.ts'
-import { encodeEmittedBy, outputMsgId } from '../wire/mod.ts'
+import { additiveMsgId, encodeEmittedBy, outputMsgId } from '../wire/mod.ts'
+import { DEFAULT_MAX_MSG_SIZE } from '../jetstream/topology.ts'
 
 /** starting → running → draining → stopped, or failed when the consume loop dies. */
 export type WorkerState = 'starting' | ConsumerState
@@ -24,6 +25,9 @@ export interface WorkerStats {
   readonly deadLettered: number
   readonly inFlight: number
 }
+
+/** Room left under the stream's largest message for headers: what an additive emission may hold. */
+const MAX_ADDITIVE_EMISSION_BYTES = DEFAULT_MAX_MSG_SIZE - 8 * 1024
 
 /** What the worker reports about each event it settles (for logs, tail and tests). */
 export type SettledEvent =
@@ -143,17 +147,45 @@ class PipelineWorkerImpl implements PipelineWorker {
     return outcome instanceof Promise ? outcome.then((o) => this.#settle(m, pipeline, event, o, keepAlive)) : this.#settle(m, pipeline, event, outcome, keepAlive)
   }
 
+  /**
+   * What additive (alpha/community) stages emitted, under host-derived ids of their own
+   * namespace. A failure here never holds up or dead-letters the event: it is recorded as the
+   * stage's outcome, and an emission too large for the stream is refused before it is sent.
+   */
+  async #publishAdditive(pipeline: CompiledPipeline, outcome: Extract<EventOutcome, { type: 'done' | 'dropped' }>, headers: Record<string, string>): Promise<void> {
+    const additive = outcome.emissions.filter((e) => e.additiveStage !== undefined)
+    if (additive.length === 0) return
+    await Promise.all(
+      additive.map(async (e) => {
+        const stage = e.additiveStage as string
+        const bytes = Buffer.from(JSON.stringify(e.event))
+        try {
+          if (bytes.length > MAX_ADDITIVE_EMISSION_BYTES) throw new Error(`${bytes.length} bytes, more than the ${MAX_ADDITIVE_EMISSION_BYTES} an emission may hold`)
+          await this.#opts.publisher.publish(e.subject, bytes, { msgID: additiveMsgId(pipeline.name, stage, e.event.idempotencykey, e.subject), headers })
+        } catch (err) {
+          // one outcome per stage: the stage ran, but what it emitted was not stored
+          const failed = { stage, type: 'failed' as const, error: `its emission to ${e.subject} was not stored: ${describeError(err)}` }
+          const at = outcome.outcomes.findIndex((o) => o.stage === stage)
+          if (at >= 0) outcome.outcomes[at] = failed
+          else outcome.outcomes.push(failed)
+        }
+      }),
+    )
+  }
+
   /** Ack after every output is durable, nak with backoff, or dead-letter. */
   async #settle(m: JsMsg, pipeline: CompiledPipeline, event: Envelope, outcome: EventOutcome, keepAlive: KeepAlive): Promise<void> {
     if (outcome.type === 'failed') return this.#fail(m, pipeline, outcome.stage, describeError(outcome.error), outcome.permanent, { event, outcomes: outcome.outcomes, keepAlive })
     try {
       // the recorder reads who emitted an output from this header, not from the message id
       const headers = encodeEmittedBy(pipeline.name)
+      // the approved outputs first: nothing an additive stage emits may be stored before them
       await Promise.all(
-        outcome.emissions.map((e) =>
-          this.#opts.publisher.publish(e.subject, Buffer.from(JSON.stringify(e.event)), { msgID: outputMsgId(e.event.idempotencykey, pipeline.name, e.subject), headers }),
-        ),
+        outcome.emissions
+          .filter((e) => e.additiveStage === undefined)
+          .map((e) => this.#opts.publisher.publish(e.subject, Buffer.from(JSON.stringify(e.event)), { msgID: outputMsgId(e.event.idempotencykey, pipeline.name, e.subject), headers })),
       )
+      await this.#publishAdditive(pipeline, outcome, headers)
     } catch (err) {
       // The stream refusing an output for good (too large, …) dead-letters the event; an
       // outage (timeouts, a restarting server) must not use up its deliveries, so it retries.

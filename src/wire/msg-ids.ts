@@ -24,6 +24,16 @@ export const ingestMsgId = (idempotencyKey: string): string => `${INGEST_ID_PREF
  */
 export const outputMsgId = (key: string, pipeline: string, subject: string): string => `${OUTPUT_ID_PREFIX}${key}@${pipeline}@${subject}`
 
+/** The namespace of what additive (alpha/community) stages emit. */
+export const ADDITIVE_ID_PREFIX = 'emit:'
+
+/**
+ * What an additive stage emitted: `emit:<pipeline>:<stage>:<key>@<subject>`. The host derives it;
+ * whatever key the plugin puts in its event stays inside this namespace, so the emission can never
+ * take an approved output's id.
+ */
+export const additiveMsgId = (pipeline: string, stage: string, key: string, subject: string): string => `${ADDITIVE_ID_PREFIX}${pipeline}:${stage}:${key}@${subject}`
+
 /** The key and pipeline of an output id published to `subject`; undefined for another id. */
 export function parseOutputMsgId(id: string, subject: string): { key: string; pipeline: string } | undefined {
   const suffix = `@${subject}`

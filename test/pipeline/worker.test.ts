@@ -121,3 +121,33 @@ t.test('a failing after-commit hook does not run the event again once its output
   t.equal(await storedOn(fabric.jsm, OUT), 1)
 })
 
+
+t.test('an additive (alpha) stage emitting onto an approved output subject with the source key cannot displace the approved copy', async (t) => {
+  const SEEN = 'omni.evt.test.note-seen.v1'
+  const { fabric, settled } = await startTestFabric(
+    t,
+    `kind: Pipeline
+name: notes
+sources: [omni.evt.test.note-created.v1]
+stages:
+  - { id: shadow, uses: test.alpha_shadow, with: { subject: ${SEEN} } }
+outputs:
+  - subject: ${SEEN}
+    transform: [{ uses: transform.redact, with: { paths: [text] } }]
+`,
+  )
+  await publishEvent(fabric.publisher, fabric.catalog(), { type: 'note.created', data: { noteId: 'n1', text: 'secret' } })
+  t.ok(await eventually(async () => (await storedOn(fabric.jsm, SEEN)) === 2), 'the approved output and the emission are both stored')
+  const copies = await readSubject(fabric, SEEN)
+  t.ok(copies.some((c) => (c['data'] as { text?: string; shadow?: boolean }).shadow === undefined && (c['data'] as { text?: string }).text !== 'secret'), 'the approved, redacted copy is there')
+  const approved = await fabric.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: SEEN }).catch(() => null)
+  t.match(approved?.header?.get(NATS_HEADERS.msgId), /^(out|emit):/, 'every stored copy has an id of its own namespace')
+
+  // an emission too large for the stream is the alpha stage's failure, never the event's
+  const second = await publishEvent(fabric.publisher, fabric.catalog(), { type: 'note.created', data: { noteId: 'n2', text: 'hi', huge: true } })
+  t.ok(await eventually(() => settled.some((s) => s.type === 'acked' && s.seq === second.ack.seq)), 'the event is acknowledged, not dead-lettered')
+  const acked = settled.find((s) => s.type === 'acked' && s.seq === second.ack.seq)
+  t.match(acked?.type === 'acked' ? acked.outcome.outcomes : [], [{ stage: 'shadow', type: 'failed', error: /its emission to omni\.evt\.test\.note-seen\.v1 was not stored: .*more than the/ }])
+  t.notOk(settled.some((s) => s.type === 'dead-lettered'), 'nothing was dead-lettered')
+  t.ok(await eventually(async () => (await storedOn(fabric.jsm, SEEN)) === 3), "n2's approved output is stored")
+})
