@@ -249,7 +249,8 @@ function closedError(subject: string): OmniError {
 function buildHeaders(opts: PublishOptions): MsgHdrs | undefined {
   if (opts.msgID === undefined && opts.expectStream === undefined && opts.headers === undefined) return undefined
   const h = natsHeaders()
-  if (opts.headers) for (const [k, v] of Object.entries(opts.headers)) h.set(k, v)
+  // for…in rather than Object.entries: no array per publish on the hot path
+  if (opts.headers) for (const k in opts.headers) h.set(k, opts.headers[k] as string)
   if (opts.msgID !== undefined) h.set(NATS_HEADERS.msgId, opts.msgID)
   if (opts.expectStream !== undefined) h.set(NATS_HEADERS.expectedStream, opts.expectStream)
   return h

@@ -26,6 +26,14 @@ export interface WorkerStats {
   readonly inFlight: number
 }
 
+/** The emitted-by header of each pipeline, made once: every output of every event carries it. */
+const emittedByHeaders = new Map<string, Record<string, string>>()
+function emittedBy(pipeline: string): Record<string, string> {
+  let h = emittedByHeaders.get(pipeline)
+  if (!h) emittedByHeaders.set(pipeline, (h = Object.freeze(encodeEmittedBy(pipeline)) as Record<string, string>))
+  return h
+}
+
 /** Room left under the stream's largest message for headers: what an additive emission may hold. */
 const MAX_ADDITIVE_EMISSION_BYTES = DEFAULT_MAX_MSG_SIZE - 8 * 1024
 
@@ -178,7 +186,7 @@ class PipelineWorkerImpl implements PipelineWorker {
     if (outcome.type === 'failed') return this.#fail(m, pipeline, outcome.stage, describeError(outcome.error), outcome.permanent, { event, outcomes: outcome.outcomes, keepAlive })
     try {
       // the recorder reads who emitted an output from this header, not from the message id
-      const headers = encodeEmittedBy(pipeline.name)
+      const headers = emittedBy(pipeline.name)
       // the approved outputs first: nothing an additive stage emits may be stored before them
       await Promise.all(
         outcome.emissions
