@@ -2,29 +2,18 @@ import t, { type Test } from 'tap'
 import { publishEvent } from '../../src/ingest/publish.ts'
 import { DLQ_HEADERS } from '../../src/wire/mod.ts'
 import { consumerName, EVENTS_STREAM } from '../../src/jetstream/topology.ts'
-import { bearer, startTestApi, type TestApi } from '../fixtures/api.ts'
+import { bearer, FRAGILE_PIPELINE, SEEN_SUBJECT, startTestApi, type TestApi } from '../fixtures/api.ts'
 import { eventually, storedOn } from '../fixtures/fabric.ts'
 import { TEST_SOURCE } from '../fixtures/manifests.ts'
 import { broken } from '../fixtures/test-cartridges.ts'
 
 t.setTimeout(120_000)
 
-const SEEN = 'omni.evt.test.note-seen.v1'
-
-// fails for note ids in `broken` until a test heals them; two deliveries, then the dead letters
-const FRAGILE = `kind: Pipeline
-name: notes
-sources: [${TEST_SOURCE}]
-errorPolicy: { maxDeliveries: 2, backoff: [20ms] }
-stages:
-  - { id: fragile, uses: test.broken }
-outputs:
-  - subject: ${SEEN}
-`
+const SEEN = SEEN_SUBJECT
 
 /** The API on the fragile pipeline with dead letters for `ids`, in that order. */
 async function withDeadLetters(t: Test, ids: string[]): Promise<TestApi> {
-  const api = await startTestApi(t, { pipeline: FRAGILE })
+  const api = await startTestApi(t, { pipeline: FRAGILE_PIPELINE })
   for (const id of ids) broken.add(id)
   t.teardown(() => void broken.clear())
   for (const id of ids) await publishEvent(api.fabric.publisher, api.fabric.catalog(), { type: 'note.created', data: { noteId: id } })

@@ -5,23 +5,13 @@ import t from 'tap'
 import { publishEvent } from '../../src/ingest/publish.ts'
 import { DLQ_STREAM } from '../../src/jetstream/topology.ts'
 import { ingestMsgId, NATS_HEADERS } from '../../src/wire/mod.ts'
-import { bearer, startTestApi } from '../fixtures/api.ts'
+import { bearer, FRAGILE_PIPELINE, SEEN_SUBJECT, startTestApi } from '../fixtures/api.ts'
 import { eventually, readSubject, storedOn } from '../fixtures/fabric.ts'
-import { TEST_SOURCE } from '../fixtures/manifests.ts'
 import { broken } from '../fixtures/test-cartridges.ts'
 
 t.setTimeout(120_000)
 
-const SEEN = 'omni.evt.test.note-seen.v1'
-const PIPELINE = `kind: Pipeline
-name: notes
-sources: [${TEST_SOURCE}]
-errorPolicy: { maxDeliveries: 2, backoff: [20ms] }
-stages:
-  - { id: fragile, uses: test.broken }
-outputs:
-  - subject: ${SEEN}
-`
+const SEEN = SEEN_SUBJECT
 
 const ingest = (api: Awaited<ReturnType<typeof startTestApi>>, noteId: string, idempotencykey?: string) =>
   api.app.inject({
@@ -39,7 +29,7 @@ const ingest = (api: Awaited<ReturnType<typeof startTestApi>>, noteId: string, i
   })
 
 t.test("a key shaped like a future output's id cannot pre-empt that output", async (t) => {
-  const api = await startTestApi(t, { pipeline: PIPELINE })
+  const api = await startTestApi(t, { pipeline: FRAGILE_PIPELINE })
   // the attacker knows the real event's key (derived from data.noteId) and the pipeline's output
   const forged = await ingest(api, 'attacker', `note.created.v1:real@notes@${SEEN}`)
   t.equal(forged.statusCode, 202, forged.body)
@@ -50,7 +40,7 @@ t.test("a key shaped like a future output's id cannot pre-empt that output", asy
 })
 
 t.test("a key shaped like a redrive's id cannot make the redrive look done and lose the dead letter", async (t) => {
-  const api = await startTestApi(t, { pipeline: PIPELINE })
+  const api = await startTestApi(t, { pipeline: FRAGILE_PIPELINE })
   broken.add('d1')
   t.teardown(() => void broken.clear())
   await publishEvent(api.fabric.publisher, api.fabric.catalog(), { type: 'note.created', data: { noteId: 'd1' } })
@@ -65,7 +55,7 @@ t.test("a key shaped like a redrive's id cannot make the redrive look done and l
 })
 
 t.test('a redrive answered "already stored" by a message that is not the letter leaves the letter in the DLQ', async (t) => {
-  const api = await startTestApi(t, { pipeline: PIPELINE })
+  const api = await startTestApi(t, { pipeline: FRAGILE_PIPELINE })
   broken.add('d2')
   t.teardown(() => void broken.clear())
   await publishEvent(api.fabric.publisher, api.fabric.catalog(), { type: 'note.created', data: { noteId: 'd2' } })
@@ -79,7 +69,7 @@ t.test('a redrive answered "already stored" by a message that is not the letter 
 })
 
 t.test('ingested events are stored under the ingest namespace', async (t) => {
-  const api = await startTestApi(t, { pipeline: PIPELINE })
+  const api = await startTestApi(t, { pipeline: FRAGILE_PIPELINE })
   const res = await ingest(api, 'n1', 'my-key')
   t.equal(res.statusCode, 202)
   const stored = await api.fabric.jsm.streams.getMessage('OMNI_EVENTS', { seq: (res.json() as { seq: number }).seq })
