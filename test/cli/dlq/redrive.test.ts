@@ -1,18 +1,11 @@
 import t from 'tap'
 import { publishEvent } from '../../../src/ingest/publish.ts'
+import { FRAGILE_PIPELINE } from '../../fixtures/api.ts'
 import { omni } from '../../fixtures/cli.ts'
 import { eventually, startTestFabric, storedOn } from '../../fixtures/fabric.ts'
 import { broken } from '../../fixtures/test-cartridges.ts'
 
-const PIPELINE = `kind: Pipeline
-name: notes
-sources: [omni.evt.test.note-created.v1]
-errorPolicy: { maxDeliveries: 2, backoff: [50ms] }
-stages:
-  - { id: fragile, uses: test.broken }
-outputs:
-  - subject: omni.evt.test.note-seen.v1
-`
+const PIPELINE = FRAGILE_PIPELINE
 
 t.test('omni dlq list and redrive', async (t) => {
   const { fabric, server, settled } = await startTestFabric(t, PIPELINE)
