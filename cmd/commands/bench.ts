@@ -37,7 +37,7 @@ export function registerBench(program: Command): void {
         ...(opts.events !== undefined ? { events: opts.events } : {}),
         quick: opts.quick === true,
         ...(opts.json !== undefined ? { json: opts.json } : {}),
-        ...(opts.nats !== undefined ? { natsUrl: withCredentials(opts.nats, await cliNatsCredentials()) } : {}),
+        ...(opts.nats !== undefined ? { natsUrl: withCredentials(opts.nats, await cliNatsCredentials(opts.nats)) } : {}),
         dockerSocket: resolveOption({ ...DOCKER_SOCKET, value: opts.dockerSocket }).value,
         ...(opts.only !== undefined ? { only: opts.only.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
         progress: progressBar,

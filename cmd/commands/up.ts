@@ -53,7 +53,7 @@ export function registerUp(program: Command): void {
         })
       : undefined
     // the server it starts admits only the platform's user; an existing one may need credentials too
-    const credentials = opts.nats ? await cliNatsCredentials() : undefined
+    const credentials = opts.nats ? await cliNatsCredentials(opts.nats) : undefined
     const nats = opts.nats
       ? { url: opts.nats, ...(credentials ? { credentials } : {}) }
       : {

@@ -14,9 +14,24 @@ export const NATS_CREDENTIALS: EnvOption<string> = {
   fallbackHelp: './data/nats-credentials when it exists (omni up writes it)',
 }
 
-/** The credentials a command connects with; none when no file is named and the default is absent. */
-export async function cliNatsCredentials(value?: string, env: NodeJS.ProcessEnv = process.env): Promise<NatsCredentials | undefined> {
+/**
+ * The credentials a command connects to `url` with. A file named by the flag or the variable is
+ * always used; the default file (the local platform's password) only for a server on this
+ * machine, so `--nats` pointed elsewhere never hands it to another host.
+ */
+export async function cliNatsCredentials(url: string, value?: string, env: NodeJS.ProcessEnv = process.env): Promise<NatsCredentials | undefined> {
   const r = resolveOption({ ...NATS_CREDENTIALS, value }, env)
-  if (r.source === 'default' && !existsSync(r.value)) return undefined
+  if (r.source === 'default' && (!isLoopback(url) || !existsSync(r.value))) return undefined
   return readNatsCredentials(resolve(r.value))
+}
+
+/** True for a URL whose host is this machine (127.0.0.0/8, ::1, localhost). */
+function isLoopback(url: string): boolean {
+  let host: string
+  try {
+    host = new URL(url).hostname.replace(/^\[|\]$/g, '')
+  } catch {
+    return false
+  }
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
 }

@@ -18,7 +18,7 @@ export interface CliSession {
 
 /** Connects for one CLI command and creates the streams if they are missing; never reconfigures them. */
 export async function openSession(url: string): Promise<CliSession> {
-  const credentials = await cliNatsCredentials()
+  const credentials = await cliNatsCredentials(url)
   const nc = await connectNats(url, { name: 'omni-cli', ...(credentials ? { credentials } : {}) })
   const jsm = await jetstreamManager(nc)
   await ensureStreams(jsm, { mode: 'create-missing' })
@@ -47,7 +47,7 @@ export async function withSession<T>(url: string, fn: (session: CliSession) => P
 
 /** Runs `fn` with the node's services over a connection of this command's own, closed after whatever happens. */
 export async function withNodeClient<T>(opts: Omit<NodeClientOptions, 'lookup'>, fn: (client: NodeClient) => Promise<T>): Promise<T> {
-  const credentials = await cliNatsCredentials()
+  const credentials = await cliNatsCredentials(opts.natsUrl)
   await using client = await openNodeClient({ ...opts, lookup: getCartridge, ...(credentials ? { credentials } : {}) })
   return await fn(client)
 }
