@@ -137,6 +137,9 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
     stack.defer(() => runningSet.close())
     // deferred before the apply: workers started by an apply that fails half way are drained too
     stack.defer(() => runner.close())
+    // released before the runner: workers waiting on a ClickHouse that is down get a bounded
+    // wait, then leave their events unacknowledged (redelivered later) instead of holding close()
+    stack.defer(async () => sink?.stopWaiting())
     await runner.apply(loaded.pipelines)
     await runningSet.write(runner.pipelines())
 
