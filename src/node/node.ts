@@ -5,6 +5,7 @@ import type { NatsConnection } from '@nats-io/transport-node'
 import { startClickHouseSink, type ClickHouseSink } from '../clickhouse/sink.ts'
 import { connectNats } from '../jetstream/connect.ts'
 import { createDedupStore } from '../jetstream/dedup-store.ts'
+import { openSettledMarks } from '../jetstream/settled-marks.ts'
 import { createPublisher } from '../jetstream/publisher.ts'
 import { runningSetWriter } from '../jetstream/running-set.ts'
 import { ensureStreams } from '../jetstream/topology.ts'
@@ -105,7 +106,9 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
 
     let catalog = loaded.catalog
     const report = nodeReporter(config, status, (reason) => node.fail(reason))
-    const runner = createPipelineRunner({ config, js, jsm, publisher, dedup, catalog: () => catalog, host, sink: () => sink, report })
+    // only outcome rows can keep an event waiting after its outputs are stored: no ClickHouse, no marks
+    const marks = config.clickhouse ? await openSettledMarks(js, jsm, publisher) : undefined
+    const runner = createPipelineRunner({ config, js, jsm, publisher, dedup, catalog: () => catalog, host, sink: () => sink, report, ...(marks ? { marks } : {}) })
     runner.preload(loaded.pipelines)
     // consumer lag and stored dead letters, read from JetStream when Prometheus scrapes
     const unregisterGauges = registerStreamGauges(jsm, () => runner.pipelines())
