@@ -24,6 +24,8 @@ export interface ClickHouseSinkOptions {
   readonly pipelines: () => readonly CompiledPipeline[]
   readonly logger: Logger
   readonly maxInFlight?: number
+  /** the largest event the events stream takes: the recorder never pulls less */
+  readonly maxMsgSize?: number
   readonly ackWaitMs?: number
   /** batch sizing and retry timing (tests shorten them) */
   readonly writer?: Pick<BatchWriterOptions, 'maxRows' | 'flushMs' | 'backoffMs' | 'closeTimeoutMs'>
@@ -125,6 +127,7 @@ class ClickHouseSinkImpl extends Lifecycle implements ClickHouseSink {
         writer: this.#writers.events,
         pipelines: opts.pipelines,
         ...(opts.maxInFlight ? { maxInFlight: opts.maxInFlight } : {}),
+        ...(opts.maxMsgSize ? { maxMsgSize: opts.maxMsgSize } : {}),
         ...(opts.ackWaitMs ? { ackWaitMs: opts.ackWaitMs } : {}),
         report: (s) => {
           if (s.type === 'recorder-dead-lettered') opts.logger.error({ seq: s.seq, error: s.error }, 'ClickHouse refused an event; it is in the dead letters')

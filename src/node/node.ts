@@ -123,6 +123,7 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
         pipelines: () => runner.pipelines(),
         logger,
         ...(config.worker.maxInFlight ? { maxInFlight: config.worker.maxInFlight } : {}),
+        ...(config.streams.maxMsgSize ? { maxMsgSize: config.streams.maxMsgSize } : {}),
         ...(config.worker.ackWaitMs ? { ackWaitMs: config.worker.ackWaitMs } : {}),
         ...(config.clickhouseWriter ? { writer: config.clickhouseWriter } : {}),
         report,
