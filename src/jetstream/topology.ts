@@ -33,6 +33,8 @@ export interface TopologyOptions {
 }
 
 export const DEFAULT_DUPLICATE_WINDOW_MS = 120_000
+/** How long a consumer waits for an ack before it redelivers, unless configured. */
+export const DEFAULT_ACK_WAIT_MS = 30_000
 export const DEFAULT_MAX_MSG_SIZE = 1024 * 1024
 /**
  * Largest raw archive message: a 1 MiB body grows when JSON-escaped inside its row (measured:
@@ -138,7 +140,7 @@ export async function ensurePipelineConsumer(jsm: JetStreamManager, opts: Consum
   const filter_subjects = [...new Set([...opts.sources, redriveSubject(opts.pipeline)])]
   const mutable = {
     filter_subjects,
-    ack_wait: ns(opts.ackWaitMs ?? 30_000),
+    ack_wait: ns(opts.ackWaitMs ?? DEFAULT_ACK_WAIT_MS),
     max_ack_pending: opts.maxAckPending ?? 4096,
     max_deliver: -1,
     description: `Omni Fabric pipeline ${opts.pipeline}`,

@@ -8,7 +8,8 @@ import { createDedupStore } from '../jetstream/dedup-store.ts'
 import { openSettledMarks } from '../jetstream/settled-marks.ts'
 import { createPublisher } from '../jetstream/publisher.ts'
 import { runningSetWriter } from '../jetstream/running-set.ts'
-import { ensureStreams } from '../jetstream/topology.ts'
+import { DEFAULT_ACK_WAIT_MS, ensureStreams } from '../jetstream/topology.ts'
+import { duplicateWindowWarning } from '../pipeline/duplicate-window.ts'
 import { loadManifestsOrThrow } from '../manifests/load.ts'
 import { openApprovals, openHighWaterMarks } from '../plugins/mod.ts'
 import { hasSlowMultiFilter } from '../server/version.ts'
@@ -100,6 +101,8 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
     const js = jetstream(nc)
     // an operator's settings on existing streams are kept; each difference is said once
     for (const warning of await ensureStreams(jsm, { ...config.streams, mode: 'upsert' })) logger.warn(warning)
+    const shortWindow = await duplicateWindowWarning(jsm, config.worker.ackWaitMs ?? DEFAULT_ACK_WAIT_MS)
+    if (shortWindow) logger.warn(shortWindow)
     const publisher = createPublisher(nc)
     stack.defer(() => publisher.close())
     const dedup = await createDedupStore(js, config.worker.dedupTtlMs)

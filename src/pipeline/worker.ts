@@ -74,6 +74,9 @@ export interface WorkerOptions {
  */
 export const MARK_AFTER_MS = 1000
 
+/** The longest wait before an event whose outputs failed to publish is delivered again (see duplicate-window.ts). */
+export const OUTPUTS_RETRY_MAX_MS = 30_000
+
 /** What a worker reports. */
 export type WorkerStatus =
   | SettledEvent
@@ -222,7 +225,8 @@ class PipelineWorkerImpl implements PipelineWorker {
       // The stream refusing an output for good (too large, …) dead-letters the event; an
       // outage (timeouts, a restarting server) must not use up its deliveries, so it retries.
       if (isOmniError(err) && err.permanent) return this.#fail(m, pipeline, 'outputs', describeError(err), true)
-      return this.#retryLater(m, pipeline, 'outputs', describeError(err))
+      // some outputs may be stored: the retry must come inside the duplicate window, whatever the backoff
+      return this.#retryLater(m, pipeline, 'outputs', describeError(err), OUTPUTS_RETRY_MAX_MS)
     }
     // The order, and why no output is ever stored twice (issue 12, section 2):
     //   outputs PubAck'd → [mark, when the rows are slow] → outcome rows → hooks → ack.
@@ -334,8 +338,8 @@ class PipelineWorkerImpl implements PipelineWorker {
     return written.type !== 'aborted'
   }
 
-  #retryLater(m: JsMsg, pipeline: CompiledPipeline, stage: string, error: string): void {
-    const delayMs = retryLater(m, pipeline)
+  #retryLater(m: JsMsg, pipeline: CompiledPipeline, stage: string, error: string, maxDelayMs = Infinity): void {
+    const delayMs = retryLater(m, maxDelayMs < Infinity ? { maxDeliveries: pipeline.maxDeliveries, backoffMs: pipeline.backoffMs.map((ms) => Math.min(ms, maxDelayMs)) } : pipeline)
     this.#stats.retried++
     this.#opts.report?.({ type: 'retry', pipeline: pipeline.name, seq: m.info.streamSequence, attempt: m.info.deliveryCount, delayMs, stage, error })
   }
