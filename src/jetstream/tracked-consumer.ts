@@ -1,7 +1,7 @@
 import { Lifecycle } from '../util/lifecycle.ts'
 import type { ConsumeOptions, ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream'
 import { describeError } from '../errors/mod.ts'
-import { startWorkingHeartbeat, type WorkingHeartbeat } from './heartbeat.ts'
+import { startWorkingHeartbeat, WORKING_EVERY_MS, type WorkingHeartbeat } from './heartbeat.ts'
 import { DEFAULT_RETRY_POLICY, retryLater } from './settle.ts'
 import type { ConsumerFailed, Report } from './report.ts'
 
@@ -74,7 +74,10 @@ export interface TrackedConsumer {
  */
 export async function startTrackedConsumer(opts: TrackedConsumerOptions): Promise<TrackedConsumer> {
   const consumer = await opts.js.consumers.get(opts.stream, opts.consumer)
-  const tracked = new TrackedConsumerImpl(opts)
+  // a held message must say it is alive well within ack_wait, or a short ack_wait redelivers it
+  // while its first delivery still waits (on ClickHouse)
+  const ackWaitMs = ((await consumer.info(true)).config.ack_wait ?? 30_000_000_000) / 1_000_000
+  const tracked = new TrackedConsumerImpl(opts, startWorkingHeartbeat(Math.min(WORKING_EVERY_MS, Math.max(100, Math.floor(ackWaitMs / 3)))))
   await tracked.start(async (callback) => {
     const pull: ConsumeOptions = 'max_bytes' in opts.pull ? { max_bytes: opts.pull.max_bytes, callback } : { max_messages: opts.pull.max_messages, callback }
     return consumer.consume(pull)
@@ -84,7 +87,7 @@ export async function startTrackedConsumer(opts: TrackedConsumerOptions): Promis
 
 class TrackedConsumerImpl extends Lifecycle implements TrackedConsumer {
   readonly #opts: TrackedConsumerOptions
-  readonly #heartbeat: WorkingHeartbeat = startWorkingHeartbeat()
+  readonly #heartbeat: WorkingHeartbeat
   #state: ConsumerState = 'running'
   #messages: ConsumerMessages | undefined
   #stopped: Promise<void> = Promise.resolve()
@@ -98,9 +101,10 @@ class TrackedConsumerImpl extends Lifecycle implements TrackedConsumer {
   #idle: (() => void)[] = []
   failure: string | undefined
 
-  constructor(opts: TrackedConsumerOptions) {
+  constructor(opts: TrackedConsumerOptions, heartbeat: WorkingHeartbeat) {
     super()
     this.#opts = opts
+    this.#heartbeat = heartbeat
   }
 
   get state(): ConsumerState {

@@ -65,3 +65,27 @@ t.test('ClickHouse down past the duplicate window, then a restart: each output a
   t.equal(await count(sch, `${outcomes} WHERE status = 'dead-lettered'`), 2, 'the dead-lettered ones say so')
   t.equal(await count(sch, `${outcomes} WHERE attempt = 1 AND status = 'ok'`), 18, 'the rows are those of the delivery that published, not of the redelivery')
 })
+
+t.test('a delivery lost between its mark and its ack, redelivered after the window: nothing is published again', async (t) => {
+  const config = testClickHouseConfig()
+  // the first delivery of every event dies right before its ack, after its rows are written
+  const f = await startTestFabric(t, PIPELINE, {
+    clickhouse: config,
+    duplicateWindowMs: WINDOW_MS,
+    clickhouseWriter: { flushMs: 20, backoffMs: { first: 20, max: 200 } },
+    beforeAck: (consumer, _seq, attempt) => {
+      if (consumer === 'notes' && attempt === 1) throw new Error('lost before the ack')
+    },
+  })
+  const ch = f.fabric.sink?.ch
+  if (!ch) throw new Error('no ClickHouse')
+  await ch.client.command({ query: `DETACH TABLE ${ch.table('omni_stage_outcomes')}` })
+  const ids = Array.from({ length: 10 }, (_, i) => `k${i}`)
+  await Promise.all(ids.map((noteId) => publishEvent(f.fabric.publisher, f.fabric.catalog(), { type: 'note.created', data: { noteId } })))
+  t.ok(await eventually(async () => (await storedOn(f.fabric.jsm, OUT)) === 10, 10_000), 'the 10 outputs are stored')
+  await sleep(WINDOW_MS + 1000)
+  await ch.client.command({ query: `ATTACH TABLE ${ch.table('omni_stage_outcomes')}` })
+  t.ok(await eventually(() => count$(f, 'acked') === 10, 20_000), 'every event is acknowledged on its redelivery')
+  t.equal(await storedOn(f.fabric.jsm, OUT), 10, 'still exactly one output per event')
+  t.equal(await count(ch, `SELECT * FROM ${ch.table('omni_stage_outcomes')} FINAL WHERE attempt = 1`), 10, 'with the rows of the delivery that published')
+})
