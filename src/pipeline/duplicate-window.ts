@@ -5,8 +5,8 @@
 // #awaitRows) a redelivery never publishes again, whatever the gap. Before the mark, a second
 // publish of the same output can come from:
 //   - the worker dying after a PubAck: the event is redelivered ack_wait after it was last kept
-//     alive, and the dying delivery published at most MARK_AFTER_MS + one publish timeout before
-//     it would have marked or acknowledged;
+//     alive, and the dying delivery published at most 2 × MARK_AFTER_MS + one publish timeout
+//     before it would have marked or acknowledged;
 //   - a failed publish (some outputs may be stored): the event is retried after its backoff,
 //     which for output failures is capped at OUTPUTS_RETRY_MAX_MS.
 // So the window must exceed both. The default (2 min) does, with ack_wait at its default 30 s,
@@ -20,7 +20,7 @@ const PUBLISH_TIMEOUT_MS = 5_000
 
 /** The shortest duplicate window under which a redelivery cannot store an output twice. */
 export function requiredDuplicateWindowMs(ackWaitMs: number): number {
-  return Math.max(ackWaitMs + MARK_AFTER_MS + PUBLISH_TIMEOUT_MS, OUTPUTS_RETRY_MAX_MS)
+  return Math.max(ackWaitMs + 2 * MARK_AFTER_MS + PUBLISH_TIMEOUT_MS, OUTPUTS_RETRY_MAX_MS)
 }
 
 /**
@@ -31,5 +31,5 @@ export async function duplicateWindowWarning(jsm: JetStreamManager, ackWaitMs: n
   const windowMs = (await jsm.streams.info(EVENTS_STREAM)).config.duplicate_window / 1_000_000
   const required = requiredDuplicateWindowMs(ackWaitMs)
   if (windowMs >= required) return undefined
-  return `stream ${EVENTS_STREAM} has a duplicate window of ${windowMs} ms, shorter than the ${required} ms (ack_wait ${ackWaitMs} ms + ${MARK_AFTER_MS} ms + one publish timeout) within which a worker that dies after publishing an output is redelivered: such an output could be stored twice. Raise streams.duplicateWindowMs or lower worker.ackWaitMs`
+  return `stream ${EVENTS_STREAM} has a duplicate window of ${windowMs} ms, shorter than the ${required} ms (ack_wait ${ackWaitMs} ms + ${2 * MARK_AFTER_MS} ms + one publish timeout) within which a worker that dies after publishing an output is redelivered: such an output could be stored twice. Raise streams.duplicateWindowMs or lower worker.ackWaitMs`
 }

@@ -74,6 +74,21 @@ export interface WorkerOptions {
  */
 export const MARK_AFTER_MS = 1000
 
+/**
+ * One timer for every event waiting on its rows, not one each (measured: a timer per event
+ * doubles the worker's per-event promise overhead): it fires between MARK_AFTER_MS and twice that
+ * after an event starts waiting.
+ */
+let markDeadline: { readonly at: number; readonly fired: Promise<undefined> } | undefined
+function nextMarkDeadline(): Promise<undefined> {
+  const now = Date.now()
+  if (!markDeadline || markDeadline.at < now + MARK_AFTER_MS) {
+    const fired = new Promise<undefined>((r) => setTimeout(() => r(undefined), 2 * MARK_AFTER_MS).unref())
+    markDeadline = { at: now + 2 * MARK_AFTER_MS, fired }
+  }
+  return markDeadline.fired
+}
+
 /** The longest wait before an event whose outputs failed to publish is delivered again (see duplicate-window.ts). */
 export const OUTPUTS_RETRY_MAX_MS = 30_000
 
@@ -266,15 +281,13 @@ class PipelineWorkerImpl implements PipelineWorker {
 
   /**
    * Waits for the outcome rows of a delivery whose outputs (or dead letter) are stored. Rows that
-   * are not written within MARK_AFTER_MS, or that the closing sink gave up on, get `mark` first:
+   * are not written within MARK_AFTER_MS (up to twice that), or that the closing sink gave up on, get `mark` first:
    * from then on a redelivery, however late, publishes nothing again (#handle).
    */
   async #awaitRows(m: JsMsg, pipeline: CompiledPipeline, keepAlive: KeepAlive, rows: Promise<RecordResult>, mark: SettledMark<StageOutcome>): Promise<RecordResult> {
     const marks = this.#opts.marks
     if (!marks) return keepAlive(m, rows)
-    let timer: NodeJS.Timeout | undefined
-    const quick = await Promise.race([rows, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), MARK_AFTER_MS)))])
-    clearTimeout(timer)
+    const quick = await keepAlive(m, Promise.race([rows, nextMarkDeadline()]))
     if (quick && quick.type !== 'aborted') return quick
     await keepAlive(
       m,
