@@ -1,6 +1,7 @@
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { API_DEFAULTS, localAdminToken, readTokensFile, resolveApiConfig, type ApiConfig } from '../../src/api/mod.ts'
+import { omniError } from '../../src/errors/mod.ts'
 import { addEnvOption, optionReader, type EnvOption } from './options.ts'
 import { parseCount, parseIntOption } from './parse.ts'
 
@@ -14,19 +15,31 @@ export interface ApiCliOptions {
   corsOrigin?: string[]
   bodyLimit: number
   rateLimit: number
+  /** the operator's consent to admin tokens with `tenants: ['*']` */
+  apiAllTenants?: boolean
 }
 
 export const API_HOST: EnvOption<string> = { flags: '--api-host <host>', env: 'OMNI_API_HOST', fallback: API_DEFAULTS.host }
 export const API_PORT: EnvOption<number> = { flags: '--api-port <n>', env: 'OMNI_API_PORT', fallback: API_DEFAULTS.port, parse: parseCount }
 const API_TOKENS: EnvOption<string | undefined> = { flags: '--tokens <file>', env: 'OMNI_API_TOKENS_FILE', fallback: undefined, fallbackHelp: 'one admin token made in <data>/api-token' }
+/** Read from the variable only when the flag is absent: a flag without a value is just true. */
+const API_ALL_TENANTS: EnvOption<boolean> = {
+  env: 'OMNI_API_ALL_TENANTS',
+  fallback: false,
+  parse: (text, where) => {
+    if (text === 'true' || text === 'false') return text === 'true'
+    throw omniError('OMNI_ERR_CONFIG', `${where} must be true or false, got ${JSON.stringify(text)}`)
+  },
+}
 
 /** The HTTP API's flags on `omni up`. */
 export function withApiOptions(cmd: Command): Command {
   cmd.option('--no-api', 'do not serve the HTTP API')
   addEnvOption(cmd, API_HOST, 'address the API binds (anything but loopback exposes it: put TLS in front)')
   addEnvOption(cmd, API_PORT, 'API port')
-  addEnvOption(cmd, API_TOKENS, 'bearer tokens (YAML: tokens: [{ name, token, scopes: [ingest|read|admin] }])')
+  addEnvOption(cmd, API_TOKENS, 'bearer tokens (YAML: tokens: [{ name, token, scopes: [ingest|read|admin], tenants: [a, b] }])')
   return cmd
+    .option('--api-all-tenants', 'allow admin tokens with tenants: ["*"] (every tenant); the generated admin token gets every tenant too (default: $OMNI_API_ALL_TENANTS, else false)')
     .option('--cors-origin <origin...>', 'browser origins allowed to call the API (CORS stays off without one)')
     .option('--body-limit <bytes>', 'largest request body', parseIntOption('--body-limit'), API_DEFAULTS.bodyLimit)
     .option('--rate-limit <n>', 'requests per minute per token (per address without one)', parseIntOption('--rate-limit'), API_DEFAULTS.rateLimit)
@@ -41,18 +54,21 @@ export async function apiConfigFrom(opts: ApiCliOptions, env: NodeJS.ProcessEnv 
   const host = reader.read({ ...API_HOST, value: opts.apiHost }).value
   const port = reader.read({ ...API_PORT, value: opts.apiPort }).value
   const tokensFile = reader.read({ ...API_TOKENS, value: opts.tokens }).value
+  const allowAllTenants = reader.read({ ...API_ALL_TENANTS, value: opts.apiAllTenants }).value
   reader.done('API options')
   let tokenFile: string | undefined
   let tokens = tokensFile ? await readTokensFile(tokensFile) : undefined
   if (!tokens) {
     tokenFile = resolve(opts.data, 'api-token')
     const { token } = await localAdminToken(tokenFile)
-    tokens = [{ name: 'local-admin', token, scopes: ['admin'] }]
+    // every tenant only with the operator's consent; otherwise the default tenant, as any token without tenants
+    tokens = [{ name: 'local-admin', token, scopes: ['admin'], ...(allowAllTenants ? { tenants: ['*'] } : {}) }]
   }
   const config = resolveApiConfig({
     host,
     port,
     tokens,
+    allowAllTenants,
     ...(opts.corsOrigin ? { corsOrigins: opts.corsOrigin } : {}),
     bodyLimit: opts.bodyLimit,
     rateLimit: opts.rateLimit,

@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto'
 import { omniError, type Problem } from '../errors/mod.ts'
+import { DEFAULT_TENANT, type TenantScope } from '../envelope/tenants.ts'
 
 /** What a token may do; `admin` includes `read` and `ingest`. */
 export const SCOPES = ['ingest', 'read', 'admin'] as const
@@ -10,13 +11,22 @@ export interface ApiToken {
   readonly name: string
   readonly digest: Buffer
   readonly scopes: ReadonlySet<Scope>
+  /** the tenants it may act for; undefined is every tenant (`*`: admin only, with allowAllTenants) */
+  readonly tenants: TenantScope
 }
+
+/** A token's `tenants` entry that stands for every tenant. */
+export const ALL_TENANTS = '*'
+/** The envelope's limit on a tenant name. */
+const TENANT_MAX_LENGTH = 256
 
 /** What a user may set, from flags, a tokens file or the environment. */
 export interface ApiSettings {
   readonly host?: string
   readonly port?: number
-  readonly tokens?: readonly { readonly name?: unknown; readonly token?: unknown; readonly scopes?: unknown }[]
+  readonly tokens?: readonly { readonly name?: unknown; readonly token?: unknown; readonly scopes?: unknown; readonly tenants?: unknown }[]
+  /** the operator's consent to admin tokens with `tenants: ['*']` (every tenant); off by default */
+  readonly allowAllTenants?: boolean
   /** origins allowed to call the API from a browser; none means CORS stays off */
   readonly corsOrigins?: readonly string[]
   /** largest request body, bytes */
@@ -78,9 +88,10 @@ export function resolveApiConfig(settings: ApiSettings = {}): ApiConfig {
     scopes.forEach((s, j) => {
       if (!SCOPES.includes(s as Scope)) problems.push({ where: `${where}.scopes[${j}]`, message: `must be one of ${SCOPES.join(', ')}, got ${JSON.stringify(s)}` })
     })
+    const tenants = tokenTenants(t.tenants, scopes.includes('admin'), settings.allowAllTenants === true, where, problems)
     if (name && typeof t.token === 'string') {
       if (tokens.some((x) => x.name === name)) problems.push({ where: `${where}.name`, message: `"${name}" is used by another token` })
-      tokens.push({ name, digest: tokenDigest(t.token), scopes: new Set(scopes as Scope[]) })
+      tokens.push({ name, digest: tokenDigest(t.token), scopes: new Set(scopes as Scope[]), tenants })
     }
   })
   const corsOrigins = settings.corsOrigins ?? []
@@ -99,4 +110,28 @@ export function resolveApiConfig(settings: ApiSettings = {}): ApiConfig {
   }
   if (problems.length > 0) throw omniError('OMNI_ERR_CONFIG', 'invalid API settings', { problems })
   return Object.freeze(config)
+}
+
+/**
+ * A token's tenants. None given is the default tenant only (a token file written before tenants
+ * existed keeps working for the one tenant events get by default, and reaches no other). `*`
+ * is every tenant: only for an admin token, and only when the operator allowed it.
+ */
+function tokenTenants(value: unknown, admin: boolean, allowAll: boolean, where: string, problems: Problem[]): TenantScope {
+  if (value === undefined) return [DEFAULT_TENANT]
+  if (!Array.isArray(value) || value.length === 0) {
+    problems.push({ where: `${where}.tenants`, message: `must list one or more tenant names (or ${ALL_TENANTS} for every tenant), got ${JSON.stringify(value)}` })
+    return [DEFAULT_TENANT]
+  }
+  const names: string[] = []
+  value.forEach((v: unknown, j) => {
+    if (v === ALL_TENANTS) {
+      if (!admin) problems.push({ where: `${where}.tenants[${j}]`, message: `${ALL_TENANTS} (every tenant) is allowed only for a token with the admin scope` })
+      else if (!allowAll) problems.push({ where: `${where}.tenants[${j}]`, message: `${ALL_TENANTS} (every tenant) needs the operator's consent: start with --api-all-tenants (OMNI_API_ALL_TENANTS=true)` })
+      if (value.length > 1) problems.push({ where: `${where}.tenants[${j}]`, message: `${ALL_TENANTS} stands alone: it already includes every tenant` })
+    } else if (typeof v !== 'string' || v.length === 0 || v.length > TENANT_MAX_LENGTH) problems.push({ where: `${where}.tenants[${j}]`, message: `must be a tenant name (1 to ${TENANT_MAX_LENGTH} characters) or ${ALL_TENANTS}, got ${JSON.stringify(v)}` })
+    else names.push(v)
+  })
+  if (value.includes(ALL_TENANTS)) return undefined
+  return [...new Set(names)]
 }

@@ -5,6 +5,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type
 import { omniError } from '../errors/mod.ts'
 import type { Logger } from '../observability/logger.ts'
 import { installAuth } from './auth.ts'
+import { installTenantGate } from './tenants.ts'
 import type { OmniNode } from '../node/mod.ts'
 import type { ApiApp, RouteOptions } from './context.ts'
 import { errorBody, installErrorHandlers } from './errors.ts'
@@ -80,6 +81,7 @@ export async function buildApi(node: OmniNode, config: ApiConfig, logger: Logger
   // CORS first: its hook answers a preflight (which carries no token) and marks every answer
   if (config.corsOrigins.length > 0) await app.register(cors, { origin: [...config.corsOrigins], credentials: false })
   installAuth(app, config)
+  installTenantGate(app)
   await app.register(rateLimit, {
     max: config.rateLimit,
     timeWindow: 60_000,

@@ -37,6 +37,7 @@ export const ERROR_CODES = {
   OMNI_ERR_WEBHOOK_UNKNOWN_SOURCE: { status: 404, summary: 'no webhook source is declared for this provider and instance' },
   OMNI_ERR_UNAUTHORIZED: { status: 401, summary: 'the request has no bearer token, or one the API does not know' },
   OMNI_ERR_FORBIDDEN: { status: 403, summary: "the bearer token's scopes do not include the one this route needs" },
+  OMNI_ERR_TENANT_FORBIDDEN: { status: 403, summary: 'an event names a tenant the bearer token may not act for' },
   OMNI_ERR_NOT_FOUND: { status: 404, summary: 'the route or the resource does not exist' },
   OMNI_ERR_CONFLICT: { status: 409, summary: 'a change conflicts with what is there: a file the API may not replace or remove, dead letters of a pipeline that no longer runs' },
   OMNI_ERR_BODY_INVALID: { status: 400, summary: 'a request body, query or header breaks the route schema' },

@@ -1,5 +1,6 @@
 import type { EventCatalog } from '../catalog/catalog.ts'
 import { PROVIDER_META_KEY } from '../envelope/schema.ts'
+import { tenantAllowed, type TenantScope } from '../envelope/tenants.ts'
 import { isOmniError, omniError, type Problem } from '../errors/mod.ts'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import { verifyWebhook, type AdaptedEvent, type WebhookRegistry, type WebhookSource } from '../webhooks/mod.ts'
@@ -23,6 +24,8 @@ export interface WebhookRequest {
    * it carries the ingest right, `missing` with none, `refused` with one that lacks the right.
    */
   readonly token: 'granted' | 'missing' | 'refused'
+  /** the tenants a `granted` token may act for (undefined: every tenant) */
+  readonly tenants?: TenantScope
 }
 
 /** What the delivery became: the adapter's own answer (a handshake), or what was stored. */
@@ -52,11 +55,16 @@ export interface WebhookDeps {
 export async function receiveWebhook(deps: WebhookDeps, request: WebhookRequest): Promise<WebhookAnswer> {
   const { provider, instance, headers } = request
   const source = deps.webhooks().find(provider, instance)
-  if (!source) throw omniError('OMNI_ERR_WEBHOOK_UNKNOWN_SOURCE', `no webhook source "${provider}" accepts instance "${instance}"; declare one with kind: WebhookSource`)
+  const unknown = () => omniError('OMNI_ERR_WEBHOOK_UNKNOWN_SOURCE', `no webhook source "${provider}" accepts instance "${instance}"; declare one with kind: WebhookSource`)
+  if (!source) throw unknown()
   const read = readWebhookBody(request.body, request.contentType)
+  // the source's manifest fixes the tenant; the delivery has no say in it
   if (source.auth) verifyWebhook(source.auth, { headers, rawBody: request.body, body: read.value })
   else if (request.token !== 'granted') {
     throw omniError(request.token === 'refused' ? 'OMNI_ERR_FORBIDDEN' : 'OMNI_ERR_UNAUTHORIZED', `webhook source "${provider}" declares no auth, so deliveries need a bearer token with the ingest scope`)
+  } else if (!tenantAllowed(request.tenants, source.tenant)) {
+    // a source of a tenant the token may not act for is answered as one that does not exist
+    throw unknown()
   }
   const raw = await archiveRaw(deps.publisher, {
     provider,

@@ -2,6 +2,7 @@ import Type from 'typebox'
 import { BATCH_TYPE, readCloudEvents, STRUCTURED_TYPE } from '../cloudevents.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
+import { tenantsOf } from '../tenants.ts'
 
 /** One stored (or duplicate) event; shared by the ingest and webhook routes, so added at the root. */
 export const IngestResult = Type.Object(
@@ -45,7 +46,7 @@ export async function ingestRoutes(app: ApiApp, _opts: RouteOptions): Promise<vo
     },
     async (request, reply) => {
       const read = readCloudEvents(request.headers['content-type'], request.headers, request.body)
-      const results = await app.node.ingest.events(read.inputs, { locate: read.locate })
+      const results = await app.node.ingest.events(read.inputs, { locate: read.locate, tenants: tenantsOf(request) })
       const duplicates = results.filter((r) => r.duplicate).length
       reply.status(duplicates === results.length ? 200 : 202)
       if (read.mode !== 'batch') return results[0]

@@ -2,6 +2,7 @@ import Type from 'typebox'
 import { hasScope } from '../auth.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
+import { tenantsOf } from '../tenants.ts'
 
 const Params = Type.Object({
   provider: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,63}$', description: 'the webhook source name' }),
@@ -48,7 +49,7 @@ export async function webhookRoutes(app: ApiApp, _opts: RouteOptions): Promise<v
       for (const [k, v] of Object.entries(request.headers)) if (typeof v === 'string') headers[k] = v
       const token = hasScope(request.apiToken, 'ingest') ? 'granted' : request.apiToken ? 'refused' : 'missing'
       const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
-      const answer = await app.node.ingest.webhook({ provider, instance, headers, contentType: request.headers['content-type'], body, token })
+      const answer = await app.node.ingest.webhook({ provider, instance, headers, contentType: request.headers['content-type'], body, token, tenants: tenantsOf(request) })
       if (answer.type === 'reply') return reply.status(answer.status).send(answer.body)
       if (answer.refused.length > 0) request.log.warn({ reqId: request.id, provider, instance, refused: answer.refused }, 'adapted events refused by the catalog were ingested as provider.unknown')
       return reply.status(answer.status).send({ raw: answer.raw, events: answer.events, refused: answer.refused })
