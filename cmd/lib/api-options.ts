@@ -1,7 +1,7 @@
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
-import { API_DEFAULTS, localAdminToken, readTokensFile, resolveApiConfig, type ApiConfig } from '../../src/api/mod.ts'
-import { omniError } from '../../src/errors/mod.ts'
+import { API_DEFAULTS, localAdminToken, readTokensFileLocated, resolveApiConfig, type ApiConfig } from '../../src/api/mod.ts'
+import { isOmniError, omniError } from '../../src/errors/mod.ts'
 import { addEnvOption, optionReader, type EnvOption } from './options.ts'
 import { parseCount, parseIntOption } from './parse.ts'
 
@@ -39,7 +39,7 @@ export function withApiOptions(cmd: Command): Command {
   addEnvOption(cmd, API_PORT, 'API port')
   addEnvOption(cmd, API_TOKENS, 'bearer tokens (YAML: tokens: [{ name, token, scopes: [ingest|read|admin], tenants: [a, b] }])')
   return cmd
-    .option('--api-all-tenants', 'allow admin tokens with tenants: ["*"] (every tenant); the generated admin token gets every tenant too (default: $OMNI_API_ALL_TENANTS, else false)')
+    .option('--api-all-tenants', 'allow admin tokens of the --tokens file to have tenants: ["*"] (every tenant) (default: $OMNI_API_ALL_TENANTS, else false)')
     .option('--cors-origin <origin...>', 'browser origins allowed to call the API (CORS stays off without one)')
     .option('--body-limit <bytes>', 'largest request body', parseIntOption('--body-limit'), API_DEFAULTS.bodyLimit)
     .option('--rate-limit <n>', 'requests per minute per token (per address without one)', parseIntOption('--rate-limit'), API_DEFAULTS.rateLimit)
@@ -57,21 +57,32 @@ export async function apiConfigFrom(opts: ApiCliOptions, env: NodeJS.ProcessEnv 
   const allowAllTenants = reader.read({ ...API_ALL_TENANTS, value: opts.apiAllTenants }).value
   reader.done('API options')
   let tokenFile: string | undefined
-  let tokens = tokensFile ? await readTokensFile(tokensFile) : undefined
+  const read = tokensFile ? await readTokensFileLocated(tokensFile) : undefined
+  let tokens = read?.tokens
   if (!tokens) {
     tokenFile = resolve(opts.data, 'api-token')
     const { token } = await localAdminToken(tokenFile)
-    // every tenant only with the operator's consent; otherwise the default tenant, as any token without tenants
-    tokens = [{ name: 'local-admin', token, scopes: ['admin'], ...(allowAllTenants ? { tenants: ['*'] } : {}) }]
+    // every tenant: it is the operator's own credential, kept beside the data folder's NATS
+    // credentials, which reach every tenant anyway; it exists only while no tokens file is given
+    tokens = [{ name: 'local-admin', token, scopes: ['admin'], tenants: ['*'] }]
   }
-  const config = resolveApiConfig({
+  const settings = {
     host,
     port,
     tokens,
-    allowAllTenants,
+    // the generated token is the operator's; a tokens file's `*` needs the operator's word
+    allowAllTenants: allowAllTenants || tokenFile !== undefined,
     ...(opts.corsOrigin ? { corsOrigins: opts.corsOrigin } : {}),
     bodyLimit: opts.bodyLimit,
     rateLimit: opts.rateLimit,
-  })
+  }
+  let config: ApiConfig
+  try {
+    config = resolveApiConfig(settings)
+  } catch (err) {
+    // a token's problem is shown at its place in the tokens file
+    if (!read || !isOmniError(err)) throw err
+    throw omniError(err.code, err.message, { problems: err.problems.map((p) => ({ where: read.locate(p.where), message: p.message })), cause: err })
+  }
   return { config, ...(tokenFile ? { tokenFile } : {}), ...(tokensFile ? { tokensFile } : {}) }
 }
