@@ -64,7 +64,7 @@ export function prepareAll(catalog: EventCatalog, inputs: readonly unknown[], lo
 export function publishPrepared(publisher: AckPublisher, prepared: readonly PreparedEvent[]): Promise<IngestResult[]> {
   return Promise.all(
     prepared.map(async (p) => {
-      const ack = await publisher.publish(p.subject, p.bytes, { msgID: ingestMsgId(p.event.idempotencykey), expectStream: EVENTS_STREAM })
+      const ack = await publisher.publish(p.subject, p.bytes, { msgID: ingestMsgId(p.event.tenant, p.event.idempotencykey), expectStream: EVENTS_STREAM })
       return { id: p.event.id, type: p.event.type, subject: p.subject, idempotencykey: p.event.idempotencykey, seq: ack.seq, duplicate: ack.duplicate }
     }),
   )

@@ -1,9 +1,9 @@
 import { request as httpRequest } from 'node:http'
 import t from 'tap'
 import { resolveApiConfig } from '../../src/api/options.ts'
-import { FRAGILE_PIPELINE, startTestApi, type TestApi } from '../fixtures/api.ts'
+import { FRAGILE_PIPELINE, SEEN_SUBJECT, startTestApi, type TestApi } from '../fixtures/api.ts'
 import { testClickHouseConfig } from '../fixtures/clickhouse.ts'
-import { eventually } from '../fixtures/fabric.ts'
+import { eventually, storedOn } from '../fixtures/fabric.ts'
 import { broken } from '../fixtures/test-cartridges.ts'
 
 t.setTimeout(240_000)
@@ -230,4 +230,17 @@ t.test('a token of several tenants names one on every event; an event naming non
   t.match(none.json().error, { code: 'OMNI_ERR_TENANT_FORBIDDEN', problems: [{ where: '$.tenant', message: /"default" is not one this token may act for \(tenant-a, tenant-b\)/ }] })
   const named = await post({ specversion: '1.0', id: 'm2', source: 'test://tenants', type: 'note.created', tenant: B, data: { noteId: 'm2' } })
   t.equal(named.statusCode, 202, named.body)
+})
+
+t.test('one idempotency key in two tenants is two events, each with its output: no tenant learns of the other, or drops its event', async (t) => {
+  const api = await startTestApi(t, { api: { tokens: API_TOKENS } })
+  const post = (who: Who) => api.app.inject({ method: 'POST', url: '/v1/events', headers: as(who), payload: { specversion: '1.0', id: `same-${who}`, source: 'test://tenants', type: 'note.created', data: { noteId: 'same' } } })
+  const a = await post('aIngest')
+  t.equal(a.statusCode, 202, a.body)
+  const b = await post('bAdmin')
+  t.equal(b.statusCode, 202, `B's event is stored, not answered as A's duplicate: ${b.body}`)
+  t.match(b.json(), { duplicate: false, idempotencykey: 'note.created.v1:same' })
+  t.not(b.json().seq, a.json().seq, "B's answer carries its own sequence, not A's")
+  t.equal((await post('bAdmin')).json().duplicate, true, "a retry within B's tenant is still a duplicate")
+  t.ok(await eventually(async () => (await storedOn(api.fabric.jsm, SEEN_SUBJECT)) === 2), 'the pipeline published an output for each tenant')
 })
