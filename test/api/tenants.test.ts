@@ -1,5 +1,5 @@
 import { request as httpRequest } from 'node:http'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { resolveApiConfig } from '../../src/api/options.ts'
 import { FRAGILE_PIPELINE, SEEN_SUBJECT, startTestApi, type TestApi } from '../fixtures/api.ts'
 import { testClickHouseConfig } from '../fixtures/clickhouse.ts'
@@ -123,8 +123,8 @@ t.test('every route with a token of tenant A against the data of tenant B: reads
   t.match(bLetter, { tenant: B, error: /b-broken/ }, 'the control: B sees its dead letter')
 
   /** What each route must show; a route the document lists and this table does not fails the test. */
-  const checks: Record<string, () => Promise<void>> = {
-    'POST /v1/events': async () => {
+  const checks: Record<string, (t: Test) => Promise<void>> = {
+    'POST /v1/events': async (t) => {
       const stamped = (await inject('aRead', 'GET', '/v1/events/a1')).json().events
       t.ok(stamped.every((e: { tenant: string }) => e.tenant === A), 'an event naming no tenant gets the token one')
       const one = await inject('aIngest', 'POST', '/v1/events', note('a-into-b', { tenant: B }))
@@ -143,18 +143,18 @@ t.test('every route with a token of tenant A against the data of tenant B: reads
       t.match(binary.json().error, { code: 'OMNI_ERR_TENANT_FORBIDDEN', problems: [{ where: 'headers.ce-tenant' }] })
       t.equal((await inject('aRead', 'GET', '/v1/events/a2')).statusCode, 404, 'nothing of a refused batch was published')
     },
-    'POST /v1/webhooks/{provider}/{instance}': async () => {
+    'POST /v1/webhooks/{provider}/{instance}': async (t) => {
       const res = await inject('aIngest', 'POST', '/v1/webhooks/open-b/shop-1', { kind: 'note', id: 'aw1' })
       t.equal(res.statusCode, 404, "a source of tenant B is unknown to A's token")
       t.equal(res.json().error.code, 'OMNI_ERR_WEBHOOK_UNKNOWN_SOURCE')
     },
-    'GET /v1/events': async () => {
+    'GET /v1/events': async (t) => {
       const all = (await inject('aRead', 'GET', '/v1/events?limit=100')).json().events as { id: string; tenant: string }[]
       t.ok(all.length >= 2 && all.every((e) => e.tenant === A), `A reads only its own events (${all.map((e) => e.id).join(', ')})`)
       t.same((await inject('aRead', 'GET', `/v1/events?tenant=${B}`)).json().events, [], "asking for B's tenant finds nothing")
       t.same((await inject('aAdmin', 'GET', '/v1/events?type=note.created&text=b1')).json().events, [], 'nor a search for its text')
     },
-    'GET /v1/events/{id}': async () => {
+    'GET /v1/events/{id}': async (t) => {
       for (const url of ['/v1/events/b1', `/v1/events/b1?tenant=${B}`, '/v1/events/b-broken']) {
         const res = await inject('aAdmin', 'GET', url)
         t.equal(res.statusCode, 404, url)
@@ -162,7 +162,7 @@ t.test('every route with a token of tenant A against the data of tenant B: reads
       }
       t.equal((await inject('bAdmin', 'GET', '/v1/events/b1')).statusCode, 200, 'the control: B reads it')
     },
-    'GET /v1/catalog': async () => {
+    'GET /v1/catalog': async (t) => {
       const count = async (who: Who) => ((await inject(who, 'GET', '/v1/catalog')).json().observed as { type: string; count: number }[]).filter((o) => o.type === 'note.created').reduce((n, o) => n + o.count, 0)
       const aNotes = ((await inject('aRead', 'GET', '/v1/events?subject=omni.evt.test.note-created.v1&limit=100')).json().events as unknown[]).length
       t.ok(aNotes >= 1)
@@ -171,7 +171,7 @@ t.test('every route with a token of tenant A against the data of tenant B: reads
       const scoped = (await inject('aRead', 'GET', `/v1/catalog?tenant=${B}`)).json()
       t.same(scoped.observed, [], "asking for B's tenant observes nothing")
     },
-    'GET /v1/stream': async () => {
+    'GET /v1/stream': async (t) => {
       // a marker after all of B's events: once A's stream shows it, everything before it was considered
       t.equal((await inject('aIngest', 'POST', '/v1/events', note('a-marker'))).statusCode, 202)
       const a = await streamUntil(api, 'aRead', (events) => events.some((e) => e.data?.noteId === 'a-marker'))
@@ -180,17 +180,17 @@ t.test('every route with a token of tenant A against the data of tenant B: reads
       const b = await streamUntil(api, 'bAdmin', (events) => events.some((e) => e.data?.noteId === 'b1'))
       t.ok(b.done && b.events.every((e) => e.tenant === B), 'the control: B streams its own')
     },
-    'GET /v1/dlq': async () => {
+    'GET /v1/dlq': async (t) => {
       t.same((await inject('aRead', 'GET', '/v1/dlq')).json().deadLetters, [])
       t.same((await inject('aRead', 'GET', '/v1/dlq?error=b-broken')).json().deadLetters, [])
     },
-    'GET /v1/dlq/{seq}': async () => {
+    'GET /v1/dlq/{seq}': async (t) => {
       const res = await inject('aRead', 'GET', `/v1/dlq/${bLetter.seq}`)
       t.equal(res.statusCode, 404, res.body)
       t.equal(res.json().error.code, 'OMNI_ERR_NOT_FOUND')
       t.notOk(res.body.includes('b-broken'), 'nothing of it leaks')
     },
-    'POST /v1/dlq/redrive': async () => {
+    'POST /v1/dlq/redrive': async (t) => {
       const dry = (await inject('aAdmin', 'POST', '/v1/dlq/redrive', { dryRun: true })).json()
       t.match(dry, { matched: 0, deadLetters: [] })
       const real = (await inject('aAdmin', 'POST', '/v1/dlq/redrive', {})).json()
@@ -206,10 +206,8 @@ t.test('every route with a token of tenant A against the data of tenant B: reads
   const ops = Object.entries(doc.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`))
   for (const op of ops) {
     const check = checks[op]
-    if (check) {
-      t.comment(op)
-      await check()
-    }
+    // each route in its own subtest: one that fails does not hide the others
+    if (check) await t.test(op, check)
     else if (nodeWide.has(op)) {
       const [method, path] = op.split(' ') as ['PUT' | 'POST' | 'DELETE', string]
       const url = path.replace('{name}', 'notes').replace('{id}', 'x-id')
