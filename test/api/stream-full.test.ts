@@ -48,6 +48,11 @@ t.test('a full events stream refuses with 507 and Retry-After; everything acknow
   t.equal(info.state.messages, accepted.length, 'every acknowledged event is stored, and only those')
   t.ok(info.state.bytes <= LIMIT)
   t.same((await readSubject(fabric, TEST_SOURCE)).map((e) => e['id']), accepted, 'the acknowledged events, in order, intact')
+  // operators see it coming: stored bytes and the limit per stream
+  const metrics = await app.inject({ method: 'GET', url: '/metrics', headers: bearer('read') })
+  t.match(metrics.body, `omni_stream_bytes{stream="OMNI_EVENTS",kind="limit"} ${LIMIT}`)
+  t.match(metrics.body, `omni_stream_bytes{stream="OMNI_EVENTS",kind="stored"} ${info.state.bytes}`)
+  t.notMatch(metrics.body, 'omni_stream_bytes{stream="OMNI_DLQ",kind="limit"}', 'the dead letters have no limit')
   // a retry of an acknowledged event is still answered as a duplicate, not refused
   const retry = await post(app, note('n0'))
   t.equal(retry.statusCode, 200, retry.body)
