@@ -113,3 +113,33 @@ t.test('a full raw archive refuses a webhook delivery before anything is publish
   t.equal(retried.statusCode, 202, retried.body)
   t.equal((await fabric.jsm.streams.info(EVENTS_STREAM)).state.messages, refusedAt + 1)
 })
+
+t.test('a full events stream after the archive: the delivery is archived and answered 507; the provider retry publishes what is missing', async (t) => {
+  process.env['OMNI_TEST_FULL_SECRET'] = 'full-hmac-secret-0123456789'
+  const files = {
+    'catalog/messaging.yaml': await readFile(new URL('../../manifests/catalog/messaging.yaml', import.meta.url), 'utf8'),
+    'webhooks/shop.yaml': 'kind: WebhookSource\nname: shop\nadapter: generic\nauth: { type: hmac-sha256, secretEnv: OMNI_TEST_FULL_SECRET }\nmapping: { type: topic, events: {} }\n',
+  }
+  const { app, fabric } = await startTestApi(t, { pipeline: QUIET_PIPELINE, fabric: { files, streams: { maxBytes: 8 * 1024 } } })
+  const deliver = (i: number) => {
+    const body = JSON.stringify({ topic: 'order.paid', id: `o-${i}`, note: 'y'.repeat(400) })
+    const signature = createHmac('sha256', 'full-hmac-secret-0123456789').update(body).digest('hex')
+    return app.inject({ method: 'POST', url: '/v1/webhooks/shop/store-1', headers: { 'content-type': 'application/json', 'x-omni-signature': signature }, payload: body })
+  }
+  let refusedAt = -1
+  for (let i = 0; i < 50 && refusedAt < 0; i++) {
+    const res = await deliver(i)
+    if (res.statusCode === 507) refusedAt = i
+    else t.equal(res.statusCode, 202, res.body)
+  }
+  t.ok(refusedAt > 0, `the events stream filled after ${refusedAt} deliveries`)
+  t.equal((await fabric.jsm.streams.info(RAW_STREAM)).state.messages, refusedAt + 1, 'the refused delivery is archived')
+  t.equal((await fabric.jsm.streams.info(EVENTS_STREAM)).state.messages, refusedAt, 'its event is not stored')
+  const config = (await fabric.jsm.streams.info(EVENTS_STREAM)).config
+  await fabric.jsm.streams.update(EVENTS_STREAM, { ...config, max_bytes: 1024 * 1024 })
+  const retried = await deliver(refusedAt)
+  t.equal(retried.statusCode, 202, retried.body)
+  t.match(retried.json(), { raw: { duplicate: true }, events: [{ duplicate: false }] })
+  t.equal((await fabric.jsm.streams.info(RAW_STREAM)).state.messages, refusedAt + 1, 'archived once')
+  t.equal((await fabric.jsm.streams.info(EVENTS_STREAM)).state.messages, refusedAt + 1)
+})
