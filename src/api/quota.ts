@@ -63,17 +63,13 @@ export function createQuotas(config: Pick<ApiConfig, 'quotaEvents' | 'quotaBytes
   }
 }
 
-/** The caller a request is charged to: its token when it has one, else the webhook source instance. */
-export function quotaCaller(request: FastifyRequest, webhook?: { readonly provider: string; readonly instance: string }): QuotaCaller {
-  if (request.apiToken) return { key: `token "${request.apiToken.name}"`, token: request.apiToken }
-  return { key: webhook ? `webhook ${webhook.provider}/${webhook.instance}` : `address ${request.ip}` }
+/** The caller a request is charged to: its token when it has one, else `fallback` (a webhook source instance). */
+export function quotaCaller(request: FastifyRequest, fallback: string): QuotaCaller {
+  return request.apiToken ? { key: `token "${request.apiToken.name}"`, token: request.apiToken } : { key: fallback }
 }
 
-/** The body's size in bytes, from its Content-Length (Fastify refuses a body that differs from it). */
+/** The body's size in bytes: its Content-Length (Fastify refuses a body that differs from it), else the parsed body re-encoded. */
 export function bodyBytes(request: FastifyRequest, body: unknown): number {
   const declared = Number(request.headers['content-length'])
-  if (Number.isSafeInteger(declared) && declared >= 0) return declared
-  if (Buffer.isBuffer(body)) return body.length
-  // chunked without a length: the parsed body re-encoded is close enough for a quota
-  return Buffer.byteLength(typeof body === 'string' ? body : JSON.stringify(body ?? null))
+  return Number.isSafeInteger(declared) && declared >= 0 ? declared : Buffer.byteLength(JSON.stringify(body ?? null))
 }

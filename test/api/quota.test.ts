@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto'
+import { request as httpRequest } from 'node:http'
 import { readFile } from 'node:fs/promises'
 import t from 'tap'
 import { hasCode } from '../../src/errors/mod.ts'
@@ -57,6 +58,25 @@ t.test('body bytes per window per token', async (t) => {
   t.match(refused.json(), { error: { code: 'OMNI_ERR_QUOTA_EXCEEDED', message: /of its 4096 body bytes per 86400 s/ } })
   t.ok(refused.headers['retry-after'])
   t.equal(await storedOn(fabric.jsm, TEST_SOURCE), accepted)
+})
+
+t.test('a chunked body without Content-Length is counted too', async (t) => {
+  const { app } = await startTestApi(t, { api: { quotaBytes: 200, quotaWindowMs: DAY_MS } })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = app.server.address() as { port: number }
+  const body = JSON.stringify(batch('chunked', 3))
+  const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/v1/events', headers: { ...bearer('ingest'), 'content-type': 'application/cloudevents-batch+json', 'transfer-encoding': 'chunked' } }, (r) => {
+      let text = ''
+      r.on('data', (d: Buffer) => (text += d.toString()))
+      r.on('end', () => resolve({ status: r.statusCode ?? 0, text }))
+    })
+    req.on('error', reject)
+    req.write(body.slice(0, 50))
+    req.end(body.slice(50))
+  })
+  t.equal(res.status, 429, res.text)
+  t.match(res.text, /may send 200 body bytes per 86400 s; this request alone carries \d+: split it/)
 })
 
 t.test("a token's own quota from the tokens list replaces the API's; 0 lifts it", async (t) => {

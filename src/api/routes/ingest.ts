@@ -48,7 +48,7 @@ export async function ingestRoutes(app: ApiApp, { quotas }: RouteOptions): Promi
     async (request, reply) => {
       const read = readCloudEvents(request.headers['content-type'], request.headers, request.body)
       // after the events are read and counted, before any is published
-      quotas.charge(quotaCaller(request), { events: read.inputs.length, bytes: bodyBytes(request, request.body) })
+      quotas.charge(quotaCaller(request, `address ${request.ip}`), { events: read.inputs.length, bytes: bodyBytes(request, request.body) })
       const results = await app.node.ingest.events(read.inputs, { locate: read.locate })
       const duplicates = results.filter((r) => r.duplicate).length
       reply.status(duplicates === results.length ? 200 : 202)

@@ -50,7 +50,7 @@ export async function webhookRoutes(app: ApiApp, { quotas }: RouteOptions): Prom
       const token = hasScope(request.apiToken, 'ingest') ? 'granted' : request.apiToken ? 'refused' : 'missing'
       const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
       // charged once the delivery is authenticated, to its token or else to the source instance
-      const caller = quotaCaller(request, { provider, instance })
+      const caller = quotaCaller(request, `webhook ${provider}/${instance}`)
       const admit = (cost: QuotaCost) => quotas.charge(caller, cost)
       const answer = await app.node.ingest.webhook({ provider, instance, headers, contentType: request.headers['content-type'], body, token, admit })
       if (answer.type === 'reply') return reply.status(answer.status).send(answer.body)
