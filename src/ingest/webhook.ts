@@ -4,7 +4,7 @@ import { isOmniError, omniError, type Problem } from '../errors/mod.ts'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import { verifyWebhook, type AdaptedEvent, type WebhookRegistry, type WebhookSource } from '../webhooks/mod.ts'
 import { prepareDelivery } from './delivery.ts'
-import { publishPrepared, requireEventCount, type IngestResult } from './publish.ts'
+import { MAX_EVENTS_PER_REQUEST, publishPrepared, requireEventCount, type IngestResult } from './publish.ts'
 import { archiveRaw } from './raw-archive.ts'
 import { readWebhookBody, type WebhookBody } from './webhook-body.ts'
 
@@ -80,15 +80,15 @@ export async function receiveWebhook(deps: WebhookDeps, request: WebhookRequest)
   // the client learns the body is kept: a fixed adapter can replay it from the archive
   const archived = `it is archived as ${raw.dataref}`
   if (body.refused) throw omniError('OMNI_ERR_WEBHOOK_INVALID', `${body.refused.reason}; ${archived}`, { problems: body.refused.problems, permanent: true })
-  const delivery = { provider, instance, headers, body: body.value, receivedAt: Date.now() }
+  const delivery = { provider, instance, headers, body: body.value, receivedAt: Date.now(), maxEvents: MAX_EVENTS_PER_REQUEST }
   const handshake = source.adapter.reply?.(delivery)
   if (handshake) return { type: 'reply', status: handshake.status, body: handshake.body }
   let events: AdaptedEvent[]
   try {
     events = source.adapter.normalize(delivery)
   } catch (err) {
-    if (!isOmniError(err) || err.code !== 'OMNI_ERR_WEBHOOK_INVALID') throw err
-    throw omniError('OMNI_ERR_WEBHOOK_INVALID', `${err.message}; ${archived}`, { problems: [...err.problems], permanent: true, cause: err })
+    if (!isOmniError(err) || (err.code !== 'OMNI_ERR_WEBHOOK_INVALID' && err.code !== 'OMNI_ERR_BODY_TOO_LARGE')) throw err
+    throw omniError(err.code, `${err.message}; ${archived}`, { problems: [...err.problems], permanent: true, cause: err })
   }
   requireEventCount(events.length, `the delivery (${archived})`)
   request.admit?.({ events: events.length, bytes: 0 })
