@@ -3,7 +3,7 @@ import type { Command } from 'commander'
 import { API_DEFAULTS, localAdminToken, readTokensFileLocated, resolveApiConfig, type ApiConfig } from '../../src/api/mod.ts'
 import { isOmniError, omniError } from '../../src/errors/mod.ts'
 import { addEnvOption, optionReader, type EnvOption } from './options.ts'
-import { parseCount, parseIntOption } from './parse.ts'
+import { parseCount, parseIntOption, parseSize } from './parse.ts'
 
 export interface ApiCliOptions {
   api: boolean
@@ -17,6 +17,9 @@ export interface ApiCliOptions {
   rateLimit: number
   /** the operator's consent to admin tokens with `tenants: ['*']` */
   apiAllTenants?: boolean
+  quotaEvents: number
+  quotaBytes: number
+  quotaWindow: number
 }
 
 export const API_HOST: EnvOption<string> = { flags: '--api-host <host>', env: 'OMNI_API_HOST', fallback: API_DEFAULTS.host }
@@ -43,6 +46,9 @@ export function withApiOptions(cmd: Command): Command {
     .option('--cors-origin <origin...>', 'browser origins allowed to call the API (CORS stays off without one)')
     .option('--body-limit <bytes>', 'largest request body', parseIntOption('--body-limit'), API_DEFAULTS.bodyLimit)
     .option('--rate-limit <n>', 'requests per minute per token (per address without one)', parseIntOption('--rate-limit'), API_DEFAULTS.rateLimit)
+    .option('--quota-events <n>', 'events one token (or one webhook source instance) may ingest per quota window; 0 for no quota; a token in --tokens may carry its own quota: { events, bytes }', parseIntOption('--quota-events'), API_DEFAULTS.quotaEvents)
+    .option('--quota-bytes <size>', 'request body bytes one token may send to the ingest routes per quota window (1073741824, 512MiB, 1GiB); 0 for no quota', (v: string) => parseSize(v, '--quota-bytes'), API_DEFAULTS.quotaBytes)
+    .option('--quota-window <seconds>', 'the quota window', parseIntOption('--quota-window'), API_DEFAULTS.quotaWindowMs / 1000)
 }
 
 /**
@@ -75,6 +81,9 @@ export async function apiConfigFrom(opts: ApiCliOptions, env: NodeJS.ProcessEnv 
     ...(opts.corsOrigin ? { corsOrigins: opts.corsOrigin } : {}),
     bodyLimit: opts.bodyLimit,
     rateLimit: opts.rateLimit,
+    quotaEvents: opts.quotaEvents,
+    quotaBytes: opts.quotaBytes,
+    quotaWindowMs: opts.quotaWindow * 1000,
   }
   let config: ApiConfig
   try {

@@ -11,6 +11,7 @@ import type { ApiApp, RouteOptions } from './context.ts'
 import { errorBody, installErrorHandlers } from './errors.ts'
 import { registerOpenApi } from './openapi.ts'
 import type { ApiConfig } from './options.ts'
+import { createQuotas } from './quota.ts'
 import { catalogRoutes } from './routes/catalog.ts'
 import { dlqRoutes } from './routes/dlq.ts'
 import { eventRoutes } from './routes/events.ts'
@@ -95,7 +96,7 @@ export async function buildApi(node: OmniNode, config: ApiConfig, logger: Logger
   await registerOpenApi(app, config)
   // schemas more than one route plugin refers to: route plugins are encapsulated
   app.addSchema(IngestResult)
-  const routeOptions: RouteOptions = { config }
+  const routeOptions: RouteOptions = { config, quotas: createQuotas(config) }
   for (const routes of [healthRoutes, ingestRoutes, webhookRoutes, eventRoutes, catalogRoutes, streamRoutes, pipelineRoutes, pluginRoutes, dlqRoutes]) {
     await app.register(routes, routeOptions)
   }

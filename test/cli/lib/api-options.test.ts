@@ -11,7 +11,7 @@ async function folder(t: Test): Promise<string> {
   return dir
 }
 
-const base = (data: string, extra: Partial<ApiCliOptions> = {}): ApiCliOptions => ({ api: true, data, bodyLimit: 1024 * 1024, rateLimit: 6000, ...extra })
+const base = (data: string, extra: Partial<ApiCliOptions> = {}): ApiCliOptions => ({ api: true, data, bodyLimit: 1024 * 1024, rateLimit: 6000, quotaEvents: 0, quotaBytes: 0, quotaWindow: 60, ...extra })
 
 const TOKENS = `tokens:
   - { name: old, token: old-token-0123456789abcdefgh, scopes: [read] }
