@@ -3,7 +3,7 @@
 //
 // Why they exist. A pipeline worker publishes an event's outputs (or its dead letter), then waits
 // for ClickHouse to take the outcome rows, then acks. Outputs carry deterministic message ids, but
-// the stream drops a repeated id only inside its duplicate window (2 min). When the wait is longer
+// the stream drops a repeated id only inside its duplicate window (10 min by default). When the wait is longer
 // (ClickHouse down) and the event is redelivered afterwards (the worker closed or died, then
 // started again), publishing again would store every output a second time. With a mark written
 // right after the last PubAck, the redelivery finds it, publishes nothing, writes the rows it

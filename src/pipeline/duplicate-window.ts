@@ -9,8 +9,8 @@
 //     before it would have marked or acknowledged;
 //   - a failed publish (some outputs may be stored): the event is retried after its backoff,
 //     which for output failures is capped at OUTPUTS_RETRY_MAX_MS.
-// So the window must exceed both. The default (2 min) does, with ack_wait at its default 30 s,
-// leaving about 80 s for a node that died to be running again.
+// So the window must exceed both. The default (10 min) does, with ack_wait at its default 30 s,
+// leaving about 9.5 min for a node that died to be running again.
 import type { JetStreamManager } from '@nats-io/jetstream'
 import { EVENTS_STREAM } from '../jetstream/topology.ts'
 import { MARK_AFTER_MS, OUTPUTS_RETRY_MAX_MS } from './worker.ts'

@@ -251,7 +251,8 @@ class PipelineWorkerImpl implements PipelineWorker {
     // however long) get the mark first, before any long wait or nak; a redelivery at any later
     // time finds it (#handle) and publishes nothing. What is left is a crash in the moment
     // between the last PubAck and the mark, followed by a redelivery later than the window: the
-    // window must exceed ack_wait + MARK_AFTER_MS, and a dead node be back within it.
+    // window must exceed ack_wait + 2 × MARK_AFTER_MS (duplicate-window.ts), and a dead node be
+    // back within it.
     // Outcomes go in before the after-commit hooks: once a dedup marker is set, a redelivery
     // without a mark would record the event as a duplicate over its real outcome.
     const sink = this.#opts.outcomes
