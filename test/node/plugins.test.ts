@@ -153,3 +153,31 @@ t.test('a rollback to an older serial is refused by the fabric', async (t) => {
   await approveAll(t, server, older)
   await t.rejects(startTestFabric(t, PIPELINE, { server, plugins: await hostOptions(t, older) }), { code: 'OMNI_ERR_PLUGIN_ROLLBACK' })
 })
+
+t.test('a verified in-process plugin that spins is stopped at its timeoutMs; the worker, its timers and the next events go on', async (t) => {
+  const SPIN = `function stage(input) {
+  if (input.event.data.text === 'spin') { while (true) {} }
+  return { type: 'continue', data: { text: String(input.event.data.text).toUpperCase() } }
+}`
+  const s = await setup(t, { shout: { runtime: 'inprocess', timeoutMs: 300, files: { 'stage.js': SPIN } } })
+  const server = await startTestNats(t)
+  await approveAll(t, server, s)
+  const { fabric, settled } = await startTestFabric(t, PIPELINE.replace("  - { id: watch, uses: 'plugin:lab.watch' }\n", ''), { server, plugins: await hostOptions(t, s) })
+  // the worker's thread must stay free: the longest gap between ticks of a 20 ms timer
+  let last = performance.now()
+  let longestGap = 0
+  const ticker = setInterval(() => {
+    const now = performance.now()
+    longestGap = Math.max(longestGap, now - last)
+    last = now
+  }, 20)
+  t.teardown(() => clearInterval(ticker))
+
+  await publish(fabric, 'spin', 's1')
+  t.ok(await eventually(() => settled.some((e) => e.type === 'dead-lettered'), 20_000), 'the spinning event is retried, then dead-lettered')
+  t.match(settledFor(settled, (e) => e.type === 'dead-lettered'), { stage: 'shout', attempt: 2, error: /acme\.shout timed out/ })
+  await publish(fabric, 'after', 's2')
+  t.ok(await eventually(async () => (await readSubject(fabric, 'omni.evt.test.shouted.v1')).length === 1), 'the next event is processed')
+  t.ok(longestGap < 250, `the worker's timers kept firing while the plugin spun (longest gap ${Math.round(longestGap)} ms)`)
+  t.equal(fabric.state, 'running')
+})
