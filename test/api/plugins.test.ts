@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { BUNDLE_FORMAT, openPluginRegistry, verifyPlugin, writeSigningKey, type SigningKey, type VerifiedPlugin } from '../../src/plugins/mod.ts'
 import { bearer, startTestApi, type TestApi } from '../fixtures/api.ts'
+import { eventually, readSubject } from '../fixtures/fabric.ts'
 import { createSignedPlugin, createTestTrust, NOW, tempDir, type TestPluginOptions, type TestTrust } from '../fixtures/plugins.ts'
 
 t.setTimeout(180_000)
@@ -273,4 +274,54 @@ t.test('a fabric without plugins lists none and refuses changes as unavailable',
     t.same(op?.tags, ['plugins'], `${path} is documented in OpenAPI`)
   }
   t.ok(doc.paths['/v1/plugins/install']?.post?.requestBody, 'with its body schema')
+})
+
+t.test('a revoke stops the running plugin at once: later events fail at its stage naming the revocation, none is lost or doubled, and the answer names the pipelines', async (t) => {
+  const s = await setup(t)
+  const verifiedKey = await s.trust.publisher('verified', { name: 'trusted' })
+  const v = await signed(t, s, verifiedKey, { id: 'acme.shout', tier: 'verified', emit: [] })
+  t.equal((await post(s, '/v1/plugins/install', { id: 'acme.shout', version: '1.0.0', bundle: bundleOf(v) })).statusCode, 201)
+  await writeFile(join(s.dir, 'pipelines', 'shouter.yaml'), `${SHOUTER}errorPolicy: { maxDeliveries: 2, backoff: [50ms] }\noutputs:\n  - subject: omni.evt.test.shouted.v1\n`)
+  t.match((await post(s, '/v1/plugins/acme.shout/approve', { by: 'alice', digest: v.digest })).json(), { reload: { type: 'reloaded', added: ['shouter'] } })
+
+  const sent = new Map<string, Buffer>()
+  const send = async (id: string) => {
+    const bytes = Buffer.from(JSON.stringify({ specversion: '1.0', id, source: 'test', type: 'note.created', time: '2026-11-22T00:00:00Z', data: { noteId: id, text: `hi ${id}` }, tenant: 't1', visibility: 'local', idempotencykey: `k-${id}` }))
+    sent.set(id, bytes)
+    await s.fabric.publisher.publish('omni.evt.test.note-created.v1', bytes, { msgID: `k-${id}` })
+  }
+  await send('before')
+  t.ok(await eventually(async () => (await readSubject(s.fabric, 'omni.evt.test.shouted.v1')).length === 1), 'the plugin runs before the revoke')
+
+  // events in flight while the revoke lands
+  const during = Array.from({ length: 40 }, (_, i) => `during-${i}`)
+  const publishing = Promise.all(during.map(send))
+  const revoked = await post(s, '/v1/plugins/acme.shout/revoke', { rootKey: 'root.key', reason: 'leaks tokens' })
+  await publishing
+  t.equal(revoked.statusCode, 200, revoked.body)
+  const answer = revoked.json()
+  t.same(answer.affected, [{ pipeline: 'shouter', stage: 'shout', plugin: 'acme.shout', additive: false }], 'the answer names the pipeline and stage it stopped')
+  t.equal(answer.reload.type, 'rejected', 'the pipeline no longer compiles: it keeps running, with the stage stopped')
+  t.match((await list(t, s)).plugins, [{ id: 'acme.shout', state: 'stopped', reason: /yanked/ }])
+
+  const outputsAtRevoke = (await readSubject(s.fabric, 'omni.evt.test.shouted.v1')).length
+  const after = Array.from({ length: 5 }, (_, i) => `after-${i}`)
+  for (const id of after) await send(id)
+  const total = 1 + during.length + after.length
+  const finals = () => s.settled.filter((e) => e.pipeline === 'shouter' && e.type !== 'retry')
+  t.ok(await eventually(() => finals().length >= total, 20_000), 'every event settled')
+
+  const outputs = (await readSubject(s.fabric, 'omni.evt.test.shouted.v1')).map((e) => e['id'] as string)
+  const letters = await s.fabric.node.deadLetters.list({ pipeline: 'shouter' })
+  const lettered = letters.map((l) => JSON.parse(Buffer.from(l.data).toString('utf8')).id as string)
+  t.equal(outputs.length, outputsAtRevoke, 'no event ran through the plugin once the revoke answered')
+  t.same([...outputs, ...lettered].sort(), [...sent.keys()].sort(), 'each event is an output or a dead letter: none lost')
+  t.equal(new Set([...outputs, ...lettered]).size, outputs.length + lettered.length, 'none doubled')
+  for (const l of letters) {
+    const id = JSON.parse(Buffer.from(l.data).toString('utf8')).id as string
+    t.same(Buffer.from(l.data), sent.get(id), `the dead letter of ${id} holds the original bytes`)
+    t.match(l, { stage: 'shout', error: /OMNI_ERR_PLUGIN_REVOKED|yanked/ })
+  }
+  t.ok(lettered.includes('after-0'), 'an event published after the revoke is dead-lettered')
+  t.match(s.settled.find((e) => e.type === 'dead-lettered'), { stage: 'shout', error: /OMNI_ERR_PLUGIN_REVOKED: plugin acme\.shout@1\.0\.0 was stopped.*yanked.*leaks tokens/ })
 })
