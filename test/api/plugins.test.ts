@@ -82,19 +82,19 @@ t.test('install from the registry, then approve: each change reloads the fabric,
   t.same(await readdir(s.plugins), ['acme.shout'], 'installed, with no staging folder left')
   t.match((await list(t, s)).plugins, [{ id: 'acme.shout', folder: 'acme.shout', version: '1.0.0', verified: true, digest: v.digest, state: 'verified', approval: { state: 'none' } }])
 
-  const wrongDigest = await post(s, '/v1/plugins/acme.shout/approve', { by: 'alice', digest: '0'.repeat(64) })
+  const wrongDigest = await post(s, '/v1/plugins/acme.shout/approve', { digest: '0'.repeat(64) })
   t.equal(wrongDigest.statusCode, 403)
   t.match(wrongDigest.json().error, { code: 'OMNI_ERR_PLUGIN_APPROVAL', message: /not the reviewed 0{64}/ })
 
-  const approved = await post(s, '/v1/plugins/acme.shout/approve', { by: 'alice', digest: v.digest })
+  const approved = await post(s, '/v1/plugins/acme.shout/approve', { digest: v.digest })
   t.equal(approved.statusCode, 200, approved.body)
-  t.match(approved.json(), { plugin: { id: 'acme.shout' }, capabilities: { emit: ['omni.evt.acme.shouted.v1'], memoryMb: 64, timeoutMs: 1000, network: 'none' }, previous: null, widened: [], approval: { by: 'alice', version: '1.0.0', serial: 1 } })
+  t.match(approved.json(), { plugin: { id: 'acme.shout' }, capabilities: { emit: ['omni.evt.acme.shouted.v1'], memoryMb: 64, timeoutMs: 1000, network: 'none' }, previous: null, widened: [], approval: { by: 'token:test-admin', version: '1.0.0', serial: 1, keyid: v.keyid, tier: 'alpha' } })
   t.same(approved.json().reload, { type: 'reloaded', added: ['shouter'], changed: [], removed: [] }, 'the approval lets the waiting pipeline start')
   t.ok(s.fabric.workers().some((w) => w.name === 'shouter'), 'its worker runs')
-  t.match((await list(t, s)).plugins, [{ id: 'acme.shout', state: 'running', approval: { state: 'approved', by: 'alice' } }])
+  t.match((await list(t, s)).plugins, [{ id: 'acme.shout', state: 'running', approval: { state: 'approved', by: 'token:test-admin' } }])
 
-  const again = await post(s, '/v1/plugins/acme.shout/approve', { by: 'bob' })
-  t.match(again.json(), { previous: { by: 'alice', serial: 1 }, widened: [], approval: { by: 'bob' } })
+  const again = await post(s, '/v1/plugins/acme.shout/approve', {})
+  t.match(again.json(), { previous: { by: 'token:test-admin', serial: 1 }, widened: [], approval: { by: 'token:test-admin' } })
 })
 
 t.test('install refuses tampered, unsigned, untrusted, rolled-back and unpublished plugins with their own codes, leaving the installed one as it was', async (t) => {
@@ -232,7 +232,7 @@ t.test('scopes, unknown ids and bad bodies', async (t) => {
     t.equal((await s.app.inject({ method: 'POST', url, payload: {} })).statusCode, 401, `${url} without a token`)
   }
 
-  const absent = await post(s, '/v1/plugins/acme.absent/approve', { by: 'alice' })
+  const absent = await post(s, '/v1/plugins/acme.absent/approve', {})
   t.equal(absent.statusCode, 404)
   t.match(absent.json().error, { code: 'OMNI_ERR_NOT_FOUND', message: /acme\.absent is not installed/ })
   t.equal((await post(s, '/v1/plugins/acme.absent/promote', { tier: 'verified', key: 'nonexistent.key' })).statusCode, 404)
@@ -248,15 +248,14 @@ t.test('scopes, unknown ids and bad bodies', async (t) => {
   t.same((await problems('/v1/plugins/install', { id: 'Not An Id', version: 'one' })).sort(), ['$.id', '$.version'])
   t.same(await problems('/v1/plugins/install', { id: 'acme.shout', version: '1.0.0', extra: true }), ['$.extra'], 'unknown fields are refused, not stripped')
   t.ok((await problems('/v1/plugins/install', { id: 'acme.shout', version: '1.0.0', bundle: { format: BUNDLE_FORMAT, envelope: 'not base64!', files: [] } })).includes('$.bundle.envelope'))
-  t.same(await problems('/v1/plugins/acme.shout/approve', {}), ['$.by'], 'by is required')
-  t.same(await problems('/v1/plugins/acme.shout/approve', { by: '   ' }), ['$.by'])
+  t.same(await problems('/v1/plugins/acme.shout/approve', { by: 'alice' }), ['$.by'], 'the caller cannot name the approver: the token is the approver')
   for (const name of ['../root.key', 'keys/root.key', '/etc/ssh/ssh_host_ed25519_key', '.root.key', '..', '']) {
     t.same(await problems('/v1/plugins/acme.shout/revoke', { rootKey: name }), ['$.rootKey'], `a key is a plain file name, not ${JSON.stringify(name)}`)
     t.same(await problems('/v1/plugins/acme.shout/promote', { tier: 'verified', key: name }), ['$.key'])
   }
   t.same(await problems('/v1/plugins/acme.shout/revoke', { rootKey: 'k', expiresAt: '2020-01-01T00:00:00Z' }), ['$.expiresAt'], 'the new list must expire in the future')
   t.ok((await problems('/v1/plugins/acme.shout/promote', { tier: 'gold', key: 'k' })).includes('$.tier'))
-  const badId = await post(s, '/v1/plugins/..%2Fetc/approve', { by: 'alice' })
+  const badId = await post(s, '/v1/plugins/..%2Fetc/approve', {})
   t.equal(badId.statusCode, 400)
   t.match(badId.json().error.problems, [{ where: 'params.id' }])
 })
@@ -282,7 +281,7 @@ t.test('a revoke stops the running plugin at once: later events fail at its stag
   const v = await signed(t, s, verifiedKey, { id: 'acme.shout', tier: 'verified', emit: [] })
   t.equal((await post(s, '/v1/plugins/install', { id: 'acme.shout', version: '1.0.0', bundle: bundleOf(v) })).statusCode, 201)
   await writeFile(join(s.dir, 'pipelines', 'shouter.yaml'), `${SHOUTER}errorPolicy: { maxDeliveries: 2, backoff: [50ms] }\noutputs:\n  - subject: omni.evt.test.shouted.v1\n`)
-  t.match((await post(s, '/v1/plugins/acme.shout/approve', { by: 'alice', digest: v.digest })).json(), { reload: { type: 'reloaded', added: ['shouter'] } })
+  t.match((await post(s, '/v1/plugins/acme.shout/approve', { digest: v.digest })).json(), { reload: { type: 'reloaded', added: ['shouter'] } })
 
   const sent = new Map<string, Buffer>()
   const send = async (id: string) => {

@@ -111,19 +111,28 @@ export const InstallResponse = Type.Object({
 })
 
 export const ApproveBody = Type.Object(
+  // no approver name: the approval records the identity of the token that made the request
   {
-    by: Type.String({ minLength: 1, maxLength: 200, pattern: '\\S', description: 'who reviewed and approves the capabilities (recorded with the approval)' }),
     digest: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$', description: 'approve only if the installed manifest still has this digest (the one reviewed, e.g. from GET /v1/plugins)' })),
   },
   { additionalProperties: false },
 )
 
+const ApprovalBrief = Type.Object({
+  by: Type.String({ description: 'who approved: `token:<name>` of the API token, or `cli:<user>@<host>` of the CLI' }),
+  at: Type.String(),
+  version: Type.String(),
+  serial: Type.Integer(),
+  keyid: Type.Union([Type.String(), Type.Null()], { description: 'the signing key the approval is bound to (null: recorded before approvals were bound; it covers nothing)' }),
+  tier: Type.Union([Type.String(), Type.Null()], { description: 'the tier the approval is bound to' }),
+})
+
 export const ApproveResponse = Type.Object({
   plugin: InstalledPlugin,
   capabilities: ApprovedCapabilitiesSchema,
-  previous: Type.Union([Type.Object({ by: Type.String(), at: Type.String(), version: Type.String(), serial: Type.Integer() }), Type.Null()]),
-  widened: Type.Array(Type.String(), { description: 'what is new or wider than the previous approval' }),
-  approval: Type.Object({ by: Type.String(), at: Type.String(), version: Type.String(), serial: Type.Integer() }),
+  previous: Type.Union([ApprovalBrief, Type.Null()]),
+  widened: Type.Array(Type.String(), { description: 'what is new, wider or otherwise not covered by the previous approval (another signing key, another tier)' }),
+  approval: ApprovalBrief,
   reload: ReloadSummary,
 })
 

@@ -89,7 +89,11 @@ export interface PluginService {
   install(request: Static<typeof C.InstallBody>): Promise<Static<typeof C.InstallResponse>>
   /** verifies `target` and compares it with its approval, changing nothing: what an approver reviews */
   review(target: PluginTarget): Promise<PluginReview>
-  /** `by` is who approves, recorded with the approval; `digest`, when given, must be the reviewed one */
+  /**
+   * `by` is the approver's identity as the adapter established it (the API token's name, the CLI's
+   * OS user), never a name from the request; `digest`, when given, must be the reviewed one. The
+   * approval is bound to the plugin id, its signing key, its tier and its capabilities.
+   */
   approve(target: PluginTarget, request: { readonly by: string; readonly digest?: string }): Promise<Static<typeof C.ApproveResponse>>
   /** yanks versions of an installed (or published) plugin */
   revoke(id: string, request: Static<typeof C.RevokeBody>): Promise<Static<typeof C.RevokeResponse>>
@@ -223,7 +227,7 @@ export function createPluginService(deps: PluginServiceDeps): PluginService {
           throw omniError('OMNI_ERR_PLUGIN_APPROVAL', `${v.manifest.id}@${v.manifest.version} was not approved: its manifest digest is ${v.digest}, not the reviewed ${digest}; review it again`)
         }
         const approval = await (await approvals()).approve(v, by)
-        const brief = (a: Approval) => ({ by: a.approvedBy, at: a.approvedAt, version: a.version, serial: a.serial })
+        const brief = (a: Approval) => ({ by: a.approvedBy, at: a.approvedAt, version: a.version, serial: a.serial, keyid: a.keyid ?? null, tier: a.tier ?? null })
         return { plugin: pluginSummary(v), capabilities: approval.capabilities, previous: previous ? brief(previous) : null, widened, approval: brief(approval), reload: await reload() }
       })
     },
