@@ -161,15 +161,7 @@ export function createPluginService(deps: PluginServiceDeps): PluginService {
   }
 
   // the stages of running pipelines whose plugin the node stopped at its last scan
-  const stoppedStages = (only?: string): AffectedStage[] => {
-    const stopped = new Set(deps.status().flatMap((p) => (p.state === 'stopped' && (only === undefined || p.id === only) ? [p.id] : [])))
-    return (deps.running?.() ?? []).flatMap((p) =>
-      p.levels.flat().flatMap((stage) => {
-        const plugin = stage.uses.startsWith(PLUGIN_PREFIX) ? stage.uses.slice(PLUGIN_PREFIX.length) : undefined
-        return plugin !== undefined && stopped.has(plugin) ? [{ pipeline: p.name, stage: stage.id, plugin, additive: stage.additive }] : []
-      }),
-    )
-  }
+  const stoppedStages = (): AffectedStage[] => stagesUsing(deps.running?.() ?? [], new Set(deps.status().flatMap((p) => (p.state === 'stopped' ? [p.id] : []))))
 
   const installed = async ({ approvals: withApprovals = true }: { readonly approvals?: boolean } = {}) => {
     const s = scope()
@@ -268,6 +260,16 @@ export function createPluginService(deps: PluginServiceDeps): PluginService {
       })
     },
   }
+}
+
+/** The stages of `pipelines` that use one of the plugins `ids`. */
+export function stagesUsing(pipelines: readonly CompiledPipeline[], ids: ReadonlySet<string>): AffectedStage[] {
+  return pipelines.flatMap((p) =>
+    p.levels.flat().flatMap((stage) => {
+      const plugin = stage.uses.startsWith(PLUGIN_PREFIX) ? stage.uses.slice(PLUGIN_PREFIX.length) : undefined
+      return plugin !== undefined && ids.has(plugin) ? [{ pipeline: p.name, stage: stage.id, plugin, additive: stage.additive }] : []
+    }),
+  )
 }
 
 /** Reads a key from where the request says, with the name its errors give it. */
