@@ -6,7 +6,7 @@ import type { Logger } from '../observability/logger.ts'
 import type { CompiledPipeline } from '../pipeline/compile.ts'
 import { pluginCartridge } from '../pipeline/plugin-stage.ts'
 import type { CartridgeLookup } from '../pipeline/stage-builder.ts'
-import { isAdditiveTier, loadTrustStore, pluginCode, verifyPlugin, type Approvals, type HighWaterMarks, type VerifiedPlugin } from '../plugins/mod.ts'
+import { isAdditiveTier, loadTrustStore, pluginCode, verifyPlugin, type Approvals, type HighWaterMarks, type TrustStore, type VerifiedPlugin } from '../plugins/mod.ts'
 import type { PluginInstance } from '../sandbox/types.ts'
 import { Lifecycle } from '../util/lifecycle.ts'
 import { createSandboxes, type Sandboxes } from './sandboxes.ts'
@@ -101,11 +101,13 @@ class PluginHostImpl extends Lifecycle implements PluginHost {
     // dot-folders are installs in progress
     const names = folders.filter((f) => f.isDirectory() && !f.name.startsWith('.')).map((f) => f.name)
     const scanned = new Map<string, Scanned>()
+    let store: TrustStore | undefined
     if (names.length > 0) {
       const trust = await loadTrustStore(this.#opts.trust).then(
         (store) => ({ store }),
         (err: unknown) => ({ error: describeError(err) }),
       )
+      if ('store' in trust) store = trust.store
       for (const name of names.sort()) {
         if ('error' in trust) {
           scanned.set(name, { type: 'rejected', reason: `no usable trust store: ${trust.error}` })
@@ -123,11 +125,15 @@ class PluginHostImpl extends Lifecycle implements PluginHost {
     }
     for (const [id, s] of scanned) if (s.type === 'rejected') this.#logger.warn({ plugin: id, reason: s.reason }, 'plugin rejected')
     this.#scanned = scanned
-    await this.#stopUnverified(scanned)
+    await this.#stopUnverified(scanned, store)
   }
 
-  /** Closes every loaded instance whose plugin (that exact digest) did not verify now. */
-  async #stopUnverified(scanned: ReadonlyMap<string, Scanned>): Promise<void> {
+  /**
+   * Closes every loaded instance whose plugin (that exact digest) did not verify now. One that a
+   * newer installed version is about to replace keeps serving only while the trust store still
+   * authorizes it: yanking it, or revoking its key, stops it even before its successor runs.
+   */
+  async #stopUnverified(scanned: ReadonlyMap<string, Scanned>, store: TrustStore | undefined): Promise<void> {
     const verifies = (id: string, digest: string) => {
       const s = scanned.get(id)
       return s?.type === 'verified' && s.plugin.digest === digest
@@ -137,10 +143,12 @@ class PluginHostImpl extends Lifecycle implements PluginHost {
     for (const [key, entry] of this.#instances) {
       const { id, version } = entry.plugin.manifest
       const now = scanned.get(id)
-      // a newer version installed in its place runs once the pipelines are re-checked; until then the old one, still valid, serves
-      if (verifies(id, entry.plugin.digest) || now?.type === 'verified') continue
-      const reason = now?.reason ?? `its folder ${join(this.#opts.dir, id)} is gone`
-      const code: OmniErrorCode = now?.code === 'OMNI_ERR_PLUGIN_REVOKED' ? 'OMNI_ERR_PLUGIN_REVOKED' : 'OMNI_ERR_PLUGIN_FAILED'
+      if (verifies(id, entry.plugin.digest)) continue
+      const refusal = now?.type === 'verified' ? stillAuthorized(entry.plugin, store, this.#opts.now?.() ?? new Date()) : now ? { reason: now.reason, code: now.code } : { reason: `its folder ${join(this.#opts.dir, id)} is gone` }
+      // a newer version installed in its place runs once the pipelines are re-checked; until then the old one, still authorized, serves
+      if (!refusal) continue
+      const { reason } = refusal
+      const code: OmniErrorCode = refusal.code === 'OMNI_ERR_PLUGIN_REVOKED' ? 'OMNI_ERR_PLUGIN_REVOKED' : 'OMNI_ERR_PLUGIN_FAILED'
       const error = omniError(code, `plugin ${id}@${version} was stopped because it no longer verifies (${reason}); its stage fails until the pipeline no longer uses it`)
       // first: no call starts after this point, even one a batch is about to make
       this.#stopped.set(key, { id, error })
@@ -225,13 +233,15 @@ class PluginHostImpl extends Lifecycle implements PluginHost {
 
   status(): PluginStatus[] {
     const running = new Set([...this.#instances.values()].map((e) => e.plugin.digest))
-    const stopped = new Set([...this.#stopped.values()].map((s) => s.id))
+    const stopped = new Map([...this.#stopped.values()].map((s) => [s.id, s.error.message]))
     return [...this.#scanned].map(([id, s]) =>
       s.type === 'rejected'
         ? { id, state: stopped.has(id) ? 'stopped' : 'rejected', reason: s.reason }
         : {
             id,
-            state: running.has(s.plugin.digest) ? 'running' : 'verified',
+            // a version replaced on disk but still used by a running pipeline may have been stopped
+            state: running.has(s.plugin.digest) ? 'running' : stopped.has(id) ? 'stopped' : 'verified',
+            ...(!running.has(s.plugin.digest) && stopped.has(id) ? { reason: stopped.get(id) } : {}),
             version: s.plugin.manifest.version,
             tier: s.plugin.manifest.tier,
             runtime: s.plugin.manifest.runtime,
@@ -243,6 +253,17 @@ class PluginHostImpl extends Lifecycle implements PluginHost {
   protected async release(): Promise<void> {
     this.#instances.clear()
     await this.#sandboxes.close()
+  }
+}
+
+/** Why the trust store no longer lets `plugin` run (revoked key, yanked version, expired list or grant), or undefined. */
+function stillAuthorized(plugin: VerifiedPlugin, store: TrustStore | undefined, now: Date): { readonly reason: string; readonly code?: OmniErrorCode } | undefined {
+  if (!store) return { reason: 'no usable trust store' }
+  try {
+    store.authorize(plugin.keyid, plugin.manifest, now)
+    return undefined
+  } catch (err) {
+    return { reason: describeError(err), ...(isOmniError(err) ? { code: err.code } : {}) }
   }
 }
 
