@@ -10,6 +10,7 @@ import { runningSetWriter } from '../jetstream/running-set.ts'
 import { ensureStreams } from '../jetstream/topology.ts'
 import { loadManifestsOrThrow } from '../manifests/load.ts'
 import { openApprovals, openHighWaterMarks } from '../plugins/mod.ts'
+import { MAX_SIGNATURE_AGE_S } from '../webhooks/mod.ts'
 import { hasSlowMultiFilter } from '../server/version.ts'
 import { loadOrCreateNatsCredentials, startNatsServer, type ManagedNatsServer, type NatsCredentials } from '../server/mod.ts'
 import { compileNodeConfig, type NodeConfig, type NodeOptions } from './config.ts'
@@ -99,6 +100,10 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
     const js = jetstream(nc)
     // an operator's settings on existing streams are kept; each difference is said once
     for (const warning of await ensureStreams(jsm, { ...config.streams, mode: 'upsert' })) logger.warn(warning)
+    const window = config.streams.duplicateWindowMs
+    if (window !== undefined && window < 2 * MAX_SIGNATURE_AGE_S * 1000) {
+      logger.warn(`the duplicate window (${window} ms) is shorter than twice the accepted age of a signed webhook timestamp (${MAX_SIGNATURE_AGE_S} s): a replayed signed delivery may be stored again`)
+    }
     const publisher = createPublisher(nc)
     stack.defer(() => publisher.close())
     const dedup = await createDedupStore(js, config.worker.dedupTtlMs)

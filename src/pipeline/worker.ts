@@ -169,7 +169,7 @@ class PipelineWorkerImpl implements PipelineWorker {
         const bytes = Buffer.from(JSON.stringify(e.event))
         try {
           if (bytes.length > MAX_ADDITIVE_EMISSION_BYTES) throw new Error(`${bytes.length} bytes, more than the ${MAX_ADDITIVE_EMISSION_BYTES} an emission may hold`)
-          await this.#opts.publisher.publish(e.subject, bytes, { msgID: additiveMsgId(pipeline.name, stage, e.event.idempotencykey, e.subject), headers })
+          await this.#opts.publisher.publish(e.subject, bytes, { msgID: additiveMsgId(pipeline.name, stage, e.event.tenant, e.event.idempotencykey, e.subject), headers })
         } catch (err) {
           // one outcome per stage: the stage ran, but what it emitted was not stored
           const failed = { stage, type: 'failed' as const, error: `its emission to ${e.subject} was not stored: ${describeError(err)}` }
@@ -191,7 +191,7 @@ class PipelineWorkerImpl implements PipelineWorker {
       await Promise.all(
         outcome.emissions
           .filter((e) => e.additiveStage === undefined)
-          .map((e) => this.#opts.publisher.publish(e.subject, Buffer.from(JSON.stringify(e.event)), { msgID: outputMsgId(e.event.idempotencykey, pipeline.name, e.subject), headers })),
+          .map((e) => this.#opts.publisher.publish(e.subject, Buffer.from(JSON.stringify(e.event)), { msgID: outputMsgId(e.event.tenant, e.event.idempotencykey, pipeline.name, e.subject), headers })),
       )
       await this.#publishAdditive(pipeline, outcome, headers)
     } catch (err) {
