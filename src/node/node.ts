@@ -175,7 +175,7 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
       deadLetters: createDeadLetterService({ js, jsm, publisher, running: async () => (name) => runner.pipelines().some((p) => p.name === name) }),
       events: createEventQueryService({ js, clickhouse: () => sink?.ch }),
       catalog: createCatalogService({ catalog: () => catalog, pipelines: () => runner.pipelines(), plugins: () => host?.status() ?? [], clickhouse: () => sink?.ch }),
-      plugins: createPluginService({ settings: config.plugins, js, status: () => host?.status() ?? [], reload: () => pipelines.reload(), ...(buckets ? { buckets } : {}) }),
+      plugins: createPluginService({ settings: config.plugins, js, status: () => host?.status() ?? [], reload: () => pipelines.reload(), running: () => runner.pipelines(), ...(buckets ? { buckets } : {}) }),
       health: createHealthService({ nc, sink: () => sink, state: () => ({ state: node.state, failure: node.failure }) }),
       description: {
         nats: { url, ...(server ? { managed: { version: server.version, pid: server.pid, storeDir: server.storeDir } } : {}) },

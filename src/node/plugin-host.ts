@@ -1,12 +1,12 @@
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ConfigProblem, type Cartridge } from '../pipeline/stage.ts'
-import { describeError, omniError } from '../errors/mod.ts'
+import { describeError, isOmniError, omniError, type OmniError, type OmniErrorCode } from '../errors/mod.ts'
 import type { Logger } from '../observability/logger.ts'
 import type { CompiledPipeline } from '../pipeline/compile.ts'
 import { pluginCartridge } from '../pipeline/plugin-stage.ts'
 import type { CartridgeLookup } from '../pipeline/stage-builder.ts'
-import { isAdditiveTier, loadTrustStore, pluginCode, verifyPlugin, type Approvals, type HighWaterMarks, type VerifiedPlugin } from '../plugins/mod.ts'
+import { isAdditiveTier, loadTrustStore, pluginCode, verifyPlugin, type Approvals, type HighWaterMarks, type TrustStore, type VerifiedPlugin } from '../plugins/mod.ts'
 import type { PluginInstance } from '../sandbox/types.ts'
 import { Lifecycle } from '../util/lifecycle.ts'
 import { createSandboxes, type Sandboxes } from './sandboxes.ts'
@@ -30,7 +30,8 @@ export interface PluginHostOptions {
 /** What the fabric reports about each installed plugin. */
 export interface PluginStatus {
   readonly id: string
-  readonly state: 'verified' | 'rejected' | 'running'
+  /** `stopped`: it was running and no longer verifies (revoked, yanked, expired, changed); its stages fail their events */
+  readonly state: 'verified' | 'rejected' | 'running' | 'stopped'
   readonly version?: string
   readonly tier?: string
   readonly runtime?: string
@@ -47,7 +48,13 @@ export interface PluginStatus {
 export interface PluginHost {
   /** `base` plus `plugin:<id>` for every installed plugin; a rejected one explains why on use */
   lookup(base: CartridgeLookup): CartridgeLookup
-  /** re-reads and verifies the plugins folder (at start and on every reload) */
+  /**
+   * Re-reads and verifies the plugins folder (at start and on every reload). A loaded plugin that
+   * no longer verifies (revoked, yanked, expired, its files changed or removed) is stopped here and
+   * now, before any pipeline is re-checked: its sandbox instance is closed, and the stages that
+   * use it fail every later event with the reason (OMNI_ERR_PLUGIN_REVOKED for a revocation), so
+   * the running pipelines retry and then dead-letter those events instead of running the code.
+   */
   scan(): Promise<void>
   /** Enables the cluster-wide checks against the high-water marks and approvals (JetStream KV), opened by the plugin service. */
   attach(buckets: { readonly approvals: Approvals; readonly marks: HighWaterMarks }): void
@@ -64,7 +71,7 @@ export function createPluginHost(opts: PluginHostOptions, logger: Logger): Plugi
   return new PluginHostImpl(opts, logger)
 }
 
-type Scanned = { readonly type: 'verified'; readonly plugin: VerifiedPlugin } | { readonly type: 'rejected'; readonly reason: string }
+type Scanned = { readonly type: 'verified'; readonly plugin: VerifiedPlugin } | { readonly type: 'rejected'; readonly reason: string; readonly code?: OmniErrorCode }
 
 class PluginHostImpl extends Lifecycle implements PluginHost {
   readonly #opts: PluginHostOptions
@@ -73,6 +80,8 @@ class PluginHostImpl extends Lifecycle implements PluginHost {
   /** by `id@digest`: a re-signed plugin is a new instance, the old one ends with its pipelines */
   #instances = new Map<string, { readonly plugin: VerifiedPlugin; readonly instance: Promise<PluginInstance> }>()
   #cartridges = new Map<string, Cartridge>()
+  /** by `id@digest`: loaded once, no longer verified; every call of its stages fails with this */
+  #stopped = new Map<string, { readonly id: string; readonly error: OmniError }>()
   #marks: HighWaterMarks | undefined
   #approvals: Approvals | undefined
   readonly #sandboxes: Sandboxes
@@ -92,11 +101,13 @@ class PluginHostImpl extends Lifecycle implements PluginHost {
     // dot-folders are installs in progress
     const names = folders.filter((f) => f.isDirectory() && !f.name.startsWith('.')).map((f) => f.name)
     const scanned = new Map<string, Scanned>()
+    let store: TrustStore | undefined
     if (names.length > 0) {
       const trust = await loadTrustStore(this.#opts.trust).then(
         (store) => ({ store }),
         (err: unknown) => ({ error: describeError(err) }),
       )
+      if ('store' in trust) store = trust.store
       for (const name of names.sort()) {
         if ('error' in trust) {
           scanned.set(name, { type: 'rejected', reason: `no usable trust store: ${trust.error}` })
@@ -108,12 +119,43 @@ class PluginHostImpl extends Lifecycle implements PluginHost {
           if (plugin.manifest.id !== name) scanned.set(name, { type: 'rejected', reason: `folder ${name} holds plugin ${plugin.manifest.id}; install it as ${plugin.manifest.id}` })
           else scanned.set(name, { type: 'verified', plugin })
         } catch (err) {
-          scanned.set(name, { type: 'rejected', reason: describeError(err) })
+          scanned.set(name, { type: 'rejected', reason: describeError(err), ...(isOmniError(err) ? { code: err.code } : {}) })
         }
       }
     }
     for (const [id, s] of scanned) if (s.type === 'rejected') this.#logger.warn({ plugin: id, reason: s.reason }, 'plugin rejected')
     this.#scanned = scanned
+    await this.#stopUnverified(scanned, store)
+  }
+
+  /**
+   * Closes every loaded instance whose plugin (that exact digest) did not verify now. One that a
+   * newer installed version is about to replace keeps serving only while the trust store still
+   * authorizes it: yanking it, or revoking its key, stops it even before its successor runs.
+   */
+  async #stopUnverified(scanned: ReadonlyMap<string, Scanned>, store: TrustStore | undefined): Promise<void> {
+    const verifies = (id: string, digest: string) => {
+      const s = scanned.get(id)
+      return s?.type === 'verified' && s.plugin.digest === digest
+    }
+    // a plugin that verifies again (the same bytes) may be loaded again by the next reload
+    for (const [key, stopped] of this.#stopped) if (verifies(stopped.id, key.slice(stopped.id.length + 1))) this.#stopped.delete(key)
+    for (const [key, entry] of this.#instances) {
+      const { id, version } = entry.plugin.manifest
+      const now = scanned.get(id)
+      if (verifies(id, entry.plugin.digest)) continue
+      const refusal = now?.type === 'verified' ? stillAuthorized(entry.plugin, store, this.#opts.now?.() ?? new Date()) : now ? { reason: now.reason, code: now.code } : { reason: `its folder ${join(this.#opts.dir, id)} is gone` }
+      // a newer version installed in its place runs once the pipelines are re-checked; until then the old one, still authorized, serves
+      if (!refusal) continue
+      const { reason } = refusal
+      const code: OmniErrorCode = refusal.code === 'OMNI_ERR_PLUGIN_REVOKED' ? 'OMNI_ERR_PLUGIN_REVOKED' : 'OMNI_ERR_PLUGIN_FAILED'
+      const error = omniError(code, `plugin ${id}@${version} was stopped because it no longer verifies (${reason}); its stage fails until the pipeline no longer uses it`)
+      // first: no call starts after this point, even one a batch is about to make
+      this.#stopped.set(key, { id, error })
+      this.#instances.delete(key)
+      this.#logger.warn({ plugin: id, version, reason }, 'plugin stopped: it no longer verifies')
+      await entry.instance.then((i) => i.close()).catch(() => undefined)
+    }
   }
 
   lookup(base: CartridgeLookup): CartridgeLookup {
@@ -147,6 +189,8 @@ class PluginHostImpl extends Lifecycle implements PluginHost {
   /** The loaded instance; prepare() loads it before the pipeline starts, this is the fallback. */
   #instance(plugin: VerifiedPlugin): Promise<PluginInstance> {
     const key = `${plugin.manifest.id}@${plugin.digest}`
+    const stopped = this.#stopped.get(key)
+    if (stopped) return Promise.reject(stopped.error)
     let entry = this.#instances.get(key)
     if (!entry) {
       const instance = this.#sandboxes.load(plugin.manifest.runtime, pluginCode(plugin))
@@ -189,12 +233,15 @@ class PluginHostImpl extends Lifecycle implements PluginHost {
 
   status(): PluginStatus[] {
     const running = new Set([...this.#instances.values()].map((e) => e.plugin.digest))
+    const stopped = new Map([...this.#stopped.values()].map((s) => [s.id, s.error.message]))
     return [...this.#scanned].map(([id, s]) =>
       s.type === 'rejected'
-        ? { id, state: 'rejected', reason: s.reason }
+        ? { id, state: stopped.has(id) ? 'stopped' : 'rejected', reason: s.reason }
         : {
             id,
-            state: running.has(s.plugin.digest) ? 'running' : 'verified',
+            // a version replaced on disk but still used by a running pipeline may have been stopped
+            state: running.has(s.plugin.digest) ? 'running' : stopped.has(id) ? 'stopped' : 'verified',
+            ...(!running.has(s.plugin.digest) && stopped.has(id) ? { reason: stopped.get(id) } : {}),
             version: s.plugin.manifest.version,
             tier: s.plugin.manifest.tier,
             runtime: s.plugin.manifest.runtime,
@@ -206,6 +253,17 @@ class PluginHostImpl extends Lifecycle implements PluginHost {
   protected async release(): Promise<void> {
     this.#instances.clear()
     await this.#sandboxes.close()
+  }
+}
+
+/** Why the trust store no longer lets `plugin` run (revoked key, yanked version, expired list or grant), or undefined. */
+function stillAuthorized(plugin: VerifiedPlugin, store: TrustStore | undefined, now: Date): { readonly reason: string; readonly code?: OmniErrorCode } | undefined {
+  if (!store) return { reason: 'no usable trust store' }
+  try {
+    store.authorize(plugin.keyid, plugin.manifest, now)
+    return undefined
+  } catch (err) {
+    return { reason: describeError(err), ...(isOmniError(err) ? { code: err.code } : {}) }
   }
 }
 

@@ -2,7 +2,7 @@ import Type from 'typebox'
 import type { Cartridge, StageContext, StageFn, StageResult } from './stage.ts'
 import type { Envelope } from '../envelope/schema.ts'
 import { SUBJECT_RE, subjectsOverlap } from '../wire/mod.ts'
-import { omniError } from '../errors/mod.ts'
+import { isOmniError, omniError } from '../errors/mod.ts'
 import type { PluginInput, PluginInstance, PluginOutput } from '../sandbox/types.ts'
 
 export interface PluginStageOptions {
@@ -40,7 +40,8 @@ export function createPluginStage(opts: PluginStageOptions): StageFn {
       .then(
         (outputs) => batch.forEach((p, i) => settle(p, outputs[i])),
         (err: unknown) => {
-          const error = omniError('OMNI_ERR_PLUGIN_FAILED', `plugin ${opts.plugin} is not available: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+          // a revoked plugin's stage fails with the revocation itself, so a dead letter names it
+          const error = isOmniError(err) && err.code === 'OMNI_ERR_PLUGIN_REVOKED' ? err : omniError('OMNI_ERR_PLUGIN_FAILED', `plugin ${opts.plugin} is not available: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
           for (const p of batch) p.reject(error)
         },
       )

@@ -26,10 +26,17 @@ const ApprovalSchema = Type.Object({
   digest: Type.String({ pattern: SHA256_PATTERN }),
   runtime: RuntimeSchema,
   capabilities: ApprovedCapabilitiesSchema,
+  // optional only so that approvals recorded before they were bound still read; such an approval
+  // matches no plugin and must be given again
+  /** the key id that signed the approved manifest: a re-sign by another key is not approved */
+  keyid: Type.Optional(Type.String({ minLength: 1 })),
+  /** the tier it was approved at: a re-sign at another tier is not approved */
+  tier: Type.Optional(Type.String({ minLength: 1 })),
+  /** who approved: the identity of the API token, or the OS user of the CLI; never a name the caller typed */
   approvedBy: Type.String({ minLength: 1 }),
   approvedAt: Type.String(),
 })
-/** The capabilities a person approved for a plugin id, and which manifest they reviewed. */
+/** The capabilities a person approved for a plugin id, bound to the signer and tier they reviewed. */
 export type Approval = Static<typeof ApprovalSchema>
 
 /** Capability approvals shared by every node through a KV bucket. */
@@ -39,7 +46,7 @@ export interface Approvals {
    * OMNI_ERR_PLUGIN_APPROVAL names each new or wider capability and the command that approves it.
    */
   check(v: VerifiedPlugin): Promise<Approval>
-  /** Records the plugin's current capabilities as approved by `by`. */
+  /** Records the plugin's current capabilities, signer and tier as approved by `by` (an identity the adapter established). */
   approve(v: VerifiedPlugin, by: string, now?: Date): Promise<Approval>
   get(id: string): Promise<Approval | undefined>
 }
@@ -55,11 +62,21 @@ export async function openApprovals(js: JetStreamClient): Promise<Approvals> {
   }
 }
 
-/** Each capability of `v` that is new or wider than `approved`, as a readable line. */
+/**
+ * What `v` has that `approved` did not cover, as readable lines: another signing key (another
+ * publisher's plugin of the same id, or a re-sign), another tier, and each capability that is new
+ * or wider. An approval is for what a person reviewed, so any of these needs approving again.
+ */
 export function widenedCapabilities(v: VerifiedPlugin, approved: Approval): string[] {
   const want = v.manifest.capabilities
   const had = approved.capabilities
   const out: string[] = []
+  if (approved.keyid === undefined || approved.tier === undefined) {
+    out.push('the approval was recorded before approvals were bound to the signing key and tier')
+  } else {
+    if (approved.keyid !== v.keyid) out.push(`signed by key ${v.keyid} (${v.signer}), not by the approved key ${approved.keyid}`)
+    if (approved.tier !== v.manifest.tier) out.push(`tier ${v.manifest.tier} is not the approved tier ${approved.tier}`)
+  }
   for (const subject of want.emit) {
     if (!had.emit.some((a) => subjectCovers(a, subject))) out.push(`emit "${subject}" is new (approved: ${had.emit.map((s) => `"${s}"`).join(', ') || 'none'})`)
   }
@@ -116,6 +133,8 @@ async function approve(kv: KV, v: VerifiedPlugin, by: string, now: Date): Promis
     digest: v.digest,
     runtime: m.runtime,
     capabilities: { ...m.capabilities, emit: [...m.capabilities.emit] },
+    keyid: v.keyid,
+    tier: m.tier,
     approvedBy: by,
     approvedAt: now.toISOString(),
   }

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { BUNDLE_FORMAT, openPluginRegistry, verifyPlugin, writeSigningKey, type SigningKey, type VerifiedPlugin } from '../../src/plugins/mod.ts'
 import { bearer, startTestApi, type TestApi } from '../fixtures/api.ts'
+import { eventually, readSubject } from '../fixtures/fabric.ts'
 import { createSignedPlugin, createTestTrust, NOW, tempDir, type TestPluginOptions, type TestTrust } from '../fixtures/plugins.ts'
 
 t.setTimeout(180_000)
@@ -81,19 +82,19 @@ t.test('install from the registry, then approve: each change reloads the fabric,
   t.same(await readdir(s.plugins), ['acme.shout'], 'installed, with no staging folder left')
   t.match((await list(t, s)).plugins, [{ id: 'acme.shout', folder: 'acme.shout', version: '1.0.0', verified: true, digest: v.digest, state: 'verified', approval: { state: 'none' } }])
 
-  const wrongDigest = await post(s, '/v1/plugins/acme.shout/approve', { by: 'alice', digest: '0'.repeat(64) })
+  const wrongDigest = await post(s, '/v1/plugins/acme.shout/approve', { digest: '0'.repeat(64) })
   t.equal(wrongDigest.statusCode, 403)
   t.match(wrongDigest.json().error, { code: 'OMNI_ERR_PLUGIN_APPROVAL', message: /not the reviewed 0{64}/ })
 
-  const approved = await post(s, '/v1/plugins/acme.shout/approve', { by: 'alice', digest: v.digest })
+  const approved = await post(s, '/v1/plugins/acme.shout/approve', { digest: v.digest })
   t.equal(approved.statusCode, 200, approved.body)
-  t.match(approved.json(), { plugin: { id: 'acme.shout' }, capabilities: { emit: ['omni.evt.acme.shouted.v1'], memoryMb: 64, timeoutMs: 1000, network: 'none' }, previous: null, widened: [], approval: { by: 'alice', version: '1.0.0', serial: 1 } })
+  t.match(approved.json(), { plugin: { id: 'acme.shout' }, capabilities: { emit: ['omni.evt.acme.shouted.v1'], memoryMb: 64, timeoutMs: 1000, network: 'none' }, previous: null, widened: [], approval: { by: 'token:test-admin', version: '1.0.0', serial: 1, keyid: v.keyid, tier: 'alpha' } })
   t.same(approved.json().reload, { type: 'reloaded', added: ['shouter'], changed: [], removed: [] }, 'the approval lets the waiting pipeline start')
   t.ok(s.fabric.workers().some((w) => w.name === 'shouter'), 'its worker runs')
-  t.match((await list(t, s)).plugins, [{ id: 'acme.shout', state: 'running', approval: { state: 'approved', by: 'alice' } }])
+  t.match((await list(t, s)).plugins, [{ id: 'acme.shout', state: 'running', approval: { state: 'approved', by: 'token:test-admin' } }])
 
-  const again = await post(s, '/v1/plugins/acme.shout/approve', { by: 'bob' })
-  t.match(again.json(), { previous: { by: 'alice', serial: 1 }, widened: [], approval: { by: 'bob' } })
+  const again = await post(s, '/v1/plugins/acme.shout/approve', {})
+  t.match(again.json(), { previous: { by: 'token:test-admin', serial: 1 }, widened: [], approval: { by: 'token:test-admin' } })
 })
 
 t.test('install refuses tampered, unsigned, untrusted, rolled-back and unpublished plugins with their own codes, leaving the installed one as it was', async (t) => {
@@ -231,7 +232,7 @@ t.test('scopes, unknown ids and bad bodies', async (t) => {
     t.equal((await s.app.inject({ method: 'POST', url, payload: {} })).statusCode, 401, `${url} without a token`)
   }
 
-  const absent = await post(s, '/v1/plugins/acme.absent/approve', { by: 'alice' })
+  const absent = await post(s, '/v1/plugins/acme.absent/approve', {})
   t.equal(absent.statusCode, 404)
   t.match(absent.json().error, { code: 'OMNI_ERR_NOT_FOUND', message: /acme\.absent is not installed/ })
   t.equal((await post(s, '/v1/plugins/acme.absent/promote', { tier: 'verified', key: 'nonexistent.key' })).statusCode, 404)
@@ -247,15 +248,14 @@ t.test('scopes, unknown ids and bad bodies', async (t) => {
   t.same((await problems('/v1/plugins/install', { id: 'Not An Id', version: 'one' })).sort(), ['$.id', '$.version'])
   t.same(await problems('/v1/plugins/install', { id: 'acme.shout', version: '1.0.0', extra: true }), ['$.extra'], 'unknown fields are refused, not stripped')
   t.ok((await problems('/v1/plugins/install', { id: 'acme.shout', version: '1.0.0', bundle: { format: BUNDLE_FORMAT, envelope: 'not base64!', files: [] } })).includes('$.bundle.envelope'))
-  t.same(await problems('/v1/plugins/acme.shout/approve', {}), ['$.by'], 'by is required')
-  t.same(await problems('/v1/plugins/acme.shout/approve', { by: '   ' }), ['$.by'])
+  t.same(await problems('/v1/plugins/acme.shout/approve', { by: 'alice' }), ['$.by'], 'the caller cannot name the approver: the token is the approver')
   for (const name of ['../root.key', 'keys/root.key', '/etc/ssh/ssh_host_ed25519_key', '.root.key', '..', '']) {
     t.same(await problems('/v1/plugins/acme.shout/revoke', { rootKey: name }), ['$.rootKey'], `a key is a plain file name, not ${JSON.stringify(name)}`)
     t.same(await problems('/v1/plugins/acme.shout/promote', { tier: 'verified', key: name }), ['$.key'])
   }
   t.same(await problems('/v1/plugins/acme.shout/revoke', { rootKey: 'k', expiresAt: '2020-01-01T00:00:00Z' }), ['$.expiresAt'], 'the new list must expire in the future')
   t.ok((await problems('/v1/plugins/acme.shout/promote', { tier: 'gold', key: 'k' })).includes('$.tier'))
-  const badId = await post(s, '/v1/plugins/..%2Fetc/approve', { by: 'alice' })
+  const badId = await post(s, '/v1/plugins/..%2Fetc/approve', {})
   t.equal(badId.statusCode, 400)
   t.match(badId.json().error.problems, [{ where: 'params.id' }])
 })
@@ -273,4 +273,81 @@ t.test('a fabric without plugins lists none and refuses changes as unavailable',
     t.same(op?.tags, ['plugins'], `${path} is documented in OpenAPI`)
   }
   t.ok(doc.paths['/v1/plugins/install']?.post?.requestBody, 'with its body schema')
+})
+
+t.test('a revoke stops the running plugin at once: later events fail at its stage naming the revocation, none is lost or doubled, and the answer names the pipelines', async (t) => {
+  const s = await setup(t)
+  const verifiedKey = await s.trust.publisher('verified', { name: 'trusted' })
+  const v = await signed(t, s, verifiedKey, { id: 'acme.shout', tier: 'verified', emit: [] })
+  t.equal((await post(s, '/v1/plugins/install', { id: 'acme.shout', version: '1.0.0', bundle: bundleOf(v) })).statusCode, 201)
+  await writeFile(join(s.dir, 'pipelines', 'shouter.yaml'), `${SHOUTER}errorPolicy: { maxDeliveries: 2, backoff: [50ms] }\noutputs:\n  - subject: omni.evt.test.shouted.v1\n`)
+  t.match((await post(s, '/v1/plugins/acme.shout/approve', { digest: v.digest })).json(), { reload: { type: 'reloaded', added: ['shouter'] } })
+
+  const sent = new Map<string, Buffer>()
+  const send = async (id: string) => {
+    const bytes = Buffer.from(JSON.stringify({ specversion: '1.0', id, source: 'test', type: 'note.created', time: '2026-11-22T00:00:00Z', data: { noteId: id, text: `hi ${id}` }, tenant: 't1', visibility: 'local', idempotencykey: `k-${id}` }))
+    sent.set(id, bytes)
+    await s.fabric.publisher.publish('omni.evt.test.note-created.v1', bytes, { msgID: `k-${id}` })
+  }
+  await send('before')
+  t.ok(await eventually(async () => (await readSubject(s.fabric, 'omni.evt.test.shouted.v1')).length === 1), 'the plugin runs before the revoke')
+
+  // events in flight while the revoke lands
+  const during = Array.from({ length: 40 }, (_, i) => `during-${i}`)
+  const publishing = Promise.all(during.map(send))
+  const revoked = await post(s, '/v1/plugins/acme.shout/revoke', { rootKey: 'root.key', reason: 'leaks tokens' })
+  await publishing
+  t.equal(revoked.statusCode, 200, revoked.body)
+  const answer = revoked.json()
+  t.same(answer.affected, [{ pipeline: 'shouter', stage: 'shout', plugin: 'acme.shout', additive: false }], 'the answer names the pipeline and stage it stopped')
+  t.equal(answer.reload.type, 'rejected', 'the pipeline no longer compiles: it keeps running, with the stage stopped')
+  t.match((await list(t, s)).plugins, [{ id: 'acme.shout', state: 'stopped', reason: /yanked/ }])
+
+  const after = Array.from({ length: 5 }, (_, i) => `after-${i}`)
+  for (const id of after) await send(id)
+  const total = 1 + during.length + after.length
+  // an event delivered again while its slow attempt runs settles twice: count events, not settlements
+  const finals = () => new Set(s.settled.flatMap((e) => (e.pipeline === 'shouter' && e.type !== 'retry' ? [e.seq] : []))).size
+  t.ok(await eventually(() => finals() >= total, 20_000), 'every event settled')
+
+  const outputs = (await readSubject(s.fabric, 'omni.evt.test.shouted.v1')).map((e) => e['id'] as string)
+  const letters = await s.fabric.node.deadLetters.list({ pipeline: 'shouter' })
+  const lettered = letters.map((l) => JSON.parse(Buffer.from(l.data).toString('utf8')).id as string)
+  t.same(outputs.filter((id) => id.startsWith('after-')), [], 'no event published after the revoke answered ran through the plugin')
+  t.same([...outputs, ...lettered].sort(), [...sent.keys()].sort(), 'each event is an output or a dead letter: none lost')
+  t.equal(new Set([...outputs, ...lettered]).size, outputs.length + lettered.length, 'none doubled')
+  for (const l of letters) {
+    const id = JSON.parse(Buffer.from(l.data).toString('utf8')).id as string
+    t.same(Buffer.from(l.data), sent.get(id), `the dead letter of ${id} holds the original bytes`)
+    t.match(l, { stage: 'shout', error: /OMNI_ERR_PLUGIN_REVOKED|yanked/ })
+  }
+  t.ok(lettered.includes('after-0'), 'an event published after the revoke is dead-lettered')
+  t.match(s.settled.find((e) => e.type === 'dead-lettered'), { stage: 'shout', error: /OMNI_ERR_PLUGIN_REVOKED: plugin acme\.shout@1\.0\.0 was stopped.*yanked.*leaks tokens/ })
+})
+
+t.test('a yanked version still running while a newer, unapproved one waits on disk is stopped too', async (t) => {
+  const s = await setup(t)
+  const verifiedKey = await s.trust.publisher('verified', { name: 'trusted' })
+  const v1 = await signed(t, s, verifiedKey, { id: 'acme.shout', tier: 'verified', emit: [] })
+  t.equal((await post(s, '/v1/plugins/install', { id: 'acme.shout', version: '1.0.0', bundle: bundleOf(v1) })).statusCode, 201)
+  await writeFile(join(s.dir, 'pipelines', 'shouter.yaml'), `${SHOUTER}errorPolicy: { maxDeliveries: 2, backoff: [50ms] }\noutputs:\n  - subject: omni.evt.test.shouted.v1\n`)
+  t.match((await post(s, '/v1/plugins/acme.shout/approve', { digest: v1.digest })).json(), { reload: { type: 'reloaded', added: ['shouter'] } })
+
+  // 1.1.0 asks for more memory: installed, but the pipeline keeps running 1.0.0 until it is approved
+  const v2 = await signed(t, s, verifiedKey, { id: 'acme.shout', version: '1.1.0', serial: 2, tier: 'verified', emit: [], memoryMb: 128 })
+  const installed = await post(s, '/v1/plugins/install', { id: 'acme.shout', version: '1.1.0', bundle: bundleOf(v2) })
+  t.match(installed.json(), { approval: { state: 'widened' }, reload: { type: 'rejected' } })
+  const send = (id: string) =>
+    s.fabric.publisher.publish('omni.evt.test.note-created.v1', Buffer.from(JSON.stringify({ specversion: '1.0', id, source: 'test', type: 'note.created', time: '2026-11-22T00:00:00Z', data: { noteId: id, text: 'x' }, tenant: 't1', visibility: 'local', idempotencykey: `k-${id}` })), { msgID: `k-${id}` })
+  await send('old-runs')
+  t.ok(await eventually(async () => (await readSubject(s.fabric, 'omni.evt.test.shouted.v1')).length === 1), '1.0.0 still serves')
+
+  const revoked = await post(s, '/v1/plugins/acme.shout/revoke', { rootKey: 'root.key', versions: ['1.0.0'], reason: 'leaks tokens' })
+  t.equal(revoked.statusCode, 200, revoked.body)
+  t.same(revoked.json().affected, [{ pipeline: 'shouter', stage: 'shout', plugin: 'acme.shout', additive: false }])
+  t.match((await list(t, s)).plugins, [{ id: 'acme.shout', version: '1.1.0', state: 'stopped', reason: /acme\.shout@1\.0\.0 was stopped .*yanked/ }])
+  await send('after-yank')
+  t.ok(await eventually(() => s.settled.some((e) => e.type === 'dead-lettered'), 20_000), 'the event fails at the stopped stage')
+  t.match(s.settled.find((e) => e.type === 'dead-lettered'), { stage: 'shout', error: /OMNI_ERR_PLUGIN_REVOKED: plugin acme\.shout@1\.0\.0 was stopped.*yanked.*leaks tokens/ })
+  t.equal((await readSubject(s.fabric, 'omni.evt.test.shouted.v1')).length, 1, 'the yanked code did not run again')
 })

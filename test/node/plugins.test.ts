@@ -153,3 +153,86 @@ t.test('a rollback to an older serial is refused by the fabric', async (t) => {
   await approveAll(t, server, older)
   await t.rejects(startTestFabric(t, PIPELINE, { server, plugins: await hostOptions(t, older) }), { code: 'OMNI_ERR_PLUGIN_ROLLBACK' })
 })
+
+t.test('a verified in-process plugin that spins is stopped at its timeoutMs; the worker, its timers and the next events go on', async (t) => {
+  const SPIN = `function stage(input) {
+  if (input.event.data.text === 'spin') { while (true) {} }
+  return { type: 'continue', data: { text: String(input.event.data.text).toUpperCase() } }
+}`
+  const s = await setup(t, { shout: { runtime: 'inprocess', timeoutMs: 300, files: { 'stage.js': SPIN } } })
+  const server = await startTestNats(t)
+  await approveAll(t, server, s)
+  const { fabric, settled } = await startTestFabric(t, PIPELINE.replace("  - { id: watch, uses: 'plugin:lab.watch' }\n", ''), { server, plugins: await hostOptions(t, s) })
+  // the worker's thread must stay free: the longest gap between ticks of a 20 ms timer
+  let last = performance.now()
+  let longestGap = 0
+  const ticker = setInterval(() => {
+    const now = performance.now()
+    longestGap = Math.max(longestGap, now - last)
+    last = now
+  }, 20)
+  t.teardown(() => clearInterval(ticker))
+
+  await publish(fabric, 'spin', 's1')
+  t.ok(await eventually(() => settled.some((e) => e.type === 'dead-lettered'), 20_000), 'the spinning event is retried, then dead-lettered')
+  t.match(settledFor(settled, (e) => e.type === 'dead-lettered'), { stage: 'shout', attempt: 2, error: /acme\.shout timed out/ })
+  await publish(fabric, 'after', 's2')
+  t.ok(await eventually(async () => (await readSubject(fabric, 'omni.evt.test.shouted.v1')).length === 1), 'the next event is processed')
+  t.ok(longestGap < 250, `the worker's timers kept firing while the plugin spun (longest gap ${Math.round(longestGap)} ms)`)
+  t.equal(fabric.state, 'running')
+})
+
+t.test('a plugin that breaks its sandbox on every event: the approved path dead-letters each event once with its bytes, the alpha stage beside it emits nothing; none lost or doubled', async (t) => {
+  // every call runs the isolate out of memory, so the isolate is thrown away and rebuilt each time
+  const HOG = `function stage(input) {
+  const hoard = []
+  while (true) hoard.push({ text: 'x'.repeat(1024) + Math.random(), at: hoard.length })
+}`
+  const s = await setup(t, { shout: { files: { 'stage.js': HOG }, memoryMb: 16 }, watch: { files: { 'stage.js': HOG }, memoryMb: 16 } })
+  const server = await startTestNats(t)
+  await approveAll(t, server, s)
+  const { fabric, settled } = await startTestFabric(t, PIPELINE, { server, plugins: await hostOptions(t, s) })
+  const sent = new Map<string, Buffer>()
+  for (let i = 0; i < 8; i++) {
+    const id = `hog-${i}`
+    const bytes = Buffer.from(JSON.stringify({ specversion: '1.0', id, source: 'test', type: 'note.created', time: '2026-11-22T00:00:00Z', data: { noteId: id, text: 'x' }, tenant: 't1', visibility: 'local', idempotencykey: `k-${id}` }))
+    sent.set(id, bytes)
+    await fabric.publisher.publish('omni.evt.test.note-created.v1', bytes, { msgID: `k-${id}` })
+  }
+  // an event may be delivered again while its slow attempt still runs; its dead letter's id is
+  // derived from its sequence, so the stream keeps one letter per event
+  const ended = () => new Set(settled.flatMap((e) => (e.type === 'dead-lettered' ? [e.seq] : []))).size
+  t.ok(await eventually(() => ended() >= sent.size, 60_000), 'every event reached its end')
+  const letters = await fabric.node.deadLetters.list({ pipeline: 'p' })
+  const ids = letters.map((l) => JSON.parse(Buffer.from(l.data).toString('utf8')).id as string)
+  t.same([...ids].sort(), [...sent.keys()].sort(), 'each event has exactly one dead letter')
+  for (const l of letters) {
+    const id = JSON.parse(Buffer.from(l.data).toString('utf8')).id as string
+    t.same(Buffer.from(l.data), sent.get(id), `${id}: the original bytes`)
+    t.match(l, { stage: 'shout', error: /plugin acme\.shout ran out of memory|stage shout \(plugin:acme\.shout\) took longer/ })
+  }
+  t.equal(settled.filter((e) => e.type === 'acked').length, 0, 'nothing was acked as done')
+  t.equal((await readSubject(fabric, 'omni.evt.test.shouted.v1')).length, 0, 'no output')
+  t.equal((await readSubject(fabric, 'omni.evt.lab.seen.v1')).length, 0, 'the alpha plugin emitted nothing')
+  t.equal(fabric.state, 'running')
+})
+
+t.test('an alpha plugin that breaks its sandbox on every event: each event goes on once, the failure recorded as its outcome', async (t) => {
+  const HOG = `function stage(input) {
+  const hoard = []
+  while (true) hoard.push({ text: 'x'.repeat(1024) + Math.random(), at: hoard.length })
+}`
+  const s = await setup(t, { watch: { files: { 'stage.js': HOG }, memoryMb: 16 } })
+  const server = await startTestNats(t)
+  await approveAll(t, server, s)
+  const { fabric, settled } = await startTestFabric(t, PIPELINE.replace("  - { id: shout, uses: 'plugin:acme.shout' }\n", ''), { server, plugins: await hostOptions(t, s) })
+  const ids = Array.from({ length: 6 }, (_, i) => `alpha-hog-${i}`)
+  for (const id of ids) await publish(fabric, 'x', id)
+  t.ok(await eventually(async () => (await readSubject(fabric, 'omni.evt.test.shouted.v1')).length >= ids.length, 60_000), 'every event went on')
+  const outputs = (await readSubject(fabric, 'omni.evt.test.shouted.v1')).map((e) => e['id'])
+  t.equal(outputs.length, ids.length, 'one output each, none doubled')
+  t.same(new Set(outputs).size, ids.length)
+  const acked = settled.filter((e) => e.type === 'acked')
+  t.ok(acked.every((e) => e.type === 'acked' && e.outcome.type === 'done' && e.outcome.outcomes.some((o) => o.stage === 'watch' && o.type === 'failed')), 'the failure is the alpha stage\'s outcome')
+  t.equal(settled.filter((e) => e.type === 'dead-lettered').length, 0, 'nothing dead-lettered')
+})

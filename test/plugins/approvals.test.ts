@@ -1,6 +1,7 @@
 import { jetstream } from '@nats-io/jetstream'
 import t from 'tap'
-import { openApprovals, subjectCovers, verifyPlugin, type VerifiedPlugin } from '../../src/plugins/mod.ts'
+import { Kvm } from '@nats-io/kv'
+import { APPROVALS_BUCKET, openApprovals, subjectCovers, verifyPlugin, widenedCapabilities, type VerifiedPlugin } from '../../src/plugins/mod.ts'
 import { connectTest, startTestNats } from '../fixtures/nats.ts'
 import { createSignedPlugin, createTestTrust, NOW, type TestPluginOptions } from '../fixtures/plugins.ts'
 
@@ -70,4 +71,34 @@ t.test('subject coverage', async (t) => {
     ['omni.evt.a', 'omni.evt', false],
   ]
   for (const [wide, narrow, covers] of cases) t.equal(subjectCovers(wide, narrow), covers, `${wide} covers ${narrow}: ${covers}`)
+})
+
+t.test('an approval is bound to the signing key and the tier: a verified re-sign or another publisher\'s plugin of the same id is not approved', async (t) => {
+  const approvals = await openApprovals(js)
+  const alpha = await plugin({ id: 'acme.bound', tier: 'alpha' })
+  const approval = await approvals.approve(alpha, 'token:alice', NOW)
+  t.match(approval, { keyid: alpha.keyid, tier: 'alpha', approvedBy: 'token:alice' })
+  t.ok(await approvals.check(alpha))
+
+  // the same capabilities, re-signed at a higher tier by the same key
+  const resigned = await plugin({ id: 'acme.bound', tier: 'verified' })
+  t.equal(resigned.keyid, alpha.keyid)
+  await t.rejects(approvals.check(resigned), { code: 'OMNI_ERR_PLUGIN_APPROVAL', message: /tier verified is not the approved tier alpha/ })
+
+  // another publisher's plugin of the same id, asking for exactly the same
+  const other = await trust.publisher('verified', { name: 'mallory' })
+  const foreign = await verifyPlugin(await createSignedPlugin(t, other, { id: 'acme.bound', tier: 'alpha', serial: ++serial }), await trust.load(), { now: NOW, cluster: 'eu-1' })
+  await t.rejects(approvals.check(foreign), { code: 'OMNI_ERR_PLUGIN_APPROVAL', message: new RegExp(`signed by key ${foreign.keyid} \\(mallory\\), not by the approved key ${alpha.keyid}`) })
+  t.same(widenedCapabilities(foreign, approval), [`signed by key ${foreign.keyid} (mallory), not by the approved key ${alpha.keyid}`], 'the review shows it')
+})
+
+t.test('an approval recorded before the binding (no key, no tier) covers nothing', async (t) => {
+  const v = await plugin({ id: 'acme.legacy' })
+  const kv = await new Kvm(js).create(APPROVALS_BUCKET, { history: 5 })
+  const m = v.manifest
+  await kv.put(m.id, JSON.stringify({ id: m.id, version: m.version, serial: m.serial, digest: v.digest, runtime: m.runtime, capabilities: m.capabilities, approvedBy: 'alice', approvedAt: NOW.toISOString() }))
+  const approvals = await openApprovals(js)
+  await t.rejects(approvals.check(v), { code: 'OMNI_ERR_PLUGIN_APPROVAL', message: /recorded before approvals were bound to the signing key and tier/ })
+  await approvals.approve(v, 'token:alice', NOW)
+  t.ok(await approvals.check(v), 'approving again binds it')
 })

@@ -1,10 +1,10 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { lstat, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { networkInterfaces, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { containerPlugin, execNode, testDocker, testRuntime } from '../fixtures/docker.ts'
-import { dataOf, FILESYSTEM, kindOf, NETWORK, PROBE_GLOBALS, PROTOTYPE_ESCAPE, TAMPERS, testInputs } from '../fixtures/sandbox-plugins.ts'
+import { dataOf, DOUBLE, FILESYSTEM, kindOf, NETWORK, PROBE_GLOBALS, PROTOTYPE_ESCAPE, TAMPERS, testInputs } from '../fixtures/sandbox-plugins.ts'
 
 // Hostile plugins in real containers: what they try fails in the runner's vm, and what a
 // plugin that escaped the vm could do (a process in its container) cannot reach the host.
@@ -107,6 +107,36 @@ if (env) {
     t.equal(seen.secret, 'ENOENT', "a host file outside the plugin's folders is not there")
     t.ok(seen.processes < 10, `only the container's own processes are visible (${seen.processes})`)
     t.equal(seen.chown, 'EPERM', 'no capabilities: chown is refused')
+  })
+
+  t.test("the container writes nowhere but its size-capped /tmp: not the host's disk, not the host's socket", async (t) => {
+    const plugin = await runtime.load(containerPlugin(env, 'acme.disk', DOUBLE))
+    const socketDir = (await docker.getContainer(plugin.containerId()!).inspect()).Mounts.find((m) => m.Destination === '/run/omni')!.Source
+    const before = await readdir(socketDir)
+    const escaped = await execNode(
+      docker,
+      plugin.containerId()!,
+      `const fs = require('fs')
+       const attempt = (fn) => { try { fn(); return 'ok' } catch (e) { return e.code } }
+       const fill = (path) => attempt(() => { const mb = Buffer.alloc(1 << 20); const fd = fs.openSync(path, 'w'); try { for (let i = 0; i < 64; i++) fs.writeSync(fd, mb) } finally { fs.closeSync(fd) } })
+       console.log(JSON.stringify({
+         fillSocketFolder: fill('/run/omni/fill'),
+         replaceSocket: attempt(() => fs.unlinkSync('/run/omni/host.sock')),
+         linkSocket: attempt(() => fs.symlinkSync('/var/run/docker.sock', '/run/omni/runner.sock')),
+         renameSocket: attempt(() => fs.renameSync('/run/omni/host.sock', '/run/omni/old.sock')),
+         fillTmp: fill('/tmp/fill'),
+       }))`,
+    )
+    t.equal(escaped.exitCode, 0, escaped.stderr)
+    const seen = JSON.parse(escaped.stdout)
+    t.match(seen.fillSocketFolder, /^(EROFS|EACCES)$/, 'the socket folder (on the host\'s data disk) is read-only')
+    t.match(seen.replaceSocket, /^(EROFS|EACCES)$/, "the host's socket cannot be removed")
+    t.match(seen.linkSocket, /^(EROFS|EACCES)$/, 'no link can be put where the host looks')
+    t.match(seen.renameSocket, /^(EROFS|EACCES)$/)
+    t.equal(seen.fillTmp, 'ENOSPC', '/tmp holds 16 MiB at most')
+    t.same(await readdir(socketDir), before, 'the socket folder on the host is as it was')
+    t.ok((await lstat(join(socketDir, 'host.sock'))).isSocket(), "the host's socket is still its own")
+    t.same((await plugin.run(testInputs(2))).map((o) => o.type), ['continue', 'continue'], 'the plugin still runs')
   })
 
   t.test('the vm holds no host object', async (t) => {

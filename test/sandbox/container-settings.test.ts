@@ -44,7 +44,7 @@ function goodInspect(): Record<string, any> {
     },
     Mounts: [
       { Type: 'bind', Source: SPEC.pluginDir, Destination: '/plugin', Mode: '', RW: false, Propagation: 'rprivate' },
-      { Type: 'bind', Source: SPEC.socketDir, Destination: '/run/omni', Mode: '', RW: true, Propagation: 'rprivate' },
+      { Type: 'bind', Source: SPEC.socketDir, Destination: '/run/omni', Mode: '', RW: false, Propagation: 'rprivate' },
     ],
   }
 }
@@ -71,8 +71,9 @@ t.test('create options carry every sandbox setting, from the limits', async (t) 
     o.HostConfig?.Mounts?.map((m) => [m.Source, m.Target, m.ReadOnly]),
     [
       [SPEC.pluginDir, '/plugin', true],
-      [SPEC.socketDir, '/run/omni', false],
+      [SPEC.socketDir, '/run/omni', true],
     ],
+    'both binds read-only: the container cannot write to the host\'s disk',
   )
   t.ok(o.Cmd?.includes(`--max-old-space-size=${heapMb(128)}`), 'the V8 heap is capped below the container memory')
   t.ok(heapMb(128) < 128)
@@ -119,6 +120,7 @@ t.test('the check names each setting that did not take effect', async (t) => {
     ['HostConfig.Tmpfs', (i) => (i.HostConfig.Tmpfs = { '/tmp': 'rw,size=16m' })],
     ['HostConfig.Tmpfs', (i) => (i.HostConfig.Tmpfs['/var'] = 'rw,noexec,nosuid,size=1m')],
     ['Mounts', (i) => (i.Mounts[0].RW = true)],
+    ['Mounts', (i) => (i.Mounts[1].RW = true)],
     ['Mounts', (i) => (i.Mounts[1].Source = '/')],
     ['Mounts', (i) => i.Mounts.push({ Type: 'volume', Name: 'x', Source: '/var/lib/docker/volumes/x', Destination: '/data', RW: true })],
     ['Mounts', (i) => i.Mounts.pop()],

@@ -82,9 +82,9 @@ if (env) {
       info.Mounts.map((m) => [m.Destination, m.RW]).sort(),
       [
         ['/plugin', false],
-        ['/run/omni', true],
+        ['/run/omni', false],
       ],
-      'two binds only: the code read-only, the socket folder writable',
+      'two binds only, both read-only: the code, and the folder of the host\'s socket',
     )
     t.same(info.Config.Env ?? [], [], 'no environment')
 

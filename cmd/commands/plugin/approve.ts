@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises'
+import { hostname, userInfo } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline/promises'
 import type { Command } from 'commander'
@@ -13,7 +14,6 @@ import { withNodeClient } from '../../lib/session.ts'
 import { describeKey } from '../../lib/trust.ts'
 
 interface ApproveOptions extends PluginCliOptions {
-  by: string
   yes?: boolean
   nats?: string
   data: string
@@ -26,14 +26,14 @@ export function registerApprove(plugin: Command): void {
     .summary('review a plugin\'s capabilities and approve them for the cluster')
     .description(
       'Approve a plugin\'s capabilities for the whole cluster: verifies it, shows its runtime, emit subjects and limits and what widened since the previous approval, asks for confirmation (or --yes), then records the approval. ' +
-        'Nodes refuse a plugin that asks for anything beyond its approval (OMNI_ERR_PLUGIN_APPROVAL).',
+        'The approval is bound to the plugin id, its signing key, its tier and its capabilities, and records the approver as `cli:<OS user>@<host>` (no name is typed). ' +
+        'Nodes refuse a plugin that asks for anything beyond its approval, or is signed by another key or at another tier (OMNI_ERR_PLUGIN_APPROVAL).',
     )
     .argument('<dir|id>', 'a plugin folder, or the id of an installed plugin (<plugins>/<id>)')
-    .requiredOption('--by <name>', 'who reviewed and approves it (recorded with the approval)')
     .option('--yes', 'approve without asking (needed when stdin is not a terminal)')
   addEnvOption(cmd, NATS_URL, 'NATS server URL')
   addPluginFlags(cmd, ['plugins', 'trust', 'cluster', 'data']).action(async (target: string, opts: ApproveOptions) => {
-    if (opts.by.trim() === '') throw omniError('OMNI_ERR_CONFIG', '--by must name who approves the plugin')
+    const by = cliApprover()
     const settings = pluginSettingsFrom(opts)
     const dir = { dir: await pluginFolder(target, settings) }
     await withNodeClient({ natsUrl: natsUrl(opts.nats), plugins: settings }, async ({ plugins }) => {
@@ -45,13 +45,18 @@ export function registerApprove(plugin: Command): void {
       for (const line of previousLines(previous, widened)) say(line)
       if (!opts.yes) {
         if (!process.stdin.isTTY) throw omniError('OMNI_ERR_CONFIG', `${m.id}@${m.version} was not approved: stdin is not a terminal; pass --yes to approve without a prompt`)
-        if (!(await confirm(`approve these capabilities of ${m.id} as ${opts.by}? [y/N] `))) throw omniError('OMNI_ERR_PLUGIN_APPROVAL', `${m.id}@${m.version} was not approved: declined at the prompt`)
+        if (!(await confirm(`approve these capabilities of ${m.id} as ${by}? [y/N] `))) throw omniError('OMNI_ERR_PLUGIN_APPROVAL', `${m.id}@${m.version} was not approved: declined at the prompt`)
       }
       // the digest reviewed: a folder changed since the prompt is refused, not approved unseen
-      const { approval } = await plugins.approve(dir, { by: opts.by, digest: v.digest })
+      const { approval } = await plugins.approve(dir, { by, digest: v.digest })
       say(`approved ${m.id}@${m.version} (serial ${approval.serial}) by ${approval.by} at ${approval.at}`)
     })
   })
+}
+
+/** Who approves from the CLI: the OS user running it, on this host (not a name the caller types). */
+function cliApprover(): string {
+  return `cli:${userInfo().username}@${hostname()}`
 }
 
 /** A folder given as such, else `<plugins>/<id>` for an installed plugin's id. */

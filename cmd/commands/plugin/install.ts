@@ -54,7 +54,7 @@ function highWater(r: Installed['highWater']): string {
 }
 
 async function approvalState(plugins: PluginService, id: string, approval: Installed['approval']): Promise<string> {
-  const fix = `run \`omni plugin approve ${id} --by <name>\` after reviewing it`
+  const fix = `run \`omni plugin approve ${id}\` after reviewing it`
   if (approval.state === 'approved') {
     // the answer names the approver; the review adds the version and serial approved
     const { previous } = await plugins.review(id)

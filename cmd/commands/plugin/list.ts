@@ -59,7 +59,7 @@ function printInstalled(rows: readonly InstalledPlugin[], { withApproval }: { wi
   const notes = rows.flatMap((r) => [
     ...(r.error ? [`${r.folder}: ${r.error.code}: ${r.error.message}`] : []),
     ...(r.approval?.state === 'widened' ? [`${r.folder}: needs approval: ${r.approval.widened?.join('; ')}`] : []),
-    ...(r.approval?.state === 'none' ? [`${r.folder}: not approved yet: omni plugin approve ${r.id} --by <name>`] : []),
+    ...(r.approval?.state === 'none' ? [`${r.folder}: not approved yet: omni plugin approve ${r.id}`] : []),
   ])
   if (notes.length > 0) process.stdout.write(`\n${notes.join('\n')}\n`)
 }

@@ -1,9 +1,11 @@
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { omniError } from '../../../src/errors/mod.ts'
-import { localPlugins } from '../../../src/node/mod.ts'
+import { getCartridge } from '../../../src/cartridges/mod.ts'
+import { localPlugins, revokedUses } from '../../../src/node/mod.ts'
 import { DEFAULT_YANK_REASON, REVOCATIONS_DAYS, type TrustStore } from '../../../src/plugins/mod.ts'
 import { addPluginFlags, pluginSettingsFrom } from '../../lib/plugin-options.ts'
+import { addEnvOption, MANIFESTS, manifestsPath } from '../../lib/options.ts'
 import { say } from '../../lib/output.ts'
 import { parseExpiry, parsePluginRef } from '../../lib/parse.ts'
 
@@ -14,6 +16,8 @@ interface RevokeOptions {
   rootKey: string
   expires?: string
   trust?: string
+  plugins?: string
+  manifests?: string
   data: string
 }
 
@@ -36,14 +40,15 @@ export function registerRevoke(plugin: Command): void {
     .option('--reason <text>', 'why the versions are yanked (shown when one is refused)', DEFAULT_YANK_REASON)
     .requiredOption('--root-key <file>', 'private key of a root of the trust store, which signs the new list')
     .option('--expires <when>', `when the new list expires (default ${REVOCATIONS_DAYS}d): a duration (90d, 12h, 52w, 2y), a date or a timestamp`, parseExpiry('--expires'))
-  addPluginFlags(cmd, ['trust', 'data']).action(async (opts: RevokeOptions) => {
+  addEnvOption(cmd, MANIFESTS, 'the pipelines checked for stages that use a plugin this revokes')
+  addPluginFlags(cmd, ['trust', 'plugins', 'data']).action(async (opts: RevokeOptions) => {
     const yanks = opts.yank.map((y) => parsePluginRef(y, '--yank'))
     for (const k of opts.key) {
       if (!KEYID.test(k)) throw omniError('OMNI_ERR_CONFIG', `--key "${k}" is not a key id: 32 lower-case hex characters (keygen and verify print them)`)
     }
     if (opts.reason.trim() === '') throw omniError('OMNI_ERR_CONFIG', '--reason must not be empty')
-    // only the trust store is touched: no cluster connection, no plugins folder
-    const plugins = localPlugins(pluginSettingsFrom({ trust: opts.trust, data: opts.data }))
+    // only the trust store is touched: no cluster connection; the plugins folder and the pipelines are only read
+    const plugins = localPlugins(pluginSettingsFrom({ trust: opts.trust, plugins: opts.plugins, data: opts.data }))
     const { list, file, entries, trust, root } = await plugins.updateRevocations({
       keys: opts.key,
       yanks,
@@ -57,6 +62,17 @@ export function registerRevoke(plugin: Command): void {
     }
     const { revokedKeys, yanked } = list
     say(`wrote ${file}: ${revokedKeys.length} revoked key(s), ${yanked.length} yanked version(s), signed by root ${root}, expires ${list.expiresAt}`)
+    const manifests = manifestsPath(opts.manifests)
+    // the list is written by now: a folder that cannot be read only leaves this check out
+    const affected = await revokedUses(plugins, manifests, getCartridge).catch((err: unknown) => {
+      say(`could not check the pipelines in ${manifests} for stages that use what this revokes: ${err instanceof Error ? err.message : String(err)}`)
+      return []
+    })
+    for (const a of affected) {
+      const effect = a.additive ? 'additive: the failure is recorded, the event goes on' : 'its events are retried, then dead-lettered with OMNI_ERR_PLUGIN_REVOKED'
+      say(`stops    pipeline ${a.pipeline}, stage ${a.stage} (plugin ${a.plugin}): ${effect}`)
+    }
+    say(affected.length > 0 ? 'a running node stops these at its next reload' : `no pipeline in ${manifests} uses an installed plugin this revokes`)
   })
 }
 

@@ -1,6 +1,8 @@
 import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
 import { PluginContracts as S } from '../../node/mod.ts'
+import { omniError } from '../../errors/mod.ts'
+import type { ApiToken } from '../options.ts'
 
 const TAGS = ['plugins']
 const SECURITY = [{ bearer: [] }]
@@ -60,7 +62,8 @@ export async function pluginRoutes(app: ApiApp, _opts: RouteOptions): Promise<vo
       schema: {
         summary: 'Approve an installed plugin\'s capabilities',
         description:
-          'Records the capabilities of the installed plugin (runtime, emit subjects, memory, time, CPU, pids) as approved for the whole cluster by `by`, as `omni plugin approve --yes`. ' +
+          'Records the capabilities of the installed plugin (runtime, emit subjects, memory, time, CPU, pids) as approved for the whole cluster, as `omni plugin approve --yes`, bound to its signing key and tier: a re-sign by another key (another publisher\'s plugin of the same id) or at another tier needs approving again. ' +
+          'The approver recorded is the calling token, as `token:<name>`; the body names no approver. ' +
           'Pass the `digest` you reviewed to approve only that manifest. The answer lists what widened since the previous approval; the fabric then reloads.',
         tags: TAGS,
         security: SECURITY,
@@ -69,7 +72,7 @@ export async function pluginRoutes(app: ApiApp, _opts: RouteOptions): Promise<vo
         response: { 200: S.ApproveResponse, ...ERRORS },
       },
     },
-    async (request) => app.node.plugins.approve(request.params.id, request.body),
+    async (request) => app.node.plugins.approve(request.params.id, { by: approverOf(request.apiToken), ...request.body }),
   )
 
   app.post(
@@ -110,4 +113,11 @@ export async function pluginRoutes(app: ApiApp, _opts: RouteOptions): Promise<vo
     },
     async (request) => app.node.plugins.promote(request.params.id, request.body),
   )
+}
+
+/** The approver an approval records: the token that made the request, by its configured name. */
+function approverOf(token: ApiToken | undefined): string {
+  // the route is admin-only, so auth has set the token; refuse rather than record no one
+  if (!token) throw omniError('OMNI_ERR_UNAUTHORIZED', 'an approval needs the identity of an API token')
+  return `token:${token.name}`
 }

@@ -44,8 +44,9 @@ export const PluginRow = Type.Object({
   verified: Type.Boolean({ description: 'the folder verifies now (signature, trust, revocation, dates, audience, files)' }),
   digest: Type.Union([Digest, Type.Null()]),
   error: Type.Optional(ErrorInfo),
-  state: Type.Union([Type.Literal('running'), Type.Literal('verified'), Type.Literal('rejected'), Type.Literal('not-loaded')], {
-    description: 'as the fabric saw it at its last plugin scan (start or reload): running in a sandbox, verified and usable, rejected, or installed since (not loaded yet)',
+  state: Type.Union([Type.Literal('running'), Type.Literal('verified'), Type.Literal('rejected'), Type.Literal('stopped'), Type.Literal('not-loaded')], {
+    description:
+      'as the fabric saw it at its last plugin scan (start or reload): running in a sandbox, verified and usable, rejected, stopped (it was running and no longer verifies, e.g. revoked: its sandbox instance is closed and the stages that use it fail their events), or installed since (not loaded yet)',
   }),
   reason: Type.Optional(Type.String({ description: 'why the fabric rejected it' })),
   approval: ApprovalStatus,
@@ -110,19 +111,28 @@ export const InstallResponse = Type.Object({
 })
 
 export const ApproveBody = Type.Object(
+  // no approver name: the approval records the identity of the token that made the request
   {
-    by: Type.String({ minLength: 1, maxLength: 200, pattern: '\\S', description: 'who reviewed and approves the capabilities (recorded with the approval)' }),
     digest: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$', description: 'approve only if the installed manifest still has this digest (the one reviewed, e.g. from GET /v1/plugins)' })),
   },
   { additionalProperties: false },
 )
 
+const ApprovalBrief = Type.Object({
+  by: Type.String({ description: 'who approved: `token:<name>` of the API token, or `cli:<user>@<host>` of the CLI' }),
+  at: Type.String(),
+  version: Type.String(),
+  serial: Type.Integer(),
+  keyid: Type.Union([Type.String(), Type.Null()], { description: 'the signing key the approval is bound to (null: recorded before approvals were bound; it covers nothing)' }),
+  tier: Type.Union([Type.String(), Type.Null()], { description: 'the tier the approval is bound to' }),
+})
+
 export const ApproveResponse = Type.Object({
   plugin: InstalledPlugin,
   capabilities: ApprovedCapabilitiesSchema,
-  previous: Type.Union([Type.Object({ by: Type.String(), at: Type.String(), version: Type.String(), serial: Type.Integer() }), Type.Null()]),
-  widened: Type.Array(Type.String(), { description: 'what is new or wider than the previous approval' }),
-  approval: Type.Object({ by: Type.String(), at: Type.String(), version: Type.String(), serial: Type.Integer() }),
+  previous: Type.Union([ApprovalBrief, Type.Null()]),
+  widened: Type.Array(Type.String(), { description: 'what is new, wider or otherwise not covered by the previous approval (another signing key, another tier)' }),
+  approval: ApprovalBrief,
   reload: ReloadSummary,
 })
 
@@ -136,10 +146,22 @@ export const RevokeBody = Type.Object(
   { additionalProperties: false },
 )
 
+/** A stage of a running pipeline that used a plugin the change stopped. */
+export const AffectedStage = Type.Object(
+  {
+    pipeline: Type.String(),
+    stage: Type.String(),
+    plugin: Type.String(),
+    additive: Type.Boolean({ description: 'true: the failure is recorded as the stage outcome and the event goes on; false: the event is retried, then dead-lettered' }),
+  },
+  { description: 'a running pipeline stage whose plugin was stopped: it no longer calls the plugin and fails every later event with the reason (OMNI_ERR_PLUGIN_REVOKED) until the pipeline no longer uses it' },
+)
+
 export const RevokeResponse = Type.Object({
   yanked: Type.Array(Type.Object({ version: Type.String(), reason: Type.String(), added: Type.Boolean({ description: 'false when it was yanked already' }) })),
   list: Type.Object({ issuedAt: Type.String(), expiresAt: Type.String(), revokedKeys: Type.Integer(), yanked: Type.Integer() }),
   reload: ReloadSummary,
+  affected: Type.Array(AffectedStage, { description: 'the running pipelines (and their stages) that used the plugin, which this node stopped' }),
 })
 
 export const PromoteBody = Type.Object(

@@ -27,6 +27,7 @@ import {
   type TrustStore,
   type VerifiedPlugin,
 } from '../../plugins/mod.ts'
+import type { CompiledPipeline } from '../../pipeline/compile.ts'
 import { serialized } from '../../util/serial.ts'
 import type { PluginHostOptions, PluginStatus } from '../plugin-host.ts'
 import type * as C from './plugin-contracts.ts'
@@ -34,6 +35,9 @@ import type { ReloadResult } from './pipeline-files.ts'
 import { futureOrRefuse, installedDir, isInstalled, pluginScope, pluginSummary, readServerKey, reloadAfterChange, type PluginScope, type ReloadAnswer } from './plugin-scope.ts'
 
 type ListAnswer = Static<typeof C.ListResponse>
+
+// plugin-host.ts's PLUGIN_PREFIX, not imported: that module loads the sandboxes, which a CLI command never needs
+const PLUGIN_PREFIX = 'plugin:'
 
 /** A plugin to review or approve: an installed plugin's id, or a plugin folder on this host (the CLI's). */
 export type PluginTarget = string | { readonly dir: string }
@@ -60,8 +64,10 @@ export interface RevocationRequest {
   readonly rootKey: KeySource
 }
 
-/** The list as re-signed, the root that signed it, and the reload after the change. */
-export type RevocationAnswer = RevocationUpdate & { readonly root: string; readonly reload: ReloadAnswer }
+/** The list as re-signed, the root that signed it, the reload after the change, and the running stages it stopped. */
+export type RevocationAnswer = RevocationUpdate & { readonly root: string; readonly reload: ReloadAnswer; readonly affected: AffectedStage[] }
+
+export type AffectedStage = Static<typeof C.AffectedStage>
 
 /**
  * The node's plugins: list, install (from the cluster registry or a signed bundle), approve,
@@ -83,7 +89,11 @@ export interface PluginService {
   install(request: Static<typeof C.InstallBody>): Promise<Static<typeof C.InstallResponse>>
   /** verifies `target` and compares it with its approval, changing nothing: what an approver reviews */
   review(target: PluginTarget): Promise<PluginReview>
-  /** `by` is who approves, recorded with the approval; `digest`, when given, must be the reviewed one */
+  /**
+   * `by` is the approver's identity as the adapter established it (the API token's name, the CLI's
+   * OS user), never a name from the request; `digest`, when given, must be the reviewed one. The
+   * approval is bound to the plugin id, its signing key, its tier and its capabilities.
+   */
   approve(target: PluginTarget, request: { readonly by: string; readonly digest?: string }): Promise<Static<typeof C.ApproveResponse>>
   /** yanks versions of an installed (or published) plugin */
   revoke(id: string, request: Static<typeof C.RevokeBody>): Promise<Static<typeof C.RevokeResponse>>
@@ -100,6 +110,8 @@ export interface PluginServiceDeps {
   /** what the node made of each plugin at its last scan */
   readonly status: () => readonly PluginStatus[]
   readonly reload: () => Promise<ReloadResult>
+  /** the pipelines the node runs (none for a process beside the node) */
+  readonly running?: () => readonly CompiledPipeline[]
   /** the buckets the plugin host checks against, shared so they are opened once */
   readonly buckets?: { readonly approvals: Approvals; readonly marks: HighWaterMarks }
 }
@@ -144,8 +156,12 @@ export function createPluginService(deps: PluginServiceDeps): PluginService {
       ...(request.expiresAt !== undefined ? { expiresAt: request.expiresAt } : {}),
       ...(now ? { now } : {}),
     })
-    return { ...update, root: root.key.keyid, reload: await reload() }
+    const reloaded = await reload()
+    return { ...update, root: root.key.keyid, reload: reloaded, affected: stoppedStages() }
   }
+
+  // the stages of running pipelines whose plugin the node stopped at its last scan
+  const stoppedStages = (): AffectedStage[] => stagesUsing(deps.running?.() ?? [], new Set(deps.status().flatMap((p) => (p.state === 'stopped' ? [p.id] : []))))
 
   const installed = async ({ approvals: withApprovals = true }: { readonly approvals?: boolean } = {}) => {
     const s = scope()
@@ -203,7 +219,7 @@ export function createPluginService(deps: PluginServiceDeps): PluginService {
           throw omniError('OMNI_ERR_PLUGIN_APPROVAL', `${v.manifest.id}@${v.manifest.version} was not approved: its manifest digest is ${v.digest}, not the reviewed ${digest}; review it again`)
         }
         const approval = await (await approvals()).approve(v, by)
-        const brief = (a: Approval) => ({ by: a.approvedBy, at: a.approvedAt, version: a.version, serial: a.serial })
+        const brief = (a: Approval) => ({ by: a.approvedBy, at: a.approvedAt, version: a.version, serial: a.serial, keyid: a.keyid ?? null, tier: a.tier ?? null })
         return { plugin: pluginSummary(v), capabilities: approval.capabilities, previous: previous ? brief(previous) : null, widened, approval: brief(approval), reload: await reload() }
       })
     },
@@ -218,8 +234,9 @@ export function createPluginService(deps: PluginServiceDeps): PluginService {
         const versions = body.versions ?? [await installedVersion(s, id, trust)]
         const { reason, expiresAt } = body
         const request = { yanks: versions.map((version) => ({ id, version })), rootKey: { name: body.rootKey, where: '$.rootKey' }, ...(reason !== undefined ? { reason } : {}), ...(expiresAt !== undefined ? { expiresAt } : {}) }
-        const { list: revocations, entries, reload: reloaded } = await revise(s, trust, request)
+        const { list: revocations, entries, reload: reloaded, affected } = await revise(s, trust, request)
         return {
+          affected: affected.filter((a) => a.plugin === id),
           yanked: entries.flatMap((e) => (e.type === 'yank' ? [{ version: e.version, reason: e.reason, added: e.added }] : [])),
           list: { issuedAt: revocations.issuedAt, expiresAt: revocations.expiresAt, revokedKeys: revocations.revokedKeys.length, yanked: revocations.yanked.length },
           reload: reloaded,
@@ -243,6 +260,16 @@ export function createPluginService(deps: PluginServiceDeps): PluginService {
       })
     },
   }
+}
+
+/** The stages of `pipelines` that use one of the plugins `ids`. */
+export function stagesUsing(pipelines: readonly CompiledPipeline[], ids: ReadonlySet<string>): AffectedStage[] {
+  return pipelines.flatMap((p) =>
+    p.levels.flat().flatMap((stage) => {
+      const plugin = stage.uses.startsWith(PLUGIN_PREFIX) ? stage.uses.slice(PLUGIN_PREFIX.length) : undefined
+      return plugin !== undefined && ids.has(plugin) ? [{ pipeline: p.name, stage: stage.id, plugin, additive: stage.additive }] : []
+    }),
+  )
 }
 
 /** Reads a key from where the request says, with the name its errors give it. */

@@ -1,10 +1,10 @@
-import { connect, type Socket } from 'node:net'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { chmod, rm } from 'node:fs/promises'
+import { createServer, type Socket } from 'node:net'
 import type { FailureKind, PluginInput } from '../types.ts'
 import { createFrameReader, createFrameWriter } from './frames.ts'
 
 export const RUNNER_HELLO = 'omni-runner/1'
-// a runner normally listens within a few hundred ms of its start
+// how often a wait for the runner asks whether its container still runs
 const ALIVE_CHECK_MS = 500
 
 /** The runner's answer to one batch: one raw entry per input, or why the batch failed as a whole. */
@@ -25,10 +25,9 @@ export interface RunnerChannel {
   destroy(): void
 }
 
-export interface ConnectOptions {
-  readonly socketPath: string
+export interface AcceptOptions {
   readonly maxFrameBytes: number
-  /** how long to keep trying: the runner needs a moment after the container starts */
+  /** how long to wait for the runner: it needs a moment after the container starts */
   readonly timeoutMs: number
   /** asked now and then while the runner does not answer; false ends the wait (the container exited) */
   readonly alive?: () => Promise<boolean>
@@ -43,46 +42,102 @@ export class PluginLoadError extends Error {
 }
 
 /**
- * Connects to a runner's socket, retrying until it listens (bounded by `timeoutMs`), then waits
- * for its hello. Rejects with PluginLoadError when the runner reports the plugin cannot load.
+ * The host's end of a plugin's socket: the host listens, the container's runner connects. The
+ * socket lives in a folder the host owns and the container sees read-only, so the container can
+ * neither fill that folder nor swap the socket for a link to something else of the host's: the
+ * host never connects to a path the container could change.
  */
-export async function connectRunner(opts: ConnectOptions): Promise<RunnerChannel> {
-  const deadline = Date.now() + opts.timeoutMs
-  let lastError = 'no attempt'
-  let nextCheck = Date.now() + ALIVE_CHECK_MS
-  for (let delay = 10; Date.now() < deadline; delay = Math.min(100, delay * 2)) {
-    try {
-      const socket = await openSocket(opts.socketPath, deadline - Date.now())
-      return await handshake(socket, opts.maxFrameBytes, deadline - Date.now())
-    } catch (err) {
-      if (err instanceof PluginLoadError) throw err
-      lastError = (err as Error).message
-    }
-    if (opts.alive && Date.now() >= nextCheck) {
-      if (!(await opts.alive())) break
-      nextCheck = Date.now() + ALIVE_CHECK_MS
-    }
-    // ref'd: a load waiting on this must keep the process alive
-    await sleep(delay)
-  }
-  throw new Error(`the runner did not answer on ${opts.socketPath}: ${lastError}`)
+export interface RunnerListener {
+  /** the next runner connection (bounded by `timeoutMs`), once it said hello; PluginLoadError when the plugin cannot load */
+  accept(opts: AcceptOptions): Promise<RunnerChannel>
+  /** forgets a connection not yet taken (one of a runner that is being restarted) */
+  drop(): void
+  close(): Promise<void>
 }
 
-function openSocket(path: string, timeoutMs: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(path)
-    const timer = setTimeout(() => socket.destroy(new Error('connect timed out')), Math.max(1, timeoutMs))
-    timer.unref()
-    socket.once('connect', () => {
-      clearTimeout(timer)
-      socket.removeAllListeners('error')
-      resolve(socket)
-    })
-    socket.once('error', (err) => {
-      clearTimeout(timer)
-      reject(err)
+/** Listens on `socketPath` (in a folder of the host's own; a stale file there is replaced). */
+export async function listenForRunner(socketPath: string): Promise<RunnerListener> {
+  await rm(socketPath, { force: true })
+  const server = createServer()
+  let queued: Socket | undefined
+  let waiting: ((socket: Socket) => void) | undefined
+  // every connection, so close() ends them all (server.close waits for open ones)
+  const sockets = new Set<Socket>()
+  server.on('connection', (socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+    if (waiting) {
+      const take = waiting
+      waiting = undefined
+      return take(socket)
+    }
+    // only the latest connection counts: the runner makes one per start
+    queued?.destroy()
+    queued = socket
+    socket.on('error', () => {})
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(socketPath, () => {
+      server.off('error', reject)
+      resolve()
     })
   })
+  // the runner runs as uid 65534; the host-only folder around the plugin's folders keeps local users out
+  await chmod(socketPath, 0o666)
+
+  const next = (ms: number): Promise<Socket | undefined> => {
+    if (queued) {
+      const socket = queued
+      queued = undefined
+      return Promise.resolve(socket)
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        waiting = undefined
+        resolve(undefined)
+      }, Math.max(1, ms))
+      timer.unref()
+      waiting = (socket) => {
+        clearTimeout(timer)
+        resolve(socket)
+      }
+    })
+  }
+
+  return {
+    async accept(opts) {
+      const deadline = Date.now() + opts.timeoutMs
+      let lastError = 'it did not connect'
+      while (Date.now() < deadline) {
+        const socket = await next(Math.min(ALIVE_CHECK_MS, deadline - Date.now()))
+        if (socket) {
+          try {
+            return await handshake(socket, opts.maxFrameBytes, deadline - Date.now())
+          } catch (err) {
+            if (err instanceof PluginLoadError) throw err
+            lastError = (err as Error).message
+            continue
+          }
+        }
+        if (opts.alive && !(await opts.alive())) {
+          lastError = 'its container is not running'
+          break
+        }
+      }
+      throw new Error(`the runner did not connect to ${socketPath}: ${lastError}`)
+    },
+    drop() {
+      queued?.destroy()
+      queued = undefined
+    },
+    async close() {
+      queued = undefined
+      for (const socket of sockets) socket.destroy()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await rm(socketPath, { force: true })
+    },
+  }
 }
 
 function handshake(socket: Socket, maxFrameBytes: number, timeoutMs: number): Promise<RunnerChannel> {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { chmod, chown, mkdir, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { PluginCode } from '../types.ts'
 import { ENTRY_FILE, SOCKET_FILE } from './settings.ts'
@@ -10,14 +10,12 @@ export interface PluginFolders {
   readonly root: string
   /** mounted read-only: a copy of the verified entry bytes, nothing else */
   readonly pluginDir: string
-  /** mounted read-write: where the runner puts its socket */
+  /** the host's own, mounted read-only: where the host listens for the runner */
   readonly socketDir: string
-  /** the runner's socket as the host sees it */
+  /** the host's socket the runner connects to */
   readonly socketFile: string
   remove(): Promise<void>
 }
-
-const NOBODY = 65534
 
 /**
  * Makes a plugin's folders under `workDir`. The code is written from the verified bytes, never
@@ -36,9 +34,9 @@ export async function createPluginFolders(workDir: string, code: PluginCode): Pr
     await mkdir(pluginDir, { mode: 0o755 })
     await writeFile(join(pluginDir, ENTRY_FILE), code.source, { mode: 0o444 })
     await chmod(pluginDir, 0o555)
-    await mkdir(socketDir, { mode: 0o700 })
-    // the runner runs as uid 65534 and must create its socket here
-    await chown(socketDir, NOBODY, NOBODY).catch(() => chmod(socketDir, 0o777))
+    // the host's: the runner (uid 65534) may only pass through it to the socket, never write here
+    await mkdir(socketDir, { mode: 0o711 })
+    await chmod(socketDir, 0o711)
   } catch (err) {
     await folders.remove()
     throw err

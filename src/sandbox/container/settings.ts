@@ -8,7 +8,8 @@ export const RUNNER_PATH = '/opt/omni/runner.cjs'
 export const PLUGIN_MOUNT = '/plugin'
 export const SOCKET_MOUNT = '/run/omni'
 export const ENTRY_FILE = 'entry.js'
-export const SOCKET_FILE = 'runner.sock'
+/** the host's socket, which the runner connects to (the host listens: it never connects to a path the container could change) */
+export const SOCKET_FILE = 'host.sock'
 export const SANDBOX_USER = '65534:65534'
 export const PLUGIN_LABEL = 'omni.fabric.plugin'
 export const RUNTIME_LABEL = 'omni.fabric.runtime'
@@ -22,7 +23,7 @@ export interface SidecarSpec {
   readonly name: string
   /** the image id, `sha256:…` */
   readonly imageId: string
-  /** host folders: the plugin's code (mounted read-only) and its socket folder (the only writable bind) */
+  /** host folders, both mounted read-only: the plugin's code, and the folder of the host's socket the runner connects to */
   readonly pluginDir: string
   readonly socketDir: string
   readonly limits: SandboxLimits
@@ -56,7 +57,9 @@ export function createOptions(spec: SidecarSpec): Docker.ContainerCreateOptions 
     Tmpfs: { '/tmp': TMPFS },
     Mounts: [
       { Type: 'bind', Source: spec.pluginDir, Target: PLUGIN_MOUNT, ReadOnly: true },
-      { Type: 'bind', Source: spec.socketDir, Target: SOCKET_MOUNT, ReadOnly: false },
+      // read-only: the container's only writable place is the size-capped /tmp, so it cannot fill
+      // the disk JetStream writes to, nor put anything where the host would look
+      { Type: 'bind', Source: spec.socketDir, Target: SOCKET_MOUNT, ReadOnly: true },
     ],
     RestartPolicy: { Name: 'no' },
     // a chatty plugin must not fill the engine's disk
@@ -140,7 +143,7 @@ export function insecureSettings(inspect: unknown, spec: SidecarSpec): Problem[]
 function mountProblems(mounts: unknown, spec: SidecarSpec): Problem[] {
   const want = [
     { Destination: PLUGIN_MOUNT, Source: spec.pluginDir, RW: false },
-    { Destination: SOCKET_MOUNT, Source: spec.socketDir, RW: true },
+    { Destination: SOCKET_MOUNT, Source: spec.socketDir, RW: false },
   ]
   const got = Array.isArray(mounts) ? mounts.map(record) : []
   const ok =
@@ -148,7 +151,7 @@ function mountProblems(mounts: unknown, spec: SidecarSpec): Problem[] {
     want.every((w) => got.some((m) => m['Type'] === 'bind' && m['Destination'] === w.Destination && m['Source'] === w.Source && m['RW'] === w.RW))
   if (ok) return []
   const shown = got.map((m) => `${String(m['Type'])} ${String(m['Source'])} -> ${String(m['Destination'])} ${m['RW'] === true ? 'rw' : 'ro'}`)
-  return [{ where: 'Mounts', message: `are [${shown.join('; ')}], expected only ${spec.pluginDir} -> ${PLUGIN_MOUNT} ro and ${spec.socketDir} -> ${SOCKET_MOUNT} rw` }]
+  return [{ where: 'Mounts', message: `are [${shown.join('; ')}], expected only ${spec.pluginDir} -> ${PLUGIN_MOUNT} ro and ${spec.socketDir} -> ${SOCKET_MOUNT} ro` }]
 }
 
 function record(value: unknown): Record<string, unknown> {

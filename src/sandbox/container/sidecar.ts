@@ -1,10 +1,9 @@
-import { rm } from 'node:fs/promises'
 import type Docker from 'dockerode'
 import { omniError } from '../../errors/mod.ts'
 import { BatchFailure } from '../isolate-failures.ts'
 import { thrownMessage } from '../result.ts'
 import type { FailureKind, PluginInput } from '../types.ts'
-import { type ChannelLost, connectRunner, PluginLoadError, type RunnerChannel, type RunReply } from './channel.ts'
+import { type ChannelLost, listenForRunner, PluginLoadError, type RunnerChannel, type RunnerListener, type RunReply } from './channel.ts'
 import { type Engine, unavailable } from './engine.ts'
 import type { PluginFolders } from './folders.ts'
 import { FrameTooLarge } from './frames.ts'
@@ -55,6 +54,7 @@ class SidecarImpl implements Sidecar {
   #container: Docker.Container | undefined
   #created: Promise<unknown> = Promise.resolve()
   #channel: RunnerChannel | undefined
+  #listener: RunnerListener | undefined
   #restarting: Promise<RunnerChannel> | undefined
   #failedRestarts = 0
   #retryAt = 0
@@ -95,6 +95,9 @@ class SidecarImpl implements Sidecar {
       })
     }
     this.#state = 'starting'
+    // the host listens before the runner starts; the runner connects to it
+    this.#listener = await listenForRunner(this.#folders.socketFile)
+    this.#throwIfClosed()
     await this.#engineCall('could not start the container', (abortSignal) => this.#container!.start({ abortSignal }))
     const channel = await this.#connect()
     this.#throwIfClosed(channel)
@@ -147,6 +150,7 @@ class SidecarImpl implements Sidecar {
     this.#state = 'closed'
     this.#channel?.destroy()
     this.#channel = undefined
+    await this.#listener?.close()
     // a create in flight must land before its container can be removed
     await this.#created
     const container = this.#container
@@ -194,8 +198,8 @@ class SidecarImpl implements Sidecar {
   async #restart(): Promise<RunnerChannel> {
     this.#state = 'restarting'
     try {
-      // the old socket file would only answer "refused"; the new runner makes its own
-      await rm(this.#folders.socketFile, { force: true })
+      // a connection of the runner being killed is not the new one's
+      this.#listener?.drop()
       await this.#engineCall('could not restart the container', (abortSignal) => this.#container!.restart({ t: 0, abortSignal }))
       this.#throwIfClosed()
       const channel = await this.#connect()
@@ -228,8 +232,8 @@ class SidecarImpl implements Sidecar {
 
   async #connect(): Promise<RunnerChannel> {
     try {
-      return await connectRunner({
-        socketPath: this.#folders.socketFile,
+      if (!this.#listener) throw new Error('the host is not listening for the runner')
+      return await this.#listener.accept({
         maxFrameBytes: this.#spec.maxFrameBytes,
         timeoutMs: this.#config.startTimeoutMs,
         alive: () => this.#running(),

@@ -1,11 +1,12 @@
 'use strict'
 /*
  * The process inside a plugin's container: loads the plugin's verified entry file into a `vm`
- * context of its own and serves batches over a Unix socket in the bind-mounted socket folder.
+ * context of its own and serves batches over the host's Unix socket, which it connects to in the
+ * read-only bind-mounted socket folder.
  *
  *   node runner.cjs <entry file> <display filename> <socket path> <timeout ms> <max frame bytes>
  *
- * Frames: 4-byte big-endian length + msgpack body. On each connection the runner first sends
+ * Frames: 4-byte big-endian length + msgpack body. On its connection the runner first sends
  * `{ hello: 'omni-runner/1' }` (or `{ hello, error }` when the plugin cannot be loaded), then
  * answers `{ id, inputs }` with `{ id, outputs: [{ ok } | { err } | { bad }] }`, or with
  * `{ id, fail: 'timeout', message }` when the batch's synchronous work outlived the timeout.
@@ -208,18 +209,24 @@ function serve(socket) {
   send(plugin.error === undefined ? { hello: HELLO } : { hello: HELLO, error: plugin.error })
 }
 
-// a socket file left by this container's previous run would make listen fail
-try {
-  fs.unlinkSync(socketPath)
-} catch {}
-const server = net.createServer(serve)
-// the host may not be root: the folder around the socket is what keeps other users out
-server.listen(socketPath, () => {
-  try {
-    fs.chmodSync(socketPath, 0o666)
-  } catch {}
-})
-server.on('error', (err) => {
-  process.stderr.write(`omni runner: cannot listen on ${socketPath}: ${message(err)}\n`)
-  process.exit(70)
-})
+// The host listens; the runner connects. The socket folder is read-only in here, so nothing of
+// the container can replace the host's socket or fill that folder. One connection per start: when
+// the host ends it (it is restarting or removing this container), the runner exits.
+const CONNECT_TRIES = 50
+const CONNECT_DELAY_MS = 100
+function connectHost(tries) {
+  let connected = false
+  const socket = net.connect(socketPath)
+  socket.once('connect', () => {
+    connected = true
+    socket.on('close', () => process.exit(0))
+    serve(socket)
+  })
+  socket.on('error', (err) => {
+    if (connected) return
+    if (tries > 1) return void setTimeout(() => connectHost(tries - 1), CONNECT_DELAY_MS)
+    process.stderr.write(`omni runner: cannot connect to the host at ${socketPath}: ${message(err)}\n`)
+    process.exit(70)
+  })
+}
+connectHost(CONNECT_TRIES)
