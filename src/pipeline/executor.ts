@@ -19,10 +19,10 @@ export type EventOutcome =
 
 /**
  * What the executor needs of the event catalog: the fan-out targets of an event type, for
- * `fanout: catalog` outputs. The catalog satisfies it; the pipeline layer never imports it.
+ * `fanout: catalog` outputs, and its data check, for what built-in stages emit. The catalog satisfies it; the pipeline layer never imports it.
  */
 export interface FanoutCatalog {
-  get(type: string): { readonly fanout: readonly FanoutTarget[] } | undefined
+  get(type: string): { readonly fanout: readonly FanoutTarget[]; dataProblems(data: unknown): readonly { readonly where: string; readonly message: string }[] } | undefined
 }
 
 /** One fan-out target: a subject and the transforms that shape the event for it. */
@@ -70,18 +70,22 @@ function runLevels(pipeline: CompiledPipeline, state: RunState, from: number, op
     const level = pipeline.levels[i] as readonly CompiledStage[]
     const runs = level.map((stage) => startStage(pipeline, stage, state, opts))
     if (runs.some(isPromise)) {
-      return Promise.all(runs).then((settled) => mergeLevel(state, settled) ?? runLevels(pipeline, state, i + 1, opts))
+      return Promise.all(runs).then((settled) => mergeLevel(state, settled, opts.catalog) ?? runLevels(pipeline, state, i + 1, opts))
     }
-    const ended = mergeLevel(state, runs as StageRun[])
+    const ended = mergeLevel(state, runs as StageRun[], opts.catalog)
     if (ended) return ended
   }
   return finish(pipeline, state, opts)
 }
 
 /** Folds a level's results into the state; returns an outcome when the event stops here. */
-function mergeLevel(state: RunState, runs: readonly StageRun[]): EventOutcome | undefined {
+function mergeLevel(state: RunState, runs: readonly StageRun[], catalog: FanoutCatalog): EventOutcome | undefined {
   for (const run of runs) {
     const id = run.stage.id
+    if (run.result?.emit && run.stage.catalogEmissions) {
+      const refused = undeclaredEmission(run.result.emit, catalog)
+      if (refused) run.error = omniError('OMNI_ERR_EVENT_INVALID', `stage ${id} emitted ${refused}`, { permanent: true })
+    }
     if (run.skipped !== undefined) {
       state.outcomes.push({ stage: id, type: 'skipped', reason: run.skipped })
       continue
@@ -111,6 +115,17 @@ function mergeLevel(state: RunState, runs: readonly StageRun[]): EventOutcome | 
     const e = state.event
     if (result.data || result.extensions) state.event = { ...e, ...result.extensions, data: result.data ? { ...e.data, ...result.data } : e.data }
     if (result.labels) state.labels = { ...state.labels, ...result.labels }
+  }
+  return undefined
+}
+
+/** Why an emission breaks the catalog (its type is not declared, its data fails the schema); undefined when all pass. */
+function undeclaredEmission(emit: readonly Emission[], catalog: FanoutCatalog): string | undefined {
+  for (const e of emit) {
+    const entry = catalog.get(e.event.type)
+    if (!entry) return `an event of type "${e.event.type}" on ${e.subject}, which the catalog does not declare`
+    const problems = entry.dataProblems(e.event.data)
+    if (problems.length > 0) return `an invalid ${e.event.type} event on ${e.subject}: ${problems.map((p) => `${p.where}: ${p.message}`).join('; ')}`
   }
   return undefined
 }
