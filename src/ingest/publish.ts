@@ -2,7 +2,7 @@ import type { EventCatalog } from '../catalog/catalog.ts'
 import { isOmniError, omniError, type Problem } from '../errors/mod.ts'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import { EVENTS_STREAM } from '../jetstream/topology.ts'
-import { ingestMsgId } from '../wire/mod.ts'
+import { CLIENT_ORIGIN, encodeIngestOrigin, ingestMsgId } from '../wire/mod.ts'
 import { prepareEvent, type EventInput, type PrepareOptions, type PreparedEvent } from './prepare.ts'
 
 /** What became of one ingested event. */
@@ -59,12 +59,13 @@ export function prepareAll(catalog: EventCatalog, inputs: readonly unknown[], lo
 /**
  * Publishes prepared events with their idempotency keys as Nats-Msg-Id and waits for every
  * stream ack: a repeat inside the duplicate window comes back `duplicate` and is stored once.
- * Every way in (HTTP, webhooks, the CLI) publishes through here.
+ * Every way in (HTTP, webhooks, the CLI) publishes through here, naming itself as `origin`.
  */
-export function publishPrepared(publisher: AckPublisher, prepared: readonly PreparedEvent[]): Promise<IngestResult[]> {
+export function publishPrepared(publisher: AckPublisher, prepared: readonly PreparedEvent[], origin: string = CLIENT_ORIGIN): Promise<IngestResult[]> {
+  const headers = encodeIngestOrigin(origin)
   return Promise.all(
     prepared.map(async (p) => {
-      const ack = await publisher.publish(p.subject, p.bytes, { msgID: ingestMsgId(p.event.idempotencykey), expectStream: EVENTS_STREAM })
+      const ack = await publisher.publish(p.subject, p.bytes, { msgID: ingestMsgId(p.event.idempotencykey), expectStream: EVENTS_STREAM, headers })
       return { id: p.event.id, type: p.event.type, subject: p.subject, idempotencykey: p.event.idempotencykey, seq: ack.seq, duplicate: ack.duplicate }
     }),
   )

@@ -7,6 +7,7 @@ import { prepareDelivery } from './delivery.ts'
 import { publishPrepared, requireEventCount, type IngestResult } from './publish.ts'
 import { archiveRaw } from './raw-archive.ts'
 import { readWebhookBody } from './webhook-body.ts'
+import { webhookOrigin } from '../wire/mod.ts'
 
 /** One delivery as it reached the node, before anything was checked. */
 export interface WebhookRequest {
@@ -82,7 +83,7 @@ export async function receiveWebhook(deps: WebhookDeps, request: WebhookRequest)
   }
   requireEventCount(events.length, `the delivery (${archived})`)
   const { prepared, fallbacks } = prepareDelivery(deps.catalog(), events, { provider, instance, tenant: source.tenant, dataref: raw.dataref, providerType })
-  const results = await publishPrepared(deps.publisher, prepared)
+  const results = await publishPrepared(deps.publisher, prepared, webhookOrigin(provider, instance))
   const ack = source.adapter.acknowledge?.(delivery)
   if (ack) return { type: 'reply', status: ack.status, body: ack.body }
   const fresh = results.some((r) => !r.duplicate) || !raw.duplicate

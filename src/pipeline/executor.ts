@@ -3,6 +3,7 @@ import type { Envelope } from '../envelope/schema.ts'
 import { isOmniError, omniError } from '../errors/mod.ts'
 import { evaluateCondition } from './cel.ts'
 import type { CompiledPipeline, CompiledStage } from './compile.ts'
+import { CLIENT_ORIGIN } from '../wire/mod.ts'
 
 /** What happened to one stage: for logs, metrics and the outcome sink (ClickHouse). */
 export type StageOutcome =
@@ -35,6 +36,8 @@ export interface ExecuteOptions {
   readonly catalog: FanoutCatalog
   readonly services: StageServices
   readonly attempt: number
+  /** the namespace of the event's keys (StageContext.origin); `client` when not given */
+  readonly origin?: string
 }
 
 /** Output transforms are synchronous rewrites; they get a signal that never fires. */
@@ -163,6 +166,7 @@ function startStage(pipeline: CompiledPipeline, stage: CompiledStage, state: Run
     labels,
     pipeline: pipeline.name,
     stage: stage.id,
+    origin: opts.origin ?? CLIENT_ORIGIN,
     attempt: opts.attempt,
     // created only when a stage asks for it: synchronous stages never do
     get signal() {
@@ -227,7 +231,7 @@ function shapeTarget(
 ): Emission | Promise<Emission> {
   let shaped = event
   for (let i = from; i < transforms.length; i++) {
-    const ctx: StageContext = { event: shaped, labels, pipeline: pipeline.name, stage: `output:${subject}`, attempt: opts.attempt, signal: NEVER_ABORTED, services: opts.services }
+    const ctx: StageContext = { event: shaped, labels, pipeline: pipeline.name, stage: `output:${subject}`, origin: opts.origin ?? CLIENT_ORIGIN, attempt: opts.attempt, signal: NEVER_ABORTED, services: opts.services }
     const result = (transforms[i] as StageFn)(ctx)
     const base = shaped
     const apply = (r: StageResult): Envelope => (r.type === 'continue' && r.data ? { ...base, data: { ...base.data, ...r.data } } : base)

@@ -52,6 +52,12 @@ export interface StageContext {
   readonly labels: Readonly<Record<string, unknown>>
   readonly pipeline: string
   readonly stage: string
+  /**
+   * The namespace of the event's keys, from headers only the host writes: `out:<pipeline>` for an
+   * output, `client` or `webhook:<provider>:<instance>` for an ingested event. A key a stage keeps
+   * (a dedup marker) is kept per origin, so a client cannot imitate another origin's keys.
+   */
+  readonly origin: string
   /** 1 on first delivery */
   readonly attempt: number
   readonly signal: AbortSignal

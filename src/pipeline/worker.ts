@@ -12,7 +12,7 @@ import { startTrackedConsumer, type ConsumerState, type KeepAlive, type TrackedC
 import type { CompiledPipeline } from './compile.ts'
 import { executePipeline, type EventOutcome, type FanoutCatalog, type StageOutcome } from './executor.ts'
 import { SINK_STAGE, type OutcomeSink, type RecordResult } from './outcome-sink.ts'
-import { additiveMsgId, encodeEmittedBy, outputMsgId } from '../wire/mod.ts'
+import { additiveMsgId, decodeKeyOrigin, encodeEmittedBy, outputMsgId } from '../wire/mod.ts'
 import { DEFAULT_MAX_MSG_SIZE } from '../jetstream/topology.ts'
 
 /** starting → running → draining → stopped, or failed when the consume loop dies. */
@@ -151,6 +151,7 @@ class PipelineWorkerImpl implements PipelineWorker {
       catalog: this.#opts.catalog(),
       attempt: m.info.deliveryCount,
       services: this.#services,
+      origin: decodeKeyOrigin(m.headers),
     })
     return outcome instanceof Promise ? outcome.then((o) => this.#settle(m, pipeline, event, o, keepAlive)) : this.#settle(m, pipeline, event, outcome, keepAlive)
   }
