@@ -4,6 +4,7 @@ import { isOmniError, omniError } from '../errors/mod.ts'
 import { evaluateCondition } from './cel.ts'
 import type { CompiledPipeline, CompiledStage } from './compile.ts'
 import { CLIENT_ORIGIN } from '../wire/mod.ts'
+import type { AdmissionEntry } from './admission.ts'
 
 /** What happened to one stage: for logs, metrics and the outcome sink (ClickHouse). */
 export type StageOutcome =
@@ -20,10 +21,10 @@ export type EventOutcome =
 
 /**
  * What the executor needs of the event catalog: the fan-out targets of an event type, for
- * `fanout: catalog` outputs, and its data check, for what built-in stages emit. The catalog satisfies it; the pipeline layer never imports it.
+ * `fanout: catalog` outputs, and its checks, for what producers publish and built-in stages emit. The catalog satisfies it; the pipeline layer never imports it.
  */
 export interface FanoutCatalog {
-  get(type: string): { readonly fanout: readonly FanoutTarget[]; dataProblems(data: unknown): readonly { readonly where: string; readonly message: string }[] } | undefined
+  get(type: string): (AdmissionEntry & { readonly fanout: readonly FanoutTarget[] }) | undefined
 }
 
 /** One fan-out target: a subject and the transforms that shape the event for it. */
