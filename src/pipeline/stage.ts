@@ -101,6 +101,11 @@ export interface Cartridge<C = unknown> {
   readonly configSchema: TSchema
   /** Builds the stage function from a configuration that already passed `configSchema`. */
   create(config: C, env: CartridgeEnv): StageFn
+  /**
+   * The subjects a stage built from `config` may publish to (commands, quarantines, bursts), so
+   * validation can find loops through them; a cartridge that emits nothing leaves it out.
+   */
+  emitsTo?(config: C): readonly string[]
   /** set for signed plugins: how the pipeline schedules the stage (built-ins have none) */
   readonly plugin?: PluginScheduling
 }
