@@ -186,6 +186,12 @@ FROM {db}.omni_events`,
     name: 'the old omni_events (omni_events_v1) is dropped once its rows live on in omni_events',
     sql: 'DROP TABLE IF EXISTS {db}.omni_events_v1',
   },
+  {
+    version: 10,
+    name: 'omni_stage_outcomes.labels: the labels each stage set (trust, class, tags, …), as JSON text',
+    // text rather than JSON: labels are small, and queries read them with JSONExtract* (see query.ts)
+    sql: "ALTER TABLE {db}.omni_stage_outcomes ADD COLUMN IF NOT EXISTS labels String DEFAULT '{}'",
+  },
 ]
 
 /** The bookkeeping table itself is created before any migration runs. */

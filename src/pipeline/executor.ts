@@ -8,7 +8,8 @@ import type { AdmissionEntry } from './admission.ts'
 
 /** What happened to one stage: for logs, metrics and the outcome sink (ClickHouse). */
 export type StageOutcome =
-  | { readonly stage: string; readonly type: 'ran'; readonly ms: number }
+  /** `labels`: what the stage set (trust, class, tags, …), stored with its outcome */
+  | { readonly stage: string; readonly type: 'ran'; readonly ms: number; readonly labels?: Readonly<Record<string, unknown>> }
   | { readonly stage: string; readonly type: 'skipped'; readonly reason: string }
   | { readonly stage: string; readonly type: 'dropped'; readonly reason: string }
   | { readonly stage: string; readonly type: 'failed'; readonly error: string }
@@ -115,7 +116,7 @@ function mergeLevel(state: RunState, runs: readonly StageRun[], catalog: FanoutC
       state.outcomes.push({ stage: id, type: 'dropped', reason: result.reason })
       return { type: 'dropped', stage: id, reason: result.reason, emissions: state.emissions, afterCommit: state.afterCommit, outcomes: state.outcomes }
     }
-    state.outcomes.push({ stage: id, type: 'ran', ms: run.ms })
+    state.outcomes.push(result.labels ? { stage: id, type: 'ran', ms: run.ms, labels: result.labels } : { stage: id, type: 'ran', ms: run.ms })
     const e = state.event
     if (result.data || result.extensions) state.event = { ...e, ...result.extensions, data: result.data ? { ...e.data, ...result.data } : e.data }
     if (result.labels) state.labels = { ...state.labels, ...result.labels }
