@@ -59,7 +59,8 @@ export function compileEventFilter(input: unknown): CompiledEventFilter {
   const labelText = text('label')
   const at = labelText === undefined ? -1 : labelText.indexOf('=')
   const label = labelText === undefined ? undefined : at < 0 ? { key: labelText } : { key: labelText.slice(0, at), value: labelText.slice(at + 1) }
-  if (label && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(label.key)) bad('label', `must be name or name=value with a label name (letters, digits, _), got ${JSON.stringify(labelText)}`)
+  // a dotted name reaches inside an object label (enriched.plan); each part travels as a parameter
+  if (label && !/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,7}$/.test(label.key)) bad('label', `must be name or name=value with a label name (letters, digits, _; dotted for a nested one, at most 8 parts), got ${JSON.stringify(labelText)}`)
 
   let limit = DEFAULT_LIMIT
   const rawLimit = f['limit']

@@ -34,10 +34,12 @@ export async function queryEvents(ch: ClickHouse, filter: EventFilter | Compiled
   if (f.label) {
     // events a pipeline stage labelled so: a string label equal to the value, a list (tags)
     // holding it, or a number or boolean written so; with no value, any stage that set the label
-    const value = f.label.value === undefined ? '' : ` AND (JSONExtractString(labels, {label_key:String}) = {label_value:String}
-      OR has(JSONExtract(labels, {label_key:String}, 'Array(String)'), {label_value:String}) OR JSONExtractRaw(labels, {label_key:String}) = {label_value:String})`
-    where.push(`(tenant, idempotency_key) IN (SELECT tenant, idempotency_key FROM ${ch.table('omni_stage_outcomes')} FINAL WHERE JSONHas(labels, {label_key:String})${value})`)
-    params['label_key'] = f.label.key
+    const parts = f.label.key.split('.')
+    const keys = parts.map((_, i) => `{label_key${i}:String}`).join(', ')
+    const value = f.label.value === undefined ? '' : ` AND (JSONExtractString(labels, ${keys}) = {label_value:String}
+      OR has(JSONExtract(labels, ${keys}, 'Array(String)'), {label_value:String}) OR JSONExtractRaw(labels, ${keys}) = {label_value:String})`
+    where.push(`(tenant, idempotency_key) IN (SELECT tenant, idempotency_key FROM ${ch.table('omni_stage_outcomes')} FINAL WHERE JSONHas(labels, ${keys})${value})`)
+    parts.forEach((p, i) => (params[`label_key${i}`] = p))
     if (f.label.value !== undefined) params['label_value'] = f.label.value
   }
   if (f.after) {

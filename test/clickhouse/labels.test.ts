@@ -3,7 +3,7 @@ import { bearer, startTestApi } from '../fixtures/api.ts'
 import { testClickHouseConfig } from '../fixtures/clickhouse.ts'
 import { eventually } from '../fixtures/fabric.ts'
 
-// The labels stages set (trust and its reason, class, tags, …) are stored with each stage's
+// The labels stages set (trust and its reason, class, tags, what transform.enrich added) are stored with each stage's
 // outcome in omni_stage_outcomes.labels, and the query API finds events by them. Before, they
 // lived only while the DAG ran.
 
@@ -20,6 +20,10 @@ stages:
     uses: transform.classify
     needs: [trust]
     with: { rules: [{ when: 'has(data.text)', class: conversation }], default: other }
+  - id: enrich
+    uses: transform.enrich
+    needs: [trust]
+    with: { set: { playbook: notes, meta.lane: 2 } }
   - id: tags
     uses: persist.tagging
     needs: [classify]
@@ -49,6 +53,7 @@ t.test('labels set by stages are stored and can be queried', async (t) => {
   const detail = await get('/v1/events/ce-q1')
   t.same(detail.outcomes?.map((o) => [o.stage, o.labels]), [
     ['classify', { class: 'conversation' }],
+    ['enrich', { enriched: { playbook: 'notes', meta: { lane: 2 } } }],
     ['tags', { tags: ['chat'] }],
     ['trust', { trust: 'flag', trustReason: 'a question' }],
   ], 'each stage outcome carries the labels it set')
@@ -57,6 +62,9 @@ t.test('labels set by stages are stored and can be queried', async (t) => {
   t.same(await ids('label=tags=urgent'), ['ce-q2'], 'by a tag in the list')
   t.same(await ids('label=trust=flag'), ['ce-q1'])
   t.same(await ids('label=trustReason'), ['ce-q1'], 'by a label being set at all')
+  t.same(await ids('label=enriched.playbook=notes'), ['ce-q1', 'ce-q2', 'ce-q3'], 'by what an enrichment added (a dotted name)')
+  t.same(await ids('label=enriched.meta.lane=2'), ['ce-q1', 'ce-q2', 'ce-q3'])
+  t.same(await ids('label=enriched.playbook=other'), [])
   t.same(await ids('label=trust=accept&type=note.created'), ['ce-q2', 'ce-q3'], 'combined with other filters')
   const bad = await app.inject({ url: '/v1/events?label=no%20such=x', headers: bearer('read') })
   t.equal(bad.statusCode, 400)
