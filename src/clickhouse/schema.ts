@@ -12,6 +12,11 @@ export interface Migration {
    * (a rename), whose work another process, or a run that died before its bookkeeping, did.
    */
   readonly unlessTableExists?: string
+  /**
+   * Skip the statement when this table has this column: for the steps of a rebuild that another
+   * process (or an earlier run) already finished, which must not run again over the new table.
+   */
+  readonly unlessColumnExists?: { readonly table: string; readonly column: string }
 }
 
 /** Row-level TTL on the time a row was recorded: a backfilled old event is still kept. */
@@ -160,6 +165,7 @@ TTL toDateTime(received_at) + INTERVAL {ttl:raw} DAY`,
 ENGINE = ReplacingMergeTree(first_rank)
 ORDER BY (tenant, idempotency_key, subject)
 TTL toDateTime(recorded_at) + INTERVAL {ttl:events} DAY`,
+    unlessColumnExists: { table: 'omni_events', column: 'first_rank' },
   },
   {
     version: 6,
@@ -168,12 +174,14 @@ TTL toDateTime(recorded_at) + INTERVAL {ttl:events} DAY`,
 SELECT event_id, type, source, subject, time, tenant, instance, provider, visibility, actor, conversation, correlation_id, causation_id, idempotency_key, stream_seq, emitted_by, pipelines, payload, provider_meta, dataref, recorded_at
 FROM {db}.omni_events`,
     unlessTableExists: 'omni_events_v1',
+    unlessColumnExists: { table: 'omni_events', column: 'first_rank' },
   },
   {
     version: 7,
     name: 'the old omni_events steps aside as omni_events_v1',
     sql: 'RENAME TABLE IF EXISTS {db}.omni_events TO {db}.omni_events_v1',
     unlessTableExists: 'omni_events_v1',
+    unlessColumnExists: { table: 'omni_events', column: 'first_rank' },
   },
   {
     version: 8,
