@@ -55,7 +55,7 @@ async function run(job: GeneratorJob): Promise<GeneratorReport> {
     while (sent < due && performance.now() < end) {
       if (publisher.pending >= PUBLISH_WINDOW) await publisher.ready()
       const e = benchEvent(catalog, job.run, sent, preciseNow())
-      publisher.publish(e.subject, e.bytes, { msgID: ingestMsgId(e.event.idempotencykey) }).then(onAck, onError)
+      publisher.publish(e.subject, e.bytes, { msgID: ingestMsgId(e.event.tenant, e.event.idempotencykey) }).then(onAck, onError)
       sent++
     }
     await sleep(1)

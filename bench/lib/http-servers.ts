@@ -68,7 +68,7 @@ export async function startApiServer(ctx: BenchContext, manifests: string): Prom
   try {
     const token = randomBytes(24).toString('hex')
     // a limit far above what the bench can send, so the limiter is paid for but never refuses
-    const config = resolveApiConfig({ host: '127.0.0.1', port: 0, rateLimit: 10_000_000, tokens: [{ name: 'bench-ingest', token, scopes: ['ingest'] }] })
+    const config = resolveApiConfig({ host: '127.0.0.1', port: 0, rateLimit: 10_000_000, quotaEvents: 0, quotaBytes: 0, tokens: [{ name: 'bench-ingest', token, scopes: ['ingest'] }] })
     const app = await buildApi(node, config, silentLogger())
     try {
       const url = await app.listen({ host: config.host, port: config.port })

@@ -94,7 +94,7 @@ export async function prePublish(ctx: BenchContext, run: string, count: number, 
       (i) => {
         const e = benchEvent(ctx.fixtures.catalog, run, i)
         bytes = e.bytes.byteLength
-        return { subject: e.subject, bytes: e.bytes, msgID: ingestMsgId(e.event.idempotencykey) }
+        return { subject: e.subject, bytes: e.bytes, msgID: ingestMsgId(e.event.tenant, e.event.idempotencykey) }
       },
       ctx.progress(label, count),
       ctx.sizes.phaseTimeoutSeconds * 1000,

@@ -170,6 +170,7 @@ function counting<Row>(writer: BatchWriter<Row>): BatchWriter<Row> & { readonly 
       return writer.write(rows)
     },
     pending: () => writer.pending(),
+    stopWaiting: () => writer.stopWaiting(),
     unavailable: () => writer.unavailable(),
     close: () => writer.close(),
     closed: () => writer.closed(),

@@ -10,9 +10,10 @@ import { pluginSettingsFrom, withPluginOptions, type PluginCliOptions } from '..
 import { addEnvOption, MANIFESTS, manifestsPath, resolveOption, type EnvOption } from '../lib/options.ts'
 import { parseIntOption } from '../lib/parse.ts'
 import { apiConfigFrom, withApiOptions, type ApiCliOptions } from '../lib/api-options.ts'
+import { streamSettingsFrom, withStreamOptions, type StreamCliOptions } from '../lib/stream-options.ts'
 import { startApi } from '../../src/api/mod.ts'
 
-interface UpOptions extends ClickHouseCliOptions, PluginCliOptions, ApiCliOptions {
+interface UpOptions extends ClickHouseCliOptions, PluginCliOptions, ApiCliOptions, StreamCliOptions {
   clickhouse: boolean
   nats?: string
   manifests?: string
@@ -36,6 +37,7 @@ export function registerUp(program: Command): void {
     .option('--sync-interval <value>', 'how often the local server fsyncs JetStream writes. always (the default): an acknowledged event is on disk before its ack, so a power loss or a kernel crash loses nothing. A duration such as 1s is faster but may lose up to that much acknowledged data in such a crash (a crash of nats-server alone loses nothing either way)', 'always')
   addEnvOption(cmd, LOG_LEVEL, 'trace, debug, info, warn, error')
     .option('--no-clickhouse', 'run without ClickHouse: no event store, no stage outcomes')
+  withStreamOptions(cmd)
   withClickHouseOptions(cmd, { retention: true })
   withPluginOptions(cmd)
   withApiOptions(cmd)
@@ -44,6 +46,7 @@ export function registerUp(program: Command): void {
     // bad settings fail before anything starts
     const clickhouse = opts.clickhouse ? clickHouseConfigFrom(opts) : false
     const plugins = pluginSettingsFrom(opts)
+    const streams = streamSettingsFrom(opts)
     // the data folder is this process's before anything in it is read or written; the node gives it back
     const dataLock = await lockDataFolder(resolve(opts.data))
     const api = opts.api
@@ -70,7 +73,7 @@ export function registerUp(program: Command): void {
     // a signal during the start stops the node as soon as it is up (a half-started one releases itself)
     const stop = Promise.withResolvers<string>()
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.resolve(signal))
-    const node = await startNode({ nats, manifests, lookup: getCartridge, logger, watch: opts.watch, clickhouse, plugins, dataLock })
+    const node = await startNode({ nats, manifests, lookup: getCartridge, logger, watch: opts.watch, clickhouse, plugins, dataLock, streams })
     void followStatus(node, logger, () => stop.resolve('failure'))
     // the API owns the node from here: closing it answers what is in flight, then closes the node
     const http = api

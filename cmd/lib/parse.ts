@@ -18,6 +18,24 @@ export function parseIntOption(name: string) {
   return (value: string): number => parseCount(value, name)
 }
 
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4 }
+
+/** A size in bytes: `1048576`, `512MiB`, `8GiB` (binary units only, so no one guesses 1000 or 1024). */
+export function parseSize(text: string, where: string): number {
+  const m = /^(\d+)\s*(b|kib|mib|gib|tib)?$/i.exec(text.trim())
+  const n = m ? Number(m[1]) * (SIZE_UNITS[(m[2] ?? '').toLowerCase()] as number) : NaN
+  if (!Number.isSafeInteger(n)) throw new Error(`${where} must be a size such as 1048576, 512MiB or 8GiB, got "${text}"`)
+  return n
+}
+
+/** A stream byte limit: a size, or `none` (-1, as JetStream spells no limit). */
+export function parseByteLimit(text: string, where: string): number {
+  if (text.trim().toLowerCase() === 'none') return -1
+  const n = parseSize(text, where)
+  if (n < 1) throw new Error(`${where} must be a size above 0 (such as 8GiB) or none, got "${text}"`)
+  return n
+}
+
 /** `days` from now, as a timestamp. */
 export function daysFromNow(days: number): string {
   return isoSeconds(new Date(Date.now() + days * DAY_MS))

@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyBaseLogger, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify'
 import type { OmniNode } from '../node/mod.ts'
 import type { ApiConfig } from './options.ts'
+import type { Quotas } from './quota.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,4 +18,6 @@ export type ApiApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpressi
 /** Options every route plugin receives. */
 export interface RouteOptions {
   readonly config: ApiConfig
+  /** events and bytes per token, charged by the ingest routes */
+  readonly quotas: Quotas
 }

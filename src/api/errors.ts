@@ -78,6 +78,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
     const known = asOmniError(err)
     if (known) {
       if (known.status >= 500) request.log.error({ err, reqId: request.id }, known.message)
+      if (known.retryAfterS !== undefined) reply.header('retry-after', String(known.retryAfterS))
       return reply.status(known.status).send(errorBody(known))
     }
     // unexpected: the log gets the details, the client a code and the request id to quote

@@ -8,7 +8,7 @@ import { buildApi, type ApiNodeOptions } from './server.ts'
 
 export { buildApi, type ApiNodeOptions } from './server.ts'
 export { resolveApiConfig, SCOPES, API_DEFAULTS, type ApiConfig, type ApiSettings, type Scope } from './options.ts'
-export { readTokensFile, localAdminToken } from './tokens-file.ts'
+export { readTokensFile, readTokensFileLocated, localAdminToken } from './tokens-file.ts'
 export type { ApiApp } from './context.ts'
 
 /** Builds the API and listens on the configured address; a taken port names the fix. */

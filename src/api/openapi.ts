@@ -3,6 +3,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
 import type { RouteAccess } from './auth.ts'
 import type { ApiConfig } from './options.ts'
+import { isNodeWide } from './tenants.ts'
 
 export const API_VERSION = '0.1.0'
 
@@ -30,7 +31,8 @@ export async function registerOpenApi(app: FastifyInstance, config: ApiConfig): 
     transform: ({ schema, url, route }) => {
       const access: RouteAccess = (route.config as { access?: RouteAccess } | undefined)?.access ?? 'admin'
       if (!schema) return { schema, url }
-      return { schema: { ...schema, security: SECURITY[access], 'x-omni-access': access }, url }
+      const allTenants = isNodeWide(route.config as Parameters<typeof isNodeWide>[0]) ? { 'x-omni-all-tenants': true } : {}
+      return { schema: { ...schema, security: SECURITY[access], 'x-omni-access': access, ...allTenants }, url }
     },
     openapi: {
       openapi: '3.1.0',

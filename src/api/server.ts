@@ -5,11 +5,13 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type
 import { omniError } from '../errors/mod.ts'
 import type { Logger } from '../observability/logger.ts'
 import { installAuth } from './auth.ts'
+import { installTenantGate } from './tenants.ts'
 import type { OmniNode } from '../node/mod.ts'
 import type { ApiApp, RouteOptions } from './context.ts'
 import { errorBody, installErrorHandlers } from './errors.ts'
 import { registerOpenApi } from './openapi.ts'
 import type { ApiConfig } from './options.ts'
+import { createQuotas } from './quota.ts'
 import { catalogRoutes } from './routes/catalog.ts'
 import { dlqRoutes } from './routes/dlq.ts'
 import { eventRoutes } from './routes/events.ts'
@@ -80,6 +82,7 @@ export async function buildApi(node: OmniNode, config: ApiConfig, logger: Logger
   // CORS first: its hook answers a preflight (which carries no token) and marks every answer
   if (config.corsOrigins.length > 0) await app.register(cors, { origin: [...config.corsOrigins], credentials: false })
   installAuth(app, config)
+  installTenantGate(app)
   await app.register(rateLimit, {
     max: config.rateLimit,
     timeWindow: 60_000,
@@ -93,7 +96,7 @@ export async function buildApi(node: OmniNode, config: ApiConfig, logger: Logger
   await registerOpenApi(app, config)
   // schemas more than one route plugin refers to: route plugins are encapsulated
   app.addSchema(IngestResult)
-  const routeOptions: RouteOptions = { config }
+  const routeOptions: RouteOptions = { config, quotas: createQuotas(config) }
   for (const routes of [healthRoutes, ingestRoutes, webhookRoutes, eventRoutes, catalogRoutes, streamRoutes, pipelineRoutes, pluginRoutes, dlqRoutes]) {
     await app.register(routes, routeOptions)
   }

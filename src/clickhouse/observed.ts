@@ -4,7 +4,8 @@
 import { omniError, type Problem } from '../errors/mod.ts'
 import { subjectsOverlap } from '../wire/mod.ts'
 import type { ClickHouse } from './client.ts'
-import { isoTime, select } from './query.ts'
+import { isoTime, select, tenantCondition } from './query.ts'
+import type { TenantScope } from '../envelope/tenants.ts'
 import type { ObservedScope } from './query-schema.ts'
 
 /** What the mapping needs of a pipeline: its name and the subjects it consumes. */
@@ -63,10 +64,11 @@ interface Row {
  * Counts ingested events (not pipeline outputs, `emitted_by = ''`) per instance and type, and
  * sets them against the loaded pipelines and the declared catalog.
  */
-export async function observedCatalog(ch: ClickHouse, scope: ObservedScope, pipelines: readonly PipelineSources[], declared: readonly DeclaredType[] = []): Promise<ObservedCatalog> {
+export async function observedCatalog(ch: ClickHouse, scope: ObservedScope, pipelines: readonly PipelineSources[], declared: readonly DeclaredType[] = [], tenants?: TenantScope): Promise<ObservedCatalog> {
   const problems: Problem[] = []
   const where = [`emitted_by = ''`]
-  const params: Record<string, string> = {}
+  const params: Record<string, unknown> = {}
+  tenantCondition(tenants, where, params)
   for (const key of ['instance', 'tenant'] as const) {
     const v: unknown = scope[key]
     if (v === undefined) continue

@@ -2,6 +2,7 @@
 // API. Every value a caller gives travels as a typed query parameter; the SQL text is assembled
 // only from the fixed fragments in this file, so no input can change the statement. The filters
 // and records are the contracts in query-schema.ts; event-filter.ts checks the filters.
+import type { TenantScope } from '../envelope/tenants.ts'
 import { omniError, type Problem } from '../errors/mod.ts'
 import type { ClickHouse } from './client.ts'
 import { compileEventFilter, encodeCursor, isCompiledEventFilter, type CompiledEventFilter } from './event-filter.ts'
@@ -10,10 +11,11 @@ import { MAX_TEXT, type EventDetail, type EventFilter, type EventPage, type Even
 import type { EventRow, OutcomeRow } from './rows.ts'
 
 /** Events matching the filter, newest first, one page at a time. Reads with FINAL: one row per event. */
-export async function queryEvents(ch: ClickHouse, filter: EventFilter | CompiledEventFilter): Promise<EventPage> {
+export async function queryEvents(ch: ClickHouse, filter: EventFilter | CompiledEventFilter, tenants?: TenantScope): Promise<EventPage> {
   const f = isCompiledEventFilter(filter) ? filter : compileEventFilter(filter)
   const where: string[] = []
   const params: Record<string, unknown> = {}
+  tenantCondition(tenants, where, params)
   for (const [key, value] of f.exact) {
     where.push(`${key} = {${key}:String}`)
     params[key] = value
@@ -63,13 +65,15 @@ export async function queryEvents(ch: ClickHouse, filter: EventFilter | Compiled
 }
 
 /** An event by id with its stage outcomes; undefined when ClickHouse knows nothing of it. */
-export async function getEvent(ch: ClickHouse, id: string, opts: { readonly tenant?: string } = {}): Promise<EventDetail | undefined> {
+export async function getEvent(ch: ClickHouse, id: string, opts: { readonly tenant?: string; readonly tenants?: TenantScope } = {}): Promise<EventDetail | undefined> {
   const problems: Problem[] = []
   if (typeof id !== 'string' || id.length === 0 || id.length > MAX_TEXT) problems.push({ where: 'id', message: `must be a string of 1 to ${MAX_TEXT} characters` })
   if (opts.tenant !== undefined && (typeof opts.tenant !== 'string' || opts.tenant.length === 0)) problems.push({ where: 'tenant', message: 'must be a non-empty string' })
   if (problems.length > 0) throw omniError('OMNI_ERR_QUERY_INVALID', 'invalid event lookup', { problems })
-  const params = opts.tenant === undefined ? { id } : { id, tenant: opts.tenant }
-  const scope = opts.tenant === undefined ? '' : ' AND tenant = {tenant:String}'
+  const params: Record<string, unknown> = opts.tenant === undefined ? { id } : { id, tenant: opts.tenant }
+  const conditions: string[] = opts.tenant === undefined ? [] : ['tenant = {tenant:String}']
+  tenantCondition(opts.tenants, conditions, params)
+  const scope = conditions.map((c) => ` AND ${c}`).join('')
   const [events, outcomes] = await Promise.all([
     select<RawEvent>(ch, `SELECT ${EVENT_COLUMNS} FROM ${ch.table('omni_events')} FINAL WHERE event_id = {id:String}${scope} ORDER BY time, subject`, params),
     select<RawOutcome>(
@@ -81,6 +85,16 @@ export async function getEvent(ch: ClickHouse, id: string, opts: { readonly tena
   ])
   if (events.length === 0 && outcomes.length === 0) return undefined
   return { events: events.map(toEventRecord), outcomes: outcomes.map(toOutcomeRecord) }
+}
+
+/**
+ * Limits a query to the caller's tenants (every tenant when the scope is undefined). Beside
+ * any `tenant` filter the caller gave, so asking for another tenant finds nothing.
+ */
+export function tenantCondition(tenants: TenantScope, where: string[], params: Record<string, unknown>): void {
+  if (tenants === undefined) return
+  where.push('tenant IN {scope_tenants:Array(String)}')
+  params['scope_tenants'] = [...tenants]
 }
 
 const EVENT_COLUMNS = `event_id, type, source, subject, time, tenant, instance, provider, visibility, actor, conversation,

@@ -2,7 +2,7 @@ import type { ConsumerFailed, Report } from '../jetstream/report.ts'
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream'
 import { DEFAULT_RETRY_POLICY, retrySoon } from '../jetstream/settle.ts'
 import { ensureRawConsumer, RAW_MAX_MSG_SIZE, RAW_STREAM } from '../jetstream/topology.ts'
-import { startTrackedConsumer, type ConsumerState, type KeepAlive, type TrackedConsumer } from '../jetstream/tracked-consumer.ts'
+import { byteBoundedPull, startTrackedConsumer, type ConsumerState, type KeepAlive, type TrackedConsumer } from '../jetstream/tracked-consumer.ts'
 import type { Logger } from '../observability/logger.ts'
 import type { RawRow } from './raw-archive.ts'
 import type { BatchWriter } from './writer.ts'
@@ -15,6 +15,8 @@ export interface RawRecorderOptions {
   readonly ackWaitMs?: number
   /** payloads in flight, the consumer's max_ack_pending (default 128: each may be megabytes) */
   readonly maxInFlight?: number
+  /** payload bytes held in memory while unacknowledged (default 128 MiB): the recorder stops pulling past it */
+  readonly maxHeldBytes?: number
   readonly report?: Report<ConsumerFailed>
   readonly logger?: Logger
 }
@@ -23,7 +25,7 @@ export interface RawRecorder {
   /** its consumer's state: failed (and stays so) when the consumer stopped on its own */
   readonly state: ConsumerState
   readonly failure: string | undefined
-  stats(): { readonly recorded: number; readonly terminated: number; readonly inFlight: number }
+  stats(): { readonly recorded: number; readonly terminated: number; readonly inFlight: number; readonly heldBytes: number }
   /** Stops pulling and waits for the payloads in flight; the same promise on every call. */
   close(): Promise<void>
   /** Resolves once stopped or failed; never rejects. */
@@ -32,10 +34,10 @@ export interface RawRecorder {
 }
 
 /**
- * Pull by bytes, not count: payloads may be megabytes each. The budget must exceed the largest
- * message (RAW_MAX_MSG_SIZE) or the server refuses the pull; max_ack_pending bounds the count.
+ * Pull by bytes, not count: payloads may be megabytes each. What is held unacknowledged (a
+ * ClickHouse outage) stays within this budget plus one pull; max_ack_pending bounds the count.
  */
-const PULL = { max_bytes: 4 * RAW_MAX_MSG_SIZE } as const
+export const RAW_RECORDER_HELD_BYTES = 16 * RAW_MAX_MSG_SIZE
 
 /**
  * Copies the raw archive stream into omni_raw_payloads through its own durable consumer. A
@@ -72,7 +74,7 @@ export async function startRawRecorder(opts: RawRecorderOptions): Promise<RawRec
     js: opts.js,
     stream: RAW_STREAM,
     consumer: name,
-    pull: PULL,
+    ...byteBoundedPull(opts.maxHeldBytes ?? RAW_RECORDER_HELD_BYTES, RAW_MAX_MSG_SIZE),
     handle,
     ...(opts.report ? { report: opts.report } : {}),
   })
@@ -83,7 +85,7 @@ export async function startRawRecorder(opts: RawRecorderOptions): Promise<RawRec
     get failure() {
       return consumer.failure
     },
-    stats: () => ({ recorded, terminated, inFlight: consumer.inFlight() }),
+    stats: () => ({ recorded, terminated, inFlight: consumer.inFlight(), heldBytes: consumer.heldBytes() }),
     close: () => consumer.close(),
     closed: () => consumer.closed(),
     [Symbol.asyncDispose]: () => consumer.close(),

@@ -3,8 +3,8 @@ import { assertEnvelope } from '../envelope/validate.ts'
 import { describeError } from '../errors/mod.ts'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import { deadLetterAndTerm, DEFAULT_RETRY_POLICY, retrySoon } from '../jetstream/settle.ts'
-import { ensurePipelineConsumer, EVENTS_STREAM } from '../jetstream/topology.ts'
-import { startTrackedConsumer, type ConsumerState, type KeepAlive, type TrackedConsumer } from '../jetstream/tracked-consumer.ts'
+import { DEFAULT_MAX_MSG_SIZE, ensurePipelineConsumer, EVENTS_STREAM } from '../jetstream/topology.ts'
+import { byteBoundedPull, startTrackedConsumer, type ConsumerState, type KeepAlive, type TrackedConsumer } from '../jetstream/tracked-consumer.ts'
 import type { CompiledPipeline } from '../pipeline/compile.ts'
 import { decodeEmittedBy, decodeOriginalSubject, LIVE_SUBJECTS, subjectsOverlap } from '../wire/mod.ts'
 import type { Acking, ConsumerFailed, Report } from '../jetstream/report.ts'
@@ -26,6 +26,10 @@ export interface RecorderOptions {
   /** the pipelines loaded now, for the `pipelines` column */
   readonly pipelines: () => readonly CompiledPipeline[]
   readonly maxInFlight?: number
+  /** event bytes held in memory while unacknowledged (default 64 MiB): the recorder stops pulling past it */
+  readonly maxHeldBytes?: number
+  /** the largest event the stream takes (default 1 MiB): no pull may be smaller */
+  readonly maxMsgSize?: number
   /** redelivery deadline of an unacknowledged event (default 30 s) */
   readonly ackWaitMs?: number
   /** events ClickHouse refused (dead-lettered), the moment before each ack, and the loop's death */
@@ -39,13 +43,19 @@ export interface Recorder {
   /** its consumer's state: failed (and stays so) when the consumer stopped on its own */
   readonly state: ConsumerState
   readonly failure: string | undefined
-  stats(): { readonly recorded: number; readonly deadLettered: number; readonly inFlight: number }
+  stats(): { readonly recorded: number; readonly deadLettered: number; readonly inFlight: number; readonly heldBytes: number }
   /** Stops pulling and waits for the events in flight; the same promise on every call. */
   close(): Promise<void>
   /** Resolves once stopped or failed; never rejects. */
   closed(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
 }
+
+/**
+ * What the recorder holds unacknowledged during a ClickHouse outage: this budget plus one pull.
+ * max_ack_pending (4096 by default) bounds only the count, which at 1 MiB events is 4 GiB.
+ */
+export const RECORDER_HELD_BYTES = 64 * 1024 * 1024
 
 /**
  * Records every event in the stream (ingested ones and pipeline outputs) into omni_events through
@@ -84,7 +94,8 @@ class RecorderImpl implements Recorder {
       js: this.#opts.js,
       stream: EVENTS_STREAM,
       consumer: name,
-      pull: { max_messages: 512 },
+      // by bytes, not count: see RECORDER_HELD_BYTES
+      ...byteBoundedPull(this.#opts.maxHeldBytes ?? RECORDER_HELD_BYTES, this.#opts.maxMsgSize ?? DEFAULT_MAX_MSG_SIZE),
       handle: (m, keepAlive) => this.#settle(m, keepAlive),
       ...(this.#opts.report ? { report: this.#opts.report } : {}),
     })
@@ -99,7 +110,7 @@ class RecorderImpl implements Recorder {
   }
 
   stats() {
-    return { recorded: this.#recorded, deadLettered: this.#deadLettered, inFlight: this.#consumer?.inFlight() ?? 0 }
+    return { recorded: this.#recorded, deadLettered: this.#deadLettered, inFlight: this.#consumer?.inFlight() ?? 0, heldBytes: this.#consumer?.heldBytes() ?? 0 }
   }
 
   async #settle(m: JsMsg, keepAlive: KeepAlive): Promise<void> {

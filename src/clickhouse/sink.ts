@@ -24,6 +24,8 @@ export interface ClickHouseSinkOptions {
   readonly pipelines: () => readonly CompiledPipeline[]
   readonly logger: Logger
   readonly maxInFlight?: number
+  /** the largest event the events stream takes: the recorder never pulls less */
+  readonly maxMsgSize?: number
   readonly ackWaitMs?: number
   /** batch sizing and retry timing (tests shorten them) */
   readonly writer?: Pick<BatchWriterOptions, 'maxRows' | 'flushMs' | 'backoffMs' | 'closeTimeoutMs'>
@@ -47,7 +49,16 @@ export interface ClickHouseSink {
   readonly failure: string | undefined
   /** true while inserts are failing and being retried */
   unavailable(): boolean
-  /** Stops the recorders, then writes what is queued, then closes ClickHouse; the same promise on every call. */
+  /**
+   * Gives ClickHouse `closeTimeoutMs` more, from now: every write still unwritten then is
+   * answered `aborted`, so the workers and recorders waiting on it leave their messages
+   * unacknowledged (redelivered later) and can drain. Called when the node starts to close.
+   */
+  stopWaiting(): void
+  /**
+   * Stops the recorders, then writes what is queued, then closes ClickHouse; the same promise on
+   * every call. Bounded while ClickHouse is down: nothing unwritten is acknowledged.
+   */
   close(): Promise<void>
   /** Resolves once stopped or failed; never rejects. */
   closed(): Promise<void>
@@ -116,6 +127,7 @@ class ClickHouseSinkImpl extends Lifecycle implements ClickHouseSink {
         writer: this.#writers.events,
         pipelines: opts.pipelines,
         ...(opts.maxInFlight ? { maxInFlight: opts.maxInFlight } : {}),
+        ...(opts.maxMsgSize ? { maxMsgSize: opts.maxMsgSize } : {}),
         ...(opts.ackWaitMs ? { ackWaitMs: opts.ackWaitMs } : {}),
         report: (s) => {
           if (s.type === 'recorder-dead-lettered') opts.logger.error({ seq: s.seq, error: s.error }, 'ClickHouse refused an event; it is in the dead letters')
@@ -162,9 +174,15 @@ class ClickHouseSinkImpl extends Lifecycle implements ClickHouseSink {
     return this.#writers.events.unavailable() || this.#writers.outcomes.unavailable() || this.#writers.raw.unavailable()
   }
 
+  stopWaiting(): void {
+    for (const w of [this.#writers.events, this.#writers.outcomes, this.#writers.raw]) w.stopWaiting()
+  }
+
   protected async release(): Promise<void> {
-    // the recorders first (they feed writers), then the writers, then the engine
+    // the recorders first (they feed writers), then the writers, then the engine; the
+    // recorders' in-flight events wait on the writers, so the writers' deadline starts first
     if (this.#state === 'running') this.#state = 'draining'
+    this.stopWaiting()
     await Promise.all([this.#recorder?.close(), this.#rawRecorder?.close()])
     await Promise.all([this.#writers.events.close(), this.#writers.outcomes.close(), this.#writers.raw.close()])
     await this.ch.close()

@@ -43,8 +43,16 @@ export interface BatchWriter<Row> {
   /** true while inserts fail and are being retried */
   unavailable(): boolean
   /**
-   * Takes no more rows and writes what is queued, for at most `closeTimeoutMs`; what is still
-   * unwritten then is answered `aborted`. The same promise on every call.
+   * Stops waiting for ClickHouse `closeTimeoutMs` from now: whatever is not written by then (an
+   * insert still retrying, or one that hangs) is answered `aborted`, so its caller leaves the
+   * message unacknowledged and it is redelivered later. Rows keep being taken. The node calls it
+   * when it starts to close, before it drains the consumers that wait on this writer.
+   */
+  stopWaiting(): void
+  /**
+   * Takes no more rows and writes what is queued, for at most `closeTimeoutMs` (counted from
+   * stopWaiting() when that came first); what is still unwritten then is answered `aborted`.
+   * The same promise on every call.
    */
   close(): Promise<void>
   /** Resolves once close() has finished; never rejects. */
@@ -57,8 +65,15 @@ interface Item<Row> {
   readonly done: (r: WriteResult) => void
 }
 
-// Timers stay referenced: rows waiting for ClickHouse must keep the process alive until close()
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+/** What ends a wait early: the abort deadline moved closer. */
+interface Wake {
+  readonly promise: Promise<void>
+  readonly wake: () => void
+}
+function wakeable(): Wake {
+  const { promise, resolve } = Promise.withResolvers<void>()
+  return { promise, wake: resolve }
+}
 
 /**
  * Batches rows by size and time and inserts them one batch at a time. A batch that fails for a
@@ -84,6 +99,8 @@ class BatchWriterImpl<Row> extends Lifecycle implements BatchWriter<Row> {
   #running: Promise<void> | undefined
   #failing = false
   #abortAt = Infinity
+  /** resolved when #abortAt moves: a retry's sleep and a hanging insert stop waiting */
+  #wake: Wake = wakeable()
 
   constructor(ch: ClickHouse, opts: BatchWriterOptions) {
     super()
@@ -113,8 +130,16 @@ class BatchWriterImpl<Row> extends Lifecycle implements BatchWriter<Row> {
     return this.#failing
   }
 
+  stopWaiting(): void {
+    const at = Date.now() + (this.#opts.closeTimeoutMs ?? WRITER_DEFAULTS.closeTimeoutMs)
+    if (at >= this.#abortAt) return
+    this.#abortAt = at
+    this.#wake.wake()
+    this.#wake = wakeable()
+  }
+
   protected async release(): Promise<void> {
-    this.#abortAt = Date.now() + (this.#opts.closeTimeoutMs ?? WRITER_DEFAULTS.closeTimeoutMs)
+    this.stopWaiting()
     this.#kick()
     while (this.#running) await this.#running
   }
@@ -172,7 +197,11 @@ class BatchWriterImpl<Row> extends Lifecycle implements BatchWriter<Row> {
       const labels = { table: this.#table }
       try {
         const stop = clickHouseMetrics.insertSeconds.startTimer(labels)
-        await this.#ch.client.insert({ table: this.#table, values: values as Row[], format: 'JSONEachRow' })
+        // an insert that hangs past the abort deadline is given up: if it lands after all, the
+        // redelivered event writes the same rows again, which the replacing key collapses
+        if ((await this.#beforeDeadline(this.#ch.client.insert({ table: this.#table, values: values as Row[], format: 'JSONEachRow' }))) === 'late') {
+          return { type: 'aborted', error: 'ClickHouse did not answer before the writer stopped waiting' }
+        }
         stop()
         clickHouseMetrics.rowsWritten.inc(labels, values.length)
         if (this.#failing) {
@@ -191,8 +220,34 @@ class BatchWriterImpl<Row> extends Lifecycle implements BatchWriter<Row> {
         clickHouseMetrics.unavailable.set(labels, 1)
         const delayMs = Math.min(backoff.max, backoff.first * 2 ** Math.min(attempt - 1, 16))
         this.#opts.onRetry?.({ table: this.#table, error, attempt, rows: values.length, delayMs })
-        await sleep(Math.min(delayMs, Math.max(0, this.#abortAt - Date.now())))
+        await this.#sleep(delayMs)
       }
+    }
+  }
+
+  /** Waits `ms`, or less when the abort deadline comes first or moves closer. */
+  async #sleep(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    // referenced on purpose: rows waiting for ClickHouse keep the process alive until close()
+    const slept = new Promise<void>((r) => (timer = setTimeout(r, Math.min(ms, Math.max(0, this.#abortAt - Date.now())))))
+    await Promise.race([slept, this.#wake.promise])
+    clearTimeout(timer)
+  }
+
+  /** Settles with `work`, or 'late' once the abort deadline passes first. */
+  async #beforeDeadline<T>(work: Promise<T>): Promise<T | 'late'> {
+    if (this.#abortAt === Infinity) {
+      // no deadline yet: wait for the work, unless one is set meanwhile
+      const first = await Promise.race([work.then((v) => ({ v })), this.#wake.promise.then(() => undefined)])
+      if (first) return first.v
+    }
+    work.catch(() => undefined)
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), Math.max(0, this.#abortAt - Date.now()))))
+    try {
+      return await Promise.race([work, late])
+    } finally {
+      clearTimeout(timer)
     }
   }
 }

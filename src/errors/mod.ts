@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   OMNI_ERR_NATS_BINARY_MISSING: { status: 500, summary: 'no nats-server binary was found' },
   OMNI_ERR_PORT_IN_USE: { status: 500, summary: 'a port the local server needs is already taken' },
   OMNI_ERR_PUBLISH_FAILED: { status: 502, summary: 'JetStream did not acknowledge a publish' },
+  OMNI_ERR_STREAM_FULL: { status: 507, summary: 'a JetStream stream (the events or the raw archive) reached its byte or message limit and refused new data; nothing acknowledged was deleted' },
   OMNI_ERR_CLICKHOUSE_UNAVAILABLE: { status: 503, summary: 'ClickHouse cannot be reached or refused a request for a reason that may pass' },
   OMNI_ERR_DATA_LOCKED: { status: 409, summary: 'the data folder is held by another running process' },
   OMNI_ERR_CLICKHOUSE_LOCKED: { status: 409, summary: 'the embedded ClickHouse data folder is in use by another process' },
@@ -37,12 +38,14 @@ export const ERROR_CODES = {
   OMNI_ERR_WEBHOOK_UNKNOWN_SOURCE: { status: 404, summary: 'no webhook source is declared for this provider and instance' },
   OMNI_ERR_UNAUTHORIZED: { status: 401, summary: 'the request has no bearer token, or one the API does not know' },
   OMNI_ERR_FORBIDDEN: { status: 403, summary: "the bearer token's scopes do not include the one this route needs" },
+  OMNI_ERR_TENANT_FORBIDDEN: { status: 403, summary: 'an event names a tenant the bearer token may not act for' },
   OMNI_ERR_NOT_FOUND: { status: 404, summary: 'the route or the resource does not exist' },
   OMNI_ERR_CONFLICT: { status: 409, summary: 'a change conflicts with what is there: a file the API may not replace or remove, dead letters of a pipeline that no longer runs' },
   OMNI_ERR_BODY_INVALID: { status: 400, summary: 'a request body, query or header breaks the route schema' },
   OMNI_ERR_BODY_TOO_LARGE: { status: 413, summary: 'a request body is larger than the API accepts' },
   OMNI_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'a request body has a content type the route does not accept' },
   OMNI_ERR_RATE_LIMITED: { status: 429, summary: 'a token (or an address, without a token) sent more requests than its rate limit allows' },
+  OMNI_ERR_QUOTA_EXCEEDED: { status: 429, summary: 'a token sent more events or more bytes in the current window than its quota allows' },
   OMNI_ERR_UNAVAILABLE: { status: 503, summary: 'a part the route needs (NATS, ClickHouse) is not configured or not reachable' },
   OMNI_ERR_INTERNAL: { status: 500, summary: 'an unexpected error; the log has the details' },
 } as const
@@ -64,6 +67,8 @@ export interface OmniErrorOptions {
   problems?: readonly Problem[]
   /** true when retrying the same input can never succeed (goes straight to the dead letters) */
   permanent?: boolean
+  /** seconds after which a retry may succeed (the HTTP API sends it as Retry-After) */
+  retryAfterS?: number
 }
 
 export class OmniError extends Error {
@@ -72,6 +77,7 @@ export class OmniError extends Error {
   readonly status: number
   readonly problems: readonly Problem[]
   readonly permanent: boolean
+  readonly retryAfterS: number | undefined
 
   constructor(code: OmniErrorCode, message: string, opts: OmniErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause })
@@ -80,6 +86,7 @@ export class OmniError extends Error {
     this.status = ERROR_CODES[code].status
     this.problems = opts.problems ?? []
     this.permanent = opts.permanent ?? false
+    this.retryAfterS = opts.retryAfterS
   }
 
   /** The message followed by one line per problem, as the CLI prints it. */

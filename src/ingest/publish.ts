@@ -1,5 +1,5 @@
 import type { EventCatalog } from '../catalog/catalog.ts'
-import { isOmniError, omniError, type Problem } from '../errors/mod.ts'
+import { describeError, isOmniError, omniError, type Problem } from '../errors/mod.ts'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import { EVENTS_STREAM } from '../jetstream/topology.ts'
 import { CLIENT_ORIGIN, encodeIngestOrigin, ingestMsgId } from '../wire/mod.ts'
@@ -60,15 +60,34 @@ export function prepareAll(catalog: EventCatalog, inputs: readonly unknown[], lo
  * Publishes prepared events with their idempotency keys as Nats-Msg-Id and waits for every
  * stream ack: a repeat inside the duplicate window comes back `duplicate` and is stored once.
  * Every way in (HTTP, webhooks, the CLI) publishes through here, naming itself as `origin`.
+ *
+ * Every publish is settled before the answer, so a refusal never leaves publishes of the same
+ * request still in flight. When some are refused (the stream is full midway through a batch),
+ * the ones already stored stay stored, and the error says how many: the client retries the
+ * whole request with the same ids, the stored ones come back `duplicate`, and the batch ends up
+ * complete and stored once.
  */
-export function publishPrepared(publisher: AckPublisher, prepared: readonly PreparedEvent[], origin: string = CLIENT_ORIGIN): Promise<IngestResult[]> {
+export async function publishPrepared(publisher: AckPublisher, prepared: readonly PreparedEvent[], origin: string = CLIENT_ORIGIN): Promise<IngestResult[]> {
   const headers = encodeIngestOrigin(origin)
-  return Promise.all(
-    prepared.map(async (p) => {
-      const ack = await publisher.publish(p.subject, p.bytes, { msgID: ingestMsgId(p.event.idempotencykey), expectStream: EVENTS_STREAM, headers })
+  const settled = await Promise.allSettled(
+    prepared.map(async (p): Promise<IngestResult> => {
+      const ack = await publisher.publish(p.subject, p.bytes, { msgID: ingestMsgId(p.event.tenant, p.event.idempotencykey), expectStream: EVENTS_STREAM, headers })
       return { id: p.event.id, type: p.event.type, subject: p.subject, idempotencykey: p.event.idempotencykey, seq: ack.seq, duplicate: ack.duplicate }
     }),
   )
+  const failed = settled.flatMap((s, i) => (s.status === 'rejected' ? [{ index: i, reason: s.reason as unknown }] : []))
+  const first = failed[0]
+  if (!first) return settled.map((s) => (s as PromiseFulfilledResult<IngestResult>).value)
+  if (prepared.length === 1) throw first.reason
+  const stored = prepared.length - failed.length
+  const err = first.reason
+  const message = `${failed.length} of ${prepared.length} events were not stored (${describeError(err)}); ${stored} were: send the same request again, with the same ids, and those come back as duplicates`
+  if (!isOmniError(err)) throw omniError('OMNI_ERR_PUBLISH_FAILED', message, { cause: err })
+  throw omniError(err.code, message, {
+    cause: err,
+    problems: failed.slice(0, 20).map((f) => ({ where: `$[${f.index}]`, message: describeError(f.reason) })),
+    ...(err.retryAfterS !== undefined ? { retryAfterS: err.retryAfterS } : {}),
+  })
 }
 
 /** Validates and publishes one event (a convenience for tests and tools over `publishPrepared`). */

@@ -34,7 +34,7 @@ export function readWebhookBody(raw: Buffer, contentType: string | undefined): W
   }
   if (!isUtf8(raw)) {
     const offset = firstInvalidByte(raw)
-    const where = replacementPath(value) ?? '$'
+    const where = pathOrRoot(value)
     return { value, refused: { reason: `the body is not valid UTF-8 (an invalid byte at offset ${offset})`, problems: [{ where, message: `must be valid UTF-8 (an invalid byte at offset ${offset} of the body)` }] } }
   }
   return { value }
@@ -51,6 +51,16 @@ export function firstInvalidByte(b: Uint8Array): number {
     i += n
   }
   return -1
+}
+
+/** Where the bad bytes are; `$` when the document nests too deep to walk (it is refused either way). */
+function pathOrRoot(value: unknown): string {
+  try {
+    return replacementPath(value) ?? '$'
+  } catch (err) {
+    if (err instanceof RangeError) return '$'
+    throw err
+  }
 }
 
 const PLAIN_KEY = /^[A-Za-z_$][\w$]*$/

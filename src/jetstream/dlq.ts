@@ -1,4 +1,5 @@
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream'
+import { tenantAllowed, type TenantScope } from '../envelope/tenants.ts'
 import { omniError } from '../errors/mod.ts'
 import type { AckPublisher } from './publisher-types.ts'
 import { carriedKeyOrigin, deadLetterMsgId, decodeDeadLetter, decodeOrigin, DLQ_HEADERS, NATS_HEADERS, DLQ_SUBJECT_PREFIX, dlqSubject, encodeDeadLetter, encodeOrigin, redriveMsgId, redriveSubject, type DeadLetterMeta, type HeaderMap, type HeaderReader } from '../wire/mod.ts'
@@ -31,6 +32,8 @@ export interface DeadLetter extends DeadLetterMeta {
   readonly type?: string
   /** the original's emitter and ingest origin headers, sent on with a redrive (its key namespace) */
   readonly keyOrigin: HeaderMap
+  /** the event's tenant, when the body is a readable envelope */
+  readonly tenant?: string
 }
 
 export interface DeadLetterFilter {
@@ -39,6 +42,11 @@ export interface DeadLetterFilter {
   readonly type?: string
   /** substring of the error message */
   readonly error?: string
+  /**
+   * only dead letters of these tenants (undefined: every tenant); a body without a readable
+   * tenant belongs to none, so only the operator's view shows it
+   */
+  readonly tenants?: TenantScope
   readonly limit?: number
 }
 
@@ -71,9 +79,11 @@ export async function getDeadLetter(jsm: JetStreamManager, seq: number): Promise
 
 function toDeadLetter(seq: number, headers: HeaderReader | undefined, data: Uint8Array): DeadLetter {
   let type: string | undefined
+  let tenant: string | undefined
   try {
-    const parsed = JSON.parse(new TextDecoder().decode(data)) as { type?: unknown }
+    const parsed = JSON.parse(new TextDecoder().decode(data)) as { type?: unknown; tenant?: unknown }
     if (typeof parsed.type === 'string') type = parsed.type
+    if (typeof parsed.tenant === 'string') tenant = parsed.tenant
   } catch {
     // unreadable bodies are dead letters too; they simply have no type
   }
@@ -83,11 +93,12 @@ function toDeadLetter(seq: number, headers: HeaderReader | undefined, data: Uint
     keyOrigin: carriedKeyOrigin(headers),
     data,
     ...(type ? { type } : {}),
+    ...(tenant !== undefined ? { tenant } : {}),
   }
 }
 
 function matches(l: DeadLetter, f: DeadLetterFilter): boolean {
-  return (!f.stage || l.stage === f.stage) && (!f.type || l.type === f.type) && (!f.error || l.error.includes(f.error))
+  return tenantAllowed(f.tenants, l.tenant) && (!f.stage || l.stage === f.stage) && (!f.type || l.type === f.type) && (!f.error || l.error.includes(f.error))
 }
 
 /** Whether a pipeline runs now, so that a dead letter sent back to it is consumed. */

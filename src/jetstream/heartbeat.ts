@@ -1,7 +1,7 @@
 import type { JsMsg } from '@nats-io/jetstream'
 
 /** Messages held longer than this tell the server they are alive (ack_wait defaults to 30 s). */
-const WORKING_EVERY_MS = 10_000
+export const WORKING_EVERY_MS = 10_000
 
 /** Messages a consumer holds while it waits on something slow (ClickHouse), kept from redelivery. */
 export interface WorkingHeartbeat {

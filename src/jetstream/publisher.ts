@@ -63,6 +63,12 @@ const PERMANENT_SEND_ERRORS = new Set(['InvalidSubjectError', 'InvalidArgumentEr
  * 10164), message TTL not allowed or invalid (10166, 10165).
  */
 const PERMANENT_JS_ERRORS = new Set([10054, 10060, 10071, 10164, 10165, 10166])
+/** The stream store failed (10077); with these words it is a limit that refused the message, nothing broken. */
+const STREAM_FULL = /^maximum (bytes|messages|messages per subject) exceeded/
+/** JetStream as a whole has no room left (10023, insufficient resources). */
+const JS_INSUFFICIENT_RESOURCES = 10023
+/** Room comes back as consumers catch up and old data ages out, or when an operator acts: not within a second. */
+export const STREAM_FULL_RETRY_AFTER_S = 30
 
 class JetStreamPublisher implements Publisher {
   readonly #nc: NatsConnection
@@ -283,6 +289,16 @@ function settle(entry: PendingAck, m: Msg): void {
   }
   if (r.error) {
     const { code, err_code: errCode, description } = r.error
+    if ((errCode === 10077 && STREAM_FULL.test(description ?? '')) || errCode === JS_INSUFFICIENT_RESOURCES) {
+      // nothing was stored; the same message may be published again once there is room
+      entry.reject(
+        omniError('OMNI_ERR_STREAM_FULL', `the stream refused the publish to "${entry.subject}": ${description} (err_code ${errCode}); nothing was stored, retry later with the same id`, {
+          cause: r.error,
+          retryAfterS: STREAM_FULL_RETRY_AFTER_S,
+        }),
+      )
+      return
+    }
     entry.reject(
       omniError('OMNI_ERR_PUBLISH_FAILED', `JetStream rejected the publish to "${entry.subject}": ${description} (code ${code}, err_code ${errCode})`, {
         cause: r.error,

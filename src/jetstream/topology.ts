@@ -14,7 +14,7 @@ export const consumerName = (pipeline: string) => `pipeline-${pipeline}`
 const ns = (ms: number) => ms * 1_000_000
 
 export interface TopologyOptions {
-  /** the stream's duplicate window: a repeated Nats-Msg-Id inside it is dropped (default 2 min) */
+  /** the stream's duplicate window: a repeated Nats-Msg-Id inside it is dropped (default 10 min) */
   readonly duplicateWindowMs?: number
   /** largest event accepted by the stream, bytes (default 1 MiB) */
   readonly maxMsgSize?: number
@@ -26,13 +26,28 @@ export interface TopologyOptions {
    */
   readonly rawMaxAgeMs?: number
   /**
+   * the events stream's byte limit (default DEFAULT_MAX_BYTES; -1 = none): when it is reached the
+   * stream refuses new events (discard: new) instead of deleting unprocessed ones
+   */
+  readonly maxBytes?: number
+  /** the raw archive stream's byte limit (default DEFAULT_RAW_MAX_BYTES; -1 = none), also discard: new */
+  readonly rawMaxBytes?: number
+  /**
    * `upsert` (the platform at start) brings existing streams to this configuration;
    * `create-missing` (CLI commands) only creates absent ones and leaves a running setup alone.
    */
   readonly mode?: 'upsert' | 'create-missing'
 }
 
-export const DEFAULT_DUPLICATE_WINDOW_MS = 120_000
+/**
+ * Ten minutes: twice the age a signed webhook timestamp may have either way (MAX_SIGNATURE_AGE_S,
+ * 300 s, in src/webhooks/auth.ts), so a replay of a signed delivery that the signature check still
+ * accepts always lands inside the window and is dropped. JetStream keeps each message id of the
+ * window in memory, measured at about 275 bytes an id: 160 MiB at a sustained 1000 events/s.
+ */
+export const DEFAULT_DUPLICATE_WINDOW_MS = 600_000
+/** How long a consumer waits for an ack before it redelivers, unless configured. */
+export const DEFAULT_ACK_WAIT_MS = 30_000
 export const DEFAULT_MAX_MSG_SIZE = 1024 * 1024
 /**
  * Largest raw archive message: a 1 MiB body grows when JSON-escaped inside its row (measured:
@@ -42,6 +57,20 @@ export const DEFAULT_MAX_MSG_SIZE = 1024 * 1024
  */
 export const RAW_MAX_MSG_SIZE = 8 * 1024 * 1024
 const WEEK_MS = 7 * 24 * 3_600_000
+const GIB = 1024 * 1024 * 1024
+/**
+ * Byte limits of a newly created events stream and raw archive: a flood (or a stuck consumer)
+ * then meets a clear refusal (OMNI_ERR_STREAM_FULL) long before the disk is full, and nothing
+ * already acknowledged is deleted to make room. Raise them with `omni up --stream-max-bytes`.
+ */
+export const DEFAULT_MAX_BYTES = 8 * GIB
+export const DEFAULT_RAW_MAX_BYTES = 8 * GIB
+
+/**
+ * A byte limit with `discard: old` would delete acknowledged, unprocessed events to make room;
+ * so a limit set on purpose always comes with `discard: new` (refuse the publish instead).
+ */
+const byteLimit = (maxBytes: number | undefined): Partial<StreamConfig> => (maxBytes === undefined ? {} : { max_bytes: maxBytes, discard: DiscardPolicy.New })
 
 /**
  * Creates the streams that are missing. With `mode: 'upsert'` (the platform at start) an
@@ -59,8 +88,8 @@ export async function ensureStreams(jsm: JetStreamManager, opts: TopologyOptions
     {
       name: EVENTS_STREAM,
       required: { subjects: [...EVENT_SUBJECTS], max_msg_size: opts.maxMsgSize ?? DEFAULT_MAX_MSG_SIZE, allow_direct: true },
-      explicit: { ...explicitWindow, ...(opts.maxAgeMs !== undefined ? { max_age: ns(opts.maxAgeMs) } : {}) },
-      defaults: { ...window, max_age: ns(opts.maxAgeMs ?? WEEK_MS) },
+      explicit: { ...explicitWindow, ...(opts.maxAgeMs !== undefined ? { max_age: ns(opts.maxAgeMs) } : {}), ...byteLimit(opts.maxBytes) },
+      defaults: { ...window, max_age: ns(opts.maxAgeMs ?? WEEK_MS), ...byteLimit(opts.maxBytes ?? DEFAULT_MAX_BYTES) },
     },
     {
       name: DLQ_STREAM,
@@ -73,8 +102,8 @@ export async function ensureStreams(jsm: JetStreamManager, opts: TopologyOptions
       name: RAW_STREAM,
       required: { subjects: [`${RAW_SUBJECT_PREFIX}.>`], max_msg_size: RAW_MAX_MSG_SIZE, allow_direct: true },
       // a provider retry inside the window is dropped here; a later one collapses in ClickHouse
-      explicit: { ...explicitWindow, ...(opts.rawMaxAgeMs !== undefined ? { max_age: ns(opts.rawMaxAgeMs) } : {}) },
-      defaults: { ...window, max_age: ns(opts.rawMaxAgeMs ?? WEEK_MS) },
+      explicit: { ...explicitWindow, ...(opts.rawMaxAgeMs !== undefined ? { max_age: ns(opts.rawMaxAgeMs) } : {}), ...byteLimit(opts.rawMaxBytes) },
+      defaults: { ...window, max_age: ns(opts.rawMaxAgeMs ?? WEEK_MS), ...byteLimit(opts.rawMaxBytes ?? DEFAULT_RAW_MAX_BYTES) },
     },
   ]
   for (const plan of streams) warnings.push(...(await upsertStream(jsm, { updateExisting }, plan)))
@@ -138,7 +167,7 @@ export async function ensurePipelineConsumer(jsm: JetStreamManager, opts: Consum
   const filter_subjects = [...new Set([...opts.sources, redriveSubject(opts.pipeline)])]
   const mutable = {
     filter_subjects,
-    ack_wait: ns(opts.ackWaitMs ?? 30_000),
+    ack_wait: ns(opts.ackWaitMs ?? DEFAULT_ACK_WAIT_MS),
     max_ack_pending: opts.maxAckPending ?? 4096,
     max_deliver: -1,
     description: `Omni Fabric pipeline ${opts.pipeline}`,

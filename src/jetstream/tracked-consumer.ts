@@ -1,12 +1,21 @@
 import { Lifecycle } from '../util/lifecycle.ts'
 import type { ConsumeOptions, ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream'
 import { describeError } from '../errors/mod.ts'
-import { startWorkingHeartbeat, type WorkingHeartbeat } from './heartbeat.ts'
+import { startWorkingHeartbeat, WORKING_EVERY_MS, type WorkingHeartbeat } from './heartbeat.ts'
 import { DEFAULT_RETRY_POLICY, retryLater } from './settle.ts'
 import type { ConsumerFailed, Report } from './report.ts'
 
 /** How much one pull asks for: a message count or a byte budget (the client takes one, not both). */
 export type PullOptions = { readonly max_messages: number } | { readonly max_bytes: number }
+
+/**
+ * A byte-bounded pull for a consumer that holds its messages while a store is down (the
+ * recorders): each pull asks for a quarter of the budget, but never less than the largest message
+ * plus room for its headers (the server refuses a pull smaller than the next message).
+ */
+export function byteBoundedPull(maxHeldBytes: number, largestMessage: number): { readonly pull: PullOptions; readonly maxHeldBytes: number } {
+  return { pull: { max_bytes: Math.max(largestMessage + 64 * 1024, Math.floor(maxHeldBytes / 4)) }, maxHeldBytes }
+}
 
 /** running → draining → stopped, or failed when the consumer stops on its own (and stays failed). */
 export type ConsumerState = 'running' | 'draining' | 'stopped' | 'failed'
@@ -32,6 +41,13 @@ export interface TrackedConsumerOptions {
   readonly onError?: (m: JsMsg, err: unknown) => void
   /** reports, once, that the consumer stopped without close() (the connection closed for good) */
   readonly report?: Report<ConsumerFailed>
+  /**
+   * A byte budget for the messages in flight (their payloads). Past it the consumer stops
+   * pulling until half of it is settled: max_ack_pending bounds only the count, and messages
+   * held while ClickHouse is down could otherwise reach max_ack_pending × the largest message.
+   * What is held stays under this budget plus what one pull brings.
+   */
+  readonly maxHeldBytes?: number
 }
 
 /** A running consumer whose handlers are counted, so close() can wait for them. */
@@ -41,6 +57,8 @@ export interface TrackedConsumer {
   readonly failure: string | undefined
   /** messages handed to the handler and not settled yet */
   inFlight(): number
+  /** the payload bytes of those messages */
+  heldBytes(): number
   /** Stops pulling and resolves once every handler has settled; the same promise on every call. */
   close(): Promise<void>
   /** Resolves once the consumer is stopped or failed; never rejects. */
@@ -56,8 +74,11 @@ export interface TrackedConsumer {
  */
 export async function startTrackedConsumer(opts: TrackedConsumerOptions): Promise<TrackedConsumer> {
   const consumer = await opts.js.consumers.get(opts.stream, opts.consumer)
-  const tracked = new TrackedConsumerImpl(opts)
-  await tracked.start((callback) => {
+  // a held message must say it is alive well within ack_wait, or a short ack_wait redelivers it
+  // while its first delivery still waits (on ClickHouse)
+  const ackWaitMs = ((await consumer.info(true)).config.ack_wait ?? 30_000_000_000) / 1_000_000
+  const tracked = new TrackedConsumerImpl(opts, startWorkingHeartbeat(Math.min(WORKING_EVERY_MS, Math.max(100, Math.floor(ackWaitMs / 3)))))
+  await tracked.start(async (callback) => {
     const pull: ConsumeOptions = 'max_bytes' in opts.pull ? { max_bytes: opts.pull.max_bytes, callback } : { max_messages: opts.pull.max_messages, callback }
     return consumer.consume(pull)
   })
@@ -66,18 +87,24 @@ export async function startTrackedConsumer(opts: TrackedConsumerOptions): Promis
 
 class TrackedConsumerImpl extends Lifecycle implements TrackedConsumer {
   readonly #opts: TrackedConsumerOptions
-  readonly #heartbeat: WorkingHeartbeat = startWorkingHeartbeat()
+  readonly #heartbeat: WorkingHeartbeat
   #state: ConsumerState = 'running'
   #messages: ConsumerMessages | undefined
   #stopped: Promise<void> = Promise.resolve()
   #inFlight = 0
+  #heldBytes = 0
+  #consume: ((callback: (m: JsMsg) => void) => Promise<ConsumerMessages>) | undefined
+  /** set while pulling is stopped for the byte budget; resolves once it is started again */
+  #paused: { readonly resumed: Promise<void>; readonly resume: () => void } | undefined
+  #resuming: Promise<void> = Promise.resolve()
   #batch: JsMsg[] = []
   #idle: (() => void)[] = []
   failure: string | undefined
 
-  constructor(opts: TrackedConsumerOptions) {
+  constructor(opts: TrackedConsumerOptions, heartbeat: WorkingHeartbeat) {
     super()
     this.#opts = opts
+    this.#heartbeat = heartbeat
   }
 
   get state(): ConsumerState {
@@ -88,18 +115,57 @@ class TrackedConsumerImpl extends Lifecycle implements TrackedConsumer {
     return this.#inFlight
   }
 
+  heldBytes(): number {
+    return this.#heldBytes
+  }
+
   async start(consume: (callback: (m: JsMsg) => void) => Promise<ConsumerMessages>): Promise<void> {
+    this.#consume = consume
     try {
-      this.#messages = await consume(this.#enqueue)
+      await this.#open()
     } catch (err) {
       this.#heartbeat.stop()
       throw err
     }
-    this.#stopped = this.#messages.closed().then(
+  }
+
+  /** Starts pulling; the consumer stopping by itself (not by #pause or close) fails it. */
+  async #open(): Promise<void> {
+    if (!this.#consume) throw new Error('the consumer was not started')
+    const messages = await this.#consume(this.#enqueue)
+    this.#messages = messages
+    this.#stopped = messages.closed().then(
       // the consumer only stops by itself when the connection is gone for good
-      (err) => this.#fail(err ? describeError(err) : 'consumer stopped'),
-      (err: unknown) => this.#fail(describeError(err)),
+      (err) => {
+        if (messages === this.#messages) this.#fail(err ? describeError(err) : 'consumer stopped')
+      },
+      (err: unknown) => {
+        if (messages === this.#messages) this.#fail(describeError(err))
+      },
     )
+  }
+
+  /** Over the byte budget: stop pulling (what a pull still brings is handled as usual). */
+  #pause(): void {
+    const messages = this.#messages
+    this.#messages = undefined
+    const { promise, resolve } = Promise.withResolvers<void>()
+    this.#paused = { resumed: promise, resume: resolve }
+    messages?.stop()
+  }
+
+  /** Back under half the budget: pull again, unless closing meanwhile. */
+  #resume(): void {
+    const paused = this.#paused
+    if (!paused) return
+    this.#paused = undefined
+    if (this.closing || this.#state !== 'running') return paused.resume()
+    this.#resuming = this.#open()
+      .then(
+        () => (this.closing ? this.#messages?.stop() : undefined),
+        (err: unknown) => this.#fail(describeError(err)),
+      )
+      .finally(paused.resume)
   }
 
   #fail(reason: string): void {
@@ -114,6 +180,9 @@ class TrackedConsumerImpl extends Lifecycle implements TrackedConsumer {
     // while draining, a message is left unacknowledged: the server redelivers it
     if (this.closing) return
     this.#inFlight++
+    this.#heldBytes += m.data.length
+    const budget = this.#opts.maxHeldBytes
+    if (budget !== undefined && this.#heldBytes >= budget && !this.#paused) this.#pause()
     this.#batch.push(m)
     if (this.#batch.length === 1) setImmediate(this.#startBatch)
   }
@@ -130,14 +199,16 @@ class TrackedConsumerImpl extends Lifecycle implements TrackedConsumer {
       }
       settled
         .catch((err: unknown) => this.#settleError(m, err))
-        .finally(this.#release)
+        .finally(() => this.#release(m.data.length))
         // a nak on a closed connection: the server redelivers after ack_wait anyway
         .catch(() => undefined)
     }
   }
 
-  readonly #release = (): void => {
+  #release(bytes: number): void {
     this.#inFlight--
+    this.#heldBytes -= bytes
+    if (this.#paused && this.#heldBytes <= (this.#opts.maxHeldBytes ?? 0) / 2) this.#resume()
     if (this.#inFlight === 0) for (const f of this.#idle.splice(0)) f()
   }
 
@@ -155,6 +226,7 @@ class TrackedConsumerImpl extends Lifecycle implements TrackedConsumer {
   protected async release(): Promise<void> {
     if (this.#state === 'running') this.#state = 'draining'
     // stop pulling; messages that arrive meanwhile are never acked, so they are redelivered
+    await this.#resuming
     await this.#messages?.close().catch(() => undefined)
     await this.#stopped
     while (this.#inFlight > 0) await new Promise<void>((r) => this.#idle.push(r))

@@ -89,6 +89,11 @@ export function compileNodeConfig(opts: NodeOptions): NodeConfig {
   for (const [k, v] of Object.entries(opts.worker ?? {})) {
     if (v !== undefined && (!Number.isInteger(v) || v <= 0)) problems.push({ where: `worker.${k}`, message: `must be a positive integer, got ${String(v)}` })
   }
+  for (const k of ['maxBytes', 'rawMaxBytes'] as const) {
+    const v = opts.streams?.[k]
+    // -1 is JetStream's "no limit"; 0 would read as none to JetStream and as "nothing" to a person
+    if (v !== undefined && (!Number.isSafeInteger(v) || (v < 1 && v !== -1))) problems.push({ where: `streams.${k}`, message: `must be a byte count above 0, or -1 for no limit, got ${String(v)}` })
+  }
   if (problems.length > 0) throw omniError('OMNI_ERR_CONFIG', `${problems.length} invalid node option(s)`, { problems })
   return Object.freeze({
     ...opts,

@@ -1,5 +1,5 @@
 import { Gauge } from 'prom-client'
-import { consumerName, DLQ_STREAM, EVENTS_STREAM } from '../jetstream/topology.ts'
+import { consumerName, DLQ_STREAM, EVENTS_STREAM, RAW_STREAM } from '../jetstream/topology.ts'
 import { metricsRegistry } from '../observability/metrics.ts'
 import type { JetStreamManager } from '@nats-io/jetstream'
 import type { CompiledPipeline } from '../pipeline/compile.ts'
@@ -53,9 +53,28 @@ export function registerStreamGauges(jsm: JetStreamManager, pipelines: () => rea
       this.set(info?.state.messages ?? 0)
     },
   })
+  // a stream at its limit refuses ingest (507): an alert on stored / limit sees it coming
+  const streamBytes = new Gauge({
+    name: 'omni_stream_bytes',
+    help: 'Bytes a stream holds (kind=stored) and its byte limit (kind=limit, absent when it has none); at the limit ingest is refused with 507',
+    labelNames: ['stream', 'kind'],
+    registers: [],
+    async collect() {
+      this.reset()
+      await Promise.all(
+        [EVENTS_STREAM, RAW_STREAM, DLQ_STREAM].map(async (stream) => {
+          const info = await jsm.streams.info(stream).catch(() => undefined)
+          if (!info) return
+          this.set({ stream, kind: 'stored' }, info.state.bytes)
+          if (info.config.max_bytes > 0) this.set({ stream, kind: 'limit' }, info.config.max_bytes)
+        }),
+      )
+    },
+  })
   const mine: Owned = [
     { name: 'omni_consumer_lag', gauge: lag as Gauge },
     { name: 'omni_dead_letters_stored', gauge: deadLetters },
+    { name: 'omni_stream_bytes', gauge: streamBytes as Gauge },
   ]
   owners.push(mine)
   install(mine)

@@ -5,11 +5,14 @@ import type { NatsConnection } from '@nats-io/transport-node'
 import { startClickHouseSink, type ClickHouseSink } from '../clickhouse/sink.ts'
 import { connectNats } from '../jetstream/connect.ts'
 import { createDedupStore } from '../jetstream/dedup-store.ts'
+import { openSettledMarks } from '../jetstream/settled-marks.ts'
 import { createPublisher } from '../jetstream/publisher.ts'
 import { runningSetWriter } from '../jetstream/running-set.ts'
-import { ensureStreams } from '../jetstream/topology.ts'
+import { DEFAULT_ACK_WAIT_MS, ensureStreams } from '../jetstream/topology.ts'
+import { duplicateWindowWarning } from '../pipeline/duplicate-window.ts'
 import { loadManifestsOrThrow } from '../manifests/load.ts'
 import { openApprovals, openHighWaterMarks } from '../plugins/mod.ts'
+import { MAX_SIGNATURE_AGE_S } from '../webhooks/mod.ts'
 import { hasSlowMultiFilter } from '../server/version.ts'
 import { loadOrCreateNatsCredentials, startNatsServer, type ManagedNatsServer, type NatsCredentials } from '../server/mod.ts'
 import { compileNodeConfig, type NodeConfig, type NodeOptions } from './config.ts'
@@ -99,13 +102,21 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
     const js = jetstream(nc)
     // an operator's settings on existing streams are kept; each difference is said once
     for (const warning of await ensureStreams(jsm, { ...config.streams, mode: 'upsert' })) logger.warn(warning)
+    const window = config.streams.duplicateWindowMs
+    if (window !== undefined && window < 2 * MAX_SIGNATURE_AGE_S * 1000) {
+      logger.warn(`the duplicate window (${window} ms) is shorter than twice the accepted age of a signed webhook timestamp (${MAX_SIGNATURE_AGE_S} s): a replayed signed delivery may be stored again`)
+    }
+    const shortWindow = await duplicateWindowWarning(jsm, config.worker.ackWaitMs ?? DEFAULT_ACK_WAIT_MS)
+    if (shortWindow) logger.warn(shortWindow)
     const publisher = createPublisher(nc)
     stack.defer(() => publisher.close())
     const dedup = await createDedupStore(js, config.worker.dedupTtlMs)
 
     let catalog = loaded.catalog
     const report = nodeReporter(config, status, (reason) => node.fail(reason))
-    const runner = createPipelineRunner({ config, js, jsm, publisher, dedup, catalog: () => catalog, host, sink: () => sink, report })
+    // only outcome rows can keep an event waiting after its outputs are stored: no ClickHouse, no marks
+    const marks = config.clickhouse ? await openSettledMarks(js, jsm, publisher) : undefined
+    const runner = createPipelineRunner({ config, js, jsm, publisher, dedup, catalog: () => catalog, host, sink: () => sink, report, ...(marks ? { marks } : {}) })
     runner.preload(loaded.pipelines)
     // consumer lag and stored dead letters, read from JetStream when Prometheus scrapes
     const unregisterGauges = registerStreamGauges(jsm, () => runner.pipelines())
@@ -120,6 +131,7 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
         pipelines: () => runner.pipelines(),
         logger,
         ...(config.worker.maxInFlight ? { maxInFlight: config.worker.maxInFlight } : {}),
+        ...(config.streams.maxMsgSize ? { maxMsgSize: config.streams.maxMsgSize } : {}),
         ...(config.worker.ackWaitMs ? { ackWaitMs: config.worker.ackWaitMs } : {}),
         ...(config.clickhouseWriter ? { writer: config.clickhouseWriter } : {}),
         report,
@@ -137,6 +149,9 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
     stack.defer(() => runningSet.close())
     // deferred before the apply: workers started by an apply that fails half way are drained too
     stack.defer(() => runner.close())
+    // released before the runner: workers waiting on a ClickHouse that is down get a bounded
+    // wait, then leave their events unacknowledged (redelivered later) instead of holding close()
+    stack.defer(async () => sink?.stopWaiting())
     await runner.apply(loaded.pipelines)
     await runningSet.write(runner.pipelines())
 

@@ -26,6 +26,10 @@ export function nodeReporter(config: NodeConfig, status: StatusHub, fail: (reaso
       case 'outcomes-rejected':
         logger.error({ pipeline: s.pipeline, error: s.error }, 'ClickHouse refused the outcome rows of a dead-lettered event')
         break
+      case 'mark-failed':
+        // not streamed: the event is settled as usual, only its protection after the window is missing
+        logger.warn({ pipeline: s.pipeline, seq: s.seq, error: s.error }, 'could not mark the outputs of an event as published; a redelivery after the duplicate window could store them again')
+        return
       default:
         recordSettled(s)
     }

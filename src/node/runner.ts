@@ -2,6 +2,7 @@ import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
 import type { EventCatalog } from '../catalog/catalog.ts'
 import type { ClickHouseSink } from '../clickhouse/sink.ts'
 import type { DedupStore } from '../jetstream/dedup-store.ts'
+import type { SettledMarks } from '../jetstream/settled-marks.ts'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import { ensurePipelineConsumer } from '../jetstream/topology.ts'
 import type { Report } from '../jetstream/report.ts'
@@ -21,6 +22,8 @@ export interface RunnerDeps {
   readonly host: PluginHost | undefined
   /** ClickHouse, once it is open (the runner is made before it, since the recorder asks it for the pipelines) */
   readonly sink: () => ClickHouseSink | undefined
+  /** where workers mark outputs published while their outcome rows wait (with ClickHouse only) */
+  readonly marks?: SettledMarks
   /** what every worker reports through */
   readonly report: Report<WorkerStatus>
 }
@@ -125,6 +128,7 @@ class PipelineRunnerImpl extends Lifecycle implements PipelineRunner {
       catalog: this.#deps.catalog,
       dedup: this.#deps.dedup,
       ...(sink ? { outcomes: sink.outcomes } : {}),
+      ...(this.#deps.marks ? { marks: this.#deps.marks } : {}),
       ...(config.worker.batch ? { batch: config.worker.batch } : {}),
       report: this.#deps.report,
     })

@@ -1,5 +1,6 @@
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream'
 import type { DedupStore } from '../jetstream/dedup-store.ts'
+import type { SettledMark, SettledMarks } from '../jetstream/settled-marks.ts'
 import type { StageServices } from './stage.ts'
 import type { Envelope } from '../envelope/schema.ts'
 import { assertEnvelope } from '../envelope/validate.ts'
@@ -63,7 +64,37 @@ export interface WorkerOptions {
    * outcomes are written; while the sink waits for its store, the events wait unacked.
    */
   readonly outcomes?: OutcomeSink
+  /**
+   * Where a delivery marks that its outputs (or its dead letter) are stored, when its outcome
+   * rows are slow to be written; a redelivery that finds the mark publishes nothing again.
+   */
+  readonly marks?: SettledMarks
 }
+
+/**
+ * How long the outcome rows may take before the worker marks the event's outputs as published.
+ * Most writes take milliseconds and need no mark; one that waits longer may outlast the stream's
+ * duplicate window, so the mark is written before that can matter (see #awaitRows).
+ */
+export const MARK_AFTER_MS = 1000
+
+/**
+ * One timer for every event waiting on its rows, not one each (measured: a timer per event
+ * doubles the worker's per-event promise overhead): it fires between MARK_AFTER_MS and twice that
+ * after an event starts waiting.
+ */
+let markDeadline: { readonly at: number; readonly fired: Promise<undefined> } | undefined
+function nextMarkDeadline(): Promise<undefined> {
+  const now = Date.now()
+  if (!markDeadline || markDeadline.at < now + MARK_AFTER_MS) {
+    const fired = new Promise<undefined>((r) => setTimeout(() => r(undefined), 2 * MARK_AFTER_MS).unref())
+    markDeadline = { at: now + 2 * MARK_AFTER_MS, fired }
+  }
+  return markDeadline.fired
+}
+
+/** The longest wait before an event whose outputs failed to publish is delivered again (see duplicate-window.ts). */
+export const OUTPUTS_RETRY_MAX_MS = 30_000
 
 /** What a worker reports. */
 export type WorkerStatus =
@@ -72,6 +103,8 @@ export type WorkerStatus =
   | { readonly type: 'hook-failed'; readonly pipeline: string; readonly error: string }
   /** the sink refused the outcomes of an event that is dead-lettered anyway */
   | { readonly type: 'outcomes-rejected'; readonly pipeline: string; readonly error: string }
+  /** the published-outputs mark could not be written; a redelivery after the duplicate window could publish again */
+  | { readonly type: 'mark-failed'; readonly pipeline: string; readonly seq: number; readonly error: string }
   | Acking
   | ConsumerFailed
 
@@ -151,13 +184,22 @@ class PipelineWorkerImpl implements PipelineWorker {
     } catch (err) {
       return this.#fail(m, pipeline, 'decode', describeError(err), true)
     }
-    const catalog = this.#opts.catalog()
     // Only a pipeline's own outputs skip the catalog: whatever else is on the stream may come
     // from a producer on NATS that never went through the ingest checks.
     if (!decodeEmittedBy(m.headers)) {
-      const refused = catalogRefusal(catalog.get(event.type), event)
+      const refused = catalogRefusal(this.#opts.catalog().get(event.type), event)
       if (refused !== undefined) return this.#fail(m, pipeline, CATALOG_STAGE, refused, true)
     }
+    // only a redelivery can find a mark: a first delivery skips the look-up
+    const marks = this.#opts.marks
+    if (marks && this.#opts.outcomes && m.info.deliveryCount > 1) {
+      return marks.get(pipeline.name, m.info.streamSequence).then((mark) => (mark ? this.#settleMarked(m, pipeline, event, mark as SettledMark<StageOutcome>, keepAlive) : this.#run(m, pipeline, event, keepAlive)))
+    }
+    return this.#run(m, pipeline, event, keepAlive)
+  }
+
+  #run(m: JsMsg, pipeline: CompiledPipeline, event: Envelope, keepAlive: KeepAlive): Promise<void> {
+    const catalog = this.#opts.catalog()
     const outcome = executePipeline(pipeline, event, {
       catalog,
       attempt: m.info.deliveryCount,
@@ -181,7 +223,7 @@ class PipelineWorkerImpl implements PipelineWorker {
         const bytes = Buffer.from(JSON.stringify(e.event))
         try {
           if (bytes.length > MAX_ADDITIVE_EMISSION_BYTES) throw new Error(`${bytes.length} bytes, more than the ${MAX_ADDITIVE_EMISSION_BYTES} an emission may hold`)
-          await this.#opts.publisher.publish(e.subject, bytes, { msgID: additiveMsgId(pipeline.name, stage, e.event.idempotencykey, e.subject), headers })
+          await this.#opts.publisher.publish(e.subject, bytes, { msgID: additiveMsgId(pipeline.name, stage, e.event.tenant, e.event.idempotencykey, e.subject), headers })
         } catch (err) {
           // one outcome per stage: the stage ran, but what it emitted was not stored
           const failed = { stage, type: 'failed' as const, error: `its emission to ${e.subject} was not stored: ${describeError(err)}` }
@@ -203,20 +245,34 @@ class PipelineWorkerImpl implements PipelineWorker {
       await Promise.all(
         outcome.emissions
           .filter((e) => e.additiveStage === undefined)
-          .map((e) => this.#opts.publisher.publish(e.subject, Buffer.from(JSON.stringify(e.event)), { msgID: outputMsgId(e.event.idempotencykey, pipeline.name, e.subject), headers })),
+          .map((e) => this.#opts.publisher.publish(e.subject, Buffer.from(JSON.stringify(e.event)), { msgID: outputMsgId(e.event.tenant, e.event.idempotencykey, pipeline.name, e.subject), headers })),
       )
       await this.#publishAdditive(pipeline, outcome, headers)
     } catch (err) {
       // The stream refusing an output for good (too large, …) dead-letters the event; an
       // outage (timeouts, a restarting server) must not use up its deliveries, so it retries.
       if (isOmniError(err) && err.permanent) return this.#fail(m, pipeline, 'outputs', describeError(err), true)
-      return this.#retryLater(m, pipeline, 'outputs', describeError(err))
+      // some outputs may be stored: the retry must come inside the duplicate window, whatever the backoff
+      return this.#retryLater(m, pipeline, 'outputs', describeError(err), OUTPUTS_RETRY_MAX_MS)
     }
+    // The order, and why no output is ever stored twice (issue 12, section 2):
+    //   outputs PubAck'd → [mark, when the rows are slow] → outcome rows → hooks → ack.
+    // The stream drops a repeated output id only inside its duplicate window, so a redelivery
+    // may publish again only while that window still covers the first publish. Rows written
+    // within MARK_AFTER_MS leave no time for that. Rows that take longer (ClickHouse down,
+    // however long) get the mark first, before any long wait or nak; a redelivery at any later
+    // time finds it (#handle) and publishes nothing. What is left is a crash in the moment
+    // between the last PubAck and the mark, followed by a redelivery later than the window: the
+    // window must exceed ack_wait + 2 × MARK_AFTER_MS (duplicate-window.ts), and a dead node be
+    // back within it.
     // Outcomes go in before the after-commit hooks: once a dedup marker is set, a redelivery
-    // would record the event as a duplicate over its real outcome.
+    // without a mark would record the event as a duplicate over its real outcome.
     const sink = this.#opts.outcomes
     if (sink) {
-      const written = await keepAlive(m, sink.record({ pipeline, event, seq: m.info.streamSequence, attempt: m.info.deliveryCount, outcomes: outcome.outcomes }))
+      const attempt = m.info.deliveryCount
+      const rows = sink.record({ pipeline, event, seq: m.info.streamSequence, attempt, outcomes: outcome.outcomes })
+      const mark: SettledMark<StageOutcome> = { type: 'published', attempt, outcomes: outcome.outcomes, ...(outcome.type === 'dropped' ? { dropped: { stage: outcome.stage, reason: outcome.reason } } : {}) }
+      const written = await this.#awaitRows(m, pipeline, keepAlive, rows, mark)
       if (written.type === 'aborted') return retrySoon(m, pipeline)
       if (written.type === 'rejected') return this.#fail(m, pipeline, SINK_STAGE, written.error, true)
     }
@@ -225,6 +281,10 @@ class PipelineWorkerImpl implements PipelineWorker {
     for (const hook of outcome.afterCommit) {
       await hook().catch((err: unknown) => this.#opts.report?.({ type: 'hook-failed', pipeline: pipeline.name, error: describeError(err) }))
     }
+    this.#ack(m, pipeline, outcome)
+  }
+
+  #ack(m: JsMsg, pipeline: CompiledPipeline, outcome: Extract<EventOutcome, { type: 'done' | 'dropped' }>): void {
     this.#opts.report?.({ type: 'acking', consumer: pipeline.name, seq: m.info.streamSequence, attempt: m.info.deliveryCount })
     m.ack()
     if (outcome.type === 'done') this.#stats.acked++
@@ -232,13 +292,65 @@ class PipelineWorkerImpl implements PipelineWorker {
     this.#opts.report?.({ type: 'acked', pipeline: pipeline.name, seq: m.info.streamSequence, outcome })
   }
 
+  /**
+   * Waits for the outcome rows of a delivery whose outputs (or dead letter) are stored. Rows that
+   * are not written within MARK_AFTER_MS (up to twice that), or that the closing sink gave up on, get `mark` first:
+   * from then on a redelivery, however late, publishes nothing again (#handle).
+   */
+  async #awaitRows(m: JsMsg, pipeline: CompiledPipeline, keepAlive: KeepAlive, rows: Promise<RecordResult>, mark: SettledMark<StageOutcome>): Promise<RecordResult> {
+    const marks = this.#opts.marks
+    if (!marks) return keepAlive(m, rows)
+    const quick = await keepAlive(m, Promise.race([rows, nextMarkDeadline()]))
+    if (quick && quick.type !== 'aborted') return quick
+    await keepAlive(
+      m,
+      marks.put(pipeline.name, m.info.streamSequence, mark).catch((err: unknown) => this.#opts.report?.({ type: 'mark-failed', pipeline: pipeline.name, seq: m.info.streamSequence, error: describeError(err) })),
+    )
+    return quick ?? keepAlive(m, rows)
+  }
+
+  /**
+   * A redelivery of an event whose outputs (or dead letter) an earlier delivery stored: nothing is
+   * run or published again; the rows that delivery meant to write are written, then it is settled
+   * the same way. (The after-commit hooks of that delivery are not run again: they are lost only
+   * if it died between its mark and its hooks.)
+   */
+  async #settleMarked(m: JsMsg, pipeline: CompiledPipeline, event: Envelope, mark: SettledMark<StageOutcome>, keepAlive: KeepAlive): Promise<void> {
+    const sink = this.#opts.outcomes as OutcomeSink
+    const seq = m.info.streamSequence
+    if (mark.type === 'dead-lettered') {
+      const written = await keepAlive(m, sink.record({ pipeline, event, seq, attempt: mark.attempt, outcomes: mark.outcomes, deadLettered: { stage: mark.stage, error: mark.error } }))
+      if (!this.#mayTerminate(pipeline, written)) return retrySoon(m, pipeline)
+      m.term(`dead-lettered at stage ${mark.stage}`)
+      this.#stats.deadLettered++
+      this.#opts.report?.({ type: 'dead-lettered', pipeline: pipeline.name, seq, attempt: mark.attempt, stage: mark.stage, error: mark.error })
+      return
+    }
+    const written = await keepAlive(m, sink.record({ pipeline, event, seq, attempt: mark.attempt, outcomes: mark.outcomes }))
+    if (written.type === 'aborted') return retrySoon(m, pipeline)
+    if (written.type === 'rejected') return this.#fail(m, pipeline, SINK_STAGE, written.error, true)
+    const outcomes = [...mark.outcomes]
+    this.#ack(
+      m,
+      pipeline,
+      mark.dropped
+        ? { type: 'dropped', stage: mark.dropped.stage, reason: mark.dropped.reason, emissions: [], afterCommit: [], outcomes }
+        : { type: 'done', event, labels: {}, emissions: [], afterCommit: [], outcomes },
+    )
+  }
+
   async #fail(m: JsMsg, pipeline: CompiledPipeline, stage: string, error: string, permanent: boolean, ran?: { event: Envelope; outcomes: readonly StageOutcome[]; keepAlive: KeepAlive }): Promise<void> {
     const attempt = m.info.deliveryCount
     if (mayRetry(pipeline, attempt, permanent)) return this.#retryLater(m, pipeline, stage, error)
     const sink = this.#opts.outcomes
     // the event is safe in the dead letters by then; its outcomes are wanted, not required
+    // the same order as outputs (#settle): dead letter PubAck'd → [mark, when the rows are slow]
+    // → rows → term, so a redelivery after the DLQ's duplicate window makes no second letter
     const recordOutcomes = sink && ran
-      ? async () => this.#mayTerminate(pipeline, await ran.keepAlive(m, sink.record({ pipeline, event: ran.event, seq: m.info.streamSequence, attempt, outcomes: ran.outcomes, deadLettered: { stage, error } })))
+      ? async () => {
+          const rows = sink.record({ pipeline, event: ran.event, seq: m.info.streamSequence, attempt, outcomes: ran.outcomes, deadLettered: { stage, error } })
+          return this.#mayTerminate(pipeline, await this.#awaitRows(m, pipeline, ran.keepAlive, rows, { type: 'dead-lettered', attempt, stage, error, outcomes: ran.outcomes }))
+        }
       : undefined
     const terminated = await deadLetterAndTerm(m, { publisher: this.#opts.publisher, policy: pipeline, pipeline: pipeline.name, stage, error, ...(recordOutcomes ? { beforeTerm: recordOutcomes } : {}) })
     if (!terminated) return
@@ -252,8 +364,8 @@ class PipelineWorkerImpl implements PipelineWorker {
     return written.type !== 'aborted'
   }
 
-  #retryLater(m: JsMsg, pipeline: CompiledPipeline, stage: string, error: string): void {
-    const delayMs = retryLater(m, pipeline)
+  #retryLater(m: JsMsg, pipeline: CompiledPipeline, stage: string, error: string, maxDelayMs = Infinity): void {
+    const delayMs = retryLater(m, maxDelayMs < Infinity ? { maxDeliveries: pipeline.maxDeliveries, backoffMs: pipeline.backoffMs.map((ms) => Math.min(ms, maxDelayMs)) } : pipeline)
     this.#stats.retried++
     this.#opts.report?.({ type: 'retry', pipeline: pipeline.name, seq: m.info.streamSequence, attempt: m.info.deliveryCount, delayMs, stage, error })
   }

@@ -36,6 +36,9 @@ export function createGenericAdapter(mapping: GenericMapping): WebhookAdapter {
         const list = readPath(body, mapping.items)
         if (!Array.isArray(list)) throw omniError('OMNI_ERR_WEBHOOK_INVALID', `the body has no array at ${mapping.items}`, { problems: [{ where: `$.${mapping.items}`, message: 'must be an array' }], permanent: true })
         items = list
+        if (delivery.maxEvents !== undefined && list.length > delivery.maxEvents) {
+          throw omniError('OMNI_ERR_BODY_TOO_LARGE', `the delivery holds ${list.length} events; at most ${delivery.maxEvents} fit in one request, so send them in several (the list at $.${mapping.items})`, { permanent: true })
+        }
       }
       return items.map((item, i) => {
         const read = (path: string) => (path.startsWith('$.') ? readPath(body, path.slice(2)) : readPath(item, path))

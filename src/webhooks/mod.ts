@@ -2,7 +2,7 @@
 import type { WebhookSource } from './source.ts'
 
 export { compileWebhookSource, WebhookSourceSchema, ADAPTERS, type WebhookSource } from './source.ts'
-export { verifyWebhook, type CompiledWebhookAuth } from './auth.ts'
+export { MAX_SIGNATURE_AGE_S, verifyWebhook, type CompiledWebhookAuth } from './auth.ts'
 export { UNKNOWN_EVENT_TYPE, type AdaptedEvent, type WebhookAdapter, type WebhookDelivery } from './types.ts'
 
 export interface WebhookRegistry {

@@ -3,7 +3,7 @@ import type { EventCatalog } from '../catalog/catalog.ts'
 import type { Problem } from '../errors/mod.ts'
 import { checkAgainstSchema, problemAt } from '../yaml/check.ts'
 import type { YamlManifest } from '../yaml/yaml.ts'
-import { AUTH_TYPES, DEFAULT_HEADERS, ed25519Key, type CompiledWebhookAuth } from './auth.ts'
+import { AUTH_TYPES, DEFAULT_HEADERS, DEFAULT_TIMESTAMP_HEADER, ed25519Key, type CompiledWebhookAuth } from './auth.ts'
 import { discordAdapter } from './discord.ts'
 import { evolutionAdapter } from './evolution.ts'
 import { createGenericAdapter, type GenericMapping } from './generic.ts'
@@ -47,6 +47,7 @@ export const WebhookSourceSchema = Type.Object(
         {
           type: Type.Union(AUTH_TYPES.map((a) => Type.Literal(a))),
           header: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9-]+$' })),
+          timestampHeader: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9-]+$', description: 'hmac-sha256-timestamped: the header with the signed Unix time' })),
           encoding: Type.Optional(Type.Union([Type.Literal('hex'), Type.Literal('base64')])),
           secretEnv: Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$', description: 'the environment variable holding the secret (never the secret itself)' }),
         },
@@ -120,7 +121,9 @@ function compileAuth(manifest: YamlManifest, auth: NonNullable<SourceSpec['auth'
     problems.push(problemAt(manifest, ['auth', 'secretEnv'], `the environment variable ${auth.secretEnv} is not set (it holds the ${auth.type} secret)`))
     return undefined
   }
-  if (auth.encoding !== undefined && auth.type !== 'hmac-sha256') problems.push(problemAt(manifest, ['auth', 'encoding'], 'only hmac-sha256 takes an encoding'))
+  const hmac = auth.type === 'hmac-sha256' || auth.type === 'hmac-sha256-timestamped'
+  if (auth.encoding !== undefined && !hmac) problems.push(problemAt(manifest, ['auth', 'encoding'], 'only hmac-sha256 and hmac-sha256-timestamped take an encoding'))
+  if (auth.timestampHeader !== undefined && auth.type !== 'hmac-sha256-timestamped') problems.push(problemAt(manifest, ['auth', 'timestampHeader'], 'only hmac-sha256-timestamped takes a timestampHeader'))
   switch (auth.type) {
     case 'ed25519':
       if (!/^[0-9a-f]{64}$/i.test(secret)) {
@@ -130,6 +133,14 @@ function compileAuth(manifest: YamlManifest, auth: NonNullable<SourceSpec['auth'
       return { type: 'ed25519', key: ed25519Key(secret) }
     case 'hmac-sha256':
       return { type: 'hmac-sha256', header: (auth.header ?? DEFAULT_HEADERS['hmac-sha256']).toLowerCase(), encoding: auth.encoding ?? 'hex', secret }
+    case 'hmac-sha256-timestamped':
+      return {
+        type: 'hmac-sha256-timestamped',
+        header: (auth.header ?? DEFAULT_HEADERS['hmac-sha256-timestamped']).toLowerCase(),
+        timestampHeader: (auth.timestampHeader ?? DEFAULT_TIMESTAMP_HEADER).toLowerCase(),
+        encoding: auth.encoding ?? 'hex',
+        secret,
+      }
     case 'shared-secret':
     case 'evolution-apikey':
       return { type: auth.type, header: (auth.header ?? DEFAULT_HEADERS[auth.type]).toLowerCase(), secret }

@@ -14,6 +14,11 @@ export interface WebhookDelivery {
   readonly body: unknown
   /** when the route received it (ms since the epoch) */
   readonly receivedAt: number
+  /**
+   * the most events the delivery may become (one request's cap): an adapter that splits a body
+   * into items refuses more before it maps any, so a large list costs no work
+   */
+  readonly maxEvents?: number
 }
 
 /**

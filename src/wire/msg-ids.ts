@@ -14,34 +14,55 @@ export const INGEST_ID_PREFIX = 'in:'
 /** The namespace of pipeline outputs. */
 export const OUTPUT_ID_PREFIX = 'out:'
 
-/** An ingested event: `in:<idempotency key>`. */
-export const ingestMsgId = (idempotencyKey: string): string => `${INGEST_ID_PREFIX}${idempotencyKey}`
+/**
+ * An event's tenant and idempotency key as one string, `<length of the tenant>.<tenant>:<key>`.
+ * Keys are derived from the data (an order number, a provider's message id), so two tenants
+ * produce the same key: without the tenant, one tenant's event would be dropped as the other's
+ * duplicate, and the answer (`duplicate`, the other's sequence) would tell that it exists. The
+ * length makes the pair unambiguous whatever either holds (tenant `a:b` with key `c` is not
+ * tenant `a` with key `b:c`).
+ */
+export const tenantKey = (tenant: string, key: string): string => `${tenant.length}.${tenant}:${key}`
+
+/** Reads a tenantKey back; undefined when `text` is not one. */
+export function parseTenantKey(text: string): { tenant: string; key: string } | undefined {
+  const m = /^(\d{1,4})\./.exec(text)
+  if (!m?.[1]) return undefined
+  const start = m[0].length
+  const end = start + Number(m[1])
+  if (text[end] !== ':') return undefined
+  return { tenant: text.slice(start, end), key: text.slice(end + 1) }
+}
+
+/** An ingested event: `in:<tenantKey>`. */
+export const ingestMsgId = (tenant: string, idempotencyKey: string): string => `${INGEST_ID_PREFIX}${tenantKey(tenant, idempotencyKey)}`
 
 /**
- * A pipeline output: `out:<key>@<pipeline>@<subject>`. The pipeline is part of the id: two
+ * A pipeline output: `out:<tenantKey>@<pipeline>@<subject>`. The pipeline is part of the id: two
  * pipelines may publish different versions of one event to the same subject, and neither may be
  * dropped as the other's duplicate. Readers learn the emitter from the Omni-Emitted-By header.
  */
-export const outputMsgId = (key: string, pipeline: string, subject: string): string => `${OUTPUT_ID_PREFIX}${key}@${pipeline}@${subject}`
+export const outputMsgId = (tenant: string, key: string, pipeline: string, subject: string): string => `${OUTPUT_ID_PREFIX}${tenantKey(tenant, key)}@${pipeline}@${subject}`
 
 /** The namespace of what additive (alpha/community) stages emit. */
 export const ADDITIVE_ID_PREFIX = 'emit:'
 
 /**
- * What an additive stage emitted: `emit:<pipeline>:<stage>:<key>@<subject>`. The host derives it;
- * whatever key the plugin puts in its event stays inside this namespace, so the emission can never
- * take an approved output's id.
+ * What an additive stage emitted: `emit:<pipeline>:<stage>:<tenantKey>@<subject>`. The host
+ * derives it; whatever key the plugin puts in its event stays inside this namespace, so the
+ * emission can never take an approved output's id.
  */
-export const additiveMsgId = (pipeline: string, stage: string, key: string, subject: string): string => `${ADDITIVE_ID_PREFIX}${pipeline}:${stage}:${key}@${subject}`
+export const additiveMsgId = (pipeline: string, stage: string, tenant: string, key: string, subject: string): string => `${ADDITIVE_ID_PREFIX}${pipeline}:${stage}:${tenantKey(tenant, key)}@${subject}`
 
-/** The key and pipeline of an output id published to `subject`; undefined for another id. */
-export function parseOutputMsgId(id: string, subject: string): { key: string; pipeline: string } | undefined {
+/** The tenant, key and pipeline of an output id published to `subject`; undefined for another id. */
+export function parseOutputMsgId(id: string, subject: string): { tenant: string; key: string; pipeline: string } | undefined {
   const suffix = `@${subject}`
   if (!id.startsWith(OUTPUT_ID_PREFIX) || !id.endsWith(suffix)) return undefined
   const rest = id.slice(OUTPUT_ID_PREFIX.length, -suffix.length)
-  // keys may hold `@`; pipeline names cannot
+  // keys and tenants may hold `@`; pipeline names cannot
   const at = rest.lastIndexOf('@')
-  return at < 0 ? undefined : { key: rest.slice(0, at), pipeline: rest.slice(at + 1) }
+  const scoped = at < 0 ? undefined : parseTenantKey(rest.slice(0, at))
+  return scoped && { ...scoped, pipeline: rest.slice(at + 1) }
 }
 
 /** Where a dead letter or a redrive came from: a pipeline and a stream sequence. */

@@ -73,8 +73,8 @@ t.test('ingested events are stored under the ingest namespace', async (t) => {
   const res = await ingest(api, 'n1', 'my-key')
   t.equal(res.statusCode, 202)
   const stored = await api.fabric.jsm.streams.getMessage('OMNI_EVENTS', { seq: (res.json() as { seq: number }).seq })
-  t.equal(stored?.header?.get(NATS_HEADERS.msgId), ingestMsgId('my-key'))
-  t.equal(ingestMsgId('my-key'), 'in:my-key')
+  t.equal(stored?.header?.get(NATS_HEADERS.msgId), ingestMsgId('default', 'my-key'))
+  t.equal(ingestMsgId('default', 'my-key'), 'in:7.default:my-key')
 })
 
 // Issue 12, section 1, last piece: guard.dedup markers. They outlive the stream's duplicate

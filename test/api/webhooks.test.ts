@@ -69,6 +69,14 @@ mapping:
 `,
 }
 
+// a provider that signs a timestamp with the body: a replay is refused once the timestamp is stale
+SOURCES['webhooks/stamped.yaml'] = `kind: WebhookSource
+name: stamped
+adapter: generic
+auth: { type: hmac-sha256-timestamped, secretEnv: OMNI_TEST_SHOP_SECRET }
+mapping: { type: topic, events: {} }
+`
+
 const RECEIVED = 'omni.evt.ingest.message-received.v1'
 const UNKNOWN = 'omni.evt.ingest.provider-unknown.v1'
 const INTERACTION = 'omni.evt.ingest.interaction-received.v1'
@@ -282,6 +290,36 @@ t.test('source auth comes before the archive: a refused delivery leaves nothing 
   const header = await post(api, url, withoutKey, { apikey: EVOLUTION_KEY })
   t.equal(header.statusCode, 202, `the apikey may come in a header: ${header.body}`)
   t.equal((await lastRaw(api)).row.headers['apikey'], '[redacted]')
+})
+
+t.test('a signature is checked before the body is parsed: a hostile unsigned body is a 401, not a parser crash', async (t) => {
+  const api = await start(t, { bodyLimit: 1024 * 1024 })
+  // 400 KB of nesting with an invalid UTF-8 byte inside: walking it to name the bad byte's path
+  // overflowed the stack (a 500) when the body was parsed before the signature was checked
+  const depth = 200_000
+  const hostile = Buffer.concat([Buffer.from(`${'['.repeat(depth)}"`), Buffer.from([0xff]), Buffer.from(`"${']'.repeat(depth)}`)])
+  const res = await api.app.inject({ method: 'POST', url: '/v1/webhooks/shop/store-1', headers: { 'content-type': 'application/json', 'x-omni-signature': 'ab'.repeat(32) }, payload: hostile })
+  t.equal(res.statusCode, 401, res.body.slice(0, 300))
+  t.equal(res.json().error.code, 'OMNI_ERR_WEBHOOK_AUTH')
+  t.equal(await rawCount(api), 0, 'nothing archived')
+  // signed, the same body is archived and refused with a clear 400 (its path cannot be walked: $)
+  const signed = await api.app.inject({ method: 'POST', url: '/v1/webhooks/shop/store-1', headers: { 'content-type': 'application/json', 'x-omni-signature': createHmac('sha256', SHOP_SECRET).update(hostile).digest('hex') }, payload: hostile })
+  t.equal(signed.statusCode, 400, signed.body.slice(0, 300))
+  t.match(signed.json(), { error: { code: 'OMNI_ERR_WEBHOOK_INVALID', problems: [{ where: '$' }] } })
+})
+
+t.test('hmac-sha256-timestamped: a signed, fresh delivery is stored; the same delivery replayed after the tolerance is refused', async (t) => {
+  const api = await start(t)
+  const body = JSON.stringify({ topic: 'order.paid', id: 'o-7' })
+  const sign = (ts: number) => ({ 'x-omni-timestamp': String(ts), 'x-omni-signature': createHmac('sha256', SHOP_SECRET).update(`${ts}.${body}`).digest('hex') })
+  const now = Math.floor(Date.now() / 1000)
+  const fresh = await post(api, '/v1/webhooks/stamped/any-1', body, sign(now))
+  t.equal(fresh.statusCode, 202, fresh.body)
+  const stale = await post(api, '/v1/webhooks/stamped/any-1', body, sign(now - 301))
+  t.equal(stale.statusCode, 401, stale.body)
+  t.match(stale.json().error.message, /more than 300 s from now/)
+  const unsigned = await post(api, '/v1/webhooks/stamped/any-1', body, { 'x-omni-signature': createHmac('sha256', SHOP_SECRET).update(body).digest('hex') })
+  t.equal(unsigned.statusCode, 401, 'the body alone signed is not enough: the timestamp must be signed with it')
 })
 
 t.test('credentials never reach the archive: a custom auth header, the secret echoed in the body, Evolution\'s apikey', async (t) => {

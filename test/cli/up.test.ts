@@ -6,7 +6,9 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { omni } from '../fixtures/cli.ts'
-import { startTestNats } from '../fixtures/nats.ts'
+import { jetstreamManager } from '@nats-io/jetstream'
+import { EVENTS_STREAM, RAW_STREAM } from '../../src/jetstream/topology.ts'
+import { connectTest, startTestNats } from '../fixtures/nats.ts'
 
 const OMNI = fileURLToPath(new URL('../../cmd/omni.ts', import.meta.url))
 
@@ -136,6 +138,20 @@ t.test('without --manifests, omni up reads the folder $OMNI_MANIFESTS names', as
   t.equal(r.code, 1)
   t.match(r.stderr, /OMNI_ERR_MANIFEST/)
   t.match(r.stderr, join(manifests, 'broken.yaml'), 'the problem is in the folder the variable named')
+})
+
+t.test('--stream-max-bytes and $OMNI_RAW_MAX_BYTES set the streams\' byte limits, with discard: new', async (t) => {
+  const server = await startTestNats(t)
+  const data = await mkdtemp(join(tmpdir(), 'omni-up-'))
+  t.teardown(() => rm(data, { recursive: true, force: true }))
+  await mkdir(join(data, 'manifests'))
+  const up = await startUp(['--nats', server.url, '--data', data, '--manifests', join(data, 'manifests'), '--no-clickhouse', '--no-api', '--no-watch', '--stream-max-bytes', '64MiB'], { OMNI_RAW_MAX_BYTES: '32MiB' })
+  t.teardown(() => up.child.exitCode === null && up.child.kill('SIGKILL'))
+  const jsm = await jetstreamManager(await connectTest(t, server))
+  t.match((await jsm.streams.info(EVENTS_STREAM)).config, { max_bytes: 64 * 1024 * 1024, discard: 'new' })
+  t.match((await jsm.streams.info(RAW_STREAM)).config, { max_bytes: 32 * 1024 * 1024, discard: 'new' })
+  up.child.kill('SIGTERM')
+  t.equal(await up.exited, 0)
 })
 
 t.test('one process per data folder: a second omni up on it is refused before it touches anything; a stale lock is taken over', async (t) => {

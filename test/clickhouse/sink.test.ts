@@ -3,7 +3,7 @@ import t, { type Test } from 'tap'
 import { RECORDER } from '../../src/clickhouse/recorder.ts'
 import { publishEvent } from '../../src/ingest/publish.ts'
 import { listDeadLetters } from '../../src/jetstream/dlq.ts'
-import type { ClickHouse } from '../../src/clickhouse/client.ts'
+import { openClickHouse, type ClickHouse } from '../../src/clickhouse/client.ts'
 import { count, rows, testClickHouseConfig } from '../fixtures/clickhouse.ts'
 import { eventually, startTestFabric, type TestFabric } from '../fixtures/fabric.ts'
 import { pipelineConsumer } from '../fixtures/runtime.ts'
@@ -115,6 +115,34 @@ t.test('ClickHouse failing: nothing is acknowledged, nothing is lost, everything
   t.ok(await eventually(async () => (await count(f.ch, eventsTable(f.ch))) === 50, 10_000), 'all inputs and outputs recorded')
   t.equal(await count(f.ch, outcomesTable(f.ch)), 50)
   t.notOk(f.fabric.sink?.unavailable())
+})
+
+t.test('ClickHouse down: close() ends within a bound, acknowledges nothing, and the next start records everything', async (t) => {
+  const config = testClickHouseConfig()
+  const f = await start(t, { clickhouse: config, clickhouseWriter: { flushMs: 20, backoffMs: { first: 20, max: 200 }, closeTimeoutMs: 300 } })
+  await f.ch.client.command({ query: `DETACH TABLE ${f.ch.table('omni_events')}` })
+  await f.ch.client.command({ query: `DETACH TABLE ${f.ch.table('omni_stage_outcomes')}` })
+  const ids = Array.from({ length: 10 }, (_, i) => `d${i}`)
+  await publishNotes(f, ids)
+  t.ok(await eventually(async () => (await pipelineConsumer(f.fabric.jsm, 'notes')).num_ack_pending === 10, 10_000), 'the pipeline holds all 10 unacknowledged')
+  t.ok(await eventually(async () => (await pipelineConsumer(f.fabric.jsm, RECORDER)).num_ack_pending === 20, 10_000), 'the recorder holds inputs and outputs')
+  const started = Date.now()
+  let timer: NodeJS.Timeout | undefined
+  const outcome = await Promise.race([f.fabric.close().then(() => 'closed'), new Promise((r) => (timer = setTimeout(() => r('still waiting'), 15_000)))])
+  clearTimeout(timer)
+  t.equal(outcome, 'closed', `close() finished in ${Date.now() - started} ms while ClickHouse was down`)
+  t.equal(ackedCount(f), 0, 'nothing unwritten was acknowledged')
+
+  // ClickHouse back, the platform started again: the same events come back and land once each
+  const admin = await openClickHouse(config)
+  // (reopening the engine may attach them itself)
+  await admin.client.command({ query: `ATTACH TABLE IF NOT EXISTS ${admin.table('omni_events')}` })
+  await admin.client.command({ query: `ATTACH TABLE IF NOT EXISTS ${admin.table('omni_stage_outcomes')}` })
+  await admin.close()
+  const again = await start(t, { server: f.server, clickhouse: config })
+  t.ok(await eventually(() => ackedCount(again) === 10, 20_000), 'all 10 acknowledged after the restart')
+  t.ok(await eventually(async () => (await count(again.ch, eventsTable(again.ch))) === 20, 10_000), 'inputs and outputs recorded once each')
+  t.equal(await count(again.ch, outcomesTable(again.ch)), 20, 'two outcome rows per event')
 })
 
 t.test('an event ClickHouse refuses for its content is dead-lettered alone', async (t) => {

@@ -99,6 +99,23 @@ t.test('closing while ClickHouse fails gives up after the close timeout and says
   await ch.client.command({ query: `ATTACH TABLE ${ch.table('omni_raw_payloads')}` })
 })
 
+t.test('stopWaiting() bounds the wait before close: a retry asleep in a long backoff is woken and answered aborted', async (t) => {
+  const ch = await openTestClickHouse(t)
+  // a 10 s backoff: without the wake-up the row would wait that long
+  const w = createBatchWriter<RawRow>(ch, { table: 'omni_raw_payloads', flushMs: 5, backoffMs: { first: 10_000, max: 10_000 }, closeTimeoutMs: 200 })
+  t.teardown(() => w.close())
+  await ch.client.command({ query: `DETACH TABLE ${ch.table('omni_raw_payloads')}` })
+  const pending = w.write([row(1)])
+  await new Promise((r) => setTimeout(r, 100))
+  const started = Date.now()
+  w.stopWaiting()
+  t.match(await pending, { type: 'aborted' }, 'the caller learns the row is not written (and must not ack)')
+  t.ok(Date.now() - started < 2000, `answered within the close timeout, not the backoff (${Date.now() - started} ms)`)
+  await w.close()
+  t.ok(Date.now() - started < 2000, 'and close() after it has nothing left to wait for')
+  await ch.client.command({ query: `ATTACH TABLE ${ch.table('omni_raw_payloads')}` })
+})
+
 t.test('the same rows written twice are one row each (replacing key), physically after a merge', async (t) => {
   const ch = await openTestClickHouse(t)
   const w = createBatchWriter<RawRow>(ch, { table: 'omni_raw_payloads', flushMs: 5 })

@@ -1,4 +1,4 @@
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream'
+import { DiscardPolicy, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream'
 import { Empty, headers, type Msg, type NatsConnection } from '@nats-io/transport-node'
 import t, { type Test } from 'tap'
 import { hasCode } from '../../src/errors/mod.ts'
@@ -187,4 +187,19 @@ t.test('a long queue behind maxInFlight 1 stays in order', async (t) => {
 
 t.test('invalid options are rejected', async (t) => {
   t.throws(() => createPublisher(nc, { maxInFlight: 0, timeoutMs: -1 }), { code: 'OMNI_ERR_CONFIG' })
+})
+
+t.test('a stream at its limit (bytes or messages, discard: new) refuses with OMNI_ERR_STREAM_FULL: not permanent, with a retry delay', async (t) => {
+  const bytes = `S${++streams}`
+  await jsm.streams.add({ name: bytes, subjects: [`${bytes}.>`], max_bytes: 4096, discard: DiscardPolicy.New })
+  const count = `S${++streams}`
+  await jsm.streams.add({ name: count, subjects: [`${count}.>`], max_msgs: 2, discard: DiscardPolicy.New })
+  await using pub = createPublisher(nc)
+  for (const [s, payload] of [[bytes, new Uint8Array(500)], [count, enc.encode('x')]] as const) {
+    let err: unknown
+    for (let i = 0; i < 20 && !err; i++) err = await pub.publish(`${s}.a`, payload).then(() => undefined, (e: unknown) => e)
+    t.ok(hasCode(err, 'OMNI_ERR_STREAM_FULL'), `${s}: ${String(err)}`)
+    t.match(err, { status: 507, permanent: false, retryAfterS: 30, message: /nothing was stored, retry later with the same id/ })
+  }
+  t.equal((await jsm.streams.info(count)).state.messages, 2, 'the stored ones are kept')
 })

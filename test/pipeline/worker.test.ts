@@ -31,7 +31,7 @@ t.test('a duplicate inside the window is stored and processed once', async (t) =
   t.equal(settled.filter((s) => s.type === 'acked').length, 1)
   const output = await fabric.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: OUT })
   t.equal(output?.header.get(EMITTED_BY_HEADER), 'notes', 'an output names the pipeline that emitted it')
-  t.equal(output?.header.get(NATS_HEADERS.msgId), outputMsgId(first.event.idempotencykey, 'notes', OUT))
+  t.equal(output?.header.get(NATS_HEADERS.msgId), outputMsgId(first.event.tenant, first.event.idempotencykey, 'notes', OUT))
 })
 
 t.test('a duplicate after the window is caught by guard.dedup (KV with TTL)', async (t) => {

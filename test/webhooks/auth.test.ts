@@ -8,7 +8,7 @@ import { ed25519Key, verifyWebhook, type CompiledWebhookAuth, type SignedRequest
 
 const SECRET = 's3cr3t-Wb7xQ2pL9vK4mN8r'
 const raw = Buffer.from('{"event":"messages.upsert","data":{"key":{"id":"3A7B12F4C9D0E8A61B22"}}}')
-const req = (headers: Record<string, string>, rawBody = raw, body: unknown = JSON.parse(rawBody.toString())): SignedRequest => ({ headers, rawBody, body })
+const req = (headers: Record<string, string>, rawBody = raw, body: unknown = JSON.parse(rawBody.toString())): SignedRequest => ({ headers, rawBody, parseBody: () => body })
 
 /** Asserts the check refuses with OMNI_ERR_WEBHOOK_AUTH, without naming `secrets`; returns the message. */
 function refused(t: Test, fn: () => void, secrets: readonly string[] = [SECRET]): string {
@@ -88,5 +88,40 @@ t.test('evolution-apikey: the body apikey Evolution sends, or a header a proxy m
   t.match(refused(t, () => verifyWebhook(auth, req({}))), /no apikey in the body or the apikey header/)
   t.match(refused(t, () => verifyWebhook(auth, req({}, withKey('B6D711FCDE4D4FD5936544120E713976')))), /apikey does not match/)
   refused(t, () => verifyWebhook(auth, req({ apikey: 'wrong' })))
-  refused(t, () => verifyWebhook(auth, { headers: {}, rawBody: Buffer.from('not json'), body: undefined }))
+  refused(t, () => verifyWebhook(auth, { headers: {}, rawBody: Buffer.from('not json'), parseBody: () => undefined }))
+})
+
+t.test('hmac-sha256-timestamped: the signature covers "<timestamp>.<body>", so a replay is refused once the timestamp is stale', async (t) => {
+  const auth: CompiledWebhookAuth = { type: 'hmac-sha256-timestamped', header: 'x-omni-signature', timestampHeader: 'x-omni-timestamp', encoding: 'hex', secret: SECRET }
+  const now = Date.parse('2026-12-07T04:00:00Z')
+  const signed = (ts: string, body = raw, secret = SECRET) => ({ 'x-omni-signature': createHmac('sha256', secret).update(`${ts}.`).update(body).digest('hex'), 'x-omni-timestamp': ts })
+  const ts = String(now / 1000)
+  t.doesNotThrow(() => verifyWebhook(auth, req(signed(ts)), now))
+  t.doesNotThrow(() => verifyWebhook(auth, req(signed(String(now / 1000 - 299))), now), 'a delivery retried within five minutes')
+  t.match(refused(t, () => verifyWebhook(auth, req(signed(String(now / 1000 - 301))), now)), /more than 300 s from now/, 'a replay of a correctly signed delivery, too late')
+  refused(t, () => verifyWebhook(auth, req(signed(String(now / 1000 + 301))), now))
+  t.match(refused(t, () => verifyWebhook(auth, req({ 'x-omni-signature': signed(ts)['x-omni-signature'] }), now)), /x-omni-timestamp timestamp header is missing/)
+  // a fresh timestamp on an old signature: the timestamp is part of what is signed
+  t.match(refused(t, () => verifyWebhook(auth, req({ ...signed(String(now / 1000 - 400)), 'x-omni-timestamp': ts }), now)), /does not match "<x-omni-timestamp>.<body>"/)
+  refused(t, () => verifyWebhook(auth, req(signed(ts), Buffer.from(raw.toString().replace('3A7B', '3A7C'))), now), [SECRET])
+  refused(t, () => verifyWebhook(auth, req(signed(ts, raw, 'another-secret-0123456789')), now))
+  // the plain HMAC of the body alone is not accepted in this mode
+  refused(t, () => verifyWebhook(auth, req({ 'x-omni-signature': createHmac('sha256', SECRET).update(raw).digest('hex'), 'x-omni-timestamp': ts }), now))
+})
+
+t.test('signatures are checked on the raw bytes before anything parses the body; only evolution-apikey reads it', async (t) => {
+  let parsed = 0
+  const parseBody = () => {
+    parsed++
+    return undefined
+  }
+  const garbage = Buffer.from('[[[[ not json')
+  const signedAuths: CompiledWebhookAuth[] = [
+    { type: 'shared-secret', header: 'x-omni-webhook-secret', secret: SECRET },
+    { type: 'hmac-sha256', header: 'x-omni-signature', encoding: 'hex', secret: SECRET },
+    { type: 'hmac-sha256-timestamped', header: 'x-omni-signature', timestampHeader: 'x-omni-timestamp', encoding: 'hex', secret: SECRET },
+    { type: 'ed25519', key: generateKeyPairSync('ed25519').publicKey },
+  ]
+  for (const auth of signedAuths) refused(t, () => verifyWebhook(auth, { headers: { 'x-omni-signature': 'ab', 'x-omni-timestamp': String(Math.floor(Date.now() / 1000)) }, rawBody: garbage, parseBody }))
+  t.equal(parsed, 0, 'no signature check parsed the body')
 })

@@ -94,3 +94,17 @@ t.test('toUtc: epoch seconds and milliseconds (numbers or digits), RFC 3339 with
   t.equal(toUtc('2025-09-26T01:56:50Z'), '2025-09-26T01:56:50.000Z')
   for (const bad of ['', 'yesterday', null, undefined, {}, Number.NaN, Infinity, 0, -5]) t.equal(toUtc(bad), undefined, `${String(bad)}: unreadable`)
 })
+
+t.test('a delivery with more items than one request may carry is refused before any item is mapped', async (t) => {
+  const adapter = createGenericAdapter(HELPDESK)
+  let read = 0
+  // an item that counts its reads: none may happen
+  const item = { get kind() {
+    read++
+    return 'message.created'
+  } }
+  const many = { events: Array.from({ length: 5 }, () => item) }
+  t.throws(() => adapter.normalize({ ...delivery('helpdesk', many), maxEvents: 4 }), { code: 'OMNI_ERR_BODY_TOO_LARGE', message: /holds 5 events; at most 4 fit in one request, so send them in several \(the list at \$\.events\)/ })
+  t.equal(read, 0, 'no item was mapped')
+  t.equal(adapter.normalize({ ...delivery('helpdesk', { events: many.events.slice(0, 4) }), maxEvents: 4 }).length, 4, 'up to the cap is fine')
+})

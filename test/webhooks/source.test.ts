@@ -106,6 +106,16 @@ t.test('the other auth types compile with their defaults: hmac-sha256, shared-se
   t.equal(byName['discord']?.instances, 'any', '"*" accepts any instance')
 })
 
+t.test('hmac-sha256-timestamped compiles with its default headers, or the ones the source names', async (t) => {
+  withEnv(t, KEY_ENV, SECRET)
+  const stamped = (auth: string) => `kind: WebhookSource\nname: billing\nadapter: generic\nauth: ${auth}\nmapping: { type: kind, events: {} }\n`
+  const plain = await load(t, { 'billing.yaml': stamped(`{ type: hmac-sha256-timestamped, secretEnv: ${KEY_ENV} }`) })
+  t.same(plain.problems, [])
+  t.same(plain.webhooks[0]?.auth, { type: 'hmac-sha256-timestamped', header: 'x-omni-signature', timestampHeader: 'x-omni-timestamp', encoding: 'hex', secret: SECRET })
+  const named = await load(t, { 'billing.yaml': stamped(`{ type: hmac-sha256-timestamped, header: X-Billing-Signature, timestampHeader: X-Billing-Time, encoding: base64, secretEnv: ${KEY_ENV} }`) })
+  t.same(named.webhooks[0]?.auth, { type: 'hmac-sha256-timestamped', header: 'x-billing-signature', timestampHeader: 'x-billing-time', encoding: 'base64', secret: SECRET })
+})
+
 t.test('each mistake: file:line:col and the field path', async (t) => {
   withEnv(t, KEY_ENV, SECRET)
   const cases: [string, string, RegExp, RegExp][] = [
@@ -117,10 +127,11 @@ t.test('each mistake: file:line:col and the field path', async (t) => {
     ['a mapping that leaves out a required field', GENERIC.replace('        forwarded: { const: false }\n', ''), /no-required\.yaml:12:9$/, /^mapping\.events\.message\.created\.data: message\.received requires forwarded; map each/],
     ['a secretEnv that is not set', EVOLUTION.replace(KEY_ENV, 'OMNI_TEST_WEBHOOK_KEY_UNSET'), /no-secret\.yaml:8:14$/, /^auth\.secretEnv: the environment variable OMNI_TEST_WEBHOOK_KEY_UNSET is not set/],
     ['an ed25519 key that is not 64 hex characters', EVOLUTION.replace('evolution-apikey', 'ed25519'), /bad-key\.yaml:8:14$/, /must hold the application's public key as 64 hex characters/],
-    ['an encoding on a non-HMAC auth', EVOLUTION.replace('  secretEnv', '  encoding: hex\n  secretEnv'), /encoding\.yaml:8:13$/, /^auth\.encoding: only hmac-sha256 takes an encoding/],
+    ['an encoding on a non-HMAC auth', EVOLUTION.replace('  secretEnv', '  encoding: hex\n  secretEnv'), /encoding\.yaml:8:13$/, /^auth\.encoding: only hmac-sha256 and hmac-sha256-timestamped take an encoding/],
+    ['a timestamp header on an auth that signs no time', EVOLUTION.replace('  secretEnv', '  timestampHeader: x-sent-at\n  secretEnv'), /stamp\.yaml:8:20$/, /^auth\.timestampHeader: only hmac-sha256-timestamped takes a timestampHeader/],
     ['a secret written into the manifest', EVOLUTION.replace(`secretEnv: ${KEY_ENV}`, `secretEnv: ${KEY_ENV}\n  secret: ${SECRET}`), /inline-secret\.yaml:9:11$/, /^auth\.secret: unknown field/],
   ]
-  const files = ['tg', 'evo-mapped', 'bare', 'unknown-type', 'unknown-field', 'no-required', 'no-secret', 'bad-key', 'encoding', 'inline-secret']
+  const files = ['tg', 'evo-mapped', 'bare', 'unknown-type', 'unknown-field', 'no-required', 'no-secret', 'bad-key', 'encoding', 'stamp', 'inline-secret']
   for (const [i, [what, yaml, where, message]] of cases.entries()) {
     const loaded = await load(t, { [`${files[i]}.yaml`]: yaml })
     t.equal(loaded.problems.length, 1, `${what}: one problem`)

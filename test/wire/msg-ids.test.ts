@@ -7,19 +7,26 @@ import {
   parseOutputMsgId,
   parseRawArchiveId,
   parseRedriveMsgId,
+  parseTenantKey,
+  tenantKey,
   rawArchiveId,
   redriveMsgId,
 } from '../../src/wire/mod.ts'
 
-t.test('an ingested event is stored under its idempotency key', async (t) => {
-  t.equal(ingestMsgId('message.received.v1:abc'), 'in:message.received.v1:abc')
+t.test('an ingested event is stored under its tenant and its idempotency key', async (t) => {
+  t.equal(ingestMsgId('acme', 'message.received.v1:abc'), 'in:4.acme:message.received.v1:abc')
+  t.not(ingestMsgId('a', 'b:c'), ingestMsgId('a:b', 'c'), 'no tenant and key can pass for another pair')
+  t.not(ingestMsgId('acme', 'k'), ingestMsgId('other', 'k'), 'one key in two tenants is two events')
+  for (const [tenant, key] of [['a:b', 'c'], ['a', 'b:c'], ['@x', 'y@z'], ['t'.repeat(256), '']]) t.same(parseTenantKey(tenantKey(tenant as string, key as string)), { tenant, key })
+  for (const bad of ['acme:k', '9.acme:k', '4.acme-k', 'x.acme:k']) t.equal(parseTenantKey(bad), undefined, bad)
 })
 
 t.test('outputs: <key>@<pipeline>@<subject>, read back even when the key holds @', async (t) => {
   const subject = 'omni.evt.notes.note-saved.v1'
-  t.equal(outputMsgId('k1', 'notes', subject), `out:k1@notes@${subject}`)
-  t.same(parseOutputMsgId(outputMsgId('a@b', 'notes', subject), subject), { key: 'a@b', pipeline: 'notes' })
-  t.equal(parseOutputMsgId(outputMsgId('k1', 'notes', subject), 'omni.evt.other.x.v1'), undefined, 'published to another subject')
+  t.equal(outputMsgId('default', 'k1', 'notes', subject), `out:7.default:k1@notes@${subject}`)
+  t.same(parseOutputMsgId(outputMsgId('t@1', 'a@b', 'notes', subject), subject), { tenant: 't@1', key: 'a@b', pipeline: 'notes' })
+  t.not(outputMsgId('acme', 'k1', 'notes', subject), outputMsgId('other', 'k1', 'notes', subject), 'one key in two tenants is two outputs')
+  t.equal(parseOutputMsgId(outputMsgId('default', 'k1', 'notes', subject), 'omni.evt.other.x.v1'), undefined, 'published to another subject')
   t.equal(parseOutputMsgId(`out:k1@${subject}`, subject), undefined, 'no pipeline part')
   t.equal(parseOutputMsgId(`k1@notes@${subject}`, subject), undefined, 'not in the output namespace')
 })

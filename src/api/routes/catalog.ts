@@ -2,6 +2,7 @@ import Type from 'typebox'
 import { ObservedScopeSchema } from '../../clickhouse/query-schema.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
+import { tenantsOf } from '../tenants.ts'
 
 /** `GET /v1/catalog` (observed vs mapped vs unmapped) and `GET /v1/catalog/actions` (the marketplace listing). */
 export async function catalogRoutes(app: ApiApp, _opts: RouteOptions): Promise<void> {
@@ -28,7 +29,7 @@ export async function catalogRoutes(app: ApiApp, _opts: RouteOptions): Promise<v
       },
     },
     async (request) => {
-      const { declared, observed, notObserved } = await app.node.catalog.observed(request.query)
+      const { declared, observed, notObserved } = await app.node.catalog.observed(request.query, tenantsOf(request))
       return { declared, observed, notObserved }
     },
   )

@@ -3,6 +3,7 @@ import { deadLetterBody, type DeadLetter } from '../../node/mod.ts'
 import { PIPELINE_NAME_MAX_LENGTH, PIPELINE_NAME_PATTERN } from '../../pipeline/spec.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
+import { tenantsOf } from '../tenants.ts'
 
 /** Listing reads dead letters one by one; a page keeps an answer quick. */
 const DEFAULT_LIMIT = 100
@@ -30,6 +31,7 @@ const DeadLetterSummary = Type.Object(
     originalSeq: Type.Integer({ description: 'its sequence in OMNI_EVENTS when it first failed' }),
     failedAt: Type.String(),
     type: Type.Optional(Type.String({ description: 'the event type, when the body is a readable envelope' })),
+    tenant: Type.Optional(Type.String({ description: "the event's tenant, when the body is a readable envelope" })),
   },
   { $id: 'DeadLetterSummary' },
 )
@@ -54,7 +56,7 @@ export async function dlqRoutes(app: ApiApp, _opts: RouteOptions): Promise<void>
       },
     },
     async (request) => {
-      const letters = await app.node.deadLetters.list({ limit: DEFAULT_LIMIT, ...request.query })
+      const letters = await app.node.deadLetters.list({ limit: DEFAULT_LIMIT, ...request.query, tenants: tenantsOf(request) })
       return { deadLetters: letters.map(summary) }
     },
   )
@@ -73,7 +75,7 @@ export async function dlqRoutes(app: ApiApp, _opts: RouteOptions): Promise<void>
       },
     },
     async (request) => {
-      const letter = await app.node.deadLetters.get(request.params.seq)
+      const letter = await app.node.deadLetters.get(request.params.seq, tenantsOf(request))
       return { deadLetter: summary(letter), event: deadLetterBody(letter.data) }
     },
   )
@@ -81,7 +83,8 @@ export async function dlqRoutes(app: ApiApp, _opts: RouteOptions): Promise<void>
   app.post(
     '/v1/dlq/redrive',
     {
-      config: { access: 'admin' },
+      // the service redrives only dead letters of the token's tenants
+      config: { access: 'admin', tenantScoped: true },
       schema: {
         summary: 'Redrive dead letters to their own pipeline',
         description:
@@ -104,7 +107,7 @@ export async function dlqRoutes(app: ApiApp, _opts: RouteOptions): Promise<void>
     },
     async (request) => {
       const { dryRun = false, ...filter } = request.body
-      const r = await app.node.deadLetters.redrive(filter, { dryRun })
+      const r = await app.node.deadLetters.redrive({ ...filter, tenants: tenantsOf(request) }, { dryRun })
       return { dryRun: r.dryRun, matched: r.letters.length, deadLetters: r.letters.map(summary), redriven: r.redriven, duplicates: r.duplicates }
     },
   )

@@ -2,6 +2,7 @@ import Type from 'typebox'
 import { EventDetailSchema, EventPageSchema, EventQuerySchema, EventRecordSchema, MAX_TEXT } from '../../clickhouse/query-schema.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
+import { tenantsOf } from '../tenants.ts'
 
 const Text = Type.String({ minLength: 1, maxLength: MAX_TEXT })
 
@@ -21,7 +22,7 @@ export async function eventRoutes(app: ApiApp, _opts: RouteOptions): Promise<voi
         response: { 200: EventPageSchema, '4xx': ErrorResponse, '5xx': ErrorResponse },
       },
     },
-    async (request) => app.node.events.query(request.query),
+    async (request) => app.node.events.query(request.query, tenantsOf(request)),
   )
   app.get(
     '/v1/events/:id',
@@ -37,6 +38,6 @@ export async function eventRoutes(app: ApiApp, _opts: RouteOptions): Promise<voi
         response: { 200: EventDetailSchema, '4xx': ErrorResponse, '5xx': ErrorResponse },
       },
     },
-    async (request) => app.node.events.get(request.params.id, request.query),
+    async (request) => app.node.events.get(request.params.id, { ...request.query, tenants: tenantsOf(request) }),
   )
 }

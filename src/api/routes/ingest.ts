@@ -2,6 +2,8 @@ import Type from 'typebox'
 import { BATCH_TYPE, readCloudEvents, STRUCTURED_TYPE } from '../cloudevents.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
+import { tenantsOf } from '../tenants.ts'
+import { bodyBytes, quotaCaller } from '../quota.ts'
 
 /** One stored (or duplicate) event; shared by the ingest and webhook routes, so added at the root. */
 export const IngestResult = Type.Object(
@@ -23,7 +25,7 @@ const BatchResult = Type.Object({
 })
 
 /** `POST /v1/events`: CloudEvents in structured, binary or batch mode, durable in JetStream before the answer. */
-export async function ingestRoutes(app: ApiApp, _opts: RouteOptions): Promise<void> {
+export async function ingestRoutes(app: ApiApp, { quotas }: RouteOptions): Promise<void> {
   // the CloudEvents media types are JSON, parsed as strictly as application/json (no __proto__)
   app.addContentTypeParser([STRUCTURED_TYPE, BATCH_TYPE], { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'))
   app.post(
@@ -35,7 +37,8 @@ export async function ingestRoutes(app: ApiApp, _opts: RouteOptions): Promise<vo
         description:
           `Structured mode (${STRUCTURED_TYPE} or application/json with the event as the body), binary mode (ce-* headers, the body is data) or batch mode (${BATCH_TYPE}). ` +
           'Every event is checked against the envelope and the catalog first; one invalid event rejects the request and nothing is published. ' +
-          'The answer comes once every event is durable in JetStream: 202 when something new was stored, 200 when all were duplicates.',
+          'The answer comes once every event is durable in JetStream: 202 when something new was stored, 200 when all were duplicates. ' +
+          'Each token has a quota of events and body bytes per window (429 OMNI_ERR_QUOTA_EXCEEDED with Retry-After); a full stream answers 507 OMNI_ERR_STREAM_FULL with Retry-After, and a batch cut by it says how many events were stored: send it again with the same ids.',
         tags: ['ingest'],
         security: [{ bearer: [] }],
         // validated by the envelope and the catalog, which report paths the way the client wrote them
@@ -45,7 +48,9 @@ export async function ingestRoutes(app: ApiApp, _opts: RouteOptions): Promise<vo
     },
     async (request, reply) => {
       const read = readCloudEvents(request.headers['content-type'], request.headers, request.body)
-      const results = await app.node.ingest.events(read.inputs, { locate: read.locate })
+      // after the events are read and counted, before any is published
+      quotas.charge(quotaCaller(request, `address ${request.ip}`), { events: read.inputs.length, bytes: bodyBytes(request, request.body) })
+      const results = await app.node.ingest.events(read.inputs, { locate: read.locate, tenants: tenantsOf(request) })
       const duplicates = results.filter((r) => r.duplicate).length
       reply.status(duplicates === results.length ? 200 : 202)
       if (read.mode !== 'batch') return results[0]

@@ -4,6 +4,7 @@ import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
 import { LIVE_FILTER_RE, LIVE_SUBJECTS } from '../../wire/mod.ts'
 import { writeEventStream } from '../sse.ts'
+import { tenantsOf } from '../tenants.ts'
 
 const StreamQuery = Type.Object(
   {
@@ -80,7 +81,7 @@ export async function streamRoutes(app: ApiApp, { config }: RouteOptions): Promi
         })
         return reply.raw
       }
-      const filter = { subjects, ...(q.tenant ? { tenant: q.tenant } : {}), ...(q.instance ? { instance: q.instance } : {}), ...(after !== undefined ? { from: { after } } : {}) }
+      const filter = { subjects, tenants: tenantsOf(request), ...(q.tenant ? { tenant: q.tenant } : {}), ...(q.instance ? { instance: q.instance } : {}), ...(after !== undefined ? { from: { after } } : {}) }
       const events = await app.node.events.follow(filter).catch((cause: unknown) => {
         release()
         const why = cause instanceof Error ? cause.message : String(cause)

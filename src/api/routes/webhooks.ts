@@ -2,6 +2,8 @@ import Type from 'typebox'
 import { hasScope } from '../auth.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
 import { ErrorResponse } from '../errors.ts'
+import { tenantsOf } from '../tenants.ts'
+import { quotaCaller, type QuotaCost } from '../quota.ts'
 
 const Params = Type.Object({
   provider: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,63}$', description: 'the webhook source name' }),
@@ -21,7 +23,7 @@ const Accepted = Type.Object({
  * then normalize through the source's adapter and publish with idempotency keys. The order is
  * what keeps every delivery: a body that cannot be normalized is still in the archive.
  */
-export async function webhookRoutes(app: ApiApp, _opts: RouteOptions): Promise<void> {
+export async function webhookRoutes(app: ApiApp, { quotas }: RouteOptions): Promise<void> {
   // signatures cover the exact bytes, so the body stays a Buffer until it is verified
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body))
@@ -48,7 +50,10 @@ export async function webhookRoutes(app: ApiApp, _opts: RouteOptions): Promise<v
       for (const [k, v] of Object.entries(request.headers)) if (typeof v === 'string') headers[k] = v
       const token = hasScope(request.apiToken, 'ingest') ? 'granted' : request.apiToken ? 'refused' : 'missing'
       const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
-      const answer = await app.node.ingest.webhook({ provider, instance, headers, contentType: request.headers['content-type'], body, token })
+      // charged once the delivery is authenticated, to its token or else to the source instance
+      const caller = quotaCaller(request, `webhook ${provider}/${instance}`)
+      const admit = (cost: QuotaCost) => quotas.charge(caller, cost)
+      const answer = await app.node.ingest.webhook({ provider, instance, headers, contentType: request.headers['content-type'], body, token, tenants: tenantsOf(request), admit })
       if (answer.type === 'reply') return reply.status(answer.status).send(answer.body)
       if (answer.refused.length > 0) request.log.warn({ reqId: request.id, provider, instance, refused: answer.refused }, 'adapted events refused by the catalog were ingested as provider.unknown')
       return reply.status(answer.status).send({ raw: answer.raw, events: answer.events, refused: answer.refused })

@@ -4,6 +4,7 @@ import type { ClickHouse } from '../../clickhouse/client.ts'
 import { observedCatalog, type ObservedCatalog } from '../../clickhouse/observed.ts'
 import type { ObservedScope } from '../../clickhouse/query-schema.ts'
 import type { CompiledPipeline } from '../../pipeline/compile.ts'
+import type { TenantScope } from '../../envelope/tenants.ts'
 import type { PluginStatus } from '../plugin-host.ts'
 import { requireClickHouse } from './events.ts'
 
@@ -23,8 +24,8 @@ export interface CatalogService {
   /** the catalog the node runs now */
   current(): EventCatalog
   declared(): DeclaredEventType[]
-  /** declared vs observed per instance, mapped or unmapped (reads ClickHouse) */
-  observed(scope: ObservedScope): Promise<{ readonly declared: DeclaredEventType[] } & ObservedCatalog>
+  /** declared vs observed per instance, mapped or unmapped (reads ClickHouse); observed only in `tenants` (undefined: all) */
+  observed(scope: ObservedScope, tenants?: TenantScope): Promise<{ readonly declared: DeclaredEventType[] } & ObservedCatalog>
   /** the cartridges and installed plugins a stage can use */
   actions(): { readonly cartridges: ReturnType<typeof cartridgeListing>; readonly plugins: (PluginStatus & { readonly uses: string })[] }
 }
@@ -50,8 +51,8 @@ export function createCatalogService(deps: CatalogDeps): CatalogService {
   return {
     current: deps.catalog,
     declared,
-    async observed(scope) {
-      const found = await observedCatalog(requireClickHouse(deps.clickhouse()), scope, deps.pipelines(), deps.catalog().entries)
+    async observed(scope, tenants) {
+      const found = await observedCatalog(requireClickHouse(deps.clickhouse()), scope, deps.pipelines(), deps.catalog().entries, tenants)
       return { declared: declared(), ...found }
     },
     actions: () => ({ cartridges: cartridgeListing(), plugins: deps.plugins().map((p) => ({ uses: `plugin:${p.id}`, ...p })) }),

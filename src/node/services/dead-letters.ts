@@ -1,4 +1,5 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
+import { tenantAllowed, type TenantScope } from '../../envelope/tenants.ts'
 import { omniError } from '../../errors/mod.ts'
 import { getDeadLetter, listDeadLetters, redriveDeadLetters, type DeadLetter, type DeadLetterFilter, type IsRunning } from '../../jetstream/dlq.ts'
 import type { AckPublisher } from '../../jetstream/publisher-types.ts'
@@ -29,8 +30,8 @@ export interface RedriveResult {
 /** Dead letters: list, inspect, and send back to the pipeline each failed in. */
 export interface DeadLetterService {
   list(filter?: DeadLetterFilter): Promise<DeadLetter[]>
-  /** one dead letter by its DLQ sequence; OMNI_ERR_NOT_FOUND once redriven */
-  get(seq: number): Promise<DeadLetter>
+  /** one dead letter by its DLQ sequence; OMNI_ERR_NOT_FOUND once redriven, or when its tenant is not in `tenants` */
+  get(seq: number, tenants?: TenantScope): Promise<DeadLetter>
   /**
    * Sends the matching dead letters back and removes them from the DLQ; refused (OMNI_ERR_CONFLICT,
    * nothing sent) when one belongs to a pipeline the node does not run.
@@ -50,9 +51,10 @@ export function createDeadLetterService(deps: DeadLetterDeps): DeadLetterService
   const { js, jsm, publisher } = deps
   return {
     list: (filter = {}) => listDeadLetters(jsm, js, filter),
-    async get(seq) {
+    async get(seq, tenants) {
       const letter = await getDeadLetter(jsm, seq)
-      if (!letter) throw omniError('OMNI_ERR_NOT_FOUND', `no dead letter ${seq} (redriven, or never stored)`)
+      // another tenant's letter answers as a missing one: its existence does not leak
+      if (!letter || !tenantAllowed(tenants, letter.tenant)) throw omniError('OMNI_ERR_NOT_FOUND', `no dead letter ${seq} (redriven, or never stored)`)
       return letter
     },
     async redrive(filter, opts = {}) {

@@ -1,10 +1,13 @@
 import { DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream'
+import { tenantAllowed, type TenantScope } from '../../envelope/tenants.ts'
 import { EVENTS_STREAM } from '../../jetstream/topology.ts'
 
 export interface LiveFilter {
   /** JetStream subjects to read (already derived from types or subjects asked for) */
   readonly subjects: readonly string[]
   readonly tenant?: string
+  /** the caller's tenants: an event of another (or one without a readable tenant) is skipped; undefined is every tenant */
+  readonly tenants?: TenantScope
   readonly instance?: string
   /** where reading starts; default 'new' */
   readonly from?: LiveStart
@@ -77,5 +80,7 @@ function parse(text: string): { value: unknown } | undefined {
 
 function matches(parsed: { value: unknown } | undefined, filter: LiveFilter): boolean {
   const e = typeof parsed?.value === 'object' && parsed.value !== null ? (parsed.value as Head) : undefined
-  return (filter.tenant === undefined || e?.tenant === filter.tenant) && (filter.instance === undefined || e?.instance === filter.instance)
+  return (
+    tenantAllowed(filter.tenants, e?.tenant) && (filter.tenant === undefined || e?.tenant === filter.tenant) && (filter.instance === undefined || e?.instance === filter.instance)
+  )
 }
