@@ -21,6 +21,8 @@ export interface CompiledEventFilter {
   readonly needles: readonly string[]
   readonly limit: number
   readonly after?: Cursor
+  /** a label a stage set, and the value it must have when one is given */
+  readonly label?: { readonly key: string; readonly value?: string }
 }
 
 /** Filters made by compileEventFilter: only those skip the checks, whatever else has their shape. */
@@ -54,6 +56,11 @@ export function compileEventFilter(input: unknown): CompiledEventFilter {
   const to = time(f['to'], (m) => bad('to', m))
   if (from && to && to <= from) bad('to', `must be later than filter.from (${from.toISOString()}), got ${to.toISOString()}`)
   const search = text('text')
+  const labelText = text('label')
+  const at = labelText === undefined ? -1 : labelText.indexOf('=')
+  const label = labelText === undefined ? undefined : at < 0 ? { key: labelText } : { key: labelText.slice(0, at), value: labelText.slice(at + 1) }
+  // a dotted name reaches inside an object label (enriched.plan); each part travels as a parameter
+  if (label && !/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,7}$/.test(label.key)) bad('label', `must be name or name=value with a label name (letters, digits, _; dotted for a nested one, at most 8 parts), got ${JSON.stringify(labelText)}`)
 
   let limit = DEFAULT_LIMIT
   const rawLimit = f['limit']
@@ -71,6 +78,7 @@ export function compileEventFilter(input: unknown): CompiledEventFilter {
     needles: search === undefined ? [] : needlesFor(search),
     limit,
     ...(after ? { after } : {}),
+    ...(label ? { label } : {}),
   }
   compiled.add(result)
   return result

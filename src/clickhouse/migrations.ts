@@ -55,6 +55,18 @@ async function tableExists(ch: ClickHouse, table: string): Promise<boolean> {
   return Number(row?.n ?? 0) > 0
 }
 
+async function columnExists(ch: ClickHouse, table: string, column: string): Promise<boolean> {
+  const rs = await ch.client.query({ query: 'SELECT count() AS n FROM system.columns WHERE database = {db:String} AND table = {t:String} AND name = {c:String}', query_params: { db: ch.config.database, t: table, c: column }, format: 'JSONEachRow' })
+  const [row] = await rs.json<{ n: number | string }>()
+  return Number(row?.n ?? 0) > 0
+}
+
+/** Whether a migration's work is already there (see Migration.unlessTableExists and unlessColumnExists). */
+async function alreadyDone(ch: ClickHouse, m: Migration): Promise<boolean> {
+  if (m.unlessTableExists && (await tableExists(ch, m.unlessTableExists))) return true
+  return m.unlessColumnExists !== undefined && (await columnExists(ch, m.unlessColumnExists.table, m.unlessColumnExists.column))
+}
+
 function wrap(err: unknown, what: string): never {
   throw omniError('OMNI_ERR_MIGRATION', `${what}: ${describeClickHouseError(err)}`, { cause: err })
 }
@@ -81,7 +93,7 @@ export async function migrate(ch: ClickHouse): Promise<MigrateReport> {
       continue
     }
     try {
-      if (!(m.unlessTableExists && (await tableExists(ch, m.unlessTableExists)))) await ch.client.command({ query: render(ch, m.sql) })
+      if (!(await alreadyDone(ch, m))) await ch.client.command({ query: render(ch, m.sql) })
       await ch.client.insert({
         table: ch.table('omni_schema_migrations'),
         values: [{ version: m.version, name: m.name, checksum: checksum(m), applied_at: toClickHouseTime(Date.now()) }],

@@ -21,6 +21,7 @@ export const EventQuerySchema = Type.Object(
     from: Type.Optional(Type.String({ description: 'inclusive, on the event time: RFC 3339, or a date (UTC midnight)' })),
     to: Type.Optional(Type.String({ description: 'exclusive' })),
     text: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_TEXT, description: 'case-insensitive substring of the payload' })),
+    label: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_TEXT, description: 'a label a pipeline stage set: `name` (set at all) or `name=value` (a string equal to it, a list such as tags holding it, or a number or boolean written so), e.g. class=conversation, tags=urgent, trust=flag' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT })),
     cursor: Type.Optional(Type.String({ description: "the previous page's nextCursor" })),
   },
@@ -81,6 +82,8 @@ export const OutcomeRecordSchema = Type.Object({
   attempt: Type.Integer(),
   streamSeq: Type.Integer(),
   recordedAt: Type.String(),
+  /** the labels the stage set (labels.trust and trustReason, class, tags, …); absent when none */
+  labels: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
 })
 export type OutcomeRecord = Static<typeof OutcomeRecordSchema>
 

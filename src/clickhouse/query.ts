@@ -33,6 +33,17 @@ export async function queryEvents(ch: ClickHouse, filter: EventFilter | Compiled
     where.push(`(${f.needles.map((_, i) => `positionCaseInsensitiveUTF8(toString(payload), {text${i}:String}) > 0`).join(' OR ')})`)
     f.needles.forEach((n, i) => (params[`text${i}`] = n))
   }
+  if (f.label) {
+    // events a pipeline stage labelled so: a string label equal to the value, a list (tags)
+    // holding it, or a number or boolean written so; with no value, any stage that set the label
+    const parts = f.label.key.split('.')
+    const keys = parts.map((_, i) => `{label_key${i}:String}`).join(', ')
+    const value = f.label.value === undefined ? '' : ` AND (JSONExtractString(labels, ${keys}) = {label_value:String}
+      OR has(JSONExtract(labels, ${keys}, 'Array(String)'), {label_value:String}) OR JSONExtractRaw(labels, ${keys}) = {label_value:String})`
+    where.push(`(tenant, idempotency_key) IN (SELECT tenant, idempotency_key FROM ${ch.table('omni_stage_outcomes')} FINAL WHERE JSONHas(labels, ${keys})${value})`)
+    parts.forEach((p, i) => (params[`label_key${i}`] = p))
+    if (f.label.value !== undefined) params['label_value'] = f.label.value
+  }
   if (f.after) {
     // the tuple comparison is the page boundary; the plain bound on time lets the minmax index prune
     where.push(`time <= {c_time:DateTime64(3, 'UTC')}`)
@@ -67,7 +78,7 @@ export async function getEvent(ch: ClickHouse, id: string, opts: { readonly tena
     select<RawEvent>(ch, `SELECT ${EVENT_COLUMNS} FROM ${ch.table('omni_events')} FINAL WHERE event_id = {id:String}${scope} ORDER BY time, subject`, params),
     select<RawOutcome>(
       ch,
-      `SELECT pipeline, stage, uses, digest, toString(status) AS status, duration_ms, error, attempt, stream_seq, recorded_at
+      `SELECT pipeline, stage, uses, digest, toString(status) AS status, duration_ms, error, attempt, stream_seq, recorded_at, labels
        FROM ${ch.table('omni_stage_outcomes')} FINAL WHERE event_id = {id:String}${scope} ORDER BY pipeline, stream_seq, stage`,
       params,
     ),
@@ -92,7 +103,7 @@ const EVENT_COLUMNS = `event_id, type, source, subject, time, tenant, instance, 
 /** a row as SELECT returns it: 64-bit numbers may come back as strings */
 type RawEvent = Omit<EventRow, 'stream_seq'> & { stream_seq: number | string }
 
-type RawOutcome = Pick<OutcomeRow, 'pipeline' | 'stage' | 'uses' | 'digest' | 'status' | 'error' | 'recorded_at'> & {
+type RawOutcome = Pick<OutcomeRow, 'pipeline' | 'stage' | 'uses' | 'digest' | 'status' | 'error' | 'recorded_at' | 'labels'> & {
   duration_ms: number | string
   attempt: number | string
   stream_seq: number | string
@@ -159,5 +170,17 @@ function toOutcomeRecord(r: RawOutcome): OutcomeRecord {
     attempt: Number(r.attempt),
     streamSeq: Number(r.stream_seq),
     recordedAt: isoTime(r.recorded_at),
+    ...labelsOf(r.labels),
+  }
+}
+
+/** The stage's labels, absent when it set none. */
+function labelsOf(text: string): { labels?: Record<string, unknown> } {
+  if (!text || text === '{}') return {}
+  try {
+    const v = JSON.parse(text) as unknown
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? { labels: v as Record<string, unknown> } : {}
+  } catch {
+    return {}
   }
 }

@@ -45,6 +45,8 @@ export interface OutcomeRow {
   attempt: number
   stream_seq: number
   recorded_at: string
+  /** the labels the stage set, as JSON text ('{}' for none) */
+  labels: string
 }
 
 export interface Delivery {
@@ -118,20 +120,22 @@ export function outcomeRows(ctx: OutcomeContext, outcomes: readonly StageOutcome
   const rows: OutcomeRow[] = outcomes.map((t) => {
     switch (t.type) {
       case 'ran':
-        return { ...base(t.stage), status: 'ok', duration_ms: round(t.ms), error: '' }
+        return { ...base(t.stage), status: 'ok', duration_ms: round(t.ms), error: '', labels: t.labels ? JSON.stringify(t.labels) : NO_LABELS }
       case 'skipped':
-        return { ...base(t.stage), status: 'skipped', duration_ms: 0, error: t.reason }
+        return { ...base(t.stage), status: 'skipped', duration_ms: 0, error: t.reason, labels: NO_LABELS }
       case 'dropped':
-        return { ...base(t.stage), status: 'dropped', duration_ms: 0, error: t.reason }
+        return { ...base(t.stage), status: 'dropped', duration_ms: 0, error: t.reason, labels: NO_LABELS }
       case 'failed':
-        return { ...base(t.stage), status: deadLetteredAt?.stage === t.stage ? 'dead-lettered' : 'failed', duration_ms: 0, error: t.error }
+        return { ...base(t.stage), status: deadLetteredAt?.stage === t.stage ? 'dead-lettered' : 'failed', duration_ms: 0, error: t.error, labels: NO_LABELS }
     }
   })
   if (deadLetteredAt && !rows.some((r) => r.stage === deadLetteredAt.stage)) {
-    rows.push({ ...base(deadLetteredAt.stage), status: 'dead-lettered', duration_ms: 0, error: deadLetteredAt.error })
+    rows.push({ ...base(deadLetteredAt.stage), status: 'dead-lettered', duration_ms: 0, error: deadLetteredAt.error, labels: NO_LABELS })
   }
   return rows
 }
+
+const NO_LABELS = '{}'
 
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000

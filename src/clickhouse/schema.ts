@@ -12,6 +12,11 @@ export interface Migration {
    * (a rename), whose work another process, or a run that died before its bookkeeping, did.
    */
   readonly unlessTableExists?: string
+  /**
+   * Skip the statement when this table has this column: for the steps of a rebuild that another
+   * process (or an earlier run) already finished, which must not run again over the new table.
+   */
+  readonly unlessColumnExists?: { readonly table: string; readonly column: string }
 }
 
 /** Row-level TTL on the time a row was recorded: a backfilled old event is still kept. */
@@ -117,6 +122,83 @@ TTL toDateTime(received_at) + INTERVAL {ttl:raw} DAY`,
     // create an empty omni_event_actions again after the rename: left alone, nothing writes it).
     sql: 'RENAME TABLE IF EXISTS {db}.omni_event_actions TO {db}.omni_stage_outcomes',
     unlessTableExists: 'omni_stage_outcomes',
+  },
+  // Migrations 5–9 rebuild omni_events so it keeps the FIRST copy of an event. Version 1's
+  // ReplacingMergeTree(recorded_at) kept the last one: a late duplicate (same key, stored again
+  // after the stream's duplicate window, then dropped by guard.dedup) replaced the original's
+  // payload, event_id and dataref. ClickHouse cannot change a table's engine, so a new table is
+  // made, filled, and swapped in by renames; each step is safe to repeat.
+  {
+    version: 5,
+    name: 'omni_events_v2: omni_events keeping the first copy of an event (the lowest stream sequence)',
+    // ReplacingMergeTree keeps the highest version, so the version falls as the sequence rises
+    sql: `CREATE TABLE IF NOT EXISTS {db}.omni_events_v2
+(
+    event_id String,
+    type LowCardinality(String),
+    source String,
+    subject LowCardinality(String),
+    time DateTime64(3, 'UTC'),
+    tenant LowCardinality(String),
+    instance LowCardinality(String),
+    provider LowCardinality(String),
+    visibility LowCardinality(String),
+    actor String,
+    conversation String,
+    correlation_id String,
+    causation_id String,
+    idempotency_key String,
+    stream_seq UInt64,
+    emitted_by LowCardinality(String),
+    pipelines Array(LowCardinality(String)),
+    payload JSON,
+    provider_meta JSON,
+    dataref String,
+    recorded_at DateTime64(3, 'UTC'),
+    first_rank UInt64 MATERIALIZED 18446744073709551615 - stream_seq,
+    INDEX idx_time time TYPE minmax GRANULARITY 1,
+    INDEX idx_type type TYPE set(512) GRANULARITY 4,
+    INDEX idx_instance instance TYPE set(512) GRANULARITY 4,
+    INDEX idx_actor actor TYPE bloom_filter GRANULARITY 4,
+    INDEX idx_conversation conversation TYPE bloom_filter GRANULARITY 4
+)
+ENGINE = ReplacingMergeTree(first_rank)
+ORDER BY (tenant, idempotency_key, subject)
+TTL toDateTime(recorded_at) + INTERVAL {ttl:events} DAY`,
+    unlessColumnExists: { table: 'omni_events', column: 'first_rank' },
+  },
+  {
+    version: 6,
+    name: 'omni_events_v2 gets the rows of omni_events (a repeat copies rows that collapse into the same ones)',
+    sql: `INSERT INTO {db}.omni_events_v2 (event_id, type, source, subject, time, tenant, instance, provider, visibility, actor, conversation, correlation_id, causation_id, idempotency_key, stream_seq, emitted_by, pipelines, payload, provider_meta, dataref, recorded_at)
+SELECT event_id, type, source, subject, time, tenant, instance, provider, visibility, actor, conversation, correlation_id, causation_id, idempotency_key, stream_seq, emitted_by, pipelines, payload, provider_meta, dataref, recorded_at
+FROM {db}.omni_events`,
+    unlessTableExists: 'omni_events_v1',
+    unlessColumnExists: { table: 'omni_events', column: 'first_rank' },
+  },
+  {
+    version: 7,
+    name: 'the old omni_events steps aside as omni_events_v1',
+    sql: 'RENAME TABLE IF EXISTS {db}.omni_events TO {db}.omni_events_v1',
+    unlessTableExists: 'omni_events_v1',
+    unlessColumnExists: { table: 'omni_events', column: 'first_rank' },
+  },
+  {
+    version: 8,
+    name: 'omni_events_v2 becomes omni_events',
+    sql: 'RENAME TABLE IF EXISTS {db}.omni_events_v2 TO {db}.omni_events',
+    unlessTableExists: 'omni_events',
+  },
+  {
+    version: 9,
+    name: 'the old omni_events (omni_events_v1) is dropped once its rows live on in omni_events',
+    sql: 'DROP TABLE IF EXISTS {db}.omni_events_v1',
+  },
+  {
+    version: 10,
+    name: 'omni_stage_outcomes.labels: the labels each stage set (trust, class, tags, …), as JSON text',
+    // text rather than JSON: labels are small, and queries read them with JSONExtract* (see query.ts)
+    sql: "ALTER TABLE {db}.omni_stage_outcomes ADD COLUMN IF NOT EXISTS labels String DEFAULT '{}'",
   },
 ]
 

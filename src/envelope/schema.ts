@@ -4,6 +4,11 @@ import Type, { type Static } from 'typebox'
 export const VISIBILITIES = ['local', 'cluster', 'public'] as const
 export type Visibility = (typeof VISIBILITIES)[number]
 
+/** true when `v` travels further than `cap` allows (an unknown value counts as not wider: the schema reports it). */
+export function widerThan(v: unknown, cap: Visibility): boolean {
+  return VISIBILITIES.indexOf(v as Visibility) > VISIBILITIES.indexOf(cap)
+}
+
 // CloudEvents extension attribute names must be lower-case letters and digits only.
 const Name = Type.String({ minLength: 1, maxLength: 256 })
 const UtcTime = Type.String({

@@ -2,7 +2,7 @@ import type { EventCatalog } from '../catalog/catalog.ts'
 import { describeError, isOmniError, omniError, type Problem } from '../errors/mod.ts'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import { EVENTS_STREAM } from '../jetstream/topology.ts'
-import { ingestMsgId } from '../wire/mod.ts'
+import { CLIENT_ORIGIN, encodeIngestOrigin, ingestMsgId } from '../wire/mod.ts'
 import { prepareEvent, type EventInput, type PrepareOptions, type PreparedEvent } from './prepare.ts'
 
 /** What became of one ingested event. */
@@ -59,7 +59,7 @@ export function prepareAll(catalog: EventCatalog, inputs: readonly unknown[], lo
 /**
  * Publishes prepared events with their idempotency keys as Nats-Msg-Id and waits for every
  * stream ack: a repeat inside the duplicate window comes back `duplicate` and is stored once.
- * Every way in (HTTP, webhooks, the CLI) publishes through here.
+ * Every way in (HTTP, webhooks, the CLI) publishes through here, naming itself as `origin`.
  *
  * Every publish is settled before the answer, so a refusal never leaves publishes of the same
  * request still in flight. When some are refused (the stream is full midway through a batch),
@@ -67,10 +67,11 @@ export function prepareAll(catalog: EventCatalog, inputs: readonly unknown[], lo
  * whole request with the same ids, the stored ones come back `duplicate`, and the batch ends up
  * complete and stored once.
  */
-export async function publishPrepared(publisher: AckPublisher, prepared: readonly PreparedEvent[]): Promise<IngestResult[]> {
+export async function publishPrepared(publisher: AckPublisher, prepared: readonly PreparedEvent[], origin: string = CLIENT_ORIGIN): Promise<IngestResult[]> {
+  const headers = encodeIngestOrigin(origin)
   const settled = await Promise.allSettled(
     prepared.map(async (p): Promise<IngestResult> => {
-      const ack = await publisher.publish(p.subject, p.bytes, { msgID: ingestMsgId(p.event.tenant, p.event.idempotencykey), expectStream: EVENTS_STREAM })
+      const ack = await publisher.publish(p.subject, p.bytes, { msgID: ingestMsgId(p.event.tenant, p.event.idempotencykey), expectStream: EVENTS_STREAM, headers })
       return { id: p.event.id, type: p.event.type, subject: p.subject, idempotencykey: p.event.idempotencykey, seq: ack.seq, duplicate: ack.duplicate }
     }),
   )

@@ -8,6 +8,7 @@ import { prepareDelivery } from './delivery.ts'
 import { MAX_EVENTS_PER_REQUEST, publishPrepared, requireEventCount, type IngestResult } from './publish.ts'
 import { archiveRaw } from './raw-archive.ts'
 import { readWebhookBody, type WebhookBody } from './webhook-body.ts'
+import { webhookOrigin } from '../wire/mod.ts'
 
 /** One delivery as it reached the node, before anything was checked. */
 export interface WebhookRequest {
@@ -101,7 +102,7 @@ export async function receiveWebhook(deps: WebhookDeps, request: WebhookRequest)
   requireEventCount(events.length, `the delivery (${archived})`)
   request.admit?.({ events: events.length, bytes: 0 })
   const { prepared, fallbacks } = prepareDelivery(deps.catalog(), events, { provider, instance, tenant: source.tenant, dataref: raw.dataref, providerType })
-  const results = await publishPrepared(deps.publisher, prepared)
+  const results = await publishPrepared(deps.publisher, prepared, webhookOrigin(provider, instance))
   const ack = source.adapter.acknowledge?.(delivery)
   if (ack) return { type: 'reply', status: ack.status, body: ack.body }
   const fresh = results.some((r) => !r.duplicate) || !raw.duplicate

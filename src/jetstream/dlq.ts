@@ -2,7 +2,7 @@ import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstrea
 import { tenantAllowed, type TenantScope } from '../envelope/tenants.ts'
 import { omniError } from '../errors/mod.ts'
 import type { AckPublisher } from './publisher-types.ts'
-import { deadLetterMsgId, decodeDeadLetter, decodeOrigin, DLQ_HEADERS, NATS_HEADERS, DLQ_SUBJECT_PREFIX, dlqSubject, encodeDeadLetter, encodeOrigin, redriveMsgId, redriveSubject, type DeadLetterMeta, type HeaderReader } from '../wire/mod.ts'
+import { carriedKeyOrigin, deadLetterMsgId, decodeDeadLetter, decodeOrigin, DLQ_HEADERS, NATS_HEADERS, DLQ_SUBJECT_PREFIX, dlqSubject, encodeDeadLetter, encodeOrigin, redriveMsgId, redriveSubject, type DeadLetterMeta, type HeaderMap, type HeaderReader } from '../wire/mod.ts'
 import { DLQ_STREAM, EVENTS_STREAM } from './topology.ts'
 
 export interface DeadLetterInfo {
@@ -20,7 +20,7 @@ export interface DeadLetterInfo {
 export async function deadLetter(publisher: AckPublisher, msg: JsMsg, info: DeadLetterInfo): Promise<void> {
   // a redriven event that fails again keeps naming where it first came from
   const origin = decodeOrigin(msg.headers, { subject: msg.subject, seq: msg.info.streamSequence })
-  const headers = encodeDeadLetter({ ...info, originalSubject: origin.subject, originalSeq: origin.seq, failedAt: new Date().toISOString() })
+  const headers = { ...encodeDeadLetter({ ...info, originalSubject: origin.subject, originalSeq: origin.seq, failedAt: new Date().toISOString() }), ...carriedKeyOrigin(msg.headers) }
   await publisher.publish(dlqSubject(info.pipeline), msg.data, { msgID: deadLetterMsgId(info.pipeline, msg.info.streamSequence), headers })
 }
 
@@ -30,6 +30,8 @@ export interface DeadLetter extends DeadLetterMeta {
   readonly data: Uint8Array
   /** the event type, when the body is a readable envelope */
   readonly type?: string
+  /** the original's emitter and ingest origin headers, sent on with a redrive (its key namespace) */
+  readonly keyOrigin: HeaderMap
   /** the event's tenant, when the body is a readable envelope */
   readonly tenant?: string
 }
@@ -88,6 +90,7 @@ function toDeadLetter(seq: number, headers: HeaderReader | undefined, data: Uint
   return {
     seq,
     ...decodeDeadLetter(headers),
+    keyOrigin: carriedKeyOrigin(headers),
     data,
     ...(type ? { type } : {}),
     ...(tenant !== undefined ? { tenant } : {}),
@@ -128,7 +131,7 @@ export async function redriveDeadLetters(
   let duplicates = 0
   for (const l of letters) {
     const msgID = redriveMsgId(l.pipeline, l.seq)
-    const ack = await publisher.publish(redriveSubject(l.pipeline), l.data, { msgID, headers: encodeOrigin({ subject: l.originalSubject, seq: l.originalSeq }) })
+    const ack = await publisher.publish(redriveSubject(l.pipeline), l.data, { msgID, headers: { ...encodeOrigin({ subject: l.originalSubject, seq: l.originalSeq }), ...l.keyOrigin } })
     if (ack.duplicate) {
       // "already stored" must mean this very letter, sent by an earlier redrive: only then may it leave the DLQ
       await requireStored(jsm, ack.seq, msgID, l)

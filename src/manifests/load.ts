@@ -8,6 +8,7 @@ import type { CartridgeLookup } from '../pipeline/stage-builder.ts'
 import { problemAt } from '../yaml/check.ts'
 import { readYamlManifest, type YamlManifest } from '../yaml/yaml.ts'
 import { compileWebhookSource, type WebhookSource } from '../webhooks/source.ts'
+import { fanoutOncePerType, outputsSharingIds, pipelineLoops, type LoadedPipeline } from './pipeline-graph.ts'
 
 /** Everything loaded from a manifests folder (or a single file). */
 export interface LoadedManifests {
@@ -36,7 +37,8 @@ export async function listManifestFiles(path: string): Promise<string[]> {
 
 /**
  * Loads and validates every manifest: YAML syntax, each kind's schema and rules, and the rules
- * that span files (duplicate pipeline names or event types). Problems are collected, not thrown,
+ * that span files (duplicate pipeline names or event types, catalog fan-out in two pipelines,
+ * outputs sharing a message id, loops between pipelines; see pipeline-graph.ts). Problems are collected, not thrown,
  * so `omni validate` can print all of them at once. `extra` are documents parsed elsewhere (a
  * pipeline submitted to the API), checked together with the files as if they were among them.
  */
@@ -80,6 +82,7 @@ export async function loadManifests(paths: string | readonly string[], lookup: C
   }
 
   const pipelines: CompiledPipeline[] = []
+  const located: LoadedPipeline[] = []
   for (const m of pipelineManifests) {
     const result = compilePipeline(m, lookup)
     if (result.type === 'error') {
@@ -88,10 +91,15 @@ export async function loadManifests(paths: string | readonly string[], lookup: C
     }
     const prior = pipelines.find((p) => p.name === result.pipeline.name)
     if (prior) problems.push(problemAt(m, ['name'], `pipeline name "${result.pipeline.name}" is already used by ${prior.file}`))
-    else pipelines.push(result.pipeline)
+    else {
+      pipelines.push(result.pipeline)
+      located.push({ manifest: m, pipeline: result.pipeline })
+    }
   }
   // after the catalog: a source's mapping names catalog types
   const catalog = createCatalog(entries)
+  // what pipelines publish against what they consume, with the catalog's fan-out targets
+  problems.push(...fanoutOncePerType(located, catalog), ...outputsSharingIds(located, catalog), ...pipelineLoops(located, catalog, lookup))
   const webhooks: WebhookSource[] = []
   for (const m of sourceManifests) {
     const result = compileWebhookSource(m, catalog)

@@ -31,6 +31,12 @@ export interface CompiledStage {
   readonly additive: boolean
   /** returns why the stage does not run for this event (a plugin's tenant audience), if so */
   readonly admits?: (event: Envelope) => string | undefined
+  /**
+   * Built-in cartridges emit catalog events (commands, quarantines, bursts): each emission must
+   * be of a declared type with valid data. A plugin's emissions are bounded by its approved
+   * subjects instead.
+   */
+  readonly catalogEmissions: boolean
 }
 
 export interface CompiledOutput {
@@ -90,6 +96,7 @@ export function compilePipeline(manifest: YamlManifest, lookup: CartridgeLookup)
       run,
       additive: plugin?.additive ?? false,
       ...(plugin ? { admits: plugin.admits } : {}),
+      catalogEmissions: plugin === undefined,
       onError: s.onError ?? 'retry',
       timeoutMs: s.timeout === undefined ? DEFAULT_STAGE_TIMEOUT_MS : parseDuration(s.timeout),
     })
@@ -140,9 +147,11 @@ function compileOutputs(manifest: YamlManifest, spec: PipelineManifest, lookup: 
       if (!SUBJECT_RE.test(o.subject)) {
         problems.push(problemAt(manifest, [...at, 'subject'], `"${o.subject}" does not follow omni.{evt|cmd}.{producer}.{event}.v{n}`))
       }
+      // Even under different conditions: both would be published as out:<key>@<pipeline>@<subject>,
+      // so when both match, the stream keeps one and drops the other as its duplicate.
       const prior = seen.get(o.subject)
-      if (prior !== undefined && o.when === undefined && spec.outputs?.[prior]?.when === undefined) {
-        problems.push(problemAt(manifest, [...at, 'subject'], `conflicting outputs: outputs[${prior}] already publishes every event to "${o.subject}"`))
+      if (prior !== undefined) {
+        problems.push(problemAt(manifest, [...at, 'subject'], `conflicting outputs: outputs[${prior}] already publishes to "${o.subject}"; both would have the message id out:<key>@${spec.name}@${o.subject}, so the stream would drop one as a duplicate (use one output with one condition)`))
       }
       seen.set(o.subject, i)
       const loop = spec.sources.find((src) => subjectsOverlap(src, o.subject as string))

@@ -3,10 +3,13 @@ import type { Envelope } from '../envelope/schema.ts'
 import { isOmniError, omniError } from '../errors/mod.ts'
 import { evaluateCondition } from './cel.ts'
 import type { CompiledPipeline, CompiledStage } from './compile.ts'
+import { CLIENT_ORIGIN } from '../wire/mod.ts'
+import type { AdmissionEntry } from './admission.ts'
 
 /** What happened to one stage: for logs, metrics and the outcome sink (ClickHouse). */
 export type StageOutcome =
-  | { readonly stage: string; readonly type: 'ran'; readonly ms: number }
+  /** `labels`: what the stage set (trust, class, tags, …), stored with its outcome */
+  | { readonly stage: string; readonly type: 'ran'; readonly ms: number; readonly labels?: Readonly<Record<string, unknown>> }
   | { readonly stage: string; readonly type: 'skipped'; readonly reason: string }
   | { readonly stage: string; readonly type: 'dropped'; readonly reason: string }
   | { readonly stage: string; readonly type: 'failed'; readonly error: string }
@@ -19,10 +22,10 @@ export type EventOutcome =
 
 /**
  * What the executor needs of the event catalog: the fan-out targets of an event type, for
- * `fanout: catalog` outputs. The catalog satisfies it; the pipeline layer never imports it.
+ * `fanout: catalog` outputs, and its checks, for what producers publish and built-in stages emit. The catalog satisfies it; the pipeline layer never imports it.
  */
 export interface FanoutCatalog {
-  get(type: string): { readonly fanout: readonly FanoutTarget[] } | undefined
+  get(type: string): (AdmissionEntry & { readonly fanout: readonly FanoutTarget[] }) | undefined
 }
 
 /** One fan-out target: a subject and the transforms that shape the event for it. */
@@ -35,6 +38,8 @@ export interface ExecuteOptions {
   readonly catalog: FanoutCatalog
   readonly services: StageServices
   readonly attempt: number
+  /** the namespace of the event's keys (StageContext.origin); `client` when not given */
+  readonly origin?: string
 }
 
 /** Output transforms are synchronous rewrites; they get a signal that never fires. */
@@ -70,18 +75,22 @@ function runLevels(pipeline: CompiledPipeline, state: RunState, from: number, op
     const level = pipeline.levels[i] as readonly CompiledStage[]
     const runs = level.map((stage) => startStage(pipeline, stage, state, opts))
     if (runs.some(isPromise)) {
-      return Promise.all(runs).then((settled) => mergeLevel(state, settled) ?? runLevels(pipeline, state, i + 1, opts))
+      return Promise.all(runs).then((settled) => mergeLevel(state, settled, opts.catalog) ?? runLevels(pipeline, state, i + 1, opts))
     }
-    const ended = mergeLevel(state, runs as StageRun[])
+    const ended = mergeLevel(state, runs as StageRun[], opts.catalog)
     if (ended) return ended
   }
   return finish(pipeline, state, opts)
 }
 
 /** Folds a level's results into the state; returns an outcome when the event stops here. */
-function mergeLevel(state: RunState, runs: readonly StageRun[]): EventOutcome | undefined {
+function mergeLevel(state: RunState, runs: readonly StageRun[], catalog: FanoutCatalog): EventOutcome | undefined {
   for (const run of runs) {
     const id = run.stage.id
+    if (run.result?.emit && run.stage.catalogEmissions) {
+      const refused = undeclaredEmission(run.result.emit, catalog)
+      if (refused) run.error = omniError('OMNI_ERR_EVENT_INVALID', `stage ${id} emitted ${refused}`, { permanent: true })
+    }
     if (run.skipped !== undefined) {
       state.outcomes.push({ stage: id, type: 'skipped', reason: run.skipped })
       continue
@@ -107,10 +116,21 @@ function mergeLevel(state: RunState, runs: readonly StageRun[]): EventOutcome | 
       state.outcomes.push({ stage: id, type: 'dropped', reason: result.reason })
       return { type: 'dropped', stage: id, reason: result.reason, emissions: state.emissions, afterCommit: state.afterCommit, outcomes: state.outcomes }
     }
-    state.outcomes.push({ stage: id, type: 'ran', ms: run.ms })
+    state.outcomes.push(result.labels ? { stage: id, type: 'ran', ms: run.ms, labels: result.labels } : { stage: id, type: 'ran', ms: run.ms })
     const e = state.event
     if (result.data || result.extensions) state.event = { ...e, ...result.extensions, data: result.data ? { ...e.data, ...result.data } : e.data }
     if (result.labels) state.labels = { ...state.labels, ...result.labels }
+  }
+  return undefined
+}
+
+/** Why an emission breaks the catalog (its type is not declared, its data fails the schema); undefined when all pass. */
+function undeclaredEmission(emit: readonly Emission[], catalog: FanoutCatalog): string | undefined {
+  for (const e of emit) {
+    const entry = catalog.get(e.event.type)
+    if (!entry) return `an event of type "${e.event.type}" on ${e.subject}, which the catalog does not declare`
+    const problems = entry.dataProblems(e.event.data)
+    if (problems.length > 0) return `an invalid ${e.event.type} event on ${e.subject}: ${problems.map((p) => `${p.where}: ${p.message}`).join('; ')}`
   }
   return undefined
 }
@@ -148,6 +168,7 @@ function startStage(pipeline: CompiledPipeline, stage: CompiledStage, state: Run
     labels,
     pipeline: pipeline.name,
     stage: stage.id,
+    origin: opts.origin ?? CLIENT_ORIGIN,
     attempt: opts.attempt,
     // created only when a stage asks for it: synchronous stages never do
     get signal() {
@@ -212,7 +233,7 @@ function shapeTarget(
 ): Emission | Promise<Emission> {
   let shaped = event
   for (let i = from; i < transforms.length; i++) {
-    const ctx: StageContext = { event: shaped, labels, pipeline: pipeline.name, stage: `output:${subject}`, attempt: opts.attempt, signal: NEVER_ABORTED, services: opts.services }
+    const ctx: StageContext = { event: shaped, labels, pipeline: pipeline.name, stage: `output:${subject}`, origin: opts.origin ?? CLIENT_ORIGIN, attempt: opts.attempt, signal: NEVER_ABORTED, services: opts.services }
     const result = (transforms[i] as StageFn)(ctx)
     const base = shaped
     const apply = (r: StageResult): Envelope => (r.type === 'continue' && r.data ? { ...base, data: { ...base.data, ...r.data } } : base)

@@ -52,6 +52,12 @@ export interface StageContext {
   readonly labels: Readonly<Record<string, unknown>>
   readonly pipeline: string
   readonly stage: string
+  /**
+   * The namespace of the event's keys, from headers only the host writes: `out:<pipeline>` for an
+   * output, `client` or `webhook:<provider>:<instance>` for an ingested event. A key a stage keeps
+   * (a dedup marker) is kept per origin, so a client cannot imitate another origin's keys.
+   */
+  readonly origin: string
   /** 1 on first delivery */
   readonly attempt: number
   readonly signal: AbortSignal
@@ -95,6 +101,11 @@ export interface Cartridge<C = unknown> {
   readonly configSchema: TSchema
   /** Builds the stage function from a configuration that already passed `configSchema`. */
   create(config: C, env: CartridgeEnv): StageFn
+  /**
+   * The subjects a stage built from `config` may publish to (commands, quarantines, bursts), so
+   * validation can find loops through them; a cartridge that emits nothing leaves it out.
+   */
+  emitsTo?(config: C): readonly string[]
   /** set for signed plugins: how the pipeline schedules the stage (built-ins have none) */
   readonly plugin?: PluginScheduling
 }

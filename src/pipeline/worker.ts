@@ -13,7 +13,8 @@ import { startTrackedConsumer, type ConsumerState, type KeepAlive, type TrackedC
 import type { CompiledPipeline } from './compile.ts'
 import { executePipeline, type EventOutcome, type FanoutCatalog, type StageOutcome } from './executor.ts'
 import { SINK_STAGE, type OutcomeSink, type RecordResult } from './outcome-sink.ts'
-import { additiveMsgId, encodeEmittedBy, outputMsgId } from '../wire/mod.ts'
+import { additiveMsgId, decodeEmittedBy, decodeKeyOrigin, encodeEmittedBy, outputMsgId } from '../wire/mod.ts'
+import { catalogRefusal } from './admission.ts'
 import { DEFAULT_MAX_MSG_SIZE } from '../jetstream/topology.ts'
 
 /** starting → running → draining → stopped, or failed when the consume loop dies. */
@@ -34,6 +35,9 @@ function emittedBy(pipeline: string): Record<string, string> {
   if (!h) emittedByHeaders.set(pipeline, (h = Object.freeze(encodeEmittedBy(pipeline)) as Record<string, string>))
   return h
 }
+
+/** The dead letters' stage for an event the catalog refuses before any stage runs. */
+export const CATALOG_STAGE = 'catalog'
 
 /** Room left under the stream's largest message for headers: what an additive emission may hold. */
 const MAX_ADDITIVE_EMISSION_BYTES = DEFAULT_MAX_MSG_SIZE - 8 * 1024
@@ -180,6 +184,12 @@ class PipelineWorkerImpl implements PipelineWorker {
     } catch (err) {
       return this.#fail(m, pipeline, 'decode', describeError(err), true)
     }
+    // Only a pipeline's own outputs skip the catalog: whatever else is on the stream may come
+    // from a producer on NATS that never went through the ingest checks.
+    if (!decodeEmittedBy(m.headers)) {
+      const refused = catalogRefusal(this.#opts.catalog().get(event.type), event)
+      if (refused !== undefined) return this.#fail(m, pipeline, CATALOG_STAGE, refused, true)
+    }
     // only a redelivery can find a mark: a first delivery skips the look-up
     const marks = this.#opts.marks
     if (marks && this.#opts.outcomes && m.info.deliveryCount > 1) {
@@ -189,10 +199,12 @@ class PipelineWorkerImpl implements PipelineWorker {
   }
 
   #run(m: JsMsg, pipeline: CompiledPipeline, event: Envelope, keepAlive: KeepAlive): Promise<void> {
+    const catalog = this.#opts.catalog()
     const outcome = executePipeline(pipeline, event, {
-      catalog: this.#opts.catalog(),
+      catalog,
       attempt: m.info.deliveryCount,
       services: this.#services,
+      origin: decodeKeyOrigin(m.headers),
     })
     return outcome instanceof Promise ? outcome.then((o) => this.#settle(m, pipeline, event, o, keepAlive)) : this.#settle(m, pipeline, event, outcome, keepAlive)
   }

@@ -43,6 +43,43 @@ export function decodeEmittedBy(h: HeaderReader | undefined): string {
   return h?.get(EMITTED_BY_HEADER) ?? ''
 }
 
+/**
+ * Who ingested an event, set by the host on every ingest publish (never read from the client):
+ * `client` for the CloudEvents API and `omni publish`, `webhook:<provider>:<instance>` for a
+ * webhook delivery. Keys a stage remembers (guard.dedup markers) are kept per origin, so what a
+ * client sends can only ever match what that same way in sent.
+ */
+export const INGEST_ORIGIN_HEADER = 'Omni-Ingest-Origin'
+export const CLIENT_ORIGIN = 'client'
+export const webhookOrigin = (provider: string, instance: string): string => `webhook:${provider}:${instance}`
+
+export function encodeIngestOrigin(origin: string): HeaderMap {
+  return { [INGEST_ORIGIN_HEADER]: origin }
+}
+
+/**
+ * The namespace of a message's keys: `out:<pipeline>` for a pipeline's output, the ingest origin
+ * for an ingested event, and `client` when neither header is there (a producer on NATS).
+ */
+export function decodeKeyOrigin(h: HeaderReader | undefined): string {
+  const emitter = decodeEmittedBy(h)
+  if (emitter) return `out:${emitter}`
+  return h?.get(INGEST_ORIGIN_HEADER) || CLIENT_ORIGIN
+}
+
+/**
+ * The headers that say whose keys a message carries (its emitter, its ingest origin): a dead
+ * letter keeps them and its redrive sends them on, so a redriven event keeps its key namespace.
+ */
+export function carriedKeyOrigin(h: HeaderReader | undefined): HeaderMap {
+  const out: HeaderMap = {}
+  for (const name of [EMITTED_BY_HEADER, INGEST_ORIGIN_HEADER]) {
+    const v = h?.get(name)
+    if (v) out[name] = v
+  }
+  return out
+}
+
 /** Where a message first entered the events stream. */
 export interface Origin {
   readonly subject: string

@@ -76,3 +76,53 @@ t.test('ingested events are stored under the ingest namespace', async (t) => {
   t.equal(stored?.header?.get(NATS_HEADERS.msgId), ingestMsgId('default', 'my-key'))
   t.equal(ingestMsgId('default', 'my-key'), 'in:7.default:my-key')
 })
+
+// Issue 12, section 1, last piece: guard.dedup markers. They outlive the stream's duplicate
+// window (24 hours by default); before they were kept per origin, a client could plant one for
+// an event that reaches the pipeline another way (here a relay pipeline's output).
+const RELAY_CATALOG = `kind: EventCatalog
+producer: test
+events:
+  - type: note.created
+    version: 1
+    required: [noteId]
+    schema: { properties: { noteId: { type: string, minLength: 1 } } }
+    idempotency: [data.noteId]
+  - type: note.imported
+    version: 1
+    required: [noteId]
+    schema: { properties: { noteId: { type: string, minLength: 1 } } }
+    idempotency: [data.noteId]
+`
+const DEDUP_NOTES = `kind: Pipeline
+name: notes
+sources: [omni.evt.test.note-created.v1]
+stages:
+  - { id: dedup, uses: guard.dedup }
+outputs:
+  - subject: ${SEEN}
+`
+// hands imported notes on to the notes pipeline, keeping their key
+const RELAY = `kind: Pipeline
+name: relay
+sources: [omni.evt.test.note-imported.v1]
+stages: []
+outputs:
+  - subject: omni.evt.test.note-created.v1
+`
+
+t.test('a key a client chose cannot plant a guard.dedup marker for an event that arrives another way', async (t) => {
+  const windowMs = 300
+  const api = await startTestApi(t, { pipeline: DEDUP_NOTES, fabric: { catalog: RELAY_CATALOG, files: { 'pipelines/relay.yaml': RELAY }, duplicateWindowMs: windowMs } })
+  // the attacker knows the key the imported note will have, and sends it first with the ingest scope
+  const forged = await ingest(api, 'attacker', 'note.imported.v1:n9')
+  t.equal(forged.statusCode, 202, forged.body)
+  t.ok(await eventually(async () => (await storedOn(api.fabric.jsm, SEEN)) === 1), 'the forged event went through, and its marker is set')
+  // once the stream's duplicate window is over, only the marker stands in the real event's way
+  await new Promise((r) => setTimeout(r, windowMs * 3))
+  await publishEvent(api.fabric.publisher, api.fabric.catalog(), { type: 'note.imported', data: { noteId: 'n9' } })
+  t.ok(await eventually(async () => (await storedOn(api.fabric.jsm, SEEN)) === 2), 'the relayed real event reached its output')
+  const outputs = await readSubject(api.fabric, SEEN)
+  t.same(outputs.map((o) => (o['data'] as { noteId: string }).noteId).sort(), ['attacker', 'n9'], 'the real event was not dropped as a duplicate of the forged one')
+  t.notOk(api.settled.some((s) => s.type === 'acked' && s.outcome.type === 'dropped'), 'guard.dedup dropped nothing')
+})

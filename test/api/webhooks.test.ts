@@ -435,6 +435,25 @@ t.test('discord: a slash command is stored as interaction.received and deferred 
   t.equal(await storedOn(api.fabric.jsm, INTERACTION), 1)
 })
 
+t.test('discord: a full MESSAGE_UPDATE gateway dispatch (the whole message, member and all) is stored as message.edited', async (t) => {
+  const api = await start(t)
+  const body = await readFile(new URL('../fixtures/webhooks/discord/gateway-message-update.json', import.meta.url), 'utf8')
+  const res = await post(api, '/v1/webhooks/discord/bot-1', body, signed(body))
+  t.equal(res.statusCode, 202, res.body)
+  t.same((res.json() as { refused: unknown[] }).refused, [], 'the catalog took it as adapted, not as provider.unknown')
+  t.same(await readSubject(api.fabric, 'omni.evt.ingest.provider-unknown.v1'), [], 'nothing became provider.unknown')
+  const [edited] = await readSubject(api.fabric, 'omni.evt.ingest.message-edited.v1')
+  t.match(edited, {
+    type: 'message.edited',
+    provider: 'discord',
+    instance: 'bot-1',
+    actor: '80351110224678912',
+    conversation: '1098765432109876549',
+    time: '2025-09-26T01:58:02.117Z',
+    data: { providerMessageId: '1290600000000000001:edit:2025-09-26T01:58:02.117000+00:00', targetMessageId: '1290600000000000001', text: 'Can someone review the contract by Friday?', fromSelf: false, _provider: { event: 'MESSAGE_UPDATE' } },
+  })
+})
+
 t.test('generic: a YAML mapping turns any JSON provider into catalog events, signed with HMAC over a real socket', async (t) => {
   const api = await start(t)
   await api.app.listen({ port: 0, host: '127.0.0.1' })

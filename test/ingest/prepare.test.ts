@@ -37,3 +37,14 @@ t.test('bad events: every problem with its JSON path', async (t) => {
 t.test('oversized events are refused before they reach the stream', async (t) => {
   t.throws(() => prepareEvent(catalog, { type: 'note.created', data: { noteId: 'n', text: 'x'.repeat(2000) } }, { maxBytes: 1024 }), { code: 'OMNI_ERR_EVENT_TOO_LARGE', message: /limit is 1024/ })
 })
+
+t.test('a producer may narrow the visibility the catalog gives a type, never widen it', async (t) => {
+  // note.created is local in the catalog: asking for cluster or public would let it leave the node
+  for (const visibility of ['cluster', 'public'] as const) {
+    t.throws(() => prepareEvent(catalog, { type: 'note.created', data: { noteId: 'n1' }, visibility }), {
+      code: 'OMNI_ERR_EVENT_INVALID',
+      problems: [{ where: '$.visibility', message: /at most "local" for note\.created/ }],
+    })
+  }
+  t.equal(prepareEvent(catalog, { type: 'note.created', data: { noteId: 'n1' }, visibility: 'local' }).event.visibility, 'local')
+})

@@ -151,7 +151,7 @@ outputs:
     transform: [{ uses: route.command, with: { subject: omni.cmd.a.b.v1, type: a.b } }]
 `)
   t.match(ps, [
-    { where: 'p.yaml:7:14', message: /outputs\[1\]\.subject: conflicting outputs: outputs\[0\] already publishes every event/ },
+    { where: 'p.yaml:7:14', message: /outputs\[1\]\.subject: conflicting outputs: outputs\[0\] already publishes to/ },
     { where: 'p.yaml:8:14', message: /is also a source .* which would loop/ },
     { where: 'p.yaml:10:13', message: /outputs\[4\]\.fanout: conflicting outputs: outputs\[3\] already fans out/ },
     { where: 'p.yaml:11:14', message: /does not follow omni\.\{evt\|cmd\}/ },
@@ -160,10 +160,10 @@ outputs:
   ])
 })
 
-t.test('outputs with distinct conditions may share a subject', async (t) => {
-  t.same(problems(`${HEAD}stages: []
+t.test('outputs sharing a subject are refused even under distinct conditions: they would share a message id', async (t) => {
+  t.match(problems(`${HEAD}stages: []
 outputs:
   - { subject: omni.evt.test.seen.v1, when: 'data.noteId == "a"' }
-  - { subject: omni.evt.test.seen.v1, when: 'data.noteId == "b"' }
-`), [])
+  - { subject: omni.evt.test.seen.v1, when: 'true' }
+`), [{ where: 'p.yaml:7:16', message: /outputs\[1\]\.subject: conflicting outputs: outputs\[0\] already publishes to "omni\.evt\.test\.seen\.v1"; both would have the message id out:<key>@p@omni\.evt\.test\.seen\.v1/ }])
 })

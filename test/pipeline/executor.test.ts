@@ -6,6 +6,7 @@ import { parseYamlManifest } from '../../src/yaml/yaml.ts'
 import { executePipeline } from '../../src/pipeline/executor.ts'
 import { compileText, testLookup } from '../fixtures/manifests.ts'
 import { recorded } from '../fixtures/test-cartridges.ts'
+import { shippedCatalog } from '../fixtures/webhooks/harness.ts'
 
 const event = (data: Record<string, unknown>, id = 'e1'): Envelope => ({
   specversion: '1.0',
@@ -119,4 +120,31 @@ outputs:
     ['omni.cmd.test.note-full.v1', 'hello world'],
     ['omni.evt.test.note-preview.v1', 'hello'],
   ])
+})
+
+t.test('what a built-in stage emits must be a catalog type with valid data; else the stage fails for good', async (t) => {
+  const shipped = await shippedCatalog()
+  const withCatalog = (text: string, e: Envelope) => executePipeline(compileText(text), e, { catalog: shipped, services: { now: Date.now }, attempt: 1 })
+  const command = (type: string) => `${HEAD}stages:
+  - { id: cmd, uses: route.command, with: { subject: omni.cmd.test.do.v1, type: ${type} } }
+outputs: []
+`
+  const undeclared = await withCatalog(command('made.up.thing'), event({}))
+  t.match(undeclared, { type: 'failed', stage: 'cmd', permanent: true, error: { code: 'OMNI_ERR_EVENT_INVALID', message: /stage cmd emitted an event of type "made\.up\.thing" on omni\.cmd\.test\.do\.v1, which the catalog does not declare/ } })
+  // the shipped catalog declares what the built-in stages emit (seed 000's playbook)
+  const reply = await withCatalog(`${HEAD}stages:
+  - { id: reply, uses: route.agent.personal }
+  - { id: stt, uses: route.command, with: { subject: omni.cmd.stt.transcribe.v1, type: media.transcription.requested } }
+  - { id: trust, uses: guard.trust, needs: [reply, stt], with: { rules: [{ when: 'true', outcome: quarantine, reason: held }] } }
+outputs: []
+`, event({ text: 'hi' }))
+  t.match(reply, { type: 'dropped', stage: 'trust' })
+  if (reply.type !== 'dropped') return
+  t.same(reply.emissions.map((e) => e.event.type), ['agent.reply.requested', 'media.transcription.requested', 'omni.event.quarantined'])
+  // declared, but with data its schema refuses: agent.reply.requested needs a non-empty agent name
+  const bad = await withCatalog(`${HEAD}stages:
+  - { id: cmd, uses: route.command, with: { subject: omni.cmd.test.do.v1, type: agent.reply.requested } }
+outputs: []
+`, event({}))
+  t.match(bad, { type: 'failed', stage: 'cmd', permanent: true, error: { message: /stage cmd emitted an invalid agent\.reply\.requested event on omni\.cmd\.test\.do\.v1: \$\.data\.agent: is required/ } })
 })

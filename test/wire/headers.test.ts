@@ -11,6 +11,12 @@ import {
   encodeOrigin,
   type HeaderMap,
   type HeaderReader,
+  carriedKeyOrigin,
+  CLIENT_ORIGIN,
+  decodeKeyOrigin,
+  encodeIngestOrigin,
+  INGEST_ORIGIN_HEADER,
+  webhookOrigin,
 } from '../../src/wire/mod.ts'
 
 /** Reads a header map the way NATS headers answer: '' for a missing header. */
@@ -49,4 +55,15 @@ t.test('dead-letter metadata round-trips; the error is kept to one line of at mo
   t.equal(long.length, 1024)
   t.ok(long.startsWith('line one line two x'))
   t.same(decodeDeadLetter(undefined), { pipeline: '', stage: '', error: '', attempts: 0, originalSubject: '', originalSeq: 0, failedAt: '' }, 'missing headers read as empty')
+})
+
+t.test('key origin: an output is its pipeline\'s, an ingested event its way in\'s, and a copy keeps it', async (t) => {
+  t.equal(decodeKeyOrigin(reader(encodeEmittedBy('relay'))), 'out:relay')
+  t.equal(decodeKeyOrigin(reader(encodeIngestOrigin(webhookOrigin('evolution', 'phone-1')))), 'webhook:evolution:phone-1')
+  t.equal(decodeKeyOrigin(reader(encodeIngestOrigin(CLIENT_ORIGIN))), 'client')
+  t.equal(decodeKeyOrigin(undefined), 'client', 'a producer on NATS that names none counts as a client')
+  // the emitter wins: an output's ingest-origin header (copied by a stage) cannot move it
+  t.equal(decodeKeyOrigin(reader({ ...encodeEmittedBy('relay'), [INGEST_ORIGIN_HEADER]: 'webhook:x:y' })), 'out:relay')
+  const dead = reader({ ...encodeDeadLetter({ pipeline: 'p', stage: 's', error: 'e', attempts: 1, originalSubject: 'omni.evt.a.b.v1', originalSeq: 1, failedAt: 'now' }), ...carriedKeyOrigin(reader(encodeIngestOrigin('webhook:e:i'))) })
+  t.same(carriedKeyOrigin(dead), { [INGEST_ORIGIN_HEADER]: 'webhook:e:i' }, 'a dead letter carries the origin to its redrive')
 })

@@ -16,6 +16,7 @@ interface QueryOptions extends ClickHouseCliOptions {
   from?: string
   to?: string
   text?: string
+  label?: string
   limit?: string
   cursor?: string
   json?: boolean
@@ -38,6 +39,7 @@ export function registerQuery(events: Command): void {
       .option('--from <time>', 'events at or after this UTC time (2026-11-22T04:00:00Z, or a date)')
       .option('--to <time>', 'events before this UTC time')
       .option('--text <text>', 'payload contains this text (case-insensitive)')
+      .option('--label <name[=value]>', 'a pipeline stage set this label (class=conversation, tags=urgent, trust=flag)')
       .option('--limit <n>', `events per page, 1 to ${MAX_LIMIT} (default 50)`)
       .option('--cursor <cursor>', 'continue after the previous page (the cursor it printed)')
       .option('--json', 'print { events, nextCursor } as JSON'),
@@ -58,7 +60,7 @@ export function registerQuery(events: Command): void {
 }
 
 function flagsToFilter(opts: QueryOptions): CompiledEventFilter {
-  const keys = ['type', 'tenant', 'instance', 'actor', 'conversation', 'subject', 'from', 'to', 'text', 'cursor'] as const
+  const keys = ['type', 'tenant', 'instance', 'actor', 'conversation', 'subject', 'from', 'to', 'text', 'label', 'cursor'] as const
   const filter: Record<string, unknown> = {}
   for (const k of keys) if (opts[k] !== undefined) filter[k] = opts[k]
   // a flag is text; a number only when it is plainly one, so "10x" is reported, not read as 10

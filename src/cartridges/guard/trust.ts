@@ -42,6 +42,8 @@ export const trust: Cartridge<TrustConfig> = {
     'reject stops it with the reason recorded and nothing published. A rule whose condition cannot be evaluated (a missing field) does not match.',
   phase: 'trust',
   configSchema: TrustConfig,
+  // only a quarantine publishes
+  emitsTo: (config) => (config.default === 'quarantine' || config.rules.some((r) => r.outcome === 'quarantine') ? [config.quarantineSubject ?? DEFAULT_QUARANTINE_SUBJECT] : []),
   create(config, env) {
     const rules = compileRules(config.rules, env)
     const fallback: Outcome = config.default ?? 'accept'

@@ -44,6 +44,7 @@ export const correlate: Cartridge<CorrelateConfig> = {
     'recently used first out); an event whose group expression fails is not counted.',
   phase: 'correlate',
   configSchema: CorrelateConfig,
+  emitsTo: (config) => [config.emitSubject],
   create(config, env) {
     const windowMs = configDuration(config.window, ['window'])
     const program = config.groupBy === undefined ? undefined : env.cel(config.groupBy, ['groupBy'])

@@ -32,6 +32,7 @@ function agentPreset(p: { id: string; title: string; agent: string; subject: str
     create(config, env) {
       return commandStage({ subject: config.subject ?? p.subject, type: AGENT_REPLY_TYPE, fields: config.fields, set: { agent: config.agent ?? p.agent } }, env)
     },
+    emitsTo: (config) => [config.subject ?? p.subject],
   }
 }
 

@@ -55,4 +55,5 @@ export const command: Cartridge<CommandConfig> = {
   create(config, env) {
     return commandStage({ subject: config.subject, type: config.type, fields: config.fields }, env)
   },
+  emitsTo: (config) => [config.subject],
 }

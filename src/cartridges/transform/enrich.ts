@@ -35,7 +35,8 @@ export const enrich: Cartridge<EnrichConfig> = {
     'goes under data.context unless `into` names another place. Keys are dotted data paths; objects along a path are ' +
     'created as needed and existing values at the path are replaced. Static values are applied first, then the ' +
     "tenant's. The event is never changed in place: the stage returns a new data object, and each event gets its own " +
-    'copy of the configured values.',
+    'copy of the configured values. What it added is also set as labels.enriched (the same paths), which is stored with ' +
+    "the stage's outcome.",
   phase: 'enrich',
   configSchema: EnrichConfig,
   create(config) {
@@ -50,8 +51,12 @@ export const enrich: Cartridge<EnrichConfig> = {
       const apply = [...always, ...(byTenant.get(ctx.event.tenant) ?? [])]
       if (apply.length === 0) return { type: 'continue' }
       // objects are copied so a later stage cannot change the configuration through the event
-      const data = apply.reduce((d, [path, value]) => setIn(d, path, typeof value === 'object' && value !== null ? structuredClone(value) : value), ctx.event.data)
-      return { type: 'continue', data }
+      const copy = (value: unknown) => (typeof value === 'object' && value !== null ? structuredClone(value) : value)
+      const data = apply.reduce((d, [path, value]) => setIn(d, path, copy(value)), ctx.event.data)
+      // what was added, also as labels.enriched: stored with the stage's outcome and queryable
+      // (label=enriched.plan=pro), while the data itself goes on only in the outputs
+      const enriched = apply.reduce<Record<string, unknown>>((d, [path, value]) => setIn(d, path, copy(value)), {})
+      return { type: 'continue', data, labels: { enriched } }
     }
   },
 }

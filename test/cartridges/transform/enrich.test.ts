@@ -16,6 +16,7 @@ t.test('static values are merged along dotted paths without touching the event',
       channel: 'whatsapp',
       meta: { route: { lane: 2 } },
     },
+    labels: { enriched: { channel: 'whatsapp', contact: { vip: true }, meta: { route: { lane: 2 } } } },
   })
   t.same(event, before, 'the input event is unchanged')
 })
@@ -24,16 +25,17 @@ t.test('tenant context goes under data.context by default, or under `into`', asy
   const tenants = { t1: { plan: 'pro', 'owner.name': 'Grace' }, t2: { plan: 'free' } }
   const stage = build(enrich, { tenants })
   const r = await run(stage, context(sampleEvent({ data: { text: 'x' } })))
-  t.same(r, { type: 'continue', data: { text: 'x', context: { plan: 'pro', owner: { name: 'Grace' } } } })
+  t.same(r, { type: 'continue', data: { text: 'x', context: { plan: 'pro', owner: { name: 'Grace' } } }, labels: { enriched: { context: { plan: 'pro', owner: { name: 'Grace' } } } } })
   t.same(await run(stage, context(sampleEvent({ tenant: 't3' }))), { type: 'continue' }, 'a tenant without context is left alone')
 
   const nested = build(enrich, { tenants, into: 'ctx.tenant', set: { 'ctx.static': 1 } })
   t.same(await run(nested, context(sampleEvent({ tenant: 't2', data: {} }))), {
     type: 'continue',
     data: { ctx: { static: 1, tenant: { plan: 'free' } } },
+    labels: { enriched: { ctx: { static: 1, tenant: { plan: 'free' } } } },
   })
   const top = build(enrich, { tenants, into: '' })
-  t.same(await run(top, context(sampleEvent({ tenant: 't2', data: { a: 1 } }))), { type: 'continue', data: { a: 1, plan: 'free' } })
+  t.same(await run(top, context(sampleEvent({ tenant: 't2', data: { a: 1 } }))), { type: 'continue', data: { a: 1, plan: 'free' }, labels: { enriched: { plan: 'free' } } })
 })
 
 t.test('each event gets its own copy of configured values', async (t) => {

@@ -1,0 +1,21 @@
+import type { Envelope, Visibility } from '../envelope/schema.ts'
+import { widerThan } from '../envelope/schema.ts'
+
+/** What the pipeline layer needs of one catalog entry to admit an event; the catalog satisfies it. */
+export interface AdmissionEntry {
+  readonly visibility: Visibility
+  dataProblems(data: unknown): readonly { readonly where: string; readonly message: string }[]
+}
+
+/**
+ * Why an event that did not come from a pipeline breaks the catalog, as HTTP ingest would have
+ * refused it: an unknown type, data its schema refuses, or a visibility wider than the type's.
+ * Undefined when it passes. A producer publishing straight onto NATS skips the ingest checks, so
+ * the worker runs these before any stage sees the event.
+ */
+export function catalogRefusal(entry: AdmissionEntry | undefined, event: Envelope): string | undefined {
+  if (!entry) return `event type "${event.type}" is not in the catalog`
+  const problems = entry.dataProblems(event.data).map((p) => `${p.where}: ${p.message}`)
+  if (widerThan(event.visibility, entry.visibility)) problems.push(`$.visibility: may be at most "${entry.visibility}" for ${event.type} (the catalog's visibility)`)
+  return problems.length > 0 ? `invalid ${event.type} event: ${problems.join('; ')}` : undefined
+}
