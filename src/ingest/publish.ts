@@ -71,7 +71,7 @@ export async function publishPrepared(publisher: AckPublisher, prepared: readonl
   const headers = encodeIngestOrigin(origin)
   const settled = await Promise.allSettled(
     prepared.map(async (p): Promise<IngestResult> => {
-      const ack = await publisher.publish(p.subject, p.bytes, { msgID: ingestMsgId(p.event.tenant, p.event.idempotencykey), expectStream: EVENTS_STREAM, headers })
+      const ack = await publisher.publish(p.subject, p.bytes, { msgID: ingestMsgId(p.event.tenant, p.event.idempotencykey, origin), expectStream: EVENTS_STREAM, headers })
       return { id: p.event.id, type: p.event.type, subject: p.subject, idempotencykey: p.event.idempotencykey, seq: ack.seq, duplicate: ack.duplicate }
     }),
   )

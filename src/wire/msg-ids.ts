@@ -9,6 +9,8 @@
  * duplicate of its own (invariant 7).
  */
 
+import { CLIENT_ORIGIN } from './headers.ts'
+
 /** The namespace of ingested events: the only one a client's idempotency key lands in. */
 export const INGEST_ID_PREFIX = 'in:'
 /** The namespace of pipeline outputs. */
@@ -34,8 +36,16 @@ export function parseTenantKey(text: string): { tenant: string; key: string } | 
   return { tenant: text.slice(start, end), key: text.slice(end + 1) }
 }
 
-/** An ingested event: `in:<tenantKey>`. */
-export const ingestMsgId = (tenant: string, idempotencyKey: string): string => `${INGEST_ID_PREFIX}${tenantKey(tenant, idempotencyKey)}`
+/**
+ * An ingested event: `in:<tenantKey>` from a client (the CloudEvents API, `omni publish`), and
+ * `in:<origin>/<tenantKey>` from any other way in (`webhook:<provider>:<instance>`). A webhook's
+ * keys are derived from the provider's own message ids, which a client can learn or guess: were
+ * both in one namespace, a client could post the key first and the real delivery would be
+ * dropped as its duplicate. A client's part always starts with a digit (the tenant's length),
+ * an origin never does, so neither can spell the other's id.
+ */
+export const ingestMsgId = (tenant: string, idempotencyKey: string, origin: string = CLIENT_ORIGIN): string =>
+  origin === CLIENT_ORIGIN ? `${INGEST_ID_PREFIX}${tenantKey(tenant, idempotencyKey)}` : `${INGEST_ID_PREFIX}${origin}/${tenantKey(tenant, idempotencyKey)}`
 
 /**
  * A pipeline output: `out:<tenantKey>@<pipeline>@<subject>`. The pipeline is part of the id: two

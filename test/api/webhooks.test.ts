@@ -192,6 +192,36 @@ t.test('a provider retry is answered 200, archives nothing new and publishes not
   t.equal(await storedOn(api.fabric.jsm, RECEIVED), 2)
 })
 
+t.test("a client cannot pre-empt a webhook's event by posting its key first (issue 12, section 1)", async (t) => {
+  const api = await start(t)
+  // the attacker learns how the source derives keys from a delivery it can see...
+  const seen = await post(api, '/v1/webhooks/evolution/phone-1', upsert('3EBSEEN'))
+  t.equal(seen.statusCode, 202, seen.body)
+  const seenKey: string = seen.json().events[0].idempotencykey
+  t.match(seenKey, /3EBSEEN/, 'the key is derived from the provider message id')
+  // ...and posts the key the next message will get, with the ingest scope and the same tenant
+  const forged = await api.app.inject({
+    method: 'POST',
+    url: '/v1/events',
+    headers: { ...bearer('ingest'), 'content-type': 'application/cloudevents+json' },
+    payload: JSON.stringify({
+      specversion: '1.0',
+      id: 'forged-1',
+      source: 'attacker',
+      type: 'message.received',
+      tenant: 'acme',
+      idempotencykey: seenKey.replace('3EBSEEN', '3EBNEXT'),
+      data: { kind: 'text', text: 'not what Ana wrote', providerMessageId: '3EBNEXT', fromSelf: false, forwarded: false },
+    }),
+  })
+  t.equal(forged.statusCode, 202, forged.body)
+  const real = await post(api, '/v1/webhooks/evolution/phone-1', upsert('3EBNEXT'))
+  t.equal(real.statusCode, 202, real.body)
+  t.equal(real.json().events[0].duplicate, false, "the real delivery is stored, not dropped as the client's duplicate")
+  const texts = (await readSubject(api.fabric, RECEIVED)).map((e) => (e['data'] as { text: string }).text)
+  t.ok(texts.includes('hello 3EBNEXT'), 'the real message is in the stream')
+})
+
 t.test('an event type the adapter does not know is archived and ingested as provider.unknown, never dropped', async (t) => {
   const api = await start(t)
   const delivery = { event: 'TYPEBOT_START', instance: 'phone-1', data: { remoteJid: '4915550100@s.whatsapp.net', url: 'https://typebot.example' }, date_time: '2026-11-22T10:00:00.000Z', apikey: EVOLUTION_KEY }
