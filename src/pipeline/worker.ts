@@ -214,7 +214,7 @@ class PipelineWorkerImpl implements PipelineWorker {
    * namespace. A failure here never holds up or dead-letters the event: it is recorded as the
    * stage's outcome, and an emission too large for the stream is refused before it is sent.
    */
-  async #publishAdditive(pipeline: CompiledPipeline, outcome: Extract<EventOutcome, { type: 'done' | 'dropped' }>, headers: Record<string, string>): Promise<void> {
+  async #publishAdditive(pipeline: CompiledPipeline, outcome: Extract<EventOutcome, { type: 'done' | 'dropped' }>, headers: Record<string, string>, origin: string): Promise<void> {
     const additive = outcome.emissions.filter((e) => e.additiveStage !== undefined)
     if (additive.length === 0) return
     await Promise.all(
@@ -223,7 +223,7 @@ class PipelineWorkerImpl implements PipelineWorker {
         const bytes = Buffer.from(JSON.stringify(e.event))
         try {
           if (bytes.length > MAX_ADDITIVE_EMISSION_BYTES) throw new Error(`${bytes.length} bytes, more than the ${MAX_ADDITIVE_EMISSION_BYTES} an emission may hold`)
-          await this.#opts.publisher.publish(e.subject, bytes, { msgID: additiveMsgId(pipeline.name, stage, e.event.tenant, e.event.idempotencykey, e.subject), headers })
+          await this.#opts.publisher.publish(e.subject, bytes, { msgID: additiveMsgId(pipeline.name, stage, e.event.tenant, e.event.idempotencykey, e.subject, origin), headers })
         } catch (err) {
           // one outcome per stage: the stage ran, but what it emitted was not stored
           const failed = { stage, type: 'failed' as const, error: `its emission to ${e.subject} was not stored: ${describeError(err)}` }
@@ -241,13 +241,16 @@ class PipelineWorkerImpl implements PipelineWorker {
     try {
       // the recorder reads who emitted an output from this header, not from the message id
       const headers = emittedBy(pipeline.name)
+      // the source's key namespace (a webhook, a pipeline, a client) is part of each id: a client's
+      // event reusing a webhook message's key must not take the id of that message's outputs
+      const origin = decodeKeyOrigin(m.headers)
       // the approved outputs first: nothing an additive stage emits may be stored before them
       await Promise.all(
         outcome.emissions
           .filter((e) => e.additiveStage === undefined)
-          .map((e) => this.#opts.publisher.publish(e.subject, Buffer.from(JSON.stringify(e.event)), { msgID: outputMsgId(e.event.tenant, e.event.idempotencykey, pipeline.name, e.subject), headers })),
+          .map((e) => this.#opts.publisher.publish(e.subject, Buffer.from(JSON.stringify(e.event)), { msgID: outputMsgId(e.event.tenant, e.event.idempotencykey, pipeline.name, e.subject, origin), headers })),
       )
-      await this.#publishAdditive(pipeline, outcome, headers)
+      await this.#publishAdditive(pipeline, outcome, headers, origin)
     } catch (err) {
       // The stream refusing an output for good (too large, …) dead-letters the event; an
       // outage (timeouts, a restarting server) must not use up its deliveries, so it retries.

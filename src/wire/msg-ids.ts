@@ -48,21 +48,34 @@ export const ingestMsgId = (tenant: string, idempotencyKey: string, origin: stri
   origin === CLIENT_ORIGIN ? `${INGEST_ID_PREFIX}${tenantKey(tenant, idempotencyKey)}` : `${INGEST_ID_PREFIX}${origin}/${tenantKey(tenant, idempotencyKey)}`
 
 /**
- * A pipeline output: `out:<tenantKey>@<pipeline>@<subject>`. The pipeline is part of the id: two
+ * The source event's tenantKey inside its key namespace (decodeKeyOrigin): the bare tenantKey
+ * for a client's event, `<origin>/<tenantKey>` for any other (a webhook, a pipeline's output).
+ * What a pipeline derives from an event carries it, so a client's event that reuses the key of
+ * a webhook message (or of another pipeline's output) never takes the id of what the pipeline
+ * makes of the real one: the ingest ids are apart, and so must be every id derived from them.
+ */
+export const originTenantKey = (origin: string, tenant: string, key: string): string =>
+  origin === CLIENT_ORIGIN ? tenantKey(tenant, key) : `${origin}/${tenantKey(tenant, key)}`
+
+/**
+ * A pipeline output: `out:<originTenantKey>@<pipeline>@<subject>`. The pipeline is part of the id: two
  * pipelines may publish different versions of one event to the same subject, and neither may be
  * dropped as the other's duplicate. Readers learn the emitter from the Omni-Emitted-By header.
+ * `origin` is the source event's key namespace (decodeKeyOrigin), `client` by default.
  */
-export const outputMsgId = (tenant: string, key: string, pipeline: string, subject: string): string => `${OUTPUT_ID_PREFIX}${tenantKey(tenant, key)}@${pipeline}@${subject}`
+export const outputMsgId = (tenant: string, key: string, pipeline: string, subject: string, origin: string = CLIENT_ORIGIN): string =>
+  `${OUTPUT_ID_PREFIX}${originTenantKey(origin, tenant, key)}@${pipeline}@${subject}`
 
 /** The namespace of what additive (alpha/community) stages emit. */
 export const ADDITIVE_ID_PREFIX = 'emit:'
 
 /**
- * What an additive stage emitted: `emit:<pipeline>:<stage>:<tenantKey>@<subject>`. The host
+ * What an additive stage emitted: `emit:<pipeline>:<stage>:<originTenantKey>@<subject>`. The host
  * derives it; whatever key the plugin puts in its event stays inside this namespace, so the
  * emission can never take an approved output's id.
  */
-export const additiveMsgId = (pipeline: string, stage: string, tenant: string, key: string, subject: string): string => `${ADDITIVE_ID_PREFIX}${pipeline}:${stage}:${tenantKey(tenant, key)}@${subject}`
+export const additiveMsgId = (pipeline: string, stage: string, tenant: string, key: string, subject: string, origin: string = CLIENT_ORIGIN): string =>
+  `${ADDITIVE_ID_PREFIX}${pipeline}:${stage}:${originTenantKey(origin, tenant, key)}@${subject}`
 
 /** The tenant, key and pipeline of an output id published to `subject`; undefined for another id. */
 export function parseOutputMsgId(id: string, subject: string): { tenant: string; key: string; pipeline: string } | undefined {
@@ -71,7 +84,10 @@ export function parseOutputMsgId(id: string, subject: string): { tenant: string;
   const rest = id.slice(OUTPUT_ID_PREFIX.length, -suffix.length)
   // keys and tenants may hold `@`; pipeline names cannot
   const at = rest.lastIndexOf('@')
-  const scoped = at < 0 ? undefined : parseTenantKey(rest.slice(0, at))
+  // a tenantKey starts with a digit; anything before it up to the first `/` is the source's origin
+  const head = at < 0 ? '' : rest.slice(0, at)
+  const slash = /^\d/.test(head) ? -1 : head.indexOf('/')
+  const scoped = at < 0 ? undefined : parseTenantKey(head.slice(slash + 1))
   return scoped && { ...scoped, pipeline: rest.slice(at + 1) }
 }
 

@@ -1,5 +1,6 @@
 import t from 'tap'
 import {
+  additiveMsgId,
   deadLetterMsgId,
   ingestMsgId,
   outputMsgId,
@@ -32,6 +33,14 @@ t.test('outputs: <key>@<pipeline>@<subject>, read back even when the key holds @
   t.equal(parseOutputMsgId(outputMsgId('default', 'k1', 'notes', subject), 'omni.evt.other.x.v1'), undefined, 'published to another subject')
   t.equal(parseOutputMsgId(`out:k1@${subject}`, subject), undefined, 'no pipeline part')
   t.equal(parseOutputMsgId(`k1@notes@${subject}`, subject), undefined, 'not in the output namespace')
+  // the source event's key namespace is part of the id (issue 12 review: webhook ids x outputs)
+  const hook = 'webhook:evolution:phone-1'
+  t.equal(outputMsgId('acme', 'k1', 'notes', subject, hook), `out:${hook}/4.acme:k1@notes@${subject}`)
+  t.not(outputMsgId('acme', 'k1', 'notes', subject, hook), outputMsgId('acme', 'k1', 'notes', subject), "a client's event never takes a webhook event's output id")
+  t.not(outputMsgId('acme', 'k1', 'notes', subject, 'out:upstream'), outputMsgId('acme', 'k1', 'notes', subject), "nor another pipeline's output's")
+  t.equal(outputMsgId('acme', 'k1', 'notes', subject, 'client'), outputMsgId('acme', 'k1', 'notes', subject))
+  t.same(parseOutputMsgId(outputMsgId('a/b', 'x@y/z', 'notes', subject, hook), subject), { tenant: 'a/b', key: 'x@y/z', pipeline: 'notes' })
+  t.not(additiveMsgId('notes', 'alpha', 'acme', 'k1', subject, hook), additiveMsgId('notes', 'alpha', 'acme', 'k1', subject), 'additive emissions too')
 })
 
 t.test('dead letters and redrives: <prefix>:<pipeline>:<seq>', async (t) => {
