@@ -90,6 +90,13 @@ export function compileWebhookSource(manifest: YamlManifest, catalog: EventCatal
   const auth = spec.auth ? compileAuth(manifest, spec.auth, env, problems) : undefined
   if (problems.length > 0 || !adapter) return { problems }
   const instances = !spec.instances || spec.instances.includes('*') ? 'any' : spec.instances
+  // The signature covers the timestamp and the body, not the URL: a captured delivery sent again
+  // under another instance name would be a new delivery (new keys, new ids) that no duplicate
+  // window drops, and the promise that a replay is refused after 5 minutes would not hold.
+  if (spec.auth?.type === 'hmac-sha256-timestamped' && instances === 'any') {
+    const where = spec.instances ? ['instances'] : ['auth', 'type']
+    return { problems: [problemAt(manifest, where, 'hmac-sha256-timestamped signs the timestamp and the body, not the instance in the URL: list the instances it accepts (instances: [main]) so a replay cannot come back under another instance name')] }
+  }
   return {
     problems,
     source: { name: spec.name, adapter, tenant: spec.tenant ?? 'default', instances, ...(auth ? { auth } : {}), declaredAt: manifest.locate([]) },

@@ -73,6 +73,7 @@ mapping:
 SOURCES['webhooks/stamped.yaml'] = `kind: WebhookSource
 name: stamped
 adapter: generic
+instances: [any-1]
 auth: { type: hmac-sha256-timestamped, secretEnv: OMNI_TEST_SHOP_SECRET }
 mapping: { type: topic, events: {} }
 `
@@ -350,6 +351,21 @@ t.test('hmac-sha256-timestamped: a signed, fresh delivery is stored; the same de
   t.match(stale.json().error.message, /more than 300 s from now/)
   const unsigned = await post(api, '/v1/webhooks/stamped/any-1', body, { 'x-omni-signature': createHmac('sha256', SHOP_SECRET).update(body).digest('hex') })
   t.equal(unsigned.statusCode, 401, 'the body alone signed is not enough: the timestamp must be signed with it')
+})
+
+t.test('hmac-sha256-timestamped: a signed delivery replayed inside the tolerance to another instance is no new delivery (the signature does not cover the URL)', async (t) => {
+  const api = await start(t)
+  const body = JSON.stringify({ topic: 'order.paid', id: 'o-8' })
+  const now = Math.floor(Date.now() / 1000)
+  const headers = { 'x-omni-timestamp': String(now), 'x-omni-signature': createHmac('sha256', SHOP_SECRET).update(`${now}.${body}`).digest('hex') }
+  const fresh = await post(api, '/v1/webhooks/stamped/any-1', body, headers)
+  t.equal(fresh.statusCode, 202, fresh.body)
+  const [raws, events] = [await rawCount(api), await eventCount(api)]
+  // a captured delivery, sent again at once under another instance name: the same bytes, still signed
+  const replayed = await post(api, '/v1/webhooks/stamped/any-2', body, headers)
+  t.equal(replayed.statusCode, 404, replayed.body)
+  t.equal(await rawCount(api), raws, 'nothing new archived')
+  t.equal(await eventCount(api), events, 'no second event')
 })
 
 t.test('credentials never reach the archive: a custom auth header, the secret echoed in the body, Evolution\'s apikey', async (t) => {

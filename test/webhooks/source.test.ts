@@ -108,7 +108,7 @@ t.test('the other auth types compile with their defaults: hmac-sha256, shared-se
 
 t.test('hmac-sha256-timestamped compiles with its default headers, or the ones the source names', async (t) => {
   withEnv(t, KEY_ENV, SECRET)
-  const stamped = (auth: string) => `kind: WebhookSource\nname: billing\nadapter: generic\nauth: ${auth}\nmapping: { type: kind, events: {} }\n`
+  const stamped = (auth: string) => `kind: WebhookSource\nname: billing\nadapter: generic\ninstances: [main]\nauth: ${auth}\nmapping: { type: kind, events: {} }\n`
   const plain = await load(t, { 'billing.yaml': stamped(`{ type: hmac-sha256-timestamped, secretEnv: ${KEY_ENV} }`) })
   t.same(plain.problems, [])
   t.same(plain.webhooks[0]?.auth, { type: 'hmac-sha256-timestamped', header: 'x-omni-signature', timestampHeader: 'x-omni-timestamp', encoding: 'hex', secret: SECRET })
@@ -129,9 +129,12 @@ t.test('each mistake: file:line:col and the field path', async (t) => {
     ['an ed25519 key that is not 64 hex characters', EVOLUTION.replace('evolution-apikey', 'ed25519'), /bad-key\.yaml:8:14$/, /must hold the application's public key as 64 hex characters/],
     ['an encoding on a non-HMAC auth', EVOLUTION.replace('  secretEnv', '  encoding: hex\n  secretEnv'), /encoding\.yaml:8:13$/, /^auth\.encoding: only hmac-sha256 and hmac-sha256-timestamped take an encoding/],
     ['a timestamp header on an auth that signs no time', EVOLUTION.replace('  secretEnv', '  timestampHeader: x-sent-at\n  secretEnv'), /stamp\.yaml:8:20$/, /^auth\.timestampHeader: only hmac-sha256-timestamped takes a timestampHeader/],
+    // issue 12 review: the signature does not cover the URL's instance, so a replay could come back under another name
+    ['a timestamped HMAC source that accepts any instance', `kind: WebhookSource\nname: billing\nadapter: generic\nauth: { type: hmac-sha256-timestamped, secretEnv: ${KEY_ENV} }\nmapping: { type: kind, events: {} }\n`, /any-stamped\.yaml:4:15$/, /^auth\.type: hmac-sha256-timestamped signs the timestamp and the body, not the instance in the URL: list the instances/],
+    ['the same, with instances: ["*"]', `kind: WebhookSource\nname: billing\nadapter: generic\ninstances: ['*']\nauth: { type: hmac-sha256-timestamped, secretEnv: ${KEY_ENV} }\nmapping: { type: kind, events: {} }\n`, /star-stamped\.yaml:4:12$/, /^instances: hmac-sha256-timestamped signs/],
     ['a secret written into the manifest', EVOLUTION.replace(`secretEnv: ${KEY_ENV}`, `secretEnv: ${KEY_ENV}\n  secret: ${SECRET}`), /inline-secret\.yaml:9:11$/, /^auth\.secret: unknown field/],
   ]
-  const files = ['tg', 'evo-mapped', 'bare', 'unknown-type', 'unknown-field', 'no-required', 'no-secret', 'bad-key', 'encoding', 'stamp', 'inline-secret']
+  const files = ['tg', 'evo-mapped', 'bare', 'unknown-type', 'unknown-field', 'no-required', 'no-secret', 'bad-key', 'encoding', 'stamp', 'any-stamped', 'star-stamped', 'inline-secret']
   for (const [i, [what, yaml, where, message]] of cases.entries()) {
     const loaded = await load(t, { [`${files[i]}.yaml`]: yaml })
     t.equal(loaded.problems.length, 1, `${what}: one problem`)
