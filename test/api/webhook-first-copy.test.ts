@@ -1,0 +1,58 @@
+import { readFile } from 'node:fs/promises'
+import t from 'tap'
+import { bearer, startTestApi } from '../fixtures/api.ts'
+import { rows, testClickHouseConfig } from '../fixtures/clickhouse.ts'
+import { eventually } from '../fixtures/fabric.ts'
+
+// Issue 12 review (seam: webhook id namespace × omni_events keeping the first copy). Since the
+// webhook namespace, a client's event that reuses the key of a provider's next message and the
+// real delivery are two events in the stream. omni_events still collapses rows on
+// (tenant, idempotency_key, subject) and keeps the FIRST copy: the client's. So the recorded
+// view of the real message is the client's text. Marked todo: the fix is a rebuild of
+// omni_events with the ingest origin in its sorting key (see the review report), not done yet.
+
+t.setTimeout(120_000)
+
+const EVOLUTION_KEY = 'evo-apikey-review-first-copy-0123456789'
+process.env['OMNI_TEST_EVOLUTION_KEY'] = EVOLUTION_KEY
+
+const FILES = {
+  'catalog/messaging.yaml': await readFile(new URL('../../manifests/catalog/messaging.yaml', import.meta.url), 'utf8'),
+  'webhooks/evolution.yaml': `kind: WebhookSource
+name: evolution
+adapter: evolution
+tenant: acme
+instances: [phone-1]
+auth: { type: evolution-apikey, secretEnv: OMNI_TEST_EVOLUTION_KEY }
+`,
+}
+
+const upsert = (id: string) => ({
+  event: 'messages.upsert',
+  instance: 'phone-1',
+  data: { key: { remoteJid: '4915550100@s.whatsapp.net', fromMe: false, id }, pushName: 'Ana', message: { conversation: `hello ${id}` }, messageType: 'conversation', messageTimestamp: 1_795_000_000 },
+  date_time: '2026-11-22T10:00:00.000Z',
+  apikey: EVOLUTION_KEY,
+})
+
+t.test("the real webhook message's recorded row is not a client's earlier event with its key", { todo: 'omni_events sorts by (tenant, idempotency_key, subject) without the ingest origin' }, async (t) => {
+  const api = await startTestApi(t, { fabric: { files: FILES, clickhouse: testClickHouseConfig(), clickhouseWriter: { flushMs: 20 } } })
+  const ch = api.fabric.sink?.ch
+  if (!ch) throw new Error('the fabric did not open ClickHouse')
+  const key = 'message.received.v1:evolution|phone-1|3EBNEXT'
+  const forged = await api.app.inject({
+    method: 'POST',
+    url: '/v1/events',
+    headers: { ...bearer('ingest'), 'content-type': 'application/cloudevents+json' },
+    payload: JSON.stringify({ specversion: '1.0', id: 'forged-1', source: 'attacker', type: 'message.received', tenant: 'acme', idempotencykey: key, data: { kind: 'text', text: 'not what Ana wrote', providerMessageId: '3EBNEXT', fromSelf: false, forwarded: false } }),
+  })
+  t.equal(forged.statusCode, 202, forged.body)
+  const real = await api.app.inject({ method: 'POST', url: '/v1/webhooks/evolution/phone-1', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(upsert('3EBNEXT')) })
+  t.equal(real.statusCode, 202, real.body)
+  const kept = () => rows<{ text: string; source: string }>(ch, `SELECT payload.text AS text, source FROM ${ch.table('omni_events')} FINAL WHERE idempotency_key = {key:String}`, { key })
+  // the client's row is there first; give the recorder time for the real one (bounded)
+  t.ok(await eventually(async () => (await kept()).length > 0, 20_000), 'the first copy is recorded')
+  await eventually(async () => (await kept()).some((r) => r.text === 'hello 3EBNEXT'), 5_000)
+  const found = await kept()
+  t.ok(found.some((r) => r.text === 'hello 3EBNEXT'), `the real message is recorded (kept: ${JSON.stringify(found)})`)
+})
