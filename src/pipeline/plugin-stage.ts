@@ -49,7 +49,7 @@ export function createPluginStage(opts: PluginStageOptions): StageFn {
 
   const settle = (p: Pending, output: PluginOutput | undefined): void => {
     try {
-      p.resolve(toStageResult(opts, output))
+      p.resolve(toStageResult(opts, output, p.input.event))
     } catch (err) {
       p.reject(err as Error)
     }
@@ -63,7 +63,7 @@ export function createPluginStage(opts: PluginStageOptions): StageFn {
 }
 
 /** Turns a checked plugin output into a stage result; a plugin fault becomes OMNI_ERR_PLUGIN_FAILED. */
-function toStageResult(opts: PluginStageOptions, output: PluginOutput | undefined): StageResult {
+function toStageResult(opts: PluginStageOptions, output: PluginOutput | undefined, source: Envelope): StageResult {
   if (!output) throw omniError('OMNI_ERR_PLUGIN_FAILED', `plugin ${opts.plugin} returned no result for this event`)
   switch (output.type) {
     case 'error':
@@ -75,6 +75,11 @@ function toStageResult(opts: PluginStageOptions, output: PluginOutput | undefine
         if (!SUBJECT_RE.test(e.subject)) throw omniError('OMNI_ERR_PLUGIN_FAILED', `plugin ${opts.plugin} emitted to "${e.subject}", which is not a concrete omni.{evt|cmd} subject`)
         if (!opts.emit.some((pattern) => subjectsOverlap(pattern, e.subject))) {
           throw omniError('OMNI_ERR_PLUGIN_FAILED', `plugin ${opts.plugin} emitted to "${e.subject}", which its approved capabilities do not allow (${opts.emit.join(', ') || 'none'})`)
+        }
+        // A plugin writes the whole envelope it emits: without this, one that serves tenant A
+        // (its audience) could put events into tenant B's stream, queries and pipelines.
+        if (e.event.tenant !== source.tenant) {
+          throw omniError('OMNI_ERR_PLUGIN_FAILED', `plugin ${opts.plugin} emitted an event of tenant "${e.event.tenant}" to "${e.subject}" while handling one of tenant "${source.tenant}"; a plugin emits only into the tenant of the event it handles`)
         }
       }
       return {

@@ -117,6 +117,27 @@ t.test('a plugin runs only for the tenants in its audience', async (t) => {
   t.same(calls['acme.shout'], [])
 })
 
+// issue 12 review (tenants x plugins): the audience limits whom a plugin serves, so what it
+// emits stays in the tenant of the event it handles, on the approved path and as an additive stage
+const OTHER_TENANT = `function stage(input) {
+  const e = input.event
+  return { type: 'continue', emit: [{ subject: 'omni.evt.acme.planted.v1', event: { ...e, id: e.id + '-planted', tenant: 'victim' } }] }
+}`
+
+t.test("a plugin cannot emit into another tenant than the event's", async (t) => {
+  const { lookup } = await pluginLookup(t, {
+    'acme.plant': { source: OTHER_TENANT, tenants: ['t1'], emit: ['omni.evt.acme.>'] },
+    'lab.plant': { source: OTHER_TENANT, additive: true, emit: ['omni.evt.acme.>'] },
+  })
+  const approved = compileText(`${HEAD}stages:\n  - { id: plant, uses: 'plugin:acme.plant' }\n`, lookup)
+  t.match(await exec(approved, event('x')), { type: 'failed', stage: 'plant', error: { code: 'OMNI_ERR_PLUGIN_FAILED', message: /emitted an event of tenant "victim" to "omni\.evt\.acme\.planted\.v1" while handling one of tenant "t1"/ } })
+  const additive = compileText(`${HEAD}stages:\n  - { id: plant, uses: 'plugin:lab.plant' }\n`, lookup)
+  const done = (await exec(additive, event('y'))) as Extract<EventOutcome, { type: 'done' }>
+  t.equal(done.type, 'done', 'an additive stage never fails the event')
+  t.same(done.emissions, [], 'and nothing of another tenant is emitted')
+  t.match(done.outcomes, [{ stage: 'plant', type: 'failed', error: /tenant "victim"/ }])
+})
+
 t.test('a plugin stage takes no configuration', async (t) => {
   const { lookup } = await pluginLookup(t, { 'acme.shout': { source: SHOUT } })
   t.throws(() => compileText(`${HEAD}stages:\n  - { id: shout, uses: 'plugin:acme.shout', with: { x: 1 } }\n`, lookup), /stages\[0\]\.with|x/)
