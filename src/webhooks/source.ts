@@ -93,9 +93,10 @@ export function compileWebhookSource(manifest: YamlManifest, catalog: EventCatal
   // The signature covers the timestamp and the body, not the URL: a captured delivery sent again
   // under another instance name would be a new delivery (new keys, new ids) that no duplicate
   // window drops, and the promise that a replay is refused after 5 minutes would not hold.
-  if (spec.auth?.type === 'hmac-sha256-timestamped' && instances === 'any') {
+  const signsTime = spec.auth?.type === 'hmac-sha256-timestamped' || spec.auth?.type === 'ed25519'
+  if (signsTime && instances === 'any') {
     const where = spec.instances ? ['instances'] : ['auth', 'type']
-    return { problems: [problemAt(manifest, where, 'hmac-sha256-timestamped signs the timestamp and the body, not the instance in the URL: list the instances it accepts (instances: [main]) so a replay cannot come back under another instance name')] }
+    return { problems: [problemAt(manifest, where, `${spec.auth?.type} signs the timestamp and the body, not the instance in the URL: list the instances it accepts (instances: [main]) so a replay cannot come back under another instance name`)] }
   }
   return {
     problems,

@@ -96,14 +96,14 @@ t.test('the other auth types compile with their defaults: hmac-sha256, shared-se
   const loaded = await load(t, {
     'hmac.yaml': GENERIC.replace('name: helpdesk', 'name: signed').replace('tenant: acme', `auth:\n  type: hmac-sha256\n  header: X-Hub-Signature-256\n  secretEnv: ${KEY_ENV}`),
     'shared.yaml': GENERIC.replace('name: helpdesk', 'name: shared').replace('tenant: acme', `auth:\n  type: shared-secret\n  secretEnv: ${KEY_ENV}`),
-    'discord.yaml': 'kind: WebhookSource\nname: discord\nadapter: discord\ninstances: ["*"]\nauth:\n  type: ed25519\n  secretEnv: OMNI_TEST_DISCORD_KEY\n',
+    'discord.yaml': 'kind: WebhookSource\nname: discord\nadapter: discord\ninstances: [bot-1, bot-2]\nauth:\n  type: ed25519\n  secretEnv: OMNI_TEST_DISCORD_KEY\n',
   })
   t.same(loaded.problems, [])
   const byName = Object.fromEntries(loaded.webhooks.map((w) => [w.name, w]))
   t.same(byName['signed']?.auth, { type: 'hmac-sha256', header: 'x-hub-signature-256', encoding: 'hex', secret: SECRET }, 'header names in lower case, hex by default')
   t.same(byName['shared']?.auth, { type: 'shared-secret', header: 'x-omni-webhook-secret', secret: SECRET })
   t.equal(byName['discord']?.auth?.type, 'ed25519')
-  t.equal(byName['discord']?.instances, 'any', '"*" accepts any instance')
+  t.same(byName['discord']?.instances, ['bot-1', 'bot-2'], 'the instances it lists')
 })
 
 t.test('hmac-sha256-timestamped compiles with its default headers, or the ones the source names', async (t) => {
@@ -118,6 +118,7 @@ t.test('hmac-sha256-timestamped compiles with its default headers, or the ones t
 
 t.test('each mistake: file:line:col and the field path', async (t) => {
   withEnv(t, KEY_ENV, SECRET)
+  withEnv(t, 'OMNI_TEST_DISCORD_KEY', 'a'.repeat(64))
   const cases: [string, string, RegExp, RegExp][] = [
     ['unknown adapter', 'kind: WebhookSource\nname: tg\nadapter: telegram\n', /tg\.yaml:3:10$/, /^adapter: must be one of "evolution", "discord", "generic"/],
     ['a mapping on a built-in adapter', `${EVOLUTION}mapping:\n  type: kind\n  events: {}\n`, /evo-mapped\.yaml:10:3$/, /^mapping: only the generic adapter takes a mapping; evolution knows/],
@@ -132,9 +133,10 @@ t.test('each mistake: file:line:col and the field path', async (t) => {
     // issue 12 review: the signature does not cover the URL's instance, so a replay could come back under another name
     ['a timestamped HMAC source that accepts any instance', `kind: WebhookSource\nname: billing\nadapter: generic\nauth: { type: hmac-sha256-timestamped, secretEnv: ${KEY_ENV} }\nmapping: { type: kind, events: {} }\n`, /any-stamped\.yaml:4:15$/, /^auth\.type: hmac-sha256-timestamped signs the timestamp and the body, not the instance in the URL: list the instances/],
     ['the same, with instances: ["*"]', `kind: WebhookSource\nname: billing\nadapter: generic\ninstances: ['*']\nauth: { type: hmac-sha256-timestamped, secretEnv: ${KEY_ENV} }\nmapping: { type: kind, events: {} }\n`, /star-stamped\.yaml:4:12$/, /^instances: hmac-sha256-timestamped signs/],
+    ['an ed25519 (Discord) source that accepts any instance', `kind: WebhookSource\nname: discord\nadapter: discord\ninstances: ['*']\nauth: { type: ed25519, secretEnv: OMNI_TEST_DISCORD_KEY }\n`, /star-discord\.yaml:4:12$/, /^instances: ed25519 signs the timestamp and the body, not the instance in the URL/],
     ['a secret written into the manifest', EVOLUTION.replace(`secretEnv: ${KEY_ENV}`, `secretEnv: ${KEY_ENV}\n  secret: ${SECRET}`), /inline-secret\.yaml:9:11$/, /^auth\.secret: unknown field/],
   ]
-  const files = ['tg', 'evo-mapped', 'bare', 'unknown-type', 'unknown-field', 'no-required', 'no-secret', 'bad-key', 'encoding', 'stamp', 'any-stamped', 'star-stamped', 'inline-secret']
+  const files = ['tg', 'evo-mapped', 'bare', 'unknown-type', 'unknown-field', 'no-required', 'no-secret', 'bad-key', 'encoding', 'stamp', 'any-stamped', 'star-stamped', 'star-discord', 'inline-secret']
   for (const [i, [what, yaml, where, message]] of cases.entries()) {
     const loaded = await load(t, { [`${files[i]}.yaml`]: yaml })
     t.equal(loaded.problems.length, 1, `${what}: one problem`)
