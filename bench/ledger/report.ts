@@ -1,0 +1,15 @@
+// The ledger table: one line per scenario, the columns of issue 12 §7.
+import type { LedgerLine } from './run.ts'
+
+const HEAD = ['#', 'scenario', 'sent', 'acked', 'stored', 'rows (FINAL/OPTIMIZE)', 'outputs expected', 'outputs found', 'duplicated', 'lost', 'dead-lettered (intact)', 'notes']
+
+export function formatLedgerTable(lines: readonly LedgerLine[]): string {
+  const rows = lines.map((l) => {
+    const c = l.counts
+    if (!c) return [String(l.id), l.title, ...Array(HEAD.length - 3).fill('–'), l.skipped ? `not run: ${l.skipped}` : `error: ${l.error ?? ''}`]
+    const notes = [...l.notes, ...(l.settled ? [] : ['did not settle']), ...Object.entries(c.detail).map(([k, v]) => `${k} ${v}`), `${l.seconds} s`]
+    return [String(l.id), l.title, c.sent, c.acked, c.stored, `${c.rowsFinal}/${c.rowsOptimized}`, c.outputsExpected, c.outputsFound, c.duplicated, c.lost, `${c.deadLettered} (${c.deadLetteredIntact})`, notes.join('; ')].map(String)
+  })
+  const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`
+  return [line(HEAD), line(HEAD.map(() => '---')), ...rows.map(line)].join('\n') + '\n'
+}

@@ -1,0 +1,188 @@
+// The ledger scenarios of issue 12 §7, each run while events flow. A scenario drives faults;
+// the runner reconciles the ledger afterwards, so no scenario judges itself.
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { RECORDER } from '../../src/clickhouse/recorder.ts'
+import { EVENTS_STREAM } from '../../src/jetstream/topology.ts'
+import { sleep, type ScenarioContext } from './context.ts'
+import { OUTPUT, PIPELINE } from './reconcile.ts'
+
+export interface LedgerScenario {
+  readonly id: number
+  readonly title: string
+  /** set when the scenario cannot run yet: the table shows it instead of numbers */
+  readonly notBuilt?: string
+  /**
+   * runs with the lowered duplicate window (--duplicate-window); the others keep the platform's
+   * default, so their result does not depend on how a restart compares with a short window
+   */
+  readonly lowWindow?: boolean
+  run(ctx: ScenarioContext): Promise<void>
+}
+
+const third = (ctx: ScenarioContext) => Math.max(1, Math.floor(ctx.events / 3))
+
+/** Runs the flow; restarts the platform whenever it dies from a fault (bounded: 5 restarts). */
+async function killAndRestart(ctx: ScenarioContext, killAt: string): Promise<void> {
+  const first = ctx.platform({ killAt })
+  await first.ready
+  const flow = ctx.flow(0, ctx.events)
+  const how = await first.exited
+  ctx.note(`platform exited by ${how}`)
+  const heir = ctx.platform()
+  await heir.ready
+  await flow
+}
+
+export const SCENARIOS: readonly LedgerScenario[] = [
+  {
+    id: 1,
+    title: 'nats-server SIGKILLed and restarted',
+    async run(ctx) {
+      await ctx.platform().ready
+      await ctx.flow(0, ctx.events, {
+        at: async (i) => {
+          if (i !== third(ctx)) return
+          ctx.server.kill('SIGKILL')
+          await sleep(500)
+          await ctx.server.restart()
+          // the flow goes on once the producer's connection is back (bounded: 20 s)
+          for (let k = 0; k < 80 && !(await ctx.jsm.streams.info(EVENTS_STREAM).then(() => true, () => false)); k++) await sleep(250)
+        },
+      })
+    },
+  },
+  {
+    id: 2,
+    title: 'platform SIGKILLed between output publish and ack',
+    run: (ctx) => killAndRestart(ctx, `${PIPELINE}:${third(ctx)}`),
+  },
+  {
+    id: 3,
+    title: 'platform SIGKILLed between ClickHouse insert and ack',
+    run: (ctx) => killAndRestart(ctx, `${RECORDER}:${third(ctx)}`),
+  },
+  {
+    id: 4,
+    title: 'ClickHouse unavailable longer than the duplicate window',
+    lowWindow: true,
+    async run(ctx) {
+      const downMs = 3 * ctx.duplicateWindowMs
+      ctx.note(`ClickHouse down ${downMs} ms, window ${ctx.duplicateWindowMs} ms`)
+      await ctx.platform({ chDownMs: downMs }).ready
+      await ctx.flow(0, ctx.events)
+    },
+  },
+  {
+    id: 5,
+    title: 'the same events re-sent after the duplicate window',
+    lowWindow: true,
+    async run(ctx) {
+      await ctx.platform().ready
+      await ctx.flow(0, ctx.events)
+      await ctx.settle()
+      await sleep(ctx.duplicateWindowMs + 500)
+      await ctx.flow(0, ctx.events)
+    },
+  },
+  {
+    id: 6,
+    title: 'a poison event that fails every delivery',
+    async run(ctx) {
+      await ctx.platform().ready
+      await ctx.flow(0, ctx.events, { poison: (n) => n % 50 === 7 })
+    },
+  },
+  {
+    id: 7,
+    title: 'a plugin crashing its sandbox on every event (approved and alpha)',
+    notBuilt: 'needs a signed crashing plugin in the ledger manifests; not built yet',
+    run: async () => {},
+  },
+  {
+    id: 8,
+    title: 'slow ClickHouse under load at twice the drain rate',
+    async run(ctx) {
+      const child = ctx.platform({ chSlowMs: 50 })
+      await child.ready
+      // everything at once: the offer is far above what a slowed sink drains
+      await ctx.flow(0, ctx.events, { perTick: 1000, tickMs: 1 })
+      await ctx.settle(180_000)
+      ctx.note(`platform peak RSS ${Math.round(child.peakRss() / 2 ** 20)} MB`)
+    },
+  },
+  {
+    id: 9,
+    title: 'SIGTERM during a pipeline reload',
+    async run(ctx) {
+      const first = ctx.platform({ watch: true })
+      await first.ready
+      const file = join(ctx.manifests, 'pipelines', 'ledger.yaml')
+      await ctx.flow(0, ctx.events, {
+        at: async (i) => {
+          if (i !== third(ctx)) return
+          writeFileSync(file, readFileSync(file, 'utf8').replace('description: ', 'description: reloaded, '))
+          await sleep(100)
+          first.kill('SIGTERM')
+          ctx.note(`platform exited by ${await first.exited}`)
+          await ctx.platform().ready
+        },
+      })
+    },
+  },
+  {
+    id: 10,
+    title: 'a revoke while a plugin is in use',
+    notBuilt: 'needs a signed plugin and the revocation list in the ledger manifests; not built yet',
+    run: async () => {},
+  },
+  {
+    id: 11,
+    title: 'forged idempotency keys (internal id shapes)',
+    async run(ctx) {
+      await ctx.platform().ready
+      const key = (n: number) => `ledger.tick.v1:${ctx.run}|${n}`
+      // each forged event is its own event (n + 1,000,000) with a key shaped like an internal id
+      const forge = [
+        (n: number) => `${key(n)}@${PIPELINE}@${OUTPUT}`,
+        (n: number) => `out:${key(n)}@${PIPELINE}@${OUTPUT}`,
+        (n: number) => `in:${key(n + 1)}`,
+        (n: number) => `redrive:${PIPELINE}:${n}`,
+        (n: number) => `dlq:${PIPELINE}:${n}`,
+        (n: number) => `emit:${PIPELINE}:check:${key(n)}@${OUTPUT}`,
+      ]
+      const forged: Promise<boolean>[] = []
+      await ctx.flow(0, ctx.events, {
+        at: (i) => {
+          const f = forge[i % forge.length]
+          if (i % 5 === 0 && f) forged.push(ctx.send(1_000_000 + i, { idempotencykey: f(i) }))
+        },
+      })
+      await Promise.all(forged)
+    },
+  },
+  {
+    id: 12,
+    title: 'the stream full (max_bytes reached)',
+    async run(ctx) {
+      const first = ctx.platform()
+      await first.ready
+      const tenth = Math.max(1, Math.floor(ctx.events / 10))
+      await ctx.flow(0, tenth)
+      await ctx.settle()
+      // the platform is down, so a backlog builds up in the stream, as when consumers lag
+      await first.stop()
+      const info = await ctx.jsm.streams.info(EVENTS_STREAM)
+      const perEvent = info.state.bytes / Math.max(1, info.state.messages)
+      // room for about another tenth of the events; the rest must be refused, not make room
+      const maxBytes = Math.ceil(info.state.bytes + perEvent * tenth)
+      await ctx.jsm.streams.update(EVENTS_STREAM, { ...info.config, max_bytes: maxBytes })
+      await ctx.flow(tenth, ctx.events - tenth)
+      ctx.note(`max_bytes ${maxBytes}; refused ${ctx.sent() - ctx.ledger.of(ctx.run).length}`)
+      // the operator makes room again and starts the platform: what was acknowledged must come through
+      const now = await ctx.jsm.streams.info(EVENTS_STREAM)
+      await ctx.jsm.streams.update(EVENTS_STREAM, { ...now.config, max_bytes: -1 })
+      await ctx.platform().ready
+    },
+  },
+]
