@@ -1,6 +1,6 @@
 // What every ledger scenario runs on: a fresh nats-server and data folder, the harness's own
 // connection as the producer, the ledger, and the platform as child processes.
-import { cpSync, mkdtempSync, rmSync } from 'node:fs'
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -16,6 +16,7 @@ import { loadManifestsOrThrow } from '../../src/manifests/load.ts'
 import { startNatsServer, type ManagedNatsServer } from '../../src/server/mod.ts'
 import { ledgerLookup } from './cartridges.ts'
 import { sha256, type Ledger } from './ledger.ts'
+import { makeLedgerPlugins, type LedgerPluginSpec, type LedgerPlugins } from './plugins.ts'
 import { startPlatform, type PlatformChild, type PlatformOptions } from './platform.ts'
 import { PIPELINE } from './reconcile.ts'
 
@@ -42,12 +43,22 @@ export interface ScenarioContext {
   send(n: number, opts?: { poison?: boolean; idempotencykey?: string }): Promise<boolean>
   /** sends events from..from+count-1, `perTick` every `tickMs` without waiting for acks in between; `at(i)` runs before the i-th */
   flow(from: number, count: number, opts?: { perTick?: number; tickMs?: number; at?: (i: number) => void | Promise<void>; poison?: (n: number) => boolean }): Promise<void>
-  platform(opts?: Omit<PlatformOptions, 'natsUrl' | 'manifests' | 'data'>): PlatformChild
+  /** signs, installs and approves plugins; every platform started after this may use them */
+  plugins(specs: readonly LedgerPluginSpec[]): Promise<LedgerPlugins>
+  /** replaces the ledger pipeline's YAML (before the platform starts, or to make it reload) */
+  writePipeline(yaml: string): void
+  readonly pipelineFile: string
+  platform(opts?: Omit<PlatformOptions, 'natsUrl' | 'manifests' | 'data' | 'plugins'>): PlatformChild
   /** waits until the pipeline and the recorder have nothing pending or unacknowledged */
   settle(timeoutMs?: number): Promise<boolean>
+  /** the first event number sent after the scenario's fault took effect (outcomes are counted from it too) */
+  mark(n: number): void
+  marked(): number | undefined
   /** notes for the report (what a scenario measured or saw) */
   note(text: string): void
   readonly notes: string[]
+  /** figures a scenario measured, by name (also in the JSON) */
+  readonly measured: Record<string, number>
   /** SIGTERM every platform process and wait for them (ClickHouse is then free to read) */
   stopPlatforms(): Promise<void>
   /** stops everything and removes the scenario's folder */
@@ -72,6 +83,9 @@ export async function openContext(scenario: number, events: number, lowWindowMs:
   const children: PlatformChild[] = []
   const notes: string[] = []
   let sent = 0
+  let pluginHost: LedgerPlugins['host'] | undefined
+  let mark: number | undefined
+  const pipelineFile = join(manifests, 'pipelines', 'ledger.yaml')
 
   const send = async (n: number, opts: { poison?: boolean; idempotencykey?: string } = {}): Promise<boolean> => {
     sent++
@@ -101,9 +115,12 @@ export async function openContext(scenario: number, events: number, lowWindowMs:
     data,
     ledger,
     notes,
+    measured: {},
     sent: () => sent,
     send,
     note: (text) => void notes.push(text),
+    mark: (n) => void (mark = n),
+    marked: () => mark,
     async flow(from, count, opts = {}) {
       const pending: Promise<boolean>[] = []
       const perTick = opts.perTick ?? 10
@@ -114,8 +131,15 @@ export async function openContext(scenario: number, events: number, lowWindowMs:
       }
       await Promise.all(pending)
     },
+    pipelineFile,
+    writePipeline: (yaml) => writeFileSync(pipelineFile, yaml),
+    async plugins(specs) {
+      const made = await makeLedgerPlugins(join(dir, 'plugin-host'), js, specs)
+      pluginHost = made.host
+      return made
+    },
     platform(opts = {}) {
-      const child = startPlatform({ natsUrl: server.url, manifests: join(manifests, ''), data, ...opts })
+      const child = startPlatform({ natsUrl: server.url, manifests, data, ...opts, ...(pluginHost ? { plugins: pluginHost } : {}) })
       children.push(child)
       return child
     },

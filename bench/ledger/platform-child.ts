@@ -8,10 +8,12 @@
  *     pipeline's: after its outputs were published; `recorder`: after its ClickHouse insert)
  *   OMNI_LEDGER_CH_DOWN_MS=<ms>           every ClickHouse insert fails for that long after ready
  *   OMNI_LEDGER_CH_SLOW_MS=<ms>           every ClickHouse insert is delayed that long
+ * OMNI_LEDGER_PLUGINS (JSON: the plugin host options) lets pipelines use signed plugins.
  */
 import { resolveClickHouseConfig } from '../../src/clickhouse/config.ts'
 import { nodeInternals } from '../../src/node/internals.ts'
 import { startNode } from '../../src/node/mod.ts'
+import type { PluginHostOptions } from '../../src/node/plugin-host.ts'
 import { createLogger } from '../../src/observability/logger.ts'
 import { ledgerLookup } from './cartridges.ts'
 
@@ -34,6 +36,7 @@ const node = await startNode({
   watch: env('WATCH') === '1',
   clickhouse: resolveClickHouseConfig({ dataDir: data, database: 'ledger' }),
   clickhouseWriter: { flushMs: 20 },
+  ...(env('PLUGINS') ? { plugins: JSON.parse(env('PLUGINS') as string) as PluginHostOptions } : {}),
   worker: { ackWaitMs: Number(env('ACK_WAIT_MS') ?? 2000), maxInFlight: Number(env('MAX_IN_FLIGHT') ?? 256) },
   ...(killConsumer && killAt
     ? {

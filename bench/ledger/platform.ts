@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import type { PluginHostOptions } from '../../src/node/plugin-host.ts'
 
 const CHILD = fileURLToPath(new URL('./platform-child.ts', import.meta.url))
 
@@ -30,6 +31,8 @@ export interface PlatformOptions {
   readonly chSlowMs?: number
   readonly watch?: boolean
   readonly maxInFlight?: number
+  /** signed plugins the pipeline may use */
+  readonly plugins?: PluginHostOptions
 }
 
 const alive = new Set<ChildProcess>()
@@ -48,6 +51,7 @@ export function startPlatform(opts: PlatformOptions): PlatformChild {
     ...(opts.chSlowMs ? { OMNI_LEDGER_CH_SLOW_MS: String(opts.chSlowMs) } : {}),
     ...(opts.watch ? { OMNI_LEDGER_WATCH: '1' } : {}),
     ...(opts.maxInFlight ? { OMNI_LEDGER_MAX_IN_FLIGHT: String(opts.maxInFlight) } : {}),
+    ...(opts.plugins ? { OMNI_LEDGER_PLUGINS: JSON.stringify(opts.plugins) } : {}),
   }
   const child = spawn(process.execPath, ['--no-warnings', '--no-node-snapshot', CHILD], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   const pid = child.pid

@@ -35,6 +35,10 @@ export interface LedgerCounts {
   readonly deadLetteredIntact: number
   /** what was missing or doubled, by kind, for the report */
   readonly detail: Record<string, number>
+  /** stage outcomes recorded in ClickHouse, `stage:status` → rows (the ledger's own stages left out) */
+  readonly outcomes: Record<string, number>
+  /** the same for events numbered at or past the scenario's mark (sent after its fault took effect) */
+  readonly outcomesAfterMark: Record<string, number>
 }
 
 type Rows = { n: string; subject: string; rows: number }[]
@@ -47,6 +51,8 @@ export interface ReconcileInput {
   readonly jsm: JetStreamManager
   /** the data folder of the platform, which must have stopped */
   readonly data: string
+  /** the first event number sent after the scenario's fault took effect, if it marks one */
+  readonly mark?: number
 }
 
 export async function reconcile(i: ReconcileInput): Promise<LedgerCounts> {
@@ -63,7 +69,7 @@ export async function reconcile(i: ReconcileInput): Promise<LedgerCounts> {
     const body = parse(l.data)
     return body && body.run === i.run ? [{ n: body.n, sha256: sha256(l.data) }] : []
   })
-  const { final, optimized } = await clickhouseRows(i.data, i.run)
+  const { final, optimized, stages } = await clickhouseRows(i.data, i.run, i.mark)
   const rowsIn = rowsOf(final, SOURCE)
   const rowsOut = rowsOf(final, OUTPUT)
 
@@ -97,7 +103,15 @@ export async function reconcile(i: ReconcileInput): Promise<LedgerCounts> {
     deadLettered: letters.length,
     deadLetteredIntact: intact,
     detail,
+    outcomes: tally(stages.filter((s) => s.stage !== 'dedup' && s.stage !== 'check')),
+    outcomesAfterMark: tally(stages.filter((s) => s.late === 1 && s.stage !== 'dedup' && s.stage !== 'check')),
   }
+}
+
+function tally(stages: Stages): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const s of stages) out[`${s.stage}:${s.status}`] = (out[`${s.stage}:${s.status}`] ?? 0) + s.rows
+  return out
 }
 
 function countBy(items: readonly { n: number }[]): Map<number, number> {
@@ -144,7 +158,9 @@ async function readRun(js: JetStreamClient, jsm: JetStreamManager, subject: stri
   return out
 }
 
-async function clickhouseRows(data: string, run: string): Promise<{ final: Rows; optimized: Rows }> {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--no-warnings', '--no-node-snapshot', CH_CHILD, data, run], { maxBuffer: 64 * 1024 * 1024, timeout: 120_000 })
-  return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { final: Rows; optimized: Rows }
+type Stages = { stage: string; status: string; late: number; rows: number }[]
+
+async function clickhouseRows(data: string, run: string, mark: number | undefined): Promise<{ final: Rows; optimized: Rows; stages: Stages }> {
+  const { stdout } = await promisify(execFile)(process.execPath, ['--no-warnings', '--no-node-snapshot', CH_CHILD, data, run, ...(mark === undefined ? [] : [String(mark)])], { maxBuffer: 64 * 1024 * 1024, timeout: 120_000 })
+  return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { final: Rows; optimized: Rows; stages: Stages }
 }

@@ -24,18 +24,18 @@ export interface LedgerOptions {
 export interface LedgerLine {
   readonly id: number
   readonly title: string
-  /** why the scenario did not run, or what went wrong running it */
-  readonly skipped?: string
+  /** what went wrong running the scenario, if it could not finish */
   readonly error?: string
   readonly counts?: LedgerCounts
   readonly settled?: boolean
   readonly notes: readonly string[]
+  readonly measured?: Readonly<Record<string, number>>
   readonly seconds: number
 }
 
 /** True when every scenario that ran lost nothing, duplicated nothing and settled. */
 export function ledgerClean(lines: readonly LedgerLine[]): boolean {
-  return lines.every((l) => l.skipped !== undefined || (l.error === undefined && l.settled === true && l.counts?.lost === 0 && l.counts.duplicated === 0))
+  return lines.every((l) => (l.error === undefined && l.settled === true && l.counts?.lost === 0 && l.counts.duplicated === 0))
 }
 
 export function selectScenarios(ids: readonly number[] | undefined): typeof SCENARIOS {
@@ -55,18 +55,14 @@ export async function runLedger(opts: LedgerOptions = {}): Promise<LedgerLine[]>
     opts.progress?.(i, chosen.length, s.title)
     const started = performance.now()
     const seconds = () => Math.round((performance.now() - started) / 100) / 10
-    if (s.notBuilt) {
-      lines.push({ id: s.id, title: s.title, skipped: s.notBuilt, notes: [], seconds: 0 })
-      continue
-    }
     const ctx = await openContext(s.id, events, s.lowWindow ? window : undefined, ledger)
     try {
       await s.run(ctx)
       const settled = await ctx.settle(Math.max(60_000, events * 20))
       // the platform stops before ClickHouse is read: one process per embedded data folder
       await ctx.stopPlatforms()
-      const counts = await reconcile({ run: ctx.run, sent: ctx.sent(), ledger: ledger.of(ctx.run), js: ctx.js, jsm: ctx.jsm, data: ctx.data })
-      lines.push({ id: s.id, title: s.title, counts, settled, notes: ctx.notes, seconds: seconds() })
+      const counts = await reconcile({ run: ctx.run, sent: ctx.sent(), ledger: ledger.of(ctx.run), js: ctx.js, jsm: ctx.jsm, data: ctx.data, ...(ctx.marked() === undefined ? {} : { mark: ctx.marked() as number }) })
+      lines.push({ id: s.id, title: s.title, counts, settled, notes: ctx.notes, measured: ctx.measured, seconds: seconds() })
     } catch (err) {
       lines.push({ id: s.id, title: s.title, error: err instanceof Error ? err.message : String(err), notes: ctx.notes, seconds: seconds() })
     } finally {

@@ -5,19 +5,34 @@ import { join } from 'node:path'
 import { RECORDER } from '../../src/clickhouse/recorder.ts'
 import { EVENTS_STREAM } from '../../src/jetstream/topology.ts'
 import { sleep, type ScenarioContext } from './context.ts'
-import { OUTPUT, PIPELINE } from './reconcile.ts'
+import { CRASH_CODE, CRASH_ON_POISON_CODE, PASS_CODE } from './plugins.ts'
+import { OUTPUT, PIPELINE, SOURCE } from './reconcile.ts'
 
 export interface LedgerScenario {
   readonly id: number
   readonly title: string
-  /** set when the scenario cannot run yet: the table shows it instead of numbers */
-  readonly notBuilt?: string
   /**
    * runs with the lowered duplicate window (--duplicate-window); the others keep the platform's
    * default, so their result does not depend on how a restart compares with a short window
    */
   readonly lowWindow?: boolean
   run(ctx: ScenarioContext): Promise<void>
+}
+
+/** The ledger pipeline with an approved-path plugin stage and an alpha one beside it. */
+function pluginPipeline(approved: [string, string], alpha: [string, string]): string {
+  return `kind: Pipeline
+name: ${PIPELINE}
+description: dedup → plugins, for omni verify ledger.
+sources: [${SOURCE}]
+errorPolicy: { maxDeliveries: 3, backoff: [50ms] }
+stages:
+  - { id: dedup, uses: guard.dedup }
+  - { id: ${approved[0]}, uses: 'plugin:${approved[1]}', needs: [dedup] }
+  - { id: ${alpha[0]}, uses: 'plugin:${alpha[1]}', needs: [dedup] }
+outputs:
+  - subject: ${OUTPUT}
+`
 }
 
 const third = (ctx: ScenarioContext) => Math.max(1, Math.floor(ctx.events / 3))
@@ -96,8 +111,16 @@ export const SCENARIOS: readonly LedgerScenario[] = [
   {
     id: 7,
     title: 'a plugin crashing its sandbox on every event (approved and alpha)',
-    notBuilt: 'needs a signed crashing plugin in the ledger manifests; not built yet',
-    run: async () => {},
+    async run(ctx) {
+      await ctx.plugins([
+        { id: 'ledger.crash-approved', tier: 'verified', code: CRASH_ON_POISON_CODE },
+        { id: 'ledger.crash-alpha', tier: 'alpha', code: CRASH_CODE },
+      ])
+      ctx.writePipeline(pluginPipeline(['approved', 'ledger.crash-approved'], ['alpha', 'ledger.crash-alpha']))
+      await ctx.platform().ready
+      // the alpha plugin crashes on every event, the approved one on every poison event
+      await ctx.flow(0, ctx.events, { poison: (n) => n % 25 === 3 })
+    },
   },
   {
     id: 8,
@@ -108,7 +131,8 @@ export const SCENARIOS: readonly LedgerScenario[] = [
       // everything at once: the offer is far above what a slowed sink drains
       await ctx.flow(0, ctx.events, { perTick: 1000, tickMs: 1 })
       await ctx.settle(180_000)
-      ctx.note(`platform peak RSS ${Math.round(child.peakRss() / 2 ** 20)} MB`)
+      ctx.measured['peakRssMb'] = Math.round(child.peakRss() / 2 ** 20)
+      ctx.note(`platform peak RSS ${ctx.measured['peakRssMb']} MB`)
     },
   },
   {
@@ -133,8 +157,27 @@ export const SCENARIOS: readonly LedgerScenario[] = [
   {
     id: 10,
     title: 'a revoke while a plugin is in use',
-    notBuilt: 'needs a signed plugin and the revocation list in the ledger manifests; not built yet',
-    run: async () => {},
+    async run(ctx) {
+      const plugins = await ctx.plugins([
+        { id: 'ledger.pass', tier: 'verified', code: PASS_CODE },
+        { id: 'ledger.watch', tier: 'alpha', code: PASS_CODE },
+      ])
+      const yaml = pluginPipeline(['approved', 'ledger.pass'], ['alpha', 'ledger.watch'])
+      ctx.writePipeline(yaml)
+      await ctx.platform({ watch: true }).ready
+      await ctx.flow(0, ctx.events, {
+        at: async (i) => {
+          if (i !== third(ctx)) return
+          // the alpha plugin is yanked; touching the pipeline makes the watching platform reload
+          await plugins.yank('ledger.watch', 'revoked by omni verify ledger')
+          ctx.writePipeline(yaml.replace('description: ', 'description: after the revoke, '))
+          // time for the reload; events from here on must not meet the revoked code
+          await sleep(2000)
+          ctx.mark(i)
+          ctx.note("'after the fault' counts the revoked alpha stage's outcomes on events sent 2 s after the revoke")
+        },
+      })
+    },
   },
   {
     id: 11,

@@ -27,12 +27,13 @@ export function registerLedger(verify: Command): void {
     )
     .option('--scenarios <list>', `comma-separated scenario numbers (default all): ${SCENARIOS.map((s) => `${s.id} ${s.title}`).join('; ')}`)
     .option('--events <n>', `events per scenario (default ${DEFAULT_LEDGER_EVENTS})`, parseIntOption('--events'))
-    .option('--duplicate-window <duration>', `the events stream's duplicate window for the runs, e.g. 5s (default ${DEFAULT_DUPLICATE_WINDOW_MS / 1000}s)`)
+    .option('--duplicate-window <duration>', `the events stream's duplicate window for scenarios 4 and 5, which are defined by it, e.g. 5s (default ${DEFAULT_DUPLICATE_WINDOW_MS / 1000}s; the others keep the platform's 2 min)`)
     .option('--ledger <file>', 'the JSONL ledger of acknowledged events (default bench/results/ledger-<date>.jsonl)')
     .option('--json [file]', 'print the results as JSON (to the file if given) instead of the table')
-    .addHelpText('after', '\nScenarios 7 and 10 (plugins) are listed but not built yet; they are reported as not run.')
+    .addHelpText('after', '\nRuns only on this machine (loopback, temp folders); see docs/ledger.md for the columns and each scenario.')
     .action(async (opts: LedgerCliOptions) => {
       const scenarios = opts.scenarios === undefined ? undefined : parseScenarios(opts.scenarios)
+      if (opts.events !== undefined && opts.events < 10) throw omniError('OMNI_ERR_CONFIG', `--events must be at least 10 (each scenario faults at a third of its events), got ${opts.events}`)
       selectScenarios(scenarios) // unknown numbers fail before anything starts
       const ledgerFile = opts.ledger ?? join('bench', 'results', `ledger-${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl`)
       mkdirSync(dirname(ledgerFile), { recursive: true })
