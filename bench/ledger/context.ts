@@ -1,5 +1,6 @@
 // What every ledger scenario runs on: a fresh nats-server and data folder, the harness's own
 // connection as the producer, the ledger, and the platform as child processes.
+import { randomBytes } from 'node:crypto'
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -22,6 +23,8 @@ import { PIPELINE } from './reconcile.ts'
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url))
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+/** the least time a flow takes by default, however few its events */
+const FLOW_MS = 2000
 
 export interface ScenarioContext {
   readonly scenario: number
@@ -41,7 +44,10 @@ export interface ScenarioContext {
   sent(): number
   /** sends event n; records it in the ledger once the stream acknowledged it; false if refused */
   send(n: number, opts?: { poison?: boolean; idempotencykey?: string }): Promise<boolean>
-  /** sends events from..from+count-1, `perTick` every `tickMs` without waiting for acks in between; `at(i)` runs before the i-th */
+  /**
+   * sends events from..from+count-1, `perTick` every `tickMs` (default: paced over at least 2 s)
+   * without waiting for acks in between; `at(i)` runs before the i-th
+   */
   flow(from: number, count: number, opts?: { perTick?: number; tickMs?: number; at?: (i: number) => void | Promise<void>; poison?: (n: number) => boolean }): Promise<void>
   /** signs, installs and approves plugins; every platform started after this may use them */
   plugins(specs: readonly LedgerPluginSpec[]): Promise<LedgerPlugins>
@@ -87,15 +93,36 @@ export async function openContext(scenario: number, events: number, lowWindowMs:
   let mark: number | undefined
   const pipelineFile = join(manifests, 'pipelines', 'ledger.yaml')
 
+  // every other event goes through the HTTP API of the platform running now (a 2xx is its ack)
+  const apiToken = randomBytes(24).toString('hex')
+  let current: PlatformChild | undefined
+  const viaHttp = async (n: number, input: Record<string, unknown>): Promise<{ seq: number; duplicate: boolean }> => {
+    const url = current?.apiUrl()
+    if (!url) throw new Error('no platform API is up')
+    const res = await fetch(`${url}/v1/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiToken}`, 'content-type': 'application/cloudevents+json' },
+      body: JSON.stringify({ specversion: '1.0', id: `ledger-${run}-${n}`, source: 'omni://ledger', ...input }),
+      signal: AbortSignal.timeout(10_000),
+    })
+    const body = (await res.json()) as { seq?: number; duplicate?: boolean }
+    if (res.status < 200 || res.status > 299 || typeof body.seq !== 'number') throw new Error(`HTTP ${res.status}: ${JSON.stringify(body)}`)
+    return { seq: body.seq, duplicate: body.duplicate === true }
+  }
+
   const send = async (n: number, opts: { poison?: boolean; idempotencykey?: string } = {}): Promise<boolean> => {
     sent++
+    const data = { run, n, text: 'a ledger event', ...(opts.poison ? { poison: true } : {}) }
+    const key = opts.idempotencykey ? { idempotencykey: opts.idempotencykey } : {}
+    const poison = opts.poison === true
     try {
-      const r = await publishEvent(publisher, catalog as EventCatalog, {
-        type: 'ledger.tick',
-        data: { run, n, text: 'a ledger event', ...(opts.poison ? { poison: true } : {}) },
-        ...(opts.idempotencykey ? { idempotencykey: opts.idempotencykey } : {}),
-      })
-      ledger.record({ scenario, run, n, seq: r.ack.seq, duplicate: r.ack.duplicate, sha256: sha256(r.bytes), poison: opts.poison === true })
+      if (n % 2 === 1) {
+        const ack = await viaHttp(n, { type: 'ledger.tick', data, ...key })
+        ledger.record({ scenario, run, n, seq: ack.seq, duplicate: ack.duplicate, via: 'http', sha256: sha256(Buffer.from(JSON.stringify(data))), poison })
+      } else {
+        const r = await publishEvent(publisher, catalog as EventCatalog, { type: 'ledger.tick', data, ...key })
+        ledger.record({ scenario, run, n, seq: r.ack.seq, duplicate: r.ack.duplicate, via: 'puback', sha256: sha256(r.bytes), poison })
+      }
       return true
     } catch {
       return false // refused or unanswered: not acknowledged, so nothing was promised
@@ -124,10 +151,12 @@ export async function openContext(scenario: number, events: number, lowWindowMs:
     async flow(from, count, opts = {}) {
       const pending: Promise<boolean>[] = []
       const perTick = opts.perTick ?? 10
+      // paced to last about FLOW_MS, so a fault at a third of the events meets a flow still going
+      const tickMs = opts.tickMs ?? Math.max(5, Math.floor(FLOW_MS / Math.ceil(count / perTick)))
       for (let i = 0; i < count; i++) {
         if (opts.at) await opts.at(i)
         pending.push(send(from + i, { poison: opts.poison?.(from + i) ?? false }))
-        if ((i + 1) % perTick === 0) await sleep(opts.tickMs ?? 5)
+        if ((i + 1) % perTick === 0) await sleep(tickMs)
       }
       await Promise.all(pending)
     },
@@ -139,8 +168,12 @@ export async function openContext(scenario: number, events: number, lowWindowMs:
       return made
     },
     platform(opts = {}) {
-      const child = startPlatform({ natsUrl: server.url, manifests, data, ...opts, ...(pluginHost ? { plugins: pluginHost } : {}) })
+      // an ingest-only platform gets the catalog and no pipeline: nothing consumes meanwhile
+      const folder = opts.ingestOnly ? join(dir, 'ingest-manifests') : manifests
+      if (opts.ingestOnly) cpSync(join(FIXTURES, 'catalog.yaml'), join(folder, 'catalog.yaml'))
+      const child = startPlatform({ natsUrl: server.url, manifests: folder, data, apiToken, ...opts, ...(pluginHost ? { plugins: pluginHost } : {}) })
       children.push(child)
+      current = child
       return child
     },
     async settle(timeoutMs = 60_000) {

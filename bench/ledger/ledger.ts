@@ -12,7 +12,12 @@ export interface LedgerEntry {
   readonly seq: number
   /** the stream answered "already stored" (a repeat inside the duplicate window) */
   readonly duplicate: boolean
-  /** sha256 of the exact bytes sent, to compare with a dead letter's */
+  /** how the ingest was acknowledged: a PubAck, or a 2xx answer of POST /v1/events */
+  readonly via: 'puback' | 'http'
+  /**
+   * sha256 of what a dead letter must hold: the exact bytes published (puback), or the event's
+   * data as JSON (http, where the API completes the envelope itself)
+   */
   readonly sha256: string
   readonly poison: boolean
 }

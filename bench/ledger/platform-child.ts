@@ -9,7 +9,12 @@
  *   OMNI_LEDGER_CH_DOWN_MS=<ms>           every ClickHouse insert fails for that long after ready
  *   OMNI_LEDGER_CH_SLOW_MS=<ms>           every ClickHouse insert is delayed that long
  * OMNI_LEDGER_PLUGINS (JSON: the plugin host options) lets pipelines use signed plugins.
+ * OMNI_LEDGER_INGEST_ONLY=1 runs without ClickHouse (give it manifests without pipelines): a
+ * platform that only takes events in, while nothing consumes them.
+ * OMNI_LEDGER_API_TOKEN starts the HTTP API on a free loopback port with that ingest token and
+ * prints `api <url>` before `ready`.
  */
+import { resolveApiConfig, startApi } from '../../src/api/mod.ts'
 import { resolveClickHouseConfig } from '../../src/clickhouse/config.ts'
 import { nodeInternals } from '../../src/node/internals.ts'
 import { startNode } from '../../src/node/mod.ts'
@@ -28,13 +33,14 @@ if (!natsUrl || !manifests || !data) {
 const [killConsumer, killAt] = (env('KILL_AT') ?? '').split(':')
 let acks = 0
 
+const logger = createLogger({ level: env('LOG_LEVEL') ?? 'error', destination: process.stderr })
 const node = await startNode({
   nats: { url: natsUrl },
   manifests,
   lookup: ledgerLookup,
-  logger: createLogger({ level: env('LOG_LEVEL') ?? 'error', destination: process.stderr }),
+  logger,
   watch: env('WATCH') === '1',
-  clickhouse: resolveClickHouseConfig({ dataDir: data, database: 'ledger' }),
+  clickhouse: env('INGEST_ONLY') === '1' ? false : resolveClickHouseConfig({ dataDir: data, database: 'ledger' }),
   clickhouseWriter: { flushMs: 20 },
   ...(env('PLUGINS') ? { plugins: JSON.parse(env('PLUGINS') as string) as PluginHostOptions } : {}),
   worker: { ackWaitMs: Number(env('ACK_WAIT_MS') ?? 2000), maxInFlight: Number(env('MAX_IN_FLIGHT') ?? 256) },
@@ -67,12 +73,19 @@ if (sink && (downMs > 0 || slowMs > 0)) {
   }) as typeof client.insert
 }
 
+const token = env('API_TOKEN')
+const api = token
+  ? await startApi(node, resolveApiConfig({ host: '127.0.0.1', port: 0, rateLimit: 10_000_000, tokens: [{ name: 'ledger', token, scopes: ['ingest'] }] }), logger)
+  : undefined
+if (api) process.stdout.write(`api ${api.url}\n`)
+
 let stopping = false
 const stop = () => {
   if (stopping) return
   stopping = true
   setTimeout(() => process.exit(3), 15_000).unref()
-  void node.close().then(() => {
+  // the API first: nothing is accepted that the closing node could not keep
+  void (api ? api.app.close() : Promise.resolve()).then(() => node.close()).then(() => {
     process.stdout.write('stopped\n')
     process.exit(0)
   })

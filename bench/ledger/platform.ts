@@ -11,6 +11,8 @@ export interface PlatformChild {
   readonly pid: number
   /** resolves once the node consumes; rejects if the process exits first */
   readonly ready: Promise<void>
+  /** the HTTP API's base URL once it listens (when started with an API token) */
+  apiUrl(): string | undefined
   /** resolves with the exit code or signal name once the process is gone */
   readonly exited: Promise<number | string>
   /** the highest resident set size sampled so far, in bytes */
@@ -29,10 +31,16 @@ export interface PlatformOptions {
   readonly killAt?: string
   readonly chDownMs?: number
   readonly chSlowMs?: number
+  /** without ClickHouse; with manifests without pipelines it only takes events in */
+  readonly ingestOnly?: boolean
   readonly watch?: boolean
   readonly maxInFlight?: number
   /** signed plugins the pipeline may use */
   readonly plugins?: PluginHostOptions
+  /** start the HTTP API with this ingest token */
+  readonly apiToken?: string
+  /** the platform's log level (default error); its log goes to stderr(), the last 8 kB kept */
+  readonly logLevel?: string
 }
 
 const alive = new Set<ChildProcess>()
@@ -49,9 +57,12 @@ export function startPlatform(opts: PlatformOptions): PlatformChild {
     ...(opts.killAt ? { OMNI_LEDGER_KILL_AT: opts.killAt } : {}),
     ...(opts.chDownMs ? { OMNI_LEDGER_CH_DOWN_MS: String(opts.chDownMs) } : {}),
     ...(opts.chSlowMs ? { OMNI_LEDGER_CH_SLOW_MS: String(opts.chSlowMs) } : {}),
+    ...(opts.ingestOnly ? { OMNI_LEDGER_INGEST_ONLY: '1' } : {}),
     ...(opts.watch ? { OMNI_LEDGER_WATCH: '1' } : {}),
     ...(opts.maxInFlight ? { OMNI_LEDGER_MAX_IN_FLIGHT: String(opts.maxInFlight) } : {}),
     ...(opts.plugins ? { OMNI_LEDGER_PLUGINS: JSON.stringify(opts.plugins) } : {}),
+    ...(opts.apiToken ? { OMNI_LEDGER_API_TOKEN: opts.apiToken } : {}),
+    ...(opts.logLevel ? { OMNI_LEDGER_LOG_LEVEL: opts.logLevel } : {}),
   }
   const child = spawn(process.execPath, ['--no-warnings', '--no-node-snapshot', CHILD], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   const pid = child.pid
@@ -60,10 +71,12 @@ export function startPlatform(opts: PlatformOptions): PlatformChild {
   let err = ''
   let partial = ''
   let peak = 0
+  let apiUrl: string | undefined
   const ready = Promise.withResolvers<void>()
   child.stdout?.on('data', (c: Buffer) => {
     const lines = (partial + c.toString('utf8')).split('\n')
     partial = lines.pop() ?? ''
+    for (const line of lines) if (line.startsWith('api ')) apiUrl = line.slice(4)
     if (lines.includes('ready')) ready.resolve()
   })
   child.stderr?.on('data', (c: Buffer) => (err = (err + c.toString('utf8')).slice(-8000)))
@@ -84,6 +97,7 @@ export function startPlatform(opts: PlatformOptions): PlatformChild {
     ready: ready.promise,
     exited,
     peakRss: () => peak,
+    apiUrl: () => apiUrl,
     stderr: () => err,
     kill: (signal) => void (running() && child.kill(signal)),
     stop: async () => {

@@ -19,6 +19,8 @@ export interface LedgerCounts {
   readonly sent: number
   /** distinct events the stream acknowledged */
   readonly acked: number
+  /** of those, acknowledged by a 2xx of the HTTP API (the rest by a PubAck) */
+  readonly ackedHttp: number
   /** acknowledged events found in the stream */
   readonly stored: number
   /** omni_events rows of this run, FINAL and after OPTIMIZE … FINAL */
@@ -67,7 +69,7 @@ export async function reconcile(i: ReconcileInput): Promise<LedgerCounts> {
   const outputs = countBy(await readRun(i.js, i.jsm, OUTPUT, i.run))
   const letters = (await listDeadLetters(i.jsm, i.js)).flatMap((l) => {
     const body = parse(l.data)
-    return body && body.run === i.run ? [{ n: body.n, sha256: sha256(l.data) }] : []
+    return body && body.run === i.run ? [{ n: body.n, bytes: sha256(l.data), data: sha256(Buffer.from(JSON.stringify(body.data))) }] : []
   })
   const { final, optimized, stages } = await clickhouseRows(i.data, i.run, i.mark)
   const rowsIn = rowsOf(final, SOURCE)
@@ -85,13 +87,14 @@ export async function reconcile(i: ReconcileInput): Promise<LedgerCounts> {
   for (const r of final) add('duplicated.rowFinal', r.rows - 1)
   for (const r of optimized) add('duplicated.rowOptimized', r.rows - 1)
   for (const [, c] of countBy(letters)) add('duplicated.deadLetter', c - 1)
-  const intact = letters.filter((l) => [...i.ledger].some((e) => e.n === l.n && e.sha256 === l.sha256)).length
+  const intact = letters.filter((l) => i.ledger.some((e) => e.n === l.n && e.sha256 === (e.via === 'http' ? l.data : l.bytes))).length
   add('deadLetter.altered', letters.length - intact)
 
   const sum = (prefix: string) => Object.entries(detail).reduce((a, [k, v]) => (k.startsWith(prefix) ? a + v : a), 0)
   return {
     sent: i.sent,
     acked: acked.size,
+    ackedHttp: [...acked.values()].filter((e) => e.via === 'http').length,
     stored: [...acked.keys()].filter((n) => inputs.has(n)).length,
     rowsFinal: final.reduce((a, r) => a + r.rows, 0),
     rowsOptimized: optimized.reduce((a, r) => a + r.rows, 0),
@@ -124,10 +127,10 @@ function rowsOf(rows: Rows, subject: string): Set<number> {
   return new Set(rows.filter((r) => r.subject === subject).map((r) => Number(r.n)))
 }
 
-function parse(bytes: Uint8Array): { run: string; n: number } | undefined {
+function parse(bytes: Uint8Array): { run: string; n: number; data: unknown } | undefined {
   try {
     const e = JSON.parse(Buffer.from(bytes).toString('utf8')) as { data?: { run?: unknown; n?: unknown } }
-    return typeof e.data?.run === 'string' && typeof e.data.n === 'number' ? { run: e.data.run, n: e.data.n } : undefined
+    return typeof e.data?.run === 'string' && typeof e.data.n === 'number' ? { run: e.data.run, n: e.data.n, data: e.data } : undefined
   } catch {
     return undefined
   }

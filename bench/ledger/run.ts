@@ -56,6 +56,10 @@ export async function runLedger(opts: LedgerOptions = {}): Promise<LedgerLine[]>
     const started = performance.now()
     const seconds = () => Math.round((performance.now() - started) / 100) / 10
     const ctx = await openContext(s.id, events, s.lowWindow ? window : undefined, ledger)
+    // interrupted: stop this scenario's processes and remove its folder before exiting
+    const interrupted = () => void ctx.close().finally(() => process.exit(130))
+    process.once('SIGINT', interrupted)
+    process.once('SIGTERM', interrupted)
     try {
       await s.run(ctx)
       const settled = await ctx.settle(Math.max(60_000, events * 20))
@@ -66,6 +70,8 @@ export async function runLedger(opts: LedgerOptions = {}): Promise<LedgerLine[]>
     } catch (err) {
       lines.push({ id: s.id, title: s.title, error: err instanceof Error ? err.message : String(err), notes: ctx.notes, seconds: seconds() })
     } finally {
+      process.off('SIGINT', interrupted)
+      process.off('SIGTERM', interrupted)
       await ctx.close()
     }
   }

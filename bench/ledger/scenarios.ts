@@ -1,7 +1,6 @@
 // The ledger scenarios of issue 12 §7, each run while events flow. A scenario drives faults;
 // the runner reconciles the ledger afterwards, so no scenario judges itself.
 import { readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { RECORDER } from '../../src/clickhouse/recorder.ts'
 import { EVENTS_STREAM } from '../../src/jetstream/topology.ts'
 import { sleep, type ScenarioContext } from './context.ts'
@@ -34,6 +33,9 @@ outputs:
   - subject: ${OUTPUT}
 `
 }
+
+/** how long the platform's manifest watcher lets files settle before it reloads */
+const RELOAD_SETTLE_MS = 250
 
 const third = (ctx: ScenarioContext) => Math.max(1, Math.floor(ctx.events / 3))
 
@@ -102,10 +104,10 @@ export const SCENARIOS: readonly LedgerScenario[] = [
   },
   {
     id: 6,
-    title: 'a poison event that fails every delivery',
+    title: 'poison events that fail every delivery',
     async run(ctx) {
       await ctx.platform().ready
-      await ctx.flow(0, ctx.events, { poison: (n) => n % 50 === 7 })
+      await ctx.flow(0, ctx.events, { poison: (n) => n % 25 === 7 })
     },
   },
   {
@@ -139,16 +141,19 @@ export const SCENARIOS: readonly LedgerScenario[] = [
     id: 9,
     title: 'SIGTERM during a pipeline reload',
     async run(ctx) {
-      const first = ctx.platform({ watch: true })
+      const first = ctx.platform({ watch: true, logLevel: 'info' })
       await first.ready
-      const file = join(ctx.manifests, 'pipelines', 'ledger.yaml')
+      const file = ctx.pipelineFile
       await ctx.flow(0, ctx.events, {
         at: async (i) => {
           if (i !== third(ctx)) return
-          writeFileSync(file, readFileSync(file, 'utf8').replace('description: ', 'description: reloaded, '))
-          await sleep(100)
+          // a changed error policy makes the reload replace the pipeline's worker
+          writeFileSync(file, readFileSync(file, 'utf8').replace('backoff: [50ms]', 'backoff: [60ms]'))
+          // the watcher waits 250 ms for the files to settle, then reloads: SIGTERM lands in it
+          await sleep(RELOAD_SETTLE_MS)
           first.kill('SIGTERM')
-          ctx.note(`platform exited by ${await first.exited}`)
+          const how = await first.exited
+          ctx.note(`platform exited by ${how}, ${/pipelines reloaded/.test(first.stderr()) ? 'after the reload finished' : 'before the reload finished'}`)
           await ctx.platform().ready
         },
       })
@@ -213,8 +218,11 @@ export const SCENARIOS: readonly LedgerScenario[] = [
       const tenth = Math.max(1, Math.floor(ctx.events / 10))
       await ctx.flow(0, tenth)
       await ctx.settle()
-      // the platform is down, so a backlog builds up in the stream, as when consumers lag
+      // consumers are down while ingest goes on (an ingest-only platform serves the API), so a
+      // backlog builds up in the stream
       await first.stop()
+      const ingest = ctx.platform({ ingestOnly: true })
+      await ingest.ready
       const info = await ctx.jsm.streams.info(EVENTS_STREAM)
       const perEvent = info.state.bytes / Math.max(1, info.state.messages)
       // room for about another tenth of the events; the rest must be refused, not make room
@@ -222,7 +230,8 @@ export const SCENARIOS: readonly LedgerScenario[] = [
       await ctx.jsm.streams.update(EVENTS_STREAM, { ...info.config, max_bytes: maxBytes })
       await ctx.flow(tenth, ctx.events - tenth)
       ctx.note(`max_bytes ${maxBytes}; refused ${ctx.sent() - ctx.ledger.of(ctx.run).length}`)
-      // the operator makes room again and starts the platform: what was acknowledged must come through
+      // the operator makes room again and starts the whole platform: what was acknowledged must come through
+      await ingest.stop()
       const now = await ctx.jsm.streams.info(EVENTS_STREAM)
       await ctx.jsm.streams.update(EVENTS_STREAM, { ...now.config, max_bytes: -1 })
       await ctx.platform().ready

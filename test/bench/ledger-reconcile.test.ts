@@ -22,7 +22,7 @@ t.test('a missing acknowledged event and a doubled output are counted, a clean r
   t.match(clean, { sent: 20, acked: 20, stored: 20, rowsFinal: 40, rowsOptimized: 40, outputsExpected: 20, outputsFound: 20, lost: 0, duplicated: 0 }, 'the clean run')
   t.same(clean.detail, {})
 
-  ledger.record({ scenario: 0, run: ctx.run, n: 999, seq: 0, duplicate: false, sha256: '', poison: false })
+  ledger.record({ scenario: 0, run: ctx.run, n: 999, seq: 0, duplicate: false, via: 'puback', sha256: '', poison: false })
   await ctx.js.publish(OUTPUT, JSON.stringify({ data: { run: ctx.run, n: 3 } }), { msgID: 'ledger-self-test-copy' })
   const broken = await check()
   t.same(broken.detail, { 'lost.input': 1, 'lost.output': 1, 'duplicated.output': 1 }, 'each fault is counted where it is')

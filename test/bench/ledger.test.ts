@@ -36,6 +36,7 @@ for (const s of SCENARIOS) {
     if (!c) return
     t.ok(line.settled, 'every event was settled')
     t.ok(c.acked > 0, `${c.acked} of ${c.sent} sends were acknowledged`)
+    t.ok(c.ackedHttp > 0 && c.ackedHttp < c.acked, `${c.ackedHttp} of them by a 2xx of the HTTP API, the rest by a PubAck`)
     t.equal(c.lost, 0, 'no acknowledged event or expected output is missing')
     t.equal(c.duplicated, 0, 'no copy beyond the first')
     t.equal(c.outputsFound, c.outputsExpected, 'every expected output was found')
