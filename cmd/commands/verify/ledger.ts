@@ -4,6 +4,7 @@ import type { Command } from 'commander'
 import { formatLedgerTable } from '../../../bench/ledger/report.ts'
 import { DEFAULT_DUPLICATE_WINDOW_MS, DEFAULT_LEDGER_EVENTS, ledgerClean, runLedger, selectScenarios } from '../../../bench/ledger/run.ts'
 import { SCENARIOS } from '../../../bench/ledger/scenarios.ts'
+import { RESULTS_DIR } from '../../../bench/run.ts'
 import { omniError } from '../../../src/errors/mod.ts'
 import { parseDuration } from '../../../src/util/duration.ts'
 import { parseIntOption } from '../../lib/parse.ts'
@@ -35,7 +36,7 @@ export function registerLedger(verify: Command): void {
       const scenarios = opts.scenarios === undefined ? undefined : parseScenarios(opts.scenarios)
       if (opts.events !== undefined && opts.events < 10) throw omniError('OMNI_ERR_CONFIG', `--events must be at least 10 (each scenario faults at a third of its events), got ${opts.events}`)
       selectScenarios(scenarios) // unknown numbers fail before anything starts
-      const ledgerFile = opts.ledger ?? join('bench', 'results', `ledger-${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl`)
+      const ledgerFile = opts.ledger ?? join(RESULTS_DIR, `ledger-${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl`)
       mkdirSync(dirname(ledgerFile), { recursive: true })
       let bar: ReturnType<typeof progressBar> | undefined
       const lines = await runLedger({
