@@ -41,6 +41,8 @@ for (const s of SCENARIOS) {
     t.equal(c.duplicated, 0, 'no copy beyond the first')
     t.equal(c.outputsFound, c.outputsExpected, 'every expected output was found')
     t.equal(c.deadLetteredIntact, c.deadLettered, 'every dead letter holds the bytes that were sent')
+    if (s.id === 2 || s.id === 3) t.match(line.notes.join('; '), /platform exited by SIGKILL/, 'the fault fired')
+    if (s.id === 9) t.match(line.notes.join('; '), /platform exited by 0/, 'SIGTERM during the reload ended the platform cleanly')
     if (s.id === 6 || s.id === 7) t.ok(c.deadLettered > 0, 'the poison events were dead-lettered')
     if (s.id === 7) t.ok((c.outcomes['alpha:failed'] ?? 0) > 0, `the alpha plugin crashed: ${JSON.stringify(c.outcomes)}`)
     // §3: a revoked plugin must not run on events sent after its revoke took effect
