@@ -37,6 +37,8 @@ export interface LedgerCounts {
   readonly deadLetteredIntact: number
   /** what was missing or doubled, by kind, for the report */
   readonly detail: Record<string, number>
+  /** dead letters of events that were not poison, by `stage: error` */
+  readonly unexpectedDeadLetters: Record<string, number>
   /** stage outcomes recorded in ClickHouse, `stage:status` → rows (the ledger's own stages left out) */
   readonly outcomes: Record<string, number>
   /** the same for events numbered at or past the scenario's mark (sent after its fault took effect) */
@@ -69,7 +71,7 @@ export async function reconcile(i: ReconcileInput): Promise<LedgerCounts> {
   const outputs = countBy(await readRun(i.js, i.jsm, OUTPUT, i.run))
   const letters = (await listDeadLetters(i.jsm, i.js)).flatMap((l) => {
     const body = parse(l.data)
-    return body && body.run === i.run ? [{ n: body.n, bytes: sha256(l.data), data: sha256(Buffer.from(JSON.stringify(body.data))) }] : []
+    return body && body.run === i.run ? [{ n: body.n, stage: l.stage, error: l.error, bytes: sha256(l.data), data: sha256(Buffer.from(JSON.stringify(body.data))) }] : []
   })
   const { final, optimized, stages } = await clickhouseRows(i.data, i.run, i.mark)
   const rowsIn = rowsOf(final, SOURCE)
@@ -87,6 +89,13 @@ export async function reconcile(i: ReconcileInput): Promise<LedgerCounts> {
   for (const r of final) add('duplicated.rowFinal', r.rows - 1)
   for (const r of optimized) add('duplicated.rowOptimized', r.rows - 1)
   for (const [, c] of countBy(letters)) add('duplicated.deadLetter', c - 1)
+  // a dead letter of an event that was not poison is an output lost: say what failed it
+  const unexpected: Record<string, number> = {}
+  for (const l of letters) {
+    if (acked.get(l.n)?.poison !== false) continue
+    const why = `${l.stage}: ${l.error.slice(0, 80)}`
+    unexpected[why] = (unexpected[why] ?? 0) + 1
+  }
   const intact = letters.filter((l) => i.ledger.some((e) => e.n === l.n && e.sha256 === (e.via === 'http' ? l.data : l.bytes))).length
   add('deadLetter.altered', letters.length - intact)
 
@@ -106,6 +115,7 @@ export async function reconcile(i: ReconcileInput): Promise<LedgerCounts> {
     deadLettered: letters.length,
     deadLetteredIntact: intact,
     detail,
+    unexpectedDeadLetters: unexpected,
     outcomes: tally(stages.filter((s) => s.stage !== 'dedup' && s.stage !== 'check')),
     outcomesAfterMark: tally(stages.filter((s) => s.late === 1 && s.stage !== 'dedup' && s.stage !== 'check')),
   }

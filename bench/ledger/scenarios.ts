@@ -122,8 +122,9 @@ export const SCENARIOS: readonly LedgerScenario[] = [
       ])
       ctx.writePipeline(pluginPipeline(['approved', 'ledger.crash-approved'], ['alpha', 'ledger.crash-alpha']))
       await ctx.platform().ready
-      // the alpha plugin crashes on every event, the approved one on every poison event
-      await ctx.flow(0, ctx.events, { poison: (n) => n % 25 === 3 })
+      // the alpha plugin crashes on every event, the approved one on every poison event; in
+      // bursts, so poison events share batches with others, as they do under load
+      await ctx.flow(0, ctx.events, { poison: (n) => n % 25 === 3, perTick: 50 })
     },
   },
   {
