@@ -13,6 +13,7 @@ import { registerPublish } from './commands/publish.ts'
 import { registerTail } from './commands/tail.ts'
 import { registerUp } from './commands/up.ts'
 import { registerValidate } from './commands/validate.ts'
+import { registerVerify } from './commands/verify/mod.ts'
 import { NATS_CREDENTIALS } from './lib/nats-credentials.ts'
 import { reportAndExit } from './lib/output.ts'
 
@@ -39,5 +40,6 @@ registerMigrate(program)
 registerPlugin(program)
 registerOpenApi(program)
 registerBench(program)
+registerVerify(program)
 
 program.parseAsync(process.argv).catch(reportAndExit)

@@ -1,0 +1,121 @@
+// Starts bench/ledger/platform-child.ts as a child process, so a scenario can SIGKILL or SIGTERM
+// the platform and start another on the same NATS server and data folder.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import type { PluginHostOptions } from '../../src/node/plugin-host.ts'
+
+const CHILD = fileURLToPath(new URL('./platform-child.ts', import.meta.url))
+
+export interface PlatformChild {
+  readonly pid: number
+  /** resolves once the node consumes; rejects if the process exits first */
+  readonly ready: Promise<void>
+  /** the HTTP API's base URL once it listens (when started with an API token) */
+  apiUrl(): string | undefined
+  /** resolves with the exit code or signal name once the process is gone */
+  readonly exited: Promise<number | string>
+  /** the highest resident set size sampled so far, in bytes */
+  peakRss(): number
+  stderr(): string
+  kill(signal: NodeJS.Signals): void
+  /** SIGTERM, then waits for the exit (SIGKILL after 20 s) */
+  stop(): Promise<number | string>
+}
+
+export interface PlatformOptions {
+  readonly natsUrl: string
+  readonly manifests: string
+  readonly data: string
+  /** `<consumer>:<n>`: SIGKILL at the n-th ack of that consumer */
+  readonly killAt?: string
+  readonly chDownMs?: number
+  readonly chSlowMs?: number
+  /** without ClickHouse; with manifests without pipelines it only takes events in */
+  readonly ingestOnly?: boolean
+  readonly watch?: boolean
+  readonly maxInFlight?: number
+  /** signed plugins the pipeline may use */
+  readonly plugins?: PluginHostOptions
+  /** start the HTTP API with this ingest token */
+  readonly apiToken?: string
+  /** the platform's log level (default error); its log goes to stderr(), the last 8 kB kept */
+  readonly logLevel?: string
+}
+
+const alive = new Set<ChildProcess>()
+// the harness killed by anything but SIGKILL takes its platform processes with it
+process.on('exit', () => {
+  for (const c of alive) c.kill('SIGKILL')
+})
+
+export function startPlatform(opts: PlatformOptions): PlatformChild {
+  const env: Record<string, string> = {
+    OMNI_LEDGER_NATS_URL: opts.natsUrl,
+    OMNI_LEDGER_MANIFESTS: opts.manifests,
+    OMNI_LEDGER_DATA: opts.data,
+    ...(opts.killAt ? { OMNI_LEDGER_KILL_AT: opts.killAt } : {}),
+    ...(opts.chDownMs ? { OMNI_LEDGER_CH_DOWN_MS: String(opts.chDownMs) } : {}),
+    ...(opts.chSlowMs ? { OMNI_LEDGER_CH_SLOW_MS: String(opts.chSlowMs) } : {}),
+    ...(opts.ingestOnly ? { OMNI_LEDGER_INGEST_ONLY: '1' } : {}),
+    ...(opts.watch ? { OMNI_LEDGER_WATCH: '1' } : {}),
+    ...(opts.maxInFlight ? { OMNI_LEDGER_MAX_IN_FLIGHT: String(opts.maxInFlight) } : {}),
+    ...(opts.plugins ? { OMNI_LEDGER_PLUGINS: JSON.stringify(opts.plugins) } : {}),
+    ...(opts.apiToken ? { OMNI_LEDGER_API_TOKEN: opts.apiToken } : {}),
+    ...(opts.logLevel ? { OMNI_LEDGER_LOG_LEVEL: opts.logLevel } : {}),
+  }
+  const child = spawn(process.execPath, ['--no-warnings', '--no-node-snapshot', CHILD], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+  const pid = child.pid
+  if (pid === undefined) throw new Error('the platform process did not start')
+  alive.add(child)
+  let err = ''
+  let partial = ''
+  let peak = 0
+  let apiUrl: string | undefined
+  const ready = Promise.withResolvers<void>()
+  child.stdout?.on('data', (c: Buffer) => {
+    const lines = (partial + c.toString('utf8')).split('\n')
+    partial = lines.pop() ?? ''
+    for (const line of lines) if (line.startsWith('api ')) apiUrl = line.slice(4)
+    if (lines.includes('ready')) ready.resolve()
+  })
+  child.stderr?.on('data', (c: Buffer) => (err = (err + c.toString('utf8')).slice(-8000)))
+  const sampler = setInterval(() => (peak = Math.max(peak, rssOf(pid))), 100)
+  sampler.unref()
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('close', (code, signal) => {
+      clearInterval(sampler)
+      alive.delete(child)
+      resolve(code ?? signal ?? 'unknown')
+    }),
+  )
+  void exited.then((how) => ready.reject(new Error(`the platform process ${pid} exited (${how}) before it was ready: ${err.trim()}`)))
+  ready.promise.catch(() => undefined)
+  const running = () => child.exitCode === null && child.signalCode === null
+  return {
+    pid,
+    ready: ready.promise,
+    exited,
+    peakRss: () => peak,
+    apiUrl: () => apiUrl,
+    stderr: () => err,
+    kill: (signal) => void (running() && child.kill(signal)),
+    stop: async () => {
+      if (running()) child.kill('SIGTERM')
+      const force = setTimeout(() => running() && child.kill('SIGKILL'), 20_000)
+      const how = await exited
+      clearTimeout(force)
+      return how
+    },
+  }
+}
+
+/** VmRSS of a process in bytes (0 once it is gone). */
+function rssOf(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m ? Number(m[1]) * 1024 : 0
+  } catch {
+    return 0
+  }
+}

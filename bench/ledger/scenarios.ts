@@ -1,0 +1,243 @@
+// The ledger scenarios of issue 12 §7, each run while events flow. A scenario drives faults;
+// the runner reconciles the ledger afterwards, so no scenario judges itself.
+import { readFileSync, writeFileSync } from 'node:fs'
+import { RECORDER } from '../../src/clickhouse/recorder.ts'
+import { EVENTS_STREAM } from '../../src/jetstream/topology.ts'
+import { sleep, type ScenarioContext } from './context.ts'
+import { CRASH_CODE, CRASH_ON_POISON_CODE, PASS_CODE } from './plugins.ts'
+import { OUTPUT, PIPELINE, SOURCE } from './reconcile.ts'
+
+export interface LedgerScenario {
+  readonly id: number
+  readonly title: string
+  /**
+   * runs with the lowered duplicate window (--duplicate-window); the others keep the platform's
+   * default, so their result does not depend on how a restart compares with a short window
+   */
+  readonly lowWindow?: boolean
+  run(ctx: ScenarioContext): Promise<void>
+}
+
+/** The ledger pipeline with an approved-path plugin stage and an alpha one beside it. */
+function pluginPipeline(approved: [string, string], alpha: [string, string]): string {
+  return `kind: Pipeline
+name: ${PIPELINE}
+description: dedup → plugins, for omni verify ledger.
+sources: [${SOURCE}]
+errorPolicy: { maxDeliveries: 3, backoff: [50ms] }
+stages:
+  - { id: dedup, uses: guard.dedup }
+  - { id: ${approved[0]}, uses: 'plugin:${approved[1]}', needs: [dedup] }
+  - { id: ${alpha[0]}, uses: 'plugin:${alpha[1]}', needs: [dedup] }
+outputs:
+  - subject: ${OUTPUT}
+`
+}
+
+/** how long the platform's manifest watcher lets files settle before it reloads */
+const RELOAD_SETTLE_MS = 250
+
+const third = (ctx: ScenarioContext) => Math.max(1, Math.floor(ctx.events / 3))
+
+/** Runs the flow on a platform that kills itself at `killAt`, then starts another in its place. */
+async function killAndRestart(ctx: ScenarioContext, killAt: string): Promise<void> {
+  const first = ctx.platform({ killAt })
+  await first.ready
+  const flow = ctx.flow(0, ctx.events)
+  // a fault that never fires (too few acks) must not hang the run: it shows in the notes
+  const how = await Promise.race([first.exited, flow.then(() => ctx.settle()).then(() => 'nothing: the fault never fired')])
+  ctx.note(`platform exited by ${how}`)
+  if (typeof how === 'string' && how.startsWith('nothing')) return
+  const heir = ctx.platform()
+  await heir.ready
+  await flow
+}
+
+export const SCENARIOS: readonly LedgerScenario[] = [
+  {
+    id: 1,
+    title: 'nats-server SIGKILLed and restarted',
+    async run(ctx) {
+      await ctx.platform().ready
+      await ctx.flow(0, ctx.events, {
+        at: async (i) => {
+          if (i !== third(ctx)) return
+          ctx.server.kill('SIGKILL')
+          await sleep(500)
+          await ctx.server.restart()
+          // the flow goes on once the producer's connection is back (bounded: 20 s)
+          for (let k = 0; k < 80 && !(await ctx.jsm.streams.info(EVENTS_STREAM).then(() => true, () => false)); k++) await sleep(250)
+        },
+      })
+    },
+  },
+  {
+    id: 2,
+    title: 'platform SIGKILLed between output publish and ack',
+    run: (ctx) => killAndRestart(ctx, `${PIPELINE}:${third(ctx)}`),
+  },
+  {
+    id: 3,
+    title: 'platform SIGKILLed between ClickHouse insert and ack',
+    run: (ctx) => killAndRestart(ctx, `${RECORDER}:${third(ctx)}`),
+  },
+  {
+    id: 4,
+    title: 'ClickHouse unavailable longer than the duplicate window',
+    lowWindow: true,
+    async run(ctx) {
+      const downMs = 3 * ctx.duplicateWindowMs
+      ctx.note(`ClickHouse down ${downMs} ms, window ${ctx.duplicateWindowMs} ms`)
+      await ctx.platform({ chDownMs: downMs }).ready
+      await ctx.flow(0, ctx.events)
+    },
+  },
+  {
+    id: 5,
+    title: 'the same events re-sent after the duplicate window',
+    lowWindow: true,
+    async run(ctx) {
+      await ctx.platform().ready
+      await ctx.flow(0, ctx.events)
+      await ctx.settle()
+      await sleep(ctx.duplicateWindowMs + 500)
+      await ctx.flow(0, ctx.events)
+    },
+  },
+  {
+    id: 6,
+    title: 'poison events that fail every delivery',
+    async run(ctx) {
+      await ctx.platform().ready
+      await ctx.flow(0, ctx.events, { poison: (n) => n % 25 === 7 })
+    },
+  },
+  {
+    id: 7,
+    title: 'a plugin crashing its sandbox on every event (approved and alpha)',
+    async run(ctx) {
+      await ctx.plugins([
+        { id: 'ledger.crash-approved', tier: 'verified', code: CRASH_ON_POISON_CODE },
+        { id: 'ledger.crash-alpha', tier: 'alpha', code: CRASH_CODE },
+      ])
+      ctx.writePipeline(pluginPipeline(['approved', 'ledger.crash-approved'], ['alpha', 'ledger.crash-alpha']))
+      await ctx.platform().ready
+      // the alpha plugin crashes on every event, the approved one on every poison event; in
+      // bursts, so poison events share batches with others, as they do under load
+      await ctx.flow(0, ctx.events, { poison: (n) => n % 25 === 3, perTick: 50 })
+    },
+  },
+  {
+    id: 8,
+    title: 'slow ClickHouse under load at twice the drain rate',
+    async run(ctx) {
+      const child = ctx.platform({ chSlowMs: 50 })
+      await child.ready
+      // everything at once: the offer is far above what a slowed sink drains
+      await ctx.flow(0, ctx.events, { perTick: 1000, tickMs: 1 })
+      await ctx.settle(180_000)
+      ctx.measured['peakRssMb'] = Math.round(child.peakRss() / 2 ** 20)
+      ctx.note(`platform peak RSS ${ctx.measured['peakRssMb']} MB`)
+    },
+  },
+  {
+    id: 9,
+    title: 'SIGTERM during a pipeline reload',
+    async run(ctx) {
+      const first = ctx.platform({ watch: true, logLevel: 'info' })
+      await first.ready
+      const file = ctx.pipelineFile
+      await ctx.flow(0, ctx.events, {
+        at: async (i) => {
+          if (i !== third(ctx)) return
+          // a changed error policy makes the reload replace the pipeline's worker
+          writeFileSync(file, readFileSync(file, 'utf8').replace('backoff: [50ms]', 'backoff: [60ms]'))
+          // the watcher waits 250 ms for the files to settle, then reloads: SIGTERM lands in it
+          await sleep(RELOAD_SETTLE_MS)
+          first.kill('SIGTERM')
+          const how = await first.exited
+          ctx.note(`platform exited by ${how}, ${/pipelines reloaded/.test(first.stderr()) ? 'after the reload finished' : 'before the reload finished'}`)
+          await ctx.platform().ready
+        },
+      })
+    },
+  },
+  {
+    id: 10,
+    title: 'a revoke while a plugin is in use',
+    async run(ctx) {
+      const plugins = await ctx.plugins([
+        { id: 'ledger.pass', tier: 'verified', code: PASS_CODE },
+        { id: 'ledger.watch', tier: 'alpha', code: PASS_CODE },
+      ])
+      const yaml = pluginPipeline(['approved', 'ledger.pass'], ['alpha', 'ledger.watch'])
+      ctx.writePipeline(yaml)
+      await ctx.platform({ watch: true }).ready
+      await ctx.flow(0, ctx.events, {
+        at: async (i) => {
+          if (i !== third(ctx)) return
+          // the alpha plugin is yanked; touching the pipeline makes the watching platform reload
+          await plugins.yank('ledger.watch', 'revoked by omni verify ledger')
+          ctx.writePipeline(yaml.replace('description: ', 'description: after the revoke, '))
+          // time for the reload; events from here on must not meet the revoked code
+          await sleep(2000)
+          ctx.mark(i)
+          ctx.note("'after the fault' counts the revoked alpha stage's outcomes on events sent 2 s after the revoke")
+        },
+      })
+    },
+  },
+  {
+    id: 11,
+    title: 'forged idempotency keys (internal id shapes)',
+    async run(ctx) {
+      await ctx.platform().ready
+      const key = (n: number) => `ledger.tick.v1:${ctx.run}|${n}`
+      // each forged event is its own event (n + 1,000,000) with a key shaped like an internal id
+      const forge = [
+        (n: number) => `${key(n)}@${PIPELINE}@${OUTPUT}`,
+        (n: number) => `out:${key(n)}@${PIPELINE}@${OUTPUT}`,
+        (n: number) => `in:${key(n + 1)}`,
+        (n: number) => `redrive:${PIPELINE}:${n}`,
+        (n: number) => `dlq:${PIPELINE}:${n}`,
+        (n: number) => `emit:${PIPELINE}:check:${key(n)}@${OUTPUT}`,
+      ]
+      const forged: Promise<boolean>[] = []
+      await ctx.flow(0, ctx.events, {
+        at: (i) => {
+          const f = forge[i % forge.length]
+          if (i % 5 === 0 && f) forged.push(ctx.send(1_000_000 + i, { idempotencykey: f(i) }))
+        },
+      })
+      await Promise.all(forged)
+    },
+  },
+  {
+    id: 12,
+    title: 'the stream full (max_bytes reached)',
+    async run(ctx) {
+      const first = ctx.platform()
+      await first.ready
+      const tenth = Math.max(1, Math.floor(ctx.events / 10))
+      await ctx.flow(0, tenth)
+      await ctx.settle()
+      // consumers are down while ingest goes on (an ingest-only platform serves the API), so a
+      // backlog builds up in the stream
+      await first.stop()
+      const ingest = ctx.platform({ ingestOnly: true })
+      await ingest.ready
+      const info = await ctx.jsm.streams.info(EVENTS_STREAM)
+      const perEvent = info.state.bytes / Math.max(1, info.state.messages)
+      // room for about another tenth of the events; the rest must be refused, not make room
+      const maxBytes = Math.ceil(info.state.bytes + perEvent * tenth)
+      await ctx.jsm.streams.update(EVENTS_STREAM, { ...info.config, max_bytes: maxBytes })
+      await ctx.flow(tenth, ctx.events - tenth)
+      ctx.note(`max_bytes ${maxBytes}; refused ${ctx.sent() - ctx.ledger.of(ctx.run).length}`)
+      // the operator makes room again and starts the whole platform: what was acknowledged must come through
+      await ingest.stop()
+      const now = await ctx.jsm.streams.info(EVENTS_STREAM)
+      await ctx.jsm.streams.update(EVENTS_STREAM, { ...now.config, max_bytes: -1 })
+      await ctx.platform().ready
+    },
+  },
+]
