@@ -31,12 +31,6 @@ export interface CompiledStage {
   readonly additive: boolean
   /** returns why the stage does not run for this event (a plugin's tenant audience), if so */
   readonly admits?: (event: Envelope) => string | undefined
-  /**
-   * Built-in cartridges emit catalog events (commands, quarantines, bursts): each emission must
-   * be of a declared type with valid data. A plugin's emissions are bounded by its approved
-   * subjects instead.
-   */
-  readonly catalogEmissions: boolean
 }
 
 export interface CompiledOutput {
@@ -96,7 +90,6 @@ export function compilePipeline(manifest: YamlManifest, lookup: CartridgeLookup)
       run,
       additive: plugin?.additive ?? false,
       ...(plugin ? { admits: plugin.admits } : {}),
-      catalogEmissions: plugin === undefined,
       onError: s.onError ?? 'retry',
       timeoutMs: s.timeout === undefined ? DEFAULT_STAGE_TIMEOUT_MS : parseDuration(s.timeout),
     })

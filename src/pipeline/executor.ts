@@ -1,5 +1,5 @@
 import type { Emission, StageContext, StageFn, StageResult, StageServices } from './stage.ts'
-import type { Envelope } from '../envelope/schema.ts'
+import { widerThan, type Envelope } from '../envelope/schema.ts'
 import { isOmniError, omniError } from '../errors/mod.ts'
 import { evaluateCondition } from './cel.ts'
 import type { CompiledPipeline, CompiledStage } from './compile.ts'
@@ -87,7 +87,9 @@ function runLevels(pipeline: CompiledPipeline, state: RunState, from: number, op
 function mergeLevel(state: RunState, runs: readonly StageRun[], catalog: FanoutCatalog): EventOutcome | undefined {
   for (const run of runs) {
     const id = run.stage.id
-    if (run.result?.emit && run.stage.catalogEmissions) {
+    if (run.result?.emit) {
+      // built-in or plugin, approved or additive: what a stage emits is held to the catalog as
+      // an ingested event is (its type declared, its data valid, its visibility no wider)
       const refused = undeclaredEmission(run.result.emit, catalog)
       if (refused) run.error = omniError('OMNI_ERR_EVENT_INVALID', `stage ${id} emitted ${refused}`, { permanent: true })
     }
@@ -124,13 +126,14 @@ function mergeLevel(state: RunState, runs: readonly StageRun[], catalog: FanoutC
   return undefined
 }
 
-/** Why an emission breaks the catalog (its type is not declared, its data fails the schema); undefined when all pass. */
+/** Why an emission breaks the catalog (its type is not declared, its data fails the schema, its visibility is wider than the type's); undefined when all pass. */
 function undeclaredEmission(emit: readonly Emission[], catalog: FanoutCatalog): string | undefined {
   for (const e of emit) {
     const entry = catalog.get(e.event.type)
     if (!entry) return `an event of type "${e.event.type}" on ${e.subject}, which the catalog does not declare`
-    const problems = entry.dataProblems(e.event.data)
-    if (problems.length > 0) return `an invalid ${e.event.type} event on ${e.subject}: ${problems.map((p) => `${p.where}: ${p.message}`).join('; ')}`
+    const problems = entry.dataProblems(e.event.data).map((p) => `${p.where}: ${p.message}`)
+    if (widerThan(e.event.visibility, entry.visibility)) problems.push(`$.visibility: may be at most "${entry.visibility}" for ${e.event.type} (the catalog's visibility)`)
+    if (problems.length > 0) return `an invalid ${e.event.type} event on ${e.subject}: ${problems.join('; ')}`
   }
   return undefined
 }

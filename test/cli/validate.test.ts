@@ -5,7 +5,7 @@ import { TEST_CATALOG, writeManifests } from '../fixtures/manifests.ts'
 t.test('the shipped manifests are valid', async (t) => {
   const r = await omni(['validate', 'manifests'])
   t.equal(r.code, 0, r.stderr)
-  t.match(r.stdout, /^ok: 6 file\(s\), 19 event type\(s\), 1 pipeline\(s\), 8 stage\(s\), 1 webhook source\(s\)/)
+  t.match(r.stdout, /^ok: 6 file\(s\), 20 event type\(s\), 1 pipeline\(s\), 8 stage\(s\), 1 webhook source\(s\)/)
 })
 
 t.test('every problem is printed with file:line:col and the exit code is 1', async (t) => {

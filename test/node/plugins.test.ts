@@ -6,6 +6,7 @@ import { openApprovals, verifyPlugin, type SigningKey } from '../../src/plugins/
 import type { SettledEvent } from '../../src/pipeline/worker.ts'
 import { connectTest, startTestNats } from '../fixtures/nats.ts'
 import { eventually, readSubject, startTestFabric } from '../fixtures/fabric.ts'
+import { TEST_CATALOG } from '../fixtures/manifests.ts'
 import { createSignedPlugin, createTestTrust, NOW, tempDir, type TestPluginOptions, type TestTrust } from '../fixtures/plugins.ts'
 import type { ManagedNatsServer } from '../../src/server/mod.ts'
 import type { Fabric } from '../fixtures/fabric.ts'
@@ -36,6 +37,12 @@ interface Setup {
   readonly plugins: string
   readonly publisher: SigningKey
 }
+
+/** What the alpha watcher emits is held to the catalog, so its type is declared. */
+const WATCH_CATALOG = `${TEST_CATALOG}  - type: lab.seen
+    version: 1
+    idempotency: [data.noteId]
+`
 
 /** A plugins folder with a verified approved-path plugin and an alpha one, both isolates. */
 async function setup(t: Test, extra: Partial<Record<'shout' | 'watch', TestPluginOptions>> = {}): Promise<Setup> {
@@ -92,7 +99,7 @@ t.test('signed isolate plugins run on the approved path and additively, and thei
   await t.rejects(startTestFabric(t, PIPELINE, { server, plugins: await hostOptions(t, s) }), { code: 'OMNI_ERR_PLUGIN_APPROVAL' }, 'nothing runs before its capabilities are approved')
   await approveAll(t, server, s)
   const before = await children()
-  const { fabric, settled } = await startTestFabric(t, PIPELINE, { server, plugins: await hostOptions(t, s) })
+  const { fabric, settled } = await startTestFabric(t, PIPELINE, { server, catalog: WATCH_CATALOG, plugins: await hostOptions(t, s) })
   t.ok((await children()).length > before.length, 'the isolate process started with the pipeline that uses it')
   t.same(
     fabric.pluginStatus().map((p) => [p.id, p.state, p.additive]),
@@ -191,7 +198,7 @@ t.test('a plugin that breaks its sandbox on every event: the approved path dead-
   const s = await setup(t, { shout: { files: { 'stage.js': HOG }, memoryMb: 16 }, watch: { files: { 'stage.js': HOG }, memoryMb: 16 } })
   const server = await startTestNats(t)
   await approveAll(t, server, s)
-  const { fabric, settled } = await startTestFabric(t, PIPELINE, { server, plugins: await hostOptions(t, s) })
+  const { fabric, settled } = await startTestFabric(t, PIPELINE, { server, catalog: WATCH_CATALOG, plugins: await hostOptions(t, s) })
   const sent = new Map<string, Buffer>()
   for (let i = 0; i < 8; i++) {
     const id = `hog-${i}`

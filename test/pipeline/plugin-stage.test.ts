@@ -1,5 +1,7 @@
 import t, { type Test } from 'tap'
 import { createCatalog } from '../../src/catalog/catalog.ts'
+import { compileCatalogManifest } from '../../src/catalog/compile.ts'
+import { parseYamlManifest } from '../../src/yaml/yaml.ts'
 import type { Cartridge } from '../../src/pipeline/stage.ts'
 import type { Envelope } from '../../src/envelope/schema.ts'
 import { executePipeline, type EventOutcome } from '../../src/pipeline/executor.ts'
@@ -56,7 +58,23 @@ const HEAD = `kind: Pipeline
 name: p
 sources: [omni.evt.test.note-created.v1]
 `
-const catalog = createCatalog([])
+// what plugins emit is held to the catalog: the types they emit here are declared
+const CATALOG = compileCatalogManifest(
+  parseYamlManifest(
+    'catalog.yaml',
+    `kind: EventCatalog
+producer: test
+events:
+  - { type: note.created, version: 1, idempotency: [data.noteId] }
+  - { type: alpha.proposed, version: 1, idempotency: [data.noteId] }
+  - { type: acme.planted, version: 1, idempotency: [data.noteId] }
+  - { type: bank.transfer, version: 1, idempotency: [data.noteId] }
+`,
+  ),
+  testLookup,
+)
+if (CATALOG.problems.length > 0) throw new Error(JSON.stringify(CATALOG.problems))
+const catalog = createCatalog(CATALOG.entries)
 const exec = (pipeline: ReturnType<typeof compileText>, e: Envelope) => Promise.resolve(executePipeline(pipeline, e, { catalog, services: { now: Date.now }, attempt: 1 }))
 
 t.test('an approved plugin changes the event; calls made in one turn cross as one batch', async (t) => {
@@ -157,4 +175,32 @@ t.test('the in-process runtime checks results and load errors', async (t) => {
   await runtime.close()
   await t.rejects(none.run([]), { code: 'OMNI_ERR_SANDBOX_UNAVAILABLE' })
   await t.rejects(load('function stage() {}'), { code: 'OMNI_ERR_SANDBOX_UNAVAILABLE' })
+})
+
+// issue 12 section 5: events a stage emits are declared in the catalog and checked against it,
+// a plugin's as a built-in's; nor may a plugin widen an event's visibility past its type's
+const UNDECLARED = `function stage(input) {
+  const e = input.event
+  return { type: 'continue', emit: [{ subject: 'omni.evt.acme.invented.v1', event: { ...e, id: e.id + '-x', type: 'acme.invented' } }] }
+}`
+const WIDENED = `function stage(input) {
+  const e = input.event
+  return { type: 'continue', emit: [{ subject: 'omni.evt.acme.planted.v1', event: { ...e, id: e.id + '-w', type: 'acme.planted', visibility: 'public' } }] }
+}`
+
+t.test('what a plugin emits is held to the catalog: a declared type, valid data, no wider visibility', async (t) => {
+  const { lookup } = await pluginLookup(t, {
+    'acme.invent': { source: UNDECLARED, emit: ['omni.evt.acme.>'] },
+    'acme.widen': { source: WIDENED, emit: ['omni.evt.acme.>'] },
+    'lab.widen': { source: WIDENED, additive: true, emit: ['omni.evt.acme.>'] },
+  })
+  const invent = compileText(`${HEAD}stages:\n  - { id: invent, uses: 'plugin:acme.invent' }\n`, lookup)
+  t.match(await exec(invent, event('u')), { type: 'failed', stage: 'invent', permanent: true, error: { code: 'OMNI_ERR_EVENT_INVALID', message: /"acme\.invented".*which the catalog does not declare/ } })
+  const widen = compileText(`${HEAD}stages:\n  - { id: widen, uses: 'plugin:acme.widen' }\n`, lookup)
+  t.match(await exec(widen, event('v')), { type: 'failed', stage: 'widen', permanent: true, error: { message: /\$\.visibility: may be at most "local" for acme\.planted/ } })
+  const additive = compileText(`${HEAD}stages:\n  - { id: widen, uses: 'plugin:lab.widen' }\n`, lookup)
+  const done = (await exec(additive, event('w'))) as Extract<EventOutcome, { type: 'done' }>
+  t.equal(done.type, 'done', 'an additive stage never fails the event')
+  t.same(done.emissions, [], 'and its refused emission is not published')
+  t.match(done.outcomes, [{ stage: 'widen', type: 'failed', error: /visibility/ }])
 })
