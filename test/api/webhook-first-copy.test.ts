@@ -8,8 +8,8 @@ import { eventually } from '../fixtures/fabric.ts'
 // webhook namespace, a client's event that reuses the key of a provider's next message and the
 // real delivery are two events in the stream. omni_events still collapses rows on
 // (tenant, idempotency_key, subject) and keeps the FIRST copy: the client's. So the recorded
-// view of the real message is the client's text. Marked todo: the fix is a rebuild of
-// omni_events with the ingest origin in its sorting key (see the review report), not done yet.
+// view of the real message was the client's text. Fixed: omni_events has the ingest origin in
+// its sorting key, so the two are rows of their own, each naming its origin.
 
 t.setTimeout(120_000)
 
@@ -35,7 +35,7 @@ const upsert = (id: string) => ({
   apikey: EVOLUTION_KEY,
 })
 
-t.test("the real webhook message's recorded row is not a client's earlier event with its key", { todo: 'omni_events sorts by (tenant, idempotency_key, subject) without the ingest origin' }, async (t) => {
+t.test("the real webhook message's recorded row is not a client's earlier event with its key", async (t) => {
   const api = await startTestApi(t, { fabric: { files: FILES, clickhouse: testClickHouseConfig(), clickhouseWriter: { flushMs: 20 } } })
   const ch = api.fabric.sink?.ch
   if (!ch) throw new Error('the fabric did not open ClickHouse')
@@ -55,4 +55,22 @@ t.test("the real webhook message's recorded row is not a client's earlier event 
   await eventually(async () => (await kept()).some((r) => r.text === 'hello 3EBNEXT'), 5_000)
   const found = await kept()
   t.ok(found.some((r) => r.text === 'hello 3EBNEXT'), `the real message is recorded (kept: ${JSON.stringify(found)})`)
+
+  // merged for good, each way in keeps its own row, and each row names its origin
+  await ch.client.command({ query: `OPTIMIZE TABLE ${ch.table('omni_events')} FINAL` })
+  const merged = await rows<{ text: string; origin: string }>(ch, `SELECT payload.text AS text, origin FROM ${ch.table('omni_events')} FINAL WHERE idempotency_key = {key:String} ORDER BY origin`, { key })
+  t.same(merged, [{ text: 'not what Ana wrote', origin: 'client' }, { text: 'hello 3EBNEXT', origin: 'webhook:evolution:phone-1' }], 'after OPTIMIZE FINAL both rows are there')
+
+  // the query API pages through both, and says which came from where
+  const seen: { origin: string; text: unknown }[] = []
+  let cursor: string | undefined
+  for (let page = 0; page < 5; page++) {
+    const res = await api.app.inject({ method: 'GET', url: `/v1/events?tenant=acme&limit=1${cursor ? `&cursor=${cursor}` : ''}`, headers: bearer('read') })
+    t.equal(res.statusCode, 200, res.body)
+    const body = res.json<{ events: { idempotencyKey: string; origin: string; payload: { text?: unknown } }[]; nextCursor?: string }>()
+    for (const e of body.events) if (e.idempotencyKey === key) seen.push({ origin: e.origin, text: e.payload.text })
+    cursor = body.nextCursor
+    if (!cursor) break
+  }
+  t.same(seen.sort((a, b) => a.origin.localeCompare(b.origin)), [{ origin: 'client', text: 'not what Ana wrote' }, { origin: 'webhook:evolution:phone-1', text: 'hello 3EBNEXT' }], 'one page each, neither skipped by the cursor')
 })
