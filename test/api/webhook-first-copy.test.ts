@@ -74,3 +74,36 @@ t.test("the real webhook message's recorded row is not a client's earlier event 
   }
   t.same(seen.sort((a, b) => a.origin.localeCompare(b.origin)), [{ origin: 'client', text: 'not what Ana wrote' }, { origin: 'webhook:evolution:phone-1', text: 'hello 3EBNEXT' }], 'one page each, neither skipped by the cursor')
 })
+
+// What a pipeline makes of each is kept apart too: an output names the origin of its source.
+const ARCHIVE = `kind: Pipeline
+name: archive
+sources: [omni.evt.ingest.message-received.v1]
+stages: []
+outputs:
+  - subject: omni.cmd.archive.message-received.v1
+`
+
+t.test("a pipeline's output of the real webhook message is not its output of a client's earlier event with the key", async (t) => {
+  const api = await startTestApi(t, { pipeline: ARCHIVE, fabric: { files: FILES, clickhouse: testClickHouseConfig(), clickhouseWriter: { flushMs: 20 } } })
+  const ch = api.fabric.sink?.ch
+  if (!ch) throw new Error('the fabric did not open ClickHouse')
+  const key = 'message.received.v1:evolution|phone-1|3EBOUT'
+  const forged = await api.app.inject({
+    method: 'POST',
+    url: '/v1/events',
+    headers: { ...bearer('ingest'), 'content-type': 'application/cloudevents+json' },
+    payload: JSON.stringify({ specversion: '1.0', id: 'forged-2', source: 'attacker', type: 'message.received', tenant: 'acme', idempotencykey: key, data: { kind: 'text', text: 'not what Ana wrote', providerMessageId: '3EBOUT', fromSelf: false, forwarded: false } }),
+  })
+  t.equal(forged.statusCode, 202, forged.body)
+  const real = await api.app.inject({ method: 'POST', url: '/v1/webhooks/evolution/phone-1', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(upsert('3EBOUT')) })
+  t.equal(real.statusCode, 202, real.body)
+  const outputs = () =>
+    rows<{ text: string; origin: string; emitted_by: string }>(ch, `SELECT payload.text AS text, origin, emitted_by FROM ${ch.table('omni_events')} FINAL WHERE idempotency_key = {key:String} AND subject = 'omni.cmd.archive.message-received.v1' ORDER BY origin`, { key })
+  t.ok(await eventually(async () => api.settled.filter((s) => s.type === 'acked').length >= 2 && (await outputs()).length >= 2, 20_000), 'both outputs are recorded')
+  await ch.client.command({ query: `OPTIMIZE TABLE ${ch.table('omni_events')} FINAL` })
+  t.same(await outputs(), [
+    { text: 'not what Ana wrote', origin: 'client', emitted_by: 'archive' },
+    { text: 'hello 3EBOUT', origin: 'webhook:evolution:phone-1', emitted_by: 'archive' },
+  ], 'one output row per origin, each naming it')
+})
