@@ -81,11 +81,17 @@ export function outputWithOrigin(emitter: HeaderMap, source: HeaderReader | unde
 /**
  * The namespace of a message's keys: `out:<pipeline>` for a pipeline's output, the ingest origin
  * for an ingested event, and `client` when neither header is there (a producer on NATS).
+ * An output whose source came in another way than a client's also names that way in,
+ * `out:<pipeline>:<origin>` (pipeline names hold no `:`): otherwise a pipeline on that output
+ * would give what it makes of a client's event and of a webhook message with the same key one
+ * message id and one guard.dedup key, and drop the real one. Outputs of a client's event keep
+ * `out:<pipeline>`, the ids and markers they had before outputs carried their origin.
  */
 export function decodeKeyOrigin(h: HeaderReader | undefined): string {
   const emitter = decodeEmittedBy(h)
-  if (emitter) return `out:${emitter}`
-  return h?.get(INGEST_ORIGIN_HEADER) || CLIENT_ORIGIN
+  const origin = h?.get(INGEST_ORIGIN_HEADER) || CLIENT_ORIGIN
+  if (emitter) return origin === CLIENT_ORIGIN ? `out:${emitter}` : `out:${emitter}:${origin}`
+  return origin
 }
 
 /**

@@ -107,3 +107,47 @@ t.test("a pipeline's output of the real webhook message is not its output of a c
     { text: 'hello 3EBOUT', origin: 'webhook:evolution:phone-1', emitted_by: 'archive' },
   ], 'one output row per origin, each naming it')
 })
+
+// A second pipeline on the first one's outputs: the key namespace of an output was only its
+// pipeline's (`out:<pipeline>`), so what it made of the client's output and of the webhook's
+// shared one message id and one guard.dedup key, and the real one was dropped.
+const PREVIEW = `kind: Pipeline
+name: preview
+sources: [omni.evt.ingest.message-received.v1]
+stages: []
+outputs:
+  - subject: omni.evt.observe.message-preview.v1
+`
+const ARCHIVE_PREVIEWS = `kind: Pipeline
+name: archive-previews
+sources: [omni.evt.observe.message-preview.v1]
+stages:
+  - { id: dedup, uses: guard.dedup }
+outputs:
+  - subject: omni.cmd.archive.message-received.v1
+`
+
+t.test("a pipeline on another's outputs keeps the real webhook message's apart from a client's with its key", async (t) => {
+  const api = await startTestApi(t, { pipeline: PREVIEW, fabric: { files: { ...FILES, 'pipelines/archive-previews.yaml': ARCHIVE_PREVIEWS }, clickhouse: testClickHouseConfig(), clickhouseWriter: { flushMs: 20 } } })
+  const ch = api.fabric.sink?.ch
+  if (!ch) throw new Error('the fabric did not open ClickHouse')
+  const key = 'message.received.v1:evolution|phone-1|3EBCHAIN'
+  const forged = await api.app.inject({
+    method: 'POST',
+    url: '/v1/events',
+    headers: { ...bearer('ingest'), 'content-type': 'application/cloudevents+json' },
+    payload: JSON.stringify({ specversion: '1.0', id: 'forged-3', source: 'attacker', type: 'message.received', tenant: 'acme', idempotencykey: key, data: { kind: 'text', text: 'not what Ana wrote', providerMessageId: '3EBCHAIN', fromSelf: false, forwarded: false } }),
+  })
+  t.equal(forged.statusCode, 202, forged.body)
+  // the forged event's chain first, all the way through
+  const archived = () =>
+    rows<{ text: string; origin: string }>(ch, `SELECT payload.text AS text, origin FROM ${ch.table('omni_events')} FINAL WHERE idempotency_key = {key:String} AND subject = 'omni.cmd.archive.message-received.v1' ORDER BY origin`, { key })
+  t.ok(await eventually(async () => (await archived()).length === 1, 20_000), "the client's chain is through")
+  const real = await api.app.inject({ method: 'POST', url: '/v1/webhooks/evolution/phone-1', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(upsert('3EBCHAIN')) })
+  t.equal(real.statusCode, 202, real.body)
+  await eventually(async () => (await archived()).length === 2, 10_000)
+  t.same(await archived(), [
+    { text: 'not what Ana wrote', origin: 'client' },
+    { text: 'hello 3EBCHAIN', origin: 'webhook:evolution:phone-1' },
+  ], 'the real message went through both pipelines too')
+})
