@@ -11,7 +11,8 @@ const FIELDS: readonly string[] = Object.keys(EventQuerySchema.properties)
 /**
  * Where a page ends: the sort key of its last row (tenant and origin last, so the key is
  * unique). A cursor of four, from before rows had an origin, reads as origin '': nothing sorts
- * below it, so the page goes on after exactly the row it named, as it did then.
+ * below it, so the page goes on after every row at that position, as it did when a position
+ * was one row.
  */
 export type Cursor = readonly [time: string, idempotencyKey: string, subject: string, tenant: string, origin: string]
 
