@@ -8,8 +8,13 @@ import { toClickHouseTime } from './time.ts'
 const EXACT = ['type', 'tenant', 'instance', 'actor', 'conversation', 'subject'] as const
 const FIELDS: readonly string[] = Object.keys(EventQuerySchema.properties)
 
-/** Where a page ends: the sort key of its last row (tenant last, so the key is unique). */
-export type Cursor = readonly [time: string, idempotencyKey: string, subject: string, tenant: string]
+/**
+ * Where a page ends: the sort key of its last row (tenant and origin last, so the key is
+ * unique). A cursor of four, from before rows had an origin, reads as origin '': nothing sorts
+ * below it, so the page goes on after every row at that position, as it did when a position
+ * was one row.
+ */
+export type Cursor = readonly [time: string, idempotencyKey: string, subject: string, tenant: string, origin: string]
 
 /** A filter checked and converted to what the SQL takes. */
 export interface CompiledEventFilter {
@@ -146,8 +151,9 @@ function decodeCursor(value: unknown, bad: (message: string) => void): Cursor | 
   } catch {
     return refuse()
   }
-  if (!Array.isArray(parsed) || parsed.length !== 4 || !parsed.every((x) => typeof x === 'string') || !CURSOR_TIME.test(parsed[0] as string)) return refuse()
-  return parsed as unknown as Cursor
+  if (!Array.isArray(parsed) || (parsed.length !== 4 && parsed.length !== 5) || !parsed.every((x) => typeof x === 'string') || !CURSOR_TIME.test(parsed[0] as string)) return refuse()
+  const [time, key, subject, tenant, origin = ''] = parsed as string[]
+  return [time as string, key as string, subject as string, tenant as string, origin]
 }
 
 function describeValue(v: unknown): string {

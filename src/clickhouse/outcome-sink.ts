@@ -9,7 +9,7 @@ import type { BatchWriter } from './writer.ts'
  */
 export function createOutcomeSink(writer: BatchWriter<OutcomeRow>): OutcomeSink {
   return {
-    record: (s) => writer.write(outcomeRows({ event: s.event, pipeline: s.pipeline.name, seq: s.seq, attempt: s.attempt, stages: stagesOf(s.pipeline) }, s.outcomes, s.deadLettered)),
+    record: (s) => writer.write(outcomeRows({ event: s.event, pipeline: s.pipeline.name, seq: s.seq, attempt: s.attempt, stages: stagesOf(s.pipeline), ...(s.origin ? { origin: s.origin } : {}) }, s.outcomes, s.deadLettered)),
   }
 }
 

@@ -64,6 +64,11 @@ export const EventRecordSchema = Type.Object(
     providerMeta: Type.Record(Type.String(), Type.Unknown()),
     dataref: Type.Optional(Type.String()),
     recordedAt: Type.String(),
+    /**
+     * how the event came in: `client` (the CloudEvents API, `omni publish`, and rows recorded
+     * before origins were), `webhook:<provider>:<instance>`; an output names its source's
+     */
+    origin: Type.String(),
   },
   { $id: EVENT_RECORD_ID },
 )

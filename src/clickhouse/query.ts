@@ -40,28 +40,29 @@ export async function queryEvents(ch: ClickHouse, filter: EventFilter | Compiled
     const keys = parts.map((_, i) => `{label_key${i}:String}`).join(', ')
     const value = f.label.value === undefined ? '' : ` AND (JSONExtractString(labels, ${keys}) = {label_value:String}
       OR has(JSONExtract(labels, ${keys}, 'Array(String)'), {label_value:String}) OR JSONExtractRaw(labels, ${keys}) = {label_value:String})`
-    where.push(`(tenant, idempotency_key) IN (SELECT tenant, idempotency_key FROM ${ch.table('omni_stage_outcomes')} FINAL WHERE JSONHas(labels, ${keys})${value})`)
+    // per origin too: a label set on a client's event must not find a webhook message with its key
+    where.push(`(tenant, idempotency_key, origin) IN (SELECT tenant, idempotency_key, origin FROM ${ch.table('omni_stage_outcomes')} FINAL WHERE JSONHas(labels, ${keys})${value})`)
     parts.forEach((p, i) => (params[`label_key${i}`] = p))
     if (f.label.value !== undefined) params['label_value'] = f.label.value
   }
   if (f.after) {
     // the tuple comparison is the page boundary; the plain bound on time lets the minmax index prune
     where.push(`time <= {c_time:DateTime64(3, 'UTC')}`)
-    where.push(`(time, idempotency_key, subject, tenant) < ({c_time:DateTime64(3, 'UTC')}, {c_key:String}, {c_subject:String}, {c_tenant:String})`)
-    const [time, key, subject, tenant] = f.after
-    Object.assign(params, { c_time: time, c_key: key, c_subject: subject, c_tenant: tenant })
+    where.push(`(time, idempotency_key, subject, tenant, origin) < ({c_time:DateTime64(3, 'UTC')}, {c_key:String}, {c_subject:String}, {c_tenant:String}, {c_origin:String})`)
+    const [time, key, subject, tenant, origin] = f.after
+    Object.assign(params, { c_time: time, c_key: key, c_subject: subject, c_tenant: tenant, c_origin: origin })
   }
   params['limit'] = f.limit + 1 // one more than asked tells whether another page exists
   const rows = await select<RawEvent>(
     ch,
     `SELECT ${EVENT_COLUMNS} FROM ${ch.table('omni_events')} FINAL${where.length ? ` WHERE ${where.join(' AND ')}` : ''}
-     ORDER BY time DESC, idempotency_key DESC, subject DESC, tenant DESC LIMIT {limit:UInt32}`,
+     ORDER BY time DESC, idempotency_key DESC, subject DESC, tenant DESC, origin DESC LIMIT {limit:UInt32}`,
     params,
   )
   const page = rows.slice(0, f.limit)
   const last = page.at(-1)
   const events = page.map(toEventRecord)
-  return rows.length > f.limit && last ? { events, nextCursor: encodeCursor([last.time, last.idempotency_key, last.subject, last.tenant]) } : { events }
+  return rows.length > f.limit && last ? { events, nextCursor: encodeCursor([last.time, last.idempotency_key, last.subject, last.tenant, last.origin]) } : { events }
 }
 
 /** An event by id with its stage outcomes; undefined when ClickHouse knows nothing of it. */
@@ -75,7 +76,7 @@ export async function getEvent(ch: ClickHouse, id: string, opts: { readonly tena
   tenantCondition(opts.tenants, conditions, params)
   const scope = conditions.map((c) => ` AND ${c}`).join('')
   const [events, outcomes] = await Promise.all([
-    select<RawEvent>(ch, `SELECT ${EVENT_COLUMNS} FROM ${ch.table('omni_events')} FINAL WHERE event_id = {id:String}${scope} ORDER BY time, subject`, params),
+    select<RawEvent>(ch, `SELECT ${EVENT_COLUMNS} FROM ${ch.table('omni_events')} FINAL WHERE event_id = {id:String}${scope} ORDER BY time, subject, origin`, params),
     select<RawOutcome>(
       ch,
       `SELECT pipeline, stage, uses, digest, toString(status) AS status, duration_ms, error, attempt, stream_seq, recorded_at, labels
@@ -98,7 +99,7 @@ export function tenantCondition(tenants: TenantScope, where: string[], params: R
 }
 
 const EVENT_COLUMNS = `event_id, type, source, subject, time, tenant, instance, provider, visibility, actor, conversation,
-  correlation_id, causation_id, idempotency_key, stream_seq, emitted_by, pipelines, payload, provider_meta, dataref, recorded_at`
+  correlation_id, causation_id, idempotency_key, stream_seq, emitted_by, pipelines, payload, provider_meta, dataref, recorded_at, origin`
 
 /** a row as SELECT returns it: 64-bit numbers may come back as strings */
 type RawEvent = Omit<EventRow, 'stream_seq'> & { stream_seq: number | string }
@@ -155,6 +156,7 @@ function toEventRecord(r: RawEvent): EventRecord {
     providerMeta: r.provider_meta,
     ...opt('dataref', r.dataref),
     recordedAt: isoTime(r.recorded_at),
+    origin: r.origin,
   }
 }
 

@@ -6,7 +6,7 @@ import { deadLetterAndTerm, DEFAULT_RETRY_POLICY, retrySoon } from '../jetstream
 import { DEFAULT_MAX_MSG_SIZE, ensurePipelineConsumer, EVENTS_STREAM } from '../jetstream/topology.ts'
 import { byteBoundedPull, startTrackedConsumer, type ConsumerState, type KeepAlive, type TrackedConsumer } from '../jetstream/tracked-consumer.ts'
 import type { CompiledPipeline } from '../pipeline/compile.ts'
-import { decodeEmittedBy, decodeOriginalSubject, LIVE_SUBJECTS, subjectsOverlap } from '../wire/mod.ts'
+import { decodeEmittedBy, decodeIngestOrigin, decodeOriginalSubject, LIVE_SUBJECTS, subjectsOverlap } from '../wire/mod.ts'
 import type { Acking, ConsumerFailed, Report } from '../jetstream/report.ts'
 import { SINK_STAGE } from '../pipeline/outcome-sink.ts'
 import { eventRow, type EventRow } from './rows.ts'
@@ -119,7 +119,7 @@ class RecorderImpl implements Recorder {
       const event = assertEnvelope(JSON.parse(decoder.decode(m.data)))
       // a redriven event is recorded under the subject it first had
       const subject = decodeOriginalSubject(m.headers, m.subject)
-      row = eventRow(event, { subject, seq: m.info.streamSequence, emittedBy: decodeEmittedBy(m.headers), pipelines: this.#pipelinesFor(subject) })
+      row = eventRow(event, { subject, seq: m.info.streamSequence, emittedBy: decodeEmittedBy(m.headers), pipelines: this.#pipelinesFor(subject), origin: decodeIngestOrigin(m.headers) })
     } catch (err) {
       return this.#deadLetter(m, 'decode', describeError(err))
     }

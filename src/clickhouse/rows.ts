@@ -1,6 +1,7 @@
 // Rows as the tables take them (JSONEachRow), built from an envelope and what happened to it.
 import { PROVIDER_META_KEY, type Envelope } from '../envelope/schema.ts'
 import type { StageOutcome } from '../pipeline/executor.ts'
+import { CLIENT_ORIGIN } from '../wire/mod.ts'
 import { toClickHouseTime } from './time.ts'
 
 
@@ -26,6 +27,8 @@ export interface EventRow {
   provider_meta: Record<string, unknown>
   dataref: string
   recorded_at: string
+  /** how the event came in (`client`, `webhook:<provider>:<instance>`); an output names its source's */
+  origin: string
 }
 
 export type OutcomeStatus = 'ok' | 'skipped' | 'dropped' | 'failed' | 'dead-lettered'
@@ -47,6 +50,8 @@ export interface OutcomeRow {
   recorded_at: string
   /** the labels the stage set, as JSON text ('{}' for none) */
   labels: string
+  /** the ingest origin of the event, as its omni_events row names it: the label filter matches on it */
+  origin: string
 }
 
 export interface Delivery {
@@ -56,6 +61,8 @@ export interface Delivery {
   readonly emittedBy: string
   /** loaded pipelines whose sources match the subject */
   readonly pipelines: readonly string[]
+  /** the ingest origin (decodeIngestOrigin); `client` when not given */
+  readonly origin?: string
 }
 
 export function eventRow(e: Envelope, d: Delivery, now = Date.now()): EventRow {
@@ -82,6 +89,7 @@ export function eventRow(e: Envelope, d: Delivery, now = Date.now()): EventRow {
     provider_meta: meta !== null && typeof meta === 'object' && !Array.isArray(meta) ? (meta as Record<string, unknown>) : {},
     dataref: e.dataref ?? '',
     recorded_at: toClickHouseTime(now),
+    origin: d.origin ?? CLIENT_ORIGIN,
   }
 }
 
@@ -92,6 +100,8 @@ export interface OutcomeContext {
   readonly attempt: number
   /** stage id → the cartridge or plugin it uses, and that code's digest when it has one */
   readonly stages: ReadonlyMap<string, { readonly uses: string; readonly digest?: string }>
+  /** the ingest origin of the message (decodeIngestOrigin); `client` when not given */
+  readonly origin?: string
 }
 
 /**
@@ -115,6 +125,7 @@ export function outcomeRows(ctx: OutcomeContext, outcomes: readonly StageOutcome
       attempt: ctx.attempt,
       stream_seq: ctx.seq,
       recorded_at: recorded,
+      origin: ctx.origin ?? CLIENT_ORIGIN,
     }
   }
   const rows: OutcomeRow[] = outcomes.map((t) => {

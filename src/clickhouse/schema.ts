@@ -130,8 +130,12 @@ TTL toDateTime(received_at) + INTERVAL {ttl:raw} DAY`,
   // made, filled, and swapped in by renames; each step is safe to repeat.
   {
     version: 5,
-    name: 'omni_events_v2: omni_events keeping the first copy of an event (the lowest stream sequence)',
-    // ReplacingMergeTree keeps the highest version, so the version falls as the sequence rises
+    name: 'omni_events_v2: omni_events keeping the first copy of an event (the lowest stream sequence) per way in (origin)',
+    // ReplacingMergeTree keeps the highest version, so the version falls as the sequence rises.
+    // `origin` is how the event came in (`client`, `webhook:<provider>:<instance>`; an output
+    // names its source's): in the sorting key, so a client's event that reuses a webhook
+    // message's key is a row of its own, and never the kept copy of the real message. Rows of
+    // release 4 predate origins and become `client` (the DEFAULT) when migration 6 copies them.
     sql: `CREATE TABLE IF NOT EXISTS {db}.omni_events_v2
 (
     event_id String,
@@ -156,6 +160,7 @@ TTL toDateTime(received_at) + INTERVAL {ttl:raw} DAY`,
     dataref String,
     recorded_at DateTime64(3, 'UTC'),
     first_rank UInt64 MATERIALIZED 18446744073709551615 - stream_seq,
+    origin LowCardinality(String) DEFAULT 'client',
     INDEX idx_time time TYPE minmax GRANULARITY 1,
     INDEX idx_type type TYPE set(512) GRANULARITY 4,
     INDEX idx_instance instance TYPE set(512) GRANULARITY 4,
@@ -163,9 +168,9 @@ TTL toDateTime(received_at) + INTERVAL {ttl:raw} DAY`,
     INDEX idx_conversation conversation TYPE bloom_filter GRANULARITY 4
 )
 ENGINE = ReplacingMergeTree(first_rank)
-ORDER BY (tenant, idempotency_key, subject)
+ORDER BY (tenant, idempotency_key, subject, origin)
 TTL toDateTime(recorded_at) + INTERVAL {ttl:events} DAY`,
-    unlessColumnExists: { table: 'omni_events', column: 'first_rank' },
+    unlessColumnExists: { table: 'omni_events', column: 'origin' },
   },
   {
     version: 6,
@@ -174,14 +179,14 @@ TTL toDateTime(recorded_at) + INTERVAL {ttl:events} DAY`,
 SELECT event_id, type, source, subject, time, tenant, instance, provider, visibility, actor, conversation, correlation_id, causation_id, idempotency_key, stream_seq, emitted_by, pipelines, payload, provider_meta, dataref, recorded_at
 FROM {db}.omni_events`,
     unlessTableExists: 'omni_events_v1',
-    unlessColumnExists: { table: 'omni_events', column: 'first_rank' },
+    unlessColumnExists: { table: 'omni_events', column: 'origin' },
   },
   {
     version: 7,
     name: 'the old omni_events steps aside as omni_events_v1',
     sql: 'RENAME TABLE IF EXISTS {db}.omni_events TO {db}.omni_events_v1',
     unlessTableExists: 'omni_events_v1',
-    unlessColumnExists: { table: 'omni_events', column: 'first_rank' },
+    unlessColumnExists: { table: 'omni_events', column: 'origin' },
   },
   {
     version: 8,
@@ -196,9 +201,11 @@ FROM {db}.omni_events`,
   },
   {
     version: 10,
-    name: 'omni_stage_outcomes.labels: the labels each stage set (trust, class, tags, …), as JSON text',
-    // text rather than JSON: labels are small, and queries read them with JSONExtract* (see query.ts)
-    sql: "ALTER TABLE {db}.omni_stage_outcomes ADD COLUMN IF NOT EXISTS labels String DEFAULT '{}'",
+    name: 'omni_stage_outcomes.labels: the labels each stage set (trust, class, tags, …), as JSON text; and the origin of the event',
+    // text rather than JSON: labels are small, and queries read them with JSONExtract* (see query.ts).
+    // `origin` is the event's as omni_events names it, so a label set on a client's event never
+    // finds a webhook message with the same key (rows from before it are `client`, as there).
+    sql: "ALTER TABLE {db}.omni_stage_outcomes ADD COLUMN IF NOT EXISTS labels String DEFAULT '{}', ADD COLUMN IF NOT EXISTS origin LowCardinality(String) DEFAULT 'client'",
   },
 ]
 

@@ -28,6 +28,8 @@ export interface SettledOutcomes {
   /** its delivery count */
   readonly attempt: number
   readonly outcomes: readonly StageOutcome[]
+  /** how the message's event came in (decodeIngestOrigin), so labels find its omni_events row; `client` when not given */
+  readonly origin?: string
   /** set when the event went to the dead letters, failing at this stage */
   readonly deadLettered?: { readonly stage: string; readonly error: string }
 }

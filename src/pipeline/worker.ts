@@ -13,7 +13,7 @@ import { startTrackedConsumer, type ConsumerState, type KeepAlive, type TrackedC
 import type { CompiledPipeline } from './compile.ts'
 import { executePipeline, type EventOutcome, type FanoutCatalog, type StageOutcome } from './executor.ts'
 import { SINK_STAGE, type OutcomeSink, type RecordResult } from './outcome-sink.ts'
-import { additiveMsgId, decodeEmittedBy, decodeKeyOrigin, encodeEmittedBy, outputMsgId } from '../wire/mod.ts'
+import { additiveMsgId, decodeEmittedBy, decodeIngestOrigin, decodeKeyOrigin, encodeEmittedBy, outputMsgId, outputWithOrigin } from '../wire/mod.ts'
 import { catalogRefusal } from './admission.ts'
 import { DEFAULT_MAX_MSG_SIZE } from '../jetstream/topology.ts'
 
@@ -240,7 +240,8 @@ class PipelineWorkerImpl implements PipelineWorker {
     if (outcome.type === 'failed') return this.#fail(m, pipeline, outcome.stage, describeError(outcome.error), outcome.permanent, { event, outcomes: outcome.outcomes, keepAlive })
     try {
       // the recorder reads who emitted an output from this header, not from the message id
-      const headers = emittedBy(pipeline.name)
+      // and the source's ingest origin, so omni_events keeps outputs of different origins apart
+      const headers = outputWithOrigin(emittedBy(pipeline.name), m.headers)
       // the source's key namespace (a webhook, a pipeline, a client) is part of each id: a client's
       // event reusing a webhook message's key must not take the id of that message's outputs
       const origin = decodeKeyOrigin(m.headers)
@@ -273,7 +274,7 @@ class PipelineWorkerImpl implements PipelineWorker {
     const sink = this.#opts.outcomes
     if (sink) {
       const attempt = m.info.deliveryCount
-      const rows = sink.record({ pipeline, event, seq: m.info.streamSequence, attempt, outcomes: outcome.outcomes })
+      const rows = sink.record({ pipeline, event, origin: decodeIngestOrigin(m.headers), seq: m.info.streamSequence, attempt, outcomes: outcome.outcomes })
       const mark: SettledMark<StageOutcome> = { type: 'published', attempt, outcomes: outcome.outcomes, ...(outcome.type === 'dropped' ? { dropped: { stage: outcome.stage, reason: outcome.reason } } : {}) }
       const written = await this.#awaitRows(m, pipeline, keepAlive, rows, mark)
       if (written.type === 'aborted') return retrySoon(m, pipeline)
@@ -322,14 +323,14 @@ class PipelineWorkerImpl implements PipelineWorker {
     const sink = this.#opts.outcomes as OutcomeSink
     const seq = m.info.streamSequence
     if (mark.type === 'dead-lettered') {
-      const written = await keepAlive(m, sink.record({ pipeline, event, seq, attempt: mark.attempt, outcomes: mark.outcomes, deadLettered: { stage: mark.stage, error: mark.error } }))
+      const written = await keepAlive(m, sink.record({ pipeline, event, origin: decodeIngestOrigin(m.headers), seq, attempt: mark.attempt, outcomes: mark.outcomes, deadLettered: { stage: mark.stage, error: mark.error } }))
       if (!this.#mayTerminate(pipeline, written)) return retrySoon(m, pipeline)
       m.term(`dead-lettered at stage ${mark.stage}`)
       this.#stats.deadLettered++
       this.#opts.report?.({ type: 'dead-lettered', pipeline: pipeline.name, seq, attempt: mark.attempt, stage: mark.stage, error: mark.error })
       return
     }
-    const written = await keepAlive(m, sink.record({ pipeline, event, seq, attempt: mark.attempt, outcomes: mark.outcomes }))
+    const written = await keepAlive(m, sink.record({ pipeline, event, origin: decodeIngestOrigin(m.headers), seq, attempt: mark.attempt, outcomes: mark.outcomes }))
     if (written.type === 'aborted') return retrySoon(m, pipeline)
     if (written.type === 'rejected') return this.#fail(m, pipeline, SINK_STAGE, written.error, true)
     const outcomes = [...mark.outcomes]
@@ -351,7 +352,7 @@ class PipelineWorkerImpl implements PipelineWorker {
     // → rows → term, so a redelivery after the DLQ's duplicate window makes no second letter
     const recordOutcomes = sink && ran
       ? async () => {
-          const rows = sink.record({ pipeline, event: ran.event, seq: m.info.streamSequence, attempt, outcomes: ran.outcomes, deadLettered: { stage, error } })
+          const rows = sink.record({ pipeline, event: ran.event, origin: decodeIngestOrigin(m.headers), seq: m.info.streamSequence, attempt, outcomes: ran.outcomes, deadLettered: { stage, error } })
           return this.#mayTerminate(pipeline, await this.#awaitRows(m, pipeline, ran.keepAlive, rows, { type: 'dead-lettered', attempt, stage, error, outcomes: ran.outcomes }))
         }
       : undefined

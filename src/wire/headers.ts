@@ -58,13 +58,40 @@ export function encodeIngestOrigin(origin: string): HeaderMap {
 }
 
 /**
+ * The way in of the event a message is, or (for an output) derives from: the ingest origin
+ * header, which a pipeline forwards onto its outputs (outputWithOrigin), and `client` when there
+ * is none (a producer on NATS, an output stored before outputs carried it). omni_events keeps
+ * one row per key, subject and this: a client's event reusing a webhook message's key is a row
+ * of its own.
+ */
+export function decodeIngestOrigin(h: HeaderReader | undefined): string {
+  return h?.get(INGEST_ORIGIN_HEADER) || CLIENT_ORIGIN
+}
+
+/**
+ * An output's headers: its emitter's, plus the ingest origin of the message it derives from,
+ * so the output is recorded apart from what the same pipeline makes of another origin's event
+ * with the same key. The key namespace of the output itself stays `out:<pipeline>` (decodeKeyOrigin).
+ */
+export function outputWithOrigin(emitter: HeaderMap, source: HeaderReader | undefined): HeaderMap {
+  const origin = source?.get(INGEST_ORIGIN_HEADER)
+  return origin ? { ...emitter, [INGEST_ORIGIN_HEADER]: origin } : emitter
+}
+
+/**
  * The namespace of a message's keys: `out:<pipeline>` for a pipeline's output, the ingest origin
  * for an ingested event, and `client` when neither header is there (a producer on NATS).
+ * An output whose source came in another way than a client's also names that way in,
+ * `out:<pipeline>:<origin>` (pipeline names hold no `:`): otherwise a pipeline on that output
+ * would give what it makes of a client's event and of a webhook message with the same key one
+ * message id and one guard.dedup key, and drop the real one. Outputs of a client's event keep
+ * `out:<pipeline>`, the ids and markers they had before outputs carried their origin.
  */
 export function decodeKeyOrigin(h: HeaderReader | undefined): string {
   const emitter = decodeEmittedBy(h)
-  if (emitter) return `out:${emitter}`
-  return h?.get(INGEST_ORIGIN_HEADER) || CLIENT_ORIGIN
+  const origin = h?.get(INGEST_ORIGIN_HEADER) || CLIENT_ORIGIN
+  if (emitter) return origin === CLIENT_ORIGIN ? `out:${emitter}` : `out:${emitter}:${origin}`
+  return origin
 }
 
 /**

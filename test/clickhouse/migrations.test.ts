@@ -108,7 +108,7 @@ t.test('a database of the previous release upgrades: omni_event_actions becomes 
   t.same(report.applied, [4, 5, 6, 7, 8, 9, 10], 'the rename runs, then the rebuild of omni_events')
   t.same(report.retentionChanged, [], 'the TTL came along with the table')
   t.same(await tableNames(ch), ['omni_events', 'omni_raw_payloads', 'omni_schema_migrations', 'omni_stage_outcomes'])
-  t.match(await rows(ch, `SELECT event_id, stage, toString(status) AS status, stream_seq FROM ${ch.table('omni_stage_outcomes')} FINAL`), [{ event_id: 'e1', stage: 's', status: 'ok' }], 'the rows are kept')
+  t.match(await rows(ch, `SELECT event_id, stage, toString(status) AS status, stream_seq, labels, origin FROM ${ch.table('omni_stage_outcomes')} FINAL`), [{ event_id: 'e1', stage: 's', status: 'ok', labels: '{}', origin: 'client' }], 'the rows are kept, with no labels, as client rows')
   t.match(await showCreate(ch, 'omni_stage_outcomes'), /ReplacingMergeTree\(attempt\)[\s\S]*TTL toDateTime\(recorded_at\) \+ toIntervalDay\(90\)/)
   t.ok((await migrationStatus(ch)).migrations.every((m) => m.state === 'applied'), 'every migration applied')
   t.same((await migrate(ch)).applied, [], 'and nothing is left to do')
@@ -145,6 +145,14 @@ t.test('an omni_events of release 4 is rebuilt to keep first copies, its rows ke
   // a later copy of the same event, written after the upgrade, does not replace the kept row
   await ch.client.insert({ table: ch.table('omni_events'), values: [row('e2', 9, 'late')], format: 'JSONEachRow' })
   t.same(await rows(ch, `SELECT event_id, payload.text AS text FROM ${ch.table('omni_events')} FINAL`), [{ event_id: 'e1', text: 'first' }], 'the row moved over, and stays the kept copy')
+  // rows of release 4 predate origins: they are `client`, and the origin is in the sorting key
+  t.same(await rows(ch, `SELECT event_id, origin FROM ${ch.table('omni_events')} FINAL`), [{ event_id: 'e1', origin: 'client' }], 'an old row is a client row')
+  t.match(await showCreate(ch, 'omni_events'), /ORDER BY \(tenant, idempotency_key, subject, origin\)/)
+  // the same key from a webhook is an event of its own: a client's earlier copy never stands for it
+  await ch.client.insert({ table: ch.table('omni_events'), values: [{ ...row('e4', 12, 'from the provider'), origin: 'webhook:evolution:phone-1' }], format: 'JSONEachRow' })
+  await ch.client.command({ query: `OPTIMIZE TABLE ${ch.table('omni_events')} FINAL` })
+  t.same(await rows(ch, `SELECT event_id, origin FROM ${ch.table('omni_events')} FINAL ORDER BY origin`), [{ event_id: 'e1', origin: 'client' }, { event_id: 'e4', origin: 'webhook:evolution:phone-1' }], 'two origins, two rows, after a merge too')
+  await ch.client.command({ query: `ALTER TABLE ${ch.table('omni_events')} DELETE WHERE event_id = 'e4'`, clickhouse_settings: { mutations_sync: '2' } })
 
   // a second process that read the bookkeeping before the rebuild was recorded runs 5 to 9 again:
   // the finished rebuild is recognized by its column and not redone over the new table

@@ -20,10 +20,11 @@ interface Spec extends Partial<Omit<Envelope, 'data'>> {
   readonly subject?: string
   readonly emittedBy?: string
   readonly recordedAt?: number
+  readonly origin?: string
 }
 
 function row(s: Spec): EventRow {
-  const { subject, emittedBy, recordedAt, ...e } = s
+  const { subject, emittedBy, recordedAt, origin, ...e } = s
   const envelope: Envelope = {
     specversion: '1.0',
     source: 'test',
@@ -34,7 +35,7 @@ function row(s: Spec): EventRow {
     ...e,
     data: s.data ?? { text: `text of ${s.id}` },
   }
-  return eventRow(envelope, { subject: subject ?? RECEIVED, seq: Number(s.id.replace(/\D/g, '') || 0), emittedBy: emittedBy ?? '', pipelines: [] }, recordedAt)
+  return eventRow(envelope, { subject: subject ?? RECEIVED, seq: Number(s.id.replace(/\D/g, '') || 0), emittedBy: emittedBy ?? '', pipelines: [], ...(origin ? { origin } : {}) }, recordedAt)
 }
 
 async function insert(ch: ClickHouse, specs: readonly Spec[]): Promise<void> {
@@ -157,6 +158,53 @@ t.test('limit and cursor page through everything exactly once', async (t) => {
   t.same([...ids(first.events), ...ids(rest.events)], ids(all.filter((e) => e.tenant === 'ta')), 'with a filter too')
   t.equal((await queryEvents(ch, {})).events.length, 24, 'default limit 50')
   t.equal((await queryEvents(ch, { limit: 3 })).events.length, 3)
+})
+
+t.test('one key from two ways in is two events: the cursor pages through both, an older cursor still works', async (t) => {
+  const ch = await openTestClickHouse(t)
+  const WEBHOOK = 'webhook:evolution:phone-1'
+  // a client's event and a webhook message with the same tenant, key, subject and time
+  const same = { time: '2026-02-01T00:00:00.000Z', idempotencykey: 'shared' }
+  await insert(ch, [
+    { id: 'o1', ...same, data: { text: 'the client' } },
+    { id: 'o2', ...same, origin: WEBHOOK, data: { text: 'the provider' } },
+    { id: 'o3', time: '2026-01-31T00:00:00.000Z', idempotencykey: 'older' },
+  ])
+  await ch.client.command({ query: `OPTIMIZE TABLE ${ch.table('omni_events')} FINAL` })
+  const all = (await queryEvents(ch, { limit: 10 })).events
+  t.same(all.map((e) => [e.id, e.origin]), [['o2', WEBHOOK], ['o1', 'client'], ['o3', 'client']], 'both kept, origin last in the order')
+  const seen: string[] = []
+  let cursor: string | undefined
+  for (let pages = 0; pages < 10; pages++) {
+    const page: Awaited<ReturnType<typeof queryEvents>> = await queryEvents(ch, { limit: 1, ...(cursor ? { cursor } : {}) })
+    seen.push(...ids(page.events))
+    cursor = page.nextCursor
+    if (!cursor) break
+  }
+  t.same(seen, ['o2', 'o1', 'o3'], 'a page of one at a time: none skipped, none twice')
+  // a cursor of an earlier release names no origin: the page goes on after every row of its position
+  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
+  const old = await queryEvents(ch, { cursor: b64(['2026-02-01 00:00:00.000', 'shared', RECEIVED, 't1']) })
+  t.same(ids(old.events), ['o3'], 'a cursor of four is still taken')
+})
+
+t.test('a label finds the events of the origin whose stage set it, not another origin with the key', async (t) => {
+  const ch = await openTestClickHouse(t)
+  const WEBHOOK = 'webhook:evolution:phone-1'
+  const same = { time: '2026-02-01T00:00:00.000Z', idempotencykey: 'shared' }
+  await insert(ch, [
+    { id: 'l1', ...same, data: { text: 'the client' } },
+    { id: 'l2', ...same, origin: WEBHOOK, data: { text: 'the provider' } },
+  ])
+  const envelope = (id: string): Envelope => ({ specversion: '1.0', id, source: 'test', type: 'message.received', time: same.time, tenant: 't1', visibility: 'local', idempotencykey: 'shared', data: {} })
+  const outcomes = [
+    ...outcomeRows({ event: envelope('l1'), pipeline: 'p', seq: 1, attempt: 1, stages: new Map() }, [{ stage: 'classify', type: 'ran', ms: 1, labels: { class: 'spam' } }]),
+    ...outcomeRows({ event: envelope('l2'), pipeline: 'p', seq: 2, attempt: 1, stages: new Map(), origin: WEBHOOK }, [{ stage: 'classify', type: 'ran', ms: 1, labels: { class: 'conversation' } }]),
+  ]
+  await ch.client.insert({ table: ch.table('omni_stage_outcomes'), values: outcomes, format: 'JSONEachRow' })
+  t.same(ids((await queryEvents(ch, { label: 'class=spam' })).events), ['l1'], "the client's label stays on the client's event")
+  t.same(ids((await queryEvents(ch, { label: 'class=conversation' })).events), ['l2'], "the webhook's on the webhook's")
+  t.same(sorted((await queryEvents(ch, { label: 'class' })).events), ['l1', 'l2'])
 })
 
 t.test('an event inserted twice is returned once, in its latest version', async (t) => {

@@ -13,9 +13,11 @@ import {
   type HeaderReader,
   carriedKeyOrigin,
   CLIENT_ORIGIN,
+  decodeIngestOrigin,
   decodeKeyOrigin,
   encodeIngestOrigin,
   INGEST_ORIGIN_HEADER,
+  outputWithOrigin,
   webhookOrigin,
 } from '../../src/wire/mod.ts'
 
@@ -62,8 +64,22 @@ t.test('key origin: an output is its pipeline\'s, an ingested event its way in\'
   t.equal(decodeKeyOrigin(reader(encodeIngestOrigin(webhookOrigin('evolution', 'phone-1')))), 'webhook:evolution:phone-1')
   t.equal(decodeKeyOrigin(reader(encodeIngestOrigin(CLIENT_ORIGIN))), 'client')
   t.equal(decodeKeyOrigin(undefined), 'client', 'a producer on NATS that names none counts as a client')
-  // the emitter wins: an output's ingest-origin header (copied by a stage) cannot move it
-  t.equal(decodeKeyOrigin(reader({ ...encodeEmittedBy('relay'), [INGEST_ORIGIN_HEADER]: 'webhook:x:y' })), 'out:relay')
+  // the emitter comes first: an output's ingest-origin header (its source's, forwarded by the
+  // host) only narrows the pipeline's namespace, so a chained pipeline keeps two origins apart
+  t.equal(decodeKeyOrigin(reader({ ...encodeEmittedBy('relay'), [INGEST_ORIGIN_HEADER]: 'webhook:x:y' })), 'out:relay:webhook:x:y')
+  t.equal(decodeKeyOrigin(reader({ ...encodeEmittedBy('relay'), [INGEST_ORIGIN_HEADER]: 'client' })), 'out:relay', "a client's output keeps the namespace it had")
   const dead = reader({ ...encodeDeadLetter({ pipeline: 'p', stage: 's', error: 'e', attempts: 1, originalSubject: 'omni.evt.a.b.v1', originalSeq: 1, failedAt: 'now' }), ...carriedKeyOrigin(reader(encodeIngestOrigin('webhook:e:i'))) })
   t.same(carriedKeyOrigin(dead), { [INGEST_ORIGIN_HEADER]: 'webhook:e:i' }, 'a dead letter carries the origin to its redrive')
+})
+
+t.test('ingest origin: an output carries its source\'s, so omni_events records the two apart', async (t) => {
+  const webhook = reader(encodeIngestOrigin(webhookOrigin('evolution', 'phone-1')))
+  t.same(outputWithOrigin(encodeEmittedBy('archive'), webhook), { [EMITTED_BY_HEADER]: 'archive', [INGEST_ORIGIN_HEADER]: 'webhook:evolution:phone-1' })
+  t.same(outputWithOrigin(encodeEmittedBy('archive'), reader({})), { [EMITTED_BY_HEADER]: 'archive' }, "a client's event names none: client is the default")
+  t.equal(decodeIngestOrigin(reader(outputWithOrigin(encodeEmittedBy('archive'), webhook))), 'webhook:evolution:phone-1')
+  t.equal(decodeIngestOrigin(reader({})), 'client')
+  t.equal(decodeIngestOrigin(undefined), 'client')
+  // the output's own key namespace is its pipeline's, narrowed by that origin
+  t.equal(decodeKeyOrigin(reader(outputWithOrigin(encodeEmittedBy('archive'), webhook))), 'out:archive:webhook:evolution:phone-1')
+  t.equal(decodeKeyOrigin(reader(outputWithOrigin(encodeEmittedBy('archive'), reader({})))), 'out:archive')
 })

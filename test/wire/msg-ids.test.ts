@@ -41,6 +41,10 @@ t.test('outputs: <key>@<pipeline>@<subject>, read back even when the key holds @
   t.equal(outputMsgId('acme', 'k1', 'notes', subject, 'client'), outputMsgId('acme', 'k1', 'notes', subject))
   t.same(parseOutputMsgId(outputMsgId('a/b', 'x@y/z', 'notes', subject, hook), subject), { tenant: 'a/b', key: 'x@y/z', pipeline: 'notes' })
   t.not(additiveMsgId('notes', 'alpha', 'acme', 'k1', subject, hook), additiveMsgId('notes', 'alpha', 'acme', 'k1', subject), 'additive emissions too')
+  // a pipeline on an output of a webhook message: its source's namespace is out:<pipeline>:<origin>
+  const chained = `out:upstream:${hook}`
+  t.not(outputMsgId('acme', 'k1', 'notes', subject, chained), outputMsgId('acme', 'k1', 'notes', subject, 'out:upstream'), "a chained output of a webhook message is not that of a client's event")
+  t.same(parseOutputMsgId(outputMsgId('a/b', 'x@y/z', 'notes', subject, chained), subject), { tenant: 'a/b', key: 'x@y/z', pipeline: 'notes' })
 })
 
 t.test('dead letters and redrives: <prefix>:<pipeline>:<seq>', async (t) => {
