@@ -1,5 +1,5 @@
 import { failure } from './result.ts'
-import type { FailureKind, PluginInput, PluginOutput } from './types.ts'
+import type { FailureKind, PluginInput, PluginOutput, RunWatch } from './types.ts'
 
 /** A failure of a whole call into a sandbox (not of one event): a timeout, an OOM, a crash. */
 export class BatchFailure extends Error {
@@ -17,26 +17,94 @@ export function isBatchFailure(err: unknown): err is BatchFailure {
 }
 
 /**
- * Runs a batch in one call; when the whole call fails (one event hangs or exhausts memory, the
- * sandbox crashes), runs each event alone so that only the event at fault fails and the others
- * still get their results. `call` rejects with a BatchFailure for a whole-call failure.
+ * One call into a sandbox; rejects with a BatchFailure for a whole-call failure. `started` is
+ * called once the call really goes out: after its turn in the instance's queue and after any
+ * sandbox (re)start, so that the wait before it counts against nobody's time limit.
  */
-export async function runIsolatingFailures(call: (inputs: readonly PluginInput[]) => Promise<PluginOutput[]>, inputs: readonly PluginInput[]): Promise<PluginOutput[]> {
-  try {
-    return await call(inputs)
-  } catch (err) {
-    if (!isBatchFailure(err)) throw err
-    if (inputs.length === 1) return [failure(err.kind, err.message)]
+export type SandboxCall = (inputs: readonly PluginInput[], started: () => void) => Promise<PluginOutput[]>
+
+/** How many events found at fault an instance remembers (a few KB) */
+const SUSPECTS_KEPT = 1024
+
+/**
+ * Runs batches so that only the event at fault fails. One per plugin instance (isolate or
+ * container), because it remembers the events it found at fault.
+ */
+export interface FailureIsolator {
+  run(call: SandboxCall, inputs: readonly PluginInput[], watch?: RunWatch): Promise<PluginOutput[]>
+}
+
+/**
+ * A batch goes in one call; when the whole call fails (one event hangs or exhausts memory, the
+ * sandbox crashes), each event is run alone so that only the event at fault fails and the others
+ * still get their results. An event whose call of its own failed that way is a suspect: its
+ * retries (a redelivery, another pipeline) run alone from the start, so a poison event does not
+ * take down a batch of innocent events on every delivery.
+ *
+ * Timing: only calls of one event are reported to `watch`, as that event's own execution. A
+ * batch call is no event's own: the sandbox's per-call limit bounds it, and when it fails as a
+ * whole every event in it still gets a call of its own. So an event takes part in at most one
+ * batch call and one call of its own.
+ */
+export function createFailureIsolator(): FailureIsolator {
+  // insertion-ordered: the oldest suspect is forgotten first
+  const suspects = new Set<string>()
+  const remember = (key: string): void => {
+    suspects.delete(key)
+    suspects.add(key)
+    if (suspects.size > SUSPECTS_KEPT) suspects.delete(suspects.values().next().value as string)
   }
-  const outputs: PluginOutput[] = []
-  // one at a time: a second hanging event must not share the first one's time budget
-  for (const input of inputs) {
+
+  /** Runs `inputs[index]` in a call of its own; a whole-call failure becomes its failure. */
+  const alone = async (call: SandboxCall, inputs: readonly PluginInput[], index: number, watch: RunWatch | undefined): Promise<PluginOutput> => {
+    const input = inputs[index] as PluginInput
+    const key = eventKey(input)
     try {
-      outputs.push(...(await call([input])))
+      const [output] = await call([input], () => watch?.running(index))
+      suspects.delete(key)
+      return output as PluginOutput
     } catch (err) {
       if (!isBatchFailure(err)) throw err
-      outputs.push(failure(err.kind, err.message))
+      // 'unavailable' (the sandbox cannot start) is no fault of the event's
+      if (err.kind !== 'unavailable') remember(key)
+      return failure(err.kind, err.message)
     }
   }
-  return outputs
+
+  return {
+    async run(call, inputs, watch) {
+      const outputs: PluginOutput[] = new Array(inputs.length)
+      const batch: number[] = []
+      const solo: number[] = []
+      inputs.forEach((input, i) => (suspects.has(eventKey(input)) ? solo : batch).push(i))
+      if (batch.length === 1) solo.unshift(batch.pop() as number)
+      if (batch.length > 0) {
+        try {
+          const got = await call(
+            batch.map((i) => inputs[i] as PluginInput),
+            () => {},
+          )
+          batch.forEach((i, at) => {
+            outputs[i] = got[at] as PluginOutput
+            watch?.settled?.(i, outputs[i])
+          })
+        } catch (err) {
+          if (!isBatchFailure(err)) throw err
+          // in order, one at a time: a second hanging event must not share the first one's budget
+          solo.unshift(...batch)
+        }
+      }
+      for (const i of solo) {
+        outputs[i] = await alone(call, inputs, i, watch)
+        watch?.settled?.(i, outputs[i])
+      }
+      return outputs
+    },
+  }
+}
+
+/** Who an event is, across deliveries and pipelines: the CloudEvents identity, per tenant. */
+function eventKey(input: PluginInput): string {
+  const e = input.event
+  return JSON.stringify([e.tenant ?? '', e.source, e.id])
 }
