@@ -14,11 +14,19 @@ export interface PluginStageOptions {
   readonly instance: () => Promise<PluginInstance>
   /** the most events handed over in one call (default 256) */
   readonly maxBatch?: number
+  /**
+   * An additive (alpha/community) stage never holds its event up longer than its time limit:
+   * that limit counts the event's wait too. (Its failures are only outcomes; a plugin that
+   * crashes on every event would otherwise slow the pipeline down to one crash per event.)
+   */
+  readonly additive?: boolean
 }
 
 interface Pending {
   readonly input: PluginInput
   readonly clock: StageClock | undefined
+  /** fires when the stage stops waiting (its time limit) */
+  readonly signal: AbortSignal
   /** its output was handed over already (RunWatch.settled) */
   settled?: boolean
   readonly resolve: (result: StageResult) => void
@@ -51,6 +59,7 @@ export function createPluginStage(opts: PluginStageOptions): StageFn {
             running: (i) => batch[i]?.clock?.resume(),
             // an event settles with its own output, not once the whole batch has (its reruns)
             settled: (i, output) => settle(batch[i], output),
+            abandoned: (i) => batch[i]?.signal.aborted === true,
           },
         ),
       )
@@ -78,8 +87,8 @@ export function createPluginStage(opts: PluginStageOptions): StageFn {
     new Promise<StageResult>((resolve, reject) => {
       const clock = ctx.clock
       // stopped until the event's own call starts: see above
-      clock?.pause()
-      pending.push({ input: { event: ctx.event, labels: ctx.labels, attempt: ctx.attempt }, clock, resolve, reject })
+      if (!opts.additive) clock?.pause()
+      pending.push({ input: { event: ctx.event, labels: ctx.labels, attempt: ctx.attempt }, clock, signal: ctx.signal, resolve, reject })
       if (pending.length === 1) setImmediate(flush)
     })
 }

@@ -58,6 +58,8 @@ export function createFailureIsolator(): FailureIsolator {
   /** Runs `inputs[index]` in a call of its own; a whole-call failure becomes its failure. */
   const alone = async (call: SandboxCall, inputs: readonly PluginInput[], index: number, watch: RunWatch | undefined): Promise<PluginOutput> => {
     const input = inputs[index] as PluginInput
+    // its caller gave up: a call for nobody would only delay the calls queued behind it
+    if (watch?.abandoned?.(index)) return failure('timeout', 'its stage stopped waiting for it before its turn came')
     const key = eventKey(input)
     try {
       const [output] = await call([input], () => watch?.running(index))

@@ -89,6 +89,11 @@ export interface RunWatch {
    * of a failed batch still rerun one by one): its caller need not wait for them.
    */
   settled?(index: number, output: PluginOutput): void
+  /**
+   * True once nobody waits for `inputs[index]` any more (its stage timed out): a rerun of it
+   * alone is then skipped rather than run for nobody.
+   */
+  abandoned?(index: number): boolean
 }
 
 export interface PluginInstance {

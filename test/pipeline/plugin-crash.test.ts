@@ -25,20 +25,22 @@ const OOM_ON_POISON = `function stage(input) {
   while (true) hoard.push(new Array(1 << 16).fill(hoard.length))
 }`
 
-async function pipelineWith(t: Test, source: string, limits: { timeoutMs: number; memoryMb?: number }, stageTimeout: string) {
+async function pipelineWith(t: Test, source: string, limits: { timeoutMs: number; memoryMb?: number }, stageTimeout: string, additive = false) {
   const runtime = createIsolateRuntime()
   t.teardown(() => runtime.close())
   const instance: PluginInstance = await runtime.load(pluginCode('acme.poisoned', source, limits))
-  const cart = pluginCartridge({ plugin: 'acme.poisoned', description: 'x', additive: false, tenants: ['*'], emit: [], instance: async () => instance })
+  const cart = pluginCartridge({ plugin: 'acme.poisoned', description: 'x', additive, tenants: ['*'], emit: [], instance: async () => instance })
   const lookup: CartridgeLookup = (id) => (id === cart.id ? (cart as Cartridge) : testLookup(id))
   const pipeline = compileText(`kind: Pipeline\nname: p\nsources: [omni.evt.test.note-created.v1]\nstages:\n  - { id: plug, uses: 'plugin:acme.poisoned', timeout: ${stageTimeout} }\n`, lookup)
   const catalog = createCatalog([])
-  return (n: number, poison = false, attempt = 1): Promise<EventOutcome> => Promise.resolve(executePipeline(pipeline, testEvent(n, poison ? { poison: true } : {}), { catalog, services: { now: Date.now }, attempt }))
+  const exec = (n: number, poison = false, attempt = 1, data: Record<string, unknown> = {}): Promise<EventOutcome> =>
+    Promise.resolve(executePipeline(pipeline, testEvent(n, { ...data, ...(poison ? { poison: true } : {}) }), { catalog, services: { now: Date.now }, attempt }))
+  return { exec, instance }
 }
 
 t.test('a poison event that costs its batch more than the stage timeout fails alone; the others in its batch and queued behind it pass', async (t) => {
   // the poison hangs for the plugin's 800 ms; the stage allows 250 ms of an event's own work
-  const exec = await pipelineWith(t, HANG_ON_POISON, { timeoutMs: 800 }, '250ms')
+  const { exec } = await pipelineWith(t, HANG_ON_POISON, { timeoutMs: 800 }, '250ms')
   // one turn: the poison shares a batch call with 30 events; 30 more arrive in the next turn,
   // and their call queues behind that batch call and its reruns
   const first = [exec(1, true), ...Array.from({ length: 30 }, (_, i) => exec(100 + i))]
@@ -55,7 +57,7 @@ t.test('a poison event that costs its batch more than the stage timeout fails al
 })
 
 t.test('an event found at fault runs alone on its next attempt, after the batch of the others', async (t) => {
-  const exec = await pipelineWith(t, HANG_ON_POISON, { timeoutMs: 1000 }, '5s')
+  const { exec } = await pipelineWith(t, HANG_ON_POISON, { timeoutMs: 1000 }, '5s')
   const first = await Promise.all([exec(1, true), ...Array.from({ length: 5 }, (_, i) => exec(100 + i))])
   t.match(first[0], { type: 'failed', stage: 'plug', error: { message: /time limit/ } })
   t.ok(first.slice(1).every((o) => o.type === 'done'))
@@ -74,7 +76,7 @@ t.test('an event found at fault runs alone on its next attempt, after the batch 
 
 t.test('a plugin that exhausts its memory on poison events fails only those, batch after batch', async (t) => {
   // the shape of bench/ledger scenario 7: bursts of 50 events, every 25th a poison
-  const exec = await pipelineWith(t, OOM_ON_POISON, { timeoutMs: 2000, memoryMb: 16 }, '150ms')
+  const { exec } = await pipelineWith(t, OOM_ON_POISON, { timeoutMs: 2000, memoryMb: 16 }, '150ms')
   const outcomes: Promise<EventOutcome>[] = []
   for (let burst = 0; burst < 6; burst++) {
     for (let i = 0; i < 50; i++) {
@@ -86,4 +88,32 @@ t.test('a plugin that exhausts its memory on poison events fails only those, bat
   const settled = await Promise.all(outcomes)
   const wrong = settled.flatMap((o, n) => ((o.type === 'done') === (n % 25 === 3) ? [`${n}: ${o.type === 'failed' ? o.error.message : o.type}`] : []))
   t.same(wrong, [], 'exactly the poison events failed')
+})
+
+t.test('an additive plugin that crashes on every event holds no event up past its stage timeout', async (t) => {
+  const OOM_UNLESS_SPARED = `function stage(input) {
+    if (input.event.data.spared === true) return { type: 'continue' }
+    const hoard = []
+    while (true) hoard.push(new Array(1 << 16).fill(hoard.length))
+  }`
+  const { exec } = await pipelineWith(t, OOM_UNLESS_SPARED, { timeoutMs: 2000, memoryMb: 16 }, '300ms', true)
+  const started = performance.now()
+  // 100 crashes one after the other take seconds; the events must not wait for them
+  const wave = await Promise.all(Array.from({ length: 100 }, (_, i) => exec(i)))
+  const waveMs = performance.now() - started
+  t.ok(wave.every((o) => o.type === 'done'), 'an additive failure never blocks its event')
+  t.ok(waveMs < 2000, `the wave settled in ${Math.round(waveMs)} ms, bounded by the stage timeout rather than by 100 crashes`)
+  // the reruns of the events that timed out are skipped: the next event's call is not queued behind them
+  const spared = await exec(1000, false, 1, { spared: true })
+  t.match(spared, { type: 'done', outcomes: [{ stage: 'plug', type: 'ran' }] }, 'the next event runs in its turn, within the limit')
+})
+
+t.test('the sandbox skips the rerun of an event whose caller stopped waiting for it', async (t) => {
+  const { instance } = await pipelineWith(t, OOM_ON_POISON, { timeoutMs: 2000, memoryMb: 16 }, '5s')
+  const inputs = Array.from({ length: 10 }, (_, n) => ({ event: testEvent(n, { poison: true }), labels: {}, attempt: 1 }))
+  const ran: number[] = []
+  // the batch crashes; of its reruns, only those of events still awaited may run
+  const outputs = await instance.run(inputs, { running: (i) => ran.push(i), abandoned: (i) => i >= 2 })
+  t.same(ran, [0, 1], 'only the events still awaited were run again')
+  t.match(outputs.slice(2), Array.from({ length: 8 }, () => ({ type: 'error', kind: 'timeout', message: /stopped waiting/ })))
 })
