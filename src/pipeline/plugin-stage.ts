@@ -60,6 +60,7 @@ export function createPluginStage(opts: PluginStageOptions): StageFn {
             // an event settles with its own output, not once the whole batch has (its reruns)
             settled: (i, output) => settle(batch[i], output),
             abandoned: (i) => batch[i]?.signal.aborted === true,
+            bestEffort: opts.additive === true,
           },
         ),
       )

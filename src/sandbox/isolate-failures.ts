@@ -25,6 +25,8 @@ export type SandboxCall = (inputs: readonly PluginInput[], started: () => void) 
 
 /** How many events found at fault an instance remembers (a few KB) */
 const SUSPECTS_KEPT = 1024
+/** calls of one event in a row that failed as a whole, after which a plugin is taken to fail on every event */
+const FAILING_AFTER = 8
 
 /**
  * Runs batches so that only the event at fault fails. One per plugin instance (isolate or
@@ -45,10 +47,17 @@ export interface FailureIsolator {
  * batch call is no event's own: the sandbox's per-call limit bounds it, and when it fails as a
  * whole every event in it still gets a call of its own. So an event takes part in at most one
  * batch call and one call of its own.
+ *
+ * A plugin that fails on every event (its last FAILING_AFTER calls of one event all failed as a
+ * whole, with no call succeeding since) costs one crash per event. For a best-effort caller
+ * (RunWatch.bestEffort) a failed batch is then rerun only up to its first event, a probe: if it
+ * passes, the others are run alone as usual; if not, they get the batch's failure unrun.
  */
 export function createFailureIsolator(): FailureIsolator {
   // insertion-ordered: the oldest suspect is forgotten first
   const suspects = new Set<string>()
+  /** calls of one event in a row that failed as a whole; any call that succeeds resets it */
+  let failing = 0
   const remember = (key: string): void => {
     suspects.delete(key)
     suspects.add(key)
@@ -64,11 +73,15 @@ export function createFailureIsolator(): FailureIsolator {
     try {
       const [output] = await call([input], () => watch?.running(index))
       suspects.delete(key)
+      failing = 0
       return output as PluginOutput
     } catch (err) {
       if (!isBatchFailure(err)) throw err
       // 'unavailable' (the sandbox cannot start) is no fault of the event's
-      if (err.kind !== 'unavailable') remember(key)
+      if (err.kind !== 'unavailable') {
+        remember(key)
+        failing++
+      }
       return failure(err.kind, err.message)
     }
   }
@@ -80,12 +93,14 @@ export function createFailureIsolator(): FailureIsolator {
       const solo: number[] = []
       inputs.forEach((input, i) => (suspects.has(eventKey(input)) ? solo : batch).push(i))
       if (batch.length === 1) solo.unshift(batch.pop() as number)
+      let failed: BatchFailure | undefined
       if (batch.length > 0) {
         try {
           const got = await call(
             batch.map((i) => inputs[i] as PluginInput),
             () => {},
           )
+          failing = 0
           batch.forEach((i, at) => {
             outputs[i] = got[at] as PluginOutput
             watch?.settled?.(i, outputs[i])
@@ -94,10 +109,17 @@ export function createFailureIsolator(): FailureIsolator {
           if (!isBatchFailure(err)) throw err
           // in order, one at a time: a second hanging event must not share the first one's budget
           solo.unshift(...batch)
+          failed = err
         }
       }
+      let probed = false
       for (const i of solo) {
-        outputs[i] = await alone(call, inputs, i, watch)
+        if (failed && probed && watch?.bestEffort && failing >= FAILING_AFTER && batch.includes(i)) {
+          outputs[i] = failure(failed.kind, `${failed.message} (not run again alone: the plugin failed as a whole on each of its last ${failing} calls of one event)`)
+        } else {
+          probed ||= batch.includes(i)
+          outputs[i] = await alone(call, inputs, i, watch)
+        }
         watch?.settled?.(i, outputs[i])
       }
       return outputs

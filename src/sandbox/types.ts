@@ -94,6 +94,13 @@ export interface RunWatch {
    * alone is then skipped rather than run for nobody.
    */
   abandoned?(index: number): boolean
+  /**
+   * The caller can do without the outputs of events that share a failed batch (an additive
+   * stage, whose failures are only outcomes). While the plugin fails as a whole on every call of
+   * one event, such a batch is then not rerun event by event: one crash per event would hold
+   * every event up for all the crashes before it.
+   */
+  readonly bestEffort?: boolean
 }
 
 export interface PluginInstance {

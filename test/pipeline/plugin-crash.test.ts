@@ -117,3 +117,26 @@ t.test('the sandbox skips the rerun of an event whose caller stopped waiting for
   t.same(ran, [0, 1], 'only the events still awaited were run again')
   t.match(outputs.slice(2), Array.from({ length: 8 }, () => ({ type: 'error', kind: 'timeout', message: /stopped waiting/ })))
 })
+
+t.test('an additive plugin that fails on every event costs a few crashes per batch, not one per event; a passing call restores reruns', async (t) => {
+  const { instance } = await pipelineWith(t, OOM_ON_POISON, { timeoutMs: 2000, memoryMb: 16 }, '5s', true)
+  const input = (n: number, poison: boolean) => ({ event: testEvent(n, poison ? { poison: true } : {}), labels: {}, attempt: 1 })
+  const ran: number[] = []
+  const watch = { running: (i: number) => ran.push(i), bestEffort: true }
+  // 40 events that all crash: after 8 crashes of one event in a row the rest are not run alone
+  const outputs = await instance.run(Array.from({ length: 40 }, (_, n) => input(n, true)), watch)
+  t.equal(ran.length, 8, 'eight events were run again alone, not forty')
+  t.ok(outputs.every((o) => o.type === 'error' && o.kind === 'memory'), 'every event has the failure')
+  t.match(outputs[39], { message: /not run again alone/ })
+  // a batch whose first event passes alone (the probe) is rerun in full: the innocent events get results
+  ran.length = 0
+  const mixed = await instance.run([input(100, false), input(101, true), input(102, false), input(103, false)], watch)
+  t.same(
+    mixed.map((o) => o.type),
+    ['continue', 'error', 'continue', 'continue'],
+    'after a passing probe, every event runs alone again',
+  )
+  // an approved (not best-effort) caller always gets every event run alone
+  const approved = await instance.run(Array.from({ length: 12 }, (_, n) => input(200 + n, true)), { running: () => {} })
+  t.ok(approved.every((o) => o.type === 'error' && !/not run again/.test(o.message)))
+})
