@@ -50,8 +50,9 @@ export interface FailureIsolator {
  *
  * A plugin that fails on every event (its last FAILING_AFTER calls of one event all failed as a
  * whole, with no call succeeding since) costs one crash per event. For a best-effort caller
- * (RunWatch.bestEffort) a failed batch is then rerun only up to its first event, a probe: if it
- * passes, the others are run alone as usual; if not, they get the batch's failure unrun.
+ * (RunWatch.bestEffort) a batch then starts with one of its events alone, a probe: if it passes,
+ * the others go as usual; if not, they get its failure unrun. The same holds when the plugin
+ * reaches that state while a failed batch's events are being rerun alone.
  */
 export function createFailureIsolator(): FailureIsolator {
   // insertion-ordered: the oldest suspect is forgotten first
@@ -89,39 +90,46 @@ export function createFailureIsolator(): FailureIsolator {
   return {
     async run(call, inputs, watch) {
       const outputs: PluginOutput[] = new Array(inputs.length)
-      const batch: number[] = []
+      const done = (i: number, output: PluginOutput): void => {
+        outputs[i] = output
+        watch?.settled?.(i, output)
+      }
+      const shedding = (): boolean => watch?.bestEffort === true && failing >= FAILING_AFTER
+      const shed = (i: number, kind: FailureKind, message: string): void =>
+        done(i, failure(kind, `${message} (not run alone: the plugin failed as a whole on each of its last ${failing} calls of one event)`))
+      const fresh: number[] = []
       const solo: number[] = []
-      inputs.forEach((input, i) => (suspects.has(eventKey(input)) ? solo : batch).push(i))
-      if (batch.length === 1) solo.unshift(batch.pop() as number)
+      inputs.forEach((input, i) => (suspects.has(eventKey(input)) ? solo : fresh).push(i))
+      // failing on every event: one event alone first (the probe), not a batch call that would fail too
+      if (fresh.length > 1 && shedding()) {
+        const probe = fresh.shift() as number
+        done(probe, await alone(call, inputs, probe, watch))
+        const found = outputs[probe]
+        if (shedding() && found?.type === 'error') for (const i of fresh.splice(0)) shed(i, found.kind, found.message)
+      }
+      if (fresh.length === 1) solo.unshift(fresh.pop() as number)
+      let rerun: number[] = []
       let failed: BatchFailure | undefined
-      if (batch.length > 0) {
+      if (fresh.length > 0) {
         try {
           const got = await call(
-            batch.map((i) => inputs[i] as PluginInput),
+            fresh.map((i) => inputs[i] as PluginInput),
             () => {},
           )
           failing = 0
-          batch.forEach((i, at) => {
-            outputs[i] = got[at] as PluginOutput
-            watch?.settled?.(i, outputs[i])
-          })
+          fresh.forEach((i, at) => done(i, got[at] as PluginOutput))
         } catch (err) {
           if (!isBatchFailure(err)) throw err
-          // in order, one at a time: a second hanging event must not share the first one's budget
-          solo.unshift(...batch)
+          rerun = fresh
           failed = err
         }
       }
-      let probed = false
-      for (const i of solo) {
-        if (failed && probed && watch?.bestEffort && failing >= FAILING_AFTER && batch.includes(i)) {
-          outputs[i] = failure(failed.kind, `${failed.message} (not run again alone: the plugin failed as a whole on each of its last ${failing} calls of one event)`)
-        } else {
-          probed ||= batch.includes(i)
-          outputs[i] = await alone(call, inputs, i, watch)
-        }
-        watch?.settled?.(i, outputs[i])
+      // in order, one at a time: a second hanging event must not share the first one's budget
+      for (const i of rerun) {
+        if (failed && i !== rerun[0] && shedding()) shed(i, failed.kind, failed.message)
+        else done(i, await alone(call, inputs, i, watch))
       }
+      for (const i of solo) done(i, await alone(call, inputs, i, watch))
       return outputs
     },
   }

@@ -127,7 +127,12 @@ t.test('an additive plugin that fails on every event costs a few crashes per bat
   const outputs = await instance.run(Array.from({ length: 40 }, (_, n) => input(n, true)), watch)
   t.equal(ran.length, 8, 'eight events were run again alone, not forty')
   t.ok(outputs.every((o) => o.type === 'error' && o.kind === 'memory'), 'every event has the failure')
-  t.match(outputs[39], { message: /not run again alone/ })
+  t.match(outputs[39], { message: /not run alone/ })
+  // from now on a batch starts with a probe alone: it fails, and no other event runs
+  ran.length = 0
+  const next = await instance.run(Array.from({ length: 10 }, (_, n) => input(50 + n, true)), watch)
+  t.same(ran, [0], 'only the probe ran')
+  t.ok(next.slice(1).every((o) => o.type === 'error' && o.kind === 'memory' && /not run alone/.test(o.message)))
   // a batch whose first event passes alone (the probe) is rerun in full: the innocent events get results
   ran.length = 0
   const mixed = await instance.run([input(100, false), input(101, true), input(102, false), input(103, false)], watch)
@@ -138,5 +143,5 @@ t.test('an additive plugin that fails on every event costs a few crashes per bat
   )
   // an approved (not best-effort) caller always gets every event run alone
   const approved = await instance.run(Array.from({ length: 12 }, (_, n) => input(200 + n, true)), { running: () => {} })
-  t.ok(approved.every((o) => o.type === 'error' && !/not run again/.test(o.message)))
+  t.ok(approved.every((o) => o.type === 'error' && !/not run alone/.test(o.message)))
 })
