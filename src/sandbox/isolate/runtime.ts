@@ -120,6 +120,13 @@ class IsolateRuntimeImpl implements IsolateRuntime {
     let inc: Incarnation
     try {
       inc = await this.#acquire()
+      // A process being killed (the watchdog, a crash another call caused) is still the current
+      // one until its exit is handled: a call sent to it would fail for no fault of its events,
+      // and a call of one event would be its final failure. Wait for its successor instead.
+      while (inc.proc.ending && !this.#closing) {
+        await inc.proc.exited
+        inc = await this.#acquire()
+      }
     } catch (err) {
       if (this.#closing) throw err
       throw new BatchFailure('unavailable', (err as Error).message)
