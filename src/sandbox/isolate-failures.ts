@@ -27,6 +27,8 @@ export type SandboxCall = (inputs: readonly PluginInput[], started: () => void) 
 const SUSPECTS_KEPT = 1024
 /** calls of one event in a row that failed as a whole, after which a plugin is taken to fail on every event */
 const FAILING_AFTER = 8
+/** while a plugin fails on every event, how often a best-effort batch may probe it */
+const PROBE_EVERY_MS = 1000
 
 /**
  * Runs batches so that only the event at fault fails. One per plugin instance (isolate or
@@ -50,15 +52,19 @@ export interface FailureIsolator {
  *
  * A plugin that fails on every event (its last FAILING_AFTER calls of one event all failed as a
  * whole, with no call succeeding since) costs one crash per event. For a best-effort caller
- * (RunWatch.bestEffort) a batch then starts with one of its events alone, a probe: if it passes,
- * the others go as usual; if not, they get its failure unrun. The same holds when the plugin
- * reaches that state while a failed batch's events are being rerun alone.
+ * (RunWatch.bestEffort) a batch then starts with one of its events alone, a probe, at most once
+ * per PROBE_EVERY_MS: if it passes, the others go as usual; if not (or when it is not time for a
+ * probe), they get the last failure unrun. The same holds when the plugin reaches that state
+ * while a failed batch's events are being rerun alone.
  */
 export function createFailureIsolator(): FailureIsolator {
   // insertion-ordered: the oldest suspect is forgotten first
   const suspects = new Set<string>()
   /** calls of one event in a row that failed as a whole; any call that succeeds resets it */
   let failing = 0
+  /** the last whole-call failure of a call of one event, given unrun while shedding */
+  let last: { readonly kind: FailureKind; readonly message: string } = { kind: 'crashed', message: 'the plugin failed' }
+  let probedAt = -Infinity
   const remember = (key: string): void => {
     suspects.delete(key)
     suspects.add(key)
@@ -82,6 +88,7 @@ export function createFailureIsolator(): FailureIsolator {
       if (err.kind !== 'unavailable') {
         remember(key)
         failing++
+        last = { kind: err.kind, message: err.message }
       }
       return failure(err.kind, err.message)
     }
@@ -100,12 +107,16 @@ export function createFailureIsolator(): FailureIsolator {
       const fresh: number[] = []
       const solo: number[] = []
       inputs.forEach((input, i) => (suspects.has(eventKey(input)) ? solo : fresh).push(i))
-      // failing on every event: one event alone first (the probe), not a batch call that would fail too
-      if (fresh.length > 1 && shedding()) {
-        const probe = fresh.shift() as number
-        done(probe, await alone(call, inputs, probe, watch))
-        const found = outputs[probe]
-        if (shedding() && found?.type === 'error') for (const i of fresh.splice(0)) shed(i, found.kind, found.message)
+      // failing on every event: one event alone first (the probe), not a batch call that would
+      // fail too; and between probes, nothing
+      if (fresh.length > 0 && shedding()) {
+        const now = performance.now()
+        if (now - probedAt >= PROBE_EVERY_MS) {
+          probedAt = now
+          const probe = fresh.shift() as number
+          done(probe, await alone(call, inputs, probe, watch))
+        }
+        if (shedding()) for (const i of fresh.splice(0)) shed(i, last.kind, last.message)
       }
       if (fresh.length === 1) solo.unshift(fresh.pop() as number)
       let rerun: number[] = []

@@ -118,7 +118,7 @@ t.test('the sandbox skips the rerun of an event whose caller stopped waiting for
   t.match(outputs.slice(2), Array.from({ length: 8 }, () => ({ type: 'error', kind: 'timeout', message: /stopped waiting/ })))
 })
 
-t.test('an additive plugin that fails on every event costs a few crashes per batch, not one per event; a passing call restores reruns', async (t) => {
+t.test('an additive plugin that fails on every event costs a probe a second, not a crash per event; a passing probe restores reruns', async (t) => {
   const { instance } = await pipelineWith(t, OOM_ON_POISON, { timeoutMs: 2000, memoryMb: 16 }, '5s', true)
   const input = (n: number, poison: boolean) => ({ event: testEvent(n, poison ? { poison: true } : {}), labels: {}, attempt: 1 })
   const ran: number[] = []
@@ -133,6 +133,12 @@ t.test('an additive plugin that fails on every event costs a few crashes per bat
   const next = await instance.run(Array.from({ length: 10 }, (_, n) => input(50 + n, true)), watch)
   t.same(ran, [0], 'only the probe ran')
   t.ok(next.slice(1).every((o) => o.type === 'error' && o.kind === 'memory' && /not run alone/.test(o.message)))
+  // until the next probe is due (1 s), nothing runs at all
+  ran.length = 0
+  const between = await instance.run(Array.from({ length: 5 }, (_, n) => input(70 + n, false)), watch)
+  t.same(ran, [], 'no call between probes')
+  t.ok(between.every((o) => o.type === 'error' && /not run alone/.test(o.message)))
+  await new Promise((r) => setTimeout(r, 1000))
   // a batch whose first event passes alone (the probe) is rerun in full: the innocent events get results
   ran.length = 0
   const mixed = await instance.run([input(100, false), input(101, true), input(102, false), input(103, false)], watch)
