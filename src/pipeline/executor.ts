@@ -5,6 +5,7 @@ import { evaluateCondition } from './cel.ts'
 import type { CompiledPipeline, CompiledStage } from './compile.ts'
 import { CLIENT_ORIGIN } from '../wire/mod.ts'
 import type { AdmissionEntry } from './admission.ts'
+import { StageTimer } from './stage-timer.ts'
 
 /** What happened to one stage: for logs, metrics and the outcome sink (ClickHouse). */
 export type StageOutcome =
@@ -166,6 +167,7 @@ function startStage(pipeline: CompiledPipeline, stage: CompiledStage, state: Run
   }
   const started = performance.now()
   let controller: AbortController | undefined
+  let timer: StageTimer | undefined
   const ctx: StageContext = {
     event,
     labels,
@@ -178,28 +180,40 @@ function startStage(pipeline: CompiledPipeline, stage: CompiledStage, state: Run
       controller ??= new AbortController()
       return controller.signal
     },
+    // created only when a stage asks for it (a plugin stage, to stop it while its event is queued)
+    get clock() {
+      timer ??= new StageTimer(stage.timeoutMs)
+      return timer
+    },
     services: opts.services,
   }
   const failedRun = (err: unknown): StageRun => ({ stage, error: err instanceof Error ? err : new Error(String(err)), ms: performance.now() - started })
   try {
     const value = stage.run(ctx)
     if (!isPromise(value)) return { stage, result: value, ms: performance.now() - started }
-    return withTimeout(value, stage, () => (controller ??= new AbortController())).then((result) => ({ stage, result, ms: performance.now() - started }), failedRun)
+    return withTimeout(value, stage, () => (controller ??= new AbortController()), (timer ??= new StageTimer(stage.timeoutMs))).then((result) => ({ stage, result, ms: performance.now() - started }), failedRun)
   } catch (err) {
     return failedRun(err)
   }
 }
 
-function withTimeout<T>(promise: Promise<T>, stage: CompiledStage, controller: () => AbortController): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
+/**
+ * Fails the stage with OMNI_ERR_STAGE_TIMEOUT once the time that counts reaches its limit. Time
+ * the stage paused (`ctx.clock`) does not count: a sandboxed plugin's event queued behind other
+ * events' calls or a sandbox restart would otherwise time out for work that is not its own,
+ * and, retried into the same queue, be dead-lettered although innocent (ledger scenario 7).
+ * What bounds the paused time instead: each sandbox call has its own limit (the plugin's
+ * timeoutMs and the watchdog), a sandbox that cannot restart fails its calls, and an event
+ * takes part in at most one batch call and one call of its own (sandbox/isolate-failures.ts).
+ */
+function withTimeout<T>(promise: Promise<T>, stage: CompiledStage, controller: () => AbortController, timer: StageTimer): Promise<T> {
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+    timer.start(() => {
       controller().abort()
       reject(omniError('OMNI_ERR_STAGE_TIMEOUT', `stage ${stage.id} (${stage.uses}) took longer than ${stage.timeoutMs} ms`))
-    }, stage.timeoutMs)
-    timer.unref()
+    })
   })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+  return Promise.race([promise, timeout]).finally(() => timer.stop())
 }
 
 function isPromise<T>(v: T | Promise<T>): v is Promise<T> {

@@ -1,5 +1,5 @@
 import Type from 'typebox'
-import type { Cartridge, StageContext, StageFn, StageResult } from './stage.ts'
+import type { Cartridge, StageClock, StageContext, StageFn, StageResult } from './stage.ts'
 import type { Envelope } from '../envelope/schema.ts'
 import { SUBJECT_RE, subjectsOverlap } from '../wire/mod.ts'
 import { isOmniError, omniError } from '../errors/mod.ts'
@@ -14,10 +14,21 @@ export interface PluginStageOptions {
   readonly instance: () => Promise<PluginInstance>
   /** the most events handed over in one call (default 256) */
   readonly maxBatch?: number
+  /**
+   * An additive (alpha/community) stage never holds its event up longer than its time limit:
+   * that limit counts the event's wait too. (Its failures are only outcomes; a plugin that
+   * crashes on every event would otherwise slow the pipeline down to one crash per event.)
+   */
+  readonly additive?: boolean
 }
 
 interface Pending {
   readonly input: PluginInput
+  readonly clock: StageClock | undefined
+  /** fires when the stage stops waiting (its time limit) */
+  readonly signal: AbortSignal
+  /** its output was handed over already (RunWatch.settled) */
+  settled?: boolean
   readonly resolve: (result: StageResult) => void
   readonly reject: (err: Error) => void
 }
@@ -26,6 +37,11 @@ interface Pending {
  * Builds the stage function of a sandboxed plugin. The worker runs a whole pulled batch of events
  * through the DAG in one turn of the event loop; the calls that arrive in one turn are collected
  * and cross into the sandbox as one batch (one copy in, one copy out) instead of one call each.
+ *
+ * The stage's time limit counts only an event's own call (RunWatch.running), not its wait: for
+ * the batch calls queued before it, a batch call that failed because of another event, or a
+ * sandbox restart. Under load, with a poison event that crashes the sandbox, that wait grows
+ * with the queue and would time out innocent events until they are dead-lettered.
  */
 export function createPluginStage(opts: PluginStageOptions): StageFn {
   const maxBatch = opts.maxBatch ?? 256
@@ -36,7 +52,18 @@ export function createPluginStage(opts: PluginStageOptions): StageFn {
     if (pending.length > 0) setImmediate(flush)
     void opts
       .instance()
-      .then((instance) => instance.run(batch.map((p) => p.input)))
+      .then((instance) =>
+        instance.run(
+          batch.map((p) => p.input),
+          {
+            running: (i) => batch[i]?.clock?.resume(),
+            // an event settles with its own output, not once the whole batch has (its reruns)
+            settled: (i, output) => settle(batch[i], output),
+            abandoned: (i) => batch[i]?.signal.aborted === true,
+            bestEffort: opts.additive === true,
+          },
+        ),
+      )
       .then(
         (outputs) => batch.forEach((p, i) => settle(p, outputs[i])),
         (err: unknown) => {
@@ -47,7 +74,9 @@ export function createPluginStage(opts: PluginStageOptions): StageFn {
       )
   }
 
-  const settle = (p: Pending, output: PluginOutput | undefined): void => {
+  const settle = (p: Pending | undefined, output: PluginOutput | undefined): void => {
+    if (!p || p.settled) return
+    p.settled = true
     try {
       p.resolve(toStageResult(opts, output, p.input.event))
     } catch (err) {
@@ -57,7 +86,10 @@ export function createPluginStage(opts: PluginStageOptions): StageFn {
 
   return (ctx: StageContext) =>
     new Promise<StageResult>((resolve, reject) => {
-      pending.push({ input: { event: ctx.event, labels: ctx.labels, attempt: ctx.attempt }, resolve, reject })
+      const clock = ctx.clock
+      // stopped until the event's own call starts: see above
+      if (!opts.additive) clock?.pause()
+      pending.push({ input: { event: ctx.event, labels: ctx.labels, attempt: ctx.attempt }, clock, signal: ctx.signal, resolve, reject })
       if (pending.length === 1) setImmediate(flush)
     })
 }

@@ -61,7 +61,21 @@ export interface StageContext {
   /** 1 on first delivery */
   readonly attempt: number
   readonly signal: AbortSignal
+  /**
+   * The stage's time limit (`timeout:`), which a stage may stop while its event only waits its
+   * turn: a sandboxed plugin's call queued behind other events' calls, or behind a sandbox
+   * restart, is no work of this event. Absent where no limit applies (output transforms).
+   */
+  readonly clock?: StageClock
   readonly services: StageServices
+}
+
+/** Stops and restarts a stage's time limit; both are idempotent. */
+export interface StageClock {
+  /** from now on, time does not count against the limit */
+  pause(): void
+  /** time counts again, from what was left */
+  resume(): void
 }
 
 export type StageFn = (ctx: StageContext) => StageResult | Promise<StageResult>

@@ -206,7 +206,11 @@ class PipelineWorkerImpl implements PipelineWorker {
       services: this.#services,
       origin: decodeKeyOrigin(m.headers),
     })
-    return outcome instanceof Promise ? outcome.then((o) => this.#settle(m, pipeline, event, o, keepAlive)) : this.#settle(m, pipeline, event, outcome, keepAlive)
+    if (!(outcome instanceof Promise)) return this.#settle(m, pipeline, event, outcome, keepAlive)
+    // An event may wait long in its stages (queued behind a sandbox's other calls, which are no
+    // longer held against its time limit): without working() the server would deliver it again
+    // after ack_wait while this delivery still runs, and both would publish and settle it.
+    return keepAlive(m, outcome).then((o) => this.#settle(m, pipeline, event, o, keepAlive))
   }
 
   /**

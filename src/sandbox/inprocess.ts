@@ -24,9 +24,10 @@ export function createInprocessRuntime(): SandboxRuntime {
       const instance: PluginInstance = {
         id: code.id,
         runtime: 'inprocess',
-        async run(inputs) {
+        async run(inputs, watch) {
           if (closed) throw omniError('OMNI_ERR_SANDBOX_UNAVAILABLE', `plugin ${code.id} was closed`)
-          return Promise.all(inputs.map((input) => call(stage, input)))
+          // every input is a call of its own here, started at once: no queue, no restart
+          return Promise.all(inputs.map((input, i) => (watch?.running(i), call(stage, input))))
         },
         async close() {
           closed = true

@@ -80,15 +80,40 @@ export interface PluginCode {
 export const STAGE_FUNCTION = 'stage'
 
 /** A loaded plugin in its sandbox, ready for batches of events. */
+/** What a caller of PluginInstance.run learns about the inputs it handed over. */
+export interface RunWatch {
+  /** `inputs[index]` starts running in a call of its own (the sandbox is up and free for it) */
+  running(index: number): void
+  /**
+   * The output of `inputs[index]` is known, possibly long before run() resolves (the others
+   * of a failed batch still rerun one by one): its caller need not wait for them.
+   */
+  settled?(index: number, output: PluginOutput): void
+  /**
+   * True once nobody waits for `inputs[index]` any more (its stage timed out): a rerun of it
+   * alone is then skipped rather than run for nobody.
+   */
+  abandoned?(index: number): boolean
+  /**
+   * The caller can do without the outputs of events that share a failed batch (an additive
+   * stage, whose failures are only outcomes). While the plugin fails as a whole on every call of
+   * one event, such a batch is then not rerun event by event: one crash per event would hold
+   * every event up for all the crashes before it.
+   */
+  readonly bestEffort?: boolean
+}
+
 export interface PluginInstance {
   readonly id: string
   readonly runtime: Runtime
   /**
    * Runs the plugin over a batch of events in one call across the boundary; resolves one
    * output per input, in order. Never rejects for the plugin's fault (that is an `error`
-   * output); rejects only when the instance was closed.
+   * output); rejects only when the instance was closed. `watch` learns when an input runs in a
+   * call of its own, so that its caller's time limit counts that call and not the time the
+   * input waited behind other calls or a sandbox restart.
    */
-  run(inputs: readonly PluginInput[]): Promise<PluginOutput[]>
+  run(inputs: readonly PluginInput[], watch?: RunWatch): Promise<PluginOutput[]>
   close(): Promise<void>
 }
 

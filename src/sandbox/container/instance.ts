@@ -1,7 +1,7 @@
 import { omniError } from '../../errors/mod.ts'
-import { runIsolatingFailures } from '../isolate-failures.ts'
+import { createFailureIsolator } from '../isolate-failures.ts'
 import { checkOutput, failure } from '../result.ts'
-import type { PluginInput, PluginInstance, PluginOutput } from '../types.ts'
+import type { PluginInput, PluginInstance, PluginOutput, RunWatch } from '../types.ts'
 import type { Sidecar } from './sidecar.ts'
 
 /** A plugin loaded in its own container. */
@@ -14,7 +14,8 @@ export interface ContainerPluginInstance extends PluginInstance {
 /**
  * Calls go out one at a time (the runner runs one batch at a time anyway, and a timeout then
  * belongs to the batch that caused it); a batch that fails as a whole is rerun event by event,
- * so only the event at fault fails.
+ * so only the event at fault fails, and an event found at fault runs alone on its next attempts
+ * (isolate-failures.ts).
  */
 export function createContainerInstance(id: string, sidecar: Sidecar, release: () => void): ContainerPluginInstance {
   return new ContainerInstance(id, sidecar, release)
@@ -26,6 +27,7 @@ class ContainerInstance implements ContainerPluginInstance {
   readonly #sidecar: Sidecar
   readonly #release: () => void
   #tail: Promise<unknown> = Promise.resolve()
+  readonly #isolator = createFailureIsolator()
   #closing: Promise<void> | undefined
 
   constructor(id: string, sidecar: Sidecar, release: () => void) {
@@ -38,10 +40,10 @@ class ContainerInstance implements ContainerPluginInstance {
     return this.#closing ? undefined : this.#sidecar.containerId()
   }
 
-  async run(inputs: readonly PluginInput[]): Promise<PluginOutput[]> {
+  async run(inputs: readonly PluginInput[], watch?: RunWatch): Promise<PluginOutput[]> {
     if (this.#closing) throw omniError('OMNI_ERR_SANDBOX_UNAVAILABLE', `plugin ${this.id} was closed`)
     if (inputs.length === 0) return []
-    return runIsolatingFailures((batch) => this.#serial(batch), inputs)
+    return this.#isolator.run((batch, started) => this.#serial(batch, started), inputs, watch)
   }
 
   /** graceful: calls already accepted finish first, then the container is removed */
@@ -53,8 +55,8 @@ class ContainerInstance implements ContainerPluginInstance {
     return this.#closing
   }
 
-  #serial(batch: readonly PluginInput[]): Promise<PluginOutput[]> {
-    const result = this.#tail.then(async () => decodeOutputs(await this.#sidecar.call(batch)))
+  #serial(batch: readonly PluginInput[], started: () => void): Promise<PluginOutput[]> {
+    const result = this.#tail.then(async () => decodeOutputs(await this.#sidecar.call(batch, started)))
     this.#tail = result.catch(() => {})
     return result
   }

@@ -23,7 +23,8 @@ export interface Sidecar {
   /** creates the container, checks its settings, starts it and waits for the runner's hello */
   start(): Promise<void>
   /** one batch; a whole-call failure rejects with a BatchFailure, a closed sidecar with an OmniError */
-  call(inputs: readonly PluginInput[]): Promise<readonly unknown[]>
+  /** `started` is called once the container is up and the request goes out (see SandboxCall) */
+  call(inputs: readonly PluginInput[], started?: () => void): Promise<readonly unknown[]>
   /** removes the container (forced) and the plugin's folders; idempotent */
   close(): Promise<void>
 }
@@ -105,9 +106,11 @@ class SidecarImpl implements Sidecar {
     this.#log('info', 'plugin container started')
   }
 
-  async call(inputs: readonly PluginInput[]): Promise<readonly unknown[]> {
+  async call(inputs: readonly PluginInput[], started?: () => void): Promise<readonly unknown[]> {
     this.#throwIfClosed()
     const channel = await this.#ready()
+    // a restart of the container before this point is no work of the events in the call
+    started?.()
     const id = ++this.#seq
     let request: Promise<RunReply | ChannelLost>
     try {

@@ -1,15 +1,19 @@
 import { omniError } from '../../errors/mod.ts'
-import { BatchFailure, runIsolatingFailures } from '../isolate-failures.ts'
+import { BatchFailure, createFailureIsolator, type SandboxCall } from '../isolate-failures.ts'
 import { checkOutput, failure } from '../result.ts'
-import type { PluginInput, PluginInstance, PluginOutput } from '../types.ts'
+import type { PluginInput, PluginInstance, PluginOutput, RunWatch } from '../types.ts'
 
-/** One call across the boundary for a batch; rejects with a BatchFailure for a whole-call failure. */
-export type BatchCall = (inputs: readonly PluginInput[]) => Promise<PluginOutput[]>
+/**
+ * One call across the boundary for a batch; rejects with a BatchFailure for a whole-call failure.
+ * Calls `started` once the process is up and the request goes out.
+ */
+export type BatchCall = SandboxCall
 
 /**
  * A plugin loaded in the isolate process. Calls go out one at a time (an isolate runs one
  * thing at a time anyway, and a timeout then belongs to the batch that caused it); a batch
- * that fails as a whole is rerun event by event, so only the event at fault fails.
+ * that fails as a whole is rerun event by event, so only the event at fault fails, and an event
+ * found at fault runs alone on its next attempts (isolate-failures.ts).
  */
 export function createIsolateInstance(id: string, call: BatchCall, release: () => Promise<void>): PluginInstance {
   return new IsolateInstance(id, call, release)
@@ -21,6 +25,7 @@ class IsolateInstance implements PluginInstance {
   readonly #call: BatchCall
   readonly #release: () => Promise<void>
   #tail: Promise<unknown> = Promise.resolve()
+  readonly #isolator = createFailureIsolator()
   #closing: Promise<void> | undefined
 
   constructor(id: string, call: BatchCall, release: () => Promise<void>) {
@@ -29,10 +34,10 @@ class IsolateInstance implements PluginInstance {
     this.#release = release
   }
 
-  async run(inputs: readonly PluginInput[]): Promise<PluginOutput[]> {
+  async run(inputs: readonly PluginInput[], watch?: RunWatch): Promise<PluginOutput[]> {
     if (this.#closing) throw omniError('OMNI_ERR_SANDBOX_UNAVAILABLE', `plugin ${this.id} was closed`)
     if (inputs.length === 0) return []
-    return runIsolatingFailures((batch) => this.#serial(batch), inputs)
+    return this.#isolator.run((batch, started) => this.#serial(batch, started), inputs, watch)
   }
 
   /** graceful: calls already accepted finish first */
@@ -41,8 +46,8 @@ class IsolateInstance implements PluginInstance {
     return this.#closing
   }
 
-  #serial(batch: readonly PluginInput[]): Promise<PluginOutput[]> {
-    const result = this.#tail.then(() => this.#call(batch))
+  #serial(batch: readonly PluginInput[], started: () => void): Promise<PluginOutput[]> {
+    const result = this.#tail.then(() => this.#call(batch, started))
     this.#tail = result.catch(() => {})
     return result
   }

@@ -31,6 +31,11 @@ export interface IsolateProcess {
   /** closes the channel (the process exits on its own), SIGKILL after `graceMs`; resolves on exit */
   stop(graceMs: number): Promise<ExitInfo>
   kill(): void
+  /**
+   * True once the process was killed, told to stop, or exited, before `exited` resolves (which
+   * waits for the end of its stderr): a request sent now would only come back lost.
+   */
+  readonly ending: boolean
 }
 
 export interface StartOptions {
@@ -91,6 +96,7 @@ class IsolateProcessImpl implements IsolateProcess {
   // keeps the worker alive until the process reported ready
   #starting = true
   #stopping = false
+  #ending = false
   readonly #ready = Promise.withResolvers<void>()
 
   constructor(child: ChildProcess) {
@@ -119,6 +125,7 @@ class IsolateProcessImpl implements IsolateProcess {
     // would wait for it, but is never emitted after the worker closed the channel itself)
     const stderrDone = new Promise<void>((resolve) => (child.stderr ? child.stderr.once('close', resolve) : resolve()))
     child.on('exit', (code, signal) => {
+      this.#ending = true
       const bound = setTimeout(() => finish(code, signal), STDERR_WAIT_MS)
       void stderrDone.then(() => {
         clearTimeout(bound)
@@ -162,9 +169,14 @@ class IsolateProcessImpl implements IsolateProcess {
     return promise
   }
 
+  get ending(): boolean {
+    return this.#ending
+  }
+
   async stop(graceMs: number): Promise<ExitInfo> {
     if (this.#exit) return this.#exit
     this.#stopping = true
+    this.#ending = true
     this.#refWhileBusy()
     if (this.#child.connected) this.#child.disconnect()
     const timer = setTimeout(() => this.kill(), graceMs)
@@ -177,6 +189,7 @@ class IsolateProcessImpl implements IsolateProcess {
   }
 
   kill(): void {
+    this.#ending = true
     if (!this.#exit) this.#child.kill('SIGKILL')
   }
 

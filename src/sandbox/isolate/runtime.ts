@@ -91,7 +91,7 @@ class IsolateRuntimeImpl implements IsolateRuntime {
     this.#records.set(record.key, record)
     const instance = createIsolateInstance(
       code.id,
-      (batch) => this.#call(record, batch),
+      (batch, started) => this.#call(record, batch, started),
       () => this.#unload(record, instance),
     )
     this.#instances.add(instance)
@@ -111,11 +111,22 @@ class IsolateRuntimeImpl implements IsolateRuntime {
     return this.close()
   }
 
-  /** One batch across the boundary; a whole-call failure rejects with a BatchFailure. */
-  async #call(record: PluginRecord, inputs: readonly PluginInput[]): Promise<PluginOutput[]> {
+  /**
+   * One batch across the boundary; a whole-call failure rejects with a BatchFailure. `started`
+   * marks the request going out: a restart of the process (backoff, start, reload) before it is
+   * no work of the events in the call, and must not count against their stage's time limit.
+   */
+  async #call(record: PluginRecord, inputs: readonly PluginInput[], started: () => void): Promise<PluginOutput[]> {
     let inc: Incarnation
     try {
       inc = await this.#acquire()
+      // A process being killed (the watchdog, a crash another call caused) is still the current
+      // one until its exit is handled: a call sent to it would fail for no fault of its events,
+      // and a call of one event would be its final failure. Wait for its successor instead.
+      while (inc.proc.ending && !this.#closing) {
+        await inc.proc.exited
+        inc = await this.#acquire()
+      }
     } catch (err) {
       if (this.#closing) throw err
       throw new BatchFailure('unavailable', (err as Error).message)
@@ -123,6 +134,7 @@ class IsolateRuntimeImpl implements IsolateRuntime {
     const loaded = await this.#loadInto(inc, record)
     if (loaded.type === 'lost') throw lostFailure(loaded)
     if (loaded.type === 'fail') throw new BatchFailure(loaded.kind, `the plugin could not be loaded again into the restarted isolate process: ${loaded.message}`)
+    started()
     const reply = await inc.proc.request({ type: 'run', key: record.key, input: JSON.stringify(inputs) }, watchdogMs(record.code.limits, this.#config))
     if (reply.type === 'lost') throw lostFailure(reply)
     if (reply.type === 'fail') throw new BatchFailure(reply.kind, reply.message)
