@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises'
 import t from 'tap'
 import { bearer, startTestApi } from '../fixtures/api.ts'
 import { rows, testClickHouseConfig } from '../fixtures/clickhouse.ts'
 import { eventually } from '../fixtures/fabric.ts'
+import { EVOLUTION_FILES, postEvolution, postLookalike } from '../fixtures/lookalike.ts'
 
 // Issue 12 review (seam: webhook id namespace × omni_events keeping the first copy). Since the
 // webhook namespace, a client's event that reuses the key of a provider's next message and the
@@ -16,38 +16,14 @@ t.setTimeout(120_000)
 const EVOLUTION_KEY = 'evo-apikey-review-first-copy-0123456789'
 process.env['OMNI_TEST_EVOLUTION_KEY'] = EVOLUTION_KEY
 
-const FILES = {
-  'catalog/messaging.yaml': await readFile(new URL('../../manifests/catalog/messaging.yaml', import.meta.url), 'utf8'),
-  'webhooks/evolution.yaml': `kind: WebhookSource
-name: evolution
-adapter: evolution
-tenant: acme
-instances: [phone-1]
-auth: { type: evolution-apikey, secretEnv: OMNI_TEST_EVOLUTION_KEY }
-`,
-}
-
-const upsert = (id: string) => ({
-  event: 'messages.upsert',
-  instance: 'phone-1',
-  data: { key: { remoteJid: '4915550100@s.whatsapp.net', fromMe: false, id }, pushName: 'Ana', message: { conversation: `hello ${id}` }, messageType: 'conversation', messageTimestamp: 1_795_000_000 },
-  date_time: '2026-11-22T10:00:00.000Z',
-  apikey: EVOLUTION_KEY,
-})
-
 t.test("the real webhook message's recorded row is not a client's earlier event with its key", async (t) => {
-  const api = await startTestApi(t, { fabric: { files: FILES, clickhouse: testClickHouseConfig(), clickhouseWriter: { flushMs: 20 } } })
+  const api = await startTestApi(t, { fabric: { files: EVOLUTION_FILES, clickhouse: testClickHouseConfig(), clickhouseWriter: { flushMs: 20 } } })
   const ch = api.fabric.sink?.ch
   if (!ch) throw new Error('the fabric did not open ClickHouse')
   const key = 'message.received.v1:evolution|phone-1|3EBNEXT'
-  const forged = await api.app.inject({
-    method: 'POST',
-    url: '/v1/events',
-    headers: { ...bearer('ingest'), 'content-type': 'application/cloudevents+json' },
-    payload: JSON.stringify({ specversion: '1.0', id: 'forged-1', source: 'attacker', type: 'message.received', tenant: 'acme', idempotencykey: key, data: { kind: 'text', text: 'not what Ana wrote', providerMessageId: '3EBNEXT', fromSelf: false, forwarded: false } }),
-  })
+  const forged = await postLookalike(api, { id: 'forged-1', key, providerMessageId: '3EBNEXT' })
   t.equal(forged.statusCode, 202, forged.body)
-  const real = await api.app.inject({ method: 'POST', url: '/v1/webhooks/evolution/phone-1', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(upsert('3EBNEXT')) })
+  const real = await postEvolution(api, '3EBNEXT', EVOLUTION_KEY)
   t.equal(real.statusCode, 202, real.body)
   const kept = () => rows<{ text: string; source: string }>(ch, `SELECT payload.text AS text, source FROM ${ch.table('omni_events')} FINAL WHERE idempotency_key = {key:String}`, { key })
   // the client's row is there first; give the recorder time for the real one (bounded)
@@ -85,18 +61,13 @@ outputs:
 `
 
 t.test("a pipeline's output of the real webhook message is not its output of a client's earlier event with the key", async (t) => {
-  const api = await startTestApi(t, { pipeline: ARCHIVE, fabric: { files: FILES, clickhouse: testClickHouseConfig(), clickhouseWriter: { flushMs: 20 } } })
+  const api = await startTestApi(t, { pipeline: ARCHIVE, fabric: { files: EVOLUTION_FILES, clickhouse: testClickHouseConfig(), clickhouseWriter: { flushMs: 20 } } })
   const ch = api.fabric.sink?.ch
   if (!ch) throw new Error('the fabric did not open ClickHouse')
   const key = 'message.received.v1:evolution|phone-1|3EBOUT'
-  const forged = await api.app.inject({
-    method: 'POST',
-    url: '/v1/events',
-    headers: { ...bearer('ingest'), 'content-type': 'application/cloudevents+json' },
-    payload: JSON.stringify({ specversion: '1.0', id: 'forged-2', source: 'attacker', type: 'message.received', tenant: 'acme', idempotencykey: key, data: { kind: 'text', text: 'not what Ana wrote', providerMessageId: '3EBOUT', fromSelf: false, forwarded: false } }),
-  })
+  const forged = await postLookalike(api, { id: 'forged-2', key, providerMessageId: '3EBOUT' })
   t.equal(forged.statusCode, 202, forged.body)
-  const real = await api.app.inject({ method: 'POST', url: '/v1/webhooks/evolution/phone-1', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(upsert('3EBOUT')) })
+  const real = await postEvolution(api, '3EBOUT', EVOLUTION_KEY)
   t.equal(real.statusCode, 202, real.body)
   const outputs = () =>
     rows<{ text: string; origin: string; emitted_by: string }>(ch, `SELECT payload.text AS text, origin, emitted_by FROM ${ch.table('omni_events')} FINAL WHERE idempotency_key = {key:String} AND subject = 'omni.cmd.archive.message-received.v1' ORDER BY origin`, { key })
@@ -128,22 +99,17 @@ outputs:
 `
 
 t.test("a pipeline on another's outputs keeps the real webhook message's apart from a client's with its key", async (t) => {
-  const api = await startTestApi(t, { pipeline: PREVIEW, fabric: { files: { ...FILES, 'pipelines/archive-previews.yaml': ARCHIVE_PREVIEWS }, clickhouse: testClickHouseConfig(), clickhouseWriter: { flushMs: 20 } } })
+  const api = await startTestApi(t, { pipeline: PREVIEW, fabric: { files: { ...EVOLUTION_FILES, 'pipelines/archive-previews.yaml': ARCHIVE_PREVIEWS }, clickhouse: testClickHouseConfig(), clickhouseWriter: { flushMs: 20 } } })
   const ch = api.fabric.sink?.ch
   if (!ch) throw new Error('the fabric did not open ClickHouse')
   const key = 'message.received.v1:evolution|phone-1|3EBCHAIN'
-  const forged = await api.app.inject({
-    method: 'POST',
-    url: '/v1/events',
-    headers: { ...bearer('ingest'), 'content-type': 'application/cloudevents+json' },
-    payload: JSON.stringify({ specversion: '1.0', id: 'forged-3', source: 'attacker', type: 'message.received', tenant: 'acme', idempotencykey: key, data: { kind: 'text', text: 'not what Ana wrote', providerMessageId: '3EBCHAIN', fromSelf: false, forwarded: false } }),
-  })
+  const forged = await postLookalike(api, { id: 'forged-3', key, providerMessageId: '3EBCHAIN' })
   t.equal(forged.statusCode, 202, forged.body)
   // the forged event's chain first, all the way through
   const archived = () =>
     rows<{ text: string; origin: string }>(ch, `SELECT payload.text AS text, origin FROM ${ch.table('omni_events')} FINAL WHERE idempotency_key = {key:String} AND subject = 'omni.cmd.archive.message-received.v1' ORDER BY origin`, { key })
   t.ok(await eventually(async () => (await archived()).length === 1, 20_000), "the client's chain is through")
-  const real = await api.app.inject({ method: 'POST', url: '/v1/webhooks/evolution/phone-1', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(upsert('3EBCHAIN')) })
+  const real = await postEvolution(api, '3EBCHAIN', EVOLUTION_KEY)
   t.equal(real.statusCode, 202, real.body)
   await eventually(async () => (await archived()).length === 2, 10_000)
   t.same(await archived(), [

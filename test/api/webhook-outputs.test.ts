@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises'
 import t from 'tap'
-import { bearer, startTestApi } from '../fixtures/api.ts'
+import { startTestApi } from '../fixtures/api.ts'
 import { eventually, readSubject } from '../fixtures/fabric.ts'
+import { EVOLUTION_FILES, postEvolution, postLookalike } from '../fixtures/lookalike.ts'
 
 // Issue 12 review (seam: webhook id namespace × pipeline outputs). A webhook's events have
 // ingest ids of their own namespace, so a client posting the key of a provider's next message
@@ -27,30 +27,9 @@ outputs:
   - subject: ${RELAYED}
 `
 
-const FILES = {
-  'catalog/messaging.yaml': await readFile(new URL('../../manifests/catalog/messaging.yaml', import.meta.url), 'utf8'),
-  'webhooks/evolution.yaml': `kind: WebhookSource
-name: evolution
-adapter: evolution
-tenant: acme
-instances: [phone-1]
-auth: { type: evolution-apikey, secretEnv: OMNI_TEST_EVOLUTION_KEY }
-`,
-}
-
-function upsert(id: string) {
-  return {
-    event: 'messages.upsert',
-    instance: 'phone-1',
-    data: { key: { remoteJid: '4915550100@s.whatsapp.net', fromMe: false, id }, pushName: 'Ana', message: { conversation: `hello ${id}` }, messageType: 'conversation', messageTimestamp: 1_795_000_000 },
-    date_time: '2026-11-22T10:00:00.000Z',
-    apikey: EVOLUTION_KEY,
-  }
-}
-
 t.test("a client's event with a webhook message's key does not take that message's pipeline output", async (t) => {
-  const api = await startTestApi(t, { pipeline: RELAY_PIPELINE, fabric: { files: FILES } })
-  const webhook = (id: string) => api.app.inject({ method: 'POST', url: '/v1/webhooks/evolution/phone-1', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(upsert(id)) })
+  const api = await startTestApi(t, { pipeline: RELAY_PIPELINE, fabric: { files: EVOLUTION_FILES } })
+  const webhook = (id: string) => postEvolution(api, id, EVOLUTION_KEY)
   const acked = () => api.settled.filter((e) => e.type === 'acked' && e.pipeline === 'relay').length
 
   // the attacker sees how keys are derived from one delivery...
@@ -58,20 +37,7 @@ t.test("a client's event with a webhook message's key does not take that message
   t.equal(seen.statusCode, 202, seen.body)
   const seenKey: string = seen.json().events[0].idempotencykey
   // ...and posts the key the next message will get, in the same tenant, with the ingest scope
-  const forged = await api.app.inject({
-    method: 'POST',
-    url: '/v1/events',
-    headers: { ...bearer('ingest'), 'content-type': 'application/cloudevents+json' },
-    payload: JSON.stringify({
-      specversion: '1.0',
-      id: 'forged-1',
-      source: 'attacker',
-      type: 'message.received',
-      tenant: 'acme',
-      idempotencykey: seenKey.replace('3EBSEEN', '3EBNEXT'),
-      data: { kind: 'text', text: 'not what Ana wrote', providerMessageId: '3EBNEXT', fromSelf: false, forwarded: false },
-    }),
-  })
+  const forged = await postLookalike(api, { id: 'forged-1', key: seenKey.replace('3EBSEEN', '3EBNEXT'), providerMessageId: '3EBNEXT' })
   t.equal(forged.statusCode, 202, forged.body)
   t.ok(await eventually(() => acked() === 2), 'the pipeline relayed the seen message and the forged event')
 

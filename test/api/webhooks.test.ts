@@ -6,6 +6,7 @@ import { EVENTS_STREAM, RAW_STREAM } from '../../src/jetstream/topology.ts'
 import { MAX_EVENTS_PER_REQUEST } from '../../src/ingest/publish.ts'
 import { bearer, startTestApi, type TestApi } from '../fixtures/api.ts'
 import { readSubject, storedOn } from '../fixtures/fabric.ts'
+import { postLookalike } from '../fixtures/lookalike.ts'
 
 t.setTimeout(180_000)
 
@@ -201,20 +202,7 @@ t.test("a client cannot pre-empt a webhook's event by posting its key first (iss
   const seenKey: string = seen.json().events[0].idempotencykey
   t.match(seenKey, /3EBSEEN/, 'the key is derived from the provider message id')
   // ...and posts the key the next message will get, with the ingest scope and the same tenant
-  const forged = await api.app.inject({
-    method: 'POST',
-    url: '/v1/events',
-    headers: { ...bearer('ingest'), 'content-type': 'application/cloudevents+json' },
-    payload: JSON.stringify({
-      specversion: '1.0',
-      id: 'forged-1',
-      source: 'attacker',
-      type: 'message.received',
-      tenant: 'acme',
-      idempotencykey: seenKey.replace('3EBSEEN', '3EBNEXT'),
-      data: { kind: 'text', text: 'not what Ana wrote', providerMessageId: '3EBNEXT', fromSelf: false, forwarded: false },
-    }),
-  })
+  const forged = await postLookalike(api, { id: 'forged-1', key: seenKey.replace('3EBSEEN', '3EBNEXT'), providerMessageId: '3EBNEXT' })
   t.equal(forged.statusCode, 202, forged.body)
   const real = await post(api, '/v1/webhooks/evolution/phone-1', upsert('3EBNEXT'))
   t.equal(real.statusCode, 202, real.body)
