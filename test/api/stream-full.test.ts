@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { EVENTS_STREAM, RAW_STREAM } from '../../src/jetstream/topology.ts'
 import { bearer, startTestApi } from '../fixtures/api.ts'
 import { readSubject, storedOn } from '../fixtures/fabric.ts'
@@ -85,13 +85,14 @@ t.test('a batch that meets the limit midway: the answer says how many were store
   t.equal(new Set(ids).size, 100, 'and each event is stored once')
 })
 
-t.test('a full raw archive refuses a webhook delivery before anything is published; the provider retry goes through once there is room', async (t) => {
+/** A signed generic webhook source on a node whose streams have `streams` limits, fed deliveries until one is refused with 507. */
+async function fillWithDeliveries(t: Test, streams: { maxBytes?: number; rawMaxBytes?: number }) {
   process.env['OMNI_TEST_FULL_SECRET'] = 'full-hmac-secret-0123456789'
   const files = {
     'catalog/messaging.yaml': await readFile(new URL('../../manifests/catalog/messaging.yaml', import.meta.url), 'utf8'),
     'webhooks/shop.yaml': 'kind: WebhookSource\nname: shop\nadapter: generic\nauth: { type: hmac-sha256, secretEnv: OMNI_TEST_FULL_SECRET }\nmapping: { type: topic, events: {} }\n',
   }
-  const { app, fabric } = await startTestApi(t, { pipeline: QUIET_PIPELINE, fabric: { files, streams: { rawMaxBytes: 4096 } } })
+  const { app, fabric } = await startTestApi(t, { pipeline: QUIET_PIPELINE, fabric: { files, streams } })
   const deliver = (i: number) => {
     const body = JSON.stringify({ topic: 'order.paid', id: `o-${i}`, note: 'y'.repeat(400) })
     const signature = createHmac('sha256', 'full-hmac-secret-0123456789').update(body).digest('hex')
@@ -103,6 +104,11 @@ t.test('a full raw archive refuses a webhook delivery before anything is publish
     if (res.statusCode === 507) refusedAt = i
     else t.equal(res.statusCode, 202, res.body)
   }
+  return { fabric, deliver, refusedAt }
+}
+
+t.test('a full raw archive refuses a webhook delivery before anything is published; the provider retry goes through once there is room', async (t) => {
+  const { fabric, deliver, refusedAt } = await fillWithDeliveries(t, { rawMaxBytes: 4096 })
   t.ok(refusedAt > 0, `the archive filled after ${refusedAt} deliveries`)
   const events = (await fabric.jsm.streams.info(EVENTS_STREAM)).state.messages
   t.equal(events, refusedAt, 'the refused delivery published nothing: its body is not archived')
@@ -115,23 +121,7 @@ t.test('a full raw archive refuses a webhook delivery before anything is publish
 })
 
 t.test('a full events stream after the archive: the delivery is archived and answered 507; the provider retry publishes what is missing', async (t) => {
-  process.env['OMNI_TEST_FULL_SECRET'] = 'full-hmac-secret-0123456789'
-  const files = {
-    'catalog/messaging.yaml': await readFile(new URL('../../manifests/catalog/messaging.yaml', import.meta.url), 'utf8'),
-    'webhooks/shop.yaml': 'kind: WebhookSource\nname: shop\nadapter: generic\nauth: { type: hmac-sha256, secretEnv: OMNI_TEST_FULL_SECRET }\nmapping: { type: topic, events: {} }\n',
-  }
-  const { app, fabric } = await startTestApi(t, { pipeline: QUIET_PIPELINE, fabric: { files, streams: { maxBytes: 8 * 1024 } } })
-  const deliver = (i: number) => {
-    const body = JSON.stringify({ topic: 'order.paid', id: `o-${i}`, note: 'y'.repeat(400) })
-    const signature = createHmac('sha256', 'full-hmac-secret-0123456789').update(body).digest('hex')
-    return app.inject({ method: 'POST', url: '/v1/webhooks/shop/store-1', headers: { 'content-type': 'application/json', 'x-omni-signature': signature }, payload: body })
-  }
-  let refusedAt = -1
-  for (let i = 0; i < 50 && refusedAt < 0; i++) {
-    const res = await deliver(i)
-    if (res.statusCode === 507) refusedAt = i
-    else t.equal(res.statusCode, 202, res.body)
-  }
+  const { fabric, deliver, refusedAt } = await fillWithDeliveries(t, { maxBytes: 8 * 1024 })
   t.ok(refusedAt > 0, `the events stream filled after ${refusedAt} deliveries`)
   t.equal((await fabric.jsm.streams.info(RAW_STREAM)).state.messages, refusedAt + 1, 'the refused delivery is archived')
   t.equal((await fabric.jsm.streams.info(EVENTS_STREAM)).state.messages, refusedAt, 'its event is not stored')
