@@ -55,8 +55,19 @@ export async function lockDataFolder(dir: string): Promise<DataLock> {
     if (holder && isAlive(holder.pid)) {
       throw omniError('OMNI_ERR_DATA_LOCKED', `the data folder ${dir} is in use by process ${holder.pid} (${holder.command || 'omni'}, since ${holder.startedAt}); stop it, or give this one another --data folder`)
     }
-    // left by a process that is gone: moved aside (atomically, so of two takers one wins) and retried
-    await rename(file, `${file}.stale-${process.pid}`).then(() => unlink(`${file}.stale-${process.pid}`), () => undefined)
+    // left by a process that is gone: moved aside and retried. Between reading it and moving it,
+    // another process may have done the same and linked its own live lock in its place: what was
+    // moved is checked, and a lock that is not the dead one read above is put back and refused
+    const stale = `${file}.stale-${process.pid}`
+    const moved = await rename(file, stale).then(() => true, () => false)
+    if (!moved) continue
+    const took = await readHolder(stale)
+    if (took && (took.pid !== holder?.pid || took.startedAt !== holder.startedAt)) {
+      await link(stale, file).catch(() => undefined)
+      await unlink(stale).catch(() => undefined)
+      throw omniError('OMNI_ERR_DATA_LOCKED', `the data folder ${dir} was just taken by process ${took.pid} (${took.command || 'omni'}); stop it, or give this one another --data folder`)
+    }
+    await unlink(stale).catch(() => undefined)
   }
   throw omniError('OMNI_ERR_DATA_LOCKED', `the data folder ${dir} is being taken by another process at the same moment; try again`)
 }
