@@ -13,7 +13,7 @@ import { startTrackedConsumer, type ConsumerState, type KeepAlive, type TrackedC
 import type { CompiledPipeline } from './compile.ts'
 import { executePipeline, type EventOutcome, type FanoutCatalog, type StageOutcome } from './executor.ts'
 import { SINK_STAGE, type OutcomeSink, type RecordResult } from './outcome-sink.ts'
-import { additiveMsgId, decodeEmittedBy, decodeIngestOrigin, decodeKeyOrigin, encodeEmittedBy, outputMsgId, outputWithOrigin } from '../wire/mod.ts'
+import { ADDITIVE_STAGE_HEADER, additiveMsgId, decodeEmittedBy, decodeIngestOrigin, decodeKeyOrigin, encodeEmittedBy, outputMsgId, outputWithOrigin } from '../wire/mod.ts'
 import { catalogRefusal } from './admission.ts'
 import { DEFAULT_MAX_MSG_SIZE } from '../jetstream/topology.ts'
 
@@ -227,7 +227,7 @@ class PipelineWorkerImpl implements PipelineWorker {
         const bytes = Buffer.from(JSON.stringify(e.event))
         try {
           if (bytes.length > MAX_ADDITIVE_EMISSION_BYTES) throw new Error(`${bytes.length} bytes, more than the ${MAX_ADDITIVE_EMISSION_BYTES} an emission may hold`)
-          await this.#opts.publisher.publish(e.subject, bytes, { msgID: additiveMsgId(pipeline.name, stage, e.event.tenant, e.event.idempotencykey, e.subject, origin), headers })
+          await this.#opts.publisher.publish(e.subject, bytes, { msgID: additiveMsgId(pipeline.name, stage, e.event.tenant, e.event.idempotencykey, e.subject, origin), headers: { ...headers, [ADDITIVE_STAGE_HEADER]: stage } })
         } catch (err) {
           // one outcome per stage: the stage ran, but what it emitted was not stored
           const failed = { stage, type: 'failed' as const, error: `its emission to ${e.subject} was not stored: ${describeError(err)}` }

@@ -25,6 +25,14 @@ export const DLQ_HEADERS = {
 /** The pipeline that published a message; ingested events carry none. */
 export const EMITTED_BY_HEADER = 'Omni-Emitted-By'
 
+/**
+ * The additive (alpha/community) stage whose emission a message is, beside its pipeline's
+ * Omni-Emitted-By. Set by the host only: a pipeline reading such a message keys it in the
+ * stage's own namespace (decodeKeyOrigin), so a key the plugin chose cannot take the id or the
+ * guard.dedup marker of an approved output downstream either.
+ */
+export const ADDITIVE_STAGE_HEADER = 'Omni-Additive-Stage'
+
 /** What the headers of a received or stored message offer (NATS answers '' for a missing one). */
 export interface HeaderReader {
   get(name: string): string
@@ -90,8 +98,10 @@ export function outputWithOrigin(emitter: HeaderMap, source: HeaderReader | unde
 export function decodeKeyOrigin(h: HeaderReader | undefined): string {
   const emitter = decodeEmittedBy(h)
   const origin = h?.get(INGEST_ORIGIN_HEADER) || CLIENT_ORIGIN
-  if (emitter) return origin === CLIENT_ORIGIN ? `out:${emitter}` : `out:${emitter}:${origin}`
-  return origin
+  if (!emitter) return origin
+  const additive = h?.get(ADDITIVE_STAGE_HEADER)
+  const namespace = additive ? `emit:${emitter}:${additive}` : `out:${emitter}`
+  return origin === CLIENT_ORIGIN ? namespace : `${namespace}:${origin}`
 }
 
 /**
@@ -100,7 +110,7 @@ export function decodeKeyOrigin(h: HeaderReader | undefined): string {
  */
 export function carriedKeyOrigin(h: HeaderReader | undefined): HeaderMap {
   const out: HeaderMap = {}
-  for (const name of [EMITTED_BY_HEADER, INGEST_ORIGIN_HEADER]) {
+  for (const name of [EMITTED_BY_HEADER, ADDITIVE_STAGE_HEADER, INGEST_ORIGIN_HEADER]) {
     const v = h?.get(name)
     if (v) out[name] = v
   }

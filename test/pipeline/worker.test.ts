@@ -2,7 +2,7 @@ import t from 'tap'
 import { publishEvent } from '../../src/ingest/publish.ts'
 import { listDeadLetters, redriveDeadLetters } from '../../src/jetstream/dlq.ts'
 import { EVENTS_STREAM } from '../../src/jetstream/topology.ts'
-import { EMITTED_BY_HEADER, NATS_HEADERS, outputMsgId } from '../../src/wire/mod.ts'
+import { ADDITIVE_STAGE_HEADER, decodeKeyOrigin, EMITTED_BY_HEADER, NATS_HEADERS, outputMsgId } from '../../src/wire/mod.ts'
 import { eventually, readSubject, startTestFabric, storedOn } from '../fixtures/fabric.ts'
 import { broken } from '../fixtures/test-cartridges.ts'
 
@@ -142,6 +142,11 @@ outputs:
   t.ok(copies.some((c) => (c['data'] as { text?: string; shadow?: boolean }).shadow === undefined && (c['data'] as { text?: string }).text !== 'secret'), 'the approved, redacted copy is there')
   const approved = await fabric.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: SEEN }).catch(() => null)
   t.match(approved?.header?.get(NATS_HEADERS.msgId), /^(out|emit):/, 'every stored copy has an id of its own namespace')
+  // downstream, a pipeline reading the emission keys it in the stage's namespace, never as an approved output
+  const emission = (await fabric.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: SEEN }))?.header
+  t.match(emission?.get(NATS_HEADERS.msgId), /^emit:/, 'the additive emission is stored after the approved output')
+  t.equal(emission?.get(ADDITIVE_STAGE_HEADER), 'shadow', 'it names its additive stage')
+  t.equal(decodeKeyOrigin(emission), 'emit:notes:shadow', "so a pipeline reading it keys it apart from the approved output's out:notes")
 
   // an emission too large for the stream is the alpha stage's failure, never the event's
   const second = await publishEvent(fabric.publisher, fabric.catalog(), { type: 'note.created', data: { noteId: 'n2', text: 'hi', huge: true } })

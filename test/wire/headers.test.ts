@@ -14,6 +14,7 @@ import {
   carriedKeyOrigin,
   CLIENT_ORIGIN,
   decodeIngestOrigin,
+  ADDITIVE_STAGE_HEADER,
   decodeKeyOrigin,
   encodeIngestOrigin,
   INGEST_ORIGIN_HEADER,
@@ -68,6 +69,8 @@ t.test('key origin: an output is its pipeline\'s, an ingested event its way in\'
   // host) only narrows the pipeline's namespace, so a chained pipeline keeps two origins apart
   t.equal(decodeKeyOrigin(reader({ ...encodeEmittedBy('relay'), [INGEST_ORIGIN_HEADER]: 'webhook:x:y' })), 'out:relay:webhook:x:y')
   t.equal(decodeKeyOrigin(reader({ ...encodeEmittedBy('relay'), [INGEST_ORIGIN_HEADER]: 'client' })), 'out:relay', "a client's output keeps the namespace it had")
+  t.equal(decodeKeyOrigin(reader({ ...encodeEmittedBy('relay'), [ADDITIVE_STAGE_HEADER]: 'shadow' })), 'emit:relay:shadow', "an additive stage's emission is never keyed as the pipeline's approved output")
+  t.equal(decodeKeyOrigin(reader({ ...encodeEmittedBy('relay'), [ADDITIVE_STAGE_HEADER]: 'shadow', [INGEST_ORIGIN_HEADER]: 'webhook:x:y' })), 'emit:relay:shadow:webhook:x:y')
   const dead = reader({ ...encodeDeadLetter({ pipeline: 'p', stage: 's', error: 'e', attempts: 1, originalSubject: 'omni.evt.a.b.v1', originalSeq: 1, failedAt: 'now' }), ...carriedKeyOrigin(reader(encodeIngestOrigin('webhook:e:i'))) })
   t.same(carriedKeyOrigin(dead), { [INGEST_ORIGIN_HEADER]: 'webhook:e:i' }, 'a dead letter carries the origin to its redrive')
 })
