@@ -160,6 +160,8 @@ export function pluginCartridge(opts: PluginCartridgeOptions): Cartridge<Record<
     // a plugin's behaviour is fixed by its signed code; a pipeline cannot configure it
     configSchema: Type.Object({}, { additionalProperties: false }),
     create: () => createPluginStage(opts),
+    // what its capabilities let it publish to: validation follows these for loops through other pipelines
+    emitsTo: () => opts.emit,
     plugin: {
       additive: opts.additive,
       admits: (event: Envelope) =>

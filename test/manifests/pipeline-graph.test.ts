@@ -1,5 +1,8 @@
 import t, { type Test } from 'tap'
 import { loadManifests } from '../../src/manifests/load.ts'
+import { pluginCartridge } from '../../src/pipeline/plugin-stage.ts'
+import type { Cartridge } from '../../src/pipeline/stage.ts'
+import type { CartridgeLookup } from '../../src/pipeline/stage-builder.ts'
 import { testLookup, writeManifests } from '../fixtures/manifests.ts'
 
 // Validation refuses what would silently drop or multiply messages at run time: catalog fan-out
@@ -22,9 +25,9 @@ name: ${name}
 sources: [${sources}]
 ${rest}`
 
-async function problemsOf(t: Test, files: Record<string, string>) {
+async function problemsOf(t: Test, files: Record<string, string>, lookup: CartridgeLookup = testLookup) {
   const dir = await writeManifests(t, { 'catalog.yaml': CATALOG, ...files })
-  const loaded = await loadManifests(dir, testLookup)
+  const loaded = await loadManifests(dir, lookup)
   // locations relative to the temp folder, as the user would read them in their own
   return loaded.problems.map((p) => ({ where: p.where.slice(p.where.lastIndexOf('/') + 1), message: p.message }))
 }
@@ -67,4 +70,19 @@ outputs: []
     'a.yaml': pipeline('a', 'omni.evt.test.note-created.v1', 'stages: []\noutputs:\n  - subject: omni.evt.test.seen.v1\n'),
     'b.yaml': pipeline('b', 'omni.evt.test.seen.v1', 'stages: []\noutputs:\n  - subject: omni.evt.test.done.v1\n'),
   }), [], 'a chain without a way back is fine')
+})
+
+t.test('a loop through what a plugin may emit is refused: its approved emit subjects are followed', async (t) => {
+  const echo = pluginCartridge({
+    plugin: 'acme.echo',
+    description: 'emits onto omni.evt.test.>',
+    additive: false,
+    tenants: ['*'],
+    emit: ['omni.evt.test.>'],
+    instance: () => Promise.reject(new Error('never run by validation')),
+  }) as Cartridge
+  const lookup: CartridgeLookup = (id) => (id === echo.id ? echo : testLookup(id))
+  t.match(await problemsOf(t, {
+    'a.yaml': pipeline('a', 'omni.evt.test.note-created.v1', "stages:\n  - { id: echo, uses: 'plugin:acme.echo' }\noutputs: []\n"),
+  }, lookup), [{ where: 'a.yaml:5:23', message: /stages\[0\]\.uses: loop: pipeline "a" publishes omni\.evt\.test\.> \(stage echo \(plugin:acme\.echo\)\), which pipeline "a" consumes again/ }])
 })
