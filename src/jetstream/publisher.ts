@@ -6,7 +6,7 @@ import type { AckPublisher, PubAck, PublishOptions } from './publisher-types.ts'
 export type { AckPublisher, PubAck, PublishOptions } from './publisher-types.ts'
 
 export interface PublisherOptions {
-  /** How long to wait for each ack before rejecting with OMNI_ERR_PUBLISH_FAILED; default 5000. */
+  /** How long to wait for each ack before rejecting with OMNI_ERR_PUBLISH_FAILED; default DEFAULT_PUBLISH_TIMEOUT_MS. */
   timeoutMs?: number
   /** Most publishes awaiting an ack at once; further calls wait for room; default 4096. */
   maxInFlight?: number
@@ -69,6 +69,9 @@ const STREAM_FULL = /^maximum (bytes|messages|messages per subject) exceeded/
 const JS_INSUFFICIENT_RESOURCES = 10023
 /** Room comes back as consumers catch up and old data ages out, or when an operator acts: not within a second. */
 export const STREAM_FULL_RETRY_AFTER_S = 30
+
+/** How long a publish waits for its PubAck unless told otherwise. */
+export const DEFAULT_PUBLISH_TIMEOUT_MS = 5_000
 
 class JetStreamPublisher implements Publisher {
   readonly #nc: NatsConnection
@@ -316,7 +319,7 @@ function settle(entry: PendingAck, m: Msg): void {
 
 /** Creates a publisher with one wildcard reply subscription on `nc`. */
 export function createPublisher(nc: NatsConnection, opts: PublisherOptions = {}): Publisher {
-  const timeoutMs = opts.timeoutMs ?? 5000
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS
   const maxInFlight = opts.maxInFlight ?? 4096
   const problems = []
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1) problems.push({ where: 'timeoutMs', message: 'must be a positive integer' })

@@ -102,11 +102,11 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
     const js = jetstream(nc)
     // an operator's settings on existing streams are kept; each difference is said once
     for (const warning of await ensureStreams(jsm, { ...config.streams, mode: 'upsert' })) logger.warn(warning)
-    const window = config.streams.duplicateWindowMs
-    if (window !== undefined && window < 2 * MAX_SIGNATURE_AGE_S * 1000) {
-      logger.warn(`the duplicate window (${window} ms) is shorter than twice the accepted age of a signed webhook timestamp (${MAX_SIGNATURE_AGE_S} s): a replayed signed delivery may be stored again`)
-    }
-    const shortWindow = await duplicateWindowWarning(jsm, config.worker.ackWaitMs ?? DEFAULT_ACK_WAIT_MS)
+    // read from the stream itself: one made by an earlier version keeps its 2 min window
+    const shortWindow = await duplicateWindowWarning(jsm, config.worker.ackWaitMs ?? DEFAULT_ACK_WAIT_MS, {
+      ms: 2 * MAX_SIGNATURE_AGE_S * 1000,
+      why: `twice the accepted age of a signed webhook timestamp (${MAX_SIGNATURE_AGE_S} s), so a replayed signed delivery may be stored again`,
+    })
     if (shortWindow) logger.warn(shortWindow)
     const publisher = createPublisher(nc)
     stack.defer(() => publisher.close())

@@ -12,24 +12,31 @@
 // So the window must exceed both. The default (10 min) does, with ack_wait at its default 30 s,
 // leaving about 9.5 min for a node that died to be running again.
 import type { JetStreamManager } from '@nats-io/jetstream'
+import { DEFAULT_PUBLISH_TIMEOUT_MS } from '../jetstream/publisher.ts'
 import { EVENTS_STREAM } from '../jetstream/topology.ts'
 import { MARK_AFTER_MS, OUTPUTS_RETRY_MAX_MS } from './worker.ts'
 
-/** How long the publisher waits for one PubAck (src/jetstream/publisher.ts). */
-const PUBLISH_TIMEOUT_MS = 5_000
 
 /** The shortest duplicate window under which a redelivery cannot store an output twice. */
 export function requiredDuplicateWindowMs(ackWaitMs: number): number {
-  return Math.max(ackWaitMs + 2 * MARK_AFTER_MS + PUBLISH_TIMEOUT_MS, OUTPUTS_RETRY_MAX_MS)
+  return Math.max(ackWaitMs + 2 * MARK_AFTER_MS + DEFAULT_PUBLISH_TIMEOUT_MS, OUTPUTS_RETRY_MAX_MS)
+}
+
+/** Another lower bound on the window, from a layer above this one, and what falls short of it. */
+export interface WindowRequirement {
+  readonly ms: number
+  readonly why: string
 }
 
 /**
  * Says why, when the events stream's duplicate window (as set on the server: an operator's
- * value counts) is too short for the workers' ack_wait; undefined when it is long enough.
+ * value counts, and a stream made by an earlier version keeps its own) is too short for the
+ * workers' ack_wait or for `also`; undefined when it is long enough for both.
  */
-export async function duplicateWindowWarning(jsm: JetStreamManager, ackWaitMs: number): Promise<string | undefined> {
+export async function duplicateWindowWarning(jsm: JetStreamManager, ackWaitMs: number, also?: WindowRequirement): Promise<string | undefined> {
   const windowMs = (await jsm.streams.info(EVENTS_STREAM)).config.duplicate_window / 1_000_000
   const required = requiredDuplicateWindowMs(ackWaitMs)
+  if (also && windowMs < also.ms) return `stream ${EVENTS_STREAM} has a duplicate window of ${windowMs} ms, shorter than ${also.ms} ms: ${also.why}. Raise streams.duplicateWindowMs, or the stream's duplicate_window`
   if (windowMs >= required) return undefined
   return `stream ${EVENTS_STREAM} has a duplicate window of ${windowMs} ms, shorter than the ${required} ms (ack_wait ${ackWaitMs} ms + ${2 * MARK_AFTER_MS} ms + one publish timeout) within which a worker that dies after publishing an output is redelivered: such an output could be stored twice. Raise streams.duplicateWindowMs or lower worker.ackWaitMs`
 }

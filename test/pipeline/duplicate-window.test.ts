@@ -15,6 +15,11 @@ t.test('the default duplicate window covers a redelivery after a crash; a shorte
   t.equal(await duplicateWindowWarning(jsm, 30_000), undefined, 'nothing to say with the defaults')
   await ensureStreams(jsm, { mode: 'upsert', duplicateWindowMs: 20_000 })
   t.match(await duplicateWindowWarning(jsm, 30_000), /duplicate window of 20000 ms, shorter than the 37000 ms .* could be stored twice/, 'a 20 s window under a 30 s ack_wait is named')
+  // a stream an earlier version made keeps its 2 min window: the replay bound is read from the stream, not the options
+  await ensureStreams(jsm, { mode: 'upsert', duplicateWindowMs: 120_000 })
+  const replay = { ms: 600_000, why: 'twice the accepted age of a signed webhook timestamp' }
+  t.match(await duplicateWindowWarning(jsm, 30_000, replay), /duplicate window of 120000 ms, shorter than 600000 ms: twice the accepted age of a signed webhook timestamp/)
+  t.equal(await duplicateWindowWarning(jsm, 30_000), undefined, 'which the redelivery bound alone does not ask for')
 })
 
 t.test('outputs that failed to publish are retried inside the duplicate window, whatever the backoff', async (t) => {
