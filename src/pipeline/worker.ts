@@ -184,13 +184,9 @@ class PipelineWorkerImpl implements PipelineWorker {
     } catch (err) {
       return this.#fail(m, pipeline, 'decode', describeError(err), true)
     }
-    // Only a pipeline's own outputs skip the catalog: whatever else is on the stream may come
-    // from a producer on NATS that never went through the ingest checks.
-    if (!decodeEmittedBy(m.headers)) {
-      const refused = catalogRefusal(this.#opts.catalog().get(event.type), event)
-      if (refused !== undefined) return this.#fail(m, pipeline, CATALOG_STAGE, refused, true)
-    }
-    // only a redelivery can find a mark: a first delivery skips the look-up
+    // only a redelivery can find a mark: a first delivery skips the look-up. A marked event
+    // already passed the catalog and published its outputs: it is settled as marked, even if
+    // the catalog changed since (its rows must still be written)
     const marks = this.#opts.marks
     if (marks && this.#opts.outcomes && m.info.deliveryCount > 1) {
       return marks.get(pipeline.name, m.info.streamSequence).then((mark) => (mark ? this.#settleMarked(m, pipeline, event, mark as SettledMark<StageOutcome>, keepAlive) : this.#run(m, pipeline, event, keepAlive)))
@@ -199,6 +195,12 @@ class PipelineWorkerImpl implements PipelineWorker {
   }
 
   #run(m: JsMsg, pipeline: CompiledPipeline, event: Envelope, keepAlive: KeepAlive): Promise<void> {
+    // Only a pipeline's own outputs skip the catalog: whatever else is on the stream may come
+    // from a producer on NATS that never went through the ingest checks.
+    if (!decodeEmittedBy(m.headers)) {
+      const refused = catalogRefusal(this.#opts.catalog().get(event.type), event)
+      if (refused !== undefined) return this.#fail(m, pipeline, CATALOG_STAGE, refused, true)
+    }
     const catalog = this.#opts.catalog()
     const outcome = executePipeline(pipeline, event, {
       catalog,
