@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import { deriveIdempotencyKey, type CatalogEntry, type EventCatalog } from '../catalog/catalog.ts'
-import { widerThan, type Envelope } from '../envelope/schema.ts'
+import type { Envelope } from '../envelope/schema.ts'
 import { envelopeProblems } from '../envelope/validate.ts'
 import { omniError, type Problem } from '../errors/mod.ts'
 import { DEFAULT_MAX_MSG_SIZE } from '../jetstream/topology.ts'
+import { catalogProblems } from '../pipeline/admission.ts'
 
 /** What a producer hands in: the type and data at least; the rest is filled from the catalog. */
 export type EventInput = Partial<Envelope> & { type: string; data: Record<string, unknown> }
@@ -60,9 +61,7 @@ export function prepareEvent(catalog: EventCatalog, input: EventInput, opts: Pre
   } as Envelope
   // a key that could not be derived is already reported by the fields it needs
   const envelope = envelopeProblems(event).filter((p) => key !== undefined || p.where !== '$.idempotencykey')
-  problems.push(...envelope, ...entry.dataProblems(event.data))
-  // the catalog sets how far a type may travel; a producer may narrow it, never widen it
-  if (widerThan(event.visibility, entry.visibility)) problems.push({ where: '$.visibility', message: `may be at most "${entry.visibility}" for ${entry.type} (the catalog's visibility); a producer may narrow it, not widen it` })
+  problems.push(...envelope, ...catalogProblems(entry, event))
   if (problems.length > 0) throw omniError('OMNI_ERR_EVENT_INVALID', `invalid ${input.type} event`, { problems, permanent: true })
   // Buffer.from is a native fast path; TextEncoder.encode was a tenth of the worker's profile
   const bytes = Buffer.from(JSON.stringify(event))

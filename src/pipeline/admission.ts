@@ -15,7 +15,18 @@ export interface AdmissionEntry {
  */
 export function catalogRefusal(entry: AdmissionEntry | undefined, event: Envelope): string | undefined {
   if (!entry) return `event type "${event.type}" is not in the catalog`
-  const problems = entry.dataProblems(event.data).map((p) => `${p.where}: ${p.message}`)
-  if (widerThan(event.visibility, entry.visibility)) problems.push(`$.visibility: may be at most "${entry.visibility}" for ${event.type} (the catalog's visibility)`)
+  const problems = catalogProblems(entry, event).map((p) => `${p.where}: ${p.message}`)
   return problems.length > 0 ? `invalid ${event.type} event: ${problems.join('; ')}` : undefined
+}
+
+/**
+ * What the catalog entry of an event's type refuses in it: its data (the type's schema) and a
+ * visibility wider than the type's. The one check behind HTTP ingest, a producer on NATS and
+ * what stages emit.
+ */
+export function catalogProblems(entry: AdmissionEntry, event: Envelope): { where: string; message: string }[] {
+  const problems = [...entry.dataProblems(event.data)]
+  // the catalog sets how far a type may travel; a producer may narrow it, never widen it
+  if (widerThan(event.visibility, entry.visibility)) problems.push({ where: '$.visibility', message: `may be at most "${entry.visibility}" for ${event.type} (the catalog's visibility); a producer may narrow it, not widen it` })
+  return problems
 }

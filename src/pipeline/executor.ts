@@ -1,10 +1,10 @@
 import type { Emission, StageContext, StageFn, StageResult, StageServices } from './stage.ts'
-import { widerThan, type Envelope } from '../envelope/schema.ts'
+import type { Envelope } from '../envelope/schema.ts'
 import { isOmniError, omniError } from '../errors/mod.ts'
 import { evaluateCondition } from './cel.ts'
 import type { CompiledPipeline, CompiledStage } from './compile.ts'
 import { CLIENT_ORIGIN } from '../wire/mod.ts'
-import type { AdmissionEntry } from './admission.ts'
+import { catalogProblems, type AdmissionEntry } from './admission.ts'
 import { StageTimer } from './stage-timer.ts'
 
 /** What happened to one stage: for logs, metrics and the outcome sink (ClickHouse). */
@@ -132,8 +132,7 @@ function undeclaredEmission(emit: readonly Emission[], catalog: FanoutCatalog): 
   for (const e of emit) {
     const entry = catalog.get(e.event.type)
     if (!entry) return `an event of type "${e.event.type}" on ${e.subject}, which the catalog does not declare`
-    const problems = entry.dataProblems(e.event.data).map((p) => `${p.where}: ${p.message}`)
-    if (widerThan(e.event.visibility, entry.visibility)) problems.push(`$.visibility: may be at most "${entry.visibility}" for ${e.event.type} (the catalog's visibility)`)
+    const problems = catalogProblems(entry, e.event).map((p) => `${p.where}: ${p.message}`)
     if (problems.length > 0) return `an invalid ${e.event.type} event on ${e.subject}: ${problems.join('; ')}`
   }
   return undefined
