@@ -4,14 +4,13 @@ import { ConfigProblem, type Cartridge } from '../pipeline/stage.ts'
 import { describeError, isOmniError, omniError, type OmniError, type OmniErrorCode } from '../errors/mod.ts'
 import type { Logger } from '../observability/logger.ts'
 import type { CompiledPipeline } from '../pipeline/compile.ts'
-import { pluginCartridge } from '../pipeline/plugin-stage.ts'
+import { pluginCartridge, pluginIdOf } from '../pipeline/plugin-stage.ts'
 import type { CartridgeLookup } from '../pipeline/stage-builder.ts'
 import { isAdditiveTier, loadTrustStore, pluginCode, verifyPlugin, type Approvals, type HighWaterMarks, type TrustStore, type VerifiedPlugin } from '../plugins/mod.ts'
 import type { PluginInstance } from '../sandbox/types.ts'
 import { Lifecycle } from '../util/lifecycle.ts'
 import { createSandboxes, type Sandboxes } from './sandboxes.ts'
 
-export const PLUGIN_PREFIX = 'plugin:'
 
 export interface PluginHostOptions {
   /** installed plugins, one verified bundle per folder `<dir>/<id>/` */
@@ -159,7 +158,10 @@ class PluginHostImpl extends Lifecycle implements PluginHost {
   }
 
   lookup(base: CartridgeLookup): CartridgeLookup {
-    return (id) => (id.startsWith(PLUGIN_PREFIX) ? this.#cartridge(id.slice(PLUGIN_PREFIX.length)) : base(id))
+    return (id) => {
+      const plugin = pluginIdOf(id)
+      return plugin === undefined ? base(id) : this.#cartridge(plugin)
+    }
   }
 
   #cartridge(id: string): Cartridge {
@@ -211,8 +213,9 @@ class PluginHostImpl extends Lifecycle implements PluginHost {
     const used = new Map<string, VerifiedPlugin>()
     for (const p of pipelines) {
       for (const stage of p.levels.flat()) {
-        if (!stage.uses.startsWith(PLUGIN_PREFIX)) continue
-        const scanned = this.#scanned.get(stage.uses.slice(PLUGIN_PREFIX.length))
+        const id = pluginIdOf(stage.uses)
+        if (id === undefined) continue
+        const scanned = this.#scanned.get(id)
         if (scanned?.type === 'verified') used.set(`${scanned.plugin.manifest.id}@${scanned.plugin.digest}`, scanned.plugin)
       }
     }

@@ -149,11 +149,17 @@ export interface PluginCartridgeOptions extends PluginStageOptions {
   readonly tenants: readonly string[]
 }
 
+/** The stage type prefix of plugins: a pipeline uses plugin `acme.x` as `plugin:acme.x`. */
+export const PLUGIN_PREFIX = 'plugin:'
+
+/** The plugin id a stage type names; undefined for a built-in cartridge. */
+export const pluginIdOf = (uses: string): string | undefined => (uses.startsWith(PLUGIN_PREFIX) ? uses.slice(PLUGIN_PREFIX.length) : undefined)
+
 /** The stage type `plugin:<id>` that pipelines use, for one verified and approved plugin. */
 export function pluginCartridge(opts: PluginCartridgeOptions): Cartridge<Record<string, never>> {
   const anyTenant = opts.tenants.includes('*')
   return {
-    id: `plugin:${opts.plugin}`,
+    id: `${PLUGIN_PREFIX}${opts.plugin}`,
     title: `Plugin ${opts.plugin}`,
     description: opts.description,
     phase: 'meta',

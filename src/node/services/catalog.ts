@@ -4,6 +4,7 @@ import type { ClickHouse } from '../../clickhouse/client.ts'
 import { observedCatalog, type ObservedCatalog } from '../../clickhouse/observed.ts'
 import type { ObservedScope } from '../../clickhouse/query-schema.ts'
 import type { CompiledPipeline } from '../../pipeline/compile.ts'
+import { PLUGIN_PREFIX } from '../../pipeline/plugin-stage.ts'
 import type { TenantScope } from '../../envelope/tenants.ts'
 import type { PluginStatus } from '../plugin-host.ts'
 import { requireClickHouse } from './events.ts'
@@ -55,6 +56,6 @@ export function createCatalogService(deps: CatalogDeps): CatalogService {
       const found = await observedCatalog(requireClickHouse(deps.clickhouse()), scope, deps.pipelines(), deps.catalog().entries, tenants)
       return { declared: declared(), ...found }
     },
-    actions: () => ({ cartridges: cartridgeListing(), plugins: deps.plugins().map((p) => ({ uses: `plugin:${p.id}`, ...p })) }),
+    actions: () => ({ cartridges: cartridgeListing(), plugins: deps.plugins().map((p) => ({ uses: `${PLUGIN_PREFIX}${p.id}`, ...p })) }),
   }
 }

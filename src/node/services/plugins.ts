@@ -28,6 +28,7 @@ import {
   type VerifiedPlugin,
 } from '../../plugins/mod.ts'
 import type { CompiledPipeline } from '../../pipeline/compile.ts'
+import { pluginIdOf } from '../../pipeline/plugin-stage.ts'
 import { serialized } from '../../util/serial.ts'
 import type { PluginHostOptions, PluginStatus } from '../plugin-host.ts'
 import type * as C from './plugin-contracts.ts'
@@ -36,8 +37,6 @@ import { futureOrRefuse, installedDir, isInstalled, pluginScope, pluginSummary, 
 
 type ListAnswer = Static<typeof C.ListResponse>
 
-// plugin-host.ts's PLUGIN_PREFIX, not imported: that module loads the sandboxes, which a CLI command never needs
-const PLUGIN_PREFIX = 'plugin:'
 
 /** A plugin to review or approve: an installed plugin's id, or a plugin folder on this host (the CLI's). */
 export type PluginTarget = string | { readonly dir: string }
@@ -266,7 +265,7 @@ export function createPluginService(deps: PluginServiceDeps): PluginService {
 export function stagesUsing(pipelines: readonly CompiledPipeline[], ids: ReadonlySet<string>): AffectedStage[] {
   return pipelines.flatMap((p) =>
     p.levels.flat().flatMap((stage) => {
-      const plugin = stage.uses.startsWith(PLUGIN_PREFIX) ? stage.uses.slice(PLUGIN_PREFIX.length) : undefined
+      const plugin = pluginIdOf(stage.uses)
       return plugin !== undefined && ids.has(plugin) ? [{ pipeline: p.name, stage: stage.id, plugin, additive: stage.additive }] : []
     }),
   )

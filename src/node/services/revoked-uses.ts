@@ -1,10 +1,8 @@
 import { loadManifests } from '../../manifests/load.ts'
-import { pluginCartridge } from '../../pipeline/plugin-stage.ts'
+import { pluginCartridge, pluginIdOf } from '../../pipeline/plugin-stage.ts'
 import type { Cartridge } from '../../pipeline/stage.ts'
 import type { CartridgeLookup } from '../../pipeline/stage-builder.ts'
 import { stagesUsing, type AffectedStage, type PluginService } from './plugins.ts'
-
-const PLUGIN_PREFIX = 'plugin:'
 
 /**
  * For a process beside the node (the CLI), which cannot reload it: the stages of the pipelines in
@@ -18,7 +16,7 @@ export async function revokedUses(plugins: PluginService, manifests: string, bas
   if (revoked.size === 0) return []
   // the revoked plugins stand in as stages that are never run: only which stage uses which is read
   const lookup: CartridgeLookup = (id) => {
-    const plugin = id.startsWith(PLUGIN_PREFIX) ? id.slice(PLUGIN_PREFIX.length) : undefined
+    const plugin = pluginIdOf(id)
     if (plugin === undefined || !revoked.has(plugin)) return base(id)
     const never = () => Promise.reject(new Error(`plugin ${plugin} is revoked`))
     return pluginCartridge({ plugin, description: `revoked plugin ${plugin}`, additive: revoked.get(plugin) ?? false, tenants: ['*'], emit: [], instance: never }) as Cartridge
