@@ -106,7 +106,9 @@ export function createFailureIsolator(): FailureIsolator {
         done(i, failure(kind, `${message} (not run alone: the plugin failed as a whole on each of its last ${failing} calls of one event)`))
       const fresh: number[] = []
       const solo: number[] = []
-      inputs.forEach((input, i) => (suspects.has(eventKey(input)) ? solo : fresh).push(i))
+      // no event found at fault lately (the usual case): no key to compute per event
+      if (suspects.size === 0) for (let i = 0; i < inputs.length; i++) fresh.push(i)
+      else inputs.forEach((input, i) => (suspects.has(eventKey(input)) ? solo : fresh).push(i))
       // failing on every event: one event alone first (the probe), not a batch call that would
       // fail too; and between probes, nothing
       if (fresh.length > 0 && shedding()) {
