@@ -56,15 +56,15 @@ export interface NodeOptions {
   /** signed plugins pipelines may use as `plugin:<id>`; absent means none can be used */
   readonly plugins?: PluginHostOptions
   /**
-   * Test seam, for fault injection only: called right before an event is acknowledged, once
-   * everything it produced is durable (by pipeline name, or `recorder`); a throw leaves it
-   * unacknowledged.
-   */
-  /**
    * The data folder this node owns (its nats-server store, embedded ClickHouse, sandboxes),
    * locked by the caller before it touched anything there; released last when the node closes.
    */
   readonly dataLock?: DataLock
+  /**
+   * Test seam, for fault injection only: called right before an event is acknowledged, once
+   * everything it produced is durable (by pipeline name, or `recorder`); a throw leaves it
+   * unacknowledged.
+   */
   readonly faults?: { readonly beforeAck?: (consumer: string, seq: number, attempt: number) => void }
 }
 
