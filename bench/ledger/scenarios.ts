@@ -2,7 +2,10 @@
 // the runner reconciles the ledger afterwards, so no scenario judges itself.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { RECORDER } from '../../src/clickhouse/recorder.ts'
+import { markerKey } from '../../src/cartridges/guard/dedup.ts'
 import { EVENTS_STREAM } from '../../src/jetstream/topology.ts'
+import { WATCH_SETTLE_MS } from '../../src/node/services/pipelines.ts'
+import { additiveMsgId, CLIENT_ORIGIN, deadLetterMsgId, ingestMsgId, outputMsgId, redriveMsgId } from '../../src/wire/mod.ts'
 import { sleep, type ScenarioContext } from './context.ts'
 import { CRASH_CODE, CRASH_ON_POISON_CODE, PASS_CODE } from './plugins.ts'
 import { OUTPUT, PIPELINE, SOURCE } from './reconcile.ts'
@@ -33,9 +36,6 @@ outputs:
   - subject: ${OUTPUT}
 `
 }
-
-/** how long the platform's manifest watcher lets files settle before it reloads */
-const RELOAD_SETTLE_MS = 250
 
 const third = (ctx: ScenarioContext) => Math.max(1, Math.floor(ctx.events / 3))
 
@@ -151,9 +151,13 @@ export const SCENARIOS: readonly LedgerScenario[] = [
         at: async (i) => {
           if (i !== third(ctx)) return
           // a changed error policy makes the reload replace the pipeline's worker
-          writeFileSync(file, readFileSync(file, 'utf8').replace('backoff: [50ms]', 'backoff: [60ms]'))
-          // the watcher waits 250 ms for the files to settle, then reloads: SIGTERM lands in it
-          await sleep(RELOAD_SETTLE_MS)
+          const before = readFileSync(file, 'utf8')
+          const after = before.replace('backoff: [50ms]', 'backoff: [60ms]')
+          // an unchanged file would reload nothing, and the scenario would test a plain SIGTERM
+          if (after === before) throw new Error(`scenario 9 needs "backoff: [50ms]" in ${file} to change it`)
+          writeFileSync(file, after)
+          // the watcher lets the files settle, then reloads: SIGTERM lands in it
+          await sleep(WATCH_SETTLE_MS)
           first.kill('SIGTERM')
           const how = await first.exited
           ctx.note(`platform exited by ${how}, ${/pipelines reloaded/.test(first.stderr()) ? 'after the reload finished' : 'before the reload finished'}`)
@@ -193,14 +197,19 @@ export const SCENARIOS: readonly LedgerScenario[] = [
     async run(ctx) {
       await ctx.platform().ready
       const key = (n: number) => `ledger.tick.v1:${ctx.run}|${n}`
-      // each forged event is its own event (n + 1,000,000) with a key shaped like an internal id
+      // the ledger's events are the default tenant's
+      const TENANT = 'default'
+      // each forged event is its own event (n + 1,000,000) whose key is, letter for letter, an id
+      // the platform gives a real message (built with its own helpers, so a change of format is
+      // followed), or the output id of the days before namespaces
       const forge = [
         (n: number) => `${key(n)}@${PIPELINE}@${OUTPUT}`,
-        (n: number) => `out:${key(n)}@${PIPELINE}@${OUTPUT}`,
-        (n: number) => `in:${key(n + 1)}`,
-        (n: number) => `redrive:${PIPELINE}:${n}`,
-        (n: number) => `dlq:${PIPELINE}:${n}`,
-        (n: number) => `emit:${PIPELINE}:check:${key(n)}@${OUTPUT}`,
+        (n: number) => outputMsgId(TENANT, key(n), PIPELINE, OUTPUT),
+        (n: number) => ingestMsgId(TENANT, key(n + 1)),
+        (n: number) => redriveMsgId(PIPELINE, n),
+        (n: number) => deadLetterMsgId(PIPELINE, n),
+        (n: number) => additiveMsgId(PIPELINE, 'check', TENANT, key(n), OUTPUT),
+        (n: number) => markerKey(PIPELINE, CLIENT_ORIGIN, TENANT, key(n + 1)),
       ]
       const forged: Promise<boolean>[] = []
       await ctx.flow(0, ctx.events, {

@@ -59,7 +59,8 @@ export interface PipelineServiceDeps {
 }
 
 /** Editors write files in several steps; a reload waits for the burst to settle. */
-const SETTLE_MS = 250
+/** How long the watcher lets a burst of file changes settle before it reloads. */
+export const WATCH_SETTLE_MS = 250
 
 export function createPipelineService(deps: PipelineServiceDeps): PipelineService {
   const { config, runner, status } = deps
@@ -145,7 +146,7 @@ export function createPipelineService(deps: PipelineServiceDeps): PipelineServic
         timer = setTimeout(() => {
           if (!deps.isRunning() || closed) return
           held(reloadHeld).catch((err: unknown) => logger.error({ err }, 'reload failed'))
-        }, SETTLE_MS)
+        }, WATCH_SETTLE_MS)
         timer.unref()
       })
       // a folder that disappears or an exhausted inotify limit ends watching, not the process
