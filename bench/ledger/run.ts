@@ -7,7 +7,7 @@ import { reconcile, type LedgerCounts } from './reconcile.ts'
 import { SCENARIOS } from './scenarios.ts'
 
 export const DEFAULT_LEDGER_EVENTS = 5000
-export const DEFAULT_DUPLICATE_WINDOW_MS = 5000
+export const DEFAULT_LEDGER_WINDOW_MS = 5000
 
 export interface LedgerOptions {
   /** scenario numbers to run (default all) */
@@ -48,7 +48,7 @@ export function selectScenarios(ids: readonly number[] | undefined): typeof SCEN
 export async function runLedger(opts: LedgerOptions = {}): Promise<LedgerLine[]> {
   const chosen = selectScenarios(opts.scenarios)
   const events = opts.events ?? DEFAULT_LEDGER_EVENTS
-  const window = opts.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS
+  const window = opts.duplicateWindowMs ?? DEFAULT_LEDGER_WINDOW_MS
   const ledger = new Ledger(opts.ledgerFile)
   const lines: LedgerLine[] = []
   for (const [i, s] of chosen.entries()) {

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { Command } from 'commander'
 import { formatLedgerTable } from '../../../bench/ledger/report.ts'
-import { DEFAULT_DUPLICATE_WINDOW_MS, DEFAULT_LEDGER_EVENTS, ledgerClean, runLedger, selectScenarios } from '../../../bench/ledger/run.ts'
+import { DEFAULT_LEDGER_WINDOW_MS, DEFAULT_LEDGER_EVENTS, ledgerClean, runLedger, selectScenarios } from '../../../bench/ledger/run.ts'
 import { SCENARIOS } from '../../../bench/ledger/scenarios.ts'
 import { RESULTS_DIR } from '../../../bench/run.ts'
 import { omniError } from '../../../src/errors/mod.ts'
@@ -28,7 +28,7 @@ export function registerLedger(verify: Command): void {
     )
     .option('--scenarios <list>', `comma-separated scenario numbers (default all): ${SCENARIOS.map((s) => `${s.id} ${s.title}`).join('; ')}`)
     .option('--events <n>', `events per scenario (default ${DEFAULT_LEDGER_EVENTS})`, parseIntOption('--events'))
-    .option('--duplicate-window <duration>', `the events stream's duplicate window for scenarios 4 and 5, which are defined by it, e.g. 5s (default ${DEFAULT_DUPLICATE_WINDOW_MS / 1000}s; the others keep the platform's default, 10 min)`)
+    .option('--duplicate-window <duration>', `the events stream's duplicate window for scenarios 4 and 5, which are defined by it, e.g. 5s (default ${DEFAULT_LEDGER_WINDOW_MS / 1000}s; the others keep the platform's default, 10 min)`)
     .option('--ledger <file>', 'the JSONL ledger of acknowledged events (default bench/results/ledger-<date>.jsonl)')
     .option('--json [file]', 'print the results as JSON (to the file if given) instead of the table')
     .addHelpText('after', '\nRuns only on this machine (loopback, temp folders); see docs/ledger.md for the columns and each scenario.')
