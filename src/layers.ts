@@ -21,6 +21,7 @@ export const LAYERS = [
   'plugins', // signed plugin bundles: manifests, trust, approvals, registry
   'clickhouse', // the ClickHouse sink: recorders, writers, queries
   'ingest', // validating and publishing events, archiving raw payloads
+  'mesh', // nodes joined through NATS leaf nodes: permissions, outboxes, inboxes, presence
   'manifests', // loading catalogs, pipelines and webhook sources from a folder
   'node', // the composition root: starts a node and offers its services
   'api', // the HTTP API

@@ -2,3 +2,4 @@ export { startNatsServer, type ManagedNatsServer, type NatsServerOptions } from 
 export { checkServerVersion } from './check.ts'
 export { loadOrCreateNatsCredentials, readNatsCredentials, type NatsCredentials } from './credentials.ts'
 export { MIN_NATS_VERSION, isSupportedVersion } from './version.ts'
+export type { LeafRemote, NatsPermissions, NatsUser, ServerTopology } from './topology-config.ts'

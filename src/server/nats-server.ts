@@ -9,6 +9,8 @@ export interface ManagedNatsServer {
   /** `nats://host:port` for clients. */
   readonly url: string
   readonly port: number
+  /** `http://127.0.0.1:port` of the monitoring endpoints (/varz, /leafz), when the options ask for them */
+  readonly monitorUrl: string | undefined
   /** The current process id; changes on restart. */
   readonly pid: number
   readonly storeDir: string
@@ -43,6 +45,9 @@ class ManagedNatsServerImpl implements ManagedNatsServer {
   }
   get port(): number {
     return this.#proc.port
+  }
+  get monitorUrl(): string | undefined {
+    return this.#proc.monitorPort === undefined ? undefined : `http://127.0.0.1:${this.#proc.monitorPort}`
   }
   get pid(): number {
     return this.#proc.pid

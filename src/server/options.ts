@@ -1,6 +1,7 @@
 import { isAbsolute, resolve } from 'node:path'
 import { omniError, type Problem } from '../errors/mod.ts'
 import type { NatsCredentials } from './credentials.ts'
+import { renderAuthorization, renderTopology, type ServerTopology } from './topology-config.ts'
 
 export interface NatsServerOptions {
   /** Interface to bind; default 127.0.0.1. */
@@ -24,6 +25,8 @@ export interface NatsServerOptions {
   stopTimeoutMs?: number
   /** When set, the server admits only this user: no anonymous client connects. */
   auth?: NatsCredentials
+  /** a JetStream domain, leaf nodes, more users, monitoring: what a mesh node needs (src/mesh builds it) */
+  topology?: ServerTopology
 }
 
 export interface ResolvedServerOptions {
@@ -38,6 +41,7 @@ export interface ResolvedServerOptions {
   readonly readyTimeoutMs: number
   readonly stopTimeoutMs: number
   readonly auth: NatsCredentials | undefined
+  readonly topology: ServerTopology | undefined
 }
 
 /**
@@ -76,6 +80,11 @@ export function resolveServerOptions(opts: NatsServerOptions): ResolvedServerOpt
   if (o.serverName !== undefined && !SERVER_NAME.test(o.serverName)) bad('serverName', 'may hold only letters, digits, _ . -')
   if (!isInt(o.readyTimeoutMs, 1, 600_000)) bad('readyTimeoutMs', 'must be a positive integer')
   if (!isInt(o.stopTimeoutMs, 1, 600_000)) bad('stopTimeoutMs', 'must be a positive integer')
+  const t = o.topology
+  if (t?.domain !== undefined && !SERVER_NAME.test(t.domain)) bad('topology.domain', 'may hold only letters, digits, _ . -')
+  if (t && (t.users?.length || t.platformPermissions) && o.auth === undefined) bad('topology.users', 'needs the platform user (auth) beside them')
+  if (t?.leafListen && !isInt(t.leafListen.port, 1, 65535)) bad('topology.leafListen.port', 'must be an integer from 1 to 65535 (nats-server does not report a port it picks for leaf nodes)')
+  if (t?.monitorPort !== undefined && !isInt(t.monitorPort, 0, 65535)) bad('topology.monitorPort', 'must be an integer from 0 to 65535')
   if (problems.length > 0) throw omniError('OMNI_ERR_CONFIG', 'invalid nats-server options', { problems })
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(p))
   return Object.freeze({
@@ -90,6 +99,7 @@ export function resolveServerOptions(opts: NatsServerOptions): ResolvedServerOpt
     readyTimeoutMs: o.readyTimeoutMs,
     stopTimeoutMs: o.stopTimeoutMs,
     auth: o.auth,
+    topology: o.topology,
   })
 }
 
@@ -108,10 +118,11 @@ export function renderConfig(o: ResolvedServerOptions, port: number): string {
   lines.push(`max_payload: ${o.maxPayload}`)
   if (o.logFile !== undefined) lines.push(`log_file: ${q(o.logFile)}`)
   // one user for the platform and its CLI; an anonymous client is refused
-  if (o.auth !== undefined) lines.push('authorization {', `  user: ${q(o.auth.user)}`, `  password: ${q(o.auth.password)}`, '}')
+  if (o.auth !== undefined) lines.push(...renderAuthorization(o.auth, o.topology))
   lines.push('jetstream {', `  store_dir: ${q(o.storeDir)}`)
   if (o.syncInterval !== undefined) lines.push(`  sync_interval: ${o.syncInterval}`)
-  lines.push('}', '')
+  if (o.topology?.domain !== undefined) lines.push(`  domain: ${q(o.topology.domain)}`)
+  lines.push('}', ...renderTopology(o.topology), '')
   return lines.join('\n')
 }
 

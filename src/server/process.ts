@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { connect } from '@nats-io/transport-node'
@@ -30,6 +30,8 @@ export interface ServerProcess {
   readonly child: ChildProcess
   readonly pid: number
   readonly port: number
+  /** the loopback monitoring port (/varz, /leafz), when the config asks for one */
+  readonly monitorPort: number | undefined
   /** Resolves once the process has exited and its output is closed; never rejects. */
   readonly exited: Promise<void>
   readonly hasExited: boolean
@@ -73,8 +75,8 @@ function portsFile(storeDir: string, pid: number): string {
   return join(storeDir, `nats-server_${pid}.ports`)
 }
 
-/** The client port from the ports file the server writes once it listens, or undefined. */
-async function readReadyPort(storeDir: string, pid: number): Promise<number | undefined> {
+/** The client (and monitoring) ports from the ports file the server writes once it listens, or undefined. */
+async function readReadyPorts(storeDir: string, pid: number): Promise<{ client: number; monitor: number | undefined } | undefined> {
   let text: string
   try {
     text = await readFile(portsFile(storeDir, pid), 'utf8')
@@ -82,8 +84,10 @@ async function readReadyPort(storeDir: string, pid: number): Promise<number | un
     return undefined
   }
   try {
-    const first = (JSON.parse(text) as { nats?: string[] }).nats?.[0]
-    return first === undefined ? undefined : Number(new URL(first).port)
+    const ports = JSON.parse(text) as { nats?: string[]; monitoring?: string[] }
+    const first = ports.nats?.[0]
+    const monitor = ports.monitoring?.[0]
+    return first === undefined ? undefined : { client: Number(new URL(first).port), monitor: monitor === undefined ? undefined : Number(new URL(monitor).port) }
   } catch {
     return undefined // written but not complete yet
   }
@@ -103,9 +107,13 @@ async function probe(url: string, auth: NatsCredentials | undefined): Promise<bo
 /** Writes the config, spawns nats-server and resolves once clients can connect. */
 export async function launch(binary: NatsBinary, o: ResolvedServerOptions, port: number): Promise<ServerProcess> {
   if (port !== 0) await assertPortFree(o.host, port)
+  // a taken leaf port would only show in the server's log; say it plainly instead
+  if (o.topology?.leafListen) await assertPortFree(o.topology.leafListen.host, o.topology.leafListen.port)
   await mkdir(o.storeDir, { recursive: true })
   const confPath = join(o.storeDir, 'nats-server.conf')
-  await writeFile(confPath, renderConfig(o, port))
+  // mode 0600: the config holds the platform's password and, on a mesh, every leaf's
+  await writeFile(confPath, renderConfig(o, port), { mode: 0o600 })
+  await chmod(confPath, 0o600) // a file from an earlier version keeps its mode otherwise
 
   const child = spawn(binary.path, ['-c', confPath], { stdio: ['ignore', 'pipe', 'pipe'] })
   track(child)
@@ -160,12 +168,13 @@ export async function launch(binary: NatsBinary, o: ResolvedServerOptions, port:
         `nats-server (${binary.path}) did not accept connections on ${shown} within ${o.readyTimeoutMs} ms; last log lines:\n${lines.join('\n')}`,
       )
     }
-    const ready = child.pid === undefined ? undefined : await readReadyPort(o.storeDir, child.pid)
-    if (ready !== undefined && (await probe(clientUrl(o.host, ready), o.auth))) {
+    const ready = child.pid === undefined ? undefined : await readReadyPorts(o.storeDir, child.pid)
+    if (ready !== undefined && (await probe(clientUrl(o.host, ready.client), o.auth))) {
       return {
         child,
         pid: child.pid as number,
-        port: ready,
+        port: ready.client,
+        monitorPort: ready.monitor,
         exited,
         get hasExited() {
           return hasExited

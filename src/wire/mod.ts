@@ -3,3 +3,4 @@
 export * from './subjects.ts'
 export * from './headers.ts'
 export * from './msg-ids.ts'
+export * from './mesh.ts'

@@ -1,0 +1,89 @@
+/**
+ * The mesh's names, written once: the streams every node keeps, the subjects events travel on
+ * between nodes, and the subjects a hub's permissions allow. docs/mesh.md draws them together.
+ *
+ * A node `N` of cluster `C` keeps, in its own JetStream domain `N`:
+ * - outboxes `MESH_CLUSTER` (`omni.mesh.cluster.C.N.>`) and `MESH_PUBLIC` (`omni.mesh.public.C.N.>`),
+ *   filled from its own events by visibility; a `local` event is never written to either;
+ * - one inbox `MESH_IN_<P>` per peer `P` it receives from, which sources P's outboxes across the
+ *   leaf link (JetStream stream sourcing, `$JS.P.API`), delivered on `mesh.dlv.<Cp>.P.<vis>.N`;
+ * - admitted copies of received events in its events stream, on `omni.rcv.<vis>.<Cp>.<P>.…`.
+ */
+
+export type MeshVisibility = 'cluster' | 'public'
+export const MESH_VISIBILITIES: readonly MeshVisibility[] = ['cluster', 'public']
+
+/** A node or cluster name: it becomes a subject token, a JetStream domain and part of a stream name. */
+export const MESH_NAME_PATTERN = '^[a-z][a-z0-9-]{0,31}$'
+export const MESH_NAME_RE = new RegExp(MESH_NAME_PATTERN)
+
+/** The outbox stream of one visibility: the same name on every node (each in its own domain). */
+export const meshOutboxStream = (vis: MeshVisibility) => (vis === 'cluster' ? 'MESH_CLUSTER' : 'MESH_PUBLIC')
+/** The inbox stream that sources one peer's outboxes: what is in it came over that peer's link. */
+export const meshInboxStream = (peer: string) => `MESH_IN_${peer}`
+export const MESH_INBOX_PREFIX = 'MESH_IN_'
+
+export const MESH_SUBJECT_PREFIX = 'omni.mesh'
+/** What an outbox captures: `omni.mesh.<vis>.<cluster>.<node>.>` */
+export const meshOutboxSubjects = (vis: MeshVisibility, cluster: string, node: string) => `${MESH_SUBJECT_PREFIX}.${vis}.${cluster}.${node}.>`
+
+/** Where the events stream keeps admitted received events: `omni.rcv.<vis>.<cluster>.<node>.<producer>.<event>.v<n>`. */
+export const RECEIVED_SUBJECT_PREFIX = 'omni.rcv'
+
+/** `omni.evt.ingest.message-received.v1` → its tail, `ingest.message-received.v1`. */
+const eventTail = (eventSubject: string) => eventSubject.split('.').slice(2).join('.')
+
+/** The subject an event of node/cluster takes in its outbox. */
+export function meshOutboxSubject(vis: MeshVisibility, cluster: string, node: string, eventSubject: string): string {
+  return `${MESH_SUBJECT_PREFIX}.${vis}.${cluster}.${node}.${eventTail(eventSubject)}`
+}
+
+/** The subject an admitted received event takes in the receiving node's events stream. */
+export function receivedSubject(vis: MeshVisibility, cluster: string, node: string, eventSubject: string): string {
+  return `${RECEIVED_SUBJECT_PREFIX}.${vis}.${cluster}.${node}.${eventTail(eventSubject)}`
+}
+
+/** The parts of an outbox or received subject; undefined when it is neither. */
+export interface MeshSubjectParts {
+  readonly vis: MeshVisibility
+  readonly cluster: string
+  readonly node: string
+  /** the event subject it carries, `omni.evt.<producer>.<event>.v<n>` */
+  readonly eventSubject: string
+}
+
+export function parseMeshSubject(subject: string): MeshSubjectParts | undefined {
+  const t = subject.split('.')
+  if (t.length !== 8 || t[0] !== 'omni' || (t[1] !== 'mesh' && t[1] !== 'rcv')) return undefined
+  const [, , vis, cluster, node, producer, event, version] = t as [string, string, string, string, string, string, string, string]
+  if ((vis !== 'cluster' && vis !== 'public') || !MESH_NAME_RE.test(cluster) || !MESH_NAME_RE.test(node)) return undefined
+  return { vis, cluster, node, eventSubject: `omni.evt.${producer}.${event}.${version}` }
+}
+
+/**
+ * The NATS filter for received events a pipeline source selects: a visibility (or any), a
+ * node (or any) and an event type (dots become dashes in the subject, as in eventSubject).
+ */
+export function receivedFilter(vis: MeshVisibility | '*', node: string | '*', type: string): string {
+  return `${RECEIVED_SUBJECT_PREFIX}.${vis}.*.${node}.*.${type.replace(/\./g, '-')}.*`
+}
+
+/** The subject a source node's consumer delivers one outbox to one receiving node on. */
+export const meshDeliverSubject = (sourceCluster: string, source: string, vis: MeshVisibility, receiver: string) => `mesh.dlv.${sourceCluster}.${source}.${vis}.${receiver}`
+export const MESH_DELIVER_PREFIX = 'mesh.dlv'
+
+/** Presence: every node says who it is on `mesh.hello.<cluster>.<node>` every few seconds. */
+export const meshHelloSubject = (cluster: string, node: string) => `mesh.hello.${cluster}.${node}`
+export const MESH_HELLO_ALL = 'mesh.hello.>'
+
+/** The JetStream API prefix of another node's domain. */
+export const meshApiPrefix = (node: string) => `$JS.${node}.API`
+
+/** The header JetStream sets on a sourced message: `<source name>[:<hash>] <seq> …`, written by the receiving server. */
+export const STREAM_SOURCE_HEADER = 'Nats-Stream-Source'
+
+/** The outbox a sourced message came from, read from the header the receiving server wrote; undefined when absent or foreign. */
+export function sourcedOutbox(header: string | undefined): MeshVisibility | undefined {
+  const name = header?.split(' ', 1)[0]?.split(':', 1)[0]
+  return name === 'MESH_CLUSTER' ? 'cluster' : name === 'MESH_PUBLIC' ? 'public' : undefined
+}
