@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox'
+import { MESH_NAME_PATTERN } from '../wire/mod.ts'
 
 /** Where an event may travel: its own node, its cluster, or every peer of the mesh. */
 export const VISIBILITIES = ['local', 'cluster', 'public'] as const
@@ -47,6 +48,8 @@ export const EnvelopeSchema = Type.Object(
     traceparent: Type.Optional(Type.String({ pattern: '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' })),
     // payload: where the raw provider payload is archived, when it is
     dataref: Type.Optional(Name),
+    // mesh: the node an event was received from, set by the receiving node only (src/mesh)
+    origin: Type.Optional(Type.String({ pattern: MESH_NAME_PATTERN, description: 'the mesh node this event was received from; set on receipt, never by a producer' })),
   },
   { additionalProperties: false },
 )

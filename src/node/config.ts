@@ -7,6 +7,7 @@ import type { NatsCredentials } from '../server/mod.ts'
 import type { Logger } from '../observability/logger.ts'
 import type { CartridgeLookup } from '../pipeline/stage-builder.ts'
 import type { DataLock } from './data-lock.ts'
+import type { MeshConfig } from '../mesh/config.ts'
 import type { PluginHostOptions } from './plugin-host.ts'
 
 /** Where the node's NATS is: a server by URL, or one the node starts and stops itself. */
@@ -60,6 +61,11 @@ export interface NodeOptions {
    * locked by the caller before it touched anything there; released last when the node closes.
    */
   readonly dataLock?: DataLock
+  /**
+   * How this node joins the mesh (src/mesh): its nats-server gets a JetStream domain, leaf-node
+   * settings and the hub's permissions, and the node exports and receives events by visibility
+   */
+  readonly mesh?: MeshConfig
   /**
    * Test seam, for fault injection only: called right before an event is acknowledged, once
    * everything it produced is durable (by pipeline name, or `recorder`); a throw leaves it

@@ -16,6 +16,9 @@ import { MAX_SIGNATURE_AGE_S } from '../webhooks/mod.ts'
 import { hasSlowMultiFilter } from '../server/version.ts'
 import { loadOrCreateNatsCredentials, startNatsServer, type ManagedNatsServer, type NatsCredentials } from '../server/mod.ts'
 import { compileNodeConfig, type NodeConfig, type NodeOptions } from './config.ts'
+import { startMesh, type MeshRuntime } from '../mesh/runtime.ts'
+import { meshServerTopology } from '../mesh/permissions.ts'
+import type { MeshConfig } from '../mesh/config.ts'
 import { createPluginHost } from './plugin-host.ts'
 import { registerStreamGauges } from './gauges.ts'
 import { Lifecycle } from '../util/lifecycle.ts'
@@ -87,7 +90,7 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
     const loaded = await loadManifestsOrThrow(config.manifests, lookup)
 
     const credentials = 'serve' in config.nats ? (config.nats.serve.credentialsFile ? await loadOrCreateNatsCredentials(config.nats.serve.credentialsFile) : undefined) : config.nats.credentials
-    const server = 'serve' in config.nats ? await startServer(config.nats.serve, credentials) : undefined
+    const server = 'serve' in config.nats ? await startServer(config.nats.serve, credentials, config.mesh) : undefined
     if (server) {
       stack.defer(() => server.close())
       // the node's own server gone for good: the connection would retry forever
@@ -138,6 +141,12 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
       })
       const opened = sink
       stack.defer(() => opened.close())
+    }
+    let mesh: MeshRuntime | undefined
+    if (config.mesh) {
+      mesh = await startMesh({ mesh: config.mesh, nc, js, jsm, publisher, catalog: () => catalog, logger, monitorUrl: server?.monitorUrl })
+      const started = mesh
+      stack.defer(() => started.close())
     }
     // the plugin service owns the approval and high-water buckets; the host checks against them
     const buckets = host ? { approvals: await openApprovals(js), marks: await openHighWaterMarks(js) } : undefined
@@ -210,10 +219,19 @@ async function drainWithin(nc: NatsConnection, ms: number): Promise<void> {
   if (outcome !== 'drained') await nc.close().catch(() => undefined)
 }
 
-async function startServer(serve: Extract<NodeConfig['nats'], { serve: unknown }>['serve'], auth: NatsCredentials | undefined): Promise<ManagedNatsServer> {
+async function startServer(serve: Extract<NodeConfig['nats'], { serve: unknown }>['serve'], auth: NatsCredentials | undefined, mesh: MeshConfig | undefined): Promise<ManagedNatsServer> {
   await mkdir(serve.storeDir, { recursive: true })
   if (serve.logFile) await mkdir(dirname(serve.logFile), { recursive: true })
-  return startNatsServer({ host: serve.host, port: serve.port, storeDir: serve.storeDir, syncInterval: serve.syncInterval, ...(serve.logFile ? { logFile: serve.logFile } : {}), ...(auth ? { auth } : {}) })
+  return startNatsServer({
+    host: serve.host,
+    port: serve.port,
+    storeDir: serve.storeDir,
+    syncInterval: serve.syncInterval,
+    ...(serve.logFile ? { logFile: serve.logFile } : {}),
+    ...(auth ? { auth } : {}),
+    // a mesh node's server: its own domain, the hub's permissions, the leaf link
+    ...(mesh ? { topology: meshServerTopology(mesh), serverName: mesh.node } : {}),
+  })
 }
 
 function warnOnSlowServer(nc: NatsConnection, config: NodeConfig): void {

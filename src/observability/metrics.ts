@@ -22,6 +22,21 @@ export const clickHouseMetrics = {
   }),
 }
 
+/**
+ * What the mesh reports (src/mesh): events and bytes crossing to and from peers by visibility,
+ * and received events refused, by why. Peer state and per-source lag are gauges read on scrape.
+ */
+export const meshMetrics = {
+  events: new Counter({ name: 'omni_mesh_events_total', help: 'Events sent to (out) or admitted from (in) the mesh, by visibility', labelNames: ['direction', 'visibility'], registers: [metricsRegistry] }),
+  bytes: new Counter({ name: 'omni_mesh_bytes_total', help: 'Bytes of events sent to (out) or admitted from (in) the mesh, by visibility', labelNames: ['direction', 'visibility'], registers: [metricsRegistry] }),
+  refused: new Counter({
+    name: 'omni_mesh_refused_total',
+    help: 'Received events refused, by peer and reason (forged-origin, visibility, catalog, quarantine, reject)',
+    labelNames: ['peer', 'reason'],
+    registers: [metricsRegistry],
+  }),
+}
+
 /** What pipeline workers report, fed from every settled event (see recordSettled). */
 export const pipelineMetrics = {
   events: new Counter({ name: 'omni_pipeline_events_total', help: 'Events a pipeline settled, by outcome (done, dropped, retry, dead-lettered)', labelNames: ['pipeline', 'outcome'], registers: [metricsRegistry] }),

@@ -4,6 +4,8 @@
  * raw archive subjects. Streams, consumers, schemas and routes all take their subjects from here.
  */
 
+import { RECEIVED_SUBJECT_PREFIX } from './mesh.ts'
+
 /** A concrete event or command subject: `omni.{evt|cmd}.{producer}.{event}.v{n}`. */
 export const SUBJECT_PATTERN = '^omni\\.(evt|cmd)\\.[a-z0-9_-]+\\.[a-z0-9_-]+\\.v[0-9]+$'
 export const SUBJECT_RE = new RegExp(SUBJECT_PATTERN)
@@ -20,7 +22,9 @@ export const LIVE_FILTER_RE = /^omni\.(evt|cmd)(\.[A-Za-z0-9_-]+|\.\*)*(\.>)?$/
 export const LIVE_SUBJECTS = ['omni.evt.>', 'omni.cmd.>'] as const
 export const REDRIVE_SUBJECT_PREFIX = 'omni.redrive'
 /** What the events stream captures: events, commands and redriven events. */
-export const EVENT_SUBJECTS = [...LIVE_SUBJECTS, `${REDRIVE_SUBJECT_PREFIX}.>`] as const
+/** Events received from other mesh nodes and admitted (src/wire/mesh.ts). */
+export const RECEIVED_SUBJECTS = `${RECEIVED_SUBJECT_PREFIX}.>`
+export const EVENT_SUBJECTS = [...LIVE_SUBJECTS, `${REDRIVE_SUBJECT_PREFIX}.>`, RECEIVED_SUBJECTS] as const
 export const DLQ_SUBJECT_PREFIX = 'omni.dlq'
 /** Webhook bodies exactly as they arrived, before normalization: `omni.raw.<provider>.<instance>`. */
 export const RAW_SUBJECT_PREFIX = 'omni.raw'
