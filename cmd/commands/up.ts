@@ -85,7 +85,7 @@ export function registerUp(program: Command): void {
           throw err
         })
       : undefined
-    process.stdout.write(banner(node, { api: http ? { url: http.url, tokens: api?.tokenFile ? `admin token in ${api.tokenFile}` : `${api?.config.tokens.length} token(s) from ${api?.tokensFile}` } : undefined, plugins, ...(opts.nats ? {} : { natsCredentials: resolve(opts.data, 'nats-credentials') }) }))
+    process.stdout.write(banner(node, { api: http ? { url: http.url, tokens: api?.tokenFile ? `admin token in ${api.tokenFile}` : `${api?.config.tokens.length} token(s) from ${api?.tokensFile}` } : undefined, plugins, ...(opts.nats ? {} : { natsCredentials: resolve(opts.data, 'nats-credentials') }), ...(mesh ? { mesh } : {}) }))
     const reason = await stop.promise
     logger.info({ reason }, 'draining')
     try {

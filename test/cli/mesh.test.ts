@@ -90,6 +90,8 @@ t.test('a hub started with flags admits a leaf started with a manifest, and refu
   t.match(hub.out(), 'Omni Fabric is running', hub.out())
   const leaf = await startUp(t, ['--data', join(dir, 'leaf'), '--port', String(await freePort()), '--mesh', join(dir, 'a1.yaml')])
   t.match(leaf.out(), 'Omni Fabric is running', 'the leaf joined: its link to the hub came up with its credentials')
+  t.match(hub.out(), /\n {2}mesh {8}hub-a \(hub of cluster a, JetStream domain hub-a\); leaf nodes connect to 127\.0\.0\.1:\d+; members a1, a2; peers none\n/, 'the banner says who the node is on the mesh')
+  t.match(leaf.out(), `  mesh        a1 (leaf of cluster a, JetStream domain a1); hub nats-leaf://127.0.0.1:${leafPort} (login in ${join(dir, 'a1.json')}); peers a2\n`)
   // a node that calls itself a1 with a2's login is refused by the hub
   await writeFile(join(dir, 'rogue.yaml'), leafYaml(leafPort).replace('credentials: a1.json', 'credentials: a2.json').replace('node: a1', 'node: a3'))
   const rogue = await omni(['up', '--data', join(dir, 'rogue'), '--port', String(await freePort()), '--no-clickhouse', '--no-api', '--no-watch', '--mesh', join(dir, 'rogue.yaml')], { timeoutMs: 20_000 })
