@@ -1,3 +1,4 @@
+import { createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { createLogger } from '../../src/observability/logger.ts'
@@ -77,4 +78,20 @@ t.test('on an existing server (nats.url) the node writes no config: it runs only
   const node = await startNode({ ...(await options(right.url)), logger })
   t.teardown(() => node.close())
   t.ok(lines().some((l) => l.level === 40 && /runs on an existing NATS server .* not written by this node/.test(l.msg)), 'with a warning that its config is the server\'s own')
+})
+
+t.test('a hub that answers TCP but never makes a leaf link is a warning, not a failure: the link keeps trying', async (t) => {
+  // a loopback listener that accepts and says nothing, as a wrong port of another service would
+  const held: Socket[] = []
+  const silent = createServer((s) => void held.push(s))
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()))
+  t.teardown(() => {
+    for (const s of held) s.destroy()
+    return new Promise<void>((r) => silent.close(() => r()))
+  })
+  const topo = await meshTopology()
+  const { logger, lines } = recordingLogger()
+  const node = await startMeshNode(t, { ...topo.a1, hubs: [`nats-leaf://127.0.0.1:${(silent.address() as { port: number }).port}`] }, logger)
+  t.equal(node.state, 'running')
+  t.ok(lines().some((l) => l.level === 40 && /the leaf link of mesh node a1 to nats-leaf:\/\/127\.0\.0\.1:\d+ is not up after 5000 ms; it keeps trying/.test(l.msg)), 'a warning names the hub')
 })
