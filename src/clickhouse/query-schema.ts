@@ -69,6 +69,8 @@ export const EventRecordSchema = Type.Object(
      * before origins were), `webhook:<provider>:<instance>`; an output names its source's
      */
     origin: Type.String(),
+    /** the mesh node the event was received from (its envelope's `origin`); absent for this node's own events */
+    originNode: Type.Optional(Type.String()),
   },
   { $id: EVENT_RECORD_ID },
 )

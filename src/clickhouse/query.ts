@@ -99,7 +99,7 @@ export function tenantCondition(tenants: TenantScope, where: string[], params: R
 }
 
 const EVENT_COLUMNS = `event_id, type, source, subject, time, tenant, instance, provider, visibility, actor, conversation,
-  correlation_id, causation_id, idempotency_key, stream_seq, emitted_by, pipelines, payload, provider_meta, dataref, recorded_at, origin`
+  correlation_id, causation_id, idempotency_key, stream_seq, emitted_by, pipelines, payload, provider_meta, dataref, recorded_at, origin, origin_node`
 
 /** a row as SELECT returns it: 64-bit numbers may come back as strings */
 type RawEvent = Omit<EventRow, 'stream_seq'> & { stream_seq: number | string }
@@ -157,6 +157,7 @@ function toEventRecord(r: RawEvent): EventRecord {
     ...opt('dataref', r.dataref),
     recordedAt: isoTime(r.recorded_at),
     origin: r.origin,
+    ...opt('originNode', r.origin_node),
   }
 }
 
