@@ -3,6 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { meshInboxStream, meshOutboxStream } from '../../src/wire/mod.ts'
 import { eventually, meshTopology, startMeshServers } from '../fixtures/mesh.ts'
 import { meshPipeline, startMeshNode } from '../fixtures/mesh-node.ts'
+import { testClickHouseConfig } from '../fixtures/clickhouse.ts'
 
 const OWN_EVENTS = `kind: Pipeline
 name: own-events
@@ -13,11 +14,13 @@ stages: []
 // Real Omni nodes on the issue's topology: an event ingested on a1 travels by its visibility
 // through a1's exporter and outboxes, hub-a (and hub-b) to the receivers of a2 and b1, and is
 // settled by a pipeline with a mesh source there, once, carrying origin a1.
+t.setTimeout(120_000)
+
 t.test('events cross the mesh by visibility into pipelines with mesh sources', async (t) => {
   const topo = await meshTopology()
   const servers = await startMeshServers(t, topo)
   const a1 = await startMeshNode(t, topo.a1, servers.a1!, {})
-  const a2 = await startMeshNode(t, topo.a2, servers.a2!, { 'pipelines/p.yaml': meshPipeline('cluster'), 'pipelines/own.yaml': OWN_EVENTS })
+  const a2 = await startMeshNode(t, topo.a2, servers.a2!, { 'pipelines/p.yaml': meshPipeline('cluster'), 'pipelines/own.yaml': OWN_EVENTS }, undefined, { clickhouse: testClickHouseConfig(), clickhouseWriter: { flushMs: 5 } })
   const b1 = await startMeshNode(t, topo.b1, servers.b1!, { 'pipelines/p.yaml': meshPipeline('any') })
 
   await a1.fabric.node.ingest.event({ type: 'note.created', data: { noteId: 'c1' }, visibility: 'cluster' })
@@ -38,4 +41,9 @@ t.test('events cross the mesh by visibility into pipelines with mesh sources', a
   t.equal(await outbox('public'), 1, "a1's public outbox holds the public event; the local one is in neither")
   t.equal((await b1.fabric.jsm.streams.info(meshInboxStream('a1'))).state.messages, 1, "b1's inbox of a1 holds only the public event")
   t.equal((await a2.fabric.jsm.streams.info(meshInboxStream('a1'))).state.messages, 2, "a2's inbox of a1 holds both")
+
+  // ClickHouse on a2 records the received event with the node it came from
+  const id = a2.done[0]!.id
+  await eventually('a2 to record the received event', async () => (await a2.fabric.node.events.get(id).catch(() => undefined)) !== undefined)
+  t.match((await a2.fabric.node.events.get(id)).events, [{ originNode: 'a1', origin: 'mesh:a1', subject: 'omni.rcv.cluster.a.a1.test.note-created.v1', pipelines: ['from-mesh'] }], "a2's omni_events row names a1 as the origin node")
 })
