@@ -22,8 +22,9 @@ async function ingest(node: MeshNode, prefix: string, midway: () => Promise<void
 }
 
 /** Every event settled on `receiver` exactly once: as many settlements as distinct events, N of them. */
-async function settledExactlyOnce(t: Test, receiver: MeshNode): Promise<void> {
+async function settledExactlyOnce(t: Test, receiver: MeshNode, healedAt: number): Promise<void> {
   await eventually(`a2 to settle ${N} events`, () => receiver.done.length >= N, 60_000)
+  t.comment(`all ${N} settled ${Date.now() - healedAt} ms after the link was restored`)
   // a late duplicate has time to show
   await delay(1000)
   const ids = new Set(receiver.done.map((e) => e.data['noteId']))
@@ -38,13 +39,15 @@ t.test('hub SIGKILLed while events flow: every event settles on the other leaf e
   const a1 = await startMeshNode(t, topo.a1, servers.a1!, {})
   const a2 = await startMeshNode(t, topo.a2, servers.a2!, { 'pipelines/p.yaml': meshPipeline('cluster') })
   const hub = servers['hub-a']!
+  let healedAt = 0
   await ingest(a1, 'kill', async () => {
     hub.kill('SIGKILL')
     await hub.closed()
     await delay(2000)
     await hub.restart()
+    healedAt = Date.now()
   })
-  await settledExactlyOnce(t, a2)
+  await settledExactlyOnce(t, a2, healedAt)
 })
 
 t.test("a leaf's link cut and restored while events flow: every event settles exactly once", async (t) => {
@@ -55,14 +58,16 @@ t.test("a leaf's link cut and restored while events flow: every event settles ex
   const servers = await startMeshServers(t, { 'hub-a': topo['hub-a'], a1: a1Config, a2: topo.a2 })
   const a1 = await startMeshNode(t, a1Config, servers.a1!, {})
   const a2 = await startMeshNode(t, topo.a2, servers.a2!, { 'pipelines/p.yaml': meshPipeline('cluster') })
+  let healedAt = 0
   await ingest(a1, 'cut', async () => {
     proxy.cut()
     await eventually("a1's link to drop", async () => (await leafCount(servers.a1!)) === 0)
     await delay(2000)
     proxy.restore()
+    healedAt = Date.now()
   })
   await eventually("a1's link to heal", async () => (await leafCount(servers.a1!)) === 1)
-  await settledExactlyOnce(t, a2)
+  await settledExactlyOnce(t, a2, healedAt)
 })
 
 t.test("a2's inbox deleted and recreated: a1's outbox is sourced again and nothing is processed twice", async (t) => {
