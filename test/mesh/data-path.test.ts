@@ -1,5 +1,6 @@
 import t from 'tap'
 import { setTimeout as delay } from 'node:timers/promises'
+import { meshMetrics } from '../../src/observability/metrics.ts'
 import { meshInboxStream, meshOutboxStream } from '../../src/wire/mod.ts'
 import { eventually, meshTopology, startMeshServers } from '../fixtures/mesh.ts'
 import { meshPipeline, startMeshNode } from '../fixtures/mesh-node.ts'
@@ -41,6 +42,10 @@ t.test('events cross the mesh by visibility into pipelines with mesh sources', a
   t.equal(await outbox('public'), 1, "a1's public outbox holds the public event; the local one is in neither")
   t.equal((await b1.fabric.jsm.streams.info(meshInboxStream('a1'))).state.messages, 1, "b1's inbox of a1 holds only the public event")
   t.equal((await a2.fabric.jsm.streams.info(meshInboxStream('a1'))).state.messages, 2, "a2's inbox of a1 holds both")
+
+  // one process runs the three nodes: the counters add up what a1 sent and a2 and b1 admitted
+  const counted = async (direction: string, visibility: string) => (await meshMetrics.events.get()).values.find((v) => v.labels['direction'] === direction && v.labels['visibility'] === visibility)?.value ?? 0
+  t.same([await counted('out', 'cluster'), await counted('out', 'public'), await counted('in', 'cluster'), await counted('in', 'public')], [1, 1, 1, 2], 'omni_mesh_events_total: out 1 cluster + 1 public; in 1 cluster (a2) + 2 public (a2, b1)')
 
   // ClickHouse on a2 records the received event with the node it came from
   const id = a2.done[0]!.id

@@ -1,7 +1,16 @@
 import t from 'tap'
 import { createCatalog } from '../../src/catalog/catalog.ts'
 import { compileCatalogManifest } from '../../src/catalog/compile.ts'
-import { exportDecision } from '../../src/mesh/exporter.ts'
+import { jetstream, jetstreamManager } from '@nats-io/jetstream'
+import { publishEvent } from '../../src/ingest/publish.ts'
+import { createPublisher } from '../../src/jetstream/publisher.ts'
+import { ensureStreams, EVENTS_STREAM } from '../../src/jetstream/topology.ts'
+import { exportDecision, MESH_EXPORTER, startExporter } from '../../src/mesh/exporter.ts'
+import { ensureOutboxes } from '../../src/mesh/outbox.ts'
+import { silentLogger } from '../../src/observability/logger.ts'
+import { meshOutboxStream } from '../../src/wire/mod.ts'
+import { eventually } from '../fixtures/mesh.ts'
+import { connectTest, startTestNats } from '../fixtures/nats.ts'
 import { parseYamlManifest } from '../../src/yaml/yaml.ts'
 import { MESH_CATALOG_WITH_PRIVATE } from '../fixtures/mesh-node.ts'
 import { testLookup } from '../fixtures/manifests.ts'
@@ -21,4 +30,31 @@ t.test('the exporter sends only own events of cluster or public visibility the c
   t.match(exportDecision(SUBJECT, body({ type: 'note.unheard-of' }), catalog), { type: 'keep', why: /not in the catalog/ })
   t.match(exportDecision(SUBJECT, new TextEncoder().encode('{'), catalog), { type: 'keep', why: /does not parse/ })
   t.match(exportDecision('omni.evt.odd', body({}), catalog), { type: 'keep', why: /not an event subject/ })
+})
+
+// The exporter's consumer lost (or every event redelivered): everything is sent again with the
+// same ids, and the outbox keeps one copy of each.
+t.test('a redelivered export is dropped by the outbox', async (t) => {
+  const server = await startTestNats(t)
+  const nc = await connectTest(t, server)
+  const jsm = await jetstreamManager(nc)
+  const js = jetstream(nc)
+  const publisher = createPublisher(nc)
+  t.teardown(() => publisher.close())
+  await ensureStreams(jsm)
+  await ensureOutboxes(jsm, 'a', 'a1')
+  const opts = { js, jsm, publisher, catalog: () => catalog, cluster: 'a', node: 'a1', logger: silentLogger() }
+  for (const [noteId, visibility] of [['c', 'cluster'], ['p', 'public'], ['l', 'local']] as const) await publishEvent(publisher, catalog, { type: 'note.created', data: { noteId }, visibility })
+  const held = async () => [(await jsm.streams.info(meshOutboxStream('cluster'))).state.messages, (await jsm.streams.info(meshOutboxStream('public'))).state.messages]
+  let exporter = await startExporter(opts)
+  await eventually('both exported', async () => (await held()).join() === '1,1')
+  await exporter.close()
+  await jsm.consumers.delete(EVENTS_STREAM, MESH_EXPORTER)
+  exporter = await startExporter(opts)
+  await eventually('the new consumer to read everything', async () => (await jsm.consumers.info(EVENTS_STREAM, MESH_EXPORTER)).num_pending === 0 && (await jsm.consumers.info(EVENTS_STREAM, MESH_EXPORTER)).num_ack_pending === 0)
+  await exporter.close()
+  t.same(await held(), [1, 1], 'one copy of each in its outbox')
+  const stored = await jsm.streams.getMessage(meshOutboxStream('cluster'), { seq: 1 })
+  t.match(stored?.header?.get('Nats-Msg-Id'), /^in:/, "the outbox copy keeps the event's own ingest id")
+  t.equal(stored?.subject, 'omni.mesh.cluster.a.a1.test.note-created.v1')
 })
