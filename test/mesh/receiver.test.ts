@@ -4,6 +4,7 @@ import { jetstream } from '@nats-io/jetstream'
 import { connectNats } from '../../src/jetstream/connect.ts'
 import { listDeadLetters } from '../../src/jetstream/dlq.ts'
 import { meshDeadLetters } from '../../src/mesh/receiver.ts'
+import { nodeInternals } from '../../src/node/internals.ts'
 import { meshMetrics } from '../../src/observability/metrics.ts'
 import { meshOutboxStream, meshOutboxSubject, meshOutboxSubjects } from '../../src/wire/mod.ts'
 import { storedOn } from '../fixtures/fabric.ts'
@@ -58,6 +59,8 @@ t.test('a forged origin or visibility from a peer is refused, counted and dead-l
   t.equal((await refusedCount('a1', 'forged-origin')) - before.forged, 2, 'two forged origins counted')
   t.equal((await refusedCount('a1', 'visibility')) - before.visibility, 2, 'two wrong visibilities counted')
   t.equal(await storedOn(a2.fabric.jsm, 'omni.rcv.>'), 1, 'a2 stored only the honest event')
+  const receipts = nodeInternals(a2.fabric.node).mesh?.data.receipts().get('a1')
+  t.match(receipts, { admitted: 1, refused: { 'forged-origin': 2, visibility: 2 }, lastAdmittedAt: Number }, "a2's receipts from a1, for mesh status")
 })
 
 t.test('received events meet guard.trust and the catalog before any pipeline', async (t) => {
