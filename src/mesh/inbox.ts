@@ -1,6 +1,6 @@
 import { RetentionPolicy, StorageType, type JetStreamManager, type StreamSource } from '@nats-io/jetstream'
 import { DEFAULT_DUPLICATE_WINDOW_MS, isNotFound } from '../jetstream/topology.ts'
-import { MESH_VISIBILITIES, meshApiPrefix, meshDeliverSubject, meshInboxStream, meshOutboxStream, type MeshVisibility } from '../wire/mod.ts'
+import { MESH_INBOX_PREFIX, MESH_VISIBILITIES, meshApiPrefix, meshDeliverSubject, meshInboxStream, meshOutboxStream, type MeshVisibility } from '../wire/mod.ts'
 import type { MeshPeer } from './config.ts'
 
 const ns = (ms: number) => ms * 1_000_000
@@ -52,6 +52,15 @@ export async function ensureInboxes(jsm: JetStreamManager, cluster: string, rece
       await jsm.streams.update(name, { ...existing, sources })
       changed.push(`mesh inbox ${name} now sources ${sources.map((s) => s.name).join(', ')} of ${peer.node}`)
     }
+  }
+  // a peer no longer configured: its inbox stops sourcing (kept, so adding the peer back
+  // resumes where it was rather than receiving everything again)
+  for await (const name of jsm.streams.names()) {
+    if (!name.startsWith(MESH_INBOX_PREFIX) || peers.some((p) => meshInboxStream(p.node) === name)) continue
+    const info = await jsm.streams.info(name)
+    if ((info.config.sources ?? []).length === 0) continue
+    await jsm.streams.update(name, { ...info.config, sources: [] })
+    changed.push(`mesh inbox ${name} stopped sourcing: ${name.slice(MESH_INBOX_PREFIX.length)} is no longer a peer`)
   }
   return changed
 }

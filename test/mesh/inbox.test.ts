@@ -18,4 +18,7 @@ t.test('inboxes source what the configuration allows, and follow its changes', a
   t.same(await ensureInboxes(jsm, 'a', 'a2', [{ node: 'a1', cluster: 'a' }]), [], 'the same configuration changes nothing')
   t.match(await ensureInboxes(jsm, 'b', 'a2', [{ node: 'a1', cluster: 'a' }]), [/MESH_IN_a1 now sources MESH_PUBLIC of a1/], 'another cluster now')
   t.same(await sources(), [['MESH_PUBLIC', '$JS.a1.API', 'mesh.dlv.a.a1.public.a2']], 'a peer of another cluster: its public outbox only')
+  t.match(await ensureInboxes(jsm, 'a', 'a2', [{ node: 'a3', cluster: 'a' }]), [/MESH_IN_a1 stopped sourcing: a1 is no longer a peer/], 'a peer removed')
+  t.same((await sources()) ?? [], [], 'its inbox sources nothing')
+  t.same(await ensureInboxes(jsm, 'a', 'a2', [{ node: 'a3', cluster: 'a' }]), [], 'and stays so')
 })
