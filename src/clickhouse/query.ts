@@ -5,7 +5,7 @@
 import type { TenantScope } from '../envelope/tenants.ts'
 import { omniError, type Problem } from '../errors/mod.ts'
 import type { ClickHouse } from './client.ts'
-import { compileEventFilter, encodeCursor, isCompiledEventFilter, type CompiledEventFilter } from './event-filter.ts'
+import { compileEventFilter, exactColumn, encodeCursor, isCompiledEventFilter, type CompiledEventFilter } from './event-filter.ts'
 import { clickHouseErrorType } from './failures.ts'
 import { MAX_TEXT, type EventDetail, type EventFilter, type EventPage, type EventRecord, type OutcomeRecord } from './query-schema.ts'
 import type { EventRow, OutcomeRow } from './rows.ts'
@@ -17,7 +17,7 @@ export async function queryEvents(ch: ClickHouse, filter: EventFilter | Compiled
   const params: Record<string, unknown> = {}
   tenantCondition(tenants, where, params)
   for (const [key, value] of f.exact) {
-    where.push(`${key} = {${key}:String}`)
+    where.push(`${exactColumn(key)} = {${key}:String}`)
     params[key] = value
   }
   if (f.from) {

@@ -24,4 +24,6 @@ t.test('a received event is stored and shown with the node it came from', async 
   t.equal(own?.events[0]?.originNode, undefined, "this node's own event has none")
   const page = await queryEvents(ch, { limit: 10 })
   t.same(page.events.map((e) => [e.id, e.originNode]), [['rcv', 'a1'], ['own', undefined]])
+  t.same((await queryEvents(ch, { originNode: 'a1' })).events.map((e) => e.id), ['rcv'], 'filtered by origin node')
+  t.same((await queryEvents(ch, { originNode: 'a2' })).events, [], 'another node: none')
 })
