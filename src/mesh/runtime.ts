@@ -4,6 +4,7 @@ import type { EventCatalog } from '../catalog/catalog.ts'
 import type { Publisher } from '../jetstream/publisher.ts'
 import type { Logger } from '../observability/logger.ts'
 import type { MeshConfig } from './config.ts'
+import { startDataPath, type DataPath } from './data-path.ts'
 
 /** What the mesh runtime of a node is given by the composition root. */
 export interface MeshDeps {
@@ -21,6 +22,8 @@ export interface MeshDeps {
 /** A node's part of the mesh, started after its streams and before its pipelines. */
 export interface MeshRuntime {
   readonly config: MeshConfig
+  /** outboxes, inboxes, the exporter and the receivers (src/mesh/data-path.ts) */
+  readonly data: DataPath
   close(): Promise<void>
 }
 
@@ -31,8 +34,11 @@ export interface MeshRuntime {
 export async function startMesh(deps: MeshDeps): Promise<MeshRuntime> {
   const stack = new AsyncDisposableStack()
   try {
+    const data = await startDataPath(deps)
+    stack.defer(() => data.close())
     return {
       config: deps.mesh,
+      data,
       close: () => stack.disposeAsync(),
     }
   } catch (err) {
