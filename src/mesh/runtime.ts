@@ -3,6 +3,8 @@ import type { NatsConnection } from '@nats-io/transport-node'
 import type { EventCatalog } from '../catalog/catalog.ts'
 import type { Publisher } from '../jetstream/publisher.ts'
 import type { Logger } from '../observability/logger.ts'
+import type { CartridgeHost } from './cartridge-host.ts'
+import { startCartridgeReceiver } from './cartridges.ts'
 import type { MeshConfig } from './config.ts'
 
 /** What the mesh runtime of a node is given by the composition root. */
@@ -16,6 +18,8 @@ export interface MeshDeps {
   readonly logger: Logger
   /** the node's own nats-server's monitoring endpoint, when the node runs its server */
   readonly monitorUrl: string | undefined
+  /** the node's plugin paths for received cartridges (throws until wired); without it no cartridge is received */
+  readonly cartridgeHost?: () => CartridgeHost
 }
 
 /** A node's part of the mesh, started after its streams and before its pipelines. */
@@ -31,6 +35,7 @@ export interface MeshRuntime {
 export async function startMesh(deps: MeshDeps): Promise<MeshRuntime> {
   const stack = new AsyncDisposableStack()
   try {
+    if (deps.cartridgeHost) stack.use(await startCartridgeReceiver({ ...deps, cartridgeHost: deps.cartridgeHost }))
     return {
       config: deps.mesh,
       close: () => stack.disposeAsync(),

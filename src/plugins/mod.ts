@@ -86,7 +86,7 @@ export {
   type PluginRegistry,
   type RegistryEntry,
 } from './registry.ts'
-export { BUNDLE_FORMAT, decodeBundle, type PluginBundle } from './registry-blob.ts'
+export { BUNDLE_FORMAT, decodeBundle, encodeBundle, type PluginBundle } from './registry-blob.ts'
 export { installBundle, type InstallTarget } from './install.ts'
 export { installChecked, verifyChecked, type CheckedInstall } from './install-checked.ts'
 export { adoptRevocationList, type AdoptResult } from './revocation-adopt.ts'
