@@ -16,7 +16,7 @@ export type AdoptResult =
  * `revocations.dsse.json`): verified against this store's own roots, refused when expired or when
  * it would drop a key or a yanked version this store revokes, kept out when it is not newer than
  * the store's, and otherwise written as received (atomically) and the store re-read. A list that
- * is not signed by one of this store's roots fails with OMNI_ERR_PLUGIN_SIGNATURE.
+ * is not signed by one of this store's roots fails with OMNI_ERR_PLUGIN_UNTRUSTED (a bad signature: _SIGNATURE).
  */
 export async function adoptRevocationList(trust: TrustStore, envelope: Uint8Array, source: string, now: Date): Promise<AdoptResult> {
   const rootKeys = (keyid: string) => trust.roots.find((r) => r.keyid === keyid)?.publicKey

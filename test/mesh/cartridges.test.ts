@@ -1,0 +1,222 @@
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import type { MeshConfig, SovereigntyLevel } from '../../src/mesh/config.ts'
+import { prepareEvent } from '../../src/ingest/prepare.ts'
+import { metricsRegistry } from '../../src/observability/metrics.ts'
+import { createRevocationList, encodeBundle, encodeEnvelope, generateSigningKey, verifyPlugin, writeKeyGrant, type SigningKey } from '../../src/plugins/mod.ts'
+import { receivedSubject } from '../../src/wire/mesh.ts'
+import { eventually, readSubject, startTestFabric, type Fabric } from '../fixtures/fabric.ts'
+import { createSignedPlugin, createTestTrust, daysFromNow, NOW, tempDir, type TestPluginOptions, type TestTrust } from '../fixtures/plugins.ts'
+
+// One real node (b1 of cluster b) with real plugins signed by test keys. The cartridge events it
+// receives are published onto the received subjects of its events stream (omni.rcv.public.a.a1.…),
+// exactly where the mesh receiver puts what it admits from peer a1.
+
+const CARTRIDGES_CATALOG = await readFile(new URL('../../manifests/catalog/cartridges.yaml', import.meta.url), 'utf8')
+const PIPELINE = `kind: Pipeline
+name: p
+sources: [omni.evt.test.note-created.v1]
+stages:
+  - { id: e, uses: transform.enrich, with: { set: { x: 1 } } }
+`
+const subjectOf = (type: string) => `omni.evt.plugins.${type.replace(/\./g, '-')}.v1`
+
+function meshConfig(sovereignty: MeshConfig['sovereignty']): MeshConfig {
+  return { node: 'b1', cluster: 'b', role: 'hub', hubs: [], members: [], peers: [{ node: 'a1', cluster: 'a' }], trust: { rules: [] }, sovereignty, startOffline: true }
+}
+
+interface Receiver {
+  readonly fabric: Fabric
+  readonly manifests: string
+  /** delivers an event as the mesh receiver admits it from a1: on its received subject, with origin */
+  deliver(type: string, data: Record<string, unknown>): Promise<string>
+  events(type: string): Promise<Record<string, unknown>[]>
+}
+
+/** A node b1 with an empty plugins folder, the shipped cartridge types and the given levels. */
+async function startReceiver(t: Test, trust: TestTrust, sovereignty: MeshConfig['sovereignty']): Promise<Receiver> {
+  const plugins = await tempDir(t, 'plugins')
+  const options = { dir: plugins, trust: trust.dir, cluster: 'local', dockerSocket: join(await tempDir(t, 'nodocker'), 'docker.sock'), workDir: await tempDir(t, 'sandbox'), now: () => NOW }
+  const { fabric, dir } = await startTestFabric(t, PIPELINE, { plugins: options, mesh: meshConfig(sovereignty), files: { 'cartridges.yaml': CARTRIDGES_CATALOG } })
+  let n = 0
+  return {
+    fabric,
+    manifests: dir,
+    async deliver(type, data) {
+      const p = prepareEvent(fabric.catalog(), { type, data })
+      const event = { ...p.event, origin: 'a1' }
+      await fabric.publisher.publish(receivedSubject('public', 'a', 'a1', p.subject), Buffer.from(JSON.stringify(event)), { msgID: `rcv-${++n}-${p.event.id}` })
+      return p.event.id
+    },
+    events: (type) => readSubject(fabric, subjectOf(type)),
+  }
+}
+
+/** What `cartridge.published` carries for a signed plugin folder: verified here as its publisher's node does. */
+async function published(dir: string, trust: TestTrust): Promise<Record<string, unknown>> {
+  const v = await verifyPlugin(dir, await trust.load(), { cluster: 'local', now: NOW })
+  const bundle = JSON.parse(Buffer.from(encodeBundle(v)).toString('utf8')) as Record<string, unknown>
+  return { id: v.manifest.id, version: v.manifest.version, serial: v.manifest.serial, tier: v.manifest.tier, keyid: v.keyid, digest: v.digest, bundle }
+}
+
+async function signed(t: Test, key: SigningKey, o: TestPluginOptions, trust: TestTrust) {
+  return published(await createSignedPlugin(t, key, { tier: 'verified', runtime: 'isolate', emit: [], ...o }), trust)
+}
+
+/** The same event with one code file's bytes changed after signing. */
+function tampered(data: Record<string, unknown>): Record<string, unknown> {
+  const bundle = data['bundle'] as { files: { path: string; data: string }[] }
+  const files = bundle.files.map((f) => ({ ...f, data: Buffer.from(`${Buffer.from(f.data, 'base64').toString('utf8')}// evil\n`).toString('base64') }))
+  return { ...data, bundle: { ...bundle, files } }
+}
+
+const eventFor = (events: Record<string, unknown>[], received: string) => events.find((e) => (e['data'] as Record<string, unknown>)['event'] === received)?.['data'] as Record<string, unknown> | undefined
+const stateOf = (fabric: Fabric, id: string) => fabric.pluginStatus().find((p) => p.id === id)?.state
+
+async function refusedCount(peer: string, reason: string): Promise<number> {
+  const metric = await metricsRegistry.getSingleMetric('omni_mesh_refused_total')?.get()
+  return metric?.values.find((v) => v.labels['peer'] === peer && v.labels['reason'] === reason)?.value ?? 0
+}
+
+interface Keys {
+  readonly trust: TestTrust
+  readonly byLevel: Record<SovereigntyLevel, SigningKey>
+}
+
+async function keys(t: Test): Promise<Keys> {
+  const trust = await createTestTrust(t)
+  return { trust, byLevel: { L1: await trust.publisher('verified', { name: 'k1' }), L2: await trust.publisher('verified', { name: 'k2' }), L3: await trust.publisher('verified', { name: 'k3' }) } }
+}
+
+const levels = (k: Keys): MeshConfig['sovereignty'] => ({ default: 'L1', keys: { [k.byLevel.L2.keyid]: 'L2', [k.byLevel.L3.keyid]: 'L3' }, tiers: {} })
+
+t.test('sovereignty: L1 queues until a person approves, L2 and L3 install with their events', async (t) => {
+  const k = await keys(t)
+  const r = await startReceiver(t, k.trust, levels(k))
+  const one = await r.deliver('cartridge.published', await signed(t, k.byLevel.L1, { id: 'lab.one', serial: 2 }, k.trust))
+  const two = await r.deliver('cartridge.published', await signed(t, k.byLevel.L2, { id: 'lab.two' }, k.trust))
+  const three = await r.deliver('cartridge.published', await signed(t, k.byLevel.L3, { id: 'lab.three' }, k.trust))
+
+  t.ok(await eventually(async () => (await r.events('cartridge.installed')).length === 2, 20_000), 'L2 and L3 were installed')
+  const installed = await r.events('cartridge.installed')
+  t.match(eventFor(installed, two), { id: 'lab.two', level: 'L2', origin: 'a1', by: 'mesh:L2:a1', keyid: k.byLevel.L2.keyid }, 'L2: the notification names the cartridge and its origin')
+  t.match(eventFor(installed, three), { id: 'lab.three', level: 'L3', origin: 'a1', by: 'mesh:L3:a1' }, 'L3: the audit event')
+  t.equal(stateOf(r.fabric, 'lab.two'), 'verified', 'lab.two is installed and verifies on this node')
+  t.equal(stateOf(r.fabric, 'lab.three'), 'verified')
+
+  t.ok(await eventually(async () => (await r.events('cartridge.pending')).length === 1), 'L1 was queued')
+  t.match(eventFor(await r.events('cartridge.pending'), one), { id: 'lab.one', serial: 2, level: 'L1', origin: 'a1' })
+  t.equal(stateOf(r.fabric, 'lab.one'), undefined, 'L1 is not installed before a person approves')
+  const pending = await r.fabric.node.cartridges.pending()
+  t.match(pending, [{ id: 'lab.one', version: '1.0.0', serial: 2, tier: 'verified', keyid: k.byLevel.L1.keyid, origin: 'a1', cluster: 'a', runtime: 'isolate', capabilities: { network: 'none' } }], 'the queue shows origin, publisher, tier and capabilities')
+  t.notOk('bundle' in (pending[0] ?? {}), 'the listing leaves the bundle out')
+
+  await r.fabric.node.cartridges.approve('lab.one', 'token:alice')
+  t.equal(stateOf(r.fabric, 'lab.one'), 'verified', 'approved: installed through the normal path')
+  t.same(await r.fabric.node.cartridges.pending(), [], 'and dequeued')
+  t.match(eventFor(await r.events('cartridge.installed'), one), { id: 'lab.one', level: 'L1', by: 'token:alice' })
+  await t.rejects(r.fabric.node.cartridges.approve('lab.one', 'token:alice'), { code: 'OMNI_ERR_NOT_FOUND' }, 'nothing left to approve')
+
+  // a later L1 cartridge a person rejects is never installed
+  const again = await r.deliver('cartridge.published', await signed(t, k.byLevel.L1, { id: 'lab.four' }, k.trust))
+  t.ok(await eventually(async () => (await r.fabric.node.cartridges.pending()).length === 1))
+  await r.fabric.node.cartridges.reject('lab.four', 'token:bob')
+  t.equal(stateOf(r.fabric, 'lab.four'), undefined)
+  t.match(eventFor(await r.events('cartridge.refused'), again), { reason: 'cartridge-rejected', by: 'token:bob' })
+})
+
+t.test('a tampered, rolled-back, untrusted or over-tier cartridge is refused at every level', async (t) => {
+  const k = await keys(t)
+  const r = await startReceiver(t, k.trust, levels(k))
+  const expected: { received: string; reason: string; what: string }[] = []
+  const send = async (what: string, reason: string, data: Record<string, unknown>) => expected.push({ received: await r.deliver('cartridge.published', data), reason, what })
+  const before = { tampered: await refusedCount('a1', 'cartridge-tampered'), rollback: await refusedCount('a1', 'cartridge-rollback') }
+
+  for (const level of ['L1', 'L2', 'L3'] as const) {
+    const key = k.byLevel[level]
+    const id = `lab.${level.toLowerCase()}`
+    await send(`${level} tampered file`, 'cartridge-tampered', tampered(await signed(t, key, { id, serial: 5 }, k.trust)))
+    const good = await signed(t, key, { id, serial: 5 }, k.trust)
+    await send(`${level} summary edited`, 'cartridge-tampered', { ...good, serial: 6 })
+    // the high-water mark exists once a serial was installed: L1's through a person's approval
+    const accepted = await r.deliver('cartridge.published', good)
+    if (level === 'L1') {
+      t.ok(await eventually(async () => (await r.fabric.node.cartridges.pending()).some((p) => p.id === id)))
+      await r.fabric.node.cartridges.approve(id, 'token:alice')
+    }
+    t.ok(await eventually(async () => eventFor(await r.events('cartridge.installed'), accepted) !== undefined, 20_000), `${level}: serial 5 installed`)
+    await send(`${level} rolled back`, 'cartridge-rollback', await signed(t, key, { id, serial: 4 }, k.trust))
+  }
+  // keys this node does not trust as the sender did: events assembled from the sender's own store
+  const other = await createTestTrust(t)
+  const stranger = await other.publisher('verified')
+  await send('unknown key', 'cartridge-untrusted', await published(await createSignedPlugin(t, stranger, { id: 'lab.stranger', tier: 'verified', emit: [] }), other))
+  const capped = await other.publisher('verified')
+  await writeKeyGrant(k.trust.dir, k.trust.root, { publicKey: capped.publicKey, name: 'capped', maxTier: 'community', expiresAt: daysFromNow(365) })
+  await send('tier above the cap', 'cartridge-tier', await published(await createSignedPlugin(t, capped, { id: 'lab.over', tier: 'verified', emit: [] }), other))
+
+  t.ok(await eventually(async () => (await r.events('cartridge.refused')).length === expected.length, 30_000), 'every bad cartridge was refused')
+  const refused = await r.events('cartridge.refused')
+  for (const e of expected) t.match(eventFor(refused, e.received), { reason: e.reason, origin: 'a1' }, e.what)
+  t.equal(stateOf(r.fabric, 'lab.stranger'), undefined, 'nothing refused was installed')
+  t.equal(stateOf(r.fabric, 'lab.over'), undefined)
+  t.same((await r.fabric.node.cartridges.pending()).map((p) => p.id), [], 'nor queued')
+  for (const level of ['l1', 'l2', 'l3']) t.equal(stateOf(r.fabric, `lab.${level}`), 'verified', `lab.${level} keeps serial 5`)
+  t.equal((await refusedCount('a1', 'cartridge-tampered')) - before.tampered, 6, 'counted by peer and reason')
+  t.equal((await refusedCount('a1', 'cartridge-rollback')) - before.rollback, 3)
+})
+
+t.test('a received revocation list is verified, adopted when newer, and stops the plugin it revokes', async (t) => {
+  const k = await keys(t)
+  const r = await startReceiver(t, k.trust, levels(k))
+  const three = await r.deliver('cartridge.published', await signed(t, k.byLevel.L3, { id: 'lab.three' }, k.trust))
+  t.ok(await eventually(async () => eventFor(await r.events('cartridge.installed'), three) !== undefined, 20_000))
+  // a pipeline uses it, so it runs
+  await writeFile(join(r.manifests, 'pipelines', 'q.yaml'), 'kind: Pipeline\nname: q\nsources: [omni.evt.test.note-created.v1]\nstages:\n  - { id: s, uses: "plugin:lab.three" }\n')
+  t.match(await r.fabric.reload(), { type: 'reloaded' })
+  t.equal(stateOf(r.fabric, 'lab.three'), 'running')
+
+  const list = (over: Partial<{ issuedAt: string; yanked: { id: string; version: string; reason: string }[] }>, root = k.trust.root) =>
+    encodeEnvelope(createRevocationList(root, { issuedAt: daysFromNow(0), expiresAt: daysFromNow(30), revokedKeys: [], yanked: [], ...over })).toString('base64')
+  const revoked = (envelope: string) => ({ issuedAt: daysFromNow(0), expiresAt: daysFromNow(30), revokedKeys: 0, yanked: 1, digest: 'a'.repeat(64), envelope })
+
+  const forged = await r.deliver('cartridge.revoked', revoked(list({ yanked: [{ id: 'lab.three', version: '1.0.0', reason: 'forged' }] }, generateSigningKey())))
+  t.ok(await eventually(async () => eventFor(await r.events('cartridge.refused'), forged) !== undefined), 'a list signed by no root of this node is refused')
+  t.match(eventFor(await r.events('cartridge.refused'), forged), { reason: 'cartridge-revocations-untrusted', code: 'OMNI_ERR_PLUGIN_UNTRUSTED' })
+  t.equal(stateOf(r.fabric, 'lab.three'), 'running', 'and changes nothing')
+
+  const real = await r.deliver('cartridge.revoked', revoked(list({ yanked: [{ id: 'lab.three', version: '1.0.0', reason: 'bad build' }] })))
+  t.ok(await eventually(async () => eventFor(await r.events('cartridge.revocations-adopted'), real) !== undefined, 20_000), 'the list was adopted')
+  t.match(eventFor(await r.events('cartridge.revocations-adopted'), real), { addedYanks: ['lab.three@1.0.0'], stopped: ['q/s (lab.three)'], origin: 'a1' })
+  t.equal(stateOf(r.fabric, 'lab.three'), 'stopped', 'the running plugin stopped')
+
+  // an older list arriving late changes nothing and raises nothing
+  const stale = await r.deliver('cartridge.revoked', revoked(list({ issuedAt: daysFromNow(-2) })))
+  const dropping = await r.deliver('cartridge.revoked', revoked(list({ issuedAt: daysFromNow(1) })))
+  t.ok(await eventually(async () => eventFor(await r.events('cartridge.refused'), dropping) !== undefined), 'a newer list that drops an entry is refused')
+  t.equal(eventFor(await r.events('cartridge.refused'), stale), undefined, 'an older one is only kept out')
+  t.equal(stateOf(r.fabric, 'lab.three'), 'stopped')
+})
+
+t.test('a node publishes an installed plugin and its revocation list as public events another node accepts', async (t) => {
+  const k = await keys(t)
+  const sender = await startReceiver(t, k.trust, levels(k))
+  const receiver = await startReceiver(t, k.trust, levels(k))
+  const first = await sender.deliver('cartridge.published', await signed(t, k.byLevel.L3, { id: 'lab.share' }, k.trust))
+  t.ok(await eventually(async () => eventFor(await sender.events('cartridge.installed'), first) !== undefined, 20_000))
+
+  const answer = await sender.fabric.node.cartridges.publish('lab.share')
+  t.match(answer, { type: 'cartridge.published', duplicate: false, plugin: { id: 'lab.share', serial: 1, keyid: k.byLevel.L3.keyid } })
+  const [stored] = await sender.events('cartridge.published')
+  t.match(stored, { visibility: 'public', data: { id: 'lab.share', tier: 'verified' } }, 'stored as a public event for the mesh exporter')
+  const got = await receiver.deliver('cartridge.published', stored!['data'] as Record<string, unknown>)
+  t.ok(await eventually(async () => eventFor(await receiver.events('cartridge.installed'), got) !== undefined, 20_000), 'the other node verified and installed it')
+
+  await k.trust.revoke({ issuedAt: daysFromNow(0), yanked: [{ id: 'lab.share', version: '1.0.0', reason: 'bad' }] })
+  t.match(await sender.fabric.node.cartridges.publishRevocations(), { type: 'cartridge.revoked', yanked: 1, duplicate: false })
+  const [list] = await sender.events('cartridge.revoked')
+  const envelope = Buffer.from(String((list!['data'] as Record<string, unknown>)['envelope']), 'base64')
+  t.same(envelope, await readFile(join(k.trust.dir, 'revocations.dsse.json')), 'it carries the signed list byte for byte')
+  t.match(list, { visibility: 'public', data: { yanked: 1, revokedKeys: 0 } })
+})
