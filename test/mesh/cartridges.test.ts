@@ -1,95 +1,14 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import t, { type Test } from 'tap'
-import type { MeshConfig, SovereigntyLevel } from '../../src/mesh/config.ts'
-import { prepareEvent } from '../../src/ingest/prepare.ts'
-import { metricsRegistry } from '../../src/observability/metrics.ts'
-import { createRevocationList, encodeBundle, encodeEnvelope, generateSigningKey, verifyPlugin, writeKeyGrant, type SigningKey } from '../../src/plugins/mod.ts'
-import { receivedSubject } from '../../src/wire/mesh.ts'
-import { eventually, readSubject, startTestFabric, type Fabric } from '../fixtures/fabric.ts'
-import { createSignedPlugin, createTestTrust, daysFromNow, NOW, tempDir, type TestPluginOptions, type TestTrust } from '../fixtures/plugins.ts'
+import t from 'tap'
+import { createRevocationList, encodeEnvelope, generateSigningKey, writeKeyGrant } from '../../src/plugins/mod.ts'
+import { eventFor, keys, levels, published, refusedCount, signed, startReceiver, stateOf, tampered } from '../fixtures/cartridges.ts'
+import { eventually } from '../fixtures/fabric.ts'
+import { createSignedPlugin, createTestTrust, daysFromNow } from '../fixtures/plugins.ts'
 
 // One real node (b1 of cluster b) with real plugins signed by test keys. The cartridge events it
 // receives are published onto the received subjects of its events stream (omni.rcv.public.a.a1.…),
 // exactly where the mesh receiver puts what it admits from peer a1.
-
-const CARTRIDGES_CATALOG = await readFile(new URL('../../manifests/catalog/cartridges.yaml', import.meta.url), 'utf8')
-const PIPELINE = `kind: Pipeline
-name: p
-sources: [omni.evt.test.note-created.v1]
-stages:
-  - { id: e, uses: transform.enrich, with: { set: { x: 1 } } }
-`
-const subjectOf = (type: string) => `omni.evt.plugins.${type.replace(/\./g, '-')}.v1`
-
-function meshConfig(sovereignty: MeshConfig['sovereignty']): MeshConfig {
-  return { node: 'b1', cluster: 'b', role: 'hub', hubs: [], members: [], peers: [{ node: 'a1', cluster: 'a' }], trust: { rules: [] }, sovereignty, startOffline: true }
-}
-
-interface Receiver {
-  readonly fabric: Fabric
-  readonly manifests: string
-  /** delivers an event as the mesh receiver admits it from a1: on its received subject, with origin */
-  deliver(type: string, data: Record<string, unknown>): Promise<string>
-  events(type: string): Promise<Record<string, unknown>[]>
-}
-
-/** A node b1 with an empty plugins folder, the shipped cartridge types and the given levels. */
-async function startReceiver(t: Test, trust: TestTrust, sovereignty: MeshConfig['sovereignty']): Promise<Receiver> {
-  const plugins = await tempDir(t, 'plugins')
-  const options = { dir: plugins, trust: trust.dir, cluster: 'local', dockerSocket: join(await tempDir(t, 'nodocker'), 'docker.sock'), workDir: await tempDir(t, 'sandbox'), now: () => NOW }
-  const { fabric, dir } = await startTestFabric(t, PIPELINE, { plugins: options, mesh: meshConfig(sovereignty), files: { 'cartridges.yaml': CARTRIDGES_CATALOG } })
-  let n = 0
-  return {
-    fabric,
-    manifests: dir,
-    async deliver(type, data) {
-      const p = prepareEvent(fabric.catalog(), { type, data })
-      const event = { ...p.event, origin: 'a1' }
-      await fabric.publisher.publish(receivedSubject('public', 'a', 'a1', p.subject), Buffer.from(JSON.stringify(event)), { msgID: `rcv-${++n}-${p.event.id}` })
-      return p.event.id
-    },
-    events: (type) => readSubject(fabric, subjectOf(type)),
-  }
-}
-
-/** What `cartridge.published` carries for a signed plugin folder: verified here as its publisher's node does. */
-async function published(dir: string, trust: TestTrust): Promise<Record<string, unknown>> {
-  const v = await verifyPlugin(dir, await trust.load(), { cluster: 'local', now: NOW })
-  const bundle = JSON.parse(Buffer.from(encodeBundle(v)).toString('utf8')) as Record<string, unknown>
-  return { id: v.manifest.id, version: v.manifest.version, serial: v.manifest.serial, tier: v.manifest.tier, keyid: v.keyid, digest: v.digest, bundle }
-}
-
-async function signed(t: Test, key: SigningKey, o: TestPluginOptions, trust: TestTrust) {
-  return published(await createSignedPlugin(t, key, { tier: 'verified', runtime: 'isolate', emit: [], ...o }), trust)
-}
-
-/** The same event with one code file's bytes changed after signing. */
-function tampered(data: Record<string, unknown>): Record<string, unknown> {
-  const bundle = data['bundle'] as { files: { path: string; data: string }[] }
-  const files = bundle.files.map((f) => ({ ...f, data: Buffer.from(`${Buffer.from(f.data, 'base64').toString('utf8')}// evil\n`).toString('base64') }))
-  return { ...data, bundle: { ...bundle, files } }
-}
-
-const eventFor = (events: Record<string, unknown>[], received: string) => events.find((e) => (e['data'] as Record<string, unknown>)['event'] === received)?.['data'] as Record<string, unknown> | undefined
-const stateOf = (fabric: Fabric, id: string) => fabric.pluginStatus().find((p) => p.id === id)?.state
-
-async function refusedCount(peer: string, reason: string): Promise<number> {
-  const metric = await metricsRegistry.getSingleMetric('omni_mesh_refused_total')?.get()
-  return metric?.values.find((v) => v.labels['peer'] === peer && v.labels['reason'] === reason)?.value ?? 0
-}
-
-interface Keys {
-  readonly trust: TestTrust
-  readonly byLevel: Record<SovereigntyLevel, SigningKey>
-}
-
-async function keys(t: Test): Promise<Keys> {
-  const trust = await createTestTrust(t)
-  return { trust, byLevel: { L1: await trust.publisher('verified', { name: 'k1' }), L2: await trust.publisher('verified', { name: 'k2' }), L3: await trust.publisher('verified', { name: 'k3' }) } }
-}
-
-const levels = (k: Keys): MeshConfig['sovereignty'] => ({ default: 'L1', keys: { [k.byLevel.L2.keyid]: 'L2', [k.byLevel.L3.keyid]: 'L3' }, tiers: {} })
 
 t.test('sovereignty: L1 queues until a person approves, L2 and L3 install with their events', async (t) => {
   const k = await keys(t)
