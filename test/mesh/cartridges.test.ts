@@ -31,16 +31,16 @@ t.test('sovereignty: L1 queues until a person approves, L2 and L3 install with t
   t.match(pending, [{ id: 'lab.one', version: '1.0.0', serial: 2, tier: 'verified', keyid: k.byLevel.L1.keyid, origin: 'a1', cluster: 'a', runtime: 'isolate', capabilities: { network: 'none' } }], 'the queue shows origin, publisher, tier and capabilities')
   t.notOk('bundle' in (pending[0] ?? {}), 'the listing leaves the bundle out')
 
-  await r.fabric.node.cartridges.approve('lab.one', 'token:alice')
+  await r.fabric.node.cartridges.approve('lab.one', { by: 'token:alice' })
   t.equal(stateOf(r.fabric, 'lab.one'), 'verified', 'approved: installed through the normal path')
   t.same(await r.fabric.node.cartridges.pending(), [], 'and dequeued')
   t.match(eventFor(await r.events('cartridge.installed'), one), { id: 'lab.one', level: 'L1', by: 'token:alice' })
-  await t.rejects(r.fabric.node.cartridges.approve('lab.one', 'token:alice'), { code: 'OMNI_ERR_NOT_FOUND' }, 'nothing left to approve')
+  await t.rejects(r.fabric.node.cartridges.approve('lab.one', { by: 'token:alice' }), { code: 'OMNI_ERR_NOT_FOUND' }, 'nothing left to approve')
 
   // a later L1 cartridge a person rejects is never installed
   const again = await r.deliver('cartridge.published', await signed(t, k.byLevel.L1, { id: 'lab.four' }, k.trust))
   t.ok(await eventually(async () => (await r.fabric.node.cartridges.pending()).length === 1))
-  await r.fabric.node.cartridges.reject('lab.four', 'token:bob')
+  await r.fabric.node.cartridges.reject('lab.four', { by: 'token:bob' })
   t.equal(stateOf(r.fabric, 'lab.four'), undefined)
   t.match(eventFor(await r.events('cartridge.refused'), again), { reason: 'cartridge-rejected', by: 'token:bob' })
 })
@@ -62,7 +62,7 @@ t.test('a tampered, rolled-back, untrusted or over-tier cartridge is refused at 
     const accepted = await r.deliver('cartridge.published', good)
     if (level === 'L1') {
       t.ok(await eventually(async () => (await r.fabric.node.cartridges.pending()).some((p) => p.id === id)))
-      await r.fabric.node.cartridges.approve(id, 'token:alice')
+      await r.fabric.node.cartridges.approve(id, { by: 'token:alice' })
     }
     t.ok(await eventually(async () => eventFor(await r.events('cartridge.installed'), accepted) !== undefined, 20_000), `${level}: serial 5 installed`)
     await send(`${level} rolled back`, 'cartridge-rollback', await signed(t, key, { id, serial: 4 }, k.trust))

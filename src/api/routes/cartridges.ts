@@ -28,6 +28,7 @@ export async function cartridgeRoutes(app: ApiApp, _opts: RouteOptions): Promise
         tags: TAGS,
         security: SECURITY,
         params: P.IdParams,
+        body: S.EmptyBody,
         response: { 201: S.PublishResponse, ...ERRORS },
       },
     },
@@ -44,6 +45,7 @@ export async function cartridgeRoutes(app: ApiApp, _opts: RouteOptions): Promise
           "Publishes this node's signed revocation list, byte for byte, as a `cartridge.revoked` event (visibility public). A receiving node verifies it against its own root keys and adopts it only when it is newer and drops no entry it has; then it reloads, stopping the stages of what it revokes.",
         tags: TAGS,
         security: SECURITY,
+        body: S.EmptyBody,
         response: { 201: S.PublishRevocationsResponse, ...ERRORS },
       },
     },
@@ -72,14 +74,15 @@ export async function cartridgeRoutes(app: ApiApp, _opts: RouteOptions): Promise
       schema: {
         summary: 'Approve a pending cartridge: install it',
         description:
-          'Installs the queued cartridge through the normal install path (verified again: signature, trust store, tier cap, revocations, high-water mark), approves its capabilities as the calling token (`token:<name>`), removes it from the queue and records `cartridge.installed` (level L1). The fabric then reloads.',
+          'Installs the queued cartridge (with `digest`, only if it is still the one reviewed) through the normal install path (verified again: signature, trust store, tier cap, revocations, high-water mark), approves its capabilities as the calling token (`token:<name>`), removes it from the queue and records `cartridge.installed` (level L1). The fabric then reloads.',
         tags: TAGS,
         security: SECURITY,
         params: S.PendingParams,
+        body: S.ApprovePendingBody,
         response: { 200: S.PendingCartridge, ...ERRORS },
       },
     },
-    async (request) => app.node.cartridges.approve(request.params.id, approverOf(request.apiToken)),
+    async (request) => app.node.cartridges.approve(request.params.id, { by: approverOf(request.apiToken), ...request.body }),
   )
 
   app.post(
@@ -88,14 +91,15 @@ export async function cartridgeRoutes(app: ApiApp, _opts: RouteOptions): Promise
       config: { access: 'admin' },
       schema: {
         summary: 'Reject a pending cartridge',
-        description: 'Removes the queued cartridge without installing it and records `cartridge.refused` with reason `cartridge-rejected` and the calling token.',
+        description: 'Removes the queued cartridge without installing it and records `cartridge.refused` with reason `cartridge-rejected`, the calling token and the `reason` given.',
         tags: TAGS,
         security: SECURITY,
         params: S.PendingParams,
+        body: S.RejectPendingBody,
         response: { 200: S.PendingCartridge, ...ERRORS },
       },
     },
-    async (request) => app.node.cartridges.reject(request.params.id, approverOf(request.apiToken)),
+    async (request) => app.node.cartridges.reject(request.params.id, { by: approverOf(request.apiToken), ...request.body }),
   )
 }
 

@@ -37,3 +37,17 @@ export const PendingCartridge = Type.Object({
 
 export const PendingList = Type.Object({ cartridges: Type.Array(PendingCartridge) })
 export const PendingParams = Type.Object({ id: PluginId }, { additionalProperties: false })
+
+/** Publishing takes nothing but the path: the plugin is the installed one, verified now. */
+export const EmptyBody = Type.Object({}, { additionalProperties: false })
+
+export const ApprovePendingBody = Type.Object(
+  // no approver name: the approval records the identity of the token that made the request
+  { digest: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$', description: 'approve only if the queued cartridge still has this manifest digest (the one reviewed in GET /v1/plugins/pending)' })) },
+  { additionalProperties: false },
+)
+
+export const RejectPendingBody = Type.Object(
+  { reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500, pattern: '\\S', description: 'why, recorded in the cartridge.refused event' })) },
+  { additionalProperties: false },
+)

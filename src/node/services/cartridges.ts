@@ -18,10 +18,14 @@ export interface CartridgeService {
   publishRevocations(): Promise<IngestResult & { readonly issuedAt: string; readonly revokedKeys: number; readonly yanked: number }>
   /** the received cartridges waiting for a person, bundles left out */
   pending(): Promise<Omit<PendingCartridge, 'bundle'>[]>
-  /** installs the queued cartridge `id` through the normal install path (verified again), approves it as `by`, and dequeues it */
-  approve(id: string, by: string): Promise<Omit<PendingCartridge, 'bundle'>>
+  /**
+   * Installs the queued cartridge `id` through the normal install path (verified again), approves
+   * its capabilities as `by` (the adapter's identity of the caller), and dequeues it; with `digest`,
+   * only if the queued manifest is still the one reviewed.
+   */
+  approve(id: string, request: { readonly by: string; readonly digest?: string }): Promise<Omit<PendingCartridge, 'bundle'>>
   /** dequeues `id` without installing it; recorded as `cartridge.refused` (reason cartridge-rejected) */
-  reject(id: string, by: string): Promise<Omit<PendingCartridge, 'bundle'>>
+  reject(id: string, request: { readonly by: string; readonly reason?: string }): Promise<Omit<PendingCartridge, 'bundle'>>
 }
 
 export interface CartridgeServiceDeps {
@@ -65,18 +69,21 @@ export function createCartridgeService(deps: CartridgeServiceDeps): CartridgeSer
       return { ...(await deps.ingest.event({ type: 'cartridge.revoked', data })), issuedAt: list.issuedAt, revokedKeys: data.revokedKeys, yanked: data.yanked }
     },
     pending: async () => (await (await queue()).list()).map(withoutBundle),
-    async approve(id, by) {
+    async approve(id, { by, digest }) {
       const p = await take(id)
+      if (digest !== undefined && digest !== p.digest) {
+        throw omniError('OMNI_ERR_PLUGIN_APPROVAL', `${p.id}@${p.version} was not approved: the queued manifest digest is ${p.digest}, not the reviewed ${digest} (a newer serial replaced it); review it again`)
+      }
       await host.install(p.bundle, p, by)
       await (await queue()).remove(id)
       const { bundle: _, receivedAt: _r, cluster: _c, runtime: _rt, capabilities: _cap, signer: _s, ...summary } = p
       await audit('cartridge.installed', { ...summary, level: 'L1', by })
       return withoutBundle(p)
     },
-    async reject(id, by) {
+    async reject(id, { by, reason }) {
       const p = await take(id)
       await (await queue()).remove(id)
-      const message = `${p.id}@${p.version} (serial ${p.serial}) from ${p.origin} was rejected by ${by}`
+      const message = `${p.id}@${p.version} (serial ${p.serial}) from ${p.origin} was rejected by ${by}${reason ? `: ${reason}` : ''}`
       await audit('cartridge.refused', { event: p.event, origin: p.origin, reason: 'cartridge-rejected', code: 'OMNI_ERR_PLUGIN_APPROVAL', message, id: p.id, version: p.version, serial: p.serial, digest: p.digest, by })
       return withoutBundle(p)
     },
