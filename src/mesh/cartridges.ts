@@ -49,13 +49,8 @@ export async function startCartridgeReceiver(deps: CartridgeReceiverDeps): Promi
   const audit = auditPublisher(deps)
   const handle = async (m: JsMsg, keepAlive: KeepAlive): Promise<void> => {
     const parts = parseMeshSubject(m.subject)
-    let event: Envelope
-    try {
-      event = m.json<Envelope>()
-    } catch {
-      event = undefined as unknown as Envelope
-    }
-    if (!parts || typeof event !== 'object' || event === null) {
+    const event = decodeEnvelope(m)
+    if (!parts || !event) {
       deps.logger.warn({ subject: m.subject }, 'a received cartridge event is not an envelope on a received subject; dropped')
       return m.term('not a received envelope')
     }
@@ -85,8 +80,21 @@ export async function startCartridgeReceiver(deps: CartridgeReceiverDeps): Promi
   return { [Symbol.asyncDispose]: () => consumer.close() }
 }
 
+/** A received envelope with an id and object data (the mesh receiver checked it against the catalog); undefined otherwise. */
+function decodeEnvelope(m: JsMsg): (Envelope & { readonly data: Record<string, unknown> }) | undefined {
+  let v: unknown
+  try {
+    v = m.json()
+  } catch {
+    return undefined
+  }
+  if (typeof v !== 'object' || v === null) return undefined
+  const e = v as Envelope
+  return typeof e.id === 'string' && typeof e.data === 'object' && e.data !== null && !Array.isArray(e.data) ? (e as Envelope & { readonly data: Record<string, unknown> }) : undefined
+}
+
 interface Received {
-  readonly event: Envelope
+  readonly event: Envelope & { readonly data: Record<string, unknown> }
   /** the node the link brought it from (metrics label) */
   readonly peer: string
   readonly cluster: string
@@ -96,8 +104,8 @@ interface Received {
 type Audit = (type: string, data: Record<string, unknown>) => Promise<void>
 
 async function receiveCartridge(r: Received, host: CartridgeHost, pending: PendingCartridges, audit: Audit, deps: CartridgeReceiverDeps): Promise<void> {
-  const data = r.event.data as Record<string, unknown>
-  const ref = { id: String(data['id']), version: String(data['version']) }
+  const data = r.event.data
+  const ref = { id: String(data['id'] ?? ''), version: String(data['version'] ?? '') }
   const base = { event: r.event.id, origin: r.origin }
   const refuse = async (err: unknown) => {
     if (!isOmniError(err)) throw err
@@ -155,7 +163,7 @@ async function receiveCartridge(r: Received, host: CartridgeHost, pending: Pendi
 }
 
 async function receiveRevocation(r: Received, host: CartridgeHost, audit: Audit): Promise<void> {
-  const data = r.event.data as Record<string, unknown>
+  const data = r.event.data
   const base = { event: r.event.id, origin: r.origin }
   try {
     const adopted = await host.adoptRevocations(Buffer.from(String(data['envelope']), 'base64'), `cartridge.revoked ${r.event.id} from ${r.origin}`)

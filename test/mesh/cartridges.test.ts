@@ -1,10 +1,12 @@
-import { readFile, writeFile } from 'node:fs/promises'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
+import { Kvm } from '@nats-io/kv'
+import { PENDING_BUCKET } from '../../src/mesh/pending.ts'
 import { createRevocationList, encodeEnvelope, generateSigningKey, writeKeyGrant } from '../../src/plugins/mod.ts'
 import { eventFor, keys, levels, published, refusedCount, signed, startReceiver, stateOf, tampered } from '../fixtures/cartridges.ts'
 import { eventually } from '../fixtures/fabric.ts'
-import { createSignedPlugin, createTestTrust, daysFromNow } from '../fixtures/plugins.ts'
+import { createSignedPlugin, createTestTrust, daysFromNow, tempDir } from '../fixtures/plugins.ts'
 
 // One real node (b1 of cluster b) with real plugins signed by test keys. The cartridge events it
 // receives are published onto the received subjects of its events stream (omni.rcv.public.a.a1.…),
@@ -138,4 +140,23 @@ t.test('a node publishes an installed plugin and its revocation list as public e
   const envelope = Buffer.from(String((list!['data'] as Record<string, unknown>)['envelope']), 'base64')
   t.same(envelope, await readFile(join(k.trust.dir, 'revocations.dsse.json')), 'it carries the signed list byte for byte')
   t.match(list, { visibility: 'public', data: { yanked: 1, revokedKeys: 0 } })
+})
+
+t.test('the pending queue is not trusted: approving an entry changed in the bucket installs nothing', async (t) => {
+  const k = await keys(t)
+  const r = await startReceiver(t, k.trust, levels(k))
+  await r.deliver('cartridge.published', await signed(t, k.byLevel.L1, { id: 'lab.one' }, k.trust))
+  t.ok(await eventually(async () => (await r.fabric.node.cartridges.pending()).length === 1))
+  const kv = await new Kvm(r.fabric.js).open(PENDING_BUCKET)
+  const queued = (await kv.get('lab.one'))!.json<Record<string, unknown>>()
+
+  await kv.put('lab.one', JSON.stringify(tampered(queued)))
+  await t.rejects(r.fabric.node.cartridges.approve('lab.one', { by: 'token:alice' }), { code: 'OMNI_ERR_PLUGIN_MANIFEST', message: /does not match its manifest/ }, 'a changed file is caught by the install path')
+  t.equal(stateOf(r.fabric, 'lab.one'), undefined)
+
+  const outside = await tempDir(t, 'outside')
+  await kv.put('lab.one', JSON.stringify({ ...queued, id: `../../../../../../..${outside}/x` }))
+  await t.rejects(r.fabric.node.cartridges.approve('lab.one', { by: 'token:alice' }), { code: 'OMNI_ERR_PLUGIN_MANIFEST', message: /is not a plugin id/ }, 'an id that is a path names no folder')
+  t.same(await readdir(outside), [], 'nothing was written outside the plugins folder')
+  t.equal((await r.fabric.node.cartridges.pending()).length, 1, 'a refused approval leaves the entry for a person to reject')
 })

@@ -2,7 +2,7 @@ import type { JetStreamClient } from '@nats-io/jetstream'
 import { omniError } from '../../errors/mod.ts'
 import type { CartridgeBundle, CartridgeHost } from '../../mesh/cartridge-host.ts'
 import { openPendingCartridges, type PendingCartridge, type PendingCartridges } from '../../mesh/pending.ts'
-import { encodeBundle, sha256Hex } from '../../plugins/mod.ts'
+import { encodeBundle, PLUGIN_ID_PATTERN, SEMVER_PATTERN, sha256Hex } from '../../plugins/mod.ts'
 import type { IngestResult, IngestService } from './ingest.ts'
 import type { PluginService } from './plugins.ts'
 
@@ -93,8 +93,9 @@ export function createCartridgeService(deps: CartridgeServiceDeps): CartridgeSer
 /** The mesh's view of the node's plugin paths: install and approve are the service's own. */
 export function cartridgeHostOf(plugins: PluginService): CartridgeHost {
   return {
-    check: (bundle, ref) => plugins.check(bundle, ref),
+    check: (bundle, ref) => plugins.check(bundle, requireRef(ref)),
     async install(bundle, ref, by) {
+      requireRef(ref)
       const installed = await plugins.install({ id: ref.id, version: ref.version, bundle })
       // bound to the digest just installed: a folder swapped meanwhile is refused, not approved unseen
       await plugins.approve(ref.id, { by, digest: installed.plugin.digest })
@@ -106,6 +107,19 @@ export function cartridgeHostOf(plugins: PluginService): CartridgeHost {
       return { type: 'adopted', issuedAt: a.issuedAt, addedKeys: a.addedKeys, addedYanks: a.addedYanks, stopped: a.affected.map((s) => `${s.pipeline}/${s.stage} (${s.plugin})`) }
     },
   }
+}
+
+const PLUGIN_ID = new RegExp(PLUGIN_ID_PATTERN)
+const SEMVER = new RegExp(SEMVER_PATTERN)
+
+/**
+ * The id and version a received or queued cartridge claims, checked before they name any folder:
+ * they come from another node or from a bucket, never from a schema-checked request.
+ */
+function requireRef<T extends { readonly id: string; readonly version: string }>(ref: T): T {
+  if (!PLUGIN_ID.test(ref.id) || ref.id.length > 64) throw omniError('OMNI_ERR_PLUGIN_MANIFEST', `cartridge id ${JSON.stringify(ref.id).slice(0, 80)} is not a plugin id (like acme.shout)`)
+  if (!SEMVER.test(ref.version) || ref.version.length > 128) throw omniError('OMNI_ERR_PLUGIN_MANIFEST', `cartridge version ${JSON.stringify(ref.version).slice(0, 80)} of ${ref.id} is not a semantic version`)
+  return ref
 }
 
 function withoutBundle(p: PendingCartridge): Omit<PendingCartridge, 'bundle'> {
