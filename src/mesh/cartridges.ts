@@ -11,7 +11,7 @@ import { parseMeshSubject, receivedFilter } from '../wire/mesh.ts'
 import type { CartridgeBundle, CartridgeHost } from './cartridge-host.ts'
 import { openPendingCartridges, type PendingCartridges } from './pending.ts'
 import type { MeshDeps } from './runtime.ts'
-import { refusalReason, sovereigntyLevel } from './sovereignty.ts'
+import { isPassingFailure, refusalReason, sovereigntyLevel } from './sovereignty.ts'
 
 /** The durable consumer of received cartridge events on the node's events stream. */
 export const CARTRIDGES_CONSUMER = 'mesh-cartridges'
@@ -108,7 +108,7 @@ async function receiveCartridge(r: Received, host: CartridgeHost, pending: Pendi
   const ref = { id: String(data['id'] ?? ''), version: String(data['version'] ?? '') }
   const base = { event: r.event.id, origin: r.origin }
   const refuse = async (err: unknown) => {
-    if (!isOmniError(err)) throw err
+    if (!isOmniError(err) || isPassingFailure(err.code, err.message)) throw err
     const reason = refusalReason(err.code, err.message)
     meshMetrics.refused.inc({ peer: r.peer, reason })
     deps.logger.warn({ peer: r.peer, plugin: `${ref.id}@${ref.version}`, reason, err: err.message }, 'refused a cartridge received from the mesh')
@@ -171,7 +171,7 @@ async function receiveRevocation(r: Received, host: CartridgeHost, audit: Audit)
     const addedYanks = adopted.addedYanks.map((y) => `${y.id}@${y.version}`)
     await audit('cartridge.revocations-adopted', { ...base, issuedAt: adopted.issuedAt, addedKeys: [...adopted.addedKeys], addedYanks, stopped: [...adopted.stopped] })
   } catch (err) {
-    if (!isOmniError(err)) throw err
+    if (!isOmniError(err) || isPassingFailure(err.code, err.message)) throw err
     const reason = `cartridge-revocations-${refusalReason(err.code, err.message).slice('cartridge-'.length)}`
     meshMetrics.refused.inc({ peer: r.peer, reason })
     await audit('cartridge.refused', { ...base, reason, code: err.code, message: err.message.slice(0, 4096) })

@@ -24,7 +24,17 @@ export function refusalReason(code: string, message: string): string {
       return / does not match its manifest/.test(message) ? 'cartridge-tampered' : 'cartridge-malformed'
     case 'OMNI_ERR_PLUGIN_APPROVAL':
       return 'cartridge-approval'
+    case 'OMNI_ERR_UNAVAILABLE':
+      return 'cartridge-no-plugins'
     default:
       return 'cartridge-invalid'
   }
+}
+
+/**
+ * Whether a failure is passing (NATS or a bucket briefly out of reach): the event is retried, not
+ * refused. A node started without plugins answers OMNI_ERR_UNAVAILABLE too, for good: refused.
+ */
+export function isPassingFailure(code: string, message: string): boolean {
+  return code === 'OMNI_ERR_UNAVAILABLE' && !/runs without plugins/.test(message)
 }

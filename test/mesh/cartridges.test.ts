@@ -4,8 +4,8 @@ import t from 'tap'
 import { Kvm } from '@nats-io/kv'
 import { PENDING_BUCKET } from '../../src/mesh/pending.ts'
 import { createRevocationList, encodeEnvelope, generateSigningKey, writeKeyGrant } from '../../src/plugins/mod.ts'
-import { eventFor, keys, levels, published, refusedCount, signed, startReceiver, stateOf, tampered } from '../fixtures/cartridges.ts'
-import { eventually } from '../fixtures/fabric.ts'
+import { eventFor, keys, levels, PIPELINE, published, receiverOf, receiverOptions, refusedCount, signed, startReceiver, stateOf, tampered } from '../fixtures/cartridges.ts'
+import { eventually, startTestFabric } from '../fixtures/fabric.ts'
 import { createSignedPlugin, createTestTrust, daysFromNow, tempDir } from '../fixtures/plugins.ts'
 
 // One real node (b1 of cluster b) with real plugins signed by test keys. The cartridge events it
@@ -159,4 +159,15 @@ t.test('the pending queue is not trusted: approving an entry changed in the buck
   await t.rejects(r.fabric.node.cartridges.approve('lab.one', { by: 'token:alice' }), { code: 'OMNI_ERR_PLUGIN_MANIFEST', message: /is not a plugin id/ }, 'an id that is a path names no folder')
   t.same(await readdir(outside), [], 'nothing was written outside the plugins folder')
   t.equal((await r.fabric.node.cartridges.pending()).length, 1, 'a refused approval leaves the entry for a person to reject')
+})
+
+t.test('a mesh node without plugins refuses received cartridges for good, and says why', async (t) => {
+  const k = await keys(t)
+  const options = await receiverOptions(t, k.trust, levels(k))
+  const { plugins: _none, ...withoutPlugins } = options
+  const { fabric, dir } = await startTestFabric(t, PIPELINE, withoutPlugins)
+  const r = receiverOf(fabric, dir)
+  const sent = await r.deliver('cartridge.published', await signed(t, k.byLevel.L3, { id: 'lab.three' }, k.trust))
+  t.ok(await eventually(async () => eventFor(await r.events('cartridge.refused'), sent) !== undefined))
+  t.match(eventFor(await r.events('cartridge.refused'), sent), { reason: 'cartridge-no-plugins', code: 'OMNI_ERR_UNAVAILABLE', message: /runs without plugins/ })
 })
