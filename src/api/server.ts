@@ -19,6 +19,7 @@ import { healthRoutes } from './routes/health.ts'
 import { IngestResult, ingestRoutes } from './routes/ingest.ts'
 import { pipelineRoutes } from './routes/pipelines.ts'
 import { pluginRoutes } from './routes/plugins.ts'
+import { cartridgeRoutes } from './routes/cartridges.ts'
 import { streamRoutes } from './routes/stream.ts'
 import { webhookRoutes } from './routes/webhooks.ts'
 
@@ -97,7 +98,7 @@ export async function buildApi(node: OmniNode, config: ApiConfig, logger: Logger
   // schemas more than one route plugin refers to: route plugins are encapsulated
   app.addSchema(IngestResult)
   const routeOptions: RouteOptions = { config, quotas: createQuotas(config) }
-  for (const routes of [healthRoutes, ingestRoutes, webhookRoutes, eventRoutes, catalogRoutes, streamRoutes, pipelineRoutes, pluginRoutes, dlqRoutes]) {
+  for (const routes of [healthRoutes, ingestRoutes, webhookRoutes, eventRoutes, catalogRoutes, streamRoutes, pipelineRoutes, pluginRoutes, cartridgeRoutes, dlqRoutes]) {
     await app.register(routes, routeOptions)
   }
   return app

@@ -3,6 +3,8 @@ import type { NatsConnection } from '@nats-io/transport-node'
 import type { EventCatalog } from '../catalog/catalog.ts'
 import type { Publisher } from '../jetstream/publisher.ts'
 import type { Logger } from '../observability/logger.ts'
+import type { CartridgeHost } from './cartridge-host.ts'
+import { startCartridgeReceiver } from './cartridges.ts'
 import type { MeshConfig } from './config.ts'
 import { startDataPath, type DataPath } from './data-path.ts'
 
@@ -17,6 +19,8 @@ export interface MeshDeps {
   readonly logger: Logger
   /** the node's own nats-server's monitoring endpoint, when the node runs its server */
   readonly monitorUrl: string | undefined
+  /** the node's plugin paths for received cartridges (throws until wired); without it no cartridge is received */
+  readonly cartridgeHost?: () => CartridgeHost
 }
 
 /** A node's part of the mesh, started after its streams and before its pipelines. */
@@ -36,6 +40,7 @@ export async function startMesh(deps: MeshDeps): Promise<MeshRuntime> {
   try {
     const data = await startDataPath(deps)
     stack.defer(() => data.close())
+    if (deps.cartridgeHost) stack.use(await startCartridgeReceiver({ ...deps, cartridgeHost: deps.cartridgeHost }))
     return {
       config: deps.mesh,
       data,

@@ -12,6 +12,7 @@ import { createEventQueryService, type EventQueryService } from './services/even
 import { createIngestService, type IngestService } from './services/ingest.ts'
 import type { ReloadResult } from './services/pipeline-files.ts'
 import { createPluginService, type PluginService } from './services/plugins.ts'
+import { createCartridgeService, type CartridgeService } from './services/cartridges.ts'
 
 /** The services a process beside a node uses (the CLI): the same flows, over its own connection. */
 export interface NodeClient extends AsyncDisposable {
@@ -22,6 +23,8 @@ export interface NodeClient extends AsyncDisposable {
   readonly events: Pick<EventQueryService, 'follow'>
   /** the plugins folder and trust store of `plugins` with the cluster's buckets; changes do not reload the node */
   readonly plugins: PluginService
+  /** publishing to the mesh and the pending queue; an approve installs here without reloading the node */
+  readonly cartridges: CartridgeService
   close(): Promise<void>
 }
 
@@ -52,18 +55,21 @@ export async function openNodeClient(opts: NodeClientOptions): Promise<NodeClien
       await publisher.close()
       await nc.drain().catch(() => undefined)
     })())
+  const ingest = createIngestService({
+    publisher,
+    catalog: () => {
+      if (!loaded) throw new Error('no manifests were given: the catalog is unknown')
+      return loaded.catalog
+    },
+    webhooks: () => webhooks,
+  })
+  const plugins = clientPlugins(opts.plugins, js)
   return {
-    ingest: createIngestService({
-      publisher,
-      catalog: () => {
-        if (!loaded) throw new Error('no manifests were given: the catalog is unknown')
-        return loaded.catalog
-      },
-      webhooks: () => webhooks,
-    }),
+    ingest,
     deadLetters: createDeadLetterService({ js, jsm, publisher, running: recordedRunningSets(js, jsm) }),
     events: createEventQueryService({ js, clickhouse: () => undefined }),
-    plugins: clientPlugins(opts.plugins, js),
+    plugins,
+    cartridges: createCartridgeService({ plugins, ingest, js }),
     close,
     [Symbol.asyncDispose]: close,
   }

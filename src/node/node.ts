@@ -33,6 +33,7 @@ import { createHealthService, type Health } from './services/health.ts'
 import { createIngestService, type IngestService } from './services/ingest.ts'
 import { createPipelineService, type PipelineService } from './services/pipelines.ts'
 import { createPluginService, type PluginService } from './services/plugins.ts'
+import { cartridgeHostOf, createCartridgeService, type CartridgeService } from './services/cartridges.ts'
 import { createStatusHub, type NodeStatus } from './status.ts'
 
 export type NodeState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed'
@@ -59,6 +60,8 @@ export interface OmniNode extends AsyncDisposable {
   readonly events: EventQueryService
   readonly catalog: CatalogService
   readonly plugins: PluginService
+  /** signed plugins published to and received from the mesh, and the queue of those waiting for a person */
+  readonly cartridges: CartridgeService
   health(): Promise<Health>
   /** every settled event, reload and failure from now on, as one typed stream */
   status(): AsyncIterableIterator<NodeStatus>
@@ -150,7 +153,9 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
     }
     let mesh: MeshRuntime | undefined
     if (config.mesh) {
-      mesh = await startMesh({ mesh: config.mesh, nc, js, jsm, publisher, catalog: () => catalog, logger, monitorUrl: server?.monitorUrl })
+      // received cartridges go through the node's own plugin paths once it has them (retried until then)
+      const cartridgeHost = () => cartridgeHostOf(node.plugins)
+      mesh = await startMesh({ mesh: config.mesh, nc, js, jsm, publisher, catalog: () => catalog, logger, monitorUrl: server?.monitorUrl, cartridgeHost })
       const started = mesh
       stack.defer(() => started.close())
     }
@@ -184,13 +189,16 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
       },
     })
     stack.defer(() => pipelines.close())
+    const ingest = createIngestService({ publisher, catalog: () => catalog, webhooks: () => pipelines.webhooks() })
+    const plugins = createPluginService({ settings: config.plugins, js, status: () => host?.status() ?? [], reload: () => pipelines.reload(), running: () => runner.pipelines(), ...(buckets ? { buckets } : {}) })
     node.wire({
-      ingest: createIngestService({ publisher, catalog: () => catalog, webhooks: () => pipelines.webhooks() }),
+      ingest,
       pipelines,
       deadLetters: createDeadLetterService({ js, jsm, publisher, running: async () => (name) => runner.pipelines().some((p) => p.name === name) }),
       events: createEventQueryService({ js, clickhouse: () => sink?.ch }),
       catalog: createCatalogService({ catalog: () => catalog, pipelines: () => runner.pipelines(), plugins: () => host?.status() ?? [], clickhouse: () => sink?.ch }),
-      plugins: createPluginService({ settings: config.plugins, js, status: () => host?.status() ?? [], reload: () => pipelines.reload(), running: () => runner.pipelines(), ...(buckets ? { buckets } : {}) }),
+      plugins,
+      cartridges: createCartridgeService({ plugins, ingest, js }),
       health: createHealthService({ nc, sink: () => sink, state: () => ({ state: node.state, failure: node.failure }) }),
       description: {
         nats: { url, ...(server ? { managed: { version: server.version, pid: server.pid, storeDir: server.storeDir } } : {}) },
@@ -255,6 +263,7 @@ interface Services {
   readonly events: EventQueryService
   readonly catalog: CatalogService
   readonly plugins: PluginService
+  readonly cartridges: CartridgeService
   readonly health: () => Promise<Health>
   readonly description: NodeDescription
 }
@@ -317,6 +326,9 @@ class NodeImpl extends Lifecycle implements OmniNode {
   }
   get plugins(): PluginService {
     return this.#get().plugins
+  }
+  get cartridges(): CartridgeService {
+    return this.#get().cartridges
   }
 
   health(): Promise<Health> {

@@ -32,6 +32,8 @@ export interface HighWaterMarks {
    * any node has seen serial n, no node accepts anything below it.
    */
   check(v: VerifiedPlugin): Promise<HighWaterResult>
+  /** The same judgement as `check`, recording nothing: for a plugin a person has yet to approve. */
+  judge(v: VerifiedPlugin): Promise<void>
   get(id: string): Promise<HighWaterMark | undefined>
 }
 
@@ -40,6 +42,10 @@ export async function openHighWaterMarks(js: JetStreamClient): Promise<HighWater
   const kv = await new Kvm(js).create(HIGH_WATER_BUCKET, { history: 1 })
   return {
     check: (v) => check(kv, v),
+    judge: async (v) => {
+      const seen = await read(kv, v.manifest.id)
+      if (seen) judgeAgainst(seen.value, v)
+    },
     get: async (id) => (await read(kv, id))?.value,
   }
 }
@@ -51,6 +57,7 @@ function read(kv: KV, id: string) {
 async function check(kv: KV, v: VerifiedPlugin): Promise<HighWaterResult> {
   const { id, serial, version } = v.manifest
   const mark: HighWaterMark = { serial, digest: v.digest, version, at: new Date().toISOString() }
+  // judged before any write: a serial below or equal to one seen is refused
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     const seen = await read(kv, id)
     try {
@@ -58,21 +65,27 @@ async function check(kv: KV, v: VerifiedPlugin): Promise<HighWaterResult> {
         await kv.create(id, JSON.stringify(mark))
         return { type: 'first', mark }
       }
-      const prev = seen.value
-      const was = `serial ${prev.serial}${prev.version ? ` (version ${prev.version})` : ''}`
-      if (serial < prev.serial) {
-        throw omniError('OMNI_ERR_PLUGIN_ROLLBACK', `${id}@${version} has serial ${serial}, older than ${was} already seen; refusing a rollback`)
-      }
-      if (serial === prev.serial) {
-        if (v.digest === prev.digest) return { type: 'same', mark: prev }
-        throw omniError('OMNI_ERR_PLUGIN_ROLLBACK', `${id}@${version} has serial ${serial}, the same as the one already seen, but another manifest digest (${v.digest}, expected ${prev.digest}); a re-signed manifest needs a higher serial`)
-      }
+      if (judgeAgainst(seen.value, v) === 'same') return { type: 'same', mark: seen.value }
       await kv.update(id, JSON.stringify(mark), seen.revision)
-      return { type: 'newer', mark, previous: prev }
+      return { type: 'newer', mark, previous: seen.value }
     } catch (err) {
       // another node recorded a mark in between: read it again and judge against it
       if (!isRevisionConflict(err)) throw err
     }
   }
   throw omniError('OMNI_ERR_PLUGIN_ROLLBACK', `could not record the serial of ${id} after ${MAX_ATTEMPTS} attempts: other nodes kept changing it`)
+}
+
+/** Throws OMNI_ERR_PLUGIN_ROLLBACK when `v` is below `prev` or re-signs its serial; says whether it is the same manifest or a newer one. */
+function judgeAgainst(prev: HighWaterMark, v: VerifiedPlugin): 'same' | 'newer' {
+  const { id, serial, version } = v.manifest
+  const was = `serial ${prev.serial}${prev.version ? ` (version ${prev.version})` : ''}`
+  if (serial < prev.serial) {
+    throw omniError('OMNI_ERR_PLUGIN_ROLLBACK', `${id}@${version} has serial ${serial}, older than ${was} already seen; refusing a rollback`)
+  }
+  if (serial === prev.serial) {
+    if (v.digest === prev.digest) return 'same'
+    throw omniError('OMNI_ERR_PLUGIN_ROLLBACK', `${id}@${version} has serial ${serial}, the same as the one already seen, but another manifest digest (${v.digest}, expected ${prev.digest}); a re-signed manifest needs a higher serial`)
+  }
+  return 'newer'
 }

@@ -29,3 +29,20 @@ export async function installChecked(bundle: PluginBundle, target: InstallTarget
     await rm(staging, { recursive: true, force: true })
   }
 }
+
+/**
+ * Runs every check `installChecked` runs (the bundle verified in a dot-folder of `pluginsDir`,
+ * judged against the high-water mark) and installs nothing, records nothing: for a bundle that
+ * waits for a person. The verified bytes are kept in memory; the folder is removed.
+ */
+export async function verifyChecked(bundle: PluginBundle, target: InstallTarget, marks: HighWaterMarks): Promise<VerifiedPlugin> {
+  await mkdir(target.pluginsDir, { recursive: true })
+  const staging = await mkdtemp(join(target.pluginsDir, '.checking-'))
+  try {
+    const staged = await installBundle(bundle, { ...target, pluginsDir: staging })
+    await marks.judge(staged)
+    return staged
+  } finally {
+    await rm(staging, { recursive: true, force: true })
+  }
+}

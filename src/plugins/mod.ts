@@ -86,9 +86,10 @@ export {
   type PluginRegistry,
   type RegistryEntry,
 } from './registry.ts'
-export { BUNDLE_FORMAT, decodeBundle, type PluginBundle } from './registry-blob.ts'
+export { BUNDLE_FORMAT, decodeBundle, encodeBundle, type PluginBundle } from './registry-blob.ts'
 export { installBundle, type InstallTarget } from './install.ts'
-export { installChecked, type CheckedInstall } from './install-checked.ts'
+export { installChecked, verifyChecked, type CheckedInstall } from './install-checked.ts'
+export { adoptRevocationList, type AdoptResult } from './revocation-adopt.ts'
 export { listInstalled, inspectInstalled, installedFolders, approvalStatus, type InstalledPlugin, type ApprovalStatus } from './installed.ts'
 export {
   updateRevocations,

@@ -4,6 +4,7 @@ import { registerImage } from './image/mod.ts'
 import { registerInstall } from './install.ts'
 import { registerKeygen } from './keygen.ts'
 import { registerList } from './list.ts'
+import { registerPending } from './pending.ts'
 import { registerPromote } from './promote.ts'
 import { registerPublish } from './publish.ts'
 import { registerRevoke } from './revoke.ts'
@@ -26,6 +27,7 @@ export function registerPlugin(program: Command): void {
   registerInstall(plugin)
   registerList(plugin)
   registerApprove(plugin)
+  registerPending(plugin)
   registerRevoke(plugin)
   registerImage(plugin)
 }

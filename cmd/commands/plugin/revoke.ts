@@ -5,9 +5,10 @@ import { getCartridge } from '../../../src/cartridges/mod.ts'
 import { localPlugins, revokedUses } from '../../../src/node/mod.ts'
 import { DEFAULT_YANK_REASON, REVOCATIONS_DAYS, type TrustStore } from '../../../src/plugins/mod.ts'
 import { addPluginFlags, pluginSettingsFrom } from '../../lib/plugin-options.ts'
-import { addEnvOption, MANIFESTS, manifestsPath } from '../../lib/options.ts'
+import { addEnvOption, MANIFESTS, manifestsPath, NATS_URL, natsUrl } from '../../lib/options.ts'
 import { say } from '../../lib/output.ts'
 import { parseExpiry, parsePluginRef } from '../../lib/parse.ts'
+import { withNodeClient } from '../../lib/session.ts'
 
 interface RevokeOptions {
   key: string[]
@@ -18,6 +19,8 @@ interface RevokeOptions {
   trust?: string
   plugins?: string
   manifests?: string
+  mesh?: boolean
+  nats?: string
   data: string
 }
 
@@ -40,7 +43,9 @@ export function registerRevoke(plugin: Command): void {
     .option('--reason <text>', 'why the versions are yanked (shown when one is refused)', DEFAULT_YANK_REASON)
     .requiredOption('--root-key <file>', 'private key of a root of the trust store, which signs the new list')
     .option('--expires <when>', `when the new list expires (default ${REVOCATIONS_DAYS}d): a duration (90d, 12h, 52w, 2y), a date or a timestamp`, parseExpiry('--expires'))
-  addEnvOption(cmd, MANIFESTS, 'the pipelines checked for stages that use a plugin this revokes')
+    .option('--mesh', 'also publish the new list to the mesh as cartridge.revoked (through the node at --nats): every peer verifies it against its own roots and adopts it when newer')
+  addEnvOption(cmd, MANIFESTS, 'the pipelines checked for stages that use a plugin this revokes (and, with --mesh, the event catalog)')
+  addEnvOption(cmd, NATS_URL, 'NATS server URL (for --mesh)')
   addPluginFlags(cmd, ['trust', 'plugins', 'data']).action(async (opts: RevokeOptions) => {
     const yanks = opts.yank.map((y) => parsePluginRef(y, '--yank'))
     for (const k of opts.key) {
@@ -73,6 +78,11 @@ export function registerRevoke(plugin: Command): void {
       say(`stops    pipeline ${a.pipeline}, stage ${a.stage} (plugin ${a.plugin}): ${effect}`)
     }
     say(affected.length > 0 ? 'a running node stops these at its next reload' : `no pipeline in ${manifests} uses an installed plugin this revokes`)
+    if (opts.mesh) {
+      const settings = pluginSettingsFrom({ trust: opts.trust, plugins: opts.plugins, data: opts.data })
+      const r = await withNodeClient({ natsUrl: natsUrl(opts.nats), manifests, plugins: settings }, ({ cartridges }) => cartridges.publishRevocations())
+      say(`${r.duplicate ? 'already published' : 'published'} the list issued ${r.issuedAt} to the mesh as ${r.type} (${r.subject} seq ${r.seq})`)
+    }
   })
 }
 

@@ -1,9 +1,14 @@
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { JetStreamClient } from '@nats-io/jetstream'
 import type { Static } from 'typebox'
 import { isOmniError, omniError, type OmniError } from '../../errors/mod.ts'
 import {
+  adoptRevocationList,
   approvalStatus,
   decodeBundle,
+  REVOCATIONS_FILE,
+  verifyChecked,
   inspectInstalled,
   installChecked,
   installedFolders,
@@ -99,7 +104,24 @@ export interface PluginService {
   /** re-signs the revocation list with the entries asked for added */
   updateRevocations(request: RevocationRequest): Promise<RevocationAnswer>
   promote(id: string, request: Static<typeof C.PromoteBody>): Promise<Static<typeof C.PromoteResponse>>
+  /**
+   * Every check an install runs (signature, trust, tier cap, revocations, dates, audience, files,
+   * high-water mark) on a bundle in the registry's format, installing and recording nothing.
+   */
+  check(bundle: NonNullable<Static<typeof C.InstallBody>['bundle']>, expect: { readonly id: string; readonly version: string }): Promise<VerifiedPlugin>
+  /** The exact bytes of this node's signed revocation list (what `cartridge.revoked` carries). */
+  revocationsEnvelope(): Promise<Buffer>
+  /**
+   * Adopts a revocation list signed by a root of this trust store, sent by another node: verified,
+   * newer only, never dropping an entry; then the node reloads, stopping what it revokes.
+   */
+  adoptRevocations(envelope: Buffer, source: string): Promise<AdoptAnswer>
 }
+
+/** What adopting a received revocation list did, and the running stages it stopped. */
+export type AdoptAnswer =
+  | { readonly type: 'adopted'; readonly issuedAt: string; readonly addedKeys: readonly string[]; readonly addedYanks: readonly { readonly id: string; readonly version: string }[]; readonly reload: ReloadAnswer; readonly affected: AffectedStage[] }
+  | { readonly type: 'kept'; readonly issuedAt: string; readonly current: string }
 
 export interface PluginServiceDeps {
   /** undefined when the node runs without plugins: every change then answers 503 */
@@ -245,6 +267,23 @@ export function createPluginService(deps: PluginServiceDeps): PluginService {
     updateRevocations: (request) => {
       const s = scope()
       return exclusive(async () => revise(s, await s.trust(), request))
+    },
+    check: (upload, { id, version }) => {
+      const s = scope()
+      return exclusive(async () => {
+        const bundle = decodeBundle(Buffer.from(JSON.stringify(upload)), '$.bundle')
+        return verifyChecked(bundle, { id, version, pluginsDir: s.settings.dir, trust: await s.trust(), verify: s.verifyOptions() }, await marks())
+      })
+    },
+    revocationsEnvelope: async () => readFile(join((await scope().trust()).dir, REVOCATIONS_FILE)),
+    adoptRevocations: (envelope, source) => {
+      const s = scope()
+      return exclusive(async (): Promise<AdoptAnswer> => {
+        const r = await adoptRevocationList(await s.trust(), envelope, source, s.verifyOptions().now ?? new Date())
+        if (r.type === 'kept') return { type: 'kept', issuedAt: r.list.issuedAt, current: r.current.issuedAt }
+        const reloaded = await reload()
+        return { type: 'adopted', issuedAt: r.list.issuedAt, addedKeys: r.addedKeys, addedYanks: r.addedYanks, reload: reloaded, affected: stoppedStages() }
+      })
     },
     promote: (id, { tier, expiresAt, key: keyName }) => {
       const s = scope()
