@@ -1,12 +1,11 @@
 import { cp } from 'node:fs/promises'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import type { MeshConfig } from '../../src/mesh/config.ts'
 import { startNode } from '../../src/node/mod.ts'
 import { silentLogger } from '../../src/observability/logger.ts'
 import type { ManagedNatsServer } from '../../src/server/mod.ts'
-import { meshApiPrefix, meshDeliverSubject, meshInboxStream, meshOutboxStream, meshOutboxSubject, meshOutboxSubjects, parseMeshSubject, receivedSubject, sourcedOutbox, STREAM_SOURCE_HEADER } from '../../src/wire/mesh.ts'
+import { receivedSubject } from '../../src/wire/mesh.ts'
 import { CARTRIDGES_CATALOG, eventFor, keys, PIPELINE } from '../fixtures/cartridges.ts'
 import { fabricOf, readSubject, type Fabric } from '../fixtures/fabric.ts'
 import { testLookup, writeManifests } from '../fixtures/manifests.ts'
@@ -15,8 +14,7 @@ import { createSignedPlugin, NOW, tempDir, type TestTrust } from '../fixtures/pl
 
 // End to end over real leaf nodes: a1 (cluster a) publishes an installed plugin; the event crosses
 // hub-a and hub-b (federated for public events) by JetStream sourcing under the hubs' permissions
-// and b1 (cluster b) verifies and installs it. The two steps part B builds (a1's exporter into its
-// public outbox, b1's receiver from its inbox onto omni.rcv.…) are done here by hand, as B does them.
+// and b1 (cluster b) admits it through its receiver, verifies it and installs it.
 t.setTimeout(180_000)
 
 async function meshNode(t: Test, server: ManagedNatsServer, mesh: MeshConfig, trust: TestTrust, plugins: string): Promise<Fabric> {
@@ -40,20 +38,13 @@ t.test('a cartridge published on a1 is verified and installed on b1, two hops aw
 
   const published = await a1.node.cartridges.publish('lab.share')
   t.match(published, { type: 'cartridge.published', duplicate: false })
-  // part B's exporter: a1's public event into its public outbox
-  await a1.jsm.streams.add({ name: meshOutboxStream('public'), subjects: [meshOutboxSubjects('public', 'a', 'a1')] })
   const [stored] = await readSubject(a1, published.subject)
-  await a1.js.publish(meshOutboxSubject('public', 'a', 'a1', published.subject), JSON.stringify(stored))
-  // b1's inbox sources a1's public outbox over b1 → hub-b → hub-a → a1
-  await b1.jsm.streams.add({ name: meshInboxStream('a1'), subjects: [], sources: [{ name: meshOutboxStream('public'), external: { api: meshApiPrefix('a1'), deliver: meshDeliverSubject('a', 'a1', 'public', 'b1') } }] })
-  await eventually('b1 to hold the cartridge', async () => (await b1.jsm.streams.info(meshInboxStream('a1'))).state.messages === 1, 30_000)
-  // part B's receiver: the sourced copy onto b1's received subject, with its origin
-  const sourced = await (await jetstreamManager(b1.nc)).streams.getMessage(meshInboxStream('a1'), { seq: 1 })
-  t.equal(sourcedOutbox(sourced!.header?.get(STREAM_SOURCE_HEADER)), 'public', "stamped by b1's server as from a1's public outbox")
-  const parts = parseMeshSubject(sourced!.subject)!
-  t.ok(sourced!.data.byteLength > 1000, `the bundle crossed two hops whole (${sourced!.data.byteLength} bytes)`)
-  await jetstream(b1.nc).publish(receivedSubject('public', parts.cluster, parts.node, parts.eventSubject), JSON.stringify({ ...sourced!.json<Record<string, unknown>>(), origin: parts.node }))
-
+  // a1's exporter puts it in its public outbox; b1's inbox sources it over b1 → hub-b → hub-a → a1,
+  // and b1's receiver admits it onto its received subject with origin a1
+  await eventually('b1 to admit the cartridge', async () => (await readSubject(b1, receivedSubject('public', 'a', 'a1', published.subject))).length === 1, 30_000)
+  const [admitted] = await readSubject(b1, receivedSubject('public', 'a', 'a1', published.subject))
+  t.equal(admitted!['origin'], 'a1', 'admitted with its origin')
+  t.ok(JSON.stringify(admitted).length > 1000, 'the bundle crossed two hops whole')
   await eventually('b1 to install it', async () => eventFor(await readSubject(b1, 'omni.evt.plugins.cartridge-installed.v1'), String(stored!['id'])) !== undefined, 30_000)
   t.match(eventFor(await readSubject(b1, 'omni.evt.plugins.cartridge-installed.v1'), String(stored!['id'])), { id: 'lab.share', level: 'L3', origin: 'a1', keyid: k.byLevel.L3.keyid })
   t.equal(b1.pluginStatus().find((p) => p.id === 'lab.share')?.state, 'verified', 'installed on b1 and verifying there')
