@@ -4,6 +4,9 @@ import type { EventCatalog } from '../catalog/catalog.ts'
 import type { Publisher } from '../jetstream/publisher.ts'
 import type { Logger } from '../observability/logger.ts'
 import type { MeshConfig } from './config.ts'
+import { watchLink } from './link.ts'
+import { PRESENCE_INTERVAL_MS, startPresence } from './presence.ts'
+import { readMeshStatus, type MeshStatus } from './status.ts'
 
 /** What the mesh runtime of a node is given by the composition root. */
 export interface MeshDeps {
@@ -21,6 +24,8 @@ export interface MeshDeps {
 /** A node's part of the mesh, started after its streams and before its pipelines. */
 export interface MeshRuntime {
   readonly config: MeshConfig
+  /** peers, link, inboxes and traffic as `omni mesh status` shows them */
+  status(): Promise<MeshStatus>
   close(): Promise<void>
 }
 
@@ -31,8 +36,15 @@ export interface MeshRuntime {
 export async function startMesh(deps: MeshDeps): Promise<MeshRuntime> {
   const stack = new AsyncDisposableStack()
   try {
+    const interval = deps.mesh.presenceIntervalMs ?? PRESENCE_INTERVAL_MS
+    const link = watchLink(deps.mesh, deps.monitorUrl, interval, deps.logger)
+    stack.defer(async () => link.close())
+    // a leaf whose hub does not answer still starts (what to do then is the start's own check); the name check then sees only its own server
+    const presence = await startPresence({ mesh: deps.mesh, nc: deps.nc, logger: deps.logger, intervalMs: interval, linkUp: () => link.waitUp(LINK_WAIT_MS), linkDrops: () => link.drops() })
+    stack.defer(() => presence.close())
     return {
       config: deps.mesh,
+      status: () => readMeshStatus({ config: deps.mesh, presence, link, jsm: deps.jsm }),
       close: () => stack.disposeAsync(),
     }
   } catch (err) {
@@ -40,3 +52,6 @@ export async function startMesh(deps: MeshDeps): Promise<MeshRuntime> {
     throw err
   }
 }
+
+/** How long the start waits for the hub link before checking that no other process speaks as this node. */
+const LINK_WAIT_MS = 10_000
