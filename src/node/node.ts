@@ -32,6 +32,8 @@ import { createHealthService, type Health } from './services/health.ts'
 import { createIngestService, type IngestService } from './services/ingest.ts'
 import { createPipelineService, type PipelineService } from './services/pipelines.ts'
 import { createPluginService, type PluginService } from './services/plugins.ts'
+import { createMeshService, serveMeshStatus, type MeshService } from './services/mesh.ts'
+import { registerMeshGauges } from './mesh-gauges.ts'
 import { createStatusHub, type NodeStatus } from './status.ts'
 
 export type NodeState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed'
@@ -58,6 +60,8 @@ export interface OmniNode extends AsyncDisposable {
   readonly events: EventQueryService
   readonly catalog: CatalogService
   readonly plugins: PluginService
+  /** the node's place on the mesh; `enabled: false` when it joined none */
+  readonly mesh: MeshService
   health(): Promise<Health>
   /** every settled event, reload and failure from now on, as one typed stream */
   status(): AsyncIterableIterator<NodeStatus>
@@ -147,7 +151,12 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
       mesh = await startMesh({ mesh: config.mesh, nc, js, jsm, publisher, catalog: () => catalog, logger, monitorUrl: server?.monitorUrl })
       const started = mesh
       stack.defer(() => started.close())
+      const unregisterMeshGauges = registerMeshGauges(() => started.status())
+      stack.defer(async () => unregisterMeshGauges())
     }
+    const meshService = createMeshService(() => mesh)
+    const meshResponder = serveMeshStatus(nc, meshService)
+    stack.defer(async () => meshResponder.close())
     // the plugin service owns the approval and high-water buckets; the host checks against them
     const buckets = host ? { approvals: await openApprovals(js), marks: await openHighWaterMarks(js) } : undefined
     if (host && buckets) {
@@ -185,6 +194,7 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
       events: createEventQueryService({ js, clickhouse: () => sink?.ch }),
       catalog: createCatalogService({ catalog: () => catalog, pipelines: () => runner.pipelines(), plugins: () => host?.status() ?? [], clickhouse: () => sink?.ch }),
       plugins: createPluginService({ settings: config.plugins, js, status: () => host?.status() ?? [], reload: () => pipelines.reload(), running: () => runner.pipelines(), ...(buckets ? { buckets } : {}) }),
+      mesh: meshService,
       health: createHealthService({ nc, sink: () => sink, state: () => ({ state: node.state, failure: node.failure }) }),
       description: {
         nats: { url, ...(server ? { managed: { version: server.version, pid: server.pid, storeDir: server.storeDir } } : {}) },
@@ -249,6 +259,7 @@ interface Services {
   readonly events: EventQueryService
   readonly catalog: CatalogService
   readonly plugins: PluginService
+  readonly mesh: MeshService
   readonly health: () => Promise<Health>
   readonly description: NodeDescription
 }
@@ -311,6 +322,9 @@ class NodeImpl extends Lifecycle implements OmniNode {
   }
   get plugins(): PluginService {
     return this.#get().plugins
+  }
+  get mesh(): MeshService {
+    return this.#get().mesh
   }
 
   health(): Promise<Health> {
