@@ -1,78 +1,106 @@
-import t from 'tap'
-import type { MeshConfig } from '../../src/mesh/config.ts'
-import type { MeshStatus } from '../../src/mesh/status.ts'
+import { spawn } from 'node:child_process'
+import { readFile, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t, { type Test } from 'tap'
 import { omni } from '../fixtures/cli.ts'
-import { startTestFabric } from '../fixtures/fabric.ts'
-import { eventually, meshTopology } from '../fixtures/mesh.ts'
-import { startMeshNode } from '../fixtures/mesh-node.ts'
-import { NOTES_PIPELINE } from '../fixtures/api.ts'
-import { formatMeshStatus } from '../../cmd/commands/mesh/status.ts'
+import { freePort } from '../fixtures/mesh.ts'
 
-const fast = (c: MeshConfig): MeshConfig => ({ ...c, presenceIntervalMs: 200 })
+const OMNI = fileURLToPath(new URL('../../cmd/omni.ts', import.meta.url))
 
-t.test('omni mesh status asks the running node, as a table or JSON', async (t) => {
-  const topo = await meshTopology()
-  const hub = await startMeshNode(t, fast(topo['hub-a']))
-  const a1 = await startMeshNode(t, fast(topo.a1))
-  await eventually('a1 to see the hub', async () => (await a1.node.mesh.status()).enabled && (await a1.node.mesh.status() as MeshStatus).peers.some((p) => p.node === 'hub-a' && p.state === 'up'))
-  const ask = (node: typeof a1, ...args: string[]) => omni(['mesh', 'status', '--nats', node.node.describe().nats.url, '--nats-credentials', node.credentialsFile, ...args])
-
-  const table = await ask(a1)
-  t.equal(table.code, 0, table.stderr)
-  t.match(table.stdout, /^node a1  cluster a  role leaf\n/)
-  t.match(table.stdout, /hub link: up to hub-a \(rtt [^)]+\) since \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ  hubs nats-leaf:\/\/127\.0\.0\.1:\d+\n/)
-  t.match(table.stdout, /Peers\n\s+NODE\s+CLUSTER\s+ROLE\s+STATE\s+SINCE\s+LAST SEEN\n\s+a2\s+a\s+-\s+unknown/)
-  t.match(table.stdout, /\n\s+hub-a\s+a\s+hub\s+up\s+\S+ \S+\s+\d+s ago\n/)
-  t.match(table.stdout, /Sources \(inbox per peer\)\n\s+PEER\s+VISIBILITY\s+LAG\s+ACTIVE\s+LAST EVENT\s+ERROR\n\s+a2\s/)
-  t.match(table.stdout, /Traffic since start\n\s+DIRECTION\s+VISIBILITY\s+EVENTS\s+BYTES\n\s+out\s+cluster\s+\d+\s+\d+\n/)
-  t.match(table.stdout, /Refused received events\n\s+none\n/)
-
-  const json = await ask(a1, '--json')
-  t.equal(json.code, 0, json.stderr)
-  const status = JSON.parse(json.stdout) as MeshStatus
-  t.match(status, { enabled: true, node: { name: 'a1', cluster: 'a', role: 'leaf' }, link: { state: 'up', remote: 'hub-a' } })
-
-  const ofHub = await ask(hub)
-  t.match(ofHub.stdout, /^node hub-a  cluster a  role hub\nhub link: none \(a hub that joins no other hub\)\nleaves connected: a1\n/)
-})
-
-t.test('omni mesh status on a node that joined no mesh says so', async (t) => {
-  const { server } = await startTestFabric(t, NOTES_PIPELINE)
-  const r = await omni(['mesh', 'status', '--nats', server.url])
-  t.equal(r.code, 0, r.stderr)
-  t.equal(r.stdout, 'this node is not on a mesh (start it with omni up --mesh FILE)\n')
-  t.same(JSON.parse((await omni(['mesh', 'status', '--json', '--nats', server.url])).stdout), { enabled: false })
-})
-
-t.test('omni mesh status with no node on the server is a clear error', async (t) => {
-  const { fabric, server } = await startTestFabric(t, NOTES_PIPELINE)
-  await fabric.close()
-  const r = await omni(['mesh', 'status', '--nats', server.url])
-  t.equal(r.code, 1)
-  t.match(r.stderr, /OMNI_ERR_UNAVAILABLE: no running node answers on nats:\/\/127\.0\.0\.1:\d+ \(is omni up running there\?\)/)
-})
-
-t.test('the table shows missing inboxes, clashes, a flapping link and refusals', async (t) => {
-  const at = '2026-12-07T07:00:10.000Z'
-  const out = formatMeshStatus({
-    enabled: true,
-    node: { name: 'a1', cluster: 'a', role: 'leaf', hubs: ['nats-leaf://127.0.0.1:7422'], instance: 'i1' },
-    link: { state: 'down', since: '2026-12-07T07:00:09.000Z', hubs: ['nats-leaf://127.0.0.1:7422'], remote: undefined, rtt: undefined, leaves: [], dropsLastMinute: 4, flapping: true },
-    peers: [{ node: 'x9', cluster: 'b', role: 'leaf', state: 'down', since: at, lastSeen: '2026-12-07T07:00:00.000Z', startedAt: at, configured: false }],
-    clashes: [{ instance: 'i2', startedAt: '2026-12-07T06:59:00.000Z', lastSeen: '2026-12-07T07:00:08.000Z' }],
-    inboxes: [
-      { peer: 'a2', cluster: 'a', stream: 'MESH_IN_a2', exists: false, messages: 0, lastReceived: undefined, sources: [] },
-      { peer: 'hub-a', cluster: 'a', stream: 'MESH_IN_hub-a', exists: true, messages: 3, lastReceived: '2026-12-07T07:00:05.000Z', sources: [{ visibility: 'cluster', lag: 7, activeSecondsAgo: 1.5, error: 'permissions violation' }] },
-    ],
-    traffic: { events: { in: { cluster: 3 } }, bytes: { in: { cluster: 900 } }, refused: { a2: { 'forged-origin': 2 } } },
-    checkedAt: at,
+/** Starts `omni up` with `args`; resolves once it runs or has exited (bounded); killed by PID when `t` ends. */
+async function startUp(t: Test, args: string[]): Promise<{ out: () => string; code: () => number | null }> {
+  const child = spawn(process.execPath, ['--no-warnings', OMNI, 'up', '--no-clickhouse', '--no-api', '--no-watch', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    const gone = new Promise((r) => child.once('exit', r))
+    child.kill('SIGTERM')
+    await gone
   })
-  t.match(out, /hub link: down since 2026-12-07 07:00:09Z/)
-  t.match(out, /WARNING: the hub dropped the link 4 times in the last minute: another server may be running as a1\n/)
-  t.match(out, /WARNING: another process speaks as a1 \(instance i2, started 2026-12-07 06:59:00Z, last heard 2s ago\)\n/)
-  t.match(out, /\n\s+x9 \(not a peer\)\s+b\s+leaf\s+down\s+2026-12-07 07:00:10Z\s+10s ago\n/)
-  t.match(out, /\n\s+a2\s+-\s+-\s+-\s+-\s+no inbox stream yet\n/)
-  t.match(out, /\n\s+hub-a\s+cluster\s+7\s+1\.5s ago\s+5s ago\s+permissions violation\n/)
-  t.match(out, /\n\s+in\s+cluster\s+3\s+900\n/)
-  t.match(out, /Refused received events\n\s+PEER\s+REASON\s+EVENTS\n\s+a2\s+forged-origin\s+2\n/)
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()))
+  const deadline = Date.now() + 30_000
+  while (!out.includes('Omni Fabric is running') && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  if (child.exitCode === null && !out.includes('Omni Fabric is running')) throw new Error(`omni up did not start in 30 s:\n${out}`)
+  await new Promise((r) => setTimeout(r, child.exitCode === null ? 0 : 50))
+  return { out: () => out, code: () => child.exitCode }
+}
+
+t.test('omni mesh credentials writes a new login for a node, mode 0600, and never overwrites one', async (t) => {
+  const dir = t.testdir()
+  const file = join(dir, 'a1.json')
+  const r = await omni(['mesh', 'credentials', 'a1', '--out', file])
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stdout, `credentials for a1 in ${file} (mode 0600)`)
+  const made = JSON.parse(await readFile(file, 'utf8')) as { user: string; password: string }
+  t.equal(made.user, 'a1')
+  t.match(made.password, /^[A-Za-z0-9_-]{43}$/, '256 random bits, base64url')
+  t.equal((await stat(file)).mode & 0o777, 0o600)
+  const again = await omni(['mesh', 'credentials', 'a1', '--out', file])
+  t.equal(again.code, 1)
+  t.match(again.stderr, `OMNI_ERR_CONFIG: ${file} already exists; a login in use is never replaced`)
+  t.equal(JSON.parse(await readFile(file, 'utf8')).password, made.password, 'the file is unchanged')
+  const bad = await omni(['mesh', 'credentials', 'A_1', '--out', join(dir, 'x.json')])
+  t.match(bad.stderr, /"A_1" is not a mesh node name/)
+})
+
+t.test('omni up refuses a bad mesh configuration before anything starts, naming the flag or file:line:col', async (t) => {
+  const dir = t.testdir()
+  const data = join(dir, 'data')
+  const run = (args: string[]) => omni(['up', '--data', data, '--no-clickhouse', '--no-api', '--no-watch', ...args], { timeoutMs: 20_000 })
+  await writeFile(join(dir, 'mesh.yaml'), 'kind: Mesh\nnode: a1\ncluster: a\nrole: leaf\nhubs: [nats://127.0.0.1:7422]\ncredentials: a1.json\n')
+  const both = await run(['--mesh', join(dir, 'mesh.yaml'), '--mesh-node', 'a1'])
+  t.match(both.stderr, /OMNI_ERR_CONFIG: --mesh .*mesh\.yaml and --mesh-node exclude each other/)
+  const file = await run(['--mesh', join(dir, 'mesh.yaml')])
+  t.equal(file.code, 1)
+  t.match(file.stderr, /mesh\.yaml:5:8: hubs\[0\]: "nats:\/\/127\.0\.0\.1:7422" must start with nats-leaf:\/\//)
+  t.match(file.stderr, /mesh\.yaml:6:14: credentials: cannot read the NATS credentials file .*a1\.json/)
+  const flags = await run(['--mesh-node', 'a1', '--mesh-cluster', 'a', '--mesh-role', 'leaf', '--mesh-hub', 'nats-leaf://127.0.0.1:7422', '--mesh-credentials', join(dir, 'none.json'), '--mesh-peer', 'a1@a', '--mesh-member', 'a2@a=x.json'])
+  t.match(flags.stderr, /OMNI_ERR_MANIFEST: \d+ problem\(s\) in the mesh configuration \(the --mesh-\* flags\)/)
+  t.match(flags.stderr, /--mesh-credentials: credentials: cannot read the NATS credentials file .*none\.json/)
+  t.match(flags.stderr, /--mesh-peer a1@a: peers\[0\]\.node: domain clash/)
+  t.match(flags.stderr, /--mesh-member: members: only a hub admits members/)
+  t.match((await run(['--mesh-role', 'hub', '--mesh-member', 'a2'])).stderr, /--mesh-member "a2" must be NODE@CLUSTER=FILE/)
+  t.match((await run(['--mesh-role', 'lead'])).stderr, /--mesh-role: role: must be one of "hub", "leaf"/)
+})
+
+t.test('omni validate checks a Mesh manifest', async (t) => {
+  const dir = t.testdir()
+  await omni(['mesh', 'credentials', 'a1', '--out', join(dir, 'a1.json')])
+  await writeFile(join(dir, 'good.yaml'), 'kind: Mesh\nnode: a1\ncluster: a\nrole: leaf\nhubs: [nats-leaf://127.0.0.1:7422]\ncredentials: a1.json\n')
+  t.equal((await omni(['validate', join(dir, 'good.yaml')])).code, 0)
+  await writeFile(join(dir, 'bad.yaml'), 'kind: Mesh\nnode: a1\ncluster: a\nrole: leaf\nhubs: [nats-leaf://127.0.0.1:7422]\ncredentials: a1.json\npeers: [{ node: a1, cluster: a }]\n')
+  const bad = await omni(['validate', join(dir, 'bad.yaml')])
+  t.equal(bad.code, 1)
+  t.match(bad.stderr, /bad\.yaml:7:17: peers\[0\]\.node: domain clash/)
+})
+
+t.test('a hub started with flags admits a leaf started with a manifest, and refuses one whose hub is down', async (t) => {
+  const dir = t.testdir()
+  for (const node of ['a1', 'a2']) t.equal((await omni(['mesh', 'credentials', node, '--out', join(dir, `${node}.json`)])).code, 0)
+  const leafPort = await freePort()
+  const leafYaml = (port: number) => `kind: Mesh\nnode: a1\ncluster: a\nrole: leaf\nhubs: [nats-leaf://127.0.0.1:${port}]\ncredentials: a1.json\npeers: [{ node: a2, cluster: a }]\n`
+  await writeFile(join(dir, 'a1.yaml'), leafYaml(leafPort))
+  const early = await omni(['up', '--mesh', join(dir, 'a1.yaml'), '--data', join(dir, 'early'), '--port', String(await freePort()), '--no-clickhouse', '--no-api', '--no-watch'], { timeoutMs: 20_000 })
+  t.equal(early.code, 1)
+  t.match(early.stderr, `OMNI_ERR_MESH_HUB_UNREACHABLE: no hub of mesh node a1 answers: nats-leaf://127.0.0.1:${leafPort}: ECONNREFUSED`)
+
+  const hub = await startUp(t, ['--data', join(dir, 'hub'), '--port', String(await freePort()), '--mesh-node', 'hub-a', '--mesh-cluster', 'a', '--mesh-role', 'hub', '--mesh-listen', `127.0.0.1:${leafPort}`, '--mesh-member', `a1@a=${join(dir, 'a1.json')}`, '--mesh-member', `a2@a=${join(dir, 'a2.json')}`])
+  t.match(hub.out(), 'Omni Fabric is running', hub.out())
+  const leaf = await startUp(t, ['--data', join(dir, 'leaf'), '--port', String(await freePort()), '--mesh', join(dir, 'a1.yaml')])
+  t.match(leaf.out(), 'Omni Fabric is running', 'the leaf joined: its link to the hub came up with its credentials')
+  t.match(hub.out(), /\n {2}mesh {8}hub-a \(hub of cluster a, JetStream domain hub-a\); leaf nodes connect to 127\.0\.0\.1:\d+; members a1, a2; peers none\n/, 'the banner says who the node is on the mesh')
+  t.match(leaf.out(), `  mesh        a1 (leaf of cluster a, JetStream domain a1); hub nats-leaf://127.0.0.1:${leafPort} (login in ${join(dir, 'a1.json')}); peers a2\n`)
+  // a node that calls itself a1 with a2's login is refused by the hub
+  await writeFile(join(dir, 'rogue.yaml'), leafYaml(leafPort).replace('credentials: a1.json', 'credentials: a2.json').replace('node: a1', 'node: a3'))
+  const rogue = await omni(['up', '--data', join(dir, 'rogue'), '--port', String(await freePort()), '--no-clickhouse', '--no-api', '--no-watch', '--mesh', join(dir, 'rogue.yaml')], { timeoutMs: 20_000 })
+  t.match(rogue.stderr, /credentials: the credentials file .*a2\.json is for user "a2", not "a3"/, 'a file for another node is refused before it is tried')
+  // a1 with a login the hub does not list: the hub refuses it, and the start says so
+  const other = join(dir, 'other')
+  t.equal((await omni(['mesh', 'credentials', 'a1', '--out', join(other, 'a1.json')])).code, 0)
+  await writeFile(join(other, 'a1.yaml'), leafYaml(leafPort))
+  const refused = await omni(['up', '--data', join(dir, 'refused'), '--port', String(await freePort()), '--no-clickhouse', '--no-api', '--no-watch', '--mesh', join(other, 'a1.yaml')], { timeoutMs: 30_000 })
+  t.equal(refused.code, 1)
+  t.match(refused.stderr, `OMNI_ERR_MESH_CREDENTIALS_REFUSED: the hub at nats-leaf://127.0.0.1:${leafPort} refused mesh node a1's login (user "a1" from ${join(other, 'a1.json')})`)
 })
