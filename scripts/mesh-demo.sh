@@ -34,8 +34,6 @@ trap 'exit 130' INT TERM
 
 free_port() { node -e "const s=require('node:net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
 
-# credentials a leaf logs in to the hub with: {"user","password"}, mode 0600
-credentials() { node -e "const fs=require('node:fs');fs.writeFileSync(process.argv[1], JSON.stringify({user:process.argv[2],password:require('node:crypto').randomBytes(24).toString('base64url')})+'\n',{mode:0o600})" "$1" "$2"; }
 
 HUB_LEAF_PORT=$(free_port)
 declare -A NATS_PORT API_PORT
@@ -43,8 +41,9 @@ for n in hub-a a1 a2; do NATS_PORT[$n]=$(free_port); API_PORT[$n]=$(free_port); 
 
 say "writing the mesh manifests, credentials and apps under $WORK"
 mkdir -p "$WORK/mesh"
-credentials "$WORK/mesh/a1.json" a1
-credentials "$WORK/mesh/a2.json" a2
+# the logins the leaves use at the hub (the hub's manifest lists the same files)
+"${OMNI[@]}" mesh credentials a1 --out "$WORK/mesh/a1.json"
+"${OMNI[@]}" mesh credentials a2 --out "$WORK/mesh/a2.json"
 cat >"$WORK/mesh/hub-a.yaml" <<EOF
 kind: Mesh
 node: hub-a
