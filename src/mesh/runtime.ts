@@ -39,8 +39,9 @@ export async function startMesh(deps: MeshDeps): Promise<MeshRuntime> {
     const interval = deps.mesh.presenceIntervalMs ?? PRESENCE_INTERVAL_MS
     const link = watchLink(deps.mesh, deps.monitorUrl, interval, deps.logger)
     stack.defer(async () => link.close())
-    // a leaf whose hub does not answer still starts (what to do then is the start's own check); the name check then sees only its own server
-    const presence = await startPresence({ mesh: deps.mesh, nc: deps.nc, logger: deps.logger, intervalMs: interval, linkUp: () => link.waitUp(LINK_WAIT_MS), linkDrops: () => link.drops() })
+    // the name check listens once the hub link is up; a node started offline does not wait for it
+    const linkWait = deps.mesh.startOffline ? 0 : LINK_WAIT_MS
+    const presence = await startPresence({ mesh: deps.mesh, nc: deps.nc, logger: deps.logger, intervalMs: interval, linkUp: () => link.waitUp(linkWait), linkDrops: () => link.drops() })
     stack.defer(() => presence.close())
     return {
       config: deps.mesh,
