@@ -17,6 +17,7 @@ import { dlqRoutes } from './routes/dlq.ts'
 import { eventRoutes } from './routes/events.ts'
 import { healthRoutes } from './routes/health.ts'
 import { IngestResult, ingestRoutes } from './routes/ingest.ts'
+import { meshRoutes } from './routes/mesh.ts'
 import { pipelineRoutes } from './routes/pipelines.ts'
 import { pluginRoutes } from './routes/plugins.ts'
 import { cartridgeRoutes } from './routes/cartridges.ts'
@@ -98,7 +99,7 @@ export async function buildApi(node: OmniNode, config: ApiConfig, logger: Logger
   // schemas more than one route plugin refers to: route plugins are encapsulated
   app.addSchema(IngestResult)
   const routeOptions: RouteOptions = { config, quotas: createQuotas(config) }
-  for (const routes of [healthRoutes, ingestRoutes, webhookRoutes, eventRoutes, catalogRoutes, streamRoutes, pipelineRoutes, pluginRoutes, cartridgeRoutes, dlqRoutes]) {
+  for (const routes of [healthRoutes, ingestRoutes, webhookRoutes, eventRoutes, catalogRoutes, streamRoutes, pipelineRoutes, pluginRoutes, cartridgeRoutes, dlqRoutes, meshRoutes]) {
     await app.register(routes, routeOptions)
   }
   return app

@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   OMNI_ERR_CLICKHOUSE_UNAVAILABLE: { status: 503, summary: 'ClickHouse cannot be reached or refused a request for a reason that may pass' },
   OMNI_ERR_DATA_LOCKED: { status: 409, summary: 'the data folder is held by another running process' },
   OMNI_ERR_CLICKHOUSE_LOCKED: { status: 409, summary: 'the embedded ClickHouse data folder is in use by another process' },
+  OMNI_ERR_MESH_NAME_TAKEN: { status: 409, summary: 'another running process already speaks on the mesh as this node (the same node name and credentials used twice)' },
   OMNI_ERR_MIGRATION: { status: 500, summary: 'a ClickHouse schema migration failed or was changed after it was applied' },
   OMNI_ERR_QUERY_INVALID: { status: 400, summary: 'an event query has an invalid filter or cursor' },
   OMNI_ERR_PLUGIN_MANIFEST: { status: 400, summary: 'a plugin manifest or bundle breaks its schema or rules (paths, files, sizes, digests, image by tag)' },

@@ -60,4 +60,6 @@ export interface MeshConfig {
   readonly sovereignty: MeshSovereignty
   /** start even when no hub answers (default false: an unreachable hub is a configuration error) */
   readonly startOffline: boolean
+  /** how often presence says hello and the hub link is read, in ms (default 2000; a peer is down after 3 missed) */
+  readonly presenceIntervalMs?: number
 }

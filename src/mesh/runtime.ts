@@ -7,6 +7,9 @@ import type { CartridgeHost } from './cartridge-host.ts'
 import { startCartridgeReceiver } from './cartridges.ts'
 import type { MeshConfig } from './config.ts'
 import { startDataPath, type DataPath } from './data-path.ts'
+import { watchLink } from './link.ts'
+import { PRESENCE_INTERVAL_MS, startPresence } from './presence.ts'
+import { readMeshStatus, type MeshStatus } from './status.ts'
 
 /** What the mesh runtime of a node is given by the composition root. */
 export interface MeshDeps {
@@ -28,6 +31,8 @@ export interface MeshRuntime {
   readonly config: MeshConfig
   /** outboxes, inboxes, the exporter and the receivers (src/mesh/data-path.ts) */
   readonly data: DataPath
+  /** peers, link, inboxes and traffic as `omni mesh status` shows them */
+  status(): Promise<MeshStatus>
   close(): Promise<void>
 }
 
@@ -38,12 +43,21 @@ export interface MeshRuntime {
 export async function startMesh(deps: MeshDeps): Promise<MeshRuntime> {
   const stack = new AsyncDisposableStack()
   try {
+    // link and presence first: a second process under this node's name is refused before it creates anything
+    const interval = deps.mesh.presenceIntervalMs ?? PRESENCE_INTERVAL_MS
+    const link = watchLink(deps.mesh, deps.monitorUrl, interval, deps.logger)
+    stack.defer(async () => link.close())
+    // the name check listens once the hub link is up; a node started offline does not wait for it
+    const linkWait = deps.mesh.startOffline ? 0 : LINK_WAIT_MS
+    const presence = await startPresence({ mesh: deps.mesh, nc: deps.nc, logger: deps.logger, intervalMs: interval, linkUp: () => link.waitUp(linkWait), linkDrops: () => link.drops() })
+    stack.defer(() => presence.close())
     const data = await startDataPath(deps)
     stack.defer(() => data.close())
     if (deps.cartridgeHost) stack.use(await startCartridgeReceiver({ ...deps, cartridgeHost: deps.cartridgeHost }))
     return {
       config: deps.mesh,
       data,
+      status: () => readMeshStatus({ config: deps.mesh, presence, link, jsm: deps.jsm }),
       close: () => stack.disposeAsync(),
     }
   } catch (err) {
@@ -51,3 +65,6 @@ export async function startMesh(deps: MeshDeps): Promise<MeshRuntime> {
     throw err
   }
 }
+
+/** How long the start waits for the hub link before checking that no other process speaks as this node. */
+const LINK_WAIT_MS = 10_000

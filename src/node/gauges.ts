@@ -12,7 +12,7 @@ import type { CompiledPipeline } from '../pipeline/compile.ts'
 const owners: Owned[] = []
 
 /** prom-client's types do not show a metric's name, so it is kept beside it. */
-type Owned = readonly { readonly name: string; readonly gauge: Gauge }[]
+export type Owned = readonly { readonly name: string; readonly gauge: Gauge }[]
 
 function install(gauges: Owned): void {
   for (const { name, gauge } of gauges) {
@@ -71,20 +71,30 @@ export function registerStreamGauges(jsm: JetStreamManager, pipelines: () => rea
       )
     },
   })
-  const mine: Owned = [
+  return ownGauges([
     { name: 'omni_consumer_lag', gauge: lag as Gauge },
     { name: 'omni_dead_letters_stored', gauge: deadLetters },
     { name: 'omni_stream_bytes', gauge: streamBytes as Gauge },
-  ]
+  ])
+}
+
+/**
+ * Registers one node's gauges (read on scrape, made with `registers: []`) in place of those of
+ * the same names; returns what removes them again and brings back the previous node's.
+ */
+export function ownGauges(mine: Owned): () => void {
   owners.push(mine)
   install(mine)
   return () => {
     const at = owners.indexOf(mine)
     if (at < 0) return
     owners.splice(at, 1)
-    if (!mine.every(({ name, gauge }) => metricsRegistry.getSingleMetric(name) === gauge)) return
-    for (const { name } of mine) metricsRegistry.removeSingleMetric(name)
-    const previous = owners.at(-1)
-    if (previous) install(previous)
+    // name by name: the sets of several kinds (stream, mesh) share the list
+    for (const { name, gauge } of mine) {
+      if (metricsRegistry.getSingleMetric(name) !== gauge) continue
+      metricsRegistry.removeSingleMetric(name)
+      const previous = owners.findLast((set) => set.some((g) => g.name === name))?.find((g) => g.name === name)
+      if (previous) metricsRegistry.registerMetric(previous.gauge)
+    }
   }
 }

@@ -15,6 +15,8 @@ export type { LiveEvent, LiveEvents, LiveFilter, LiveStart } from './services/li
 export type { CatalogService, DeclaredEventType } from './services/catalog.ts'
 export type { PluginService, PluginTarget, PluginReview, KeySource, RevocationRequest, RevocationAnswer, AffectedStage } from './services/plugins.ts'
 export type { CartridgeService } from './services/cartridges.ts'
+export type { MeshService, MeshView, MeshOff } from './services/mesh.ts'
+export type { MeshStatus } from '../mesh/status.ts'
 export { revokedUses } from './services/revoked-uses.ts'
 export type { Health, Check } from './services/health.ts'
 export * as PluginContracts from './services/plugin-contracts.ts'

@@ -34,6 +34,8 @@ import { createIngestService, type IngestService } from './services/ingest.ts'
 import { createPipelineService, type PipelineService } from './services/pipelines.ts'
 import { createPluginService, type PluginService } from './services/plugins.ts'
 import { cartridgeHostOf, createCartridgeService, type CartridgeService } from './services/cartridges.ts'
+import { createMeshService, serveMeshStatus, type MeshService } from './services/mesh.ts'
+import { registerMeshGauges } from './mesh-gauges.ts'
 import { createStatusHub, type NodeStatus } from './status.ts'
 
 export type NodeState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed'
@@ -62,6 +64,8 @@ export interface OmniNode extends AsyncDisposable {
   readonly plugins: PluginService
   /** signed plugins published to and received from the mesh, and the queue of those waiting for a person */
   readonly cartridges: CartridgeService
+  /** the node's place on the mesh; `enabled: false` when it joined none */
+  readonly mesh: MeshService
   health(): Promise<Health>
   /** every settled event, reload and failure from now on, as one typed stream */
   status(): AsyncIterableIterator<NodeStatus>
@@ -158,7 +162,12 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
       mesh = await startMesh({ mesh: config.mesh, nc, js, jsm, publisher, catalog: () => catalog, logger, monitorUrl: server?.monitorUrl, cartridgeHost })
       const started = mesh
       stack.defer(() => started.close())
+      const unregisterMeshGauges = registerMeshGauges(() => started.status())
+      stack.defer(async () => unregisterMeshGauges())
     }
+    const meshService = createMeshService(() => mesh)
+    const meshResponder = serveMeshStatus(nc, meshService)
+    stack.defer(async () => meshResponder.close())
     // the plugin service owns the approval and high-water buckets; the host checks against them
     const buckets = host ? { approvals: await openApprovals(js), marks: await openHighWaterMarks(js) } : undefined
     if (host && buckets) {
@@ -199,6 +208,7 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
       catalog: createCatalogService({ catalog: () => catalog, pipelines: () => runner.pipelines(), plugins: () => host?.status() ?? [], clickhouse: () => sink?.ch }),
       plugins,
       cartridges: createCartridgeService({ plugins, ingest, js }),
+      mesh: meshService,
       health: createHealthService({ nc, sink: () => sink, state: () => ({ state: node.state, failure: node.failure }) }),
       description: {
         nats: { url, ...(server ? { managed: { version: server.version, pid: server.pid, storeDir: server.storeDir } } : {}) },
@@ -264,6 +274,7 @@ interface Services {
   readonly catalog: CatalogService
   readonly plugins: PluginService
   readonly cartridges: CartridgeService
+  readonly mesh: MeshService
   readonly health: () => Promise<Health>
   readonly description: NodeDescription
 }
@@ -329,6 +340,9 @@ class NodeImpl extends Lifecycle implements OmniNode {
   }
   get cartridges(): CartridgeService {
     return this.#get().cartridges
+  }
+  get mesh(): MeshService {
+    return this.#get().mesh
   }
 
   health(): Promise<Health> {

@@ -75,6 +75,8 @@ export const MESH_DELIVER_PREFIX = 'mesh.dlv'
 /** Presence: every node says who it is on `mesh.hello.<cluster>.<node>` every few seconds. */
 export const meshHelloSubject = (cluster: string, node: string) => `mesh.hello.${cluster}.${node}`
 export const MESH_HELLO_ALL = 'mesh.hello.>'
+/** A node answers its mesh status (JSON) to requests here, on its own server only: no hub permission lets this subject cross a link. */
+export const MESH_STATUS_SUBJECT = 'mesh.status'
 
 /** The JetStream API prefix of another node's domain. */
 export const meshApiPrefix = (node: string) => `$JS.${node}.API`
