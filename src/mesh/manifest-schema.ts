@@ -2,7 +2,7 @@ import Type, { type Static } from 'typebox'
 import { TIERS } from '../plugins/tiers.ts'
 import { MESH_NAME_PATTERN } from '../wire/mod.ts'
 
-/** The shape of a `kind: Mesh` manifest (docs/mesh-A.md); the rules between fields are in manifest-rules.ts. */
+/** The shape of a `kind: Mesh` manifest (docs/mesh.md); the rules between fields are in manifest-rules.ts. */
 
 const name = (description: string) => Type.String({ pattern: MESH_NAME_PATTERN, description: `${description}: a lower-case letter, then up to 31 lower-case letters, digits or -` })
 const file = (description: string) => Type.String({ minLength: 1, maxLength: 4096, description: `${description} (a path relative to the manifest)` })

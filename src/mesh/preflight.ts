@@ -89,7 +89,7 @@ export async function awaitHubLink(mesh: MeshConfig, server: Pick<ManagedNatsSer
 
 /**
  * A node on a mesh given an existing server (`nats.url`) cannot write that server's config: the
- * operator does (docs/mesh-A.md). It runs only when the server's JetStream domain is the node's
+ * operator does (docs/mesh.md). It runs only when the server's JetStream domain is the node's
  * name, since every mesh name assumes it; otherwise OMNI_ERR_CONFIG says what to set.
  */
 export async function checkExternalServer(mesh: MeshConfig, jsm: JetStreamManager, url: string, logger: Logger): Promise<void> {

@@ -75,7 +75,7 @@ t.test('misconfigured nodes: the hubs\' permissions, not Omni code, hold the lin
   // (ii) a rogue leaf: logs in with a2's credentials, calls itself a1 (its JetStream domain) and
   // serves a forged cluster outbox. Its server name is its own: a second server named a1 makes
   // the hub replace a1's link back and forth ("Duplicate Remote LeafNode Connection"), which
-  // disturbs delivery but leaks nothing; docs/mesh-A.md says so.
+  // disturbs delivery but leaks nothing; docs/mesh.md says so.
   const rogue = await serve(t, 'rogue', { domain: 'a1', leafRemotes: [{ urls: topo.a2.hubs, user: 'a2', password: meshCredentials('a2').password }], monitorPort: 0 }, 'rogue-a1')
   await links('hub-a', hubA, 4)
   await links('hub-b', hubB, 2)

@@ -23,7 +23,7 @@ export function registerPublish(plugin: Command): void {
     .description(
       `Verify a signed plugin folder and publish it to the cluster's registry (JetStream object store ${REGISTRY_BUCKET}) as <id>@<version>. ` +
         'Publishing the same version again needs a higher serial (e.g. after promote) or the identical manifest. ' +
-        'With --mesh, publish the installed plugin <id> to the mesh instead: a public cartridge.published event carrying its signed bundle, which every peer verifies in full and handles by its sovereignty level (docs/mesh-C.md).',
+        'With --mesh, publish the installed plugin <id> to the mesh instead: a public cartridge.published event carrying its signed bundle, which every peer verifies in full and handles by its sovereignty level (docs/mesh-cartridges.md).',
     )
     .argument('<dir|id>', 'the signed plugin folder; with --mesh, the id of an installed plugin (<plugins>/<id>)')
     .option('--mesh', 'publish the installed plugin <id> to the mesh as cartridge.published (the catalog in --manifests must declare it)')
