@@ -32,6 +32,9 @@ export interface PreparedEvent {
  * the data against the type's schema, and the encoded size. Every problem is reported with
  * its JSON path in one OMNI_ERR_EVENT_INVALID.
  */
+/** Why an event from a producer may not carry `origin`. */
+export const ORIGIN_SET_BY_RECEIVER = 'origin is set by the receiving node; a producer may not set it'
+
 export function prepareEvent(catalog: EventCatalog, input: EventInput, opts: PrepareOptions = {}): PreparedEvent {
   if (typeof input !== 'object' || input === null || typeof input.type !== 'string') {
     throw omniError('OMNI_ERR_EVENT_INVALID', 'an event needs at least a string "type" and an object "data"', { problems: [{ where: '$.type', message: 'is required' }], permanent: true })
@@ -42,6 +45,8 @@ export function prepareEvent(catalog: EventCatalog, input: EventInput, opts: Pre
     throw omniError('OMNI_ERR_UNKNOWN_EVENT_TYPE', `event type "${input.type}" is not in the catalog (known: ${known || 'none'})`, { permanent: true })
   }
   const problems: Problem[] = []
+  // the node an event came from is bound to the mesh link it came over, never to what a producer says
+  if ('origin' in input) problems.push({ where: '$.origin', message: ORIGIN_SET_BY_RECEIVER })
   let key = input.idempotencykey
   if (key === undefined) {
     const derived = deriveIdempotencyKey(entry, input)

@@ -111,7 +111,7 @@ export async function ensureStreams(jsm: JetStreamManager, opts: TopologyOptions
 }
 
 /** The settings the platform gives a new stream, and which of them it may change on an existing one. */
-interface StreamPlan {
+export interface StreamPlan {
   readonly name: string
   /** what the platform cannot work without: applied to an existing stream too */
   readonly required: Partial<StreamConfig>
@@ -123,7 +123,7 @@ interface StreamPlan {
 
 const COMMON: Partial<StreamConfig> = { storage: StorageType.File, retention: RetentionPolicy.Limits, discard: DiscardPolicy.Old, num_replicas: 1 }
 
-async function upsertStream(jsm: JetStreamManager, { updateExisting }: { updateExisting: boolean }, plan: StreamPlan): Promise<string[]> {
+export async function upsertStream(jsm: JetStreamManager, { updateExisting }: { updateExisting: boolean }, plan: StreamPlan): Promise<string[]> {
   const existing = await jsm.streams.info(plan.name).then(
     (info) => info.config,
     (err: unknown) => {
@@ -195,7 +195,7 @@ export async function ensureRawConsumer(jsm: JetStreamManager, opts: RawConsumer
 }
 
 /** Updates what may change on an existing durable consumer, or adds it with explicit ack from the start. */
-async function upsertConsumer(jsm: JetStreamManager, stream: string, name: string, mutable: Partial<ConsumerConfig>): Promise<void> {
+export async function upsertConsumer(jsm: JetStreamManager, stream: string, name: string, mutable: Partial<ConsumerConfig>): Promise<void> {
   const exists = await jsm.consumers.info(stream, name).then(
     () => true,
     (err: unknown) => {
@@ -207,7 +207,7 @@ async function upsertConsumer(jsm: JetStreamManager, stream: string, name: strin
   else await jsm.consumers.add(stream, { ...mutable, durable_name: name, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All })
 }
 
-function isNotFound(err: unknown): boolean {
+export function isNotFound(err: unknown): boolean {
   const e = err as { name?: string; code?: number; message?: string }
   return e?.name === 'StreamNotFoundError' || e?.name === 'ConsumerNotFoundError' || e?.code === 404 || /not found/i.test(e?.message ?? '')
 }

@@ -4,6 +4,8 @@ import { createCatalog, type CatalogEntry, type EventCatalog } from '../catalog/
 import { compileCatalogManifest } from '../catalog/compile.ts'
 import { isOmniError, omniError, type Problem } from '../errors/mod.ts'
 import { compilePipeline, type CompiledPipeline } from '../pipeline/compile.ts'
+import { meshSourceTypeProblems } from '../pipeline/mesh-source.ts'
+import type { PipelineManifest } from '../pipeline/spec.ts'
 import type { CartridgeLookup } from '../pipeline/stage-builder.ts'
 import { problemAt } from '../yaml/check.ts'
 import { readYamlManifest, type YamlManifest } from '../yaml/yaml.ts'
@@ -99,6 +101,7 @@ export async function loadManifests(paths: string | readonly string[], lookup: C
   // after the catalog: a source's mapping names catalog types
   const catalog = createCatalog(entries)
   // what pipelines publish against what they consume, with the catalog's fan-out targets
+  for (const { manifest } of located) problems.push(...meshSourceTypeProblems(manifest, (manifest.value as PipelineManifest).sources, (type) => catalog.get(type) !== undefined))
   problems.push(...fanoutOncePerType(located, catalog), ...outputsSharingIds(located, catalog), ...pipelineLoops(located, catalog, lookup))
   const webhooks: WebhookSource[] = []
   for (const m of sourceManifests) {

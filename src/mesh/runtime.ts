@@ -4,6 +4,7 @@ import type { EventCatalog } from '../catalog/catalog.ts'
 import type { Publisher } from '../jetstream/publisher.ts'
 import type { Logger } from '../observability/logger.ts'
 import type { MeshConfig } from './config.ts'
+import { startDataPath } from './data-path.ts'
 
 /** What the mesh runtime of a node is given by the composition root. */
 export interface MeshDeps {
@@ -31,6 +32,8 @@ export interface MeshRuntime {
 export async function startMesh(deps: MeshDeps): Promise<MeshRuntime> {
   const stack = new AsyncDisposableStack()
   try {
+    const data = await startDataPath(deps)
+    stack.defer(() => data.close())
     return {
       config: deps.mesh,
       close: () => stack.disposeAsync(),

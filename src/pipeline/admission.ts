@@ -1,5 +1,6 @@
 import type { Envelope, Visibility } from '../envelope/schema.ts'
 import { widerThan } from '../envelope/schema.ts'
+import { parseMeshSubject, RECEIVED_SUBJECT_PREFIX } from '../wire/mod.ts'
 
 /** What the pipeline layer needs of one catalog entry to admit an event; the catalog satisfies it. */
 export interface AdmissionEntry {
@@ -29,4 +30,17 @@ export function catalogProblems(entry: AdmissionEntry, event: Envelope): { where
   // the catalog sets how far a type may travel; a producer may narrow it, never widen it
   if (widerThan(event.visibility, entry.visibility)) problems.push({ where: '$.visibility', message: `may be at most "${entry.visibility}" for ${event.type} (the catalog's visibility); a producer may narrow it, not widen it` })
   return problems
+}
+
+/**
+ * Why an event's `origin` cannot be believed, or undefined. Only the mesh receiver sets it, and
+ * only on events it stores under `omni.rcv.<vis>.<cluster>.<origin>.…`: a producer on NATS that
+ * sets it, or writes under omni.rcv.> without it, or names another node, is refused.
+ */
+export function originRefusal(event: Envelope, subject: string): string | undefined {
+  const received = subject.startsWith(`${RECEIVED_SUBJECT_PREFIX}.`)
+  if (!received) return event.origin === undefined ? undefined : `origin "${event.origin}": origin is set by the receiving node; a producer may not set it`
+  const node = parseMeshSubject(subject)?.node
+  if (event.origin === undefined || event.origin !== node) return `${subject} holds events received from ${node ?? 'another node'}, but the event's origin is ${event.origin === undefined ? 'not set' : `"${event.origin}"`}: origin is set by the receiving node`
+  return undefined
 }

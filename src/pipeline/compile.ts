@@ -14,6 +14,7 @@ import {
   type OnError,
   type PipelineManifest,
 } from './spec.ts'
+import { sourceFilters, subjectSourceProblems } from './mesh-source.ts'
 import { buildStage, buildTransforms, celAt, type CartridgeLookup } from './stage-builder.ts'
 
 export interface CompiledStage {
@@ -47,6 +48,7 @@ export interface CompiledPipeline {
   readonly description: string
   /** hash of the manifest's content: equal fingerprints mean nothing changed on reload */
   readonly fingerprint: string
+  /** the NATS filters of its sources: subjects as written, mesh sources as omni.rcv.> filters */
   readonly sources: readonly string[]
   readonly levels: readonly (readonly CompiledStage[])[]
   readonly outputs: readonly CompiledOutput[]
@@ -61,6 +63,8 @@ export function compilePipeline(manifest: YamlManifest, lookup: CartridgeLookup)
   const problems = checkAgainstSchema(manifest, PipelineManifestSchema, manifest.value)
   if (problems.length > 0) return { type: 'error', problems }
   const spec = manifest.value as PipelineManifest
+  problems.push(...subjectSourceProblems(manifest, spec.sources))
+  const sources = sourceFilters(spec.sources)
 
   const stages = new Map<string, CompiledStage>()
   const firstIndex = new Map<string, number>()
@@ -110,7 +114,7 @@ export function compilePipeline(manifest: YamlManifest, lookup: CartridgeLookup)
       file: manifest.file,
       description: spec.description ?? '',
       fingerprint: stableHash(JSON.stringify(manifest.value)),
-      sources: spec.sources,
+      sources,
       levels: order.levels.flatMap((level) => approvedFirst(level.map((id) => stages.get(id) as CompiledStage))),
       outputs,
       maxDeliveries: spec.errorPolicy?.maxDeliveries ?? DEFAULT_RETRY_POLICY.maxDeliveries,
@@ -147,7 +151,7 @@ function compileOutputs(manifest: YamlManifest, spec: PipelineManifest, lookup: 
         problems.push(problemAt(manifest, [...at, 'subject'], `conflicting outputs: outputs[${prior}] already publishes to "${o.subject}"; both would have the message id out:<key>@${spec.name}@${o.subject}, so the stream would drop one as a duplicate (use one output with one condition)`))
       }
       seen.set(o.subject, i)
-      const loop = spec.sources.find((src) => subjectsOverlap(src, o.subject as string))
+      const loop = sourceFilters(spec.sources).find((src) => subjectsOverlap(src, o.subject as string))
       if (loop) problems.push(problemAt(manifest, [...at, 'subject'], `conflicting outputs: "${o.subject}" is also a source ("${loop}") of this pipeline, which would loop`))
     } else {
       if (catalogFanout >= 0) problems.push(problemAt(manifest, [...at, 'fanout'], `conflicting outputs: outputs[${catalogFanout}] already fans out by the catalog`))

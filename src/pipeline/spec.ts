@@ -1,6 +1,7 @@
 import Type, { type Static } from 'typebox'
 import { DURATION_PATTERN } from '../util/duration.ts'
 import { SOURCE_PATTERN } from '../wire/mod.ts'
+import { MeshSourceSchema } from './mesh-source.ts'
 
 const Duration = Type.Union([Type.String({ pattern: DURATION_PATTERN }), Type.Integer({ minimum: 0 })], {
   description: "a duration: milliseconds as a number, or a string such as '500ms', '2s', '1m'",
@@ -55,7 +56,8 @@ export const PipelineManifestSchema = Type.Object(
     kind: Type.Literal('Pipeline'),
     name: Type.String({ pattern: PIPELINE_NAME_PATTERN, maxLength: PIPELINE_NAME_MAX_LENGTH }),
     description: Type.Optional(Type.String()),
-    sources: Type.Array(Type.String({ pattern: SOURCE_PATTERN }), { minItems: 1 }),
+    // a subject, or a mesh source on events received from other nodes (src/pipeline/mesh-source.ts)
+    sources: Type.Array(Type.Union([Type.String({ pattern: SOURCE_PATTERN }), MeshSourceSchema]), { minItems: 1 }),
     errorPolicy: Type.Optional(
       Type.Object(
         {

@@ -13,8 +13,8 @@ import { startTrackedConsumer, type ConsumerState, type KeepAlive, type TrackedC
 import type { CompiledPipeline } from './compile.ts'
 import { executePipeline, type EventOutcome, type FanoutCatalog, type StageOutcome } from './executor.ts'
 import { SINK_STAGE, type OutcomeSink, type RecordResult } from './outcome-sink.ts'
-import { ADDITIVE_STAGE_HEADER, additiveMsgId, decodeEmittedBy, decodeIngestOrigin, decodeKeyOrigin, encodeEmittedBy, outputMsgId, outputWithOrigin } from '../wire/mod.ts'
-import { catalogRefusal } from './admission.ts'
+import { ADDITIVE_STAGE_HEADER, additiveMsgId, decodeEmittedBy, decodeIngestOrigin, decodeKeyOrigin, decodeOriginalSubject, encodeEmittedBy, outputMsgId, outputWithOrigin } from '../wire/mod.ts'
+import { catalogRefusal, originRefusal } from './admission.ts'
 import { DEFAULT_MAX_MSG_SIZE } from '../jetstream/topology.ts'
 
 /** starting → running → draining → stopped, or failed when the consume loop dies. */
@@ -38,6 +38,8 @@ function emittedBy(pipeline: string): Record<string, string> {
 
 /** The dead letters' stage for an event the catalog refuses before any stage runs. */
 export const CATALOG_STAGE = 'catalog'
+/** The dead letters' stage for an event whose `origin` was not set by this node's mesh receiver. */
+export const ORIGIN_STAGE = 'origin'
 
 /** Room left under the stream's largest message for headers: what an additive emission may hold. */
 const MAX_ADDITIVE_EMISSION_BYTES = DEFAULT_MAX_MSG_SIZE - 8 * 1024
@@ -198,6 +200,8 @@ class PipelineWorkerImpl implements PipelineWorker {
     // Only a pipeline's own outputs skip the catalog: whatever else is on the stream may come
     // from a producer on NATS that never went through the ingest checks.
     if (!decodeEmittedBy(m.headers)) {
+      const forged = originRefusal(event, decodeOriginalSubject(m.headers, m.subject))
+      if (forged !== undefined) return this.#fail(m, pipeline, ORIGIN_STAGE, forged, true)
       const refused = catalogRefusal(this.#opts.catalog().get(event.type), event)
       if (refused !== undefined) return this.#fail(m, pipeline, CATALOG_STAGE, refused, true)
     }

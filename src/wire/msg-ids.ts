@@ -121,3 +121,20 @@ export const rawArchiveId = (rawId: string): string => `raw:${rawId}`
 export function parseRawArchiveId(id: string): string | undefined {
   return id.startsWith('raw:') && id.length > 4 ? id.slice(4) : undefined
 }
+
+/** The namespace of events admitted from another mesh node. */
+export const RECEIVED_ID_PREFIX = 'rcv:'
+
+/**
+ * An event admitted from mesh peer `peer`: `rcv:<peer>:<the id it had in the peer's outbox>`
+ * (the id it had in the peer's own events stream). Deduplicated by origin node plus that id,
+ * which holds its idempotency key: re-sourcing a peer's outbox stores nothing twice, and no
+ * client key (always under `in:`) nor another peer's event can take the id.
+ */
+export const receivedMsgId = (peer: string, outboxMsgId: string): string => `${RECEIVED_ID_PREFIX}${peer}:${outboxMsgId}`
+
+/** What the receiver publishes about a received event it quarantined: one per received event. */
+export const quarantinedMsgId = (peer: string, outboxMsgId: string): string => `${RECEIVED_ID_PREFIX}${peer}:${outboxMsgId}@quarantined`
+
+/** The outbox id of a stored event without a Nats-Msg-Id (a producer on NATS that set none): its sequence. */
+export const exportedSeqMsgId = (node: string, seq: number): string => `seq:${node}:${seq}`
