@@ -6,7 +6,7 @@ import { deadLetterAndTerm, DEFAULT_RETRY_POLICY, retrySoon } from '../jetstream
 import { DEFAULT_MAX_MSG_SIZE, ensurePipelineConsumer, EVENTS_STREAM } from '../jetstream/topology.ts'
 import { byteBoundedPull, startTrackedConsumer, type ConsumerState, type KeepAlive, type TrackedConsumer } from '../jetstream/tracked-consumer.ts'
 import type { CompiledPipeline } from '../pipeline/compile.ts'
-import { decodeEmittedBy, decodeIngestOrigin, decodeOriginalSubject, LIVE_SUBJECTS, subjectsOverlap } from '../wire/mod.ts'
+import { decodeEmittedBy, decodeIngestOrigin, decodeOriginalSubject, LIVE_SUBJECTS, RECEIVED_SUBJECTS, subjectsOverlap } from '../wire/mod.ts'
 import type { Acking, ConsumerFailed, Report } from '../jetstream/report.ts'
 import { SINK_STAGE } from '../pipeline/outcome-sink.ts'
 import { eventRow, type EventRow } from './rows.ts'
@@ -67,7 +67,8 @@ export async function startRecorder(opts: RecorderOptions): Promise<Recorder> {
   // the same durable consumer a pipeline gets, so dead letters and redrive work alike
   const name = await ensurePipelineConsumer(opts.jsm, {
     pipeline: RECORDER,
-    sources: LIVE_SUBJECTS,
+    // admitted events received from other mesh nodes are kept too, with their origin (mesh:<node>)
+    sources: [...LIVE_SUBJECTS, RECEIVED_SUBJECTS],
     ...(opts.ackWaitMs ? { ackWaitMs: opts.ackWaitMs } : {}),
     ...(opts.maxInFlight ? { maxAckPending: opts.maxInFlight } : {}),
   })
