@@ -104,7 +104,8 @@ export async function openContext(scenario: number, events: number, lowWindowMs:
   const { server, nc, js, jsm, processing, mesh } = await openServers(dir, lowWindowMs, opts.mesh === true)
   const duplicateWindowMs = lowWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS
   const publisher: Publisher = createPublisher(nc)
-  const { catalog } = await loadManifestsOrThrow(manifests, ledgerLookup)
+  // across the mesh the producer publishes with the sender's catalog, where the type may travel
+  const { catalog } = await loadManifestsOrThrow(mesh ? mesh.manifests.sender : manifests, ledgerLookup)
   const run = `s${scenario}-${Date.now().toString(36)}`
   const children: PlatformChild[] = []
   const notes: string[] = []

@@ -62,7 +62,7 @@ export interface ReconcileInput {
    * received copies (on `received`, each with `origin`), the outputs and the dead letters, and
    * its ClickHouse records the inputs under `received`
    */
-  readonly processing?: { readonly js: JetStreamClient; readonly jsm: JetStreamManager; readonly received: string; readonly origin: string }
+  readonly processing?: { readonly js: JetStreamClient; readonly jsm: JetStreamManager; readonly received: string; readonly origin: string; readonly rowOrigin: string }
 }
 
 export async function reconcile(i: ReconcileInput): Promise<LedgerCounts> {
@@ -81,7 +81,7 @@ export async function reconcile(i: ReconcileInput): Promise<LedgerCounts> {
     const body = parse(l.data)
     return body && body.run === i.run ? [{ n: body.n, stage: l.stage, error: l.error, bytes: sha256(l.data), data: sha256(Buffer.from(JSON.stringify(body.data))) }] : []
   })
-  const { final, optimized, stages } = await clickhouseRows(i.data, i.run, i.mark)
+  const { final, optimized, stages, origins } = await clickhouseRows(i.data, i.run, i.mark)
   const rowsIn = rowsOf(final, i.processing?.received ?? SOURCE)
   const rowsOut = rowsOf(final, OUTPUT)
 
@@ -100,6 +100,7 @@ export async function reconcile(i: ReconcileInput): Promise<LedgerCounts> {
     for (const [n] of acked) add('lost.received', copies.has(n) ? 0 : 1)
     for (const [, c] of copies) add('duplicated.received', c - 1)
     add('origin.wrong', received.filter((r) => r.origin !== i.processing?.origin).length)
+    add('origin.wrongRow', origins.filter((o) => o.subject === i.processing?.received && o.origin !== i.processing.rowOrigin).reduce((a, o) => a + o.rows, 0))
   }
   for (const r of final) add('duplicated.rowFinal', r.rows - 1)
   for (const r of optimized) add('duplicated.rowOptimized', r.rows - 1)
@@ -187,8 +188,9 @@ async function readRun(js: JetStreamClient, jsm: JetStreamManager, subject: stri
 }
 
 type Stages = { stage: string; status: string; late: number; rows: number }[]
+type Origins = { subject: string; origin: string; rows: number }[]
 
-async function clickhouseRows(data: string, run: string, mark: number | undefined): Promise<{ final: Rows; optimized: Rows; stages: Stages }> {
+async function clickhouseRows(data: string, run: string, mark: number | undefined): Promise<{ final: Rows; optimized: Rows; stages: Stages; origins: Origins }> {
   const { stdout } = await promisify(execFile)(process.execPath, ['--no-warnings', '--no-node-snapshot', CH_CHILD, data, run, ...(mark === undefined ? [] : [String(mark)])], { maxBuffer: 64 * 1024 * 1024, timeout: 120_000 })
-  return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { final: Rows; optimized: Rows; stages: Stages }
+  return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { final: Rows; optimized: Rows; stages: Stages; origins: Origins }
 }

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { omniError } from '../../src/errors/mod.ts'
+import { meshIngestOrigin } from '../../src/mesh/receiver.ts'
 import { openContext } from './context.ts'
 import { Ledger } from './ledger.ts'
 import { MESH_RECEIVED, meshSourcesSupported } from './mesh.ts'
@@ -42,7 +43,7 @@ export interface LedgerLine {
 /** True when every scenario that ran lost nothing, duplicated nothing and settled. */
 export function ledgerClean(lines: readonly LedgerLine[]): boolean {
   // a received copy naming another origin than the node it came from fails a mesh scenario too
-  return lines.every((l) => (l.error === undefined && l.settled === true && l.counts?.lost === 0 && l.counts.duplicated === 0 && l.counts.detail['origin.wrong'] === undefined))
+  return lines.every((l) => (l.error === undefined && l.settled === true && l.counts?.lost === 0 && l.counts.duplicated === 0 && !Object.keys(l.counts.detail).some((k) => k.startsWith('origin.'))))
 }
 
 export function selectScenarios(ids: readonly number[] | undefined): typeof SCENARIOS {
@@ -80,7 +81,7 @@ export async function runLedger(opts: LedgerOptions = {}): Promise<LedgerLine[]>
       const settled = await ctx.settle(Math.max(60_000, events * 20))
       // the platform stops before ClickHouse is read: one process per embedded data folder
       await ctx.stopPlatforms()
-      const processing = ctx.mesh ? { processing: { ...ctx.processing, received: MESH_RECEIVED, origin: 'a1' } } : {}
+      const processing = ctx.mesh ? { processing: { ...ctx.processing, received: MESH_RECEIVED, origin: 'a1', rowOrigin: meshIngestOrigin('a1') } } : {}
       const counts = await reconcile({ run: ctx.run, sent: ctx.sent(), ledger: ledger.of(ctx.run), js: ctx.js, jsm: ctx.jsm, data: ctx.data, ...processing, ...(ctx.marked() === undefined ? {} : { mark: ctx.marked() as number }) })
       lines.push({ id: s.id, title: s.title, counts, settled, notes: ctx.notes, measured: ctx.measured, seconds: seconds() })
     } catch (err) {

@@ -61,6 +61,7 @@ for (const s of SCENARIOS) {
       t.equal(c.detail['lost.received'], undefined, 'every acknowledged event was admitted on a2')
       t.equal(c.detail['duplicated.received'], undefined, 'and admitted once')
       t.equal(c.detail['origin.wrong'], undefined, 'every admitted copy names a1 as its origin')
+      t.equal(c.detail['origin.wrongRow'], undefined, 'and so does every row ClickHouse keeps of them (mesh:a1)')
       t.ok((line.measured?.['relinkMs'] ?? 0) > 0, `the links came back after the fault: ${line.notes.join('; ')}`)
     }
     // the ledger file holds one line per acknowledgement of this run
