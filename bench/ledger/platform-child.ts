@@ -50,7 +50,8 @@ const node = await startNode({
   clickhouse: env('INGEST_ONLY') === '1' ? false : resolveClickHouseConfig({ dataDir: data, database: 'ledger' }),
   clickhouseWriter: { flushMs: 20 },
   ...(env('PLUGINS') ? { plugins: JSON.parse(env('PLUGINS') as string) as PluginHostOptions } : {}),
-  worker: { ackWaitMs: Number(env('ACK_WAIT_MS') ?? 2000), maxInFlight: Number(env('MAX_IN_FLIGHT') ?? 256) },
+  // 0 leaves the node's own default (the bench measures the node as `omni up` runs it)
+  worker: { ...(Number(env('ACK_WAIT_MS') ?? 2000) > 0 ? { ackWaitMs: Number(env('ACK_WAIT_MS') ?? 2000) } : {}), ...(Number(env('MAX_IN_FLIGHT') ?? 256) > 0 ? { maxInFlight: Number(env('MAX_IN_FLIGHT') ?? 256) } : {}) },
   ...(killConsumer && killAt
     ? {
         faults: {

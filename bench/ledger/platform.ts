@@ -40,7 +40,10 @@ export interface PlatformOptions {
   /** without ClickHouse; with manifests without pipelines it only takes events in */
   readonly ingestOnly?: boolean
   readonly watch?: boolean
+  /** 0: the node's default */
   readonly maxInFlight?: number
+  /** the pipelines' ack wait (default 2 s); 0: the node's default */
+  readonly ackWaitMs?: number
   /** signed plugins the pipeline may use */
   readonly plugins?: PluginHostOptions
   /** start the HTTP API with this ingest token */
@@ -67,7 +70,8 @@ export function startPlatform(opts: PlatformOptions): PlatformChild {
     ...(opts.chSlowMs ? { OMNI_LEDGER_CH_SLOW_MS: String(opts.chSlowMs) } : {}),
     ...(opts.ingestOnly ? { OMNI_LEDGER_INGEST_ONLY: '1' } : {}),
     ...(opts.watch ? { OMNI_LEDGER_WATCH: '1' } : {}),
-    ...(opts.maxInFlight ? { OMNI_LEDGER_MAX_IN_FLIGHT: String(opts.maxInFlight) } : {}),
+    ...(opts.maxInFlight !== undefined ? { OMNI_LEDGER_MAX_IN_FLIGHT: String(opts.maxInFlight) } : {}),
+    ...(opts.ackWaitMs !== undefined ? { OMNI_LEDGER_ACK_WAIT_MS: String(opts.ackWaitMs) } : {}),
     ...(opts.plugins ? { OMNI_LEDGER_PLUGINS: JSON.stringify(opts.plugins) } : {}),
     ...(opts.apiToken ? { OMNI_LEDGER_API_TOKEN: opts.apiToken } : {}),
     ...(opts.logLevel ? { OMNI_LEDGER_LOG_LEVEL: opts.logLevel } : {}),
