@@ -9,7 +9,7 @@ import { openContext } from './context.ts'
 import { Ledger } from './ledger.ts'
 import { MESH_RECEIVED, meshSourcesSupported } from './mesh.ts'
 import { reconcile, type LedgerCounts } from './reconcile.ts'
-import { SCENARIOS } from './scenarios.ts'
+import { MESH_CATCH_UP_MS, SCENARIOS } from './scenarios.ts'
 
 export const DEFAULT_LEDGER_EVENTS = 5000
 export const DEFAULT_LEDGER_WINDOW_MS = 5000
@@ -78,7 +78,8 @@ export async function runLedger(opts: LedgerOptions = {}): Promise<LedgerLine[]>
     process.once('SIGTERM', interrupted)
     try {
       await s.run(ctx)
-      const settled = await ctx.settle(Math.max(60_000, events * 20))
+      // the mesh scenarios have already waited for a2 to catch up; the same bound again for the pipeline
+      const settled = await ctx.settle(Math.max(s.mesh ? MESH_CATCH_UP_MS : 60_000, events * 20))
       // the platform stops before ClickHouse is read: one process per embedded data folder
       await ctx.stopPlatforms()
       const processing = ctx.mesh ? { processing: { ...ctx.processing, received: MESH_RECEIVED, origin: 'a1', rowOrigin: meshIngestOrigin('a1') } } : {}

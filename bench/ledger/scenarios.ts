@@ -57,6 +57,12 @@ async function killAndRestart(ctx: ScenarioContext, killAt: string): Promise<voi
 
 /** How long a mesh fault lasts: events keep being sent and acknowledged on a1 meanwhile. */
 export const MESH_FAULT_MS = 3000
+/**
+ * How long a2 may take to admit everything after the last send. A SIGKILLed hub, once back, can
+ * leave the inbox's sourcing idle for tens of seconds on a busy machine (48 s measured with the
+ * machine's load at 10 on 2 cores; 1–2 s after a cut link).
+ */
+export const MESH_CATCH_UP_MS = 120_000
 /** A mesh flow lasts about this long, so the fault has events before, during and after it. */
 const MESH_FLOW_MS = 3 * MESH_FAULT_MS
 
@@ -86,6 +92,12 @@ async function meshFlow(ctx: ScenarioContext, what: string, fault: () => Promise
     },
   })
   await faulted
+  // how long after the last send a2 had admitted every acknowledged event (bounded; settle checks again)
+  const flowEnd = performance.now()
+  const acked = new Set(ctx.ledger.of(ctx.run).map((e) => e.n)).size
+  while ((await mesh.received()) < acked && performance.now() - flowEnd < MESH_CATCH_UP_MS) await sleep(100)
+  ctx.measured['catchUpMs'] = Math.round(performance.now() - flowEnd)
+  ctx.note(`a2 had every acknowledged event ${ctx.measured['catchUpMs']} ms after the last send`)
 }
 
 export const SCENARIOS: readonly LedgerScenario[] = [

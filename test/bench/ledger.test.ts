@@ -12,8 +12,8 @@ import { MESH_UNSUPPORTED, runLedger, selectScenarios } from '../../bench/ledger
 import { SCENARIOS } from '../../bench/ledger/scenarios.ts'
 
 // about 5–15 s per scenario on an idle 2-core machine (the mesh ones 15–20 s), about 140 s in
-// all; a busy machine slows the mesh's catch-up after its faults most
-t.setTimeout(480_000)
+// all; a busy machine slows the mesh's catch-up after a hub crash most (up to 2 min allowed)
+t.setTimeout(600_000)
 
 const EVENTS = 100
 /** the mesh scenarios (13, 14) send over about 9 s with a 3 s fault in the middle */
