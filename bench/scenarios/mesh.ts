@@ -15,6 +15,7 @@ import type { MeshConfig } from '../../src/mesh/config.ts'
 import { ingestMsgId } from '../../src/wire/mod.ts'
 import { startPlatform, type PlatformChild } from '../ledger/platform.ts'
 import { benchEvent, FIXTURES_DIR, loadBenchFixtures } from '../lib/fixtures.ts'
+import { cpuSeconds } from '../lib/machine.ts'
 import { runGenerator, type GeneratorReport } from '../lib/generator.ts'
 import { startMeshServers, type MeshServers } from '../lib/mesh-servers.ts'
 import { createBenchPublisher, publishAll } from '../lib/publish.ts'
@@ -67,13 +68,20 @@ interface Throughput {
   readonly completed: boolean
   readonly prePublishSeconds: number
   readonly bytes: number
+  /** CPU time per event of every server and node process, between the first output and the last */
+  readonly cpuMicrosPerEvent: { readonly servers: number; readonly nodes: number }
+}
+
+/** CPU seconds used so far by each of `pids` (0 for one /proc cannot read). */
+function cpuOf(pids: readonly number[]): number[] {
+  return pids.map((p) => cpuSeconds(p) ?? 0)
 }
 
 /**
  * Pre-publishes N events on `to`, then starts `start()`'s node and times until B holds N more
  * outputs (bounded by `capMs`). The started node is returned running.
  */
-async function throughput(ctx: BenchContext, label: string, to: Leaf, b: Leaf, visibility: Visibility, start: () => PlatformChild, capMs: number, catalogDir: string): Promise<{ result: Throughput; node: PlatformChild }> {
+async function throughput(ctx: BenchContext, label: string, to: Leaf, b: Leaf, visibility: Visibility, start: () => PlatformChild, capMs: number, catalogDir: string, pids: { servers: () => number[]; nodes: () => number[] }): Promise<{ result: Throughput; node: PlatformChild }> {
   const { catalog, outputSubject } = await loadBenchFixtures(catalogDir)
   const n = ctx.sizes.events
   const run = `${ctx.runId}-mesh-${label}`
@@ -105,12 +113,16 @@ async function throughput(ctx: BenchContext, label: string, to: Leaf, b: Leaf, v
   // the rate counts from the first output: a node process starting (seconds on a busy machine)
   // would otherwise weigh more than the work at small sizes; the wall time is reported beside it
   let firstAt: number | undefined
+  let cpu0: { servers: number[]; nodes: number[] } | undefined
   const until = started + capMs
   try {
     while (done < n && performance.now() < until && failed === undefined) {
       await sleep(POLL_MS)
       done = (await outputsOn(b.jsm, outputSubject)) - baseline
-      if (done > 0) firstAt ??= performance.now() - POLL_MS / 2
+      if (done > 0 && firstAt === undefined) {
+        firstAt = performance.now() - POLL_MS / 2
+        cpu0 = { servers: cpuOf(pids.servers()), nodes: cpuOf(pids.nodes()) }
+      }
       bar.update(Math.min(n, done))
     }
   } finally {
@@ -118,8 +130,11 @@ async function throughput(ctx: BenchContext, label: string, to: Leaf, b: Leaf, v
   }
   if (failed !== undefined) throw failed instanceof Error ? failed : new Error(String(failed))
   const end = performance.now()
+  const used = (now: number[], then: number[] | undefined) => now.reduce((a, v, i) => a + v - (then?.[i] ?? v), 0)
+  const perEvent = (sec: number) => (done > 0 ? Math.round((sec * 1e6) / done) : 0)
+  const cpuMicrosPerEvent = { servers: perEvent(used(cpuOf(pids.servers()), cpu0?.servers)), nodes: perEvent(used(cpuOf(pids.nodes()), cpu0?.nodes)) }
   const seconds = (end - (firstAt ?? started)) / 1000
-  return { result: { events: done, seconds: round(seconds, 3), rate: Math.round(done / seconds), wallSeconds: round((end - started) / 1000, 3), readyMs, completed: done >= n, prePublishSeconds: round(filled.seconds, 3), bytes }, node }
+  return { result: { events: done, seconds: round(seconds, 3), rate: Math.round(done / seconds), wallSeconds: round((end - started) / 1000, 3), readyMs, completed: done >= n, prePublishSeconds: round(filled.seconds, 3), bytes, cpuMicrosPerEvent }, node }
 }
 
 /** Paced publishing on `url`, timing publish → output on `outUrl`. */
@@ -192,7 +207,10 @@ export const mesh: Scenario = {
       await stop(first)
 
       // 2. local: N events wait on B (visibility local, so B's exporter keeps them home); B's node starts
-      const local = await throughput(ctx, 'local', b, b, 'local', () => node('a2', manifests.local, servers.configs.a2), capMs, manifests.local)
+      const serverPids = () => [servers.hub.pid, servers.a1.pid, servers.a2.pid]
+      const nodePids = () => [...nodes].map((c) => c.pid)
+      const pids = { servers: serverPids, nodes: nodePids }
+      const local = await throughput(ctx, 'local', b, b, 'local', () => node('a2', manifests.local, servers.configs.a2), capMs, manifests.local, pids)
       await stop(local.node)
 
       // then B's node with the mesh pipeline, idle until A's events come
@@ -200,7 +218,7 @@ export const mesh: Scenario = {
       await bMesh.ready
 
       // 3. mesh: N events wait on A (cluster); A's node starts and exports them; B receives and runs them
-      const meshed = await throughput(ctx, 'mesh', a, b, 'cluster', () => node('a1', manifests.a, configA), capMs, manifests.mesh)
+      const meshed = await throughput(ctx, 'mesh', a, b, 'cluster', () => node('a1', manifests.a, configA), capMs, manifests.mesh, pids)
 
       // 4. latency at half the mesh rate, over the mesh and then locally on B at the same rate
       const rate = Math.max(1, Math.round(meshed.result.rate / 2))
@@ -235,6 +253,7 @@ export const mesh: Scenario = {
             `${ratio}× the same pipeline fed on B (target ≥ ${TARGET_RATIO}×: ${ratio >= TARGET_RATIO ? 'met' : 'MISSED'})`,
             `A's exporter → outbox → sourced by B's inbox over the hub → B's receiver (trust, catalog) → omni.rcv → 3 stages + 1 output; ${m.bytes} B events`,
             `rate from first to last output; ${m.wallSeconds} s from A's node start (ready after ${m.readyMs ?? '?'} ms)`,
+            `CPU per event: nodes ${m.cpuMicrosPerEvent.nodes} µs, servers ${m.cpuMicrosPerEvent.servers} µs (on B alone: ${l.cpuMicrosPerEvent.nodes} µs, ${l.cpuMicrosPerEvent.servers} µs)`,
             incomplete(m, 'mesh'),
           ].filter(Boolean).join('; '),
           details: { ...m, localRate: l.rate, targetRatio: TARGET_RATIO, included },
