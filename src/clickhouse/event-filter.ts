@@ -4,8 +4,11 @@ import { omniError, type Problem } from '../errors/mod.ts'
 import { DEFAULT_LIMIT, EventQuerySchema, MAX_LIMIT, MAX_TEXT } from './query-schema.ts'
 import { toClickHouseTime } from './time.ts'
 
-/** Filters compared for equality: the key is both the filter field and the column. */
-const EXACT = ['type', 'tenant', 'instance', 'actor', 'conversation', 'subject'] as const
+/** Filters compared for equality: the key is the filter field, and the column unless EXACT_COLUMNS names another. */
+const EXACT = ['type', 'tenant', 'instance', 'actor', 'conversation', 'subject', 'originNode'] as const
+const EXACT_COLUMNS: Partial<Record<(typeof EXACT)[number], string>> = { originNode: 'origin_node' }
+/** The omni_events column an exact filter compares. */
+export const exactColumn = (key: (typeof EXACT)[number]): string => EXACT_COLUMNS[key] ?? key
 const FIELDS: readonly string[] = Object.keys(EventQuerySchema.properties)
 
 /**

@@ -18,6 +18,7 @@ export const EventQuerySchema = Type.Object(
     actor: Type.Optional(Text),
     conversation: Type.Optional(Text),
     subject: Type.Optional(Text),
+    originNode: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_TEXT, description: 'only events received from this mesh node' })),
     from: Type.Optional(Type.String({ description: 'inclusive, on the event time: RFC 3339, or a date (UTC midnight)' })),
     to: Type.Optional(Type.String({ description: 'exclusive' })),
     text: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_TEXT, description: 'case-insensitive substring of the payload' })),
@@ -69,6 +70,8 @@ export const EventRecordSchema = Type.Object(
      * before origins were), `webhook:<provider>:<instance>`; an output names its source's
      */
     origin: Type.String(),
+    /** the mesh node the event was received from (its envelope's `origin`); absent for this node's own events */
+    originNode: Type.Optional(Type.String()),
   },
   { $id: EVENT_RECORD_ID },
 )

@@ -5,7 +5,7 @@
 import type { TenantScope } from '../envelope/tenants.ts'
 import { omniError, type Problem } from '../errors/mod.ts'
 import type { ClickHouse } from './client.ts'
-import { compileEventFilter, encodeCursor, isCompiledEventFilter, type CompiledEventFilter } from './event-filter.ts'
+import { compileEventFilter, exactColumn, encodeCursor, isCompiledEventFilter, type CompiledEventFilter } from './event-filter.ts'
 import { clickHouseErrorType } from './failures.ts'
 import { MAX_TEXT, type EventDetail, type EventFilter, type EventPage, type EventRecord, type OutcomeRecord } from './query-schema.ts'
 import type { EventRow, OutcomeRow } from './rows.ts'
@@ -17,7 +17,7 @@ export async function queryEvents(ch: ClickHouse, filter: EventFilter | Compiled
   const params: Record<string, unknown> = {}
   tenantCondition(tenants, where, params)
   for (const [key, value] of f.exact) {
-    where.push(`${key} = {${key}:String}`)
+    where.push(`${exactColumn(key)} = {${key}:String}`)
     params[key] = value
   }
   if (f.from) {
@@ -99,7 +99,7 @@ export function tenantCondition(tenants: TenantScope, where: string[], params: R
 }
 
 const EVENT_COLUMNS = `event_id, type, source, subject, time, tenant, instance, provider, visibility, actor, conversation,
-  correlation_id, causation_id, idempotency_key, stream_seq, emitted_by, pipelines, payload, provider_meta, dataref, recorded_at, origin`
+  correlation_id, causation_id, idempotency_key, stream_seq, emitted_by, pipelines, payload, provider_meta, dataref, recorded_at, origin, origin_node`
 
 /** a row as SELECT returns it: 64-bit numbers may come back as strings */
 type RawEvent = Omit<EventRow, 'stream_seq'> & { stream_seq: number | string }
@@ -157,6 +157,7 @@ function toEventRecord(r: RawEvent): EventRecord {
     ...opt('dataref', r.dataref),
     recordedAt: isoTime(r.recorded_at),
     origin: r.origin,
+    ...opt('originNode', r.origin_node),
   }
 }
 

@@ -67,7 +67,7 @@ export async function startRecorder(opts: RecorderOptions): Promise<Recorder> {
   // the same durable consumer a pipeline gets, so dead letters and redrive work alike
   const name = await ensurePipelineConsumer(opts.jsm, {
     pipeline: RECORDER,
-    // admitted events received from other mesh nodes are kept too, with their origin (mesh:<node>)
+    // received events too (omni.rcv.>): they are stored with the node they came from (origin_node)
     sources: [...LIVE_SUBJECTS, RECEIVED_SUBJECTS],
     ...(opts.ackWaitMs ? { ackWaitMs: opts.ackWaitMs } : {}),
     ...(opts.maxInFlight ? { maxAckPending: opts.maxInFlight } : {}),

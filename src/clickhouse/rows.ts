@@ -27,8 +27,10 @@ export interface EventRow {
   provider_meta: Record<string, unknown>
   dataref: string
   recorded_at: string
-  /** how the event came in (`client`, `webhook:<provider>:<instance>`); an output names its source's */
+  /** how the event came in (`client`, `webhook:<provider>:<instance>`, `mesh:<node>`); an output names its source's */
   origin: string
+  /** the mesh node the event was received from (envelope `origin`), '' for this node's own */
+  origin_node: string
 }
 
 export type OutcomeStatus = 'ok' | 'skipped' | 'dropped' | 'failed' | 'dead-lettered'
@@ -90,6 +92,7 @@ export function eventRow(e: Envelope, d: Delivery, now = Date.now()): EventRow {
     dataref: e.dataref ?? '',
     recorded_at: toClickHouseTime(now),
     origin: d.origin ?? CLIENT_ORIGIN,
+    origin_node: e.origin ?? '',
   }
 }
 

@@ -207,6 +207,13 @@ FROM {db}.omni_events`,
     // finds a webhook message with the same key (rows from before it are `client`, as there).
     sql: "ALTER TABLE {db}.omni_stage_outcomes ADD COLUMN IF NOT EXISTS labels String DEFAULT '{}', ADD COLUMN IF NOT EXISTS origin LowCardinality(String) DEFAULT 'client'",
   },
+  {
+    version: 11,
+    name: 'omni_events.origin_node: the mesh node an event was received from (the envelope origin attribute), empty for events of this node',
+    // apart from `origin` (the way in, the key namespace): a received event's way in is
+    // `mesh:<node>`, and this column keeps the envelope's own attribute for queries
+    sql: "ALTER TABLE {db}.omni_events ADD COLUMN IF NOT EXISTS origin_node LowCardinality(String) DEFAULT ''",
+  },
 ]
 
 /** The bookkeeping table itself is created before any migration runs. */

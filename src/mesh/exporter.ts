@@ -4,14 +4,13 @@ import { widerThan } from '../envelope/schema.ts'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import { EVENTS_STREAM, upsertConsumer } from '../jetstream/topology.ts'
 import { startTrackedConsumer, type TrackedConsumer } from '../jetstream/tracked-consumer.ts'
-import type { Logger } from '../observability/logger.ts'
 import { meshMetrics } from '../observability/metrics.ts'
-import { EVENT_SUBJECT_PATTERN, exportedSeqMsgId, LIVE_SUBJECTS, meshOutboxSubject, NATS_HEADERS, type MeshVisibility } from '../wire/mod.ts'
+import { EVENT_SUBJECT_PATTERN, exportedSeqMsgId, meshOutboxSubject, NATS_HEADERS, type MeshVisibility } from '../wire/mod.ts'
 
 /** The durable consumer that copies this node's own events into its outboxes. */
 export const MESH_EXPORTER = 'mesh-exporter'
 /** Only this node's own events: received ones live under omni.rcv.> and are never sent on, so the mesh cannot loop. */
-export const EXPORTED_SUBJECTS = `${LIVE_SUBJECTS[0]}`
+export const EXPORTED_SUBJECTS = 'omni.evt.>'
 
 const EVENT_SUBJECT_RE = new RegExp(EVENT_SUBJECT_PATTERN)
 const decoder = new TextDecoder()
@@ -23,7 +22,6 @@ export interface ExporterOptions {
   readonly catalog: () => EventCatalog
   readonly cluster: string
   readonly node: string
-  readonly logger: Logger
 }
 
 /** Why an event stays home, or the visibility of the outbox it goes to. */

@@ -1,6 +1,6 @@
-import type { JetStreamManager, StreamSource } from '@nats-io/jetstream'
-import { DEFAULT_DUPLICATE_WINDOW_MS, upsertStream } from '../jetstream/topology.ts'
-import { MESH_VISIBILITIES, meshApiPrefix, meshDeliverSubject, meshInboxStream, meshOutboxStream, type MeshVisibility } from '../wire/mod.ts'
+import { RetentionPolicy, StorageType, type JetStreamManager, type StreamSource } from '@nats-io/jetstream'
+import { DEFAULT_DUPLICATE_WINDOW_MS, isNotFound } from '../jetstream/topology.ts'
+import { MESH_INBOX_PREFIX, MESH_VISIBILITIES, meshApiPrefix, meshDeliverSubject, meshInboxStream, meshOutboxStream, type MeshVisibility } from '../wire/mod.ts'
 import type { MeshPeer } from './config.ts'
 
 const ns = (ms: number) => ms * 1_000_000
@@ -24,26 +24,43 @@ export function inboxSources(cluster: string, receiver: string, peer: MeshPeer):
   }))
 }
 
+/** A source as the comparison sees it: what this node sets, whatever else the server adds. */
+const sourceKey = (s: StreamSource) => `${s.name} ${s.external?.api ?? ''} ${s.external?.deliver ?? ''}`
+const sameSources = (a: readonly StreamSource[] | undefined, b: readonly StreamSource[]) => JSON.stringify((a ?? []).map(sourceKey).sort()) === JSON.stringify(b.map(sourceKey).sort())
+
 /**
  * Creates the inbox `MESH_IN_<peer>` for each peer, or gives an existing one the sources the
- * configuration asks for now. What is in an inbox came over that peer's link: the stream takes
- * no subjects of its own, so nothing on this node can publish into it.
+ * configuration asks for now (left alone when they are the same). What is in an inbox came over
+ * that peer's link: the stream takes no subjects of its own, so nothing on this node can publish
+ * into it. Returns what changed, for the log.
  */
 export async function ensureInboxes(jsm: JetStreamManager, cluster: string, receiver: string, peers: readonly MeshPeer[]): Promise<string[]> {
-  const warnings: string[] = []
+  const changed: string[] = []
   for (const peer of peers) {
-    warnings.push(
-      ...(await upsertStream(
-        jsm,
-        { updateExisting: true },
-        {
-          name: meshInboxStream(peer.node),
-          required: { subjects: [], sources: inboxSources(cluster, receiver, peer) },
-          explicit: {},
-          defaults: { duplicate_window: ns(DEFAULT_DUPLICATE_WINDOW_MS), max_age: ns(WEEK_MS) },
-        },
-      )),
+    const name = meshInboxStream(peer.node)
+    const sources = inboxSources(cluster, receiver, peer)
+    const existing = await jsm.streams.info(name).then(
+      (info) => info.config,
+      (err: unknown) => {
+        if (isNotFound(err)) return undefined
+        throw err
+      },
     )
+    if (!existing) {
+      await jsm.streams.add({ name, subjects: [], sources, storage: StorageType.File, retention: RetentionPolicy.Limits, duplicate_window: ns(DEFAULT_DUPLICATE_WINDOW_MS), max_age: ns(WEEK_MS) })
+    } else if (!sameSources(existing.sources, sources)) {
+      await jsm.streams.update(name, { ...existing, sources })
+      changed.push(`mesh inbox ${name} now sources ${sources.map((s) => s.name).join(', ')} of ${peer.node}`)
+    }
   }
-  return warnings
+  // a peer no longer configured: its inbox stops sourcing (kept, so adding the peer back
+  // resumes where it was rather than receiving everything again)
+  for await (const name of jsm.streams.names()) {
+    if (!name.startsWith(MESH_INBOX_PREFIX) || peers.some((p) => meshInboxStream(p.node) === name)) continue
+    const info = await jsm.streams.info(name)
+    if ((info.config.sources ?? []).length === 0) continue
+    await jsm.streams.update(name, { ...info.config, sources: [] })
+    changed.push(`mesh inbox ${name} stopped sourcing: ${name.slice(MESH_INBOX_PREFIX.length)} is no longer a peer`)
+  }
+  return changed
 }

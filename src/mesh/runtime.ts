@@ -4,7 +4,7 @@ import type { EventCatalog } from '../catalog/catalog.ts'
 import type { Publisher } from '../jetstream/publisher.ts'
 import type { Logger } from '../observability/logger.ts'
 import type { MeshConfig } from './config.ts'
-import { startDataPath } from './data-path.ts'
+import { startDataPath, type DataPath } from './data-path.ts'
 
 /** What the mesh runtime of a node is given by the composition root. */
 export interface MeshDeps {
@@ -22,6 +22,8 @@ export interface MeshDeps {
 /** A node's part of the mesh, started after its streams and before its pipelines. */
 export interface MeshRuntime {
   readonly config: MeshConfig
+  /** outboxes, inboxes, the exporter and the receivers (src/mesh/data-path.ts) */
+  readonly data: DataPath
   close(): Promise<void>
 }
 
@@ -36,6 +38,7 @@ export async function startMesh(deps: MeshDeps): Promise<MeshRuntime> {
     stack.defer(() => data.close())
     return {
       config: deps.mesh,
+      data,
       close: () => stack.disposeAsync(),
     }
   } catch (err) {

@@ -2,6 +2,7 @@ import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import type { ClickHouseSink } from '../clickhouse/sink.ts'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
+import type { MeshRuntime } from '../mesh/runtime.ts'
 import type { PipelineRunner } from './runner.ts'
 import type { OmniNode } from './node.ts'
 
@@ -16,6 +17,8 @@ export interface NodeInternals {
   readonly publisher: AckPublisher
   readonly sink: ClickHouseSink | undefined
   readonly runner: PipelineRunner
+  /** the node's part of the mesh, when it is in one */
+  readonly mesh?: MeshRuntime
 }
 
 const internals = new WeakMap<OmniNode, NodeInternals>()

@@ -195,7 +195,7 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
         watching: config.watch,
       },
     })
-    recordInternals(node, { nc, js, jsm, publisher, sink, runner })
+    recordInternals(node, { nc, js, jsm, publisher, sink, runner, ...(mesh ? { mesh } : {}) })
     pipelines.watch()
     node.started()
     return node

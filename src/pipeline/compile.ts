@@ -14,7 +14,7 @@ import {
   type OnError,
   type PipelineManifest,
 } from './spec.ts'
-import { sourceFilters, subjectSourceProblems } from './mesh-source.ts'
+import { sourceFilters, subjectSourceProblems, withMeshSourceProblems } from './mesh-source.ts'
 import { buildStage, buildTransforms, celAt, type CartridgeLookup } from './stage-builder.ts'
 
 export interface CompiledStage {
@@ -60,7 +60,7 @@ export type CompileResult = { type: 'ok'; pipeline: CompiledPipeline } | { type:
 
 /** Validates a `kind: Pipeline` manifest completely and compiles it; reports every problem. */
 export function compilePipeline(manifest: YamlManifest, lookup: CartridgeLookup): CompileResult {
-  const problems = checkAgainstSchema(manifest, PipelineManifestSchema, manifest.value)
+  const problems = withMeshSourceProblems(manifest, checkAgainstSchema(manifest, PipelineManifestSchema, manifest.value))
   if (problems.length > 0) return { type: 'error', problems }
   const spec = manifest.value as PipelineManifest
   problems.push(...subjectSourceProblems(manifest, spec.sources))

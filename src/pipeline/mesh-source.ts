@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox'
 import type { Problem } from '../errors/mod.ts'
-import { problemAt } from '../yaml/check.ts'
+import { checkAgainstSchema, problemAt } from '../yaml/check.ts'
 import type { YamlManifest } from '../yaml/yaml.ts'
 import { MESH_NAME_PATTERN, RECEIVED_SUBJECT_PREFIX, receivedFilter, subjectsOverlap } from '../wire/mod.ts'
 
@@ -56,4 +56,24 @@ export function meshSourceTypeProblems(manifest: YamlManifest, sources: readonly
     })
   })
   return problems
+}
+
+/**
+ * The schema's problems with a manifest's sources, said plainly for mesh sources: a source
+ * written as a map is a mesh source, so its problems are its own (an unknown field, empty
+ * types), not "matches none of the allowed forms". Other problems pass through unchanged.
+ */
+export function withMeshSourceProblems(manifest: YamlManifest, problems: readonly Problem[]): Problem[] {
+  const value = manifest.value as { sources?: unknown } | undefined
+  const sources = Array.isArray(value?.sources) ? (value.sources as unknown[]) : []
+  const own: Problem[] = []
+  const maps = new Set<number>()
+  sources.forEach((s, i) => {
+    if (s === null || typeof s !== 'object' || Array.isArray(s)) return
+    maps.add(i)
+    own.push(...checkAgainstSchema(manifest, MeshSourceSchema, s, ['sources', i]))
+  })
+  if (maps.size === 0) return [...problems]
+  const theirs = (p: Problem) => [...maps].some((i) => p.message.startsWith(`sources[${i}]`))
+  return [...problems.filter((p) => !theirs(p)), ...own]
 }

@@ -48,3 +48,10 @@ t.test('a producer may narrow the visibility the catalog gives a type, never wid
   }
   t.equal(prepareEvent(catalog, { type: 'note.created', data: { noteId: 'n1' }, visibility: 'local' }).event.visibility, 'local')
 })
+
+t.test('a producer may not set origin: only the receiving mesh node does', async (t) => {
+  t.throws(() => prepareEvent(catalog, { type: 'note.created', data: { noteId: 'n1' }, origin: 'a1' } as never), {
+    code: 'OMNI_ERR_EVENT_INVALID',
+    problems: [{ where: '$.origin', message: 'origin is set by the receiving node; a producer may not set it' }],
+  })
+})

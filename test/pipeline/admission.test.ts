@@ -1,6 +1,6 @@
 import t from 'tap'
 import { listDeadLetters } from '../../src/jetstream/dlq.ts'
-import { CATALOG_STAGE } from '../../src/pipeline/worker.ts'
+import { CATALOG_STAGE, ORIGIN_STAGE } from '../../src/pipeline/worker.ts'
 import { eventually, readSubject, startTestFabric } from '../fixtures/fabric.ts'
 
 // A producer that publishes straight onto NATS skips HTTP ingest and its checks. The worker
@@ -49,4 +49,23 @@ t.test('an event a producer publishes straight onto NATS is checked against the 
     /\$\.visibility: may be at most "local" for note\.created/,
   ])
   t.same((await readSubject(fabric, OUT)).map((o) => (o['data'] as { noteId: string }).noteId), ['good'], 'only the valid event reached the stages')
+})
+
+t.test('origin is believed only from the mesh receiver: under omni.rcv.> and naming that node', async (t) => {
+  const MESH = `kind: Pipeline
+name: received
+sources: [{ mesh: cluster, types: [note.created] }]
+stages: []
+`
+  const { fabric, settled } = await startTestFabric(t, PIPELINE, { files: { 'pipelines/m.yaml': MESH } })
+  const publish = (subject: string, id: string, extra: Record<string, unknown> = {}) => fabric.publisher.publish(subject, Buffer.from(JSON.stringify(envelope(id, { visibility: 'local', ...extra }))), { msgID: `in:k-${id}` })
+  const RECEIVED = 'omni.rcv.cluster.a.a1.test.note-created.v1'
+  await publish(SOURCE, 'own-with-origin', { origin: 'a1' })
+  await publish(RECEIVED, 'no-origin')
+  await publish(RECEIVED, 'other-origin', { origin: 'a2' })
+  await publish(RECEIVED, 'right-origin', { origin: 'a1' })
+  t.ok(await eventually(() => settled.filter((s) => s.type === 'dead-lettered').length === 3 && settled.some((s) => s.type === 'acked')), 'three dead letters, one processed')
+  const letters = [...(await listDeadLetters(fabric.jsm, fabric.js, { pipeline: 'notes' })), ...(await listDeadLetters(fabric.jsm, fabric.js, { pipeline: 'received' }))]
+  t.same(letters.map((l) => l.stage), [ORIGIN_STAGE, ORIGIN_STAGE, ORIGIN_STAGE])
+  t.match(letters.map((l) => l.error), [/origin "a1": origin is set by the receiving node/, /received from a1, but the event's origin is not set/, /received from a1, but the event's origin is "a2"/])
 })

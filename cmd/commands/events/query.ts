@@ -13,6 +13,7 @@ interface QueryOptions extends ClickHouseCliOptions {
   actor?: string
   conversation?: string
   subject?: string
+  originNode?: string
   from?: string
   to?: string
   text?: string
@@ -36,6 +37,7 @@ export function registerQuery(events: Command): void {
       .option('--actor <actor>', 'only events by this actor')
       .option('--conversation <id>', 'only this conversation')
       .option('--subject <subject>', 'only events recorded on this subject')
+      .option('--origin-node <node>', 'only events received from this mesh node')
       .option('--from <time>', 'events at or after this UTC time (2026-11-22T04:00:00Z, or a date)')
       .option('--to <time>', 'events before this UTC time')
       .option('--text <text>', 'payload contains this text (case-insensitive)')
@@ -60,7 +62,7 @@ export function registerQuery(events: Command): void {
 }
 
 function flagsToFilter(opts: QueryOptions): CompiledEventFilter {
-  const keys = ['type', 'tenant', 'instance', 'actor', 'conversation', 'subject', 'from', 'to', 'text', 'label', 'cursor'] as const
+  const keys = ['type', 'tenant', 'instance', 'actor', 'conversation', 'subject', 'originNode', 'from', 'to', 'text', 'label', 'cursor'] as const
   const filter: Record<string, unknown> = {}
   for (const k of keys) if (opts[k] !== undefined) filter[k] = opts[k]
   // a flag is text; a number only when it is plainly one, so "10x" is reported, not read as 10
@@ -69,7 +71,8 @@ function flagsToFilter(opts: QueryOptions): CompiledEventFilter {
     return compileEventFilter(filter)
   } catch (err) {
     if (!isOmniError(err)) throw err
-    const problems = err.problems.map((p) => ({ ...p, where: p.where.replace(/^filter\./, '--') }))
+    // a field is named by its flag: filter.originNode → --origin-node
+    const problems = err.problems.map((p) => ({ ...p, where: p.where.replace(/^filter\./, '--').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`) }))
     throw omniError(err.code, err.message, { problems, cause: err })
   }
 }
