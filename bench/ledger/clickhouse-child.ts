@@ -39,10 +39,10 @@ async function outcomes(): Promise<{ stage: string; status: string; late: number
   })
   return rs.json()
 }
-/** rows of this run by subject and ingest origin (`mesh:<node>` on events received over the mesh) */
-async function origins(): Promise<{ subject: string; origin: string; rows: number }[]> {
+/** rows of this run by subject, ingest origin (`mesh:<node>` on events received over the mesh) and origin node */
+async function origins(): Promise<{ subject: string; origin: string; node: string; rows: number }[]> {
   const rs = await ch.client.query({
-    query: `SELECT subject, origin, toUInt32(count()) AS rows FROM ${table} FINAL WHERE toString(payload.run) = {run:String} GROUP BY subject, origin`,
+    query: `SELECT subject, origin, origin_node AS node, toUInt32(count()) AS rows FROM ${table} FINAL WHERE toString(payload.run) = {run:String} GROUP BY subject, origin, node`,
     query_params: { run },
     format: 'JSONEachRow',
   })

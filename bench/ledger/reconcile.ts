@@ -100,7 +100,7 @@ export async function reconcile(i: ReconcileInput): Promise<LedgerCounts> {
     for (const [n] of acked) add('lost.received', copies.has(n) ? 0 : 1)
     for (const [, c] of copies) add('duplicated.received', c - 1)
     add('origin.wrong', received.filter((r) => r.origin !== i.processing?.origin).length)
-    add('origin.wrongRow', origins.filter((o) => o.subject === i.processing?.received && o.origin !== i.processing.rowOrigin).reduce((a, o) => a + o.rows, 0))
+    add('origin.wrongRow', origins.filter((o) => o.subject === i.processing?.received && (o.origin !== i.processing.rowOrigin || o.node !== i.processing.origin)).reduce((a, o) => a + o.rows, 0))
   }
   for (const r of final) add('duplicated.rowFinal', r.rows - 1)
   for (const r of optimized) add('duplicated.rowOptimized', r.rows - 1)
@@ -188,7 +188,7 @@ async function readRun(js: JetStreamClient, jsm: JetStreamManager, subject: stri
 }
 
 type Stages = { stage: string; status: string; late: number; rows: number }[]
-type Origins = { subject: string; origin: string; rows: number }[]
+type Origins = { subject: string; origin: string; node: string; rows: number }[]
 
 async function clickhouseRows(data: string, run: string, mark: number | undefined): Promise<{ final: Rows; optimized: Rows; stages: Stages; origins: Origins }> {
   const { stdout } = await promisify(execFile)(process.execPath, ['--no-warnings', '--no-node-snapshot', CH_CHILD, data, run, ...(mark === undefined ? [] : [String(mark)])], { maxBuffer: 64 * 1024 * 1024, timeout: 120_000 })

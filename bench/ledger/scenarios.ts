@@ -320,7 +320,7 @@ export const SCENARIOS: readonly LedgerScenario[] = [
         if (!proxy) return
         proxy.cut()
         await sleep(MESH_FAULT_MS)
-        proxy.heal()
+        proxy.restore()
       }),
   },
 ]

@@ -1,4 +1,4 @@
-// A TCP proxy on loopback that can cut a link and restore it: what a network fault between a leaf
+// A TCP proxy on loopback that can cut a link and restore it (the tests' fixture too): what a network fault between a leaf
 // and its hub looks like to both servers (connections reset, new ones refused for a while).
 import { createConnection, createServer, type Socket } from 'node:net'
 
@@ -7,17 +7,18 @@ export interface TcpProxy {
   readonly port: number
   /** connections made through the proxy so far (a reconnect after a cut counts again) */
   connections(): number
-  /** resets every open connection and refuses new ones until `heal()` */
+  /** resets every open connection and refuses new ones until `restore()` */
   cut(): void
   /** lets connections through again */
-  heal(): void
+  restore(): void
   readonly isCut: boolean
   /** stops listening and resets every connection; idempotent */
   close(): Promise<void>
 }
 
-/** Starts a proxy from a free loopback port to `target`. */
-export async function startTcpProxy(target: { readonly host: string; readonly port: number }): Promise<TcpProxy> {
+/** Starts a proxy from a free loopback port to `target` (a port alone: on 127.0.0.1). */
+export async function startTcpProxy(to: number | { readonly host: string; readonly port: number }): Promise<TcpProxy> {
+  const target = typeof to === 'number' ? { host: '127.0.0.1', port: to } : to
   const open = new Set<Socket>()
   let cut = false
   let made = 0
@@ -59,7 +60,7 @@ export async function startTcpProxy(target: { readonly host: string; readonly po
       cut = true
       resetAll()
     },
-    heal() {
+    restore() {
       cut = false
     },
     close() {

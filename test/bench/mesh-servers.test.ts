@@ -32,7 +32,7 @@ t.test('the TCP proxy passes bytes, and refuses while cut', async (t) => {
   t.equal(await roundTrip(), 'ping', 'bytes pass through')
   proxy.cut()
   t.not(await roundTrip(), 'ping', 'a cut proxy lets nothing through')
-  proxy.heal()
+  proxy.restore()
   t.equal(await roundTrip(), 'ping', 'and passes again once healed')
   t.equal(proxy.connections(), 2, 'the refused connection was not counted')
 })
@@ -66,7 +66,7 @@ t.test('a1 → hub → a2 sourcing survives a cut link and a SIGKILLed hub', asy
   mesh.proxy.cut()
   t.equal(await mesh.leafLinks(mesh.hub).then(async (n) => (n === 1 ? 1 : (await new Promise((r) => setTimeout(r, 500)), mesh.leafLinks(mesh.hub)))), 1, 'the cut takes a1 off the hub')
   await publish(100, 100) // a1's own stream still acknowledges while its link is down
-  mesh.proxy.heal()
+  mesh.proxy.restore()
   t.ok(await mesh.linked(), 'a1 rejoins once healed')
   t.equal(await until(200), 200, 'what a1 stored during the cut arrives after the heal')
 
