@@ -6,6 +6,7 @@ import { registerBench } from './commands/bench.ts'
 import { registerCatalog } from './commands/catalog.ts'
 import { registerDlq } from './commands/dlq/mod.ts'
 import { registerEvents } from './commands/events/mod.ts'
+import { registerMesh } from './commands/mesh/mod.ts'
 import { registerMigrate } from './commands/migrate.ts'
 import { registerOpenApi } from './commands/openapi.ts'
 import { registerPlugin } from './commands/plugin/mod.ts'
@@ -41,5 +42,6 @@ registerPlugin(program)
 registerOpenApi(program)
 registerBench(program)
 registerVerify(program)
+registerMesh(program)
 
 program.parseAsync(process.argv).catch(reportAndExit)

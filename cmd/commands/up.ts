@@ -11,9 +11,10 @@ import { addEnvOption, MANIFESTS, manifestsPath, resolveOption, type EnvOption }
 import { parseIntOption } from '../lib/parse.ts'
 import { apiConfigFrom, withApiOptions, type ApiCliOptions } from '../lib/api-options.ts'
 import { streamSettingsFrom, withStreamOptions, type StreamCliOptions } from '../lib/stream-options.ts'
+import { meshConfigFrom, withMeshOptions, type MeshCliOptions } from '../lib/mesh-options.ts'
 import { startApi } from '../../src/api/mod.ts'
 
-interface UpOptions extends ClickHouseCliOptions, PluginCliOptions, ApiCliOptions, StreamCliOptions {
+interface UpOptions extends ClickHouseCliOptions, PluginCliOptions, ApiCliOptions, StreamCliOptions, MeshCliOptions {
   clickhouse: boolean
   nats?: string
   manifests?: string
@@ -29,7 +30,7 @@ const LOG_LEVEL: EnvOption<string> = { flags: '--log-level <level>', env: 'OMNI_
 export function registerUp(program: Command): void {
   const cmd = program
     .command('up')
-    .description('Run the platform: start a local nats-server (JetStream, data under --data) unless --nats is given, open ClickHouse (embedded under --data unless --clickhouse-url), load the manifests and run every pipeline until SIGINT/SIGTERM.')
+    .description('Run the platform: start a local nats-server (JetStream, data under --data) unless --nats is given, open ClickHouse (embedded under --data unless --clickhouse-url), load the manifests and run every pipeline until SIGINT/SIGTERM. With --mesh FILE (or the --mesh-* flags) the node joins the mesh: its nats-server gets its own JetStream domain, the leaf-node link to its hub (or, on a hub, the leaf listener and each member\'s permissions); a hub that does not answer or refuses the credentials stops the start.')
     .option('--nats <url>', 'use an existing NATS server instead of starting one')
   addEnvOption(cmd, MANIFESTS, 'manifests folder (catalog and pipelines)')
     .option('--port <n>', 'client port of the local server', parseIntOption('--port'), 4222)
@@ -41,12 +42,14 @@ export function registerUp(program: Command): void {
   withClickHouseOptions(cmd, { retention: true })
   withPluginOptions(cmd)
   withApiOptions(cmd)
+  withMeshOptions(cmd)
   cmd.action(async (opts: UpOptions) => {
     const logger = createLogger({ level: resolveOption({ ...LOG_LEVEL, value: opts.logLevel }).value })
     // bad settings fail before anything starts
     const clickhouse = opts.clickhouse ? clickHouseConfigFrom(opts) : false
     const plugins = pluginSettingsFrom(opts)
     const streams = streamSettingsFrom(opts)
+    const mesh = await meshConfigFrom(opts)
     // the data folder is this process's before anything in it is read or written; the node gives it back
     const dataLock = await lockDataFolder(resolve(opts.data))
     const api = opts.api
@@ -73,7 +76,7 @@ export function registerUp(program: Command): void {
     // a signal during the start stops the node as soon as it is up (a half-started one releases itself)
     const stop = Promise.withResolvers<string>()
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.resolve(signal))
-    const node = await startNode({ nats, manifests, lookup: getCartridge, logger, watch: opts.watch, clickhouse, plugins, dataLock, streams })
+    const node = await startNode({ nats, manifests, lookup: getCartridge, logger, watch: opts.watch, clickhouse, plugins, dataLock, streams, ...(mesh ? { mesh } : {}) })
     void followStatus(node, logger, () => stop.resolve('failure'))
     // the API owns the node from here: closing it answers what is in flight, then closes the node
     const http = api
@@ -82,7 +85,7 @@ export function registerUp(program: Command): void {
           throw err
         })
       : undefined
-    process.stdout.write(banner(node, { api: http ? { url: http.url, tokens: api?.tokenFile ? `admin token in ${api.tokenFile}` : `${api?.config.tokens.length} token(s) from ${api?.tokensFile}` } : undefined, plugins, ...(opts.nats ? {} : { natsCredentials: resolve(opts.data, 'nats-credentials') }) }))
+    process.stdout.write(banner(node, { api: http ? { url: http.url, tokens: api?.tokenFile ? `admin token in ${api.tokenFile}` : `${api?.config.tokens.length} token(s) from ${api?.tokensFile}` } : undefined, plugins, ...(opts.nats ? {} : { natsCredentials: resolve(opts.data, 'nats-credentials') }), ...(mesh ? { mesh } : {}) }))
     const reason = await stop.promise
     logger.info({ reason }, 'draining')
     try {

@@ -6,7 +6,7 @@ import { manifestsOption } from '../lib/options.ts'
 export function registerValidate(program: Command): void {
   program
     .command('validate')
-    .description('Check catalogs, pipelines and webhook sources (schema, cartridges, `with`, needs, cycles, CEL, outputs) without running anything. Exits 1 on any problem.')
+    .description('Check catalogs, pipelines, webhook sources and mesh manifests (schema, cartridges, `with`, needs, cycles, CEL, outputs; a mesh manifest\'s names, roles, credential files and trust rules) without running anything. Exits 1 on any problem.')
     .argument('[paths...]', 'manifest files or folders (default: $OMNI_MANIFESTS, else ./manifests)')
     .option('--json', 'print the problems as JSON')
     .action(async (paths: string[], opts: { json?: boolean }) => {

@@ -1,11 +1,13 @@
+import type { MeshConfig } from '../../src/mesh/config.ts'
 import type { OmniNode } from '../../src/node/mod.ts'
 
 /** What `omni up` prints once the node runs: where everything is and how to try it, in one write. */
-export function banner(node: OmniNode, opts: { api: { url: string; tokens: string } | undefined; plugins: { dir: string; trust: string; cluster: string }; natsCredentials?: string }): string {
+export function banner(node: OmniNode, opts: { api: { url: string; tokens: string } | undefined; plugins: { dir: string; trust: string; cluster: string }; natsCredentials?: string; mesh?: MeshConfig }): string {
   const d = node.describe()
   const lines: string[] = ['Omni Fabric is running']
   const managed = d.nats.managed
   lines.push(`  NATS        ${d.nats.url}${managed ? ` (local nats-server ${managed.version}, pid ${managed.pid}, data in ${managed.storeDir})` : ''}${opts.natsCredentials ? `; credentials in ${opts.natsCredentials}` : ''}`)
+  if (opts.mesh) lines.push(`  mesh        ${meshLine(opts.mesh)}`)
   const ch = d.clickhouse
   lines.push(`  ClickHouse  ${ch ? `${ch.description}, database ${ch.database} (events kept ${ch.eventsRetentionDays} d, raw payloads ${ch.rawRetentionDays} d)` : 'off (--no-clickhouse)'}`)
   lines.push(`  API         ${opts.api ? `${opts.api.url} (docs ${opts.api.url}/docs; ${opts.api.tokens})` : 'off (--no-api)'}`)
@@ -27,4 +29,14 @@ export function banner(node: OmniNode, opts: { api: { url: string; tokens: strin
   lines.push(`Try: omni publish message.received '{"kind":"text","text":"hello","providerMessageId":"m1","fromSelf":false,"forwarded":false}' --provider whatsapp --instance phone-1`)
   lines.push(`     omni tail        (in another terminal)      Stop with Ctrl-C.`)
   return `${lines.join('\n')}\n`
+}
+
+/** Who this node is on the mesh and whom it links to, in one line. */
+function meshLine(m: MeshConfig): string {
+  const parts = [`${m.node} (${m.role} of cluster ${m.cluster}, JetStream domain ${m.node})`]
+  if (m.listen) parts.push(`leaf nodes connect to ${m.listen.host}:${m.listen.port}`)
+  if (m.members.length > 0) parts.push(`members ${m.members.map((x) => (x.cluster === m.cluster ? x.node : `${x.node} (cluster ${x.cluster}, public only)`)).join(', ')}`)
+  if (m.hubs.length > 0) parts.push(`${m.role === 'hub' ? 'federated with' : 'hub'} ${m.hubs.join(', ')}${m.credentialsFile ? ` (login in ${m.credentialsFile})` : ''}`)
+  parts.push(`peers ${m.peers.map((p) => p.node).join(', ') || 'none'}`)
+  return parts.join('; ')
 }

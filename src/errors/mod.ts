@@ -47,6 +47,8 @@ export const ERROR_CODES = {
   OMNI_ERR_RATE_LIMITED: { status: 429, summary: 'a token (or an address, without a token) sent more requests than its rate limit allows' },
   OMNI_ERR_QUOTA_EXCEEDED: { status: 429, summary: 'a token sent more events or more bytes in the current window than its quota allows' },
   OMNI_ERR_UNAVAILABLE: { status: 503, summary: 'a part the route needs (NATS, ClickHouse) is not configured or not reachable' },
+  OMNI_ERR_MESH_HUB_UNREACHABLE: { status: 503, summary: "none of a mesh node's hub URLs accepted a connection at start (and startOffline is not set)" },
+  OMNI_ERR_MESH_CREDENTIALS_REFUSED: { status: 401, summary: "a mesh node's hub refused its leaf-node login (Authorization Violation): the credentials file is not the one the hub lists for this node" },
   OMNI_ERR_INTERNAL: { status: 500, summary: 'an unexpected error; the log has the details' },
 } as const
 

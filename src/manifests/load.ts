@@ -1,8 +1,9 @@
 import { readdir, stat } from 'node:fs/promises'
-import { join, relative } from 'node:path'
+import { dirname, join, relative, resolve } from 'node:path'
 import { createCatalog, type CatalogEntry, type EventCatalog } from '../catalog/catalog.ts'
 import { compileCatalogManifest } from '../catalog/compile.ts'
 import { isOmniError, omniError, type Problem } from '../errors/mod.ts'
+import { compileMeshDocument } from '../mesh/manifest.ts'
 import { compilePipeline, type CompiledPipeline } from '../pipeline/compile.ts'
 import { meshSourceTypeProblems } from '../pipeline/mesh-source.ts'
 import type { PipelineManifest } from '../pipeline/spec.ts'
@@ -22,7 +23,7 @@ export interface LoadedManifests {
   readonly problems: readonly Problem[]
 }
 
-const KINDS = ['EventCatalog', 'Pipeline', 'Plugin', 'WebhookSource'] as const
+const KINDS = ['EventCatalog', 'Mesh', 'Pipeline', 'Plugin', 'WebhookSource'] as const
 
 /** Lists the YAML files under a path (a file is returned as is), sorted for stable output. */
 export async function listManifestFiles(path: string): Promise<string[]> {
@@ -78,6 +79,11 @@ export async function loadManifests(paths: string | readonly string[], lookup: C
     } else if (kind === 'Plugin') {
       // a plugin's source manifest: it takes effect only signed and installed, and `omni plugin
       // verify` checks it; pipelines use installed plugins as `plugin:<id>`
+    } else if (kind === 'Mesh') {
+      // checked like `omni up --mesh` checks it, credential files included; it joins nothing
+      // from here: only `omni up --mesh FILE` (or its flags) puts a node on the mesh
+      const result = await compileMeshDocument(m, dirname(resolve(m.file)))
+      if (result.type === 'error') problems.push(...result.problems)
     } else {
       problems.push(problemAt(m, kind === undefined ? [] : ['kind'], `unknown kind ${JSON.stringify(kind ?? null)}; expected one of ${KINDS.join(', ')}`))
     }

@@ -48,6 +48,8 @@ export interface MeshConfig {
   readonly hubs: readonly string[]
   /** this node's login at `hubs` */
   readonly credentials?: NatsCredentials
+  /** the file `credentials` was read from, named in errors (a refused login, say) */
+  readonly credentialsFile?: string
   /** where a hub accepts leaf nodes */
   readonly listen?: { readonly host: string; readonly port: number }
   /** the nodes a hub admits */

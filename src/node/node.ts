@@ -18,6 +18,7 @@ import { loadOrCreateNatsCredentials, startNatsServer, type ManagedNatsServer, t
 import { compileNodeConfig, type NodeConfig, type NodeOptions } from './config.ts'
 import { startMesh, type MeshRuntime } from '../mesh/runtime.ts'
 import { meshServerTopology } from '../mesh/permissions.ts'
+import { awaitHubLink, checkExternalServer, checkHubsReachable } from '../mesh/preflight.ts'
 import type { MeshConfig } from '../mesh/config.ts'
 import { createPluginHost } from './plugin-host.ts'
 import { registerStreamGauges } from './gauges.ts'
@@ -90,11 +91,15 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
     const loaded = await loadManifestsOrThrow(config.manifests, lookup)
 
     const credentials = 'serve' in config.nats ? (config.nats.serve.credentialsFile ? await loadOrCreateNatsCredentials(config.nats.serve.credentialsFile) : undefined) : config.nats.credentials
+    // a hub that does not answer is said before a server starts that would retry it forever
+    const hubAnswered = config.mesh && 'serve' in config.nats ? await checkHubsReachable(config.mesh, logger) : false
     const server = 'serve' in config.nats ? await startServer(config.nats.serve, credentials, config.mesh) : undefined
     if (server) {
       stack.defer(() => server.close())
       // the node's own server gone for good: the connection would retry forever
       void server.closed().then(() => node.fail(`its nats-server (pid ${server.pid}) exited`))
+      // a login the hub refuses shows only in the server's log: said now, not retried forever
+      if (config.mesh && hubAnswered) await awaitHubLink(config.mesh, server, logger)
     }
     const url = server ? server.url : (config.nats as { url: string }).url
     const nc = await connectNats(url, { name: 'omni-fabric', ...(credentials ? { credentials } : {}) })
@@ -103,6 +108,7 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
     node.watchConnection(nc)
     const jsm = await jetstreamManager(nc)
     const js = jetstream(nc)
+    if (config.mesh && !server) await checkExternalServer(config.mesh, jsm, url, logger)
     // an operator's settings on existing streams are kept; each difference is said once
     for (const warning of await ensureStreams(jsm, { ...config.streams, mode: 'upsert' })) logger.warn(warning)
     // read from the stream itself: one made by an earlier version keeps its 2 min window

@@ -24,9 +24,17 @@ export async function loadOrCreateNatsCredentials(file: string): Promise<NatsCre
     throw err
   })
   if (existing) return existing
-  const created: NatsCredentials = { user: PLATFORM_USER, password: randomBytes(32).toString('base64url') }
+  // of two processes, one writes it (the file is never replaced); the data folder lock makes that one ours
+  return createNatsCredentialsFile(file, PLATFORM_USER)
+}
+
+/**
+ * Writes new credentials for `user` (a password of 256 random bits) to `file`, mode 0600.
+ * Never replaces a file: an existing one fails with EEXIST (a login in use stays as it is).
+ */
+export async function createNatsCredentialsFile(file: string, user: string): Promise<NatsCredentials> {
+  const created: NatsCredentials = { user, password: randomBytes(32).toString('base64url') }
   await mkdir(dirname(file), { recursive: true })
-  // wx: of two processes, one writes it; the data folder lock makes that one ours
   await writeFile(file, `${JSON.stringify(created)}\n`, { mode: 0o600, flag: 'wx' })
   return created
 }

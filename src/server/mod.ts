@@ -1,5 +1,5 @@
 export { startNatsServer, type ManagedNatsServer, type NatsServerOptions } from './nats-server.ts'
 export { checkServerVersion } from './check.ts'
-export { loadOrCreateNatsCredentials, readNatsCredentials, type NatsCredentials } from './credentials.ts'
+export { createNatsCredentialsFile, loadOrCreateNatsCredentials, readNatsCredentials, type NatsCredentials } from './credentials.ts'
 export { MIN_NATS_VERSION, isSupportedVersion } from './version.ts'
 export type { LeafRemote, NatsPermissions, NatsUser, ServerTopology } from './topology-config.ts'

@@ -24,6 +24,8 @@ export interface ManagedNatsServer {
   closed(): Promise<void>
   /** Sends a signal without waiting (default SIGKILL), to simulate crashes. */
   kill(signal?: NodeJS.Signals): void
+  /** The last lines the server logged, for reports on what it refused (a leaf login, a permission). */
+  logLines(): Promise<string[]>
   /** Stops the server if running and starts it again on the same port and store dir. */
   restart(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
@@ -60,6 +62,10 @@ class ManagedNatsServerImpl implements ManagedNatsServer {
   }
   get running(): boolean {
     return !this.#proc.hasExited
+  }
+
+  logLines(): Promise<string[]> {
+    return this.#proc.logLines()
   }
 
   close(): Promise<void> {

@@ -37,6 +37,8 @@ export interface ServerProcess {
   readonly hasExited: boolean
   /** SIGTERM, then SIGKILL after `timeoutMs`; the same promise on every call. */
   stop(timeoutMs: number): Promise<void>
+  /** The last lines the server logged (its output, then its log file's tail): what it said about a refused login, say. */
+  logLines(): Promise<string[]>
 }
 
 /** Keeps the last lines of the server's output for error reports. */
@@ -180,6 +182,7 @@ export async function launch(binary: NatsBinary, o: ResolvedServerOptions, port:
           return hasExited
         },
         stop,
+        logLines,
       }
     }
     await Promise.race([delay(20), exited])

@@ -24,7 +24,7 @@ stages:
   })
   const r = await omni(['validate', dir])
   t.equal(r.code, 1)
-  t.match(r.stderr, /other\.yaml:1:7: kind: unknown kind "Deployment"; expected one of EventCatalog, Pipeline, Plugin/)
+  t.match(r.stderr, /other\.yaml:1:7: kind: unknown kind "Deployment"; expected one of EventCatalog, Mesh, Pipeline, Plugin/)
   t.match(r.stderr, /broken\.yaml:3:1: Flow sequence .* must .* end with a \]/)
   t.match(r.stderr, /cycle\.yaml:7:20: stages\[2\]\.uses: unknown cartridge "guard\.nope"/)
   t.match(r.stderr, /cycle\.yaml:\d+:\d+: stages\[\d\]\.needs: cycle between stages: (a → b → a|b → a → b)/)

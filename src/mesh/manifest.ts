@@ -1,0 +1,94 @@
+import { dirname, isAbsolute, resolve } from 'node:path'
+import { omniError, type Problem } from '../errors/mod.ts'
+import { readNatsCredentials, type NatsCredentials } from '../server/mod.ts'
+import { checkAgainstSchema, problemAt } from '../yaml/check.ts'
+import { readYamlManifest, type PathSegment, type YamlManifest } from '../yaml/yaml.ts'
+import type { MeshConfig, MeshSovereignty, MeshTrust, SovereigntyLevel } from './config.ts'
+import { MeshManifestSchema, type MeshManifest } from './manifest-schema.ts'
+import { meshRuleProblems, parseListen, trustProblems } from './manifest-rules.ts'
+
+export { MeshManifestSchema, type MeshManifest } from './manifest-schema.ts'
+
+export type MeshCompileResult = { readonly type: 'ok'; readonly config: MeshConfig } | { readonly type: 'error'; readonly problems: readonly Problem[] }
+
+/**
+ * Checks a `kind: Mesh` document and reads the credential files it names into a MeshConfig.
+ * Every problem is located by `doc.locate` (file:line:col for a manifest, the flag for `omni up`
+ * flags); credential paths are resolved against `baseDir` (the manifest's folder, or the
+ * working directory for flags).
+ */
+export async function compileMeshDocument(doc: YamlManifest, baseDir: string): Promise<MeshCompileResult> {
+  const schema = checkAgainstSchema(doc, MeshManifestSchema, doc.value)
+  if (schema.length > 0) return { type: 'error', problems: schema }
+  const m = doc.value as MeshManifest
+  const problems = [...meshRuleProblems(doc, m), ...trustProblems(doc, m.trust)]
+  const at = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p))
+  const credentials = m.credentials === undefined ? undefined : await credentialsAt(doc, ['credentials'], at(m.credentials), m.node, problems)
+  const members = await Promise.all(
+    (m.members ?? []).map(async (member, i) => ({ node: member.node, cluster: member.cluster, credentials: await credentialsAt(doc, ['members', i, 'credentials'], at(member.credentials), member.node, problems) })),
+  )
+  if (problems.length > 0) return { type: 'error', problems }
+  const listen = m.listen === undefined ? undefined : parseListen(m.listen)
+  const config: MeshConfig = {
+    node: m.node,
+    cluster: m.cluster,
+    role: m.role,
+    hubs: m.hubs ?? [],
+    ...(credentials ? { credentials, credentialsFile: at(m.credentials as string) } : {}),
+    ...(listen ? { listen } : {}),
+    members: members.map((x) => ({ ...x, credentials: x.credentials as NatsCredentials })),
+    peers: (m.peers ?? []).map((p) => ({ node: p.node, cluster: p.cluster })),
+    trust: (m.trust as MeshTrust | undefined) ?? { rules: [] },
+    sovereignty: sovereignty(m.sovereignty),
+    startOffline: m.startOffline ?? false,
+  }
+  return { type: 'ok', config: deepFreeze(config) }
+}
+
+/** Reads, checks and compiles a `kind: Mesh` manifest file; throws OMNI_ERR_MANIFEST listing every problem. */
+export async function loadMeshManifest(file: string): Promise<MeshConfig> {
+  const doc = await readYamlManifest(file)
+  const kind = (doc.value as { kind?: unknown } | null)?.kind
+  if (kind !== 'Mesh') {
+    throw omniError('OMNI_ERR_MANIFEST', `${file} is not a Mesh manifest`, { problems: [problemAt(doc, kind === undefined ? [] : ['kind'], `expected kind: Mesh, found ${JSON.stringify(kind ?? null)}`)] })
+  }
+  return compiledOrThrow(await compileMeshDocument(doc, dirname(resolve(file))), file)
+}
+
+/** The config, or one OMNI_ERR_MANIFEST listing every problem. */
+export function compiledOrThrow(result: MeshCompileResult, what: string): MeshConfig {
+  if (result.type === 'ok') return result.config
+  throw omniError('OMNI_ERR_MANIFEST', `${result.problems.length} problem(s) in the mesh configuration (${what})`, { problems: result.problems })
+}
+
+/** A credentials file read, or a problem at its field naming the file; its user must be the node it is for. */
+async function credentialsAt(doc: YamlManifest, path: PathSegment[], file: string, node: string, problems: Problem[]): Promise<NatsCredentials | undefined> {
+  try {
+    const c = await readNatsCredentials(file)
+    // the hub knows each member by its node name: a file for another user is the wrong file
+    if (c.user !== node) {
+      problems.push(problemAt(doc, path, `the credentials file ${file} is for user "${c.user}", not "${node}" (make one with \`omni mesh credentials ${node} --out FILE\`)`))
+      return undefined
+    }
+    return c
+  } catch (err) {
+    problems.push(problemAt(doc, path, err instanceof Error ? err.message : String(err)))
+    return undefined
+  }
+}
+
+function sovereignty(s: MeshManifest['sovereignty']): MeshSovereignty {
+  return {
+    default: s?.default ?? 'L1',
+    keys: { ...(s?.keys ?? {}) },
+    tiers: Object.fromEntries(Object.entries(s?.tiers ?? {}).filter((e): e is [string, SovereigntyLevel] => e[1] !== undefined)),
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v)
+    Object.freeze(value)
+  }
+  return value
+}
