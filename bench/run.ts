@@ -18,6 +18,7 @@ import { writeReport, type BenchReport } from './report.ts'
 import { consumeCeiling } from './scenarios/consume-ceiling.ts'
 import { httpIngest } from './scenarios/http-ingest.ts'
 import { latency } from './scenarios/latency.ts'
+import { mesh } from './scenarios/mesh.ts'
 import { overload } from './scenarios/overload.ts'
 import { pipelineE2e } from './scenarios/pipeline-e2e.ts'
 import { plugins } from './scenarios/plugins.ts'
@@ -31,7 +32,7 @@ import { sink } from './scenarios/sink.ts'
 // the plugin stages run after overload (so its memory samples stay the worker's alone), HTTP
 // ingest (its own fabric, closed after it) before them; the sink runs last: its engine threads
 // and memory would otherwise weigh on everything before it
-export const SCENARIOS: readonly Scenario[] = [publishCeiling, consumeCeiling, pipelineE2e, latency, overload, httpIngest, plugins, sink]
+export const SCENARIOS: readonly Scenario[] = [publishCeiling, consumeCeiling, pipelineE2e, latency, mesh, overload, httpIngest, plugins, sink]
 
 /** Sized so a full run takes about two minutes on the 2-core machines. */
 export const DEFAULT_EVENTS = 200_000

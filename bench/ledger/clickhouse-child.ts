@@ -4,7 +4,8 @@
  *   node bench/ledger/clickhouse-child.ts <dataDir> <run> [mark]
  * Prints one JSON line: per (event number, subject), the rows seen with FINAL, then the rows
  * left after OPTIMIZE … FINAL; and the stage outcomes, by stage and status, and whether the
- * event's number is at or past `mark` (a scenario's moment, such as a revoke).
+ * event's number is at or past `mark` (a scenario's moment, such as a revoke); and the rows by
+ * subject and origin.
  */
 import { openClickHouse } from '../../src/clickhouse/client.ts'
 import { resolveClickHouseConfig } from '../../src/clickhouse/config.ts'
@@ -38,9 +39,19 @@ async function outcomes(): Promise<{ stage: string; status: string; late: number
   })
   return rs.json()
 }
+/** rows of this run by subject, ingest origin (`mesh:<node>` on events received over the mesh) and origin node */
+async function origins(): Promise<{ subject: string; origin: string; node: string; rows: number }[]> {
+  const rs = await ch.client.query({
+    query: `SELECT subject, origin, origin_node AS node, toUInt32(count()) AS rows FROM ${table} FINAL WHERE toString(payload.run) = {run:String} GROUP BY subject, origin, node`,
+    query_params: { run },
+    format: 'JSONEachRow',
+  })
+  return rs.json()
+}
 const stages = await outcomes()
+const byOrigin = await origins()
 const final = await rows(true)
 await ch.client.command({ query: `OPTIMIZE TABLE ${table} FINAL` })
 const optimized = await rows(false)
-process.stdout.write(`${JSON.stringify({ final, optimized, stages })}\n`)
+process.stdout.write(`${JSON.stringify({ final, optimized, stages, origins: byOrigin })}\n`)
 await ch.close()

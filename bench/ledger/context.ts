@@ -15,6 +15,7 @@ import { createPublisher, type Publisher } from '../../src/jetstream/publisher.t
 import { consumerName, DEFAULT_DUPLICATE_WINDOW_MS, ensureStreams, EVENTS_STREAM } from '../../src/jetstream/topology.ts'
 import { loadManifestsOrThrow } from '../../src/manifests/load.ts'
 import { startNatsServer, type ManagedNatsServer } from '../../src/server/mod.ts'
+import { openMeshLedger, type MeshLedger } from './mesh.ts'
 import { ledgerLookup } from './cartridges.ts'
 import { sha256, type Ledger } from './ledger.ts'
 import { makeLedgerPlugins, type LedgerPluginSpec, type LedgerPlugins } from './plugins.ts'
@@ -33,10 +34,15 @@ export interface ScenarioContext {
   readonly events: number
   /** the events stream's duplicate window (the platform's default unless the scenario lowers it) */
   readonly duplicateWindowMs: number
+  /** the server events are sent to (a1 in a mesh scenario) */
   readonly server: ManagedNatsServer
   readonly nc: NatsConnection
   readonly js: JetStreamClient
   readonly jsm: JetStreamManager
+  /** where the ledger pipeline and the recorder run: the same server, or a2 in a mesh scenario */
+  readonly processing: { readonly js: JetStreamClient; readonly jsm: JetStreamManager }
+  /** the hub, both leaves and the proxy of a mesh scenario */
+  readonly mesh: MeshLedger | undefined
   readonly manifests: string
   readonly data: string
   readonly ledger: Ledger
@@ -54,7 +60,11 @@ export interface ScenarioContext {
   /** replaces the ledger pipeline's YAML (before the platform starts, or to make it reload) */
   writePipeline(yaml: string): void
   readonly pipelineFile: string
-  platform(opts?: Omit<PlatformOptions, 'natsUrl' | 'manifests' | 'data' | 'plugins'>): PlatformChild
+  /**
+   * starts a platform process; in a mesh scenario `on` says which leaf: a1 takes the events in
+   * (and exports them), a2 runs the ledger pipeline and the recorder
+   */
+  platform(opts?: Omit<PlatformOptions, 'natsUrl' | 'manifests' | 'data' | 'plugins' | 'mesh' | 'natsCredentials'> & { on?: 'a1' | 'a2' }): PlatformChild
   /** waits until the pipeline and the recorder have nothing pending or unacknowledged */
   settle(timeoutMs?: number): Promise<boolean>
   /** the first event number sent after the scenario's fault took effect (outcomes are counted from it too) */
@@ -71,20 +81,31 @@ export interface ScenarioContext {
   close(): Promise<void>
 }
 
-export async function openContext(scenario: number, events: number, lowWindowMs: number | undefined, ledger: Ledger): Promise<ScenarioContext> {
-  const dir = mkdtempSync(join(tmpdir(), `omni-ledger-${scenario}-`))
-  const manifests = join(dir, 'manifests')
-  cpSync(FIXTURES, manifests, { recursive: true })
-  const data = join(dir, 'data')
+/** A scenario's servers: one nats-server, or a hub and two leaves (`mesh`). */
+async function openServers(dir: string, lowWindowMs: number | undefined, mesh: boolean) {
+  if (mesh) {
+    const m = await openMeshLedger(dir)
+    return { server: m.servers.a1, nc: m.sender.nc, js: m.sender.js, jsm: m.sender.jsm, processing: m.receiver, mesh: m }
+  }
   const server = await startNatsServer({ port: 0, host: '127.0.0.1', syncInterval: 'always', stopTimeoutMs: 5000, storeDir: join(dir, 'nats') })
   const nc = await connectNats(server.url, { name: 'omni-ledger' })
   const js = jetstream(nc)
   const jsm = await jetstreamManager(nc)
   // the harness is the operator: it makes the streams, with its own duplicate window if asked
   await ensureStreams(jsm, lowWindowMs === undefined ? {} : { duplicateWindowMs: lowWindowMs })
+  return { server, nc, js, jsm, processing: { js, jsm }, mesh: undefined }
+}
+
+export async function openContext(scenario: number, events: number, lowWindowMs: number | undefined, ledger: Ledger, opts: { mesh?: boolean } = {}): Promise<ScenarioContext> {
+  const dir = mkdtempSync(join(tmpdir(), `omni-ledger-${scenario}-`))
+  const manifests = join(dir, 'manifests')
+  cpSync(FIXTURES, manifests, { recursive: true })
+  const data = join(dir, 'data')
+  const { server, nc, js, jsm, processing, mesh } = await openServers(dir, lowWindowMs, opts.mesh === true)
   const duplicateWindowMs = lowWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS
   const publisher: Publisher = createPublisher(nc)
-  const { catalog } = await loadManifestsOrThrow(manifests, ledgerLookup)
+  // across the mesh the producer publishes with the sender's catalog, where the type may travel
+  const { catalog } = await loadManifestsOrThrow(mesh ? mesh.manifests.sender : manifests, ledgerLookup)
   const run = `s${scenario}-${Date.now().toString(36)}`
   const children: PlatformChild[] = []
   const notes: string[] = []
@@ -138,6 +159,8 @@ export async function openContext(scenario: number, events: number, lowWindowMs:
     nc,
     js,
     jsm,
+    processing,
+    mesh,
     manifests,
     data,
     ledger,
@@ -167,7 +190,24 @@ export async function openContext(scenario: number, events: number, lowWindowMs:
       pluginHost = made.host
       return made
     },
-    platform(opts = {}) {
+    platform({ on, ...opts } = {}) {
+      if (mesh) {
+        // a1 only takes events in; a2 runs the pipeline and owns the ClickHouse folder reconciled
+        const leaf = on ?? 'a2'
+        const sender = leaf === 'a1'
+        const child = startPlatform({
+          natsUrl: mesh.servers[leaf].url,
+          natsCredentials: mesh.servers.platform,
+          mesh: mesh.servers.configs[leaf],
+          manifests: sender ? mesh.manifests.sender : mesh.manifests.receiver,
+          data: sender ? join(dir, 'data-a1') : data,
+          ...opts,
+          ...(sender ? { ingestOnly: true, apiToken } : {}),
+        })
+        children.push(child)
+        if (sender) current = child
+        return child
+      }
       // an ingest-only platform gets the catalog and no pipeline: nothing consumes meanwhile
       const folder = opts.ingestOnly ? join(dir, 'ingest-manifests') : manifests
       if (opts.ingestOnly) cpSync(join(FIXTURES, 'catalog.yaml'), join(folder, 'catalog.yaml'))
@@ -180,7 +220,9 @@ export async function openContext(scenario: number, events: number, lowWindowMs:
       const until = Date.now() + timeoutMs
       let quiet = 0
       while (Date.now() < until) {
-        const pending = await Promise.all([PIPELINE, RECORDER].map(consumerName).map((c) => jsm.consumers.info(EVENTS_STREAM, c).then((i) => i.num_pending + i.num_ack_pending, () => 1)))
+        const pending = await Promise.all([PIPELINE, RECORDER].map(consumerName).map((c) => processing.jsm.consumers.info(EVENTS_STREAM, c).then((i) => i.num_pending + i.num_ack_pending, () => 1)))
+        // across the mesh, an event still on its way is pending nowhere on a2: count the arrivals
+        if (mesh) pending.push(Math.max(0, new Set(ledger.of(run).map((e) => e.n)).size - (await mesh.received())))
         quiet = pending.every((p) => p === 0) ? quiet + 1 : 0
         // twice quiet, 300 ms apart: an event between ack and its next publish would show
         if (quiet >= 2) return true
@@ -195,7 +237,7 @@ export async function openContext(scenario: number, events: number, lowWindowMs:
       await Promise.all(children.map((c) => c.stop()))
       await publisher.close()
       await nc.close().catch(() => undefined)
-      await server.close()
+      await (mesh ? mesh.close() : server.close())
       rmSync(dir, { recursive: true, force: true })
     },
   }

@@ -11,6 +11,8 @@
  * OMNI_LEDGER_PLUGINS (JSON: the plugin host options) lets pipelines use signed plugins.
  * OMNI_LEDGER_INGEST_ONLY=1 runs without ClickHouse (give it manifests without pipelines): a
  * platform that only takes events in, while nothing consumes them.
+ * OMNI_LEDGER_NATS_CREDENTIALS (JSON {user, password}) logs in; OMNI_LEDGER_MESH (JSON: a
+ * MeshConfig) makes it a mesh node on the server the harness runs with that mesh's topology.
  * OMNI_LEDGER_API_TOKEN starts the HTTP API on a free loopback port with that ingest token and
  * prints `api <url>` before `ready`.
  */
@@ -19,7 +21,9 @@ import { resolveClickHouseConfig } from '../../src/clickhouse/config.ts'
 import { nodeInternals } from '../../src/node/internals.ts'
 import { startNode } from '../../src/node/mod.ts'
 import type { PluginHostOptions } from '../../src/node/plugin-host.ts'
+import type { MeshConfig } from '../../src/mesh/config.ts'
 import { createLogger } from '../../src/observability/logger.ts'
+import type { NatsCredentials } from '../../src/server/mod.ts'
 import { ledgerLookup } from './cartridges.ts'
 
 const env = (name: string): string | undefined => process.env[`OMNI_LEDGER_${name}`]
@@ -34,8 +38,11 @@ const [killConsumer, killAt] = (env('KILL_AT') ?? '').split(':')
 let acks = 0
 
 const logger = createLogger({ level: env('LOG_LEVEL') ?? 'error', destination: process.stderr })
+const credentials = env('NATS_CREDENTIALS') ? (JSON.parse(env('NATS_CREDENTIALS') as string) as NatsCredentials) : undefined
+const mesh = env('MESH') ? (JSON.parse(env('MESH') as string) as MeshConfig) : undefined
 const node = await startNode({
-  nats: { url: natsUrl },
+  nats: { url: natsUrl, ...(credentials ? { credentials } : {}) },
+  ...(mesh ? { mesh } : {}),
   manifests,
   lookup: ledgerLookup,
   logger,
@@ -43,7 +50,8 @@ const node = await startNode({
   clickhouse: env('INGEST_ONLY') === '1' ? false : resolveClickHouseConfig({ dataDir: data, database: 'ledger' }),
   clickhouseWriter: { flushMs: 20 },
   ...(env('PLUGINS') ? { plugins: JSON.parse(env('PLUGINS') as string) as PluginHostOptions } : {}),
-  worker: { ackWaitMs: Number(env('ACK_WAIT_MS') ?? 2000), maxInFlight: Number(env('MAX_IN_FLIGHT') ?? 256) },
+  // 0 leaves the node's own default (the bench measures the node as `omni up` runs it)
+  worker: { ...(Number(env('ACK_WAIT_MS') ?? 2000) > 0 ? { ackWaitMs: Number(env('ACK_WAIT_MS') ?? 2000) } : {}), ...(Number(env('MAX_IN_FLIGHT') ?? 256) > 0 ? { maxInFlight: Number(env('MAX_IN_FLIGHT') ?? 256) } : {}) },
   ...(killConsumer && killAt
     ? {
         faults: {

@@ -3,7 +3,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import type { MeshConfig } from '../../src/mesh/config.ts'
 import type { PluginHostOptions } from '../../src/node/plugin-host.ts'
+import type { NatsCredentials } from '../../src/server/mod.ts'
 
 const CHILD = fileURLToPath(new URL('./platform-child.ts', import.meta.url))
 
@@ -25,6 +27,10 @@ export interface PlatformChild {
 
 export interface PlatformOptions {
   readonly natsUrl: string
+  /** the platform's login, when the server asks for one (a mesh node's does) */
+  readonly natsCredentials?: NatsCredentials
+  /** this node's place in the mesh, on a server the harness runs with that mesh's topology */
+  readonly mesh?: MeshConfig
   readonly manifests: string
   readonly data: string
   /** `<consumer>:<n>`: SIGKILL at the n-th ack of that consumer */
@@ -34,7 +40,10 @@ export interface PlatformOptions {
   /** without ClickHouse; with manifests without pipelines it only takes events in */
   readonly ingestOnly?: boolean
   readonly watch?: boolean
+  /** 0: the node's default */
   readonly maxInFlight?: number
+  /** the pipelines' ack wait (default 2 s); 0: the node's default */
+  readonly ackWaitMs?: number
   /** signed plugins the pipeline may use */
   readonly plugins?: PluginHostOptions
   /** start the HTTP API with this ingest token */
@@ -54,12 +63,15 @@ export function startPlatform(opts: PlatformOptions): PlatformChild {
     OMNI_LEDGER_NATS_URL: opts.natsUrl,
     OMNI_LEDGER_MANIFESTS: opts.manifests,
     OMNI_LEDGER_DATA: opts.data,
+    ...(opts.natsCredentials ? { OMNI_LEDGER_NATS_CREDENTIALS: JSON.stringify(opts.natsCredentials) } : {}),
+    ...(opts.mesh ? { OMNI_LEDGER_MESH: JSON.stringify(opts.mesh) } : {}),
     ...(opts.killAt ? { OMNI_LEDGER_KILL_AT: opts.killAt } : {}),
     ...(opts.chDownMs ? { OMNI_LEDGER_CH_DOWN_MS: String(opts.chDownMs) } : {}),
     ...(opts.chSlowMs ? { OMNI_LEDGER_CH_SLOW_MS: String(opts.chSlowMs) } : {}),
     ...(opts.ingestOnly ? { OMNI_LEDGER_INGEST_ONLY: '1' } : {}),
     ...(opts.watch ? { OMNI_LEDGER_WATCH: '1' } : {}),
-    ...(opts.maxInFlight ? { OMNI_LEDGER_MAX_IN_FLIGHT: String(opts.maxInFlight) } : {}),
+    ...(opts.maxInFlight !== undefined ? { OMNI_LEDGER_MAX_IN_FLIGHT: String(opts.maxInFlight) } : {}),
+    ...(opts.ackWaitMs !== undefined ? { OMNI_LEDGER_ACK_WAIT_MS: String(opts.ackWaitMs) } : {}),
     ...(opts.plugins ? { OMNI_LEDGER_PLUGINS: JSON.stringify(opts.plugins) } : {}),
     ...(opts.apiToken ? { OMNI_LEDGER_API_TOKEN: opts.apiToken } : {}),
     ...(opts.logLevel ? { OMNI_LEDGER_LOG_LEVEL: opts.logLevel } : {}),

@@ -57,6 +57,12 @@ export interface ReconcileInput {
   readonly data: string
   /** the first event number sent after the scenario's fault took effect, if it marks one */
   readonly mark?: number
+  /**
+   * where the pipeline ran when that is another node (a mesh scenario): its streams hold the
+   * received copies (on `received`, each with `origin`), the outputs and the dead letters, and
+   * its ClickHouse records the inputs under `received`
+   */
+  readonly processing?: { readonly js: JetStreamClient; readonly jsm: JetStreamManager; readonly received: string; readonly origin: string; readonly rowOrigin: string }
 }
 
 export async function reconcile(i: ReconcileInput): Promise<LedgerCounts> {
@@ -68,13 +74,15 @@ export async function reconcile(i: ReconcileInput): Promise<LedgerCounts> {
   }
   const expected = [...acked.values()].filter((e) => !e.poison).map((e) => e.n)
   const inputs = countBy(await readRun(i.js, i.jsm, SOURCE, i.run))
-  const outputs = countBy(await readRun(i.js, i.jsm, OUTPUT, i.run))
-  const letters = (await listDeadLetters(i.jsm, i.js)).flatMap((l) => {
+  const at = i.processing ?? { js: i.js, jsm: i.jsm }
+  const outputs = countBy(await readRun(at.js, at.jsm, OUTPUT, i.run))
+  const received = i.processing ? await readRun(at.js, at.jsm, i.processing.received, i.run) : []
+  const letters = (await listDeadLetters(at.jsm, at.js)).flatMap((l) => {
     const body = parse(l.data)
     return body && body.run === i.run ? [{ n: body.n, stage: l.stage, error: l.error, bytes: sha256(l.data), data: sha256(Buffer.from(JSON.stringify(body.data))) }] : []
   })
-  const { final, optimized, stages } = await clickhouseRows(i.data, i.run, i.mark)
-  const rowsIn = rowsOf(final, SOURCE)
+  const { final, optimized, stages, origins } = await clickhouseRows(i.data, i.run, i.mark)
+  const rowsIn = rowsOf(final, i.processing?.received ?? SOURCE)
   const rowsOut = rowsOf(final, OUTPUT)
 
   const detail: Record<string, number> = {}
@@ -86,6 +94,14 @@ export async function reconcile(i: ReconcileInput): Promise<LedgerCounts> {
   for (const [n, e] of acked) add('lost.deadLetter', e.poison && !letters.some((l) => l.n === n) ? 1 : 0)
   for (const [n, c] of inputs) add('duplicated.input', acked.has(n) ? c - Math.max(1, newAcks.get(n) ?? 1) : 0)
   for (const [, c] of outputs) add('duplicated.output', c - 1)
+  if (i.processing) {
+    // across the mesh: each acknowledged event admitted once on the receiving node, from its origin
+    const copies = countBy(received)
+    for (const [n] of acked) add('lost.received', copies.has(n) ? 0 : 1)
+    for (const [, c] of copies) add('duplicated.received', c - 1)
+    add('origin.wrong', received.filter((r) => r.origin !== i.processing?.origin).length)
+    add('origin.wrongRow', origins.filter((o) => o.subject === i.processing?.received && (o.origin !== i.processing.rowOrigin || o.node !== i.processing.origin)).reduce((a, o) => a + o.rows, 0))
+  }
   for (const r of final) add('duplicated.rowFinal', r.rows - 1)
   for (const r of optimized) add('duplicated.rowOptimized', r.rows - 1)
   for (const [, c] of countBy(letters)) add('duplicated.deadLetter', c - 1)
@@ -137,20 +153,20 @@ function rowsOf(rows: Rows, subject: string): Set<number> {
   return new Set(rows.filter((r) => r.subject === subject).map((r) => Number(r.n)))
 }
 
-function parse(bytes: Uint8Array): { run: string; n: number; data: unknown } | undefined {
+function parse(bytes: Uint8Array): { run: string; n: number; data: unknown; origin: string | undefined } | undefined {
   try {
-    const e = JSON.parse(Buffer.from(bytes).toString('utf8')) as { data?: { run?: unknown; n?: unknown } }
-    return typeof e.data?.run === 'string' && typeof e.data.n === 'number' ? { run: e.data.run, n: e.data.n, data: e.data } : undefined
+    const e = JSON.parse(Buffer.from(bytes).toString('utf8')) as { data?: { run?: unknown; n?: unknown }; origin?: unknown }
+    return typeof e.data?.run === 'string' && typeof e.data.n === 'number' ? { run: e.data.run, n: e.data.n, data: e.data, origin: typeof e.origin === 'string' ? e.origin : undefined } : undefined
   } catch {
     return undefined
   }
 }
 
 /** Every message of this run stored on `subject`, read without acknowledging anything. */
-async function readRun(js: JetStreamClient, jsm: JetStreamManager, subject: string, run: string): Promise<{ n: number }[]> {
+async function readRun(js: JetStreamClient, jsm: JetStreamManager, subject: string, run: string): Promise<{ n: number; origin: string | undefined }[]> {
   const info = await jsm.streams.info(EVENTS_STREAM, { subjects_filter: subject })
   const total = Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0)
-  const out: { n: number }[] = []
+  const out: { n: number; origin: string | undefined }[] = []
   if (total === 0) return out
   const consumer = await js.consumers.get(EVENTS_STREAM, { filter_subjects: [subject] })
   let read = 0
@@ -161,7 +177,7 @@ async function readRun(js: JetStreamClient, jsm: JetStreamManager, subject: stri
     for await (const m of batch) {
       got++
       const e = parse(m.data)
-      if (e?.run === run) out.push({ n: e.n })
+      if (e?.run === run) out.push({ n: e.n, origin: e.origin })
       if (m.info.pending === 0) read = total
     }
     read += got
@@ -172,8 +188,9 @@ async function readRun(js: JetStreamClient, jsm: JetStreamManager, subject: stri
 }
 
 type Stages = { stage: string; status: string; late: number; rows: number }[]
+type Origins = { subject: string; origin: string; node: string; rows: number }[]
 
-async function clickhouseRows(data: string, run: string, mark: number | undefined): Promise<{ final: Rows; optimized: Rows; stages: Stages }> {
+async function clickhouseRows(data: string, run: string, mark: number | undefined): Promise<{ final: Rows; optimized: Rows; stages: Stages; origins: Origins }> {
   const { stdout } = await promisify(execFile)(process.execPath, ['--no-warnings', '--no-node-snapshot', CH_CHILD, data, run, ...(mark === undefined ? [] : [String(mark)])], { maxBuffer: 64 * 1024 * 1024, timeout: 120_000 })
-  return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { final: Rows; optimized: Rows; stages: Stages }
+  return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { final: Rows; optimized: Rows; stages: Stages; origins: Origins }
 }

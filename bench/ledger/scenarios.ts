@@ -18,6 +18,8 @@ export interface LedgerScenario {
    * default, so their result does not depend on how a restart compares with a short window
    */
   readonly lowWindow?: boolean
+  /** runs on a hub and two leaves: events sent on a1, the pipeline and ClickHouse on a2 */
+  readonly mesh?: boolean
   run(ctx: ScenarioContext): Promise<void>
 }
 
@@ -51,6 +53,51 @@ async function killAndRestart(ctx: ScenarioContext, killAt: string): Promise<voi
   const heir = ctx.platform()
   await heir.ready
   await flow
+}
+
+/** How long a mesh fault lasts: events keep being sent and acknowledged on a1 meanwhile. */
+export const MESH_FAULT_MS = 3000
+/**
+ * How long a2 may take to admit everything after the last send. A SIGKILLed hub, once back, can
+ * leave the inbox's sourcing idle for tens of seconds on a busy machine (48 s measured with the
+ * machine's load at 10 on 2 cores; 1–2 s after a cut link).
+ */
+export const MESH_CATCH_UP_MS = 120_000
+/** A mesh flow lasts about this long, so the fault has events before, during and after it. */
+const MESH_FLOW_MS = 3 * MESH_FAULT_MS
+
+/**
+ * The flow of a mesh scenario: a2 (receiver) and a1 (sender) up, events sent to a1 while `fault`
+ * runs from a third of them on; `fault` takes the link down and restores it.
+ */
+async function meshFlow(ctx: ScenarioContext, what: string, fault: () => Promise<void>): Promise<void> {
+  const mesh = ctx.mesh
+  if (!mesh) throw new Error('a mesh scenario needs the mesh context')
+  await ctx.platform({ on: 'a2' }).ready
+  await ctx.platform({ on: 'a1' }).ready
+  let faulted: Promise<void> | undefined
+  const perTick = 10
+  await ctx.flow(0, ctx.events, {
+    perTick,
+    tickMs: Math.max(5, Math.floor(MESH_FLOW_MS / Math.ceil(ctx.events / perTick))),
+    at: (i) => {
+      if (i !== third(ctx)) return
+      const started = performance.now()
+      // not awaited: events go on being sent to a1 while the link is down
+      faulted = fault().then(async () => {
+        const healed = await mesh.servers.linked(30_000)
+        ctx.measured['relinkMs'] = Math.round(performance.now() - started)
+        ctx.note(`${what} ${MESH_FAULT_MS} ms; ${healed ? `links back ${ctx.measured['relinkMs']} ms after the fault began` : 'the links did not come back in 30 s'}`)
+      })
+    },
+  })
+  await faulted
+  // how long after the last send a2 had admitted every acknowledged event (bounded; settle checks again)
+  const flowEnd = performance.now()
+  const acked = new Set(ctx.ledger.of(ctx.run).map((e) => e.n)).size
+  while ((await mesh.received()) < acked && performance.now() - flowEnd < MESH_CATCH_UP_MS) await sleep(100)
+  ctx.measured['catchUpMs'] = Math.round(performance.now() - flowEnd)
+  ctx.note(`a2 had every acknowledged event ${ctx.measured['catchUpMs']} ms after the last send`)
 }
 
 export const SCENARIOS: readonly LedgerScenario[] = [
@@ -248,5 +295,32 @@ export const SCENARIOS: readonly LedgerScenario[] = [
       await ctx.jsm.streams.update(EVENTS_STREAM, { ...now.config, max_bytes: -1 })
       await ctx.platform().ready
     },
+  },
+  {
+    id: 13,
+    title: 'mesh: the hub SIGKILLed and restarted (a1 → hub → a2)',
+    mesh: true,
+    run: (ctx) =>
+      meshFlow(ctx, 'hub SIGKILLed for', async () => {
+        const hub = ctx.mesh?.servers.hub
+        if (!hub) return
+        hub.kill('SIGKILL')
+        await hub.closed()
+        await sleep(MESH_FAULT_MS)
+        await hub.restart()
+      }),
+  },
+  {
+    id: 14,
+    title: "mesh: a1's leaf link cut and restored (a1 → hub → a2)",
+    mesh: true,
+    run: (ctx) =>
+      meshFlow(ctx, 'a1 link cut for', async () => {
+        const proxy = ctx.mesh?.servers.proxy
+        if (!proxy) return
+        proxy.cut()
+        await sleep(MESH_FAULT_MS)
+        proxy.restore()
+      }),
   },
 ]

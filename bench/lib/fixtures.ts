@@ -18,8 +18,9 @@ export interface BenchFixtures {
   readonly outputSubject: string
 }
 
-export async function loadBenchFixtures(): Promise<BenchFixtures> {
-  const loaded = await loadManifests(FIXTURES_DIR, getCartridge)
+/** `dir`: another folder of bench manifests (the mesh scenario writes variants of these). */
+export async function loadBenchFixtures(dir = FIXTURES_DIR): Promise<BenchFixtures> {
+  const loaded = await loadManifests(dir, getCartridge)
   const pipeline = loaded.pipelines[0]
   const source = pipeline?.sources[0]
   const output = pipeline?.outputs[0]?.subject
@@ -32,11 +33,14 @@ export async function loadBenchFixtures(): Promise<BenchFixtures> {
 // about a chat message's worth of text, so the envelope is a realistic few hundred bytes
 const TEXT = 'hello from omni bench, a short message of about eighty characters in all, ok.'
 
-/** Builds and validates the n-th event of a run; `sentAt` is a high-resolution ms timestamp. */
-export function benchEvent(catalog: EventCatalog, run: string, n: number, sentAt = 0): PreparedEvent {
+/**
+ * Builds and validates the n-th event of a run; `sentAt` is a high-resolution ms timestamp;
+ * `visibility` lowers the catalog's (the mesh scenario keeps its local run's events home).
+ */
+export function benchEvent(catalog: EventCatalog, run: string, n: number, sentAt = 0, visibility?: 'local' | 'cluster' | 'public'): PreparedEvent {
   return prepareEvent(
     catalog,
-    { type: BENCH_EVENT_TYPE, data: { run, n, kind: n % 4 === 0 ? 'audio' : 'text', text: TEXT, sentAt }, provider: 'bench', instance: 'bench-1' },
+    { type: BENCH_EVENT_TYPE, data: { run, n, kind: n % 4 === 0 ? 'audio' : 'text', text: TEXT, sentAt }, provider: 'bench', instance: 'bench-1', ...(visibility ? { visibility } : {}) },
     { source: 'omni://bench' },
   )
 }

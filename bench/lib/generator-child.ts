@@ -13,15 +13,18 @@ import { ingestMsgId } from '../../src/wire/mod.ts'
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 async function run(job: GeneratorJob): Promise<GeneratorReport> {
-  const { catalog } = await loadBenchFixtures()
-  const nc = await connectNats(job.url, { name: 'omni-bench-generator' })
+  const { catalog } = await loadBenchFixtures(job.manifests)
+  const auth = job.credentials ? { credentials: job.credentials } : {}
+  const nc = await connectNats(job.url, { name: 'omni-bench-generator', ...auth })
+  // outputs may appear on another server than the one events are published to (the mesh)
+  const outNc = job.latencyUrl ? await connectNats(job.latencyUrl, { name: 'omni-bench-generator-out', ...auth }) : nc
   const publisher = createBenchPublisher(nc)
   const latencies: number[] = []
   let received = 0
   let measureFrom = Number.POSITIVE_INFINITY
   let sub: Subscription | undefined
   if (job.latencySubject) {
-    sub = nc.subscribe(job.latencySubject, {
+    sub = outNc.subscribe(job.latencySubject, {
       callback: (err, m) => {
         if (err) return
         const now = preciseNow()
@@ -30,7 +33,7 @@ async function run(job: GeneratorJob): Promise<GeneratorReport> {
         if (typeof sentAt === 'number' && sentAt >= measureFrom) latencies.push(now - sentAt)
       },
     })
-    await nc.flush()
+    await outNc.flush()
   }
 
   const total = Math.max(1, Math.round((job.rate * job.durationMs) / 1000))
@@ -54,7 +57,7 @@ async function run(job: GeneratorJob): Promise<GeneratorReport> {
     maxBehind = Math.max(maxBehind, due - sent)
     while (sent < due && performance.now() < end) {
       if (publisher.pending >= PUBLISH_WINDOW) await publisher.ready()
-      const e = benchEvent(catalog, job.run, sent, preciseNow())
+      const e = benchEvent(catalog, job.run, sent, preciseNow(), job.visibility)
       publisher.publish(e.subject, e.bytes, { msgID: ingestMsgId(e.event.tenant, e.event.idempotencykey) }).then(onAck, onError)
       sent++
     }
@@ -67,6 +70,7 @@ async function run(job: GeneratorJob): Promise<GeneratorReport> {
     while (received < acked && performance.now() < drainUntil) await sleep(20)
     sub.unsubscribe()
   }
+  if (outNc !== nc) await closeQuietly(outNc)
   await closeQuietly(nc)
   return {
     type: 'done',

@@ -5,6 +5,14 @@ import type { LatencySummary } from './stats.ts'
 /** What the load generator process is asked to do. */
 export interface GeneratorJob {
   readonly url: string
+  /** the login, when the server asks for one (the mesh's servers do) */
+  readonly credentials?: { readonly user: string; readonly password: string }
+  /** where to subscribe for outputs, when not on `url` (the mesh: publish on a1, outputs on a2) */
+  readonly latencyUrl?: string
+  /** a folder of bench manifests whose catalog the events are built with (default bench/fixtures) */
+  readonly manifests?: string
+  /** lowers the events' visibility below the catalog's */
+  readonly visibility?: 'local' | 'cluster' | 'public'
   /** run tag that keeps these events' idempotency keys unique */
   readonly run: string
   /** events per second */

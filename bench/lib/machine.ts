@@ -31,7 +31,7 @@ export function machineInfo(natsServerVersion: string): MachineInfo {
 const TICKS_PER_SECOND = 100
 
 /** CPU seconds (user + system) a process has used so far; undefined when /proc cannot say. */
-function cpuSeconds(pid: number): number | undefined {
+export function cpuSeconds(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // fields after the parenthesised command name: state is field 3, utime 14, stime 15

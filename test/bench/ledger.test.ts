@@ -8,13 +8,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { formatLedgerTable } from '../../bench/ledger/report.ts'
-import { runLedger, selectScenarios } from '../../bench/ledger/run.ts'
+import { MESH_UNSUPPORTED, runLedger, selectScenarios } from '../../bench/ledger/run.ts'
 import { SCENARIOS } from '../../bench/ledger/scenarios.ts'
 
-// about 5–15 s per scenario on an idle 2-core machine, about 100 s in all
-t.setTimeout(240_000)
+// about 5–15 s per scenario on an idle 2-core machine (the mesh ones 15–20 s), about 140 s in
+// all; a busy machine slows the mesh's catch-up after a hub crash most (up to 2 min allowed)
+t.setTimeout(600_000)
 
 const EVENTS = 100
+/** the mesh scenarios (13, 14) send over about 9 s with a 3 s fault in the middle */
+const MESH_EVENTS = 300
 /** the duplicate window of scenarios 4 and 5: ClickHouse is down three windows in 4 */
 const WINDOW_MS = 1000
 /** far above what the platform needs for this load: a leak under backpressure would pass it */
@@ -24,13 +27,15 @@ t.teardown(() => rm(dir, { recursive: true, force: true }))
 const ledgerFile = join(dir, 'ledger.jsonl')
 
 t.test('unknown scenario numbers are refused before anything starts', async (t) => {
-  t.throws(() => selectScenarios([2, 13]), { code: 'OMNI_ERR_CONFIG', message: /no scenario 13/ })
+  t.throws(() => selectScenarios([2, 99]), { code: 'OMNI_ERR_CONFIG', message: /no scenario 99/ })
 })
 
 for (const s of SCENARIOS) {
   t.test(`scenario ${s.id}: ${s.title}: nothing lost, nothing duplicated`, async (t) => {
-    const [line] = await runLedger({ scenarios: [s.id], events: EVENTS, duplicateWindowMs: WINDOW_MS, ledgerFile })
+    const [line] = await runLedger({ scenarios: [s.id], events: s.mesh ? MESH_EVENTS : EVENTS, duplicateWindowMs: WINDOW_MS, ledgerFile })
     t.comment(formatLedgerTable(line ? [line] : []).trimEnd())
+    // the mesh's data path (issue 13, part B) may not be in this build yet: say so, do not pass
+    if (s.mesh && line?.error?.startsWith(MESH_UNSUPPORTED)) return void t.pass('mesh scenario not run', { skip: line.error })
     t.equal(line?.error, undefined, 'the scenario ran')
     const c = line?.counts
     if (!c) return
@@ -53,6 +58,13 @@ for (const s of SCENARIOS) {
     }
     if (s.id === 8) t.ok((line.measured?.['peakRssMb'] ?? Infinity) < RSS_BOUND_MB, `the platform's memory stayed bounded: ${line.measured?.['peakRssMb']} MB`)
     if (s.id === 12) t.ok(c.sent > c.acked, 'a full stream refused publishes')
+    if (s.mesh) {
+      t.equal(c.detail['lost.received'], undefined, 'every acknowledged event was admitted on a2')
+      t.equal(c.detail['duplicated.received'], undefined, 'and admitted once')
+      t.equal(c.detail['origin.wrong'], undefined, 'every admitted copy names a1 as its origin')
+      t.equal(c.detail['origin.wrongRow'], undefined, 'and so does every row ClickHouse keeps of them (mesh:a1)')
+      t.ok((line.measured?.['relinkMs'] ?? 0) > 0, `the links came back after the fault: ${line.notes.join('; ')}`)
+    }
     // the ledger file holds one line per acknowledgement of this run
     const lines = (await readFile(ledgerFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { scenario: number; n: number })
     t.equal(new Set(lines.filter((l) => l.scenario === s.id).map((l) => l.n)).size, c.acked, 'the ledger file lists every acknowledged event')
