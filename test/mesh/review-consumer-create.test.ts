@@ -1,8 +1,11 @@
 // Review m13: the hub lets every member (and another cluster's hub) send
 // $JS.<any domain>.API.CONSUMER.CREATE.MESH_PUBLIC[.>] with ANY consumer config. A consumer is
 // created on the victim's own server, so its deliver_subject is published on the VICTIM's server:
-// a rogue leaf of ANOTHER cluster (b1) can make a2's server copy a2's outbox into any subject of
-// a2 itself: its events stream (re-ingesting a2's own events), its KV buckets, ...
+// a rogue leaf of ANOTHER cluster (b1) creates as many consumers as it likes on a2's outbox, of
+// any config (durable, no inactivity limit, any deliver subject). Measured: they are created;
+// a2's streams were NOT written (a push consumer delivers only where a subscription listens,
+// and a stream's capture does not count), so the harm is resource exhaustion on a2 and a
+// deliver subject that a2's own subscribers may hear.
 import t from 'tap'
 import { setTimeout as delay } from 'node:timers/promises'
 import { jetstream, jetstreamManager, AckPolicy, DeliverPolicy } from '@nats-io/jetstream'
