@@ -59,4 +59,9 @@ t.test("cluster b's data is safe from a hub-a whose operator changed its own con
   t.notOk(seen.some((s) => s.includes('hub-b local')), "hub-b's local event did not reach hub-a")
   t.notOk(seen.some((s) => s.includes('cluster-b only')), "b1's cluster event did not reach hub-a")
   t.notMatch(info, /"config"/, "hub-b's JetStream API is not reachable from hub-a")
+  // (4) and not only to read: hub-b's events stream deleted from hub-a
+  const deleted = await rogue.request('$JS.hub-b.API.STREAM.DELETE.OMNI_EVENTS', '', { timeout: 3000 }).then((m) => m.string(), (e: Error) => `refused: ${e.message}`)
+  t.comment(`STREAM.DELETE answer: ${deleted}`)
+  const still = await jsmB.streams.info('OMNI_EVENTS').then(() => true, () => false)
+  t.ok(still, "hub-b's events stream still exists")
 })
