@@ -1,0 +1,64 @@
+// Review m13: the hub lets every member (and another cluster's hub) send
+// $JS.<any domain>.API.CONSUMER.CREATE.MESH_PUBLIC[.>] with ANY consumer config. A consumer is
+// created on the victim's own server, so its deliver_subject is published on the VICTIM's server:
+// a rogue leaf of ANOTHER cluster (b1) creates as many consumers as it likes on a2's outbox, of
+// any config (durable, no inactivity limit, any deliver subject). Measured: they are created;
+// a2's streams were NOT written (a push consumer delivers only where a subscription listens,
+// and a stream's capture does not count), so the harm is resource exhaustion on a2 and a
+// deliver subject that a2's own subscribers may hear.
+import t from 'tap'
+import { setTimeout as delay } from 'node:timers/promises'
+import { jetstream, jetstreamManager, AckPolicy, DeliverPolicy } from '@nats-io/jetstream'
+import { connectNats } from '../../src/jetstream/connect.ts'
+import { meshServerTopology } from '../../src/mesh/permissions.ts'
+import { meshOutboxStream, meshOutboxSubject, meshOutboxSubjects } from '../../src/wire/mod.ts'
+import { startTestNats } from '../fixtures/nats.ts'
+import { eventually, leafCount, MESH_PLATFORM, meshTopology, startMeshServers } from '../fixtures/mesh.ts'
+
+t.test('a rogue leaf of another cluster makes a2 write into its own streams', async (t) => {
+  const topo = await meshTopology()
+  const servers = await startMeshServers(t, { 'hub-a': topo['hub-a'], 'hub-b': topo['hub-b'], a2: topo.a2 })
+  // b1 is a hand-written server: its operator uses b1's login at hub-b but gives its own
+  // client full rights (the hub's permissions are the line, ARCHITECTURE.md)
+  const rogueTopo = { ...meshServerTopology(topo.b1), platformPermissions: undefined }
+  const b1 = await startTestNats(t, { auth: MESH_PLATFORM, serverName: 'b1', topology: rogueTopo })
+  await eventually('b1 link', async () => (await leafCount(b1)) >= 1)
+
+  // a2 as the platform makes it: an outbox with one public event, an events stream
+  const a2nc = await connectNats(servers.a2!.url, { credentials: MESH_PLATFORM })
+  t.teardown(() => a2nc.close())
+  const jsm = await jetstreamManager(a2nc)
+  await jsm.streams.add({ name: meshOutboxStream('public'), subjects: [meshOutboxSubjects('public', 'a', 'a2')] })
+  await jsm.streams.add({ name: 'OMNI_EVENTS', subjects: ['omni.evt.>'] })
+  await jsm.streams.add({ name: 'KV_omni_plugin_approvals', subjects: ['$KV.omni_plugin_approvals.>'], max_msgs_per_subject: 1 })
+  const js = jetstream(a2nc)
+  for (let i = 0; i < 3; i++) await js.publish(meshOutboxSubject('public', 'a', 'a2', 'omni.evt.test.note-created.v1'), JSON.stringify({ n: i }), { msgID: `in:1.t:k${i}` })
+
+  // the rogue on b1 asks a2's domain for consumers whose deliver subjects are a2's own
+  const rogue = await connectNats(b1.url, { credentials: MESH_PLATFORM, name: 'rogue-b1' })
+  t.teardown(() => rogue.close())
+  const create = async (name: string, deliver: string) => {
+    const subject = `$JS.a2.API.CONSUMER.CREATE.MESH_PUBLIC.${name}`
+    const body = { stream_name: 'MESH_PUBLIC', action: 'create', config: { name, deliver_subject: deliver, deliver_policy: DeliverPolicy.All, ack_policy: AckPolicy.None } }
+    // the reply comes back on $JSC.R.>, which the hubs let through
+    const reply = `$JSC.R.rogue${name}`
+    const sub = rogue.subscribe(reply, { max: 1 })
+    rogue.publish(subject, JSON.stringify(body), { reply })
+    for await (const m of sub) return m.string()
+    return ''
+  }
+  const r1 = await Promise.race([create('evil1', 'omni.evt.test.note-created.v1'), delay(5000).then(() => 'no reply')])
+  const r2 = await Promise.race([create('evil2', '$KV.omni_plugin_approvals.some-plugin'), delay(5000).then(() => 'no reply')])
+  t.comment(`reply 1: ${r1}`)
+  t.comment(`reply 2: ${r2}`)
+  await delay(1500)
+  const names: string[] = []
+  for await (const c of jsm.consumers.list('MESH_PUBLIC')) names.push(c.name)
+  const events = (await jsm.streams.info('OMNI_EVENTS')).state.messages
+  const kv = (await jsm.streams.info('KV_omni_plugin_approvals')).state.messages
+  t.comment(`consumers on a2's MESH_PUBLIC: ${names.join(',')}; OMNI_EVENTS: ${events}; approvals KV: ${kv}`)
+  // what should hold: a peer of another cluster cannot create consumers delivering inside a2
+  t.same(names, [], 'no consumer on a2 created by b1 with a deliver subject of its own choosing')
+  t.equal(events, 0, "a2's events stream was not written by b1")
+  t.equal(kv, 0, "a2's approvals bucket was not written by b1")
+})
