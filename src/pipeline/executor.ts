@@ -256,5 +256,16 @@ function shapeTarget(
     if (isPromise(result)) return result.then((r) => shapeTarget(pipeline, subject, transforms, apply(r), labels, opts, i + 1))
     shaped = apply(result)
   }
-  return { subject, event: shaped }
+  return { subject, event: ownEvent(shaped) }
+}
+
+/**
+ * An output is this node's own event, emitted under its own name: a received event's `origin`
+ * (the peer it came from, set only by the mesh receiver) stays behind, so the output is exported
+ * by its visibility like any other and is never recorded as the peer's.
+ */
+function ownEvent(event: Envelope): Envelope {
+  if (event.origin === undefined) return event
+  const { origin: _received, ...own } = event
+  return own
 }

@@ -1,9 +1,6 @@
-// Review m13: a pipeline output with `subject:` publishes the event itself, received `origin`
-// included (only deriveEvent drops it). The output is then this node's own event
-// (omni.evt.>, Omni-Emitted-By), yet: the exporter keeps it home forever (it "was received"),
-// and the recorder stores origin_node = the peer for data this node made.
-// docs/mesh-B.md says "What a pipeline derives from a received event (outputs, emissions:
-// deriveEvent) carries no origin: it is this node's own event, exported by its own visibility".
+// A pipeline's output of a received event is this node's own event: it leaves the received
+// `origin` behind and is exported by its visibility (found by the review of issue 13: it used to
+// keep the peer's origin, so it was never exported and was recorded as the peer's).
 import t from 'tap'
 import type { Envelope } from '../../src/envelope/schema.ts'
 import type { EventCatalog } from '../../src/catalog/catalog.ts'
@@ -11,7 +8,7 @@ import { exportDecision } from '../../src/mesh/exporter.ts'
 import { executePipeline } from '../../src/pipeline/executor.ts'
 import { compileText } from '../fixtures/manifests.ts'
 
-t.test('an output of a received event carries the peer as origin and is never exported', async (t) => {
+t.test('an output of a received event is this node\'s own: no origin, exported by its visibility', async (t) => {
   const pipeline = compileText('kind: Pipeline\nname: p\nsources: [{ mesh: cluster, types: [note.created] }]\nstages: []\noutputs:\n  - subject: omni.evt.app.note-created.v1\n')
   const received: Envelope = { specversion: '1.0', id: 'e1', source: 's', type: 'note.created', time: '2026-12-07T00:00:00Z', data: { noteId: 'n' }, tenant: 't', visibility: 'cluster', idempotencykey: 'k', origin: 'a1' }
   const catalog = { get: () => ({ visibility: 'public', fanout: [], dataProblems: () => [] }) } as unknown as EventCatalog
