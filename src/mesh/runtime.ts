@@ -7,6 +7,7 @@ import type { CartridgeHost } from './cartridge-host.ts'
 import { startCartridgeReceiver } from './cartridges.ts'
 import type { MeshConfig } from './config.ts'
 import { startDataPath, type DataPath } from './data-path.ts'
+import { guardOutboxes } from './outbox-guard.ts'
 import { watchLink } from './link.ts'
 import { PRESENCE_INTERVAL_MS, startPresence } from './presence.ts'
 import { readMeshStatus, type MeshStatus } from './status.ts'
@@ -53,6 +54,8 @@ export async function startMesh(deps: MeshDeps): Promise<MeshRuntime> {
     stack.defer(() => presence.close())
     const data = await startDataPath(deps)
     stack.defer(() => data.close())
+    const guard = guardOutboxes(deps.jsm, deps.logger)
+    stack.defer(async () => guard.close())
     if (deps.cartridgeHost) stack.use(await startCartridgeReceiver({ ...deps, cartridgeHost: deps.cartridgeHost }))
     return {
       config: deps.mesh,

@@ -1,21 +1,19 @@
-// Review m13: the hub lets every member (and another cluster's hub) send
-// $JS.<any domain>.API.CONSUMER.CREATE.MESH_PUBLIC[.>] with ANY consumer config. A consumer is
-// created on the victim's own server, so its deliver_subject is published on the VICTIM's server:
-// a rogue leaf of ANOTHER cluster (b1) creates as many consumers as it likes on a2's outbox, of
-// any config (durable, no inactivity limit, any deliver subject). Measured: they are created;
-// a2's streams were NOT written (a push consumer delivers only where a subscription listens,
-// and a stream's capture does not count), so the harm is resource exhaustion on a2 and a
-// deliver subject that a2's own subscribers may hear.
+// The hubs let peers send consumer-create requests for the outboxes (stream sourcing needs them)
+// but cannot check the config inside: a rogue b1 (another cluster) made consumers on a2's public
+// outbox with deliver subjects of a2's own (found by the review of issue 13). Measured: a2's
+// streams were not written; the node's outbox guard removes such consumers.
 import t from 'tap'
 import { setTimeout as delay } from 'node:timers/promises'
 import { jetstream, jetstreamManager, AckPolicy, DeliverPolicy } from '@nats-io/jetstream'
 import { connectNats } from '../../src/jetstream/connect.ts'
 import { meshServerTopology } from '../../src/mesh/permissions.ts'
-import { meshOutboxStream, meshOutboxSubject, meshOutboxSubjects } from '../../src/wire/mod.ts'
+import { meshApiPrefix, meshDeliverSubject, meshInboxStream, meshOutboxStream, meshOutboxSubject, meshOutboxSubjects } from '../../src/wire/mod.ts'
 import { startTestNats } from '../fixtures/nats.ts'
+import { guardOutboxes } from '../../src/mesh/outbox-guard.ts'
+import { silentLogger } from '../../src/observability/logger.ts'
 import { eventually, leafCount, MESH_PLATFORM, meshTopology, startMeshServers } from '../fixtures/mesh.ts'
 
-t.test('a rogue leaf of another cluster makes a2 write into its own streams', async (t) => {
+t.test('consumers a rogue leaf of another cluster makes on a2\'s outbox are removed, and write nothing', async (t) => {
   const topo = await meshTopology()
   const servers = await startMeshServers(t, { 'hub-a': topo['hub-a'], 'hub-b': topo['hub-b'], a2: topo.a2 })
   // b1 is a hand-written server: its operator uses b1's login at hub-b but gives its own
@@ -52,13 +50,37 @@ t.test('a rogue leaf of another cluster makes a2 write into its own streams', as
   t.comment(`reply 1: ${r1}`)
   t.comment(`reply 2: ${r2}`)
   await delay(1500)
+  // what the node's outbox guard (src/mesh/outbox-guard.ts) does every 2 s
+  const removed = await guardOutboxes(jsm, silentLogger()).sweep()
+  t.comment(`removed: ${removed.join(',')}`)
   const names: string[] = []
   for await (const c of jsm.consumers.list('MESH_PUBLIC')) names.push(c.name)
   const events = (await jsm.streams.info('OMNI_EVENTS')).state.messages
   const kv = (await jsm.streams.info('KV_omni_plugin_approvals')).state.messages
   t.comment(`consumers on a2's MESH_PUBLIC: ${names.join(',')}; OMNI_EVENTS: ${events}; approvals KV: ${kv}`)
   // what should hold: a peer of another cluster cannot create consumers delivering inside a2
-  t.same(names, [], 'no consumer on a2 created by b1 with a deliver subject of its own choosing')
+  t.same(names, [], 'no consumer b1 made with a deliver subject of its own choosing is left on a2')
+  t.equal(removed.length, 2, 'the guard removed both')
   t.equal(events, 0, "a2's events stream was not written by b1")
   t.equal(kv, 0, "a2's approvals bucket was not written by b1")
+})
+
+t.test('the guard leaves stream sourcing alone: its consumers are internal and never listed', async (t) => {
+  const topo = await meshTopology()
+  const s = await startMeshServers(t, { 'hub-a': topo['hub-a'], a1: topo.a1, a2: topo.a2 })
+  const a1 = await connectNats(s.a1!.url, { credentials: MESH_PLATFORM })
+  const a2 = await connectNats(s.a2!.url, { credentials: MESH_PLATFORM })
+  t.teardown(() => Promise.all([a1.close(), a2.close()]))
+  const j1 = await jetstreamManager(a1)
+  const j2 = await jetstreamManager(a2)
+  await j1.streams.add({ name: meshOutboxStream('cluster'), subjects: [meshOutboxSubjects('cluster', 'a', 'a1')] })
+  await j2.streams.add({ name: meshInboxStream('a1'), subjects: [], sources: [{ name: meshOutboxStream('cluster'), external: { api: meshApiPrefix('a1'), deliver: meshDeliverSubject('a', 'a1', 'cluster', 'a2') } }] })
+  const send = (n: number) => jetstream(a1).publish(meshOutboxSubject('cluster', 'a', 'a1', 'omni.evt.test.note-created.v1'), JSON.stringify({ n }), { msgID: `in:1.t:g${n}` })
+  await send(1)
+  await eventually('the first event at a2', async () => (await j2.streams.info(meshInboxStream('a1'))).state.messages === 1)
+  const removed = await guardOutboxes(j1, silentLogger()).sweep()
+  t.same(removed, [], 'nothing to remove while only sourcing reads the outbox')
+  await send(2)
+  await eventually('the second event at a2', async () => (await j2.streams.info(meshInboxStream('a1'))).state.messages === 2)
+  t.pass('sourcing goes on after a sweep')
 })
