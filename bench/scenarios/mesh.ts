@@ -6,18 +6,19 @@
 // events on B itself (B's node starts on a full stream). Latency: publish on A → output on B at
 // half the mesh rate, against publish on B → output on B at the same rate.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { connectNats } from '../../src/jetstream/connect.ts'
 import { ensureStreams, EVENTS_STREAM } from '../../src/jetstream/topology.ts'
 import type { MeshConfig } from '../../src/mesh/config.ts'
-import { ingestMsgId } from '../../src/wire/mod.ts'
+import { ingestMsgId, meshApiPrefix, meshDeliverSubject, meshOutboxStream, meshOutboxSubject } from '../../src/wire/mod.ts'
 import { startPlatform, type PlatformChild } from '../ledger/platform.ts'
 import { benchEvent, FIXTURES_DIR, loadBenchFixtures } from '../lib/fixtures.ts'
 import { cpuSeconds } from '../lib/machine.ts'
 import { runGenerator, type GeneratorReport } from '../lib/generator.ts'
-import { startMeshServers, type MeshServers } from '../lib/mesh-servers.ts'
+import { MESH_CLUSTER_NAME, startMeshServers, type MeshServers } from '../lib/mesh-servers.ts'
 import { createBenchPublisher, publishAll } from '../lib/publish.ts'
 import { round } from '../lib/stats.ts'
 import type { BenchContext, Scenario, ScenarioResult } from '../lib/types.ts'
@@ -137,6 +138,43 @@ async function throughput(ctx: BenchContext, label: string, to: Leaf, b: Leaf, v
   return { result: { events: done, seconds: round(seconds, 3), rate: Math.round(done / seconds), wallSeconds: round((end - started) / 1000, 3), readyMs, completed: done >= n, prePublishSeconds: round(filled.seconds, 3), bytes, cpuMicrosPerEvent }, node }
 }
 
+/**
+ * N raw messages of the bench's event size in a1's public outbox, sourced into a bare stream on
+ * a2 once `start()` is called (the deliver subject gets a suffix of its own, which the hub
+ * permissions allow, so it never meets a node's inbox).
+ */
+async function rawHop(ctx: BenchContext, a: Leaf, b: Leaf): Promise<{ start(): void; finished(capMs: number): Promise<number | undefined>; clear(): Promise<void> }> {
+  const { catalog } = await loadBenchFixtures(FIXTURES_DIR)
+  const n = ctx.sizes.events
+  const payload = benchEvent(catalog, `${ctx.runId}-hop`, 0).bytes
+  const publisher = createBenchPublisher(a.nc)
+  const subject = meshOutboxSubject('public', MESH_CLUSTER_NAME, 'a1', 'omni.evt.bench.bench-tick.v1')
+  const filled = await publishAll(publisher, n, (i) => ({ subject, bytes: payload, msgID: `hop-${ctx.runId}-${i}` }), ctx.progress('mesh bound: filling the raw hop', n), ctx.sizes.phaseTimeoutSeconds * 1000).finally(() => publisher.close())
+  if (filled.acked < n) throw new Error(`mesh bound: only ${filled.acked} of ${n} raw messages published (${filled.firstError ?? ''})`)
+  let startedAt = 0
+  const held = () => b.jsm.streams.info(HOP_STREAM).then((i) => i.state.messages, () => 0)
+  return {
+    start() {
+      startedAt = performance.now()
+      void b.jsm.streams.add({ name: HOP_STREAM, subjects: [], sources: [{ name: meshOutboxStream('public'), external: { api: meshApiPrefix('a1'), deliver: `${meshDeliverSubject(MESH_CLUSTER_NAME, 'a1', 'public', 'a2')}.bound` } }] })
+    },
+    async finished(capMs) {
+      const until = performance.now() + capMs
+      while (performance.now() < until) {
+        if ((await held()) >= n) return round((performance.now() - startedAt) / 1000, 3)
+        await sleep(POLL_MS)
+      }
+      return undefined
+    },
+    async clear() {
+      await b.jsm.streams.delete(HOP_STREAM).catch(() => undefined)
+      await a.jsm.streams.purge(meshOutboxStream('public'))
+    },
+  }
+}
+const HOP_STREAM = 'BENCH_RAW_HOP'
+const cpuCount = () => availableParallelism()
+
 /** Paced publishing on `url`, timing publish → output on `outUrl`. */
 async function latencyRun(ctx: BenchContext, label: string, servers: MeshServers, url: string, outUrl: string, rate: number, visibility: Visibility, manifests: string): Promise<Extract<GeneratorReport, { type: 'done' }>> {
   const durationMs = ctx.sizes.latencySeconds * 1000
@@ -206,10 +244,23 @@ export const mesh: Scenario = {
       await first.ready
       await stop(first)
 
-      // 2. local: N events wait on B (visibility local, so B's exporter keeps them home); B's node starts
       const serverPids = () => [servers.hub.pid, servers.a1.pid, servers.a2.pid]
       const nodePids = () => [...nodes].map((c) => c.pid)
       const pids = { servers: serverPids, nodes: nodePids }
+
+      // 2a. the bound, before any inbox of B exists: the local run below, while N messages cross the
+      // raw hop (JetStream sourcing a1 → hub → a2, no Omni code at all) on the same two cores. Any
+      // mesh must do at least this much work per event, so this rate bounds what the mesh row can reach.
+      const hop = await rawHop(ctx, a, b)
+      const bound = await throughput(ctx, 'bound', b, b, 'local', () => {
+        hop.start()
+        return node('a2', manifests.local, { ...servers.configs.a2, peers: [] })
+      }, capMs, manifests.local, pids)
+      const hopSeconds = await hop.finished(capMs)
+      await stop(bound.node)
+      await hop.clear()
+
+      // 2. local: N events wait on B (visibility local, so B's exporter keeps them home); B's node starts
       const local = await throughput(ctx, 'local', b, b, 'local', () => node('a2', manifests.local, servers.configs.a2), capMs, manifests.local, pids)
       await stop(local.node)
 
@@ -239,6 +290,8 @@ export const mesh: Scenario = {
       const incomplete = (t: Throughput, what: string) => (t.completed ? '' : `STOPPED at the ${capMs / 1000} s cap: ${t.events} of ${ctx.sizes.events} ${what} outputs`)
       const shortfall = (r: typeof latMesh, what: string) => [r.failed > 0 ? `${what}: ${r.failed} publishes failed (${r.firstError})` : '', (r.latency?.missing ?? 0) > 0 ? `${what}: ${r.latency?.missing} outputs not seen` : '', r.achievedRate < rate * 0.95 ? `${what}: generator reached only ${Math.round(r.achievedRate)}/s` : '']
       const included = "each leaf its own nats-server (fsync 1s) behind hub-a with the hub permissions; an Omni node per leaf as its own process (startNode, mesh config, no ClickHouse); the rate counts from the first output on B to the last (wallSeconds adds the node's start)"
+      const bd = bound.result
+      const boundRatio = l.rate > 0 ? round(bd.rate / l.rate) : 0
       const rows: ScenarioResult[] = [
         {
           id: 'mesh',
@@ -267,6 +320,21 @@ export const mesh: Scenario = {
           rate: l.rate,
           notes: [`the same N events waiting on B (visibility local); rate from first to last output; ${l.wallSeconds} s from B's node start (ready after ${l.readyMs ?? '?'} ms)`, incomplete(l, 'local')].filter(Boolean).join('; '),
           details: { ...l, included },
+        },
+        {
+          id: 'mesh.bound',
+          scenario: 'mesh',
+          title: 'mesh: pipeline on B while the raw hop runs',
+          events: bd.events,
+          seconds: bd.seconds,
+          rate: bd.rate,
+          ratio: boundRatio,
+          ratioTo: 'mesh.local',
+          notes: [
+            `the local run again while ${ctx.sizes.events} messages of the same size cross the raw hop a1 → hub → a2 (JetStream sourcing only, no Omni code; done in ${hopSeconds ?? '?'} s): ${boundRatio}× the local rate, the most any mesh can reach with both nodes and three servers on these ${cpuCount()} cores${boundRatio < TARGET_RATIO ? `, below the ${TARGET_RATIO}× target` : ''}`,
+            incomplete(bd, 'bound'),
+          ].filter(Boolean).join('; '),
+          details: { ...bd, hopSeconds, included },
         },
         {
           id: 'mesh.latency',
