@@ -5,7 +5,7 @@ import { TEST_CATALOG, writeManifests } from '../fixtures/manifests.ts'
 t.test('the shipped manifests are valid', async (t) => {
   const r = await omni(['validate', 'manifests'])
   t.equal(r.code, 0, r.stderr)
-  t.match(r.stdout, /^ok: 6 file\(s\), 20 event type\(s\), 1 pipeline\(s\), 8 stage\(s\), 1 webhook source\(s\)/)
+  t.match(r.stdout, /^ok: 7 file\(s\), 26 event type\(s\), 1 pipeline\(s\), 8 stage\(s\), 1 webhook source\(s\)/)
 })
 
 t.test('every problem is printed with file:line:col and the exit code is 1', async (t) => {
@@ -56,7 +56,8 @@ t.test('catalog --json lists every cartridge with its schema', async (t) => {
   }
   t.ok(ids.indexOf('guard.trust') < ids.indexOf('guard.dedup') && ids.indexOf('guard.dedup') < ids.indexOf('transform.enrich'), 'seed 003 order: trust → dedup → enrich')
   t.ok(out.cartridges.every((c) => c.description.length > 20 && c.configSchema.type === 'object'))
-  t.match(out.eventTypes, [{ type: 'message.received' }, { type: 'message.deleted' }, { type: 'message.reaction' }])
+  const types = (out.eventTypes as { type: string }[]).map((e) => e.type)
+  for (const type of ['message.received', 'message.deleted', 'message.reaction', 'cartridge.published']) t.ok(types.includes(type), `lists ${type}`)
 })
 
 t.test('--help tells the commands', async (t) => {
