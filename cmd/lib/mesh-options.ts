@@ -31,7 +31,7 @@ export function withMeshOptions(cmd: Command): Command {
     .option('--mesh-credentials <file>', "this node's login at its hub(s), made by `omni mesh credentials`")
     .option('--mesh-listen <host:port>', 'hub only: where leaf nodes connect')
     .option('--mesh-member <node@cluster=file>', 'hub only: a node that may join, with the credentials file it logs in with (repeatable)', collect)
-    .option('--mesh-peer <node@cluster>', "a node whose events this node receives: cluster and public events of its own cluster's nodes, public ones of another cluster's (repeatable)", collect)
+    .option('--mesh-peer <node@cluster[:tenants]>', "a node whose events this node receives: cluster and public events of its own cluster's nodes, public ones of another cluster's; after `:` the tenants of this node its events may land in, comma-separated (default: default; '*': any) (repeatable)", collect)
     .option('--mesh-start-offline', 'start even when no hub answers (the leaf link connects once the hub is up)')
 }
 
@@ -54,6 +54,16 @@ function splitNode(text: string, flag: string, withFile: boolean): { node: strin
   return { node: m[1] as string, cluster: m[2] as string, ...(withFile ? { credentials: m[3] as string } : {}) }
 }
 
+/** `node@cluster` or `node@cluster:t1,t2` (the tenants its events may land in); a malformed one names its flag. */
+function splitPeer(text: string): { node: string; cluster: string; tenants?: string[] } {
+  const colon = text.indexOf(':')
+  const peer = splitNode(colon < 0 ? text : text.slice(0, colon), '--mesh-peer', false)
+  if (colon < 0) return peer
+  const tenants = text.slice(colon + 1).split(',')
+  if (tenants.some((x) => x === '')) throw omniError('OMNI_ERR_CONFIG', `--mesh-peer "${text}" must be NODE@CLUSTER or NODE@CLUSTER:TENANT[,TENANT…], e.g. a2@a:default,acme`)
+  return { ...peer, tenants }
+}
+
 /** The flags as a `kind: Mesh` document whose problems are located at the flag that gave each field. */
 function flagDocument(o: MeshCliOptions): YamlManifest {
   const value = {
@@ -65,7 +75,7 @@ function flagDocument(o: MeshCliOptions): YamlManifest {
     ...(o.meshCredentials !== undefined ? { credentials: o.meshCredentials } : {}),
     ...(o.meshListen !== undefined ? { listen: o.meshListen } : {}),
     ...(o.meshMember ? { members: o.meshMember.map((m) => splitNode(m, '--mesh-member', true)) } : {}),
-    ...(o.meshPeer ? { peers: o.meshPeer.map((p) => splitNode(p, '--mesh-peer', false)) } : {}),
+    ...(o.meshPeer ? { peers: o.meshPeer.map(splitPeer) } : {}),
     ...(o.meshStartOffline ? { startOffline: true } : {}),
   }
   const listed = (flag: string, list: readonly string[] | undefined, i: PathSegment | undefined) => (typeof i === 'number' && list?.[i] !== undefined ? `${flag} ${list[i]}` : flag)

@@ -3,7 +3,7 @@ import { omniError, type Problem } from '../errors/mod.ts'
 import { readNatsCredentials, type NatsCredentials } from '../server/mod.ts'
 import { checkAgainstSchema, problemAt } from '../yaml/check.ts'
 import { readYamlManifest, type PathSegment, type YamlManifest } from '../yaml/yaml.ts'
-import type { MeshConfig, MeshSovereignty, MeshTrust, SovereigntyLevel } from './config.ts'
+import { DEFAULT_PEER_TENANT, type MeshConfig, type MeshSovereignty, type MeshTrust, type SovereigntyLevel } from './config.ts'
 import { MeshManifestSchema, type MeshManifest } from './manifest-schema.ts'
 import { meshRuleProblems, parseListen, trustProblems } from './manifest-rules.ts'
 
@@ -37,7 +37,7 @@ export async function compileMeshDocument(doc: YamlManifest, baseDir: string): P
     ...(credentials ? { credentials, credentialsFile: at(m.credentials as string) } : {}),
     ...(listen ? { listen } : {}),
     members: members.map((x) => ({ ...x, credentials: x.credentials as NatsCredentials })),
-    peers: (m.peers ?? []).map((p) => ({ node: p.node, cluster: p.cluster })),
+    peers: (m.peers ?? []).map((p) => ({ node: p.node, cluster: p.cluster, tenants: p.tenants ?? [DEFAULT_PEER_TENANT] })),
     trust: (m.trust as MeshTrust | undefined) ?? { rules: [] },
     sovereignty: sovereignty(m.sovereignty),
     startOffline: m.startOffline ?? false,

@@ -53,7 +53,8 @@ t.test('a leaf manifest compiles, with its credentials read relative to the mani
   const file = await fixture(t, `${LEAF}trust:\n  rules: [{ when: "event.type == 'x'", outcome: quarantine, reason: odd }]\nsovereignty: { default: L2, keys: { k1: L3 }, tiers: { core: L3 } }\n`)
   const mesh = await loadMeshManifest(file)
   t.match(mesh, { node: 'a1', cluster: 'a', role: 'leaf', hubs: ['nats-leaf://127.0.0.1:7422'], credentials: { user: 'a1' }, credentialsFile: join(file, '..', 'a1.json'), members: [], startOffline: false })
-  t.same(mesh.peers, [{ node: 'a2', cluster: 'a' }, { node: 'b1', cluster: 'b' }])
+  // no tenants listed: a peer's events land in this node's tenant default only
+  t.same(mesh.peers, [{ node: 'a2', cluster: 'a', tenants: ['default'] }, { node: 'b1', cluster: 'b', tenants: ['default'] }])
   t.same(mesh.sovereignty, { default: 'L2', keys: { k1: 'L3' }, tiers: { core: 'L3' } })
   t.equal(mesh.trust.rules[0]?.outcome, 'quarantine')
   t.ok(Object.isFrozen(mesh) && Object.isFrozen(mesh.peers), 'frozen')
@@ -126,3 +127,12 @@ t.test('omni validate checks a Mesh manifest; a manifest of another kind is refu
   t.same((await loadManifests(await fixture(t, LEAF), getCartridge)).problems, [], 'a good one passes')
   await t.rejects(loadMeshManifest(await fixture(t, 'kind: Pipeline\nname: x\n')), { code: 'OMNI_ERR_MANIFEST', problems: [{ message: /expected kind: Mesh, found "Pipeline"/ }] })
 })
+
+t.test("a peer's tenants: listed, any with '*' alone, no repeats", async (t) => {
+  const mesh = await loadMeshManifest(await fixture(t, LEAF.replace('{ node: a2, cluster: a }', '{ node: a2, cluster: a, tenants: [default, acme] }').replace('{ node: b1, cluster: b }', "{ node: b1, cluster: b, tenants: ['*'] }")))
+  t.same(mesh.peers, [{ node: 'a2', cluster: 'a', tenants: ['default', 'acme'] }, { node: 'b1', cluster: 'b', tenants: ['*'] }])
+  t.match(await problems(t, LEAF.replace('{ node: a2, cluster: a }', '{ node: a2, cluster: a, tenants: [acme, acme] }')), [/^8:\d+ peers\[0\]\.tenants\[1\]: "acme" is listed twice/])
+  t.match(await problems(t, LEAF.replace('{ node: b1, cluster: b }', "{ node: b1, cluster: b, tenants: ['*', acme] }")), [/^9:\d+ peers\[1\]\.tenants: "\*" already lets b1's events land in any tenant of this node/])
+  t.match(await problems(t, LEAF.replace('{ node: b1, cluster: b }', '{ node: b1, cluster: b, tenants: [] }')), [/^9:\d+ peers\[1\]\.tenants: must/])
+})
+
