@@ -35,16 +35,19 @@ export function withMeshOptions(cmd: Command): Command {
     .option('--mesh-start-offline', 'start even when no hub answers (the leaf link connects once the hub is up)')
 }
 
-/** The mesh configuration the options ask for, checked (credential files read), or undefined when they ask for none. */
-export async function meshConfigFrom(opts: MeshCliOptions): Promise<MeshConfig | undefined> {
+/**
+ * The mesh configuration the options ask for, checked (credential files read), or undefined when
+ * they ask for none; `warn` hears what does not stop the node (a credentials file others can read).
+ */
+export async function meshConfigFrom(opts: MeshCliOptions, warn: (message: string) => void = () => {}): Promise<MeshConfig | undefined> {
   const flags = usedFlags(opts)
   if (opts.mesh !== undefined) {
     if (flags.length > 0) throw omniError('OMNI_ERR_CONFIG', `--mesh ${opts.mesh} and ${flags.join(', ')} exclude each other: put everything in the manifest, or use only the flags`)
-    return loadMeshManifest(resolve(opts.mesh))
+    return loadMeshManifest(resolve(opts.mesh), warn)
   }
   if (flags.length === 0) return undefined
   // the same document a manifest holds, through the same checks; problems name the flag
-  return compiledOrThrow(await compileMeshDocument(flagDocument(opts), process.cwd()), 'the --mesh-* flags')
+  return compiledOrThrow(await compileMeshDocument(flagDocument(opts), process.cwd()), 'the --mesh-* flags', warn)
 }
 
 /** `node@cluster`, or `node@cluster=file` for a member; a malformed one names its flag. */

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { loadMeshManifest } from '../../src/mesh/manifest.ts'
@@ -136,3 +136,19 @@ t.test("a peer's tenants: listed, any with '*' alone, no repeats", async (t) => 
   t.match(await problems(t, LEAF.replace('{ node: b1, cluster: b }', '{ node: b1, cluster: b, tenants: [] }')), [/^9:\d+ peers\[1\]\.tenants: must/])
 })
 
+t.test('a credentials file the group or others can read is a warning at its field, naming the file and its mode', async (t) => {
+  const file = await fixture(t, HUB.replace('role: hub', 'role: hub\nhubs: [nats-leaf://127.0.0.1:7433]\ncredentials: hub-a.json'))
+  const warnings: string[] = []
+  await loadMeshManifest(file, (m) => warnings.push(m))
+  t.same(warnings, [], 'files made by omni mesh credentials are 0600: nothing to say')
+  const own = join(file, '..', 'hub-a.json')
+  const member = join(file, '..', 'hub-b.json')
+  await chmod(own, 0o644)
+  await chmod(member, 0o640)
+  const mesh = await loadMeshManifest(file, (m) => warnings.push(m))
+  t.equal(mesh.credentials?.user, 'hub-a', 'still loaded: a warning, not a refusal')
+  t.same(warnings, [
+    `${file}:6:14: credentials: the credentials file ${own} has mode 0644: the group or others can read it, and whoever reads it joins the mesh as "hub-a" (chmod 600 ${own})`,
+    `${file}:10:45: members[1].credentials: the credentials file ${member} has mode 0640: the group or others can read it, and whoever reads it joins the mesh as "hub-b" (chmod 600 ${member})`,
+  ])
+})
