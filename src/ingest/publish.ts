@@ -53,7 +53,10 @@ export function prepareAll(catalog: EventCatalog, inputs: readonly unknown[], lo
   })
   if (problems.length > 0) {
     // only reserved types: the answer says so (403), not that the events are malformed
-    if (codes.size === 1 && codes.has('OMNI_ERR_EVENT_RESERVED')) throw omniError('OMNI_ERR_EVENT_RESERVED', `${problems.length} event(s) of a type only the node itself publishes; nothing was published`, { problems, permanent: true })
+    if (codes.size === 1 && codes.has('OMNI_ERR_EVENT_RESERVED')) {
+      const message = problems.length === 1 ? (problems[0] as Problem).message : `${problems.length} events of types only the node itself publishes`
+      throw omniError('OMNI_ERR_EVENT_RESERVED', `${message}; nothing was published`, { problems, permanent: true })
+    }
     const unknownOnly = problems.every((p) => p.where.endsWith('.type') || p.where.endsWith('ce-type'))
     throw omniError(unknownOnly ? 'OMNI_ERR_UNKNOWN_EVENT_TYPE' : 'OMNI_ERR_EVENT_INVALID', inputs.length > 1 ? `${problems.length} problem(s) in the batch; nothing was published` : 'invalid event; nothing was published', { problems, permanent: true })
   }
