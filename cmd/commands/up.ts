@@ -49,7 +49,7 @@ export function registerUp(program: Command): void {
     const clickhouse = opts.clickhouse ? clickHouseConfigFrom(opts) : false
     const plugins = pluginSettingsFrom(opts)
     const streams = streamSettingsFrom(opts)
-    const mesh = await meshConfigFrom(opts)
+    const mesh = await meshConfigFrom(opts, (message) => logger.warn({ mesh: opts.mesh ?? 'the --mesh-* flags' }, message))
     // the data folder is this process's before anything in it is read or written; the node gives it back
     const dataLock = await lockDataFolder(resolve(opts.data))
     const api = opts.api

@@ -31,20 +31,23 @@ export function withMeshOptions(cmd: Command): Command {
     .option('--mesh-credentials <file>', "this node's login at its hub(s), made by `omni mesh credentials`")
     .option('--mesh-listen <host:port>', 'hub only: where leaf nodes connect')
     .option('--mesh-member <node@cluster=file>', 'hub only: a node that may join, with the credentials file it logs in with (repeatable)', collect)
-    .option('--mesh-peer <node@cluster>', "a node whose events this node receives: cluster and public events of its own cluster's nodes, public ones of another cluster's (repeatable)", collect)
+    .option('--mesh-peer <node@cluster[:tenants]>', "a node whose events this node receives: cluster and public events of its own cluster's nodes, public ones of another cluster's; after `:` the tenants of this node its events may land in, comma-separated (default: default; '*': any) (repeatable)", collect)
     .option('--mesh-start-offline', 'start even when no hub answers (the leaf link connects once the hub is up)')
 }
 
-/** The mesh configuration the options ask for, checked (credential files read), or undefined when they ask for none. */
-export async function meshConfigFrom(opts: MeshCliOptions): Promise<MeshConfig | undefined> {
+/**
+ * The mesh configuration the options ask for, checked (credential files read), or undefined when
+ * they ask for none; `warn` hears what does not stop the node (a credentials file others can read).
+ */
+export async function meshConfigFrom(opts: MeshCliOptions, warn: (message: string) => void = () => {}): Promise<MeshConfig | undefined> {
   const flags = usedFlags(opts)
   if (opts.mesh !== undefined) {
     if (flags.length > 0) throw omniError('OMNI_ERR_CONFIG', `--mesh ${opts.mesh} and ${flags.join(', ')} exclude each other: put everything in the manifest, or use only the flags`)
-    return loadMeshManifest(resolve(opts.mesh))
+    return loadMeshManifest(resolve(opts.mesh), warn)
   }
   if (flags.length === 0) return undefined
   // the same document a manifest holds, through the same checks; problems name the flag
-  return compiledOrThrow(await compileMeshDocument(flagDocument(opts), process.cwd()), 'the --mesh-* flags')
+  return compiledOrThrow(await compileMeshDocument(flagDocument(opts), process.cwd()), 'the --mesh-* flags', warn)
 }
 
 /** `node@cluster`, or `node@cluster=file` for a member; a malformed one names its flag. */
@@ -52,6 +55,16 @@ function splitNode(text: string, flag: string, withFile: boolean): { node: strin
   const m = (withFile ? /^([^@=\s]+)@([^@=\s]+)=(.+)$/ : /^([^@=\s]+)@([^@=\s]+)$/).exec(text)
   if (!m) throw omniError('OMNI_ERR_CONFIG', `${flag} "${text}" must be ${withFile ? 'NODE@CLUSTER=FILE' : 'NODE@CLUSTER'}, e.g. ${withFile ? 'a1@a=a1.json' : 'a2@a'}`)
   return { node: m[1] as string, cluster: m[2] as string, ...(withFile ? { credentials: m[3] as string } : {}) }
+}
+
+/** `node@cluster` or `node@cluster:t1,t2` (the tenants its events may land in); a malformed one names its flag. */
+function splitPeer(text: string): { node: string; cluster: string; tenants?: string[] } {
+  const colon = text.indexOf(':')
+  const peer = splitNode(colon < 0 ? text : text.slice(0, colon), '--mesh-peer', false)
+  if (colon < 0) return peer
+  const tenants = text.slice(colon + 1).split(',')
+  if (tenants.some((x) => x === '')) throw omniError('OMNI_ERR_CONFIG', `--mesh-peer "${text}" must be NODE@CLUSTER or NODE@CLUSTER:TENANT[,TENANT…], e.g. a2@a:default,acme`)
+  return { ...peer, tenants }
 }
 
 /** The flags as a `kind: Mesh` document whose problems are located at the flag that gave each field. */
@@ -65,7 +78,7 @@ function flagDocument(o: MeshCliOptions): YamlManifest {
     ...(o.meshCredentials !== undefined ? { credentials: o.meshCredentials } : {}),
     ...(o.meshListen !== undefined ? { listen: o.meshListen } : {}),
     ...(o.meshMember ? { members: o.meshMember.map((m) => splitNode(m, '--mesh-member', true)) } : {}),
-    ...(o.meshPeer ? { peers: o.meshPeer.map((p) => splitNode(p, '--mesh-peer', false)) } : {}),
+    ...(o.meshPeer ? { peers: o.meshPeer.map(splitPeer) } : {}),
     ...(o.meshStartOffline ? { startOffline: true } : {}),
   }
   const listed = (flag: string, list: readonly string[] | undefined, i: PathSegment | undefined) => (typeof i === 'number' && list?.[i] !== undefined ? `${flag} ${list[i]}` : flag)

@@ -4,6 +4,7 @@ import { schemaProblems } from '../envelope/validate.ts'
 import type { FanoutTarget } from '../pipeline/executor.ts'
 import type { Problem } from '../errors/mod.ts'
 import { eventSubject } from '../wire/mod.ts'
+import { reservedHow } from './reserved.ts'
 import type { EventTypeSpec } from './schema.ts'
 
 /** A fan-out target with its transforms compiled. */
@@ -27,6 +28,8 @@ export interface CatalogEntry {
   readonly dataFields?: readonly string[]
   /** the data fields every event of the type must carry */
   readonly requiredFields: readonly string[]
+  /** set when only the node itself publishes the type (`reserved: true`, or one of NODE_EVENT_TYPES): how it does */
+  readonly reserved?: string
   dataProblems(data: unknown): Problem[]
 }
 
@@ -49,6 +52,7 @@ export function compileEntry(spec: EventTypeSpec, producer: string, declaredAt: 
   }
   const validator = Compile(schema as never)
   const prod = spec.producer ?? producer
+  const reserved = reservedHow(spec.type, spec.reserved)
   return {
     type: spec.type,
     version: spec.version,
@@ -61,6 +65,7 @@ export function compileEntry(spec: EventTypeSpec, producer: string, declaredAt: 
     declaredAt,
     ...(properties ? { dataFields: Object.keys(properties) } : {}),
     requiredFields: required,
+    ...(reserved === undefined ? {} : { reserved }),
     dataProblems: (data) => (validator.Check(data) ? [] : schemaProblems(validator.Errors(data) as never, '$.data')),
   }
 }

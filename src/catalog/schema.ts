@@ -25,6 +25,8 @@ export const EventTypeSchema = Type.Object(
     /** envelope paths the idempotency key is derived from, e.g. provider, data.messageId */
     idempotency: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
     fanout: Type.Optional(Type.Array(FanoutTargetSchema)),
+    /** only the node itself publishes it: ingest, webhooks, `omni publish`, producers on NATS and stages are refused */
+    reserved: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 )

@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   OMNI_ERR_EVENT_INVALID: { status: 400, summary: 'an event envelope or its data breaks the schema' },
   OMNI_ERR_EVENT_TOO_LARGE: { status: 413, summary: 'an event is larger than the allowed payload size' },
   OMNI_ERR_UNKNOWN_EVENT_TYPE: { status: 400, summary: 'an event type is not in the catalog' },
+  OMNI_ERR_EVENT_RESERVED: { status: 403, summary: 'an event type only the node itself publishes (cartridge events) was sent by a producer' },
   OMNI_ERR_STAGE_FAILED: { status: 500, summary: 'a stage threw while processing an event' },
   OMNI_ERR_STAGE_TIMEOUT: { status: 504, summary: 'a stage took longer than its timeout' },
   OMNI_ERR_NATS_UNAVAILABLE: { status: 503, summary: 'the NATS server cannot be reached' },

@@ -4,7 +4,7 @@ import type { Envelope } from '../envelope/schema.ts'
 import { envelopeProblems } from '../envelope/validate.ts'
 import { omniError, type Problem } from '../errors/mod.ts'
 import { DEFAULT_MAX_MSG_SIZE } from '../jetstream/topology.ts'
-import { catalogProblems } from '../pipeline/admission.ts'
+import { catalogProblems, reservedTypeMessage } from '../pipeline/admission.ts'
 
 /** What a producer hands in: the type and data at least; the rest is filled from the catalog. */
 export type EventInput = Partial<Envelope> & { type: string; data: Record<string, unknown> }
@@ -36,6 +36,18 @@ export interface PreparedEvent {
 export const ORIGIN_SET_BY_RECEIVER = 'origin is set by the receiving node; a producer may not set it'
 
 export function prepareEvent(catalog: EventCatalog, input: EventInput, opts: PrepareOptions = {}): PreparedEvent {
+  return prepare(catalog, input, opts, false)
+}
+
+/**
+ * prepareEvent for the node's own publishes (its cartridge service, its mesh audit): the only way
+ * to a type the catalog reserves. No request reaches it; publish the result with NODE_ORIGIN.
+ */
+export function prepareNodeEvent(catalog: EventCatalog, input: EventInput, opts: PrepareOptions = {}): PreparedEvent {
+  return prepare(catalog, input, opts, true)
+}
+
+function prepare(catalog: EventCatalog, input: EventInput, opts: PrepareOptions, asNode: boolean): PreparedEvent {
   if (typeof input !== 'object' || input === null || typeof input.type !== 'string') {
     throw omniError('OMNI_ERR_EVENT_INVALID', 'an event needs at least a string "type" and an object "data"', { problems: [{ where: '$.type', message: 'is required' }], permanent: true })
   }
@@ -43,6 +55,10 @@ export function prepareEvent(catalog: EventCatalog, input: EventInput, opts: Pre
   if (!entry) {
     const known = catalog.entries.map((e) => e.type).join(', ')
     throw omniError('OMNI_ERR_UNKNOWN_EVENT_TYPE', `event type "${input.type}" is not in the catalog (known: ${known || 'none'})`, { permanent: true })
+  }
+  if (entry.reserved !== undefined && !asNode) {
+    const message = reservedTypeMessage(input.type, entry.reserved)
+    throw omniError('OMNI_ERR_EVENT_RESERVED', message, { problems: [{ where: '$.type', message }], permanent: true })
   }
   const problems: Problem[] = []
   // the node an event came from is bound to the mesh link it came over, never to what a producer says

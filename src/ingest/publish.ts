@@ -40,16 +40,23 @@ export function prepareAll(catalog: EventCatalog, inputs: readonly unknown[], lo
   requireEventCount(inputs.length, 'the batch')
   const problems: Problem[] = []
   const prepared: PreparedEvent[] = []
+  const codes = new Set<string>()
   inputs.forEach((input, i) => {
     try {
       prepared.push(prepareEvent(catalog, input as EventInput, defaults))
     } catch (err) {
       if (!isOmniError(err)) throw err
+      codes.add(err.code)
       if (err.problems.length === 0) problems.push({ where: locate(i, err.code === 'OMNI_ERR_UNKNOWN_EVENT_TYPE' ? '$.type' : '$'), message: err.message })
       for (const p of err.problems) problems.push({ where: locate(i, p.where), message: p.message })
     }
   })
   if (problems.length > 0) {
+    // only reserved types: the answer says so (403), not that the events are malformed
+    if (codes.size === 1 && codes.has('OMNI_ERR_EVENT_RESERVED')) {
+      const message = problems.length === 1 ? (problems[0] as Problem).message : `${problems.length} events of types only the node itself publishes`
+      throw omniError('OMNI_ERR_EVENT_RESERVED', `${message}; nothing was published`, { problems, permanent: true })
+    }
     const unknownOnly = problems.every((p) => p.where.endsWith('.type') || p.where.endsWith('ce-type'))
     throw omniError(unknownOnly ? 'OMNI_ERR_UNKNOWN_EVENT_TYPE' : 'OMNI_ERR_EVENT_INVALID', inputs.length > 1 ? `${problems.length} problem(s) in the batch; nothing was published` : 'invalid event; nothing was published', { problems, permanent: true })
   }

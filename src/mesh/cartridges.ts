@@ -1,12 +1,13 @@
 import { AckPolicy, DeliverPolicy, type JsMsg } from '@nats-io/jetstream'
 import type { Envelope } from '../envelope/schema.ts'
 import { describeError, isOmniError } from '../errors/mod.ts'
-import { prepareEvent } from '../ingest/prepare.ts'
+import { prepareNodeEvent } from '../ingest/prepare.ts'
 import { publishPrepared } from '../ingest/publish.ts'
 import { EVENTS_STREAM } from '../jetstream/topology.ts'
 import { startTrackedConsumer, type KeepAlive, type TrackedConsumer } from '../jetstream/tracked-consumer.ts'
 import { meshMetrics } from '../observability/metrics.ts'
 import type { VerifiedPlugin } from '../plugins/mod.ts'
+import { NODE_ORIGIN } from '../wire/headers.ts'
 import { parseMeshSubject, receivedFilter } from '../wire/mesh.ts'
 import type { CartridgeBundle, CartridgeHost } from './cartridge-host.ts'
 import { openPendingCartridges, type PendingCartridges } from './pending.ts'
@@ -178,10 +179,10 @@ async function receiveRevocation(r: Received, host: CartridgeHost, audit: Audit)
   }
 }
 
-/** Publishes this node's own audit events through the ingest checks (catalog, envelope, size). */
+/** Publishes this node's own audit events through the ingest checks (catalog, envelope, size), on the node's own path: the types are reserved to it. */
 function auditPublisher(deps: CartridgeReceiverDeps): Audit {
   const source = `omni://${deps.mesh.node}/mesh`
   return async (type, data) => {
-    await publishPrepared(deps.publisher, [prepareEvent(deps.catalog(), { type, data }, { source })])
+    await publishPrepared(deps.publisher, [prepareNodeEvent(deps.catalog(), { type, data }, { source })], NODE_ORIGIN)
   }
 }

@@ -11,10 +11,26 @@ export interface MeshMember {
   readonly credentials: NatsCredentials
 }
 
+/** A peer's events land in this tenant unless its entry lists others. */
+export const DEFAULT_PEER_TENANT = 'default'
+/** In a peer's `tenants`: any tenant of this node (never implied, only written). */
+export const ANY_TENANT = '*'
+
 /** A node whose `cluster` (same cluster only) and `public` events this node receives. */
 export interface MeshPeer {
   readonly node: string
   readonly cluster: string
+  /**
+   * This node's tenants the peer's events may land in: tenant names are each node's own (bound
+   * to its tokens), so a peer never picks one freely. Absent: [DEFAULT_PEER_TENANT]; [ANY_TENANT]: any.
+   */
+  readonly tenants?: readonly string[]
+}
+
+/** Whether an event of `peer` naming `tenant` may land in that tenant of this node. */
+export function peerTenantAllowed(peer: MeshPeer, tenant: string): boolean {
+  const allowed = peer.tenants ?? [DEFAULT_PEER_TENANT]
+  return allowed.includes(ANY_TENANT) || allowed.includes(tenant)
 }
 
 /** The guard.trust configuration applied to every received event before anything else. */

@@ -5,7 +5,7 @@ import type { AckPublisher } from '../jetstream/publisher-types.ts'
 import { EVENTS_STREAM, upsertConsumer } from '../jetstream/topology.ts'
 import { startTrackedConsumer, type TrackedConsumer } from '../jetstream/tracked-consumer.ts'
 import { meshMetrics } from '../observability/metrics.ts'
-import { EVENT_SUBJECT_PATTERN, exportedSeqMsgId, meshOutboxSubject, NATS_HEADERS, type MeshVisibility } from '../wire/mod.ts'
+import { decodeEmittedBy, decodeIngestOrigin, EVENT_SUBJECT_PATTERN, exportedSeqMsgId, meshOutboxSubject, NATS_HEADERS, NODE_ORIGIN, type HeaderReader, type MeshVisibility } from '../wire/mod.ts'
 
 /** The durable consumer that copies this node's own events into its outboxes. */
 export const MESH_EXPORTER = 'mesh-exporter'
@@ -33,7 +33,7 @@ export type ExportDecision = { readonly type: 'export'; readonly vis: MeshVisibi
  * catalog allows that far for its type: a producer on NATS skips the ingest checks, and a widened
  * visibility must not carry a `local` type off the node.
  */
-export function exportDecision(subject: string, data: Uint8Array, catalog: EventCatalog): ExportDecision {
+export function exportDecision(subject: string, data: Uint8Array, catalog: EventCatalog, headers?: HeaderReader): ExportDecision {
   if (!EVENT_SUBJECT_RE.test(subject)) return { type: 'keep', why: `${subject} is not an event subject` }
   let event: { type?: unknown; visibility?: unknown; origin?: unknown }
   try {
@@ -47,6 +47,8 @@ export function exportDecision(subject: string, data: Uint8Array, catalog: Event
   const entry = typeof event.type === 'string' ? catalog.get(event.type) : undefined
   if (!entry) return { type: 'keep', why: `its type ${String(event.type)} is not in the catalog` }
   if (widerThan(event.visibility, entry.visibility)) return { type: 'keep', why: `${event.type} may travel at most ${entry.visibility}` }
+  // a cartridge reaches every peer only from the node's own publish, never from a producer on NATS or a pipeline's output
+  if (entry.reserved !== undefined && (decodeIngestOrigin(headers) !== NODE_ORIGIN || decodeEmittedBy(headers) !== '')) return { type: 'keep', why: `${event.type} is published by the node itself, and this copy was not` }
   return { type: 'export', vis: event.visibility }
 }
 
@@ -64,7 +66,7 @@ export async function startExporter(opts: ExporterOptions): Promise<TrackedConsu
     consumer: MESH_EXPORTER,
     pull: { max_messages: 512 },
     handle: async (m: JsMsg) => {
-      const decision = exportDecision(m.subject, m.data, opts.catalog())
+      const decision = exportDecision(m.subject, m.data, opts.catalog(), m.headers)
       if (decision.type === 'keep') {
         m.ack()
         return

@@ -4,6 +4,7 @@ import { compileCel } from '../pipeline/cel.ts'
 import { ConfigProblem, type CartridgeEnv } from '../pipeline/stage.ts'
 import { checkAgainstSchema, problemAt } from '../yaml/check.ts'
 import type { YamlManifest } from '../yaml/yaml.ts'
+import { ANY_TENANT } from './config.ts'
 import type { MeshManifest } from './manifest-schema.ts'
 
 /** The rules between the fields of a Mesh manifest that its schema cannot say, each a located problem. */
@@ -43,6 +44,13 @@ export function meshRuleProblems(doc: YamlManifest, m: MeshManifest): Problem[] 
   }
   seen('members', members)
   seen('peers', m.peers ?? [])
+  ;(m.peers ?? []).forEach((p, i) => {
+    const tenants = p.tenants ?? []
+    tenants.forEach((tenant, j) => {
+      if (tenants.indexOf(tenant) !== j) bad(['peers', i, 'tenants', j], `"${tenant}" is listed twice`)
+    })
+    if (tenants.includes(ANY_TENANT) && tenants.length > 1) bad(['peers', i, 'tenants'], `"${ANY_TENANT}" already lets ${p.node}'s events land in any tenant of this node; list it alone, or list the tenants instead`)
+  })
   return problems
 }
 

@@ -1,6 +1,7 @@
 import Type, { type Static } from 'typebox'
 import { TIERS } from '../plugins/tiers.ts'
 import { MESH_NAME_PATTERN } from '../wire/mod.ts'
+import { ANY_TENANT, DEFAULT_PEER_TENANT } from './config.ts'
 
 /** The shape of a `kind: Mesh` manifest (docs/mesh.md); the rules between fields are in manifest-rules.ts. */
 
@@ -20,7 +21,21 @@ export const MeshManifestSchema = Type.Object(
     members: Type.Optional(
       Type.Array(Type.Object({ node: name('a member node'), cluster: name("the member's cluster"), credentials: file('the login the member uses') }, { additionalProperties: false }), { maxItems: 1024 }),
     ),
-    peers: Type.Optional(Type.Array(Type.Object({ node: name('a peer node'), cluster: name("the peer's cluster") }, { additionalProperties: false }), { maxItems: 1024 })),
+    peers: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            node: name('a peer node'),
+            cluster: name("the peer's cluster"),
+            tenants: Type.Optional(
+              Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { minItems: 1, maxItems: 256, description: `this node's tenants the peer's events may land in (default [${DEFAULT_PEER_TENANT}]; [${ANY_TENANT}]: any, said explicitly)` }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        { maxItems: 1024 },
+      ),
+    ),
     // checked with guard.trust's own schema, so the two never drift apart
     trust: Type.Optional(Type.Unknown()),
     sovereignty: Type.Optional(

@@ -57,7 +57,7 @@ export function meshTrustStage(config: MeshTrust): StageFn {
 
 /**
  * Starts the receiver of one peer: a durable consumer on its inbox that admits each message in
- * order (origin bound to the link, visibility, this node's catalog, then guard.trust before
+ * order (origin bound to the link, a tenant the peer may write to, visibility, this node's catalog, then guard.trust before
  * anything else runs), and publishes an admitted one, with `origin` set to the peer, to the
  * events stream under omni.rcv.>, with an id deduplicated by peer plus its outbox id. Refused
  * messages are counted, dead-lettered (stage = the reason) and acknowledged; a quarantine publishes its
@@ -88,8 +88,9 @@ export async function startReceiver(opts: ReceiverOptions): Promise<TrackedConsu
       if (verdict.type === 'drop') {
         const quarantined = verdict.reason.startsWith('quarantined')
         for (const e of quarantined ? (verdict.emit ?? []) : []) {
-          // the quarantine is this node's own record: it never travels
-          const record: Envelope = { ...e.event, visibility: 'local' }
+          // the quarantine is this node's own record: it never travels, and it stays in the
+          // event's tenant, which the peer's entry allowed (whatever a rule's emission says)
+          const record: Envelope = { ...e.event, tenant: event.tenant, visibility: 'local' }
           await opts.publisher.publish(e.subject, encode(record), { msgID: quarantinedMsgId(peer, outboxId), headers: encodeIngestOrigin(meshIngestOrigin(peer)) })
         }
         return refused(m, quarantined ? 'quarantine' : 'reject', verdict.reason)

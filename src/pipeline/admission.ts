@@ -1,10 +1,12 @@
 import type { Envelope, Visibility } from '../envelope/schema.ts'
 import { widerThan } from '../envelope/schema.ts'
-import { parseMeshSubject, RECEIVED_SUBJECT_PREFIX } from '../wire/mod.ts'
+import { NODE_ORIGIN, parseMeshSubject, RECEIVED_SUBJECT_PREFIX } from '../wire/mod.ts'
 
 /** What the pipeline layer needs of one catalog entry to admit an event; the catalog satisfies it. */
 export interface AdmissionEntry {
   readonly visibility: Visibility
+  /** set when only the node itself publishes the type: how it does (see reservedTypeMessage) */
+  readonly reserved?: string
   dataProblems(data: unknown): readonly { readonly where: string; readonly message: string }[]
 }
 
@@ -18,6 +20,25 @@ export function catalogRefusal(entry: AdmissionEntry | undefined, event: Envelop
   if (!entry) return `event type "${event.type}" is not in the catalog`
   const problems = catalogProblems(entry, event).map((p) => `${p.where}: ${p.message}`)
   return problems.length > 0 ? `invalid ${event.type} event: ${problems.join('; ')}` : undefined
+}
+
+/**
+ * Why a producer may not send an event of a reserved type: the node publishes it itself, on an
+ * internal path (its cartridge service, its mesh audit), never a client, a webhook, `omni
+ * publish`, a producer on NATS or a stage.
+ */
+export function reservedTypeMessage(type: string, how: string): string {
+  return `${type} is published by the node itself: ${how}`
+}
+
+/**
+ * Why an event a producer put on the stream (not a pipeline's output) is of a type only the node
+ * publishes, or undefined. The node's own publishes carry its ingest origin; what the mesh
+ * receiver admitted sits under omni.rcv.> (checked by originRefusal).
+ */
+export function reservedRefusal(entry: AdmissionEntry | undefined, event: Envelope, subject: string, ingestOrigin: string): string | undefined {
+  if (entry?.reserved === undefined || ingestOrigin === NODE_ORIGIN || subject.startsWith(`${RECEIVED_SUBJECT_PREFIX}.`)) return undefined
+  return reservedTypeMessage(event.type, entry.reserved)
 }
 
 /**

@@ -4,7 +4,7 @@ import { isOmniError, omniError } from '../errors/mod.ts'
 import { evaluateCondition } from './cel.ts'
 import type { CompiledPipeline, CompiledStage } from './compile.ts'
 import { CLIENT_ORIGIN } from '../wire/mod.ts'
-import { catalogProblems, type AdmissionEntry } from './admission.ts'
+import { catalogProblems, reservedTypeMessage, type AdmissionEntry } from './admission.ts'
 import { StageTimer } from './stage-timer.ts'
 
 /** What happened to one stage: for logs, metrics and the outcome sink (ClickHouse). */
@@ -132,6 +132,8 @@ function undeclaredEmission(emit: readonly Emission[], catalog: FanoutCatalog): 
   for (const e of emit) {
     const entry = catalog.get(e.event.type)
     if (!entry) return `an event of type "${e.event.type}" on ${e.subject}, which the catalog does not declare`
+    // a stage (a sandboxed plugin above all) must not publish a cartridge to the mesh or write the node's audit trail
+    if (entry.reserved !== undefined) return `an event on ${e.subject}: ${reservedTypeMessage(e.event.type, entry.reserved)}; a stage may not emit it`
     const problems = catalogProblems(entry, e.event).map((p) => `${p.where}: ${p.message}`)
     if (problems.length > 0) return `an invalid ${e.event.type} event on ${e.subject}: ${problems.join('; ')}`
   }

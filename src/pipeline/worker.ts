@@ -14,7 +14,7 @@ import type { CompiledPipeline } from './compile.ts'
 import { executePipeline, type EventOutcome, type FanoutCatalog, type StageOutcome } from './executor.ts'
 import { SINK_STAGE, type OutcomeSink, type RecordResult } from './outcome-sink.ts'
 import { ADDITIVE_STAGE_HEADER, additiveMsgId, decodeEmittedBy, decodeIngestOrigin, decodeKeyOrigin, decodeOriginalSubject, encodeEmittedBy, outputMsgId, outputWithOrigin } from '../wire/mod.ts'
-import { catalogRefusal, originRefusal } from './admission.ts'
+import { catalogRefusal, originRefusal, reservedRefusal } from './admission.ts'
 import { DEFAULT_MAX_MSG_SIZE } from '../jetstream/topology.ts'
 
 /** starting → running → draining → stopped, or failed when the consume loop dies. */
@@ -202,7 +202,8 @@ class PipelineWorkerImpl implements PipelineWorker {
     if (!decodeEmittedBy(m.headers)) {
       const forged = originRefusal(event, decodeOriginalSubject(m.headers, m.subject))
       if (forged !== undefined) return this.#fail(m, pipeline, ORIGIN_STAGE, forged, true)
-      const refused = catalogRefusal(this.#opts.catalog().get(event.type), event)
+      const entry = this.#opts.catalog().get(event.type)
+      const refused = catalogRefusal(entry, event) ?? reservedRefusal(entry, event, decodeOriginalSubject(m.headers, m.subject), decodeIngestOrigin(m.headers))
       if (refused !== undefined) return this.#fail(m, pipeline, CATALOG_STAGE, refused, true)
     }
     const catalog = this.#opts.catalog()

@@ -1,6 +1,7 @@
 import Type, { type Static } from 'typebox'
 import type { EventCatalog } from '../catalog/catalog.ts'
 import type { Problem } from '../errors/mod.ts'
+import { reservedTypeMessage } from '../pipeline/admission.ts'
 import { checkAgainstSchema, problemAt } from '../yaml/check.ts'
 import type { YamlManifest } from '../yaml/yaml.ts'
 import { AUTH_TYPES, DEFAULT_HEADERS, DEFAULT_TIMESTAMP_HEADER, ed25519Key, type CompiledWebhookAuth } from './auth.ts'
@@ -110,6 +111,10 @@ function checkMapping(manifest: YamlManifest, mapping: NonNullable<SourceSpec['m
     const entry = catalog.get(m.type)
     if (!entry) {
       problems.push(problemAt(manifest, [...at, 'type'], `"${m.type}" is not a catalog event type (known: ${catalog.entries.map((e) => e.type).join(', ') || 'none'})`))
+      continue
+    }
+    if (entry.reserved !== undefined) {
+      problems.push(problemAt(manifest, [...at, 'type'], `${reservedTypeMessage(m.type, entry.reserved)}; a webhook cannot raise it`))
       continue
     }
     // a mapping that leaves out a required field would turn every such event into provider.unknown

@@ -54,11 +54,13 @@ export function decodeEmittedBy(h: HeaderReader | undefined): string {
 /**
  * Who ingested an event, set by the host on every ingest publish (never read from the client):
  * `client` for the CloudEvents API and `omni publish`, `webhook:<provider>:<instance>` for a
- * webhook delivery. Keys a stage remembers (guard.dedup markers) are kept per origin, so what a
+ * webhook delivery, `node` for what the node publishes itself. Keys a stage remembers (guard.dedup markers) are kept per origin, so what a
  * client sends can only ever match what that same way in sent.
  */
 export const INGEST_ORIGIN_HEADER = 'Omni-Ingest-Origin'
 export const CLIENT_ORIGIN = 'client'
+/** The node's own publishes of the types only it may raise (cartridge events, its mesh audit). */
+export const NODE_ORIGIN = 'node'
 export const webhookOrigin = (provider: string, instance: string): string => `webhook:${provider}:${instance}`
 
 export function encodeIngestOrigin(origin: string): HeaderMap {

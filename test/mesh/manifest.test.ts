@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { loadMeshManifest } from '../../src/mesh/manifest.ts'
@@ -53,7 +53,8 @@ t.test('a leaf manifest compiles, with its credentials read relative to the mani
   const file = await fixture(t, `${LEAF}trust:\n  rules: [{ when: "event.type == 'x'", outcome: quarantine, reason: odd }]\nsovereignty: { default: L2, keys: { k1: L3 }, tiers: { core: L3 } }\n`)
   const mesh = await loadMeshManifest(file)
   t.match(mesh, { node: 'a1', cluster: 'a', role: 'leaf', hubs: ['nats-leaf://127.0.0.1:7422'], credentials: { user: 'a1' }, credentialsFile: join(file, '..', 'a1.json'), members: [], startOffline: false })
-  t.same(mesh.peers, [{ node: 'a2', cluster: 'a' }, { node: 'b1', cluster: 'b' }])
+  // no tenants listed: a peer's events land in this node's tenant default only
+  t.same(mesh.peers, [{ node: 'a2', cluster: 'a', tenants: ['default'] }, { node: 'b1', cluster: 'b', tenants: ['default'] }])
   t.same(mesh.sovereignty, { default: 'L2', keys: { k1: 'L3' }, tiers: { core: 'L3' } })
   t.equal(mesh.trust.rules[0]?.outcome, 'quarantine')
   t.ok(Object.isFrozen(mesh) && Object.isFrozen(mesh.peers), 'frozen')
@@ -125,4 +126,29 @@ t.test('omni validate checks a Mesh manifest; a manifest of another kind is refu
   t.match(loaded.problems, [{ where: /mesh\.yaml:6:14$/, message: /credentials: cannot read the NATS credentials file/ }])
   t.same((await loadManifests(await fixture(t, LEAF), getCartridge)).problems, [], 'a good one passes')
   await t.rejects(loadMeshManifest(await fixture(t, 'kind: Pipeline\nname: x\n')), { code: 'OMNI_ERR_MANIFEST', problems: [{ message: /expected kind: Mesh, found "Pipeline"/ }] })
+})
+
+t.test("a peer's tenants: listed, any with '*' alone, no repeats", async (t) => {
+  const mesh = await loadMeshManifest(await fixture(t, LEAF.replace('{ node: a2, cluster: a }', '{ node: a2, cluster: a, tenants: [default, acme] }').replace('{ node: b1, cluster: b }', "{ node: b1, cluster: b, tenants: ['*'] }")))
+  t.same(mesh.peers, [{ node: 'a2', cluster: 'a', tenants: ['default', 'acme'] }, { node: 'b1', cluster: 'b', tenants: ['*'] }])
+  t.match(await problems(t, LEAF.replace('{ node: a2, cluster: a }', '{ node: a2, cluster: a, tenants: [acme, acme] }')), [/^8:\d+ peers\[0\]\.tenants\[1\]: "acme" is listed twice/])
+  t.match(await problems(t, LEAF.replace('{ node: b1, cluster: b }', "{ node: b1, cluster: b, tenants: ['*', acme] }")), [/^9:\d+ peers\[1\]\.tenants: "\*" already lets b1's events land in any tenant of this node/])
+  t.match(await problems(t, LEAF.replace('{ node: b1, cluster: b }', '{ node: b1, cluster: b, tenants: [] }')), [/^9:\d+ peers\[1\]\.tenants: must/])
+})
+
+t.test('a credentials file the group or others can read is a warning at its field, naming the file and its mode', async (t) => {
+  const file = await fixture(t, HUB.replace('role: hub', 'role: hub\nhubs: [nats-leaf://127.0.0.1:7433]\ncredentials: hub-a.json'))
+  const warnings: string[] = []
+  await loadMeshManifest(file, (m) => warnings.push(m))
+  t.same(warnings, [], 'files made by omni mesh credentials are 0600: nothing to say')
+  const own = join(file, '..', 'hub-a.json')
+  const member = join(file, '..', 'hub-b.json')
+  await chmod(own, 0o644)
+  await chmod(member, 0o640)
+  const mesh = await loadMeshManifest(file, (m) => warnings.push(m))
+  t.equal(mesh.credentials?.user, 'hub-a', 'still loaded: a warning, not a refusal')
+  t.same(warnings, [
+    `${file}:6:14: credentials: the credentials file ${own} has mode 0644: the group or others can read it, and whoever reads it joins the mesh as "hub-a" (chmod 600 ${own})`,
+    `${file}:10:45: members[1].credentials: the credentials file ${member} has mode 0640: the group or others can read it, and whoever reads it joins the mesh as "hub-b" (chmod 600 ${member})`,
+  ])
 })

@@ -147,4 +147,7 @@ outputs: []
 outputs: []
 `, event({}))
   t.match(bad, { type: 'failed', stage: 'cmd', permanent: true, error: { message: /stage cmd emitted an invalid agent\.reply\.requested event on omni\.cmd\.test\.do\.v1: \$\.data\.agent: is required/ } })
+  // a type only the node publishes: no stage (a sandboxed plugin above all) may raise a cartridge event
+  const reserved = await withCatalog(command('cartridge.published'), event({}))
+  t.match(reserved, { type: 'failed', stage: 'cmd', permanent: true, error: { message: /stage cmd emitted an event on omni\.cmd\.test\.do\.v1: cartridge\.published is published by the node itself: POST \/v1\/plugins\/:id\/publish .*; a stage may not emit it/ } })
 })

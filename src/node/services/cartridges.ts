@@ -51,14 +51,14 @@ export function createCartridgeService(deps: CartridgeServiceDeps): CartridgeSer
     if (!p) throw omniError('OMNI_ERR_NOT_FOUND', `no cartridge ${id} is waiting for approval (\`omni plugin pending\` lists them)`)
     return p
   }
-  const audit = (type: string, data: Record<string, unknown>) => deps.ingest.event({ type, data })
+  const audit = (type: string, data: Record<string, unknown>) => deps.ingest.nodeEvent({ type, data })
   return {
     async publish(id) {
       const { plugin: v } = await deps.plugins.review(id)
       const m = v.manifest
       const plugin = { id: m.id, version: m.version, serial: m.serial, tier: m.tier, keyid: v.keyid, digest: v.digest }
       const bundle = JSON.parse(Buffer.from(encodeBundle(v)).toString('utf8')) as CartridgeBundle
-      const result = await deps.ingest.event({ type: 'cartridge.published', data: { ...plugin, bundle } })
+      const result = await deps.ingest.nodeEvent({ type: 'cartridge.published', data: { ...plugin, bundle } })
       return { ...result, plugin }
     },
     async publishRevocations() {
@@ -66,7 +66,7 @@ export function createCartridgeService(deps: CartridgeServiceDeps): CartridgeSer
       const list = (await deps.plugins.trust()).revocations
       if (!list) throw omniError('OMNI_ERR_PLUGIN_REVOKED', 'this node has no revocation list to publish')
       const data = { issuedAt: list.issuedAt, expiresAt: list.expiresAt, revokedKeys: list.revokedKeys.length, yanked: list.yanked.length, digest: sha256Hex(envelope), envelope: envelope.toString('base64') }
-      return { ...(await deps.ingest.event({ type: 'cartridge.revoked', data })), issuedAt: list.issuedAt, revokedKeys: data.revokedKeys, yanked: data.yanked }
+      return { ...(await deps.ingest.nodeEvent({ type: 'cartridge.revoked', data })), issuedAt: list.issuedAt, revokedKeys: data.revokedKeys, yanked: data.yanked }
     },
     pending: async () => (await (await queue()).list()).map(withoutBundle),
     async approve(id, { by, digest }) {

@@ -2,7 +2,8 @@ import type { EventCatalog } from '../../catalog/catalog.ts'
 import type { TenantScope } from '../../envelope/tenants.ts'
 import { coalescePublishes } from '../../jetstream/coalesce.ts'
 import type { AckPublisher } from '../../jetstream/publisher-types.ts'
-import { prepareEvent, type EventInput, type PrepareOptions } from '../../ingest/prepare.ts'
+import { prepareEvent, prepareNodeEvent, type EventInput, type PrepareOptions } from '../../ingest/prepare.ts'
+import { NODE_ORIGIN } from '../../wire/mod.ts'
 import { prepareAll, publishPrepared, type IngestResult, type Locate } from '../../ingest/publish.ts'
 import { requireTenants, tenantDefaults } from '../../ingest/tenants.ts'
 import { receiveWebhook, type WebhookAnswer, type WebhookRequest } from '../../ingest/webhook.ts'
@@ -22,6 +23,11 @@ export interface IngestService {
   events(inputs: readonly unknown[], opts?: { readonly locate?: Locate; readonly defaults?: PrepareOptions; readonly tenants?: TenantScope }): Promise<IngestResult[]>
   /** One event on its own (`omni publish`): refused with the envelope's or the catalog's own error. */
   event(input: EventInput, defaults?: PrepareOptions): Promise<IngestResult>
+  /**
+   * The node's own event (its cartridge service): the only way to a type the catalog reserves,
+   * published under the node's ingest origin. No route or command hands a client's input here.
+   */
+  nodeEvent(input: EventInput): Promise<IngestResult>
   /** Authenticates, archives raw, normalizes and publishes one webhook delivery. */
   webhook(request: WebhookRequest): Promise<WebhookAnswer>
   /** the webhook sources the manifests declare now */
@@ -45,6 +51,7 @@ export function createIngestService(deps: IngestDeps): IngestService {
       return publishPrepared(publisher, prepared)
     },
     event: async (input, defaults) => (await publishPrepared(publisher, [prepareEvent(deps.catalog(), input, defaults)]))[0] as IngestResult,
+    nodeEvent: async (input) => (await publishPrepared(publisher, [prepareNodeEvent(deps.catalog(), input)], NODE_ORIGIN))[0] as IngestResult,
     webhook: (request) => receiveWebhook(flow, request),
     webhooks: deps.webhooks,
   }
