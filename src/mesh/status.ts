@@ -10,7 +10,7 @@ export interface MeshTraffic {
   /** by direction (in, out) then visibility (cluster, public) */
   readonly events: Readonly<Record<string, Readonly<Record<string, number>>>>
   readonly bytes: Readonly<Record<string, Readonly<Record<string, number>>>>
-  /** received events refused, by peer then reason (forged-origin, visibility, catalog, quarantine, reject) */
+  /** received events refused, by peer then reason (forged-origin, visibility, catalog, quarantine, reject, too-large) */
   readonly refused: Readonly<Record<string, Readonly<Record<string, number>>>>
 }
 

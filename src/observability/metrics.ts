@@ -31,7 +31,7 @@ export const meshMetrics = {
   bytes: new Counter({ name: 'omni_mesh_bytes_total', help: 'Bytes of events sent to (out) or admitted from (in) the mesh, by visibility', labelNames: ['direction', 'visibility'], registers: [metricsRegistry] }),
   refused: new Counter({
     name: 'omni_mesh_refused_total',
-    help: 'Received events refused, by peer and reason (forged-origin, visibility, catalog, quarantine, reject)',
+    help: 'Received events refused, by peer and reason (forged-origin, visibility, catalog, quarantine, reject, too-large)',
     labelNames: ['peer', 'reason'],
     registers: [metricsRegistry],
   }),
