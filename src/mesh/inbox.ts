@@ -1,4 +1,4 @@
-import { RetentionPolicy, StorageType, type JetStreamManager, type StreamSource } from '@nats-io/jetstream'
+import { RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig, type StreamSource } from '@nats-io/jetstream'
 import { DEFAULT_DUPLICATE_WINDOW_MS, isNotFound } from '../jetstream/topology.ts'
 import { MESH_INBOX_PREFIX, MESH_VISIBILITIES, meshApiPrefix, meshDeliverSubject, meshInboxStream, meshOutboxStream, type MeshVisibility } from '../wire/mod.ts'
 import type { MeshPeer } from './config.ts'
@@ -24,6 +24,11 @@ export function inboxSources(cluster: string, receiver: string, peer: MeshPeer):
   }))
 }
 
+/** The configuration of a new inbox; `metadata` records the epochs of the peer's outboxes it sources. */
+export function inboxStreamConfig(name: string, sources: StreamSource[], metadata?: Record<string, string>): Partial<StreamConfig> & { name: string } {
+  return { name, subjects: [], sources, storage: StorageType.File, retention: RetentionPolicy.Limits, duplicate_window: ns(DEFAULT_DUPLICATE_WINDOW_MS), max_age: ns(WEEK_MS), ...(metadata ? { metadata } : {}) }
+}
+
 /** A source as the comparison sees it: what this node sets, whatever else the server adds. */
 const sourceKey = (s: StreamSource) => `${s.name} ${s.external?.api ?? ''} ${s.external?.deliver ?? ''}`
 const sameSources = (a: readonly StreamSource[] | undefined, b: readonly StreamSource[]) => JSON.stringify((a ?? []).map(sourceKey).sort()) === JSON.stringify(b.map(sourceKey).sort())
@@ -47,7 +52,7 @@ export async function ensureInboxes(jsm: JetStreamManager, cluster: string, rece
       },
     )
     if (!existing) {
-      await jsm.streams.add({ name, subjects: [], sources, storage: StorageType.File, retention: RetentionPolicy.Limits, duplicate_window: ns(DEFAULT_DUPLICATE_WINDOW_MS), max_age: ns(WEEK_MS) })
+      await jsm.streams.add(inboxStreamConfig(name, sources))
     } else if (!sameSources(existing.sources, sources)) {
       await jsm.streams.update(name, { ...existing, sources })
       changed.push(`mesh inbox ${name} now sources ${sources.map((s) => s.name).join(', ')} of ${peer.node}`)

@@ -35,6 +35,7 @@ export const meshMetrics = {
     labelNames: ['peer', 'reason'],
     registers: [metricsRegistry],
   }),
+  inboxResets: new Counter({ name: 'omni_mesh_inbox_resets_total', help: "Inboxes recreated because the peer's outbox was new (a wiped store), by peer", labelNames: ['peer'], registers: [metricsRegistry] }),
 }
 
 /** What pipeline workers report, fed from every settled event (see recordSettled). */
