@@ -162,8 +162,15 @@ export async function startPresence(opts: PresenceOptions): Promise<Presence> {
       logger.warn({ err }, 'mesh hello: cannot read the outboxes')
       return undefined
     })
-    if (!nc.isClosed()) nc.publish(subject, JSON.stringify(outboxes ? { ...hello, outboxes } : hello))
+    // the outboxes are read asynchronously: presence or the connection may have closed meanwhile
+    if (stopped || nc.isClosed() || nc.isDraining()) return
+    try {
+      nc.publish(subject, JSON.stringify(outboxes ? { ...hello, outboxes } : hello))
+    } catch (err) {
+      logger.debug({ err }, 'mesh hello not sent: the connection is closing')
+    }
   }
+  let stopped = false
   void say()
   const timer = setInterval(() => {
     void say()
@@ -189,6 +196,7 @@ export async function startPresence(opts: PresenceOptions): Promise<Presence> {
     clashes: () => [...clashes.values()],
     close: () =>
       (closing ??= (async () => {
+        stopped = true
         clearInterval(timer)
         if (!sub.isClosed()) sub.unsubscribe()
       })()),
