@@ -5,7 +5,7 @@ import type { TrackedConsumer } from '../jetstream/tracked-consumer.ts'
 import type { Logger } from '../observability/logger.ts'
 import type { MeshConfig } from './config.ts'
 import { startExporter } from './exporter.ts'
-import { ensureInboxes } from './inbox.ts'
+import { ensureInboxes, type InboxLimits } from './inbox.ts'
 import { ensureOutboxes } from './outbox.ts'
 import type { RefusalReason } from './admission.ts'
 import { outboxChecker, recordEpochs, recreateInbox } from './peer-reset.ts'
@@ -22,6 +22,8 @@ export interface DataPathDeps {
   readonly publisher: AckPublisher
   readonly catalog: () => EventCatalog
   readonly logger: Logger
+  /** the node's events stream settings: the inboxes take the same limits */
+  readonly streams?: InboxLimits
 }
 
 /** What one peer's receiver has done since start: for `omni mesh status` and `GET /v1/mesh`. */
@@ -53,7 +55,7 @@ export async function startDataPath(deps: DataPathDeps): Promise<DataPath> {
   const { mesh, jsm } = deps
   const trust = meshTrustStage(mesh.trust)
   for (const w of await ensureOutboxes(jsm, mesh.cluster, mesh.node)) deps.logger.warn(w)
-  for (const c of await ensureInboxes(jsm, mesh.cluster, mesh.node, mesh.peers)) deps.logger.info(c)
+  for (const c of await ensureInboxes(jsm, mesh.cluster, mesh.node, mesh.peers, deps.streams)) deps.logger.info(c)
   const exporter = await startExporter({ ...deps, cluster: mesh.cluster, node: mesh.node })
   const receivers = new Map<string, TrackedConsumer>()
   const receipts = new Map<string, PeerReceipts>(mesh.peers.map((p) => [p.node, { admitted: 0, refused: {}, resets: 0 }]))
@@ -91,7 +93,7 @@ export async function startDataPath(deps: DataPathDeps): Promise<DataPath> {
       }
       await receivers.get(c.peer.node)?.close()
       if (closing) return
-      await recreateInbox(jsm, mesh.cluster, mesh.node, c.peer, result)
+      await recreateInbox(jsm, mesh.cluster, mesh.node, c.peer, result, deps.streams ?? {})
       const receiver = await startReceiver({ ...deps, cluster: mesh.cluster, peer: c.peer, trust, onReceived })
       receivers.set(c.peer.node, receiver)
       if (closing) await receiver.close()

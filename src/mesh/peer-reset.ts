@@ -2,7 +2,7 @@ import type { JetStreamManager, StreamSource } from '@nats-io/jetstream'
 import { isNotFound } from '../jetstream/topology.ts'
 import { meshInboxEpochKey, meshInboxStream, sourcedSequence, STREAM_SOURCE_HEADER, MESH_SUBJECT_PREFIX, type MeshVisibility } from '../wire/mod.ts'
 import type { MeshPeer } from './config.ts'
-import { inboxSources, inboxStreamConfig, inboxVisibilities } from './inbox.ts'
+import { inboxSources, inboxStreamConfig, inboxVisibilities, type InboxLimits } from './inbox.ts'
 import type { OutboxMarks } from './outbox.ts'
 
 /**
@@ -90,7 +90,7 @@ export async function recordEpochs(jsm: JetStreamManager, peer: MeshPeer, metada
  * Deletes and recreates the inbox of `peer`: only a fresh stream sources a new outbox from its
  * start. An outbox that did not change continues after what the old inbox held of it.
  */
-export async function recreateInbox(jsm: JetStreamManager, cluster: string, receiver: string, peer: MeshPeer, check: Extract<OutboxCheck, { type: 'reset' }>): Promise<void> {
+export async function recreateInbox(jsm: JetStreamManager, cluster: string, receiver: string, peer: MeshPeer, check: Extract<OutboxCheck, { type: 'reset' }>, limits: InboxLimits): Promise<void> {
   const name = meshInboxStream(peer.node)
   const sources: StreamSource[] = inboxSources(cluster, receiver, peer).map((s, i) => {
     const vis = inboxVisibilities(cluster, peer)[i] as MeshVisibility
@@ -98,5 +98,5 @@ export async function recreateInbox(jsm: JetStreamManager, cluster: string, rece
     return at === undefined ? s : { ...s, opt_start_seq: at }
   })
   await jsm.streams.delete(name)
-  await jsm.streams.add(inboxStreamConfig(name, sources, check.metadata))
+  await jsm.streams.add(inboxStreamConfig(name, sources, limits, check.metadata))
 }

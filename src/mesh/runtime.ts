@@ -7,6 +7,7 @@ import type { CartridgeHost } from './cartridge-host.ts'
 import { startCartridgeReceiver } from './cartridges.ts'
 import type { MeshConfig } from './config.ts'
 import { startDataPath, type DataPath } from './data-path.ts'
+import type { InboxLimits } from './inbox.ts'
 import { watchLink } from './link.ts'
 import { readOutboxMarks } from './outbox.ts'
 import { PRESENCE_INTERVAL_MS, startPresence, type Hello } from './presence.ts'
@@ -25,6 +26,8 @@ export interface MeshDeps {
   readonly monitorUrl: string | undefined
   /** the node's plugin paths for received cartridges (throws until wired); without it no cartridge is received */
   readonly cartridgeHost?: () => CartridgeHost
+  /** the node's events stream settings (byte limit, age): its inboxes take the same */
+  readonly streams?: InboxLimits
 }
 
 /** A node's part of the mesh, started after its streams and before its pipelines. */
