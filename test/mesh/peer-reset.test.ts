@@ -47,7 +47,7 @@ t.test('a recreated outbox is found by its epoch, or by its sequence on two hell
   await wipe()
   await send(3, 'second')
   await delay(2000)
-  t.equal(await held(), 5, 'the inbox source does not notice the new outbox by itself')
+  t.equal(await held(), 5, 'the inbox source does not pick up the new outbox by itself within 2 s')
 
   const byEpoch = await check(await readOutboxMarks(jsmA1))
   t.match(byEpoch, { type: 'reset', why: /cluster outbox was recreated/ }, 'another epoch: reset at the first hello')
