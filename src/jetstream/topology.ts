@@ -194,8 +194,12 @@ export async function ensureRawConsumer(jsm: JetStreamManager, opts: RawConsumer
   return RAW_RECORDER
 }
 
-/** Updates what may change on an existing durable consumer, or adds it with explicit ack from the start. */
-export async function upsertConsumer(jsm: JetStreamManager, stream: string, name: string, mutable: Partial<ConsumerConfig>): Promise<void> {
+/**
+ * Updates what may change on an existing durable consumer, or adds it with explicit ack, from
+ * the start of the stream unless `onCreate` says otherwise (it applies only to a new consumer:
+ * an existing one keeps its position).
+ */
+export async function upsertConsumer(jsm: JetStreamManager, stream: string, name: string, mutable: Partial<ConsumerConfig>, onCreate: Partial<ConsumerConfig> = {}): Promise<void> {
   const exists = await jsm.consumers.info(stream, name).then(
     () => true,
     (err: unknown) => {
@@ -204,7 +208,7 @@ export async function upsertConsumer(jsm: JetStreamManager, stream: string, name
     },
   )
   if (exists) await jsm.consumers.update(stream, name, mutable)
-  else await jsm.consumers.add(stream, { ...mutable, durable_name: name, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All })
+  else await jsm.consumers.add(stream, { deliver_policy: DeliverPolicy.All, ...onCreate, ...mutable, durable_name: name, ack_policy: AckPolicy.Explicit })
 }
 
 export function isNotFound(err: unknown): boolean {

@@ -6,7 +6,8 @@ import { MESH_SUBJECT_PREFIX, parseMeshSubject, sourcedOutbox, type MeshVisibili
 import { DEFAULT_PEER_TENANT, peerTenantAllowed, type MeshPeer } from './config.ts'
 
 /** Why a received event was refused; the label of omni_mesh_refused_total. */
-export type RefusalReason = 'forged-origin' | 'tenant' | 'visibility' | 'catalog' | 'quarantine' | 'reject'
+/** `too-large`: admitted, but this node's events stream cannot store it (origin added, or a smaller max_msg_size). */
+export type RefusalReason = 'forged-origin' | 'tenant' | 'visibility' | 'catalog' | 'quarantine' | 'reject' | 'too-large'
 
 /** A received message that passed the link and catalog checks, or why it did not. */
 export type LinkAdmission =

@@ -1,4 +1,4 @@
-import { type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
+import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
 import type { EventCatalog } from '../catalog/catalog.ts'
 import { widerThan } from '../envelope/schema.ts'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
@@ -53,13 +53,21 @@ export function exportDecision(subject: string, data: Uint8Array, catalog: Event
 }
 
 /**
- * Starts the exporter: a durable consumer on the events stream (this node's own events only)
- * that publishes each `cluster`/`public` event unchanged to its outbox, with the stored
+ * Starts the exporter: a durable consumer on the events stream (this node's own events only,
+ * from the moment it is first created) that publishes each `cluster`/`public` event unchanged to its outbox, with the stored
  * message's own Nats-Msg-Id (so a redelivery after a crash is dropped by the outbox's duplicate
  * window), then acks. The outbox ack comes first: an event acknowledged here is in the outbox.
  */
 export async function startExporter(opts: ExporterOptions): Promise<TrackedConsumer> {
-  await upsertConsumer(opts.jsm, EVENTS_STREAM, MESH_EXPORTER, { filter_subject: EXPORTED_SUBJECTS, ack_wait: 30_000_000_000, max_ack_pending: 4096, max_deliver: -1, description: 'Omni Fabric mesh exporter: own events into the outboxes' })
+  // created at the stream's end: a node that joins the mesh shares what happens from then on,
+  // not its whole retained history at once; an existing exporter keeps its position
+  await upsertConsumer(
+    opts.jsm,
+    EVENTS_STREAM,
+    MESH_EXPORTER,
+    { filter_subject: EXPORTED_SUBJECTS, ack_wait: 30_000_000_000, max_ack_pending: 4096, max_deliver: -1, description: 'Omni Fabric mesh exporter: own events into the outboxes' },
+    { deliver_policy: DeliverPolicy.New },
+  )
   return startTrackedConsumer({
     js: opts.js,
     stream: EVENTS_STREAM,

@@ -1,5 +1,5 @@
-import { RetentionPolicy, StorageType, type JetStreamManager, type StreamSource } from '@nats-io/jetstream'
-import { DEFAULT_DUPLICATE_WINDOW_MS, isNotFound } from '../jetstream/topology.ts'
+import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig, type StreamSource } from '@nats-io/jetstream'
+import { DEFAULT_DUPLICATE_WINDOW_MS, DEFAULT_MAX_BYTES, isNotFound } from '../jetstream/topology.ts'
 import { MESH_INBOX_PREFIX, MESH_VISIBILITIES, meshApiPrefix, meshDeliverSubject, meshInboxStream, meshOutboxStream, type MeshVisibility } from '../wire/mod.ts'
 import type { MeshPeer } from './config.ts'
 
@@ -24,6 +24,28 @@ export function inboxSources(cluster: string, receiver: string, peer: MeshPeer):
   }))
 }
 
+/** The node's events stream settings an inbox takes its limits from (node config `streams`). */
+export interface InboxLimits {
+  /** bytes (default DEFAULT_MAX_BYTES; -1: none) */
+  readonly maxBytes?: number
+  /** how long received events are kept (default a week) */
+  readonly maxAgeMs?: number
+}
+
+/**
+ * The limits of an inbox: the events stream's. At the byte limit the inbox refuses what its
+ * source brings (discard new) rather than deleting what the receiver may not have read yet; the
+ * source then waits and carries on from there once there is room (test/mesh/inbox-limits.test.ts).
+ */
+export function inboxLimits(limits: InboxLimits = {}): Pick<StreamConfig, 'max_bytes' | 'discard' | 'max_age'> {
+  return { max_bytes: limits.maxBytes ?? DEFAULT_MAX_BYTES, discard: DiscardPolicy.New, max_age: ns(limits.maxAgeMs ?? WEEK_MS) }
+}
+
+/** The configuration of a new inbox; `metadata` records the epochs of the peer's outboxes it sources. */
+export function inboxStreamConfig(name: string, sources: StreamSource[], limits: InboxLimits = {}, metadata?: Record<string, string>): Partial<StreamConfig> & { name: string } {
+  return { name, subjects: [], sources, storage: StorageType.File, retention: RetentionPolicy.Limits, duplicate_window: ns(DEFAULT_DUPLICATE_WINDOW_MS), ...inboxLimits(limits), ...(metadata ? { metadata } : {}) }
+}
+
 /** A source as the comparison sees it: what this node sets, whatever else the server adds. */
 const sourceKey = (s: StreamSource) => `${s.name} ${s.external?.api ?? ''} ${s.external?.deliver ?? ''}`
 const sameSources = (a: readonly StreamSource[] | undefined, b: readonly StreamSource[]) => JSON.stringify((a ?? []).map(sourceKey).sort()) === JSON.stringify(b.map(sourceKey).sort())
@@ -34,7 +56,8 @@ const sameSources = (a: readonly StreamSource[] | undefined, b: readonly StreamS
  * that peer's link: the stream takes no subjects of its own, so nothing on this node can publish
  * into it. Returns what changed, for the log.
  */
-export async function ensureInboxes(jsm: JetStreamManager, cluster: string, receiver: string, peers: readonly MeshPeer[]): Promise<string[]> {
+export async function ensureInboxes(jsm: JetStreamManager, cluster: string, receiver: string, peers: readonly MeshPeer[], limits: InboxLimits = {}): Promise<string[]> {
+  const wanted = inboxLimits(limits)
   const changed: string[] = []
   for (const peer of peers) {
     const name = meshInboxStream(peer.node)
@@ -47,11 +70,16 @@ export async function ensureInboxes(jsm: JetStreamManager, cluster: string, rece
       },
     )
     if (!existing) {
-      await jsm.streams.add({ name, subjects: [], sources, storage: StorageType.File, retention: RetentionPolicy.Limits, duplicate_window: ns(DEFAULT_DUPLICATE_WINDOW_MS), max_age: ns(WEEK_MS) })
-    } else if (!sameSources(existing.sources, sources)) {
-      await jsm.streams.update(name, { ...existing, sources })
-      changed.push(`mesh inbox ${name} now sources ${sources.map((s) => s.name).join(', ')} of ${peer.node}`)
+      await jsm.streams.add(inboxStreamConfig(name, sources, limits))
+      continue
     }
+    // an inbox made before it had limits (or under other node settings) takes the current ones
+    const limitsDiffer = existing.max_bytes !== wanted.max_bytes || existing.discard !== wanted.discard || existing.max_age !== wanted.max_age
+    const sourcesDiffer = !sameSources(existing.sources, sources)
+    if (!limitsDiffer && !sourcesDiffer) continue
+    await jsm.streams.update(name, { ...existing, ...wanted, sources })
+    if (sourcesDiffer) changed.push(`mesh inbox ${name} now sources ${sources.map((s) => s.name).join(', ')} of ${peer.node}`)
+    if (limitsDiffer) changed.push(`mesh inbox ${name} now has the events stream's limits (max_bytes ${wanted.max_bytes}, discard new, max_age ${wanted.max_age / 1e9} s)`)
   }
   // a peer no longer configured: its inbox stops sourcing (kept, so adding the peer back
   // resumes where it was rather than receiving everything again)

@@ -1,6 +1,14 @@
+import { randomUUID } from 'node:crypto'
 import { DiscardPolicy, type JetStreamManager } from '@nats-io/jetstream'
-import { DEFAULT_DUPLICATE_WINDOW_MS, DEFAULT_MAX_BYTES, DEFAULT_MAX_MSG_SIZE, upsertStream } from '../jetstream/topology.ts'
-import { MESH_VISIBILITIES, meshOutboxStream, meshOutboxSubjects } from '../wire/mod.ts'
+import { DEFAULT_DUPLICATE_WINDOW_MS, DEFAULT_MAX_BYTES, DEFAULT_MAX_MSG_SIZE, isNotFound, upsertStream } from '../jetstream/topology.ts'
+import { MESH_OUTBOX_EPOCH_KEY, MESH_VISIBILITIES, meshOutboxStream, meshOutboxSubjects, type MeshVisibility } from '../wire/mod.ts'
+
+/** What a node says of one of its outboxes in its hello: which outbox (epoch) and how far it goes. */
+export interface OutboxMark {
+  readonly epoch: string
+  readonly lastSeq: number
+}
+export type OutboxMarks = Partial<Record<MeshVisibility, OutboxMark>>
 
 const ns = (ms: number) => ms * 1_000_000
 const WEEK_MS = 7 * 24 * 3_600_000
@@ -10,6 +18,7 @@ const WEEK_MS = 7 * 24 * 3_600_000
  * limits: a byte limit that refuses new messages rather than deleting unsent ones, a week of
  * history (what a peer may catch up on after a link cut) and the duplicate window that drops an
  * exporter's redelivery. An existing outbox keeps an operator's limits; its subjects are set.
+ * Each outbox gets an epoch (a random id in its metadata) once, when first seen without one.
  */
 export async function ensureOutboxes(jsm: JetStreamManager, cluster: string, node: string): Promise<string[]> {
   const warnings: string[] = []
@@ -26,6 +35,24 @@ export async function ensureOutboxes(jsm: JetStreamManager, cluster: string, nod
         },
       )),
     )
+    const info = await jsm.streams.info(meshOutboxStream(vis))
+    if (!info.config.metadata?.[MESH_OUTBOX_EPOCH_KEY]) {
+      await jsm.streams.update(info.config.name, { ...info.config, metadata: { ...info.config.metadata, [MESH_OUTBOX_EPOCH_KEY]: randomUUID() } })
+    }
   }
   return warnings
+}
+
+/** The epoch and last sequence of each outbox this node has (none before the data path made them). */
+export async function readOutboxMarks(jsm: JetStreamManager): Promise<OutboxMarks> {
+  const marks: Partial<Record<MeshVisibility, OutboxMark>> = {}
+  for (const vis of MESH_VISIBILITIES) {
+    const info = await jsm.streams.info(meshOutboxStream(vis)).catch((err: unknown) => {
+      if (isNotFound(err)) return undefined
+      throw err
+    })
+    const epoch = info?.config.metadata?.[MESH_OUTBOX_EPOCH_KEY]
+    if (info && epoch) marks[vis] = { epoch, lastSeq: info.state.last_seq }
+  }
+  return marks
 }

@@ -4,6 +4,7 @@ import { omniError } from '../errors/mod.ts'
 import type { Logger } from '../observability/logger.ts'
 import { MESH_HELLO_ALL, MESH_NAME_RE, meshHelloSubject } from '../wire/mod.ts'
 import type { MeshConfig } from './config.ts'
+import type { OutboxMark, OutboxMarks } from './outbox.ts'
 
 /**
  * Presence: every node says who it is on `mesh.hello.<cluster>.<node>` every interval, and
@@ -18,6 +19,8 @@ export interface Hello {
   readonly role: 'hub' | 'leaf'
   readonly instance: string
   readonly startedAt: string
+  /** per outbox, its epoch and last sequence: a receiver tells from them that an outbox was recreated */
+  readonly outboxes?: OutboxMarks
 }
 
 export type PeerState = 'up' | 'down' | 'unknown'
@@ -67,6 +70,10 @@ export interface PresenceOptions {
   readonly linkUp?: () => Promise<void>
   /** how many times the hub link was lost so far (see LinkWatch.drops) */
   readonly linkDrops?: () => number
+  /** this node's outboxes as its hello reports them (read before each hello) */
+  readonly outboxMarks?: () => Promise<OutboxMarks>
+  /** called with each hello of a configured peer */
+  readonly onPeerHello?: (hello: Hello) => void
 }
 
 export const PRESENCE_INTERVAL_MS = 2000
@@ -98,7 +105,6 @@ export async function startPresence(opts: PresenceOptions): Promise<Presence> {
   const instance = randomUUID()
   const startedAt = new Date().toISOString()
   const hello: Hello = { node: mesh.node, cluster: mesh.cluster, role: mesh.role, instance, startedAt }
-  const body = JSON.stringify(hello)
   const subject = meshHelloSubject(mesh.cluster, mesh.node)
   const key = (cluster: string, node: string) => `${cluster}/${node}`
   const peers = new Map<string, Tracked>()
@@ -127,6 +133,7 @@ export async function startPresence(opts: PresenceOptions): Promise<Presence> {
     p.lastSeen = now
     p.startedAt = h.startedAt
     peers.set(k, p)
+    if (p.configured) opts.onPeerHello?.(h)
   }
   const sub: Subscription = nc.subscribe(MESH_HELLO_ALL, { callback: (err, m) => (err ? undefined : onHello(m.subject, m.data)) })
 
@@ -149,12 +156,24 @@ export async function startPresence(opts: PresenceOptions): Promise<Presence> {
     sub.unsubscribe()
     throw err
   }
-  const say = () => {
-    if (!nc.isClosed()) nc.publish(subject, body)
+  const say = async () => {
+    // a hello without outbox marks still says the node is up
+    const outboxes = await opts.outboxMarks?.().catch((err: unknown) => {
+      logger.warn({ err }, 'mesh hello: cannot read the outboxes')
+      return undefined
+    })
+    // the outboxes are read asynchronously: presence or the connection may have closed meanwhile
+    if (stopped || nc.isClosed() || nc.isDraining()) return
+    try {
+      nc.publish(subject, JSON.stringify(outboxes ? { ...hello, outboxes } : hello))
+    } catch (err) {
+      logger.debug({ err }, 'mesh hello not sent: the connection is closing')
+    }
   }
-  say()
+  let stopped = false
+  void say()
   const timer = setInterval(() => {
-    say()
+    void say()
     sweep()
   }, intervalMs)
   timer.unref()
@@ -177,6 +196,7 @@ export async function startPresence(opts: PresenceOptions): Promise<Presence> {
     clashes: () => [...clashes.values()],
     close: () =>
       (closing ??= (async () => {
+        stopped = true
         clearInterval(timer)
         if (!sub.isClosed()) sub.unsubscribe()
       })()),
@@ -223,10 +243,22 @@ function parseHello(subject: string, data: Uint8Array): Hello | undefined {
     if (h.node !== node || h.cluster !== cluster || !MESH_NAME_RE.test(node) || !MESH_NAME_RE.test(cluster)) return undefined
     if (h.role !== 'hub' && h.role !== 'leaf') return undefined
     if (typeof h.instance !== 'string' || typeof h.startedAt !== 'string') return undefined
-    return { node, cluster, role: h.role, instance: h.instance, startedAt: h.startedAt }
+    const outboxes = parseOutboxes(h.outboxes)
+    return { node, cluster, role: h.role, instance: h.instance, startedAt: h.startedAt, ...(outboxes ? { outboxes } : {}) }
   } catch {
     return undefined
   }
+}
+
+/** The outbox marks of a hello; anything malformed is dropped (the peer is then not checked), not trusted. */
+function parseOutboxes(value: unknown): OutboxMarks | undefined {
+  if (value === null || typeof value !== 'object') return undefined
+  const marks: Partial<Record<'cluster' | 'public', OutboxMark>> = {}
+  for (const vis of ['cluster', 'public'] as const) {
+    const m = (value as Record<string, { epoch?: unknown; lastSeq?: unknown } | undefined>)[vis]
+    if (m && typeof m.epoch === 'string' && m.epoch.length > 0 && m.epoch.length <= 64 && Number.isSafeInteger(m.lastSeq) && (m.lastSeq as number) >= 0) marks[vis] = { epoch: m.epoch, lastSeq: m.lastSeq as number }
+  }
+  return marks
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))

@@ -4,7 +4,8 @@ import type { EventCatalog } from '../catalog/catalog.ts'
 import type { Envelope } from '../envelope/schema.ts'
 import { deadLetter } from '../jetstream/dlq.ts'
 import type { AckPublisher } from '../jetstream/publisher-types.ts'
-import { upsertConsumer } from '../jetstream/topology.ts'
+import { EVENTS_STREAM, upsertConsumer } from '../jetstream/topology.ts'
+import { describeError, isOmniError } from '../errors/mod.ts'
 import { startTrackedConsumer, type TrackedConsumer } from '../jetstream/tracked-consumer.ts'
 import { meshMetrics } from '../observability/metrics.ts'
 import { compileCel } from '../pipeline/cel.ts'
@@ -67,6 +68,8 @@ export async function startReceiver(opts: ReceiverOptions): Promise<TrackedConsu
   const stream = meshInboxStream(opts.peer.node)
   await upsertConsumer(opts.jsm, stream, MESH_RECEIVER, { ack_wait: 30_000_000_000, max_ack_pending: 4096, max_deliver: -1, description: `Omni Fabric mesh receiver of ${opts.peer.node}` })
   const peer = opts.peer.node
+  // read once per start: an operator who changes the events stream's limit restarts the node
+  const maxMsgSize = (await opts.jsm.streams.info(EVENTS_STREAM)).config.max_msg_size ?? -1
   const refused = async (m: JsMsg, reason: RefusalReason, message: string): Promise<void> => {
     // a quarantine keeps its own record (the omni.event.quarantined event); every other refusal is a dead letter
     if (reason !== 'quarantine') await deadLetter(opts.publisher, m, { pipeline: meshDeadLetters(peer), stage: reason, error: message, attempts: m.info.deliveryCount })
@@ -97,13 +100,30 @@ export async function startReceiver(opts: ReceiverOptions): Promise<TrackedConsu
       }
       const received: Envelope = { ...event, origin: peer }
       const data = encode(received)
-      await opts.publisher.publish(receivedSubject(vis, opts.peer.cluster, peer, admission.eventSubject), data, { msgID: receivedMsgId(peer, outboxId), headers: encodeIngestOrigin(meshIngestOrigin(peer)) })
+      const msgID = receivedMsgId(peer, outboxId)
+      const headers = encodeIngestOrigin(meshIngestOrigin(peer))
+      const size = data.length + headerBytes({ ...headers, [NATS_HEADERS.msgId]: msgID })
+      if (maxMsgSize >= 0 && size > maxMsgSize) return refused(m, 'too-large', `with origin set it is ${size} bytes (payload and headers), more than this node's events stream takes (max_msg_size ${maxMsgSize})`)
+      try {
+        await opts.publisher.publish(receivedSubject(vis, opts.peer.cluster, peer, admission.eventSubject), data, { msgID, headers })
+      } catch (err) {
+        // a retry can never store it (message or payload too large): refuse it instead of retrying forever
+        if (isOmniError(err) && err.permanent) return refused(m, 'too-large', `this node cannot store it: ${describeError(err)}`)
+        throw err
+      }
       meshMetrics.events.inc({ direction: 'in', visibility: vis })
       meshMetrics.bytes.inc({ direction: 'in', visibility: vis }, data.length)
       m.ack()
       opts.onReceived?.({ type: 'admitted', peer, id: event.id })
     },
   })
+}
+
+/** The bytes a NATS header block takes (`NATS/1.0`, one line per header, a blank line): what max_msg_size counts besides the payload. */
+function headerBytes(headers: Record<string, string>): number {
+  let n = 'NATS/1.0\r\n\r\n'.length
+  for (const [k, v] of Object.entries(headers)) n += Buffer.byteLength(`${k}: ${v}\r\n`)
+  return n
 }
 
 const NEVER = new AbortController().signal

@@ -8,8 +8,10 @@ import { startCartridgeReceiver } from './cartridges.ts'
 import type { MeshConfig } from './config.ts'
 import { startDataPath, type DataPath } from './data-path.ts'
 import { guardOutboxes } from './outbox-guard.ts'
+import type { InboxLimits } from './inbox.ts'
 import { watchLink } from './link.ts'
-import { PRESENCE_INTERVAL_MS, startPresence } from './presence.ts'
+import { readOutboxMarks } from './outbox.ts'
+import { PRESENCE_INTERVAL_MS, startPresence, type Hello } from './presence.ts'
 import { readMeshStatus, type MeshStatus } from './status.ts'
 
 /** What the mesh runtime of a node is given by the composition root. */
@@ -25,6 +27,8 @@ export interface MeshDeps {
   readonly monitorUrl: string | undefined
   /** the node's plugin paths for received cartridges (throws until wired); without it no cartridge is received */
   readonly cartridgeHost?: () => CartridgeHost
+  /** the node's events stream settings (byte limit, age): its inboxes take the same */
+  readonly streams?: InboxLimits
 }
 
 /** A node's part of the mesh, started after its streams and before its pipelines. */
@@ -50,9 +54,21 @@ export async function startMesh(deps: MeshDeps): Promise<MeshRuntime> {
     stack.defer(async () => link.close())
     // the name check listens once the hub link is up; a node started offline does not wait for it
     const linkWait = deps.mesh.startOffline ? 0 : LINK_WAIT_MS
-    const presence = await startPresence({ mesh: deps.mesh, nc: deps.nc, logger: deps.logger, intervalMs: interval, linkUp: () => link.waitUp(linkWait), linkDrops: () => link.drops() })
+    // hellos carry the outboxes' epochs; the data path, started next, checks peers' against its inboxes
+    let onPeerHello: ((h: Hello) => void) | undefined
+    const presence = await startPresence({
+      mesh: deps.mesh,
+      nc: deps.nc,
+      logger: deps.logger,
+      intervalMs: interval,
+      linkUp: () => link.waitUp(linkWait),
+      linkDrops: () => link.drops(),
+      outboxMarks: () => readOutboxMarks(deps.jsm),
+      onPeerHello: (h) => onPeerHello?.(h),
+    })
     stack.defer(() => presence.close())
     const data = await startDataPath(deps)
+    onPeerHello = (h) => data.peerHello(h)
     stack.defer(() => data.close())
     const guard = guardOutboxes(deps.jsm, deps.logger)
     stack.defer(async () => guard.close())

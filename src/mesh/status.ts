@@ -10,7 +10,7 @@ export interface MeshTraffic {
   /** by direction (in, out) then visibility (cluster, public) */
   readonly events: Readonly<Record<string, Readonly<Record<string, number>>>>
   readonly bytes: Readonly<Record<string, Readonly<Record<string, number>>>>
-  /** received events refused, by peer then reason (forged-origin, visibility, catalog, quarantine, reject) */
+  /** received events refused, by peer then reason (forged-origin, visibility, catalog, quarantine, reject, too-large) */
   readonly refused: Readonly<Record<string, Readonly<Record<string, number>>>>
 }
 
@@ -22,8 +22,8 @@ export interface MeshStatus {
   readonly peers: readonly PeerPresence[]
   /** other processes speaking as this node right now (the same credentials used twice) */
   readonly clashes: readonly NameClash[]
-  /** one per configured peer: the inbox that sources its outboxes */
-  readonly inboxes: readonly InboxStatus[]
+  /** one per configured peer: the inbox that sources its outboxes, and how often it was recreated since start */
+  readonly inboxes: readonly (InboxStatus & { readonly resets: number })[]
   readonly traffic: MeshTraffic
   readonly checkedAt: string
 }
@@ -38,7 +38,9 @@ export interface MeshStatusDeps {
 /** Reads the node's mesh state now: presence and link from memory, inboxes from JetStream, traffic from the counters. */
 export async function readMeshStatus(deps: MeshStatusDeps): Promise<MeshStatus> {
   const { config } = deps
-  const [inboxes, traffic] = await Promise.all([readInboxes(deps.jsm, config.peers), readTraffic()])
+  const [read, traffic, resets] = await Promise.all([readInboxes(deps.jsm, config.peers), readTraffic(), meshMetrics.inboxResets.get()])
+  // a reset: the peer's outbox was recreated (a wiped store) and the inbox with it (peer-reset.ts)
+  const inboxes = read.map((i) => ({ ...i, resets: resets.values.filter((v) => v.labels.peer === i.peer).reduce((n, v) => n + v.value, 0) }))
   return {
     enabled: true,
     node: { name: config.node, cluster: config.cluster, role: config.role, hubs: config.hubs, instance: deps.presence.instance },

@@ -159,7 +159,7 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
     if (config.mesh) {
       // received cartridges go through the node's own plugin paths once it has them (retried until then)
       const cartridgeHost = () => cartridgeHostOf(node.plugins)
-      mesh = await startMesh({ mesh: config.mesh, nc, js, jsm, publisher, catalog: () => catalog, logger, monitorUrl: server?.monitorUrl, cartridgeHost })
+      mesh = await startMesh({ mesh: config.mesh, nc, js, jsm, publisher, catalog: () => catalog, logger, monitorUrl: server?.monitorUrl, cartridgeHost, streams: { ...(config.streams.maxBytes !== undefined ? { maxBytes: config.streams.maxBytes } : {}), ...(config.streams.maxAgeMs !== undefined ? { maxAgeMs: config.streams.maxAgeMs } : {}) } })
       const started = mesh
       stack.defer(() => started.close())
       const unregisterMeshGauges = registerMeshGauges(() => started.status())

@@ -31,10 +31,11 @@ export const meshMetrics = {
   bytes: new Counter({ name: 'omni_mesh_bytes_total', help: 'Bytes of events sent to (out) or admitted from (in) the mesh, by visibility', labelNames: ['direction', 'visibility'], registers: [metricsRegistry] }),
   refused: new Counter({
     name: 'omni_mesh_refused_total',
-    help: 'Received events refused, by peer and reason (forged-origin, visibility, catalog, quarantine, reject)',
+    help: 'Received events refused, by peer and reason (forged-origin, visibility, catalog, quarantine, reject, too-large)',
     labelNames: ['peer', 'reason'],
     registers: [metricsRegistry],
   }),
+  inboxResets: new Counter({ name: 'omni_mesh_inbox_resets_total', help: "Inboxes recreated because the peer's outbox was new (a wiped store), by peer", labelNames: ['peer'], registers: [metricsRegistry] }),
 }
 
 /** What pipeline workers report, fed from every settled event (see recordSettled). */

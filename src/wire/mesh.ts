@@ -81,6 +81,20 @@ export const MESH_STATUS_SUBJECT = 'mesh.status'
 /** The JetStream API prefix of another node's domain. */
 export const meshApiPrefix = (node: string) => `$JS.${node}.API`
 
+/**
+ * The outbox stream's metadata key for its epoch: a random id set when the outbox is created.
+ * A recreated outbox (a wiped store) starts again at sequence 1; its new epoch tells receivers so.
+ */
+export const MESH_OUTBOX_EPOCH_KEY = 'omni_mesh_epoch'
+/** The inbox stream's metadata key for the epoch of the peer's outbox of `vis` it sources. */
+export const meshInboxEpochKey = (vis: MeshVisibility) => `omni_mesh_epoch_${vis}`
+
+/** The sequence a Nats-Stream-Source header names (`<source>[:<hash>] <seq> …`); undefined when unreadable. */
+export function sourcedSequence(header: string | undefined): number | undefined {
+  const seq = Number(header?.split(' ')[1])
+  return Number.isSafeInteger(seq) && seq > 0 ? seq : undefined
+}
+
 /** The header JetStream sets on a sourced message: `<source name>[:<hash>] <seq> …`, written by the receiving server. */
 export const STREAM_SOURCE_HEADER = 'Nats-Stream-Source'
 

@@ -57,9 +57,9 @@ export function formatMeshStatus(s: MeshStatus): string {
   out += s.peers.length === 0 ? '  none\n' : formatTable([['  NODE', 'CLUSTER', 'ROLE', 'STATE', 'SINCE', 'LAST SEEN'], ...s.peers.map((p) => [`  ${p.node}${p.configured ? '' : ' (not a peer)'}`, p.cluster, p.role ?? '-', p.state, clock(p.since), ago(p.lastSeen, now)])])
   out += '\nSources (inbox per peer)\n'
   const rows = s.inboxes.flatMap((i) =>
-    !i.exists ? [[`  ${i.peer}`, '-', '-', '-', '-', 'no inbox stream yet']] : i.sources.length === 0 ? [[`  ${i.peer}`, '-', '-', '-', ago(i.lastReceived, now), '']] : i.sources.map((src) => [`  ${i.peer}`, src.visibility, String(src.lag), src.activeSecondsAgo === undefined ? '-' : `${src.activeSecondsAgo}s ago`, ago(i.lastReceived, now), src.error ?? '']),
+    !i.exists ? [[`  ${i.peer}`, '-', '-', '-', '-', String(i.resets), 'no inbox stream yet']] : i.sources.length === 0 ? [[`  ${i.peer}`, '-', '-', '-', ago(i.lastReceived, now), String(i.resets), '']] : i.sources.map((src) => [`  ${i.peer}`, src.visibility, String(src.lag), src.activeSecondsAgo === undefined ? '-' : `${src.activeSecondsAgo}s ago`, ago(i.lastReceived, now), String(i.resets), src.error ?? '']),
   )
-  out += rows.length === 0 ? '  none\n' : formatTable([['  PEER', 'VISIBILITY', 'LAG', 'ACTIVE', 'LAST EVENT', 'ERROR'], ...rows])
+  out += rows.length === 0 ? '  none\n' : formatTable([['  PEER', 'VISIBILITY', 'LAG', 'ACTIVE', 'LAST EVENT', 'RESETS', 'ERROR'], ...rows])
   out += '\nTraffic since start\n'
   const dirs = ['out', 'in'] as const
   out += formatTable([['  DIRECTION', 'VISIBILITY', 'EVENTS', 'BYTES'], ...dirs.flatMap((d) => (['cluster', 'public'] as const).map((v) => [`  ${d}`, v, String(s.traffic.events[d]?.[v] ?? 0), String(s.traffic.bytes[d]?.[v] ?? 0)]))])

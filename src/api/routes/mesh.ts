@@ -34,6 +34,7 @@ const Inbox = Type.Object({
   exists: Type.Boolean(),
   messages: Type.Integer(),
   lastReceived: Type.Optional(Time('when the last event from the peer arrived')),
+  resets: Type.Integer({ description: "times since start the inbox was recreated because the peer's outbox was new (a wiped store)" }),
   sources: Type.Array(
     Type.Object({
       visibility: Type.Union([Type.Literal('cluster'), Type.Literal('public')]),

@@ -23,7 +23,7 @@ t.test('omni mesh status asks the running node, as a table or JSON', async (t) =
   t.match(table.stdout, /hub link: up to hub-a \(rtt [^)]+\) since \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ  hubs nats-leaf:\/\/127\.0\.0\.1:\d+\n/)
   t.match(table.stdout, /Peers\n\s+NODE\s+CLUSTER\s+ROLE\s+STATE\s+SINCE\s+LAST SEEN\n\s+a2\s+a\s+-\s+unknown/)
   t.match(table.stdout, /\n\s+hub-a\s+a\s+hub\s+up\s+\S+ \S+\s+\d+s ago\n/)
-  t.match(table.stdout, /Sources \(inbox per peer\)\n\s+PEER\s+VISIBILITY\s+LAG\s+ACTIVE\s+LAST EVENT\s+ERROR\n\s+a2\s/)
+  t.match(table.stdout, /Sources \(inbox per peer\)\n\s+PEER\s+VISIBILITY\s+LAG\s+ACTIVE\s+LAST EVENT\s+RESETS\s+ERROR\n\s+a2\s/)
   t.match(table.stdout, /Traffic since start\n\s+DIRECTION\s+VISIBILITY\s+EVENTS\s+BYTES\n\s+out\s+cluster\s+\d+\s+\d+\n/)
   t.match(table.stdout, /Refused received events\n\s+none\n/)
 
@@ -61,8 +61,8 @@ t.test('the table shows missing inboxes, clashes, a flapping link and refusals',
     peers: [{ node: 'x9', cluster: 'b', role: 'leaf', state: 'down', since: at, lastSeen: '2026-12-07T07:00:00.000Z', startedAt: at, configured: false }],
     clashes: [{ instance: 'i2', startedAt: '2026-12-07T06:59:00.000Z', lastSeen: '2026-12-07T07:00:08.000Z' }],
     inboxes: [
-      { peer: 'a2', cluster: 'a', stream: 'MESH_IN_a2', exists: false, messages: 0, lastReceived: undefined, sources: [] },
-      { peer: 'hub-a', cluster: 'a', stream: 'MESH_IN_hub-a', exists: true, messages: 3, lastReceived: '2026-12-07T07:00:05.000Z', sources: [{ visibility: 'cluster', lag: 7, activeSecondsAgo: 1.5, error: 'permissions violation' }] },
+      { peer: 'a2', cluster: 'a', stream: 'MESH_IN_a2', exists: false, messages: 0, lastReceived: undefined, resets: 0, sources: [] },
+      { peer: 'hub-a', cluster: 'a', stream: 'MESH_IN_hub-a', exists: true, messages: 3, lastReceived: '2026-12-07T07:00:05.000Z', resets: 1, sources: [{ visibility: 'cluster', lag: 7, activeSecondsAgo: 1.5, error: 'permissions violation' }] },
     ],
     traffic: { events: { in: { cluster: 3 } }, bytes: { in: { cluster: 900 } }, refused: { a2: { 'forged-origin': 2 } } },
     checkedAt: at,
@@ -71,8 +71,8 @@ t.test('the table shows missing inboxes, clashes, a flapping link and refusals',
   t.match(out, /WARNING: the hub dropped the link 4 times in the last minute: another server may be running as a1\n/)
   t.match(out, /WARNING: another process speaks as a1 \(instance i2, started 2026-12-07 06:59:00Z, last heard 2s ago\)\n/)
   t.match(out, /\n\s+x9 \(not a peer\)\s+b\s+leaf\s+down\s+2026-12-07 07:00:10Z\s+10s ago\n/)
-  t.match(out, /\n\s+a2\s+-\s+-\s+-\s+-\s+no inbox stream yet\n/)
-  t.match(out, /\n\s+hub-a\s+cluster\s+7\s+1\.5s ago\s+5s ago\s+permissions violation\n/)
+  t.match(out, /\n\s+a2\s+-\s+-\s+-\s+-\s+0\s+no inbox stream yet\n/)
+  t.match(out, /\n\s+hub-a\s+cluster\s+7\s+1\.5s ago\s+5s ago\s+1\s+permissions violation\n/)
   t.match(out, /\n\s+in\s+cluster\s+3\s+900\n/)
   t.match(out, /Refused received events\n\s+PEER\s+REASON\s+EVENTS\n\s+a2\s+forged-origin\s+2\n/)
 })
