@@ -1,12 +1,14 @@
 import type { LeafRemote, NatsPermissions, NatsUser, ServerTopology } from '../server/mod.ts'
 import { MESH_DELIVER_PREFIX, MESH_HELLO_ALL, meshHelloSubject, meshOutboxStream, type MeshVisibility } from '../wire/mod.ts'
 import type { MeshConfig, MeshMember } from './config.ts'
+import { linkDenies } from './link-denies.ts'
 
 /**
  * Who may do what on the mesh, as nats-server permissions. The hub enforces them on every leaf
  * connection (`publish` = what the leaf may send in, `subscribe` = what it may receive), so a
  * leaf whose own process or config misbehaves still cannot read another node's events or send
- * as another node. Measured facts behind each entry: shared/ARCHITECTURE.md, "Leaf nodes".
+ * as another node. Measured facts behind each entry: shared/ARCHITECTURE.md, "Leaf nodes". The
+ * other side of each link has its own wall against the hub: src/mesh/link-denies.ts.
  */
 
 /** Sourcing an outbox needs its consumer-create requests, both subject forms (with and without the filter token). */
@@ -68,18 +70,14 @@ export const PLATFORM_PERMISSIONS: NatsPermissions = {
   publish: { deny: [`${MESH_DELIVER_PREFIX}.>`, '$JS.*.API.>'] },
 }
 
-/**
- * An honest leaf's own filter on its link: the platform's event subjects never go out and never
- * come in. The hub's permissions are what holds; this keeps a leaf from even trying.
- */
-const LEAF_DENY: string[] = []
-
 /** The nats-server topology of a mesh node: its domain, the users a hub admits, the hub a leaf joins. */
 export function meshServerTopology(mesh: MeshConfig, monitorPort = 0): ServerTopology {
   const users: NatsUser[] = mesh.role === 'hub' ? mesh.members.map((m) => ({ user: m.node, password: m.credentials.password, permissions: memberPermissions(mesh.cluster, m), connectionTypes: ['LEAFNODE'] })) : []
+  // this side's own wall on its link: the hub's permissions protect the hub, these protect this node from the hub
+  const denies = linkDenies(mesh)
   const remotes: LeafRemote[] =
     mesh.hubs.length > 0 && mesh.credentials
-      ? [{ urls: mesh.hubs, user: mesh.credentials.user, password: mesh.credentials.password, denyImports: LEAF_DENY, denyExports: LEAF_DENY }]
+      ? [{ urls: mesh.hubs, user: mesh.credentials.user, password: mesh.credentials.password, denyImports: denies.imports, denyExports: denies.exports }]
       : []
   return {
     domain: mesh.node,

@@ -28,9 +28,12 @@ export interface LeafRemote {
   readonly urls: readonly string[]
   readonly user: string
   readonly password: string
-  /** subjects this leaf never receives from the hub (an honest leaf's own filter; the hub enforces) */
+  /**
+   * subjects this server never takes in from the hub, whatever the hub's config grants; nats-server
+   * also checks them against what it sends to the hub's subscriptions, so they hold both ways
+   */
   readonly denyImports?: readonly string[]
-  /** subjects this leaf never sends to the hub */
+  /** subjects this server never sends to the hub */
   readonly denyExports?: readonly string[]
 }
 

@@ -39,9 +39,9 @@ t.test("cluster b's data is safe from a hub-a whose operator changed its own con
 
   const rogue = await conn(hubA.url, 'rogue-on-hub-a')
   const seen: string[] = []
-  rogue.subscribe('omni.>', { callback: (_e, m) => seen.push(`${m.subject} ${m.string()}`) })
-  rogue.subscribe('mesh.dlv.b.b1.cluster.rogue.>', { callback: (_e, m) => seen.push(`${m.subject} ${m.string()}`) })
-  rogue.subscribe('mesh.dlv.b.b1.cluster.rogue', { callback: (_e, m) => seen.push(`${m.subject} ${m.string()}`) })
+  rogue.subscribe('omni.>', { callback: (_e, m) => void seen.push(`${m.subject} ${m.string()}`) })
+  rogue.subscribe('mesh.dlv.b.b1.cluster.rogue.>', { callback: (_e, m) => void seen.push(`${m.subject} ${m.string()}`) })
+  rogue.subscribe('mesh.dlv.b.b1.cluster.rogue', { callback: (_e, m) => void seen.push(`${m.subject} ${m.string()}`) })
   await rogue.flush()
   await delay(500)
   // (1) hub-b's own local event, published on hub-b by its platform
