@@ -1,5 +1,5 @@
 // A peer's event lands only in a tenant of this node that the peer's entry lists (default:
-// `default`; `*`: any), checked right after the origin binding: see also review-tenant.test.ts.
+// `default`; `*`: any), checked right after the origin binding: see also peer-tenant.test.ts.
 import t from 'tap'
 import { admitFromLink } from '../../src/mesh/admission.ts'
 import type { MeshPeer } from '../../src/mesh/config.ts'

@@ -1,7 +1,7 @@
 // Each side of a leaf link has its own wall: a1's server refuses, on its link to hub-a, everything
 // the mesh does not need, whatever hub-a's config says. Here hub-a is a rogue hub of a's own
 // cluster (a1's login open to everything, its own client unrestricted); the federated case is
-// review-federation-trust.test.ts.
+// federation-trust.test.ts.
 import t from 'tap'
 import { setTimeout as delay } from 'node:timers/promises'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
