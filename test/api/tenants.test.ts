@@ -199,9 +199,9 @@ t.test('every route with a token of tenant A against the data of tenant B: reads
     },
   }
   /** Routes over no tenant's data: the node's health and the configuration every tenant shares. */
-  const global = new Set(['GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /v1/catalog/actions', 'GET /v1/pipelines', 'POST /v1/pipelines/validate', 'GET /v1/pipelines/{name}', 'GET /v1/plugins'])
+  const global = new Set(['GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /v1/catalog/actions', 'GET /v1/pipelines', 'POST /v1/pipelines/validate', 'GET /v1/pipelines/{name}', 'GET /v1/plugins', 'GET /v1/plugins/pending', 'GET /v1/mesh'])
   /** Routes that change what every tenant shares: a token of some tenants only, admin or not, is refused. */
-  const nodeWide = new Set(['PUT /v1/pipelines/{name}', 'DELETE /v1/pipelines/{name}', 'POST /v1/plugins/install', 'POST /v1/plugins/{id}/approve', 'POST /v1/plugins/{id}/revoke', 'POST /v1/plugins/{id}/promote'])
+  const nodeWide = new Set(['PUT /v1/pipelines/{name}', 'DELETE /v1/pipelines/{name}', 'POST /v1/plugins/install', 'POST /v1/plugins/{id}/approve', 'POST /v1/plugins/{id}/revoke', 'POST /v1/plugins/{id}/promote', 'POST /v1/plugins/{id}/publish', 'POST /v1/plugins/revocations/publish', 'POST /v1/plugins/pending/{id}/approve', 'POST /v1/plugins/pending/{id}/reject'])
   const doc = (await api.app.inject({ url: '/docs/json' })).json() as { paths: Record<string, Record<string, Operation>> }
   const ops = Object.entries(doc.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`))
   for (const op of ops) {

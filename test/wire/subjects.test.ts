@@ -46,7 +46,7 @@ t.test('pipeline sources and live filters', async (t) => {
 })
 
 t.test('service subjects', async (t) => {
-  t.same(EVENT_SUBJECTS, ['omni.evt.>', 'omni.cmd.>', 'omni.redrive.>'])
+  t.same(EVENT_SUBJECTS, ['omni.evt.>', 'omni.cmd.>', 'omni.redrive.>', 'omni.rcv.>'])
   t.equal(dlqSubject('notes'), 'omni.dlq.notes')
   t.equal(redriveSubject('notes'), 'omni.redrive.notes')
   t.equal(rawSubject('whats.app', 'phone 1/*>'), 'omni.raw.whats_app.phone_1___', 'unsafe characters cannot split or wildcard a token')

@@ -125,7 +125,7 @@ t.test('omni events query and omni catalog --observed against a prepared data fo
     const notObserved = out.notObserved.map((d) => d.type)
     t.ok(notObserved.includes('message.reaction') && notObserved.includes('provider.unknown'), 'declared types never seen are listed')
     t.notOk(notObserved.includes('message.received') || notObserved.includes('message.deleted'), 'observed types are not')
-    t.equal(notObserved.length, 18, 'the shipped catalog declares 20 types, 2 of them observed')
+    t.equal(notObserved.length, 24, 'the shipped catalog declares 26 types (6 of them the mesh cartridge types), 2 of them observed')
     const scoped = await omni(['catalog', '--observed', '--json', '--instance', 'phone-2', '--tenant', 't1', '--data', data, '-m', 'manifests'])
     t.same((JSON.parse(scoped.stdout) as ObservedCatalog).observed.map((o) => `${o.instance}/${o.type}`), ['phone-2/message.received'])
   })
