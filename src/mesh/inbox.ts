@@ -1,5 +1,6 @@
 import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig, type StreamSource } from '@nats-io/jetstream'
-import { DEFAULT_DUPLICATE_WINDOW_MS, DEFAULT_MAX_BYTES, isNotFound } from '../jetstream/topology.ts'
+import { DEFAULT_DUPLICATE_WINDOW_MS, isNotFound } from '../jetstream/topology.ts'
+import { DEFAULT_MESH_MAX_BYTES } from './outbox.ts'
 import { MESH_INBOX_PREFIX, MESH_VISIBILITIES, meshApiPrefix, meshDeliverSubject, meshInboxStream, meshOutboxStream, type MeshVisibility } from '../wire/mod.ts'
 import type { MeshPeer } from './config.ts'
 
@@ -26,7 +27,7 @@ export function inboxSources(cluster: string, receiver: string, peer: MeshPeer):
 
 /** The node's events stream settings an inbox takes its limits from (node config `streams`). */
 export interface InboxLimits {
-  /** bytes (default DEFAULT_MAX_BYTES; -1: none) */
+  /** bytes (default DEFAULT_MESH_MAX_BYTES; -1: none) */
   readonly maxBytes?: number
   /** how long received events are kept (default a week) */
   readonly maxAgeMs?: number
@@ -38,7 +39,7 @@ export interface InboxLimits {
  * source then waits and carries on from there once there is room (test/mesh/inbox-limits.test.ts).
  */
 export function inboxLimits(limits: InboxLimits = {}): Pick<StreamConfig, 'max_bytes' | 'discard' | 'max_age'> {
-  return { max_bytes: limits.maxBytes ?? DEFAULT_MAX_BYTES, discard: DiscardPolicy.New, max_age: ns(limits.maxAgeMs ?? WEEK_MS) }
+  return { max_bytes: limits.maxBytes ?? DEFAULT_MESH_MAX_BYTES, discard: DiscardPolicy.New, max_age: ns(limits.maxAgeMs ?? WEEK_MS) }
 }
 
 /** The configuration of a new inbox; `metadata` records the epochs of the peer's outboxes it sources. */

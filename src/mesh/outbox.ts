@@ -1,7 +1,15 @@
 import { randomUUID } from 'node:crypto'
 import { DiscardPolicy, type JetStreamManager } from '@nats-io/jetstream'
-import { DEFAULT_DUPLICATE_WINDOW_MS, DEFAULT_MAX_BYTES, DEFAULT_MAX_MSG_SIZE, isNotFound, upsertStream } from '../jetstream/topology.ts'
+import { DEFAULT_DUPLICATE_WINDOW_MS, DEFAULT_MAX_MSG_SIZE, isNotFound, upsertStream } from '../jetstream/topology.ts'
 import { MESH_OUTBOX_EPOCH_KEY, MESH_VISIBILITIES, meshOutboxStream, meshOutboxSubjects, type MeshVisibility } from '../wire/mod.ts'
+
+/**
+ * The byte limit of a new outbox and of each inbox (discard new: a full one pauses, never drops).
+ * JetStream reserves every stream's max_bytes against the server's storage (by default 75% of
+ * the free disk when it starts), so two outboxes and an inbox per peer at the events stream's
+ * 8 GiB would not fit on an ordinary disk: a node with three peers would ask for 56 GiB more.
+ */
+export const DEFAULT_MESH_MAX_BYTES = 1024 * 1024 * 1024
 
 /** What a node says of one of its outboxes in its hello: which outbox (epoch) and how far it goes. */
 export interface OutboxMark {
@@ -31,7 +39,7 @@ export async function ensureOutboxes(jsm: JetStreamManager, cluster: string, nod
           name: meshOutboxStream(vis),
           required: { subjects: [meshOutboxSubjects(vis, cluster, node)], max_msg_size: DEFAULT_MAX_MSG_SIZE },
           explicit: {},
-          defaults: { duplicate_window: ns(DEFAULT_DUPLICATE_WINDOW_MS), max_age: ns(WEEK_MS), max_bytes: DEFAULT_MAX_BYTES, discard: DiscardPolicy.New },
+          defaults: { duplicate_window: ns(DEFAULT_DUPLICATE_WINDOW_MS), max_age: ns(WEEK_MS), max_bytes: DEFAULT_MESH_MAX_BYTES, discard: DiscardPolicy.New },
         },
       )),
     )

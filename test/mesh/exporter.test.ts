@@ -61,7 +61,7 @@ t.test('a redelivered export is dropped by the outbox', async (t) => {
   t.match(stored?.header?.get('Nats-Msg-Id'), /^in:/, "the outbox copy keeps the event's own ingest id")
   t.equal(stored?.subject, 'omni.mesh.cluster.a.a1.test.note-created.v1')
   const config = (await jsm.streams.info(meshOutboxStream('public'))).config
-  t.match(config, { subjects: ['omni.mesh.public.a.a1.>'], discard: 'new', max_bytes: 8 * 1024 ** 3, max_age: 7 * 24 * 3600 * 1e9, duplicate_window: 600 * 1e9 }, "an outbox has the events stream's limits: refuse when full, a week, the duplicate window")
+  t.match(config, { subjects: ['omni.mesh.public.a.a1.>'], discard: 'new', max_bytes: 1024 ** 3, max_age: 7 * 24 * 3600 * 1e9, duplicate_window: 600 * 1e9 }, "an outbox refuses when full (1 GiB: JetStream reserves it on disk), keeps a week, and has the duplicate window")
 })
 
 // A node that joins the mesh shares what happens from then on, not its retained history at once;
