@@ -317,7 +317,7 @@ export const SCENARIOS: readonly LedgerScenario[] = [
     run: (ctx) =>
       meshFlow(ctx, 'a1 link cut for', async () => {
         const proxy = ctx.mesh?.servers.proxy
-        if (!proxy) return
+        if (!proxy) throw new Error("scenario 14 cuts a1's link at its proxy, and this mesh links a1 straight to the hub")
         proxy.cut()
         await sleep(MESH_FAULT_MS)
         proxy.restore()

@@ -17,8 +17,8 @@ export interface MeshServers {
   readonly hub: ManagedNatsServer
   readonly a1: ManagedNatsServer
   readonly a2: ManagedNatsServer
-  /** between a1 and the hub: `cut()` it to take a1's leaf link down */
-  readonly proxy: TcpProxy
+  /** between a1 and the hub: `cut()` it to take a1's leaf link down (none when a1 links straight to the hub) */
+  readonly proxy: TcpProxy | undefined
   /** each node's mesh configuration, as `startNode({ mesh })` takes it */
   readonly configs: Readonly<Record<MeshNodeName, MeshConfig>>
   /** the platform's own login on every server */
@@ -36,6 +36,12 @@ export interface MeshServerOptions {
   readonly dir: string
   /** JetStream fsync policy (default `always`, as the ledger needs) */
   readonly syncInterval?: string
+  /**
+   * a1 reaches the hub through the cutting proxy (default true, what the fault scenarios need).
+   * The bench links a1 straight to the hub, as a real leaf is: the proxy is a Node process
+   * forwarding every byte, on the same two cores as the servers and the nodes it measures.
+   */
+  readonly a1ThroughProxy?: boolean
 }
 
 /** A port nothing listens on right now (nats-server cannot report a leaf port it picked). */
@@ -75,8 +81,8 @@ export function meshConfigs(hubPort: number, a1HubPort: number): Record<MeshNode
 /** Starts hub-a, then a1 (through the proxy) and a2, and waits until every leaf link is up. */
 export async function startMeshServers(opts: MeshServerOptions): Promise<MeshServers> {
   const hubPort = await freePort()
-  const proxy = await startTcpProxy({ host: '127.0.0.1', port: hubPort })
-  const configs = meshConfigs(hubPort, proxy.port)
+  const proxy = opts.a1ThroughProxy === false ? undefined : await startTcpProxy({ host: '127.0.0.1', port: hubPort })
+  const configs = meshConfigs(hubPort, proxy?.port ?? hubPort)
   const platform: NatsCredentials = { user: 'omni', password: secret() }
   const started: ManagedNatsServer[] = []
   const start = async (name: MeshNodeName) => {
@@ -86,7 +92,7 @@ export async function startMeshServers(opts: MeshServerOptions): Promise<MeshSer
     return server
   }
   const close = async () => {
-    await proxy.close()
+    await proxy?.close()
     for (const s of [...started].reverse()) await s.close()
   }
   try {

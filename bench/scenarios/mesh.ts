@@ -212,7 +212,7 @@ export const mesh: Scenario = {
   async run(ctx) {
     const dir = join(ctx.tmpDir, 'mesh')
     const manifests = writeManifests(dir)
-    const servers = await startMeshServers({ dir: join(dir, 'nats'), syncInterval: '1s' })
+    const servers = await startMeshServers({ dir: join(dir, 'nats'), syncInterval: '1s', a1ThroughProxy: false })
     const conns: NatsConnection[] = []
     const nodes = new Set<PlatformChild>()
     try {

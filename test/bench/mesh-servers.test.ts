@@ -63,10 +63,12 @@ t.test('a1 → hub → a2 sourcing survives a cut link and a SIGKILLed hub', asy
   await publish(0, 100)
   t.equal(await until(100), 100, 'a2 sources a1 while the link is up')
 
-  mesh.proxy.cut()
+  const proxy = mesh.proxy
+  if (!proxy) throw new Error('startMeshServers links a1 through its proxy by default')
+  proxy.cut()
   t.equal(await mesh.leafLinks(mesh.hub).then(async (n) => (n === 1 ? 1 : (await new Promise((r) => setTimeout(r, 500)), mesh.leafLinks(mesh.hub)))), 1, 'the cut takes a1 off the hub')
   await publish(100, 100) // a1's own stream still acknowledges while its link is down
-  mesh.proxy.restore()
+  proxy.restore()
   t.ok(await mesh.linked(), 'a1 rejoins once healed')
   t.equal(await until(200), 200, 'what a1 stored during the cut arrives after the heal')
 
