@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { buffer } from 'node:stream/consumers'
 import t from 'tap'
 import { buildRunnerImage, RUNNER_CONTENT_LABEL, type RunnerImageProgress } from '../../src/sandbox/container/image.ts'
-import { tarStream } from '../../src/sandbox/container/tar.ts'
+import { tarStream } from '../../src/rootfs/tar.ts'
 import { testDocker } from '../fixtures/docker.ts'
 
 // The rootfs tarball the runner image is imported from, read back by the system's tar.
