@@ -49,6 +49,16 @@ t.test('folders and files, from memory and from host files, with their modes', a
   t.same(await tarOf([{ type: 'file', path: 'a', mode: 0o444, size: 1, from: Buffer.from('x') }]), await tarOf([{ type: 'file', path: 'a', mode: 0o444, size: 1, from: Buffer.from('x') }]), 'the same inputs give the same bytes')
 })
 
+t.test('a long path is kept in ustar\'s prefix field, owners by uid', async (t) => {
+  const long = `opt/omni/app/node_modules/${'p'.repeat(60)}/lib/${'n'.repeat(60)}.js`
+  const tar = await tarOf([
+    { type: 'dir', path: 'data', mode: 0o755, owner: 65532 },
+    { type: 'file', path: long, mode: 0o444, size: 2, from: Buffer.from('ok') },
+  ])
+  t.equal(await runTar(['-xOf', '-', long], tar), 'ok', 'GNU tar reads the whole path back')
+  t.match(await runTar(['-tvf', '-', '--numeric-owner'], tar), /drwxr-xr-x 65532\/65532\s+0 .* data\//)
+})
+
 t.test('a file that changed size, or a path too long for ustar, fails the stream', async (t) => {
   await t.rejects(tarOf([{ type: 'file', path: 'a', mode: 0o444, size: 10, from: Buffer.from('short') }]), /expected 10 bytes, read 5/)
   await t.rejects(tarOf([{ type: 'dir', path: 'x'.repeat(120), mode: 0o755 }]), /tar path too long/)
