@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process'
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { jetstreamManager } from '@nats-io/jetstream'
 import t, { type Test } from 'tap'
@@ -60,6 +60,7 @@ if (env) {
     const load = await env.docker.loadImage(file)
     await new Promise((resolve, reject) => env.docker.modem.followProgress(load, (err: Error | null) => (err ? reject(err) : resolve(undefined))))
     t.equal((await env.docker.getImage(`${repo}:${tag}`).inspect()).Id, env.image.id, 'docker load gives the same image back')
+    await ctrImport(t, file, `docker.io/library/${repo}:${tag}`)
   })
 
   t.test('--help runs inside the image', async (t) => {
@@ -98,6 +99,30 @@ if (env) {
     t.ok((await stat(join(platform.dataDir, 'nats', 'jetstream'))).isDirectory(), 'the JetStream store is under /data/nats')
     t.equal(await platform.stop(), 0)
   })
+}
+
+/**
+ * `ctr images import` of the archive into the engine's own containerd, the way `kind load
+ * image-archive` runs it on a node (`--all-platforms --digests`), in a namespace of its own.
+ * The containerd socket is where scripts/docker-engine.sh's engine keeps it.
+ */
+async function ctrImport(t: Test, file: string, ref: string): Promise<void> {
+  const address = join(dirname(env?.socketPath ?? '/'), 'exec', 'containerd', 'containerd.sock')
+  const ctr = await exec('sh', ['-c', 'command -v ctr']).then((r) => r.stdout.trim(), () => '')
+  const why = !ctr ? 'no ctr binary on PATH' : !(await stat(address).then(() => true, () => false)) ? `no containerd socket at ${address}` : undefined
+  if (why) {
+    t.comment(`ctr images import not checked: ${why}`)
+    return
+  }
+  const ns = `omni-image-check-${process.pid}`
+  const run = (...args: string[]) => exec(ctr, ['--address', address, '-n', ns, ...args], { timeout: 60_000 })
+  t.teardown(async () => {
+    await run('images', 'rm', ref).catch(() => {})
+    await exec(ctr, ['--address', address, 'namespaces', 'rm', ns]).catch(() => {})
+  })
+  await run('images', 'import', '--all-platforms', '--digests', file)
+  const { stdout } = await run('images', 'ls', '-q')
+  t.ok(stdout.split('\n').includes(ref), `ctr images import lists ${ref}`)
 }
 
 /** Polls /readyz (bounded: 60 s) until it answers 200; resolves when, failing with the logs otherwise. */
