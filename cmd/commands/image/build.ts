@@ -25,7 +25,8 @@ export function registerBuild(image: Command): void {
     .summary('build (or reuse) the platform image and save it as an archive; prints its tag')
     .description(
       'Build the platform image omni-fabric:<version>-<variant> in the local Docker engine, with no registry and no Dockerfile: a root filesystem ' +
-        'assembled from this machine (this Node binary and the libraries ldd lists, nats-server, cmd/ src/ manifests/ package.json and the production node_modules) ' +
+        'assembled from this checkout (this Node binary and the libraries ldd lists, the nats-server of $OMNI_NATS_SERVER, .tools/nats or PATH, ' +
+        'package.json cmd/ src/ manifests/ bench/ and the production node_modules plus autocannon, which bench/ loads) ' +
         'is streamed into `docker import`. An image with the same content is reused. Then `docker save` writes an archive that docker load, ' +
         'kind load image-archive and ctr images import accept. The image runs as uid ' + `${IMAGE_UID}` + ' with omni as its entrypoint (docs/kubernetes.md). ' +
         'Prints the tag (stdout, alone).',
