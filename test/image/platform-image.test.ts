@@ -92,6 +92,12 @@ if (env) {
     for (const name of await readdir(platform.dataDir)) t.equal((await stat(join(platform.dataDir, name))).uid, IMAGE_UID, `${name} is the image uid's`)
   })
 
+  t.test('slim has no embedded ClickHouse: started without a ClickHouse choice, it says what to do and exits 1', async (t) => {
+    const r = await runPlatformOnce(t, env, { args: ['up', '--port', String(await freePort()), '--api-port', String(await freePort())] })
+    t.equal(r.exitCode, 1)
+    t.match(r.stderr, 'OMNI_ERR_CLICKHOUSE_UNAVAILABLE: the embedded ClickHouse engine (the chdb package) is not installed here, as in the slim platform image: use a ClickHouse server (--clickhouse-url or $OMNI_CLICKHOUSE_URL), run without ClickHouse (--no-clickhouse), or use the full image')
+  })
+
   t.test('all-in-one: the image starts its own nats-server with the store in /data', async (t) => {
     const [natsPort, apiPort] = [await freePort(), await freePort()]
     const platform = await runPlatform(t, env, { args: ['up', '--no-clickhouse', '--port', String(natsPort), '--api-port', String(apiPort)] })

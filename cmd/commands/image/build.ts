@@ -28,7 +28,8 @@ export function registerBuild(image: Command): void {
         'assembled from this checkout (this Node binary and the libraries ldd lists, the nats-server of $OMNI_NATS_SERVER, .tools/nats or PATH, ' +
         'package.json cmd/ src/ manifests/ bench/ and the production node_modules plus autocannon, which bench/ loads) ' +
         'is streamed into `docker import`. An image with the same content is reused. Then `docker save` writes an archive that docker load, ' +
-        'kind load image-archive and ctr images import accept. The image runs as uid ' + `${IMAGE_UID}` + ' with omni as its entrypoint (docs/kubernetes.md). ' +
+        'kind load image-archive and ctr images import accept. ' +
+        `The image runs as uid ${IMAGE_UID} with a read-only root (it writes only to /data and /tmp) and omni as its entrypoint (docs/kubernetes.md). ` +
         'Prints the tag (stdout, alone).',
     )
     .option(`--variant <name>`, `${IMAGE_VARIANTS.join(' or ')}: slim leaves out the embedded ClickHouse engine (chdb, about 550 MB); use a ClickHouse server (--clickhouse-url) or --no-clickhouse with it`, (text: string) => parseVariant(text), 'slim')
