@@ -70,6 +70,13 @@ if (env) {
     t.match(r.stdout, /\bup \[options\]/)
   })
 
+  t.test('the isolate sandbox\'s native addon (isolated-vm) loads and runs inside the image', async (t) => {
+    const script = "const ivm = require('isolated-vm'); const i = new ivm.Isolate({ memoryLimit: 16 }); console.log(i.compileScriptSync('6 * 7').runSync(i.createContextSync()))"
+    const r = await runPlatformOnce(t, env, { args: ['--no-node-snapshot', '-e', script], entrypoint: ['/opt/omni/node'], workingDir: '/opt/omni/app' })
+    t.equal(r.exitCode, 0, r.stderr)
+    t.equal(r.stdout.trim(), '42')
+  })
+
   t.test('restricted like a Kubernetes pod, against a nats-server on the host: ready, and a posted event is stored', async (t) => {
     const nats = await startTestNats(t)
     const apiPort = await freePort()
