@@ -23,6 +23,5 @@ export async function sharedLibraries(binary: string): Promise<string[]> {
     const path = /(?:=>\s*)?(\/\S+)\s+\(0x/.exec(line)?.[1]
     if (path) libs.add(path)
   }
-  if (libs.size === 0 && /statically linked/.test(stdout)) return []
   return [...libs].sort()
 }
