@@ -6,7 +6,7 @@ NODE_BIN = $(shell cat $(ROOT)/.tools/node-bin-path 2>/dev/null)
 RUN = PATH="$(NODE_BIN):$$PATH" OMNI_NATS_SERVER="$(ROOT)/.tools/nats/nats-server"
 NODE_FLAGS = --no-warnings=ExperimentalWarning --stack-trace-limit=20
 
-.PHONY: setup up test typecheck layers bench validate clean mesh-demo
+.PHONY: setup up test typecheck layers bench validate clean mesh-demo image
 
 setup:
 	@bash scripts/setup.sh
@@ -31,6 +31,13 @@ test: setup typecheck layers
 # none answers at $OMNI_DOCKER_SOCKET (or /var/run/docker.sock) and stops it after, even on failure
 bench: setup
 	@$(RUN) bash scripts/bench.sh node $(NODE_FLAGS) --stack-trace-limit=0 cmd/omni.ts bench $(ARGS)
+
+# the platform's container image without a registry (docs/kubernetes.md): VARIANT=slim (no
+# embedded ClickHouse, the default) or full; saved as dist/omni-fabric-<version>-<variant>.tar.
+# scripts/with-docker.sh uses the engine at $OMNI_DOCKER_SOCKET, else starts a private one
+VARIANT ?= slim
+image: setup
+	@$(RUN) bash scripts/with-docker.sh node $(NODE_FLAGS) cmd/omni.ts image build --variant "$(VARIANT)" $(ARGS)
 
 # a hub and two leaves of cluster a on loopback ports: a cluster event crosses, a local one stays
 # home (scripts/mesh-demo.sh stops everything it started, also on Ctrl-C)

@@ -6,6 +6,7 @@ import { registerBench } from './commands/bench.ts'
 import { registerCatalog } from './commands/catalog.ts'
 import { registerDlq } from './commands/dlq/mod.ts'
 import { registerEvents } from './commands/events/mod.ts'
+import { registerImage } from './commands/image/mod.ts'
 import { registerMesh } from './commands/mesh/mod.ts'
 import { registerMigrate } from './commands/migrate.ts'
 import { registerOpenApi } from './commands/openapi.ts'
@@ -43,5 +44,6 @@ registerOpenApi(program)
 registerBench(program)
 registerVerify(program)
 registerMesh(program)
+registerImage(program)
 
 program.parseAsync(process.argv).catch(reportAndExit)

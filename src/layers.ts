@@ -7,11 +7,13 @@
 export const LAYERS = [
   'util', // small pure helpers: durations, atomic writes, schema error text
   'errors', // the error registry: stable OMNI_ERR_* codes
+  'rootfs', // container images without a registry: rootfs tarballs, ldd, docker import
   'wire', // what a message looks like on NATS: subjects, headers, message ids
   'envelope', // the event envelope: schema, validation, derived ids
   'observability', // the logger and the Prometheus metrics
   'yaml', // YAML with positions, and schema checks that point at a line
   'server', // the local nats-server: binary, options, process
+  'image', // the platform's own container image: its recipe, build and saved archive
   'jetstream', // connection, streams, publisher, consumers, dead letters, dedup store
   'sandbox', // where plugin code runs: in process, isolate, container
   'pipeline', // the stage contract, pipeline specs, compiler, executor and worker

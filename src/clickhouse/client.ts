@@ -19,6 +19,20 @@ export interface ClickHouse {
 export const TABLES = ['omni_events', 'omni_stage_outcomes', 'omni_raw_payloads', 'omni_schema_migrations'] as const
 export type TableName = (typeof TABLES)[number]
 
+/** The embedded engine's module; the slim platform image leaves it out, which is said plainly. */
+async function loadChdb(): Promise<typeof import('chdb/connection')> {
+  try {
+    return await import('chdb/connection')
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw err
+    throw omniError(
+      'OMNI_ERR_CLICKHOUSE_UNAVAILABLE',
+      'the embedded ClickHouse engine (the chdb package) is not installed here, as in the slim platform image: use a ClickHouse server (--clickhouse-url or $OMNI_CLICKHOUSE_URL), run without ClickHouse (--no-clickhouse), or use the full image',
+      { cause: err },
+    )
+  }
+}
+
 /** Generous for a batch insert, short enough that an outage is noticed and retried. */
 const REQUEST_TIMEOUT_MS = 30_000
 
@@ -32,10 +46,10 @@ export async function openClickHouse(config: ClickHouseConfig): Promise<ClickHou
   const description = describeTarget(target)
   let client: ClickHouseClient
   if (target.type === 'embedded') {
-    mkdirSync(target.path, { recursive: true })
     // loaded only here: the engine adds about 200 MB to a process, which one with ClickHouse
     // off or on a server never needs
-    const { createChdbConnection } = await import('chdb/connection')
+    const { createChdbConnection } = await loadChdb()
+    mkdirSync(target.path, { recursive: true })
     let connection: ReturnType<typeof createChdbConnection>
     try {
       connection = createChdbConnection({ path: target.path })

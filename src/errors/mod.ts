@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   OMNI_ERR_PLUGIN_FAILED: { status: 500, summary: 'a sandboxed plugin threw, timed out, ran out of memory, crashed or returned an invalid result' },
   OMNI_ERR_SANDBOX_UNAVAILABLE: { status: 503, summary: 'a sandbox (the isolate process or the container engine) cannot start' },
   OMNI_ERR_SANDBOX_INSECURE: { status: 500, summary: 'a sandbox setting (no network, read-only, limits, user) did not take effect, so the plugin is not run' },
+  OMNI_ERR_IMAGE_BUILD: { status: 500, summary: 'the platform image could not be built or saved (no Docker engine, a missing input, the engine refused it)' },
   OMNI_ERR_WEBHOOK_INVALID: { status: 400, summary: 'a webhook body is not JSON or not a shape its provider adapter can read' },
   OMNI_ERR_WEBHOOK_AUTH: { status: 401, summary: "a webhook's shared secret or signature is missing or does not match" },
   OMNI_ERR_WEBHOOK_UNKNOWN_SOURCE: { status: 404, summary: 'no webhook source is declared for this provider and instance' },

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { buffer } from 'node:stream/consumers'
 import t from 'tap'
 import { buildRunnerImage, RUNNER_CONTENT_LABEL, type RunnerImageProgress } from '../../src/sandbox/container/image.ts'
-import { tarStream } from '../../src/sandbox/container/tar.ts'
+import { tarStream } from '../../src/rootfs/tar.ts'
 import { testDocker } from '../fixtures/docker.ts'
 
 // The rootfs tarball the runner image is imported from, read back by the system's tar.
@@ -47,6 +47,16 @@ t.test('folders and files, from memory and from host files, with their modes', a
   t.equal(await runTar(['-xOf', '-', 'opt/hello.txt'], tar), 'hello')
   t.equal((await runTar(['-xOf', '-', 'opt/big.bin'], tar)).length, 70_000)
   t.same(await tarOf([{ type: 'file', path: 'a', mode: 0o444, size: 1, from: Buffer.from('x') }]), await tarOf([{ type: 'file', path: 'a', mode: 0o444, size: 1, from: Buffer.from('x') }]), 'the same inputs give the same bytes')
+})
+
+t.test('a long path is kept in ustar\'s prefix field, owners by uid', async (t) => {
+  const long = `opt/omni/app/node_modules/${'p'.repeat(60)}/lib/${'n'.repeat(60)}.js`
+  const tar = await tarOf([
+    { type: 'dir', path: 'data', mode: 0o755, owner: 65532 },
+    { type: 'file', path: long, mode: 0o444, size: 2, from: Buffer.from('ok') },
+  ])
+  t.equal(await runTar(['-xOf', '-', long], tar), 'ok', 'GNU tar reads the whole path back')
+  t.match(await runTar(['-tvf', '-', '--numeric-owner'], tar), /drwxr-xr-x 65532\/65532\s+0 .* data\//)
 })
 
 t.test('a file that changed size, or a path too long for ustar, fails the stream', async (t) => {
