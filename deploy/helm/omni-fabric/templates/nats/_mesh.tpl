@@ -4,9 +4,9 @@ src/mesh/link-denies.ts (linkDenies) write them for a node that runs its own ser
 test/helm/nats-config.test.ts renders both and compares them entry by entry, so they cannot drift.
 */}}
 
-{{/* A JSON list of subjects, as nats-server takes it. */}}
+{{/* A list of subjects as nats-server takes it (quote, not toJson: that writes > as \u003e). */}}
 {{- define "omni.subjects" -}}
-{{- $q := list -}}{{- range . }}{{ $q = append $q (. | toJson) }}{{ end -}}
+{{- $q := list -}}{{- range . }}{{ $q = append $q (. | quote) }}{{ end -}}
 [{{ join ", " $q }}]
 {{- end -}}
 
