@@ -5,7 +5,7 @@ import { linkDenies } from '../../src/mesh/link-denies.ts'
 import { meshServerTopology } from '../../src/mesh/permissions.ts'
 import type { MeshConfig } from '../../src/mesh/config.ts'
 import { renderAuthorization, renderTopology } from '../../src/server/topology-config.ts'
-import { checkConfig, freePorts, layOutServer, startServer } from '../fixtures/helm-nats.ts'
+import { checkConfig, freePorts, layOutServer, startServer, withFreshPorts } from '../fixtures/helm-nats.ts'
 import { find, helmHome, helmMissing, render, secretData, valueSets, type K8sObject } from '../fixtures/helm.ts'
 
 // The nats-server configuration the chart renders, run with the real binary ($OMNI_NATS_SERVER):
@@ -28,11 +28,13 @@ const platformLogin = (objects: K8sObject[]) => JSON.parse(secretData(find(objec
 
 t.test('defaults: one server, JetStream syncing always, the platform login only', { skip: missing }, async (t) => {
   const objects = await renderSet(t, 'defaults')
-  const ports = await freePorts(1)
-  const server = await layOutServer(t, objects, FULL, 0, ports)
-  const checked = await checkConfig(server)
-  t.ok(checked.ok, 'nats-server -t accepts it', { output: checked.output })
-  await startServer(t, server, '/healthz?js-enabled-only=true')
+  const server = await withFreshPorts(async () => {
+    const s = await layOutServer(t, objects, FULL, 0, await freePorts(1))
+    const checked = await checkConfig(s)
+    t.ok(checked.ok, 'nats-server -t accepts it', { output: checked.output })
+    await startServer(t, s, '/healthz?js-enabled-only=true')
+    return s
+  })
   const varz = (await (await fetch(`http://127.0.0.1:${server.ports.monitor}/varz`)).json()) as { server_name: string; jetstream?: { config?: { sync_always?: boolean } } }
   t.equal(varz.server_name, `${FULL}-nats-0`, 'named after its pod')
   t.equal(varz.jetstream?.config?.sync_always, true, 'sync_interval: always took effect')
@@ -49,11 +51,14 @@ t.test('defaults: one server, JetStream syncing always, the platform login only'
 
 t.test('nats.replicas 3: three servers form a cluster over the rendered routes and replicate a stream', { skip: missing }, async (t) => {
   const objects = await renderSet(t, 'nats-3-replicas')
-  const ports = await freePorts(3)
-  const servers = await Promise.all([0, 1, 2].map((i) => layOutServer(t, objects, FULL, i, ports)))
-  for (const s of servers) t.ok((await checkConfig(s)).ok, `nats-server -t accepts ${s.name}'s config`)
-  // full /healthz: JetStream current with an elected meta leader, which needs the routes
-  await Promise.all(servers.map((s) => startServer(t, s, '/healthz')))
+  const ports = await withFreshPorts(async () => {
+    const ports = await freePorts(3)
+    const servers = await Promise.all([0, 1, 2].map((i) => layOutServer(t, objects, FULL, i, ports)))
+    for (const s of servers) t.ok((await checkConfig(s)).ok, `nats-server -t accepts ${s.name}'s config`)
+    // full /healthz: JetStream current with an elected meta leader, which needs the routes
+    await Promise.all(servers.map((s) => startServer(t, s, '/healthz')))
+    return ports
+  })
   const login = platformLogin(objects)
   const nc = await connect({ servers: `127.0.0.1:${ports[0]?.client}`, user: login.user, pass: login.password, reconnect: false })
   t.teardown(() => nc.close())
@@ -97,13 +102,18 @@ t.test('hub and leaf: the mesh settings are src/mesh\'s, and the leaf links to t
   t.equal(userRules(leafConf)[0], userRules(renderAuthorization(x, meshServerTopology(leafMesh)).join('\n'))[0], 'the platform user is limited as src/mesh limits it')
 
   // run both: the leaf dials the hub's leafnode port with the login the hub's Secret holds
-  const hubPorts = await freePorts(1)
-  const hub = await layOutServer(t, hubObjects, FULL, 0, hubPorts)
-  const leaf = await layOutServer(t, leafObjects, FULL, 0, await freePorts(1), hubPorts[0]?.leafnodes)
-  t.ok((await checkConfig(hub)).ok, 'nats-server -t accepts the hub')
-  t.ok((await checkConfig(leaf)).ok, 'nats-server -t accepts the leaf')
-  await startServer(t, hub)
-  await startServer(t, leaf)
+  const { hub, leaf } = await withFreshPorts(async () => {
+    // one call, so the two servers' ports differ too
+    const [hubPorts, leafPorts] = await freePorts(2)
+    if (!hubPorts || !leafPorts) throw new Error('no ports')
+    const hub = await layOutServer(t, hubObjects, FULL, 0, [hubPorts])
+    const leaf = await layOutServer(t, leafObjects, FULL, 0, [leafPorts], hubPorts.leafnodes)
+    t.ok((await checkConfig(hub)).ok, 'nats-server -t accepts the hub')
+    t.ok((await checkConfig(leaf)).ok, 'nats-server -t accepts the leaf')
+    await startServer(t, hub)
+    await startServer(t, leaf)
+    return { hub, leaf }
+  })
   let leafs = 0
   for (let i = 0; i < 50 && leafs < 1; i++) {
     const leafz = (await (await fetch(`http://127.0.0.1:${hub.ports.monitor}/leafz`)).json()) as { leafnodes: number; leafs?: { name?: string }[] }
