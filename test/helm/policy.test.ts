@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { REPO, helmHome, helmMissing, podSpec, render, secretData, valueSets, type ContainerLike, type K8sObject, type PodSpecLike } from '../fixtures/helm.ts'
 
 // Policies over everything the value sets render:
@@ -24,11 +24,16 @@ interface Rendered {
   objects: K8sObject[]
 }
 
-async function renderAll(t: Test): Promise<Rendered[]> {
-  const env = await helmHome(t)
-  const out: Rendered[] = []
-  for (const [set, file] of Object.entries(await valueSets())) out.push({ set, objects: await render('v4', env, [file]) })
-  return out
+// every value set rendered once, for all the checks below (the helm home goes when the file ends)
+let rendered: Promise<Rendered[]> | undefined
+function renderAll(): Promise<Rendered[]> {
+  rendered ??= (async () => {
+    const env = await helmHome(t)
+    const out: Rendered[] = []
+    for (const [set, file] of Object.entries(await valueSets())) out.push({ set, objects: await render('v4', env, [file]) })
+    return out
+  })()
+  return rendered
 }
 
 const pods = (objects: K8sObject[]) => objects.flatMap((o) => (podSpec(o) ? [{ o, spec: podSpec(o) as PodSpecLike }] : []))
@@ -38,7 +43,7 @@ const isTestHook = (o: K8sObject) => o.metadata.annotations?.['helm.sh/hook'] ==
 type SC = { runAsNonRoot?: boolean; runAsUser?: number; seccompProfile?: { type?: string }; allowPrivilegeEscalation?: boolean; privileged?: boolean; readOnlyRootFilesystem?: boolean; capabilities?: { drop?: string[]; add?: string[] } }
 
 t.test('every pod meets the restricted Pod Security Standard', { skip: missing }, async (t) => {
-  for (const { set, objects } of await renderAll(t)) {
+  for (const { set, objects } of await renderAll()) {
     for (const { o, spec } of pods(objects)) {
       const where = `${set}: ${o.kind}/${o.metadata.name}`
       const pod = (spec.securityContext ?? {}) as SC
@@ -65,7 +70,7 @@ t.test('every pod meets the restricted Pod Security Standard', { skip: missing }
 })
 
 t.test('every container has probes, requests and limits; every image a version tag', { skip: missing }, async (t) => {
-  for (const { set, objects } of await renderAll(t)) {
+  for (const { set, objects } of await renderAll()) {
     for (const { o, spec } of pods(objects)) {
       for (const c of containersOf(spec)) {
         const at = `${set}: ${o.kind}/${o.metadata.name} container ${c.name}`
@@ -100,7 +105,7 @@ t.test('no Secret material in ConfigMaps or plain env values', { skip: missing }
   // secrets given in the value sets themselves, which must land in Secrets only
   const fromValues = ['leaf-password-for-tests-only-0123456789', 'clickhouse-password-for-tests', 'evolution-key-for-tests-only']
   let checked = 0
-  for (const { set, objects } of await renderAll(t)) {
+  for (const { set, objects } of await renderAll()) {
     const secrets = secretStrings(objects, fromValues)
     for (const cm of objects.filter((o) => o.kind === 'ConfigMap')) {
       const text = JSON.stringify((cm as { data?: object }).data ?? {})
@@ -125,7 +130,7 @@ t.test('no Secret material in ConfigMaps or plain env values', { skip: missing }
 t.test('the platform runs omni up with flags that exist, and no pod reaches a Docker engine', { skip: missing }, async (t) => {
   const { stdout: help } = await run(process.execPath, ['--no-warnings', join(REPO, 'cmd', 'omni.ts'), 'up', '--help'], { cwd: REPO })
   const known = new Set(help.match(/--[a-z][a-z0-9-]*/g))
-  for (const { set, objects } of await renderAll(t)) {
+  for (const { set, objects } of await renderAll()) {
     const platform = objects.find((o) => ['Deployment', 'StatefulSet'].includes(o.kind) && o.metadata.labels?.['app.kubernetes.io/component'] === 'platform')
     const c = platform && podSpec(platform)?.containers[0]
     if (!c) {
