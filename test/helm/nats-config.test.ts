@@ -1,5 +1,8 @@
 import { jetstreamManager } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { linkDenies } from '../../src/mesh/link-denies.ts'
 import { meshServerTopology } from '../../src/mesh/permissions.ts'
@@ -67,8 +70,18 @@ t.test('nats.replicas 3: three servers form a cluster over the rendered routes a
   t.equal(replicas, 3, 'a stream with three replicas is created')
   const info = await jsm.streams.info('HELM_R3')
   t.equal(info.cluster?.replicas?.length, 2, 'a leader and two followers')
-  const routez = (await (await fetch(`http://127.0.0.1:${ports[0]?.monitor}/routez`)).json()) as { num_routes: number }
-  t.ok(routez.num_routes >= 2, `server 0 has routes to both others (${routez.num_routes})`)
+  const routes = async () => ((await (await fetch(`http://127.0.0.1:${ports[0]?.monitor}/routez`)).json()) as { routes: { remote_name: string }[] }).routes.map((r) => r.remote_name)
+  t.same([...new Set(await routes())].sort(), [`${FULL}-nats-1`, `${FULL}-nats-2`], 'server 0 has routes to both others')
+
+  // a server without the routes' login cannot join the cluster
+  const [own] = await freePorts(1)
+  const dir = await mkdtemp(join(tmpdir(), 'omni-helm-intruder-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const config = join(dir, 'nats.conf')
+  await writeFile(config, `listen: "127.0.0.1:${own?.client}"\nhttp: "127.0.0.1:${own?.monitor}"\nserver_name: intruder\ncluster { name: "${FULL}-nats", listen: "127.0.0.1:${own?.cluster}", routes: ["nats://127.0.0.1:${ports[0]?.cluster}"] }\n`)
+  await startServer(t, { name: 'intruder', dir, config, ports: own ?? { client: 0, monitor: 0, cluster: 0, leafnodes: 0 } }, '/healthz?js-server-only=true')
+  await new Promise((r) => setTimeout(r, 1500))
+  t.notOk((await routes()).includes('intruder'), 'a route without the login is refused')
 })
 
 /** The fields of `{ …, permissions: P, allowed_connection_types: C }` lines, in order. */

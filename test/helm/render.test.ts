@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { parse } from 'yaml'
-import { CHART, HELM_VERSIONS, REPO, find, helm, helmHome, helmMissing, podSpec, render, valueSets, type K8sObject } from '../fixtures/helm.ts'
+import { CHART, HELM_VERSIONS, REPO, find, helm, helmHome, helmMissing, podSpec, render, secretData, valueSets, type K8sObject } from '../fixtures/helm.ts'
 
 // helm lint --strict and helm template, with helm 3 and helm 4, for every value set in ci/: each
 // renders, both helms render the same objects, and each set yields what its name promises.
@@ -65,8 +65,11 @@ t.test('each value set renders what its name says', { skip: missing }, async (t)
 
   const nats3 = await get('nats-3-replicas')
   t.equal((find(nats3, 'StatefulSet', `${full}-nats`) as { spec: { replicas: number } }).spec.replicas, 3)
-  const routes = natsConf(nats3).match(/nats:\/\/[^"]+:6222/g) ?? []
-  t.same(routes, [0, 1, 2].map((i) => `nats://${full}-nats-${i}.${full}-nats-headless.omni-test.svc.cluster.local:6222`), 'a route to each of the three servers')
+  t.match(natsConf(nats3), /cluster \{[^}]*include "secret\/routes\/routes.conf"/, 'the cluster block takes its routes from the Secret')
+  const routesConf = secretData(find(nats3, 'Secret', `${full}-nats-routes`))['routes.conf'] ?? ''
+  const routes = routesConf.match(/@[^"]+:6222/g) ?? []
+  t.same(routes, [0, 1, 2].map((i) => `@${full}-nats-${i}.${full}-nats-headless.omni-test.svc.cluster.local:6222`), 'a route to each of the three servers, with the routes\' login')
+  t.match(routesConf, /authorization \{ user: "route", password: "[A-Za-z0-9]{32}" \}/, 'and the login other servers must present')
   t.ok(find(nats3, 'PodDisruptionBudget', `${full}-nats`), 'the NATS cluster keeps its quorum through drains')
 
   const hub = await get('hub')

@@ -43,12 +43,9 @@ jetstream {
 cluster {
   name: {{ printf "%s-nats" $full | quote }}
   listen: "0.0.0.0:6222"
-  routes: [
-{{- range $i := until (int .Values.nats.replicas) }}
-    "nats://{{ $full }}-nats-{{ $i }}.{{ $full }}-nats-headless.{{ $.Release.Namespace }}.svc.cluster.local:6222"
-{{- end }}
-  ]
-  # routes carry no login: the NetworkPolicy admits only the NATS pods to this port
+  # the routes' login and the route URLs that carry it (a Secret the chart makes): without it any
+  # pod that reaches port 6222 could join the cluster and read every message
+  include "secret/routes/routes.conf"
 }
 {{- end }}
 {{- if and $mesh.enabled (or (eq $mesh.role "hub") $mesh.hubs) }}
