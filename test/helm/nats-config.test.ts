@@ -114,6 +114,13 @@ t.test('hub and leaf: the mesh settings are src/mesh\'s, and the leaf links to t
   t.match(leafConf, /domain: "a1"/, 'the leaf\'s JetStream domain is its node name')
   t.equal(userRules(leafConf)[0], userRules(renderAuthorization(x, meshServerTopology(leafMesh)).join('\n'))[0], 'the platform user is limited as src/mesh limits it')
 
+  // a federated hub (a hub that is also a leaf of another cluster's hub) refuses more on its link
+  const fedObjects = await renderSet(t, 'hub', ['--set', 'mesh.hubs={nats-leaf://hub-b.example.net:7422}', '--set', 'mesh.credentials.user=hub-a', '--set', 'mesh.credentials.password=federation-password-0123456789'])
+  const fedConf = (find(fedObjects, 'ConfigMap', `${FULL}-nats-config`) as { data: Record<string, string> }).data['nats.conf'] ?? ''
+  const fedDenies = linkDenies({ ...hubMesh, hubs: ['nats-leaf://hub-b.example.net:7422'] } as MeshConfig)
+  t.ok(fedConf.includes(`deny_imports: ${list(fedDenies.imports)}, deny_exports: ${list(fedDenies.exports)}`), 'a federated hub refuses on its link what src/mesh refuses (cluster deliveries too)')
+  t.match(fedConf, /leafnodes \{\n {2}host: "0\.0\.0\.0"\n {2}port: 7422\n {2}remotes: \[/, 'and both listens for its leaves and dials the other hub')
+
   // run both: the leaf dials the hub's leafnode port with the login the hub's Secret holds
   const { hub, leaf } = await withFreshPorts(async () => {
     // one call, so the two servers' ports differ too
