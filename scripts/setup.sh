@@ -88,6 +88,9 @@ if ! command -v dockerd >/dev/null 2>&1 && [ ! -x /usr/sbin/dockerd ]; then
   fi
 fi
 
+# --- helm 3 and helm 4 (the chart's checks in test/helm) ---------------------------------------
+bash "$root/scripts/setup-helm.sh"
+
 # --- npm dependencies --------------------------------------------------------------------------
 stamp="$root/node_modules/.omni-setup-stamp"
 want="$(node --version) $(sha256sum "$root/package-lock.json" 2>/dev/null | cut -c1-16)"

@@ -1,0 +1,153 @@
+{{/* Names, labels and the values every template shares. */}}
+
+{{- define "omni.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* <release>-omni-fabric, or the release name when it already holds the chart name; at most 40 characters so suffixes (-nats-headless) stay within 63. */}}
+{{- define "omni.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "omni.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "omni.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{/* Selector labels of one component: platform, nats or test. */}}
+{{- define "omni.selector" -}}
+app.kubernetes.io/name: {{ include "omni.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "omni.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "omni.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* ClickHouse runs in the platform's process: the platform is then a single-replica StatefulSet. */}}
+{{- define "omni.embeddedClickHouse" -}}
+{{- if and .Values.clickhouse.enabled (not .Values.clickhouse.url) -}}true{{- end -}}
+{{- end -}}
+
+{{/* The platform image: the -full variant carries the embedded ClickHouse engine, -slim does not. */}}
+{{- define "omni.image" -}}
+{{- $variant := ternary "full" "slim" (eq (include "omni.embeddedClickHouse" .) "true") -}}
+{{- printf "%s:%s" .Values.image.repository (default (printf "%s-%s" .Chart.AppVersion $variant) .Values.image.tag) -}}
+{{- end -}}
+
+{{- define "omni.natsImage" -}}
+{{- if .Values.nats.image.repository -}}
+{{- printf "%s:%s" .Values.nats.image.repository (required "nats.image.tag is required with nats.image.repository" .Values.nats.image.tag) -}}
+{{- else -}}
+{{- include "omni.image" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The chart's own NATS: when no nats.url is given. */}}
+{{- define "omni.natsBuiltIn" -}}
+{{- if not .Values.nats.url -}}true{{- end -}}
+{{- end -}}
+
+{{- define "omni.natsUrl" -}}
+{{- if .Values.nats.url -}}
+{{- .Values.nats.url -}}
+{{- else -}}
+{{- printf "nats://%s-nats.%s.svc:4222" (include "omni.fullname" .) .Release.Namespace -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "omni.natsSecret" -}}
+{{- default (printf "%s-nats" (include "omni.fullname" .)) .Values.nats.existingSecret -}}
+{{- end -}}
+{{- define "omni.tokensSecret" -}}
+{{- default (printf "%s-api-tokens" (include "omni.fullname" .)) .Values.api.tokens.existingSecret -}}
+{{- end -}}
+{{- define "omni.clickhouseSecret" -}}
+{{- default (printf "%s-clickhouse" (include "omni.fullname" .)) .Values.clickhouse.existingSecret -}}
+{{- end -}}
+{{- define "omni.webhooksSecret" -}}
+{{- default (printf "%s-webhooks" (include "omni.fullname" .)) .Values.webhooks.existingSecret -}}
+{{- end -}}
+{{- define "omni.meshSecret" -}}
+{{- default (printf "%s-mesh" (include "omni.fullname" .)) .Values.mesh.existingSecret -}}
+{{- end -}}
+{{- define "omni.meshMembersSecret" -}}
+{{- default (printf "%s-mesh-members" (include "omni.fullname" .)) .Values.mesh.membersSecret -}}
+{{- end -}}
+
+{{/*
+A secret value kept across upgrades: the one already in the cluster (lookup answers nothing under
+`helm template` and `--dry-run`), else the given one, else 32 random characters.
+*/}}
+{{- define "omni.keepSecret" -}}
+{{- $existing := lookup "v1" "Secret" .ctx.Release.Namespace .name -}}
+{{- if and $existing $existing.data (hasKey $existing.data .key) -}}
+{{- index $existing.data .key | b64dec -}}
+{{- else if .value -}}
+{{- .value -}}
+{{- else -}}
+{{- randAlphaNum 32 -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The restricted Pod Security Standard, for every pod and container of the chart. */}}
+{{- define "omni.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+fsGroupChangePolicy: OnRootMismatch
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+{{- define "omni.containerSecurityContext" -}}
+runAsNonRoot: true
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Refusals the schema cannot express. */}}
+{{- define "omni.validate" -}}
+{{- if and .Values.mesh.enabled (eq .Values.mesh.role "leaf") (not .Values.mesh.hubs) -}}
+{{- fail "mesh.hubs: a leaf needs at least one hub (nats-leaf://host:port)" -}}
+{{- end -}}
+{{- if and .Values.mesh.enabled (eq .Values.mesh.role "leaf") .Values.mesh.members -}}
+{{- fail "mesh.members: only a hub admits members; a leaf joins its hubs" -}}
+{{- end -}}
+{{- if and .Values.mesh.enabled .Values.mesh.hubs (not .Values.mesh.existingSecret) (or (not .Values.mesh.credentials.user) (not .Values.mesh.credentials.password)) -}}
+{{- fail "mesh.credentials: user and password (from `omni mesh credentials`) are needed to join mesh.hubs, or name a Secret in mesh.existingSecret" -}}
+{{- end -}}
+{{- if and .Values.mesh.enabled .Values.nats.url -}}
+{{- fail "mesh.enabled with nats.url: the chart writes the mesh's leaf-node settings into its own NATS only; on an existing server set its JetStream domain, leaf nodes and permissions yourself (docs/mesh.md) and run without mesh.enabled" -}}
+{{- end -}}
+{{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) -}}
+{{- fail "autoscaling.maxReplicas must be at least autoscaling.minReplicas" -}}
+{{- end -}}
+{{- if and .Values.manifests.existingConfigMap .Values.manifests.files -}}
+{{- fail "manifests: give either existingConfigMap or files, not both" -}}
+{{- end -}}
+{{- if ge (int .Values.platform.preStopSleepSeconds) (int .Values.platform.terminationGracePeriodSeconds) -}}
+{{- fail "platform.preStopSleepSeconds must be less than platform.terminationGracePeriodSeconds, or the pod is killed before it drains" -}}
+{{- end -}}
+{{- end -}}

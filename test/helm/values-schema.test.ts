@@ -1,0 +1,43 @@
+import { readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import t from 'tap'
+import { CHART, HELM_VERSIONS, helm, helmHome, helmMissing } from '../fixtures/helm.ts'
+
+// Invalid values files are refused, by helm 3 and helm 4 alike, with the message each file
+// expects in its `# expect: /regex/` line: values.schema.json for keys and types, the chart's
+// templates for rules across keys. A file that rendered would be a hole in the schema.
+
+const missing = helmMissing()
+if (missing) t.comment(`skipped: ${missing}`)
+const INVALID = join(import.meta.dirname, 'values', 'invalid')
+
+t.test('invalid values are refused with a message that names the problem', { skip: missing }, async (t) => {
+  const env = await helmHome(t)
+  const files = (await readdir(INVALID)).filter((f) => f.endsWith('.yaml')).sort()
+  t.ok(files.length >= 10, `${files.length} invalid values files`)
+  for (const f of files) {
+    const text = await readFile(join(INVALID, f), 'utf8')
+    const m = /^# expect: \/(.+)\/$/m.exec(text)
+    if (!m?.[1]) {
+      t.fail(`${f} has no "# expect: /regex/" line`)
+      continue
+    }
+    const expected = new RegExp(m[1], 'i')
+    for (const v of HELM_VERSIONS) {
+      const r = await helm(v, ['template', 'omni', CHART, '-f', join(INVALID, f)], env)
+      t.notOk(r.ok, `helm ${v} refuses ${f}`)
+      t.match(r.stderr, expected, `helm ${v}: ${f} says why`)
+    }
+  }
+})
+
+t.test('the defaults and a scaled-out set are accepted (the schema refuses only what it should)', { skip: missing }, async (t) => {
+  const env = await helmHome(t)
+  for (const v of HELM_VERSIONS) {
+    t.ok((await helm(v, ['template', 'omni', CHART], env)).ok, `helm ${v}: defaults`)
+    const scaled = await helm(v, ['template', 'omni', CHART, '--set', 'platform.replicas=4', '--set', 'clickhouse.url=http://ch:8123'], env)
+    t.ok(scaled.ok, `helm ${v}: four platform pods with a ClickHouse server`, { stderr: scaled.stderr })
+    const off = await helm(v, ['template', 'omni', CHART, '--set', 'platform.replicas=2', '--set', 'clickhouse.enabled=false'], env)
+    t.ok(off.ok, `helm ${v}: two platform pods without ClickHouse`, { stderr: off.stderr })
+  }
+})
