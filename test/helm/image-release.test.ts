@@ -1,5 +1,7 @@
 import { jetstreamManager } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
+import { readdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { freePort } from '../../bench/lib/mesh-servers.ts'
 import { platformImageTag, type ImageVariant } from '../../src/image/mod.ts'
@@ -7,7 +9,7 @@ import { EVENTS_STREAM } from '../../src/jetstream/topology.ts'
 import { podContainerRun, rewriteOnce } from '../fixtures/helm-container.ts'
 import { freePorts, layOutServer, startServer, withFreshPorts } from '../fixtures/helm-nats.ts'
 import { REPO, find, helmHome, helmMissing, podSpec, render, secretData, valueSets, type K8sObject } from '../fixtures/helm.ts'
-import { runPlatform, testPlatformImage, type RunningPlatform } from '../fixtures/platform-image.ts'
+import { execInPlatform, runPlatform, testPlatformImage, type RunningPlatform } from '../fixtures/platform-image.ts'
 
 // The platform image run under the local Docker engine with what the chart renders into its
 // pod: the command line, the environment, the user and groups, the read-only root, the dropped
@@ -46,6 +48,18 @@ t.test('the image the chart names by default is the tag `omni image build` gives
   }
 })
 
+t.test('a securityContext field or volume kind the Docker mapping does not know is refused, never dropped', { skip: missing }, async (t) => {
+  const objects = await render('v4', await helmHome(t), [(await valueSets()).defaults ?? ''], NO_CLICKHOUSE)
+  const privileged = structuredClone(platformWorkload(objects))
+  const c = podSpec(privileged)?.containers[0]
+  if (c) c.securityContext = { ...c.securityContext, privileged: false }
+  await t.rejects(podContainerRun(t, objects, privileged, 'omni'), /container omni's securityContext has privileged, which this fixture does not map to Docker/)
+  const hostPath = structuredClone(platformWorkload(objects))
+  const volumes = podSpec(hostPath)?.volumes ?? []
+  volumes.splice(volumes.findIndex((v) => v.name === 'tmp'), 1, { name: 'tmp', hostPath: { path: '/tmp' } })
+  await t.rejects(podContainerRun(t, objects, hostPath, 'omni'), /volume tmp: only emptyDir, secret, configMap, projected and volumeClaimTemplates are mapped here/)
+})
+
 const env = missing ? undefined : await testPlatformImage(t)
 if (env) {
   t.comment(`slim image ${env.image.tag}: ${env.image.reused ? 'reused' : 'built'} in ${(env.buildMs / 1000).toFixed(1)} s`)
@@ -82,10 +96,11 @@ if (env) {
       return { kind: k, url: `http://127.0.0.1:${hostPort}${get.path}` }
     })
     const readiness = probes.find((p) => p.kind === 'readinessProbe')?.url ?? ''
-    t.match(readiness, /\/readyz$/)
+    t.match(readiness, /\/readyz$/, 'readiness is /readyz')
     await waitFor200(t, platform, readiness)
     t.comment(`ready ${((performance.now() - started) / 1000).toFixed(1)} s after docker start`)
     for (const p of probes) t.equal((await fetch(p.url)).status, 200, `${p.kind} answers 200 on ${new URL(p.url).pathname}`)
+    await checkProcess(t, platform, [...(pod.entrypoint ?? (await env.docker.getImage(env.image.id).inspect()).Config.Entrypoint ?? []), ...args])
 
     // an event, with the admin token the chart made, stored in JetStream as the platform's NATS login sees it
     const token = secretData(find(objects, 'Secret', `${FULL}-api-tokens`))['admin-token']
@@ -101,6 +116,14 @@ if (env) {
     t.equal(stored?.subject, body.subject)
     t.match(stored?.json<{ id: string; data: { text: string } }>(), { id: event.id, data: { text: 'from the chart' } }, 'the event is in JetStream')
 
+    // while it runs, what it wrote in its data volume is its own, in the fsGroup (the emptyDir's setgid)
+    const written = await readdir(platform.dataDir)
+    t.ok(written.length > 0, `it wrote its data folder: ${written.join(', ')}`)
+    for (const name of written) {
+      const st = await stat(join(platform.dataDir, name))
+      t.same([st.uid, st.gid], [65532, 65532], `/data/${name} is 65532:65532`)
+    }
+
     // the kubelet runs the preStop sleep, then SIGTERM with what is left of the grace period
     const grace = pod.terminationGracePeriodSeconds - pod.preStopSleepSeconds
     const stopping = performance.now()
@@ -109,6 +132,28 @@ if (env) {
     t.equal(code, 0, `SIGTERM drains and exits 0 (${stopMs.toFixed(0)} ms, ${grace} s allowed)`, { logs: code === 0 ? '' : await platform.logs() })
     t.ok(stopMs < grace * 1000, 'within the grace period, not killed at its end')
   })
+}
+
+// Run inside the container: what the kernel says of the platform's process (pid 1) and which
+// mounts it can write, so the rendered settings are shown to take effect, not only to be passed.
+const PROBE = `const fs = require('fs')
+const status = Object.fromEntries(fs.readFileSync('/proc/1/status', 'utf8').split('\\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim().split(/\\s+/)]))
+const write = (dir) => { try { fs.writeFileSync(dir + '/.probe', 'x'); fs.unlinkSync(dir + '/.probe'); return 'ok' } catch (e) { return e.code } }
+console.log(JSON.stringify({ status, cmdline: fs.readFileSync('/proc/1/cmdline', 'utf8').split('\\0').slice(0, -1), writes: Object.fromEntries(['/', '/opt/omni', '/data', '/tmp', '/etc/omni/nats', '/etc/omni/tokens'].map((d) => [d, write(d)])) }))`
+
+async function checkProcess(t: Test, platform: RunningPlatform, cmdline: string[]): Promise<void> {
+  if (!env) return
+  const r = await execInPlatform(env, platform.id, ['/opt/omni/node', '-e', PROBE])
+  t.equal(r.exitCode, 0, r.stderr)
+  const seen = JSON.parse(r.stdout) as { status: Record<string, string[]>; cmdline: string[]; writes: Record<string, string> }
+  t.same(seen.cmdline, cmdline, 'the platform process runs the rendered arguments (with the three rewrites)')
+  t.same(seen.status.Uid, ['65532', '65532', '65532', '65532'], 'runAsUser')
+  t.same(seen.status.Gid, ['65532', '65532', '65532', '65532'], 'runAsGroup')
+  t.ok(seen.status.Groups?.includes('65532'), 'fsGroup among its groups')
+  t.same([seen.status.CapPrm, seen.status.CapEff, seen.status.CapBnd], [['0000000000000000'], ['0000000000000000'], ['0000000000000000']], 'no capabilities (drop ALL)')
+  t.same(seen.status.NoNewPrivs, ['1'], 'allowPrivilegeEscalation: false')
+  t.same(seen.status.Seccomp, ['2'], 'seccomp RuntimeDefault: the engine\'s default filter')
+  t.same(seen.writes, { '/': 'EROFS', '/opt/omni': 'EROFS', '/data': 'ok', '/tmp': 'ok', '/etc/omni/nats': 'EROFS', '/etc/omni/tokens': 'EROFS' }, 'read-only root and secret mounts; /data and /tmp writable')
 }
 
 /** Polls `url` (bounded: 60 s) until it answers 200; fails with the container's logs otherwise. */
