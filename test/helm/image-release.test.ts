@@ -10,12 +10,12 @@ import { testPlatformImage } from '../fixtures/platform-image.ts'
 
 // The platform image run under the local Docker engine with what the chart renders into its
 // pod (test/fixtures/helm-image-release.ts: the command line, the environment, the user and
-// groups, the read-only root, the dropped capabilities, no-new-privileges and every volume mount
-// laid out as the kubelet would), on the host network against the chart's own NATS config run on
+// groups, the read-only root, the dropped capabilities, no-new-privileges, the resource limits
+// and every volume mount laid out as the kubelet would), on the host network against the chart's own NATS config run on
 // loopback. In make test: the defaults with `clickhouse.enabled: false`, because the slim image
 // (the one the suite builds) carries no embedded ClickHouse and no ClickHouse server can be
 // stood in here (Debian's is 18.16, too old for the schema). The defaults themselves, with the
-// embedded engine, need the full image (≈ 750 MiB, ≈ 40 s more to build): set
+// embedded engine, need the full image (≈ 750 MiB in the engine, 15 s or more to build): set
 // OMNI_TEST_FULL_IMAGE=1 to run them too.
 
 const missing = helmMissing()
