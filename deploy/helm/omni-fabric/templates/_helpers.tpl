@@ -141,6 +141,15 @@ seccompProfile:
 {{- if and .Values.mesh.enabled .Values.nats.url -}}
 {{- fail "mesh.enabled with nats.url: the chart writes the mesh's leaf-node settings into its own NATS only; on an existing server set its JetStream domain, leaf nodes and permissions yourself (docs/mesh.md) and run without mesh.enabled" -}}
 {{- end -}}
+{{- if and .Values.nats.url (not .Values.nats.existingSecret) -}}
+{{- fail "nats.existingSecret: with nats.url the platform logs in to your server with credentials.json from a Secret you name; the chart cannot make a login that server knows (and a server without auth would take the platform unauthenticated)" -}}
+{{- end -}}
+{{- if and .Values.clickhouse.enabled .Values.clickhouse.url (not .Values.clickhouse.existingSecret) (not .Values.clickhouse.password) -}}
+{{- fail "clickhouse.password: a ClickHouse server (clickhouse.url) needs a password, in clickhouse.password or in a Secret named by clickhouse.existingSecret (key password); the chart does not log in with an empty one" -}}
+{{- end -}}
+{{- if and .Values.mesh.enabled (eq .Values.mesh.role "hub") (has (int .Values.mesh.leafnodePort) (list 4222 6222 8222)) -}}
+{{- fail "mesh.leafnodePort: 4222, 6222 and 8222 are the NATS client, route and monitoring ports; pick another (7422 is the usual leaf-node port)" -}}
+{{- end -}}
 {{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) -}}
 {{- fail "autoscaling.maxReplicas must be at least autoscaling.minReplicas" -}}
 {{- end -}}
