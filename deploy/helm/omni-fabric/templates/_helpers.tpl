@@ -127,6 +127,19 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
+{{/*
+Checksums of the secret values the chart is given (not the random ones it makes, which are kept
+across upgrades): the pods read them only at start, so a change must change the pod template and
+roll them. A SHA-256 of all of them together, as other charts put their Secret's checksum there.
+*/}}
+{{- define "omni.platformSecretsChecksum" -}}
+{{- $v := .Values -}}
+{{- dict "tenants" $v.api.tokens.tenants "webhooks" $v.webhooks.secrets "clickhouse" $v.clickhouse.password "mesh" $v.mesh.credentials | toJson | sha256sum -}}
+{{- end -}}
+{{- define "omni.natsSecretsChecksum" -}}
+{{- dict "mesh" .Values.mesh.credentials | toJson | sha256sum -}}
+{{- end -}}
+
 {{/* Refusals the schema cannot express. */}}
 {{- define "omni.validate" -}}
 {{- if and .Values.mesh.enabled (eq .Values.mesh.role "leaf") (not .Values.mesh.hubs) -}}
