@@ -169,6 +169,16 @@ roll them. A SHA-256 of all of them together, as other charts put their Secret's
 {{- if and .Values.manifests.existingConfigMap .Values.manifests.files -}}
 {{- fail "manifests: give either existingConfigMap or files, not both" -}}
 {{- end -}}
+{{- range $path, $_ := .Values.manifests.files -}}
+{{- if contains "__" $path -}}
+{{- fail (printf "manifests.files: %q holds \"__\", which the chart uses for \"/\" in ConfigMap keys (two paths could become one key and a file be lost); rename it" $path) -}}
+{{- end -}}
+{{- range splitList "/" $path -}}
+{{- if or (eq . ".") (eq . "..") -}}
+{{- fail (printf "manifests.files: %q has a . or .. segment; give a path inside the manifests folder (pipelines/x.yaml)" $path) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- if ge (int .Values.platform.preStopSleepSeconds) (int .Values.platform.terminationGracePeriodSeconds) -}}
 {{- fail "platform.preStopSleepSeconds must be less than platform.terminationGracePeriodSeconds, or the pod is killed before it drains" -}}
 {{- end -}}
