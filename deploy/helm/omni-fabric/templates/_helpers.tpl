@@ -163,6 +163,20 @@ roll them. A SHA-256 of all of them together, as other charts put their Secret's
 {{- if and .Values.mesh.enabled (eq .Values.mesh.role "hub") (has (int .Values.mesh.leafnodePort) (list 4222 6222 8222)) -}}
 {{- fail "mesh.leafnodePort: 4222, 6222 and 8222 are the NATS client, route and monitoring ports; pick another (7422 is the usual leaf-node port)" -}}
 {{- end -}}
+{{- if .Values.mesh.enabled -}}
+{{- range $list := list "members" "peers" -}}
+{{- $seen := dict -}}
+{{- range index $.Values.mesh $list -}}
+{{- if eq .node $.Values.mesh.node -}}
+{{- fail (printf "mesh.%s: %q is this node's own name (mesh.node); each name is a JetStream domain, so the two would clash" $list .node) -}}
+{{- end -}}
+{{- if hasKey $seen .node -}}
+{{- fail (printf "mesh.%s: %q is listed twice" $list .node) -}}
+{{- end -}}
+{{- $_ := set $seen .node true -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) -}}
 {{- fail "autoscaling.maxReplicas must be at least autoscaling.minReplicas" -}}
 {{- end -}}
