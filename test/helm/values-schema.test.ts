@@ -52,5 +52,7 @@ t.test('an existing NATS with its login Secret, a ClickHouse password, and a hub
     t.ok(ch.ok, `helm ${v}: clickhouse.url with clickhouse.password`, { stderr: ch.stderr })
     const hub = await helm(v, ['template', 'omni', CHART, '--set', 'mesh.enabled=true', '--set', 'mesh.node=hub-a', '--set', 'mesh.cluster=east', '--set', 'mesh.role=hub', '--set', 'mesh.leafnodePort=7500'], env)
     t.ok(hub.ok, `helm ${v}: a hub on leaf-node port 7500`, { stderr: hub.stderr })
+    const extra = await helm(v, ['template', 'omni', CHART, '--set', 'platform.extraEnv[0].name=TZ', '--set', 'platform.extraEnv[0].value=UTC'], env)
+    t.ok(extra.ok, `helm ${v}: a plain extra variable`, { stderr: extra.stderr })
   }
 })

@@ -177,6 +177,14 @@ roll them. A SHA-256 of all of them together, as other charts put their Secret's
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- range .Values.platform.extraEnv -}}
+{{- if has .name (list "OMNI_NATS_CREDENTIALS" "OMNI_CLICKHOUSE_PASSWORD") -}}
+{{- fail (printf "platform.extraEnv: %s is set by the chart from its Secret; give the value through nats.existingSecret or clickhouse.password / clickhouse.existingSecret" .name) -}}
+{{- end -}}
+{{- if regexMatch "(?i)(PASSWORD|SECRET|TOKEN|APIKEY|API_KEY|CREDENTIALS)" .name -}}
+{{- fail (printf "platform.extraEnv: %s looks like a secret, and extraEnv values are plain text in the pod spec; put it in webhooks.secrets or webhooks.existingSecret (every key becomes a variable)" .name) -}}
+{{- end -}}
+{{- end -}}
 {{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) -}}
 {{- fail "autoscaling.maxReplicas must be at least autoscaling.minReplicas" -}}
 {{- end -}}
