@@ -73,15 +73,27 @@ t.test('nats.replicas 3: three servers form a cluster over the rendered routes a
   const routes = async () => ((await (await fetch(`http://127.0.0.1:${ports[0]?.monitor}/routez`)).json()) as { routes: { remote_name: string }[] }).routes.map((r) => r.remote_name)
   t.same([...new Set(await routes())].sort(), [`${FULL}-nats-1`, `${FULL}-nats-2`], 'server 0 has routes to both others')
 
-  // a server without the routes' login cannot join the cluster
-  const [own] = await freePorts(1)
-  const dir = await mkdtemp(join(tmpdir(), 'omni-helm-intruder-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  const config = join(dir, 'nats.conf')
-  await writeFile(config, `listen: "127.0.0.1:${own?.client}"\nhttp: "127.0.0.1:${own?.monitor}"\nserver_name: intruder\ncluster { name: "${FULL}-nats", listen: "127.0.0.1:${own?.cluster}", routes: ["nats://127.0.0.1:${ports[0]?.cluster}"] }\n`)
-  await startServer(t, { name: 'intruder', dir, config, ports: own ?? { client: 0, monitor: 0, cluster: 0, leafnodes: 0 } }, '/healthz?js-server-only=true')
-  await new Promise((r) => setTimeout(r, 1500))
-  t.notOk((await routes()).includes('intruder'), 'a route without the login is refused')
+  // a server without the routes' login cannot join the cluster; one started beside it with the
+  // rendered login does, so the wait is long enough for a route to form (a control: without it the
+  // refusal would also "pass" when routes were merely slow)
+  const password = secretData(find(objects, 'Secret', `${FULL}-nats-routes`)).password ?? ''
+  const extra = async (name: string, login: string) => {
+    const [own] = await freePorts(1)
+    const dir = await mkdtemp(join(tmpdir(), `omni-helm-${name}-`))
+    t.teardown(() => rm(dir, { recursive: true, force: true }))
+    const config = join(dir, 'nats.conf')
+    await writeFile(config, `listen: "127.0.0.1:${own?.client}"\nhttp: "127.0.0.1:${own?.monitor}"\nserver_name: ${name}\ncluster { name: "${FULL}-nats", listen: "127.0.0.1:${own?.cluster}", routes: ["nats://${login}127.0.0.1:${ports[0]?.cluster}"] }\n`)
+    await startServer(t, { name, dir, config, ports: own ?? { client: 0, monitor: 0, cluster: 0, leafnodes: 0 } }, '/healthz?js-server-only=true')
+  }
+  await extra('intruder', '')
+  await extra('control', `route:${encodeURIComponent(password)}@`)
+  let seen: string[] = []
+  for (let i = 0; i < 100 && !seen.includes('control'); i++) {
+    seen = await routes()
+    if (!seen.includes('control')) await new Promise((r) => setTimeout(r, 100))
+  }
+  t.ok(seen.includes('control'), 'a server with the rendered routes\' login joins (the control)', { seen })
+  t.notOk((await routes()).includes('intruder'), 'a route without the login is refused', { seen })
 })
 
 /** The fields of `{ …, permissions: P, allowed_connection_types: C }` lines, in order. */
