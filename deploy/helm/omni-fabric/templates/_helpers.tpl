@@ -201,6 +201,15 @@ roll them. A SHA-256 of all of them together, as other charts put their Secret's
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- if and .Values.webhooks.existingSecret .Values.webhooks.secrets -}}
+{{- fail "webhooks: give either existingSecret or secrets, not both (the secrets would be ignored)" -}}
+{{- end -}}
+{{- if and .Values.clickhouse.existingSecret .Values.clickhouse.password -}}
+{{- fail "clickhouse: give either existingSecret or password, not both (the password would be ignored)" -}}
+{{- end -}}
+{{- if and .Values.mesh.existingSecret (or .Values.mesh.credentials.user .Values.mesh.credentials.password) -}}
+{{- fail "mesh: give either existingSecret or credentials, not both (the credentials would be ignored)" -}}
+{{- end -}}
 {{- if ge (int .Values.platform.preStopSleepSeconds) (int .Values.platform.terminationGracePeriodSeconds) -}}
 {{- fail "platform.preStopSleepSeconds must be less than platform.terminationGracePeriodSeconds, or the pod is killed before it drains" -}}
 {{- end -}}
