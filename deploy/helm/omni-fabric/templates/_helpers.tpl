@@ -170,6 +170,9 @@ roll them. A SHA-256 of all of them together, as other charts put their Secret's
 {{- if eq .node $.Values.mesh.node -}}
 {{- fail (printf "mesh.%s: %q is this node's own name (mesh.node); each name is a JetStream domain, so the two would clash" $list .node) -}}
 {{- end -}}
+{{- if and (eq $list "members") (eq .node "omni") (not $.Values.mesh.membersSecret) -}}
+{{- fail "mesh.members: \"omni\" is the platform's own NATS login on this server, and the chart makes each member's login with its node name (nats-server would refuse the duplicate user); give the node another name" -}}
+{{- end -}}
 {{- if hasKey $seen .node -}}
 {{- fail (printf "mesh.%s: %q is listed twice" $list .node) -}}
 {{- end -}}
