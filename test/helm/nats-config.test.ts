@@ -4,12 +4,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
+import { parseByteLimit } from '../../cmd/lib/parse.ts'
+import { ensureStreams } from '../../src/jetstream/topology.ts'
 import { linkDenies } from '../../src/mesh/link-denies.ts'
 import { meshServerTopology } from '../../src/mesh/permissions.ts'
 import type { MeshConfig } from '../../src/mesh/config.ts'
 import { renderAuthorization, renderTopology } from '../../src/server/topology-config.ts'
 import { checkConfig, freePorts, layOutServer, startServer, withFreshPorts } from '../fixtures/helm-nats.ts'
-import { find, helmHome, helmMissing, render, secretData, valueSets, type K8sObject } from '../fixtures/helm.ts'
+import { find, helmHome, helmMissing, podSpec, render, secretData, valueSets, type K8sObject } from '../fixtures/helm.ts'
 
 // The nats-server configuration the chart renders, run with the real binary ($OMNI_NATS_SERVER):
 // it passes `nats-server -t`, starts, admits the platform with the login from the rendered
@@ -95,6 +97,39 @@ t.test('nats.replicas 3: three servers form a cluster over the rendered routes a
   t.ok(seen.includes('control'), 'a server with the rendered routes\' login joins (the control)', { seen })
   t.notOk((await routes()).includes('intruder'), 'a route without the login is refused', { seen })
 })
+
+/** Bytes of a Kubernetes storage quantity (binary suffixes, as the chart's value sets use). */
+const quantityBytes = (q: string) => {
+  const m = /^(\d+)(Ki|Mi|Gi|Ti)?$/.exec(q)
+  if (!m) throw new Error(`unexpected quantity ${q}`)
+  return Number(m[1]) * 1024 ** (['', 'Ki', 'Mi', 'Gi', 'Ti'].indexOf(m[2] ?? ''))
+}
+
+for (const set of ['defaults']) {
+  t.test(`${set}: the platform's streams, at the byte limits the chart passes, fit in the storage the NATS PVC gives`, { skip: missing }, async (t) => {
+    // JetStream reserves each stream's max_bytes against the server's storage limit, by default 75%
+    // of the free disk at start: on a 10Gi PVC that was 7.5 GiB, and the default 8GiB + 8GiB
+    // limits made `omni up` fail with "insufficient storage resources available". The limit must
+    // come from the PVC, not from whatever disk this test runs on.
+    const objects = await renderSet(t, set)
+    const sts = find(objects, 'StatefulSet', `${FULL}-nats`)
+    const pvc = (sts.spec as { volumeClaimTemplates: { spec: { resources: { requests: { storage: string } } } }[] }).volumeClaimTemplates[0]?.spec.resources.requests.storage ?? ''
+    const platform = objects.find((o) => ['Deployment', 'StatefulSet'].includes(o.kind) && o.metadata.name === FULL)
+    const args = (platform && podSpec(platform)?.containers[0]?.args) ?? []
+    const flag = (name: string) => parseByteLimit(args.find((a) => a.startsWith(`${name}=`))?.slice(name.length + 1) ?? '', name)
+    const server = await withFreshPorts(async () => {
+      const s = await layOutServer(t, objects, FULL, 0, await freePorts(1))
+      await startServer(t, s, '/healthz?js-server-only=true')
+      return s
+    })
+    const jsz = (await (await fetch(`http://127.0.0.1:${server.ports.monitor}/jsz`)).json()) as { config: { max_storage: number } }
+    t.ok(jsz.config.max_storage <= quantityBytes(pvc), `the server's storage limit (${jsz.config.max_storage} bytes) is within its ${pvc} PVC`)
+    const login = platformLogin(objects)
+    const nc = await connect({ servers: `127.0.0.1:${server.ports.client}`, user: login.user, pass: login.password, reconnect: false })
+    t.teardown(() => nc.close())
+    await t.resolves(ensureStreams(await jetstreamManager(nc), { maxBytes: flag('--stream-max-bytes'), rawMaxBytes: flag('--raw-max-bytes') }), 'the platform creates its streams with the rendered limits')
+  })
+}
 
 /** The fields of `{ …, permissions: P, allowed_connection_types: C }` lines, in order. */
 const userRules = (text: string) => [...text.matchAll(/permissions: (\{.*\}), allowed_connection_types: (\[[^\]]*\])/g)].map((m) => `${m[1]} ${m[2]}`)

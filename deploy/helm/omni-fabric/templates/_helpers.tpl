@@ -140,6 +140,41 @@ roll them. A SHA-256 of all of them together, as other charts put their Secret's
 {{- dict "mesh" .Values.mesh.credentials | toJson | sha256sum -}}
 {{- end -}}
 
+{{/* Bytes of a Kubernetes quantity (10Gi, 500M) or a platform byte size (8GiB; none is 0), as an integer. */}}
+{{- define "omni.bytes" -}}
+{{- $s := toString . -}}
+{{- if eq $s "none" -}}0{{- else -}}
+{{- $num := regexFind "^[0-9]+(\\.[0-9]+)?" $s -}}
+{{- $unit := trimSuffix "B" (trimPrefix $num $s) -}}
+{{- $mult := dict "" 1.0 "k" 1000.0 "M" 1000000.0 "G" 1000000000.0 "T" 1000000000000.0 "P" 1000000000000000.0 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 -}}
+{{- mulf (float64 $num) (index $mult $unit) | int64 -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The chart's NATS JetStream storage limit (max_file_store): 75% of the PVC, what nats-server takes
+of a fresh volume by default, but fixed, so a fuller disk at a restart does not shrink it below
+what the streams have reserved.
+*/}}
+{{- define "omni.natsMaxFileStore" -}}
+{{- mulf (include "omni.bytes" .Values.nats.jetstream.storage.size | float64) 0.75 | int64 -}}
+{{- end -}}
+
+{{/*
+What the platform's streams reserve on that storage (JetStream reserves each stream's max_bytes):
+the events stream and the raw archive at their limits; with the mesh two outboxes of 1 GiB and an
+inbox per peer at the events stream's limit.
+*/}}
+{{- define "omni.reservedBytes" -}}
+{{- $events := include "omni.bytes" .Values.platform.streamMaxBytes | int64 -}}
+{{- $total := add $events (include "omni.bytes" .Values.platform.rawMaxBytes | int64) -}}
+{{- if .Values.mesh.enabled -}}
+{{- $peers := list -}}{{- range .Values.mesh.peers }}{{ $peers = append $peers .node }}{{ end -}}
+{{- $total = add $total (mul 2 1073741824) (mul (len (uniq $peers)) $events) -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}
+
 {{/* Refusals the schema cannot express. */}}
 {{- define "omni.validate" -}}
 {{- if and .Values.mesh.enabled (eq .Values.mesh.role "leaf") (not .Values.mesh.hubs) -}}
@@ -212,6 +247,13 @@ roll them. A SHA-256 of all of them together, as other charts put their Secret's
 {{- end -}}
 {{- if and .Values.mesh.existingSecret (or .Values.mesh.credentials.user .Values.mesh.credentials.password) -}}
 {{- fail "mesh: give either existingSecret or credentials, not both (the credentials would be ignored)" -}}
+{{- end -}}
+{{- if eq (include "omni.natsBuiltIn" .) "true" -}}
+{{- $reserved := include "omni.reservedBytes" . | int64 -}}
+{{- $store := include "omni.natsMaxFileStore" . | int64 -}}
+{{- if gt $reserved $store -}}
+{{- fail (printf "nats.jetstream.storage.size: the platform's streams reserve %.1f GiB (platform.streamMaxBytes + platform.rawMaxBytes%s), more than the %.1f GiB JetStream takes of a %s volume (75%%): omni up would stop with \"insufficient storage resources available\". Raise nats.jetstream.storage.size to at least %.0fGi or lower those limits" (divf $reserved 1073741824.0) (ternary ", and with the mesh 2 outboxes of 1 GiB and an inbox per peer at streamMaxBytes" "" .Values.mesh.enabled) (divf $store 1073741824.0) .Values.nats.jetstream.storage.size (ceil (divf $reserved 805306368.0))) -}}
+{{- end -}}
 {{- end -}}
 {{- if ge (int .Values.platform.preStopSleepSeconds) (int .Values.platform.terminationGracePeriodSeconds) -}}
 {{- fail "platform.preStopSleepSeconds must be less than platform.terminationGracePeriodSeconds, or the pod is killed before it drains" -}}
