@@ -22,6 +22,12 @@ export interface RecipeInputs {
  * there because the CLI imports it when it starts (`omni bench`, `omni verify ledger`).
  */
 const APP_PARTS = ['package.json', 'cmd', 'src', 'manifests', 'bench'] as const
+/**
+ * Left out of APP_PARTS: the repository's TEST signing keys. They are public, and a node told to
+ * trust manifests/plugins/test-trust runs anything they sign; nothing in the image signs plugins,
+ * so an image never carries a private key.
+ */
+const APP_LEFT_OUT = ['manifests/plugins/test-keys/'] as const
 /** bench/'s HTTP scenario imports autocannon, a devDependency (≈ 6 MB with its own packages). */
 const CLI_DEV_PACKAGES = ['autocannon'] as const
 const PLATFORM = `${process.platform}-${process.arch}`
@@ -86,7 +92,7 @@ async function appFiles(root: string): Promise<string[]> {
   // a file deleted in the working tree is still in the index until committed
   const listed = [...new Set(stdout.split('\0').filter((p) => p !== ''))].sort()
   const present = await Promise.all(listed.map((p) => lstat(join(root, p)).then((s) => s.isFile(), () => false)))
-  return listed.filter((_, i) => present[i])
+  return listed.filter((p, i) => present[i] && !APP_LEFT_OUT.some((out) => p.startsWith(out)))
 }
 
 function memoryFile(path: string, text: string): TarEntry {

@@ -4,12 +4,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
+import { parseByteLimit } from '../../cmd/lib/parse.ts'
+import { ensureStreams } from '../../src/jetstream/topology.ts'
 import { linkDenies } from '../../src/mesh/link-denies.ts'
 import { meshServerTopology } from '../../src/mesh/permissions.ts'
 import type { MeshConfig } from '../../src/mesh/config.ts'
 import { renderAuthorization, renderTopology } from '../../src/server/topology-config.ts'
 import { checkConfig, freePorts, layOutServer, startServer, withFreshPorts } from '../fixtures/helm-nats.ts'
-import { find, helmHome, helmMissing, render, secretData, valueSets, type K8sObject } from '../fixtures/helm.ts'
+import { find, helmHome, helmMissing, podSpec, render, secretData, valueSets, type K8sObject } from '../fixtures/helm.ts'
 
 // The nats-server configuration the chart renders, run with the real binary ($OMNI_NATS_SERVER):
 // it passes `nats-server -t`, starts, admits the platform with the login from the rendered
@@ -73,16 +75,61 @@ t.test('nats.replicas 3: three servers form a cluster over the rendered routes a
   const routes = async () => ((await (await fetch(`http://127.0.0.1:${ports[0]?.monitor}/routez`)).json()) as { routes: { remote_name: string }[] }).routes.map((r) => r.remote_name)
   t.same([...new Set(await routes())].sort(), [`${FULL}-nats-1`, `${FULL}-nats-2`], 'server 0 has routes to both others')
 
-  // a server without the routes' login cannot join the cluster
-  const [own] = await freePorts(1)
-  const dir = await mkdtemp(join(tmpdir(), 'omni-helm-intruder-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  const config = join(dir, 'nats.conf')
-  await writeFile(config, `listen: "127.0.0.1:${own?.client}"\nhttp: "127.0.0.1:${own?.monitor}"\nserver_name: intruder\ncluster { name: "${FULL}-nats", listen: "127.0.0.1:${own?.cluster}", routes: ["nats://127.0.0.1:${ports[0]?.cluster}"] }\n`)
-  await startServer(t, { name: 'intruder', dir, config, ports: own ?? { client: 0, monitor: 0, cluster: 0, leafnodes: 0 } }, '/healthz?js-server-only=true')
-  await new Promise((r) => setTimeout(r, 1500))
-  t.notOk((await routes()).includes('intruder'), 'a route without the login is refused')
+  // a server without the routes' login cannot join the cluster; one started beside it with the
+  // rendered login does, so the wait is long enough for a route to form (a control: without it the
+  // refusal would also "pass" when routes were merely slow)
+  const password = secretData(find(objects, 'Secret', `${FULL}-nats-routes`)).password ?? ''
+  const extra = async (name: string, login: string) => {
+    const [own] = await freePorts(1)
+    const dir = await mkdtemp(join(tmpdir(), `omni-helm-${name}-`))
+    t.teardown(() => rm(dir, { recursive: true, force: true }))
+    const config = join(dir, 'nats.conf')
+    await writeFile(config, `listen: "127.0.0.1:${own?.client}"\nhttp: "127.0.0.1:${own?.monitor}"\nserver_name: ${name}\ncluster { name: "${FULL}-nats", listen: "127.0.0.1:${own?.cluster}", routes: ["nats://${login}127.0.0.1:${ports[0]?.cluster}"] }\n`)
+    await startServer(t, { name, dir, config, ports: own ?? { client: 0, monitor: 0, cluster: 0, leafnodes: 0 } }, '/healthz?js-server-only=true')
+  }
+  await extra('intruder', '')
+  await extra('control', `route:${encodeURIComponent(password)}@`)
+  let seen: string[] = []
+  for (let i = 0; i < 100 && !seen.includes('control'); i++) {
+    seen = await routes()
+    if (!seen.includes('control')) await new Promise((r) => setTimeout(r, 100))
+  }
+  t.ok(seen.includes('control'), 'a server with the rendered routes\' login joins (the control)', { seen })
+  t.notOk((await routes()).includes('intruder'), 'a route without the login is refused', { seen })
 })
+
+/** Bytes of a Kubernetes storage quantity (binary suffixes, as the chart's value sets use). */
+const quantityBytes = (q: string) => {
+  const m = /^(\d+)(Ki|Mi|Gi|Ti)?$/.exec(q)
+  if (!m) throw new Error(`unexpected quantity ${q}`)
+  return Number(m[1]) * 1024 ** (['', 'Ki', 'Mi', 'Gi', 'Ti'].indexOf(m[2] ?? ''))
+}
+
+for (const set of ['defaults']) {
+  t.test(`${set}: the platform's streams, at the byte limits the chart passes, fit in the storage the NATS PVC gives`, { skip: missing }, async (t) => {
+    // JetStream reserves each stream's max_bytes against the server's storage limit, by default 75%
+    // of the free disk at start: on a 10Gi PVC that was 7.5 GiB, and the default 8GiB + 8GiB
+    // limits made `omni up` fail with "insufficient storage resources available". The limit must
+    // come from the PVC, not from whatever disk this test runs on.
+    const objects = await renderSet(t, set)
+    const sts = find(objects, 'StatefulSet', `${FULL}-nats`)
+    const pvc = (sts.spec as { volumeClaimTemplates: { spec: { resources: { requests: { storage: string } } } }[] }).volumeClaimTemplates[0]?.spec.resources.requests.storage ?? ''
+    const platform = objects.find((o) => ['Deployment', 'StatefulSet'].includes(o.kind) && o.metadata.name === FULL)
+    const args = (platform && podSpec(platform)?.containers[0]?.args) ?? []
+    const flag = (name: string) => parseByteLimit(args.find((a) => a.startsWith(`${name}=`))?.slice(name.length + 1) ?? '', name)
+    const server = await withFreshPorts(async () => {
+      const s = await layOutServer(t, objects, FULL, 0, await freePorts(1))
+      await startServer(t, s, '/healthz?js-server-only=true')
+      return s
+    })
+    const jsz = (await (await fetch(`http://127.0.0.1:${server.ports.monitor}/jsz`)).json()) as { config: { max_storage: number } }
+    t.ok(jsz.config.max_storage <= quantityBytes(pvc), `the server's storage limit (${jsz.config.max_storage} bytes) is within its ${pvc} PVC`)
+    const login = platformLogin(objects)
+    const nc = await connect({ servers: `127.0.0.1:${server.ports.client}`, user: login.user, pass: login.password, reconnect: false })
+    t.teardown(() => nc.close())
+    await t.resolves(ensureStreams(await jetstreamManager(nc), { maxBytes: flag('--stream-max-bytes'), rawMaxBytes: flag('--raw-max-bytes') }), 'the platform creates its streams with the rendered limits')
+  })
+}
 
 /** The fields of `{ …, permissions: P, allowed_connection_types: C }` lines, in order. */
 const userRules = (text: string) => [...text.matchAll(/permissions: (\{.*\}), allowed_connection_types: (\[[^\]]*\])/g)].map((m) => `${m[1]} ${m[2]}`)

@@ -69,3 +69,28 @@ t.test('the tokens file and the NATS login are what omni up reads', { skip: miss
   const login = await readNatsCredentials(join(await layOutVolume(t, objects, sts, 'nats-credentials'), 'credentials.json'))
   t.equal(login.user, 'omni')
 })
+
+t.test('a change of a secret the pods read only at start rolls them; the template holds no secret in clear', { skip: missing }, async (t) => {
+  // tokens.yaml (--tokens), the webhook variables (envFrom), the ClickHouse password (env) and the
+  // mesh login are read when the process starts: a Secret that changes under running pods is not
+  // seen until they restart, so the pod template must change with them
+  type Pod = { spec: { template: { metadata: { annotations: Record<string, string> } } } }
+  const annotations = (o: K8sObject[], kind: string, name: string) => (find(o, kind, name) as unknown as Pod).spec.template.metadata.annotations
+  const base = await renderSet(t, 'external-clickhouse-3-replicas')
+  const changes: Array<[string, string[]]> = [
+    ['the tokens\' tenants', ['--set', 'api.tokens.tenants={default,acme}']],
+    ['a webhook secret', ['--set', 'webhooks.secrets.OMNI_EVOLUTION_APIKEY=another-key']],
+    ['the ClickHouse password', ['--set', 'clickhouse.existingSecret=', '--set', 'clickhouse.password=another-password']],
+  ]
+  for (const [what, extra] of changes) {
+    const after = await renderSet(t, 'external-clickhouse-3-replicas', extra)
+    t.notSame(annotations(after, 'Deployment', FULL), annotations(base, 'Deployment', FULL), `${what} changes the platform's pod template`)
+  }
+  t.same(annotations(await renderSet(t, 'external-clickhouse-3-replicas'), 'Deployment', FULL), annotations(base, 'Deployment', FULL), 'the same values give the same pod template (no roll on every upgrade)')
+  const leaf = await renderSet(t, 'leaf')
+  const leafAgain = await renderSet(t, 'leaf', ['--set', 'mesh.credentials.password=another-password-of-the-leaf'])
+  t.notSame(annotations(leafAgain, 'StatefulSet', `${FULL}-nats`), annotations(leaf, 'StatefulSet', `${FULL}-nats`), 'a new mesh login rolls the NATS servers that dial the hubs with it')
+  t.notSame(annotations(leafAgain, 'StatefulSet', FULL), annotations(leaf, 'StatefulSet', FULL), 'and the platform that reads it')
+  const text = JSON.stringify([...base, ...leaf].filter((o) => o.kind !== 'Secret'))
+  t.notMatch(text, 'evolution-key-for-tests-only', 'no webhook secret outside Secrets')
+})

@@ -35,9 +35,24 @@ t.test('the defaults and a scaled-out set are accepted (the schema refuses only 
   const env = await helmHome(t)
   for (const v of HELM_VERSIONS) {
     t.ok((await helm(v, ['template', 'omni', CHART], env)).ok, `helm ${v}: defaults`)
-    const scaled = await helm(v, ['template', 'omni', CHART, '--set', 'platform.replicas=4', '--set', 'clickhouse.url=http://ch:8123'], env)
+    const scaled = await helm(v, ['template', 'omni', CHART, '--set', 'platform.replicas=4', '--set', 'clickhouse.url=http://ch:8123', '--set', 'clickhouse.existingSecret=ch'], env)
     t.ok(scaled.ok, `helm ${v}: four platform pods with a ClickHouse server`, { stderr: scaled.stderr })
     const off = await helm(v, ['template', 'omni', CHART, '--set', 'platform.replicas=2', '--set', 'clickhouse.enabled=false'], env)
     t.ok(off.ok, `helm ${v}: two platform pods without ClickHouse`, { stderr: off.stderr })
+  }
+})
+
+t.test('an existing NATS with its login Secret, a ClickHouse password, and a hub on another leaf-node port are accepted', { skip: missing }, async (t) => {
+  const env = await helmHome(t)
+  for (const v of HELM_VERSIONS) {
+    const nats = await helm(v, ['template', 'omni', CHART, '--set', 'nats.url=nats://nats.nats.svc:4222', '--set', 'nats.existingSecret=omni-nats'], env)
+    t.ok(nats.ok, `helm ${v}: nats.url with nats.existingSecret`, { stderr: nats.stderr })
+    t.notMatch(nats.stdout, /name: omni-omni-fabric-nats\n/, `helm ${v}: no NATS login Secret of the chart's own with nats.url`)
+    const ch = await helm(v, ['template', 'omni', CHART, '--set', 'clickhouse.url=http://ch:8123', '--set', 'clickhouse.password=s3cret-for-tests'], env)
+    t.ok(ch.ok, `helm ${v}: clickhouse.url with clickhouse.password`, { stderr: ch.stderr })
+    const hub = await helm(v, ['template', 'omni', CHART, '--set', 'mesh.enabled=true', '--set', 'mesh.node=hub-a', '--set', 'mesh.cluster=east', '--set', 'mesh.role=hub', '--set', 'mesh.leafnodePort=7500'], env)
+    t.ok(hub.ok, `helm ${v}: a hub on leaf-node port 7500`, { stderr: hub.stderr })
+    const extra = await helm(v, ['template', 'omni', CHART, '--set', 'platform.extraEnv[0].name=TZ', '--set', 'platform.extraEnv[0].value=UTC'], env)
+    t.ok(extra.ok, `helm ${v}: a plain extra variable`, { stderr: extra.stderr })
   }
 })

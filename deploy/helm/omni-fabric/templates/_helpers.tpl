@@ -127,6 +127,54 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
+{{/*
+Checksums of the secret values the chart is given (not the random ones it makes, which are kept
+across upgrades): the pods read them only at start, so a change must change the pod template and
+roll them. A SHA-256 of all of them together, as other charts put their Secret's checksum there.
+*/}}
+{{- define "omni.platformSecretsChecksum" -}}
+{{- $v := .Values -}}
+{{- dict "tenants" $v.api.tokens.tenants "webhooks" $v.webhooks.secrets "clickhouse" $v.clickhouse.password "mesh" $v.mesh.credentials | toJson | sha256sum -}}
+{{- end -}}
+{{- define "omni.natsSecretsChecksum" -}}
+{{- dict "mesh" .Values.mesh.credentials | toJson | sha256sum -}}
+{{- end -}}
+
+{{/* Bytes of a Kubernetes quantity (10Gi, 500M) or a platform byte size (8GiB; none is 0), as an integer. */}}
+{{- define "omni.bytes" -}}
+{{- $s := toString . -}}
+{{- if eq $s "none" -}}0{{- else -}}
+{{- $num := regexFind "^[0-9]+(\\.[0-9]+)?" $s -}}
+{{- $unit := trimSuffix "B" (trimPrefix $num $s) -}}
+{{- $mult := dict "" 1.0 "k" 1000.0 "M" 1000000.0 "G" 1000000000.0 "T" 1000000000000.0 "P" 1000000000000000.0 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 -}}
+{{- mulf (float64 $num) (index $mult $unit) | int64 -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The chart's NATS JetStream storage limit (max_file_store): 75% of the PVC, what nats-server takes
+of a fresh volume by default, but fixed, so a fuller disk at a restart does not shrink it below
+what the streams have reserved.
+*/}}
+{{- define "omni.natsMaxFileStore" -}}
+{{- mulf (include "omni.bytes" .Values.nats.jetstream.storage.size | float64) 0.75 | int64 -}}
+{{- end -}}
+
+{{/*
+What the platform's streams reserve on that storage (JetStream reserves each stream's max_bytes):
+the events stream and the raw archive at their limits; with the mesh two outboxes of 1 GiB and an
+inbox per peer at the events stream's limit.
+*/}}
+{{- define "omni.reservedBytes" -}}
+{{- $events := include "omni.bytes" .Values.platform.streamMaxBytes | int64 -}}
+{{- $total := add $events (include "omni.bytes" .Values.platform.rawMaxBytes | int64) -}}
+{{- if .Values.mesh.enabled -}}
+{{- $peers := list -}}{{- range .Values.mesh.peers }}{{ $peers = append $peers .node }}{{ end -}}
+{{- $total = add $total (mul 2 1073741824) (mul (len (uniq $peers)) $events) -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}
+
 {{/* Refusals the schema cannot express. */}}
 {{- define "omni.validate" -}}
 {{- if and .Values.mesh.enabled (eq .Values.mesh.role "leaf") (not .Values.mesh.hubs) -}}
@@ -141,11 +189,71 @@ seccompProfile:
 {{- if and .Values.mesh.enabled .Values.nats.url -}}
 {{- fail "mesh.enabled with nats.url: the chart writes the mesh's leaf-node settings into its own NATS only; on an existing server set its JetStream domain, leaf nodes and permissions yourself (docs/mesh.md) and run without mesh.enabled" -}}
 {{- end -}}
+{{- if and .Values.nats.url (not .Values.nats.existingSecret) -}}
+{{- fail "nats.existingSecret: with nats.url the platform logs in to your server with credentials.json from a Secret you name; the chart cannot make a login that server knows (and a server without auth would take the platform unauthenticated)" -}}
+{{- end -}}
+{{- if and .Values.clickhouse.enabled .Values.clickhouse.url (not .Values.clickhouse.existingSecret) (not .Values.clickhouse.password) -}}
+{{- fail "clickhouse.password: a ClickHouse server (clickhouse.url) needs a password, in clickhouse.password or in a Secret named by clickhouse.existingSecret (key password); the chart does not log in with an empty one" -}}
+{{- end -}}
+{{- if and .Values.mesh.enabled (eq .Values.mesh.role "hub") (has (int .Values.mesh.leafnodePort) (list 4222 6222 8222)) -}}
+{{- fail "mesh.leafnodePort: 4222, 6222 and 8222 are the NATS client, route and monitoring ports; pick another (7422 is the usual leaf-node port)" -}}
+{{- end -}}
+{{- if .Values.mesh.enabled -}}
+{{- range $list := list "members" "peers" -}}
+{{- $seen := dict -}}
+{{- range index $.Values.mesh $list -}}
+{{- if eq .node $.Values.mesh.node -}}
+{{- fail (printf "mesh.%s: %q is this node's own name (mesh.node); each name is a JetStream domain, so the two would clash" $list .node) -}}
+{{- end -}}
+{{- if and (eq $list "members") (eq .node "omni") (not $.Values.mesh.membersSecret) -}}
+{{- fail "mesh.members: \"omni\" is the platform's own NATS login on this server, and the chart makes each member's login with its node name (nats-server would refuse the duplicate user); give the node another name" -}}
+{{- end -}}
+{{- if hasKey $seen .node -}}
+{{- fail (printf "mesh.%s: %q is listed twice" $list .node) -}}
+{{- end -}}
+{{- $_ := set $seen .node true -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- range .Values.platform.extraEnv -}}
+{{- if has .name (list "OMNI_NATS_CREDENTIALS" "OMNI_CLICKHOUSE_PASSWORD") -}}
+{{- fail (printf "platform.extraEnv: %s is set by the chart from its Secret; give the value through nats.existingSecret or clickhouse.password / clickhouse.existingSecret" .name) -}}
+{{- end -}}
+{{- if regexMatch "(?i)(PASSWORD|SECRET|TOKEN|APIKEY|API_KEY|CREDENTIALS)" .name -}}
+{{- fail (printf "platform.extraEnv: %s looks like a secret, and extraEnv values are plain text in the pod spec; put it in webhooks.secrets or webhooks.existingSecret (every key becomes a variable)" .name) -}}
+{{- end -}}
+{{- end -}}
 {{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) -}}
 {{- fail "autoscaling.maxReplicas must be at least autoscaling.minReplicas" -}}
 {{- end -}}
 {{- if and .Values.manifests.existingConfigMap .Values.manifests.files -}}
 {{- fail "manifests: give either existingConfigMap or files, not both" -}}
+{{- end -}}
+{{- range $path, $_ := .Values.manifests.files -}}
+{{- if contains "__" $path -}}
+{{- fail (printf "manifests.files: %q holds \"__\", which the chart uses for \"/\" in ConfigMap keys (two paths could become one key and a file be lost); rename it" $path) -}}
+{{- end -}}
+{{- range splitList "/" $path -}}
+{{- if or (eq . ".") (eq . "..") -}}
+{{- fail (printf "manifests.files: %q has a . or .. segment; give a path inside the manifests folder (pipelines/x.yaml)" $path) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.webhooks.existingSecret .Values.webhooks.secrets -}}
+{{- fail "webhooks: give either existingSecret or secrets, not both (the secrets would be ignored)" -}}
+{{- end -}}
+{{- if and .Values.clickhouse.existingSecret .Values.clickhouse.password -}}
+{{- fail "clickhouse: give either existingSecret or password, not both (the password would be ignored)" -}}
+{{- end -}}
+{{- if and .Values.mesh.existingSecret (or .Values.mesh.credentials.user .Values.mesh.credentials.password) -}}
+{{- fail "mesh: give either existingSecret or credentials, not both (the credentials would be ignored)" -}}
+{{- end -}}
+{{- if eq (include "omni.natsBuiltIn" .) "true" -}}
+{{- $reserved := include "omni.reservedBytes" . | int64 -}}
+{{- $store := include "omni.natsMaxFileStore" . | int64 -}}
+{{- if gt $reserved $store -}}
+{{- fail (printf "nats.jetstream.storage.size: the platform's streams reserve %.1f GiB (platform.streamMaxBytes + platform.rawMaxBytes%s), more than the %.1f GiB JetStream takes of a %s volume (75%%): omni up would stop with \"insufficient storage resources available\". Raise nats.jetstream.storage.size to at least %.0fGi or lower those limits" (divf $reserved 1073741824.0) (ternary ", and with the mesh 2 outboxes of 1 GiB and an inbox per peer at streamMaxBytes" "" .Values.mesh.enabled) (divf $store 1073741824.0) .Values.nats.jetstream.storage.size (ceil (divf $reserved 805306368.0))) -}}
+{{- end -}}
 {{- end -}}
 {{- if ge (int .Values.platform.preStopSleepSeconds) (int .Values.platform.terminationGracePeriodSeconds) -}}
 {{- fail "platform.preStopSleepSeconds must be less than platform.terminationGracePeriodSeconds, or the pod is killed before it drains" -}}

@@ -35,6 +35,9 @@ authorization {
 jetstream {
   store_dir: "/data/jetstream"
   sync_interval: {{ .Values.nats.jetstream.syncInterval }}
+  # 75% of the PVC (nats-server's default share of a fresh volume), fixed: each stream's max_bytes
+  # is reserved against it, and a fuller disk at a restart must not shrink it (omni.natsMaxFileStore)
+  max_file_store: {{ include "omni.natsMaxFileStore" . }}
 {{- if $mesh.enabled }}
   domain: {{ $mesh.node | quote }}
 {{- end }}
