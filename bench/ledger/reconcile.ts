@@ -163,7 +163,7 @@ function parse(bytes: Uint8Array): { run: string; n: number; data: unknown; orig
 }
 
 /** Every message of this run stored on `subject`, read without acknowledging anything. */
-async function readRun(js: JetStreamClient, jsm: JetStreamManager, subject: string, run: string): Promise<{ n: number; origin: string | undefined }[]> {
+export async function readRun(js: JetStreamClient, jsm: JetStreamManager, subject: string, run: string): Promise<{ n: number; origin: string | undefined }[]> {
   const info = await jsm.streams.info(EVENTS_STREAM, { subjects_filter: subject })
   const total = Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0)
   const out: { n: number; origin: string | undefined }[] = []

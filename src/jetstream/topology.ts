@@ -218,15 +218,37 @@ export async function ensureRawConsumer(jsm: JetStreamManager, opts: RawConsumer
  * an existing one keeps its position).
  */
 export async function upsertConsumer(jsm: JetStreamManager, stream: string, name: string, mutable: Partial<ConsumerConfig>, onCreate: Partial<ConsumerConfig> = {}): Promise<void> {
-  const exists = await jsm.consumers.info(stream, name).then(
-    () => true,
+  const existing = await jsm.consumers.info(stream, name).then(
+    (info) => info.config,
     (err: unknown) => {
-      if (isNotFound(err)) return false
+      if (isNotFound(err)) return undefined
       throw err
     },
   )
-  if (exists) await jsm.consumers.update(stream, name, mutable)
-  else await jsm.consumers.add(stream, { deliver_policy: DeliverPolicy.All, ...onCreate, ...mutable, durable_name: name, ack_policy: AckPolicy.Explicit })
+  if (existing) {
+    // several workers start together on one consumer: an unchanged one is left alone
+    const same = (Object.keys(mutable) as (keyof ConsumerConfig)[]).every((k) => JSON.stringify(existing[k]) === JSON.stringify(mutable[k]))
+    if (same) return
+    await jsm.consumers.update(stream, name, mutable)
+  } else {
+    await jsm.consumers.add(stream, { deliver_policy: DeliverPolicy.All, ...onCreate, ...mutable, durable_name: name, ack_policy: AckPolicy.Explicit })
+  }
+  await awaitConsumerLeader(jsm, stream, name)
+}
+
+/**
+ * On a cluster, waits (bounded) until a consumer just created or changed has a leader: a pull
+ * sent before that finds no responder (503), and the worker has to pull again (see
+ * src/jetstream/tracked-consumer.ts). A single server answers at once.
+ */
+async function awaitConsumerLeader(jsm: JetStreamManager, stream: string, name: string, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs
+  for (;;) {
+    const info = await jsm.consumers.info(stream, name).catch(() => undefined)
+    if (info && (!info.cluster || info.cluster.leader)) return
+    if (Date.now() > until) throw omniError('OMNI_ERR_NATS_UNAVAILABLE', `consumer ${name} on stream ${stream} has no leader after ${timeoutMs} ms: are enough servers of the cluster up?`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
 }
 
 export function isNotFound(err: unknown): boolean {
