@@ -8,9 +8,8 @@ import { startTestCluster } from '../fixtures/nats-cluster.ts'
 
 t.test('a 3-node cluster with one server SIGKILLed while events flow: every acknowledged event stored and processed once', async (t) => {
   const cluster = await startTestCluster(t)
-  const byName = Object.fromEntries(cluster.servers.map((s, i) => [`n${i + 1}`, s]))
   // two platform processes as the chart's replicas run them, every client given all three URLs
-  const r = await runScaleOut({ natsUrl: cluster.url, events: 3000, replicas: 3, platforms: 2, kill: { servers: byName, healthy: () => cluster.healthy() } })
+  const r = await runScaleOut({ natsUrl: cluster.url, events: 3000, replicas: 3, platforms: 2, kill: { servers: cluster.byName, healthy: () => cluster.healthy() } })
   t.comment(JSON.stringify(r))
   t.ok(r.killed, 'a server was killed mid-flow')
   t.equal(r.acked, 3000, 'every event was acknowledged (some after a retry with the same id)')
