@@ -13,6 +13,7 @@ import { connectNats } from '../../src/jetstream/connect.ts'
 import { createPublisher } from '../../src/jetstream/publisher.ts'
 import { consumerName, ensureStreams, EVENTS_STREAM } from '../../src/jetstream/topology.ts'
 import { loadManifestsOrThrow } from '../../src/manifests/load.ts'
+import { streamCaughtUp } from '../lib/nats-cluster.ts'
 import { ledgerLookup } from './cartridges.ts'
 import { startPlatform, type PlatformChild } from './platform.ts'
 import { OUTPUT, PIPELINE, readRun, SOURCE } from './reconcile.ts'
@@ -53,6 +54,8 @@ export interface ScaleOutResult {
   readonly lost: number
   /** input copies beyond the first, and output copies beyond the first */
   readonly duplicated: number
+  /** the stream's own message counts on the input and output subjects, beside what was read */
+  readonly streamCounts: { readonly inputs: number; readonly outputs: number }
   /** distinct input sequences each platform process acknowledged */
   readonly perPlatform: readonly number[]
   /** the same, counted when the server was killed */
@@ -140,6 +143,8 @@ export async function runScaleOut(opts: ScaleOutOptions): Promise<ScaleOutResult
       await opts.kill.servers[killed.server]?.restart()
       await opts.kill.healthy()
       rejoinMs = performance.now() - back
+      // read only once every copy holds everything: a reader placed on a copy still catching up sees less
+      await streamCaughtUp(jsm, EVENTS_STREAM, 30_000)
     }
     const settled = await settle(jsm, opts.settleMs ?? 60_000)
     const settleMs = performance.now() - Math.max(lastAck, flowEnd)
@@ -147,6 +152,8 @@ export async function runScaleOut(opts: ScaleOutOptions): Promise<ScaleOutResult
 
     const inputs = countBy(await readRun(js, jsm, SOURCE, run))
     const outputs = countBy(await readRun(js, jsm, OUTPUT, run))
+    // what the stream itself counts on each subject (a fresh server per run: all of them are this run's)
+    const subjects = (await jsm.streams.info(EVENTS_STREAM, { subjects_filter: '>' })).state.subjects ?? {}
     let lost = 0
     let duplicated = 0
     for (const n of acked) lost += (inputs.has(n) ? 0 : 1) + (outputs.has(n) ? 0 : 1)
@@ -163,6 +170,7 @@ export async function runScaleOut(opts: ScaleOutOptions): Promise<ScaleOutResult
       outputsFound: [...acked].filter((n) => outputs.has(n)).length,
       lost,
       duplicated,
+      streamCounts: { inputs: subjects[SOURCE] ?? 0, outputs: subjects[OUTPUT] ?? 0 },
       perPlatform: perProcess.map((s) => s.size),
       ...(atKill ? { perPlatformAtKill: atKill } : {}),
       logs: children.map((c) => c.stderr().slice(-2000)),

@@ -6,6 +6,7 @@ import { RECORDER } from '../../src/clickhouse/recorder.ts'
 import { markerKey } from '../../src/cartridges/guard/dedup.ts'
 import { EVENTS_STREAM } from '../../src/jetstream/topology.ts'
 import type { ManagedNatsServer } from '../../src/server/mod.ts'
+import { streamCaughtUp } from '../lib/nats-cluster.ts'
 import { WATCH_SETTLE_MS } from '../../src/node/services/pipelines.ts'
 import { additiveMsgId, CLIENT_ORIGIN, deadLetterMsgId, ingestMsgId, outputMsgId, redriveMsgId } from '../../src/wire/mod.ts'
 import { sleep, type ScenarioContext } from './context.ts'
@@ -355,8 +356,11 @@ export const SCENARIOS: readonly LedgerScenario[] = [
       const at = performance.now()
       await killed.restart()
       await ctx.cluster.healthy()
+      // the reconciliation reads the stream: from copies that hold everything
+      const caughtUp = await streamCaughtUp(ctx.jsm, EVENTS_STREAM, 30_000)
       ctx.measured['rejoinMs'] = Math.round(performance.now() - at)
-      ctx.note(`restarted and healthy again after ${ctx.measured['rejoinMs']} ms`)
+      if (!caughtUp) ctx.note('the restarted server had not caught up within 30 s')
+      ctx.note(`restarted and caught up after ${ctx.measured['rejoinMs']} ms`)
     },
   },
 ]

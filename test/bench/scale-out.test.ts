@@ -15,6 +15,7 @@ t.test('a 3-node cluster with one server SIGKILLed while events flow: every ackn
   t.equal(r.acked, 3000, 'every event was acknowledged (some after a retry with the same id)')
   t.equal(r.inputsStored, r.acked, 'every acknowledged event is in the stream')
   t.equal(r.outputsFound, r.acked, 'every acknowledged event has its output')
+  t.same(r.streamCounts, { inputs: 3000, outputs: 3000 }, "the stream's own counts agree: one input and one output per event")
   t.equal(r.lost, 0, '0 lost')
   t.equal(r.duplicated, 0, '0 duplicated')
   t.ok(r.settled, 'the pipeline caught up')
