@@ -1,3 +1,5 @@
+import { omniError, type OmniError } from '../errors/mod.ts'
+
 /**
  * How many copies of each stream and bucket a NATS cluster keeps: JetStream allows 1 to 5, and
  * an odd count (1, 3, 5) survives the loss of a minority of servers.
@@ -30,6 +32,26 @@ export function replicaChange(stream: string, existing: number | undefined, conf
       `stream ${stream} keeps its ${has} replicas: the configured ${configured} would lower them, which the platform never does on its own ` +
       `(lower them on the server if that is meant, or configure ${has})`,
   }
+}
+
+/** JetStream's answers when a replica count cannot be had: a server running alone, or too few servers (up, or with room). */
+const NOT_CLUSTERED = 10074
+const NO_PEERS = [10005, 10023] as const
+
+/**
+ * The error to throw when JetStream refused a stream or its update for its replica count, naming
+ * the stream, the count and the way out; undefined for any other error (rethrow it as it is).
+ */
+export function replicaRefusal(err: unknown, stream: string, replicas: number | undefined): OmniError | undefined {
+  const code = (err as { code?: unknown } | undefined)?.code
+  if (replicas === undefined || replicas < 2) return undefined
+  if (code === NOT_CLUSTERED) {
+    return omniError('OMNI_ERR_CONFIG', `stream ${stream}: ${replicas} replicas need a NATS cluster, and this server runs alone: configure 1 (--replicas), or give the cluster's URLs (--nats a,b,c)`, { cause: err })
+  }
+  if (NO_PEERS.includes(code as (typeof NO_PEERS)[number])) {
+    return omniError('OMNI_ERR_CONFIG', `stream ${stream}: JetStream could not place ${replicas} replicas (${(err as Error).message}): are ${replicas} servers of the cluster up, each with room for the stream's byte limit?`, { cause: err })
+  }
+  return undefined
 }
 
 /** What the platform's KV and object store openers take: a new bucket's replica count. */

@@ -1,6 +1,6 @@
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, type ConsumerConfig, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream'
 import { omniError } from '../errors/mod.ts'
-import { replicaChange } from './replicas.ts'
+import { replicaChange, replicaRefusal } from './replicas.ts'
 import { DLQ_SUBJECT_PREFIX, EVENT_SUBJECTS, RAW_SUBJECT_PREFIX, redriveSubject } from '../wire/mod.ts'
 
 /** Names of the JetStream backbone, in one place; its subjects are in src/wire. */
@@ -145,7 +145,9 @@ export async function upsertStream(jsm: JetStreamManager, { updateExisting }: { 
   )
   const replicas = plan.replicas !== undefined ? { num_replicas: plan.replicas } : {}
   if (!existing) {
-    await jsm.streams.add({ ...COMMON, ...plan.defaults, ...plan.required, ...plan.explicit, ...replicas, name: plan.name })
+    await jsm.streams.add({ ...COMMON, ...plan.defaults, ...plan.required, ...plan.explicit, ...replicas, name: plan.name }).catch((err: unknown) => {
+      throw replicaRefusal(err, plan.name, plan.replicas) ?? err
+    })
     return []
   }
   if (!updateExisting) return []
@@ -155,7 +157,11 @@ export async function upsertStream(jsm: JetStreamManager, { updateExisting }: { 
   if (resize.message) warnings.push(resize.message)
   const wanted: Partial<StreamConfig> = { ...plan.required, ...plan.explicit, ...(resize.to !== undefined ? { num_replicas: resize.to } : {}) }
   const changes = (Object.keys(wanted) as (keyof StreamConfig)[]).filter((k) => JSON.stringify(existing[k]) !== JSON.stringify(wanted[k]))
-  if (changes.length > 0) await jsm.streams.update(plan.name, { ...existing, ...wanted })
+  if (changes.length > 0) {
+    await jsm.streams.update(plan.name, { ...existing, ...wanted }).catch((err: unknown) => {
+      throw replicaRefusal(err, plan.name, resize.to) ?? err
+    })
+  }
   if (resize.to !== undefined) {
     const late = await awaitReplicas(jsm, plan.name, resize.to)
     if (late) warnings.push(late)
@@ -275,7 +281,9 @@ export async function reconcileReplicas(jsm: JetStreamManager, streams: readonly
     if (!info) continue
     const change = replicaChange(name, info.config.num_replicas, configured)
     if (change.to !== undefined) {
-      await jsm.streams.update(name, { ...info.config, num_replicas: change.to })
+      await jsm.streams.update(name, { ...info.config, num_replicas: change.to }).catch((err: unknown) => {
+        throw replicaRefusal(err, name, change.to) ?? err
+      })
       const late = await awaitReplicas(jsm, name, change.to)
       if (late) messages.push(late)
     }

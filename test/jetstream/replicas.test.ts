@@ -5,7 +5,7 @@ import { DEDUP_BUCKET } from '../../src/jetstream/dedup-store.ts'
 import { kvStream, replicaChange } from '../../src/jetstream/replicas.ts'
 import { DLQ_STREAM, ensureStreams, EVENTS_STREAM, RAW_STREAM, reconcileReplicas } from '../../src/jetstream/topology.ts'
 import { jetstream } from '@nats-io/jetstream'
-import { connectTest } from '../fixtures/nats.ts'
+import { connectTest, startTestNats } from '../fixtures/nats.ts'
 import { startTestCluster } from '../fixtures/nats-cluster.ts'
 
 // One real three-node cluster for every branch: what a chart with nats.replicas: 3 runs on.
@@ -93,4 +93,14 @@ t.test('KV buckets: created with the count, an existing one raised and never low
   t.equal(await replicasOf(stream), 3)
   const made = await new Kvm(js).create('omni-made', { replicas: 3 })
   t.equal((await made.status()).replicas, 3, 'a new bucket takes the count it is given')
+})
+
+t.test('a count the servers cannot hold is refused naming the stream, the count and the way out', async (t) => {
+  await dropAll(jsm)
+  const five = await ensureStreams(jsm, { ...LIMITS, replicas: 5, mode: 'upsert' }).catch((err: unknown) => err)
+  t.match(five, { code: 'OMNI_ERR_CONFIG', message: /^stream OMNI_EVENTS: JetStream could not place 5 replicas \(no suitable peers for placement\): are 5 servers of the cluster up/ })
+  const single = await startTestNats(t)
+  const alone = await jetstreamManager(await connectTest(t, single))
+  const three = await ensureStreams(alone, { replicas: 3, mode: 'upsert' }).catch((err: unknown) => err)
+  t.match(three, { code: 'OMNI_ERR_CONFIG', message: "stream OMNI_EVENTS: 3 replicas need a NATS cluster, and this server runs alone: configure 1 (--replicas), or give the cluster's URLs (--nats a,b,c)" })
 })
