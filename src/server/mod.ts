@@ -2,4 +2,4 @@ export { startNatsServer, type ManagedNatsServer, type NatsServerOptions } from 
 export { checkServerVersion } from './check.ts'
 export { createNatsCredentialsFile, loadOrCreateNatsCredentials, readNatsCredentials, type NatsCredentials } from './credentials.ts'
 export { MIN_NATS_VERSION, isSupportedVersion } from './version.ts'
-export type { ClusterRoutes, LeafRemote, NatsPermissions, NatsUser, ServerTopology } from './topology-config.ts'
+export type { LeafRemote, NatsPermissions, NatsUser, ServerTopology } from './topology-config.ts'
