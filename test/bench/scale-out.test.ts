@@ -5,6 +5,9 @@ import { startTestCluster } from '../fixtures/nats-cluster.ts'
 
 // Scale-out on the real engine (issue 14, checks): what the chart's nats.replicas: 3 and its
 // several platform pods rely on. Real nats-servers, platform child processes, no ClickHouse.
+// About 20 s on an idle 2-core machine; the bounds inside (a new leader, the pipeline settling,
+// the restarted server catching up) add up to a few minutes at worst.
+t.setTimeout(300_000)
 
 t.test('a 3-node cluster with one server SIGKILLed while events flow: every acknowledged event stored and processed once', async (t) => {
   const cluster = await startTestCluster(t)
