@@ -15,6 +15,7 @@ import { createPublisher, type Publisher } from '../../src/jetstream/publisher.t
 import { consumerName, DEFAULT_DUPLICATE_WINDOW_MS, ensureStreams, EVENTS_STREAM } from '../../src/jetstream/topology.ts'
 import { loadManifestsOrThrow } from '../../src/manifests/load.ts'
 import { startNatsServer, type ManagedNatsServer } from '../../src/server/mod.ts'
+import { startNatsCluster, type NatsCluster } from '../lib/nats-cluster.ts'
 import { openMeshLedger, type MeshLedger } from './mesh.ts'
 import { ledgerLookup } from './cartridges.ts'
 import { sha256, type Ledger } from './ledger.ts'
@@ -43,6 +44,8 @@ export interface ScenarioContext {
   readonly processing: { readonly js: JetStreamClient; readonly jsm: JetStreamManager }
   /** the hub, both leaves and the proxy of a mesh scenario */
   readonly mesh: MeshLedger | undefined
+  /** the three routed servers of a cluster scenario (`server` is the first; every client gets all three URLs) */
+  readonly cluster: NatsCluster | undefined
   readonly manifests: string
   readonly data: string
   readonly ledger: Ledger
@@ -81,11 +84,22 @@ export interface ScenarioContext {
   close(): Promise<void>
 }
 
-/** A scenario's servers: one nats-server, or a hub and two leaves (`mesh`). */
-async function openServers(dir: string, lowWindowMs: number | undefined, mesh: boolean) {
+/** Copies of every stream and bucket in a cluster scenario: one on each server. */
+export const CLUSTER_REPLICAS = 3
+
+/** A scenario's servers: one nats-server, a hub and two leaves (`mesh`), or three routed servers (`cluster`). */
+async function openServers(dir: string, lowWindowMs: number | undefined, mesh: boolean, clustered: boolean) {
   if (mesh) {
     const m = await openMeshLedger(dir)
-    return { server: m.servers.a1, nc: m.sender.nc, js: m.sender.js, jsm: m.sender.jsm, processing: m.receiver, mesh: m }
+    return { server: m.servers.a1, nc: m.sender.nc, js: m.sender.js, jsm: m.sender.jsm, processing: m.receiver, mesh: m, cluster: undefined }
+  }
+  if (clustered) {
+    const cluster = await startNatsCluster({ dir: join(dir, 'nats') })
+    const nc = await connectNats(cluster.url, { name: 'omni-ledger' })
+    const js = jetstream(nc)
+    const jsm = await jetstreamManager(nc)
+    await ensureStreams(jsm, { replicas: CLUSTER_REPLICAS, ...(lowWindowMs === undefined ? {} : { duplicateWindowMs: lowWindowMs }) })
+    return { server: cluster.servers[0] as ManagedNatsServer, nc, js, jsm, processing: { js, jsm }, mesh: undefined, cluster }
   }
   const server = await startNatsServer({ port: 0, host: '127.0.0.1', syncInterval: 'always', stopTimeoutMs: 5000, storeDir: join(dir, 'nats') })
   const nc = await connectNats(server.url, { name: 'omni-ledger' })
@@ -93,15 +107,15 @@ async function openServers(dir: string, lowWindowMs: number | undefined, mesh: b
   const jsm = await jetstreamManager(nc)
   // the harness is the operator: it makes the streams, with its own duplicate window if asked
   await ensureStreams(jsm, lowWindowMs === undefined ? {} : { duplicateWindowMs: lowWindowMs })
-  return { server, nc, js, jsm, processing: { js, jsm }, mesh: undefined }
+  return { server, nc, js, jsm, processing: { js, jsm }, mesh: undefined, cluster: undefined }
 }
 
-export async function openContext(scenario: number, events: number, lowWindowMs: number | undefined, ledger: Ledger, opts: { mesh?: boolean } = {}): Promise<ScenarioContext> {
+export async function openContext(scenario: number, events: number, lowWindowMs: number | undefined, ledger: Ledger, opts: { mesh?: boolean; cluster?: boolean } = {}): Promise<ScenarioContext> {
   const dir = mkdtempSync(join(tmpdir(), `omni-ledger-${scenario}-`))
   const manifests = join(dir, 'manifests')
   cpSync(FIXTURES, manifests, { recursive: true })
   const data = join(dir, 'data')
-  const { server, nc, js, jsm, processing, mesh } = await openServers(dir, lowWindowMs, opts.mesh === true)
+  const { server, nc, js, jsm, processing, mesh, cluster } = await openServers(dir, lowWindowMs, opts.mesh === true, opts.cluster === true)
   const duplicateWindowMs = lowWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS
   const publisher: Publisher = createPublisher(nc)
   // across the mesh the producer publishes with the sender's catalog, where the type may travel
@@ -161,6 +175,7 @@ export async function openContext(scenario: number, events: number, lowWindowMs:
     jsm,
     processing,
     mesh,
+    cluster,
     manifests,
     data,
     ledger,
@@ -211,7 +226,8 @@ export async function openContext(scenario: number, events: number, lowWindowMs:
       // an ingest-only platform gets the catalog and no pipeline: nothing consumes meanwhile
       const folder = opts.ingestOnly ? join(dir, 'ingest-manifests') : manifests
       if (opts.ingestOnly) cpSync(join(FIXTURES, 'catalog.yaml'), join(folder, 'catalog.yaml'))
-      const child = startPlatform({ natsUrl: server.url, manifests: folder, data, apiToken, ...opts, ...(pluginHost ? { plugins: pluginHost } : {}) })
+      const nats = cluster ? { natsUrl: cluster.url, replicas: CLUSTER_REPLICAS } : { natsUrl: server.url }
+      const child = startPlatform({ ...nats, manifests: folder, data, apiToken, ...opts, ...(pluginHost ? { plugins: pluginHost } : {}) })
       children.push(child)
       current = child
       return child
@@ -237,7 +253,7 @@ export async function openContext(scenario: number, events: number, lowWindowMs:
       await Promise.all(children.map((c) => c.stop()))
       await publisher.close()
       await nc.close().catch(() => undefined)
-      await (mesh ? mesh.close() : server.close())
+      await (mesh ? mesh.close() : cluster ? cluster.close() : server.close())
       rmSync(dir, { recursive: true, force: true })
     },
   }

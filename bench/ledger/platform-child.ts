@@ -13,6 +13,9 @@
  * platform that only takes events in, while nothing consumes them.
  * OMNI_LEDGER_NATS_CREDENTIALS (JSON {user, password}) logs in; OMNI_LEDGER_MESH (JSON: a
  * MeshConfig) makes it a mesh node on the server the harness runs with that mesh's topology.
+ * OMNI_LEDGER_REPLICAS=<n> gives every stream and bucket it creates n copies (a NATS cluster's URLs,
+ * comma-separated, in OMNI_LEDGER_NATS_URL); OMNI_LEDGER_REPORT_ACKS=<consumer> prints
+ * `acked <consumer> <seq>` before each ack of that consumer (which process handled which event).
  * OMNI_LEDGER_API_TOKEN starts the HTTP API on a free loopback port with that ingest token and
  * prints `api <url>` before `ready`.
  */
@@ -35,6 +38,8 @@ if (!natsUrl || !manifests || !data) {
   process.exit(2)
 }
 const [killConsumer, killAt] = (env('KILL_AT') ?? '').split(':')
+const reportAcks = env('REPORT_ACKS')
+const replicas = env('REPLICAS') ? Number(env('REPLICAS')) : undefined
 let acks = 0
 
 const logger = createLogger({ level: env('LOG_LEVEL') ?? 'error', destination: process.stderr })
@@ -49,14 +54,16 @@ const node = await startNode({
   watch: env('WATCH') === '1',
   clickhouse: env('INGEST_ONLY') === '1' ? false : resolveClickHouseConfig({ dataDir: data, database: 'ledger' }),
   clickhouseWriter: { flushMs: 20 },
+  ...(replicas !== undefined ? { streams: { replicas } } : {}),
   ...(env('PLUGINS') ? { plugins: JSON.parse(env('PLUGINS') as string) as PluginHostOptions } : {}),
   // 0 leaves the node's own default (the bench measures the node as `omni up` runs it)
   worker: { ...(Number(env('ACK_WAIT_MS') ?? 2000) > 0 ? { ackWaitMs: Number(env('ACK_WAIT_MS') ?? 2000) } : {}), ...(Number(env('MAX_IN_FLIGHT') ?? 256) > 0 ? { maxInFlight: Number(env('MAX_IN_FLIGHT') ?? 256) } : {}) },
-  ...(killConsumer && killAt
+  ...((killConsumer && killAt) || reportAcks
     ? {
         faults: {
-          beforeAck: (consumer: string) => {
-            if (consumer !== killConsumer || ++acks < Number(killAt)) return
+          beforeAck: (consumer: string, seq: number) => {
+            if (consumer === reportAcks) process.stdout.write(`acked ${consumer} ${seq}\n`)
+            if (!killConsumer || !killAt || consumer !== killConsumer || ++acks < Number(killAt)) return
             // everything this event produced is durable and its ack not sent: the worst moment
             process.stdout.write(`crashing ${consumer}\n`)
             process.kill(process.pid, 'SIGKILL')

@@ -17,6 +17,8 @@ export interface PlatformChild {
   apiUrl(): string | undefined
   /** resolves with the exit code or signal name once the process is gone */
   readonly exited: Promise<number | string>
+  /** sequences this process acknowledged on the consumer named by `reportAcks` */
+  acked(): readonly number[]
   /** the highest resident set size sampled so far, in bytes */
   peakRss(): number
   stderr(): string
@@ -48,6 +50,10 @@ export interface PlatformOptions {
   readonly plugins?: PluginHostOptions
   /** start the HTTP API with this ingest token */
   readonly apiToken?: string
+  /** copies of every stream and bucket the platform creates (on a NATS cluster) */
+  readonly replicas?: number
+  /** a consumer (a pipeline's name) whose acks the process reports: see acked() */
+  readonly reportAcks?: string
   /** the platform's log level (default error); its log goes to stderr(), the last 8 kB kept */
   readonly logLevel?: string
 }
@@ -75,6 +81,8 @@ export function startPlatform(opts: PlatformOptions): PlatformChild {
     ...(opts.plugins ? { OMNI_LEDGER_PLUGINS: JSON.stringify(opts.plugins) } : {}),
     ...(opts.apiToken ? { OMNI_LEDGER_API_TOKEN: opts.apiToken } : {}),
     ...(opts.logLevel ? { OMNI_LEDGER_LOG_LEVEL: opts.logLevel } : {}),
+    ...(opts.replicas !== undefined ? { OMNI_LEDGER_REPLICAS: String(opts.replicas) } : {}),
+    ...(opts.reportAcks ? { OMNI_LEDGER_REPORT_ACKS: opts.reportAcks } : {}),
   }
   const child = spawn(process.execPath, ['--no-warnings', '--no-node-snapshot', CHILD], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   const pid = child.pid
@@ -84,11 +92,15 @@ export function startPlatform(opts: PlatformOptions): PlatformChild {
   let partial = ''
   let peak = 0
   let apiUrl: string | undefined
+  const acked: number[] = []
   const ready = Promise.withResolvers<void>()
   child.stdout?.on('data', (c: Buffer) => {
     const lines = (partial + c.toString('utf8')).split('\n')
     partial = lines.pop() ?? ''
-    for (const line of lines) if (line.startsWith('api ')) apiUrl = line.slice(4)
+    for (const line of lines) {
+      if (line.startsWith('api ')) apiUrl = line.slice(4)
+      else if (line.startsWith('acked ')) acked.push(Number(line.slice(line.lastIndexOf(' ') + 1)))
+    }
     if (lines.includes('ready')) ready.resolve()
   })
   child.stderr?.on('data', (c: Buffer) => (err = (err + c.toString('utf8')).slice(-8000)))
@@ -109,6 +121,7 @@ export function startPlatform(opts: PlatformOptions): PlatformChild {
     ready: ready.promise,
     exited,
     peakRss: () => peak,
+    acked: () => acked,
     apiUrl: () => apiUrl,
     stderr: () => err,
     kill: (signal) => void (running() && child.kill(signal)),

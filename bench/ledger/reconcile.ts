@@ -163,15 +163,17 @@ function parse(bytes: Uint8Array): { run: string; n: number; data: unknown; orig
 }
 
 /** Every message of this run stored on `subject`, read without acknowledging anything. */
-async function readRun(js: JetStreamClient, jsm: JetStreamManager, subject: string, run: string): Promise<{ n: number; origin: string | undefined }[]> {
+export async function readRun(js: JetStreamClient, jsm: JetStreamManager, subject: string, run: string): Promise<{ n: number; origin: string | undefined }[]> {
   const info = await jsm.streams.info(EVENTS_STREAM, { subjects_filter: subject })
   const total = Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0)
   const out: { n: number; origin: string | undefined }[] = []
   if (total === 0) return out
   const consumer = await js.consumers.get(EVENTS_STREAM, { filter_subjects: [subject] })
   let read = 0
-  // bounded: each fetch returns messages or ends after `expires`
-  for (let round = 0; round < 10_000 && read < total; round++) {
+  let empty = 0
+  // bounded: each fetch returns messages or ends after `expires`; on a cluster a fetch may come
+  // back empty while the consumer settles on its server, so a few empty ones in a row end it
+  for (let round = 0; round < 10_000 && read < total && empty < 5; round++) {
     const batch = await consumer.fetch({ max_messages: Math.min(1000, total - read), expires: 2000 })
     let got = 0
     for await (const m of batch) {
@@ -181,7 +183,7 @@ async function readRun(js: JetStreamClient, jsm: JetStreamManager, subject: stri
       if (m.info.pending === 0) read = total
     }
     read += got
-    if (got === 0) break
+    empty = got === 0 ? empty + 1 : 0
   }
   await consumer.delete().catch(() => undefined)
   return out

@@ -71,7 +71,7 @@ export async function runLedger(opts: LedgerOptions = {}): Promise<LedgerLine[]>
         continue
       }
     }
-    const ctx = await openContext(s.id, events, s.lowWindow ? window : undefined, ledger, { mesh: s.mesh === true })
+    const ctx = await openContext(s.id, events, s.lowWindow ? window : undefined, ledger, { mesh: s.mesh === true, cluster: s.cluster === true })
     // interrupted: stop this scenario's processes and remove its folder before exiting
     const interrupted = () => void ctx.close().finally(() => process.exit(130))
     process.once('SIGINT', interrupted)

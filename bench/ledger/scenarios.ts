@@ -1,9 +1,12 @@
 // The ledger scenarios of issue 12 §7, each run while events flow. A scenario drives faults;
 // the runner reconciles the ledger afterwards, so no scenario judges itself.
 import { readFileSync, writeFileSync } from 'node:fs'
+import { jetstreamManager } from '@nats-io/jetstream'
 import { RECORDER } from '../../src/clickhouse/recorder.ts'
 import { markerKey } from '../../src/cartridges/guard/dedup.ts'
 import { EVENTS_STREAM } from '../../src/jetstream/topology.ts'
+import type { ManagedNatsServer } from '../../src/server/mod.ts'
+import { streamCaughtUp } from '../lib/nats-cluster.ts'
 import { WATCH_SETTLE_MS } from '../../src/node/services/pipelines.ts'
 import { additiveMsgId, CLIENT_ORIGIN, deadLetterMsgId, ingestMsgId, outputMsgId, redriveMsgId } from '../../src/wire/mod.ts'
 import { sleep, type ScenarioContext } from './context.ts'
@@ -20,6 +23,8 @@ export interface LedgerScenario {
   readonly lowWindow?: boolean
   /** runs on a hub and two leaves: events sent on a1, the pipeline and ClickHouse on a2 */
   readonly mesh?: boolean
+  /** runs on three routed servers, every stream and bucket with three copies */
+  readonly cluster?: boolean
   run(ctx: ScenarioContext): Promise<void>
 }
 
@@ -322,5 +327,40 @@ export const SCENARIOS: readonly LedgerScenario[] = [
         await sleep(MESH_FAULT_MS)
         proxy.restore()
       }),
+  },
+  {
+    id: 15,
+    title: "cluster: the events stream's leader SIGKILLed, one of three routed nats-servers",
+    cluster: true,
+    async run(ctx) {
+      await ctx.platform().ready
+      let killed: ManagedNatsServer | undefined
+      await ctx.flow(0, ctx.events, {
+        at: async (i) => {
+          const cluster = ctx.cluster
+          if (i !== third(ctx) || !cluster) return
+          const leader = (await ctx.jsm.streams.info(EVENTS_STREAM)).cluster?.leader ?? 'n1'
+          killed = cluster.byName[leader] ?? cluster.servers[0]
+          killed?.kill('SIGKILL')
+          const at = performance.now()
+          // short requests: one to the dead leader would otherwise wait the default 5 s
+          const probe = await jetstreamManager(ctx.nc, { timeout: 500, checkAPI: false })
+          // the flow goes on once the stream answers from a new leader (bounded: 30 s)
+          while (performance.now() - at < 30_000 && !(await probe.streams.info(EVENTS_STREAM).then((s) => Boolean(s.cluster?.leader), () => false))) await sleep(100)
+          ctx.measured['newLeaderMs'] = Math.round(performance.now() - at)
+          ctx.note(`${leader} (the events stream's leader) SIGKILLed; a new leader answered after ${ctx.measured['newLeaderMs']} ms`)
+        },
+      })
+      if (!killed || !ctx.cluster) return
+      // back on its own store, it catches up with the other two
+      const at = performance.now()
+      await killed.restart()
+      await ctx.cluster.healthy()
+      // the reconciliation reads the stream: from copies that hold everything
+      const caughtUp = await streamCaughtUp(ctx.jsm, EVENTS_STREAM, 30_000)
+      ctx.measured['rejoinMs'] = Math.round(performance.now() - at)
+      if (!caughtUp) ctx.note('the restarted server had not caught up within 30 s')
+      ctx.note(`restarted and caught up after ${ctx.measured['rejoinMs']} ms`)
+    },
   },
 ]

@@ -31,7 +31,7 @@ export function registerUp(program: Command): void {
   const cmd = program
     .command('up')
     .description('Run the platform: start a local nats-server (JetStream, data under --data) unless --nats is given, open ClickHouse (embedded under --data unless --clickhouse-url), load the manifests and run every pipeline until SIGINT/SIGTERM. With --mesh FILE (or the --mesh-* flags) the node joins the mesh: its nats-server gets its own JetStream domain, the leaf-node link to its hub (or, on a hub, the leaf listener and each member\'s permissions); a hub that does not answer or refuses the credentials stops the start.')
-    .option('--nats <url>', 'use an existing NATS server instead of starting one')
+    .option('--nats <url>', 'use an existing NATS server instead of starting one; for a cluster, its servers\' URLs separated by commas (nats://a:4222,nats://b:4222,nats://c:4222)')
   addEnvOption(cmd, MANIFESTS, 'manifests folder (catalog and pipelines)')
     .option('--port <n>', 'client port of the local server', parseIntOption('--port'), 4222)
     .option('--no-watch', 'do not reload pipelines when their files change')

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { natsUrls } from '../../src/jetstream/connect.ts'
 import { readNatsCredentials, type NatsCredentials } from '../../src/server/mod.ts'
 import { resolveOption, type EnvOption } from './options.ts'
 
@@ -21,7 +22,7 @@ export const NATS_CREDENTIALS: EnvOption<string> = {
  */
 export async function cliNatsCredentials(url: string, value?: string, env: NodeJS.ProcessEnv = process.env): Promise<NatsCredentials | undefined> {
   const r = resolveOption({ ...NATS_CREDENTIALS, value }, env)
-  if (r.source === 'default' && (!isLoopback(url) || !existsSync(r.value))) return undefined
+  if (r.source === 'default' && (!natsUrls(url).every(isLoopback) || !existsSync(r.value))) return undefined
   return readNatsCredentials(resolve(r.value))
 }
 

@@ -9,8 +9,17 @@ export interface ConnectNatsOptions {
   credentials?: NatsCredentials
 }
 
+/** The servers of a `--nats` value: one URL, or a cluster's URLs separated by commas. */
+export function natsUrls(url: string): string[] {
+  return url
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => u !== '')
+}
+
 /**
- * Connects to NATS and checks the server is 2.10+ with JetStream. Fails with
+ * Connects to NATS (one URL, or a cluster's URLs separated by commas: every one is tried, so a
+ * server that is down at start or later does not stop the client) and checks the server is 2.10+ with JetStream. Fails with
  * OMNI_ERR_NATS_UNAVAILABLE naming the URL, or OMNI_ERR_NATS_TOO_OLD.
  */
 export async function connectNats(url: string, opts: ConnectNatsOptions = {}): Promise<NatsConnection> {
@@ -18,7 +27,7 @@ export async function connectNats(url: string, opts: ConnectNatsOptions = {}): P
   try {
     // a long-running worker rides out server restarts: retry forever, quickly, and keep
     // publishes made while disconnected in the client's buffer (their acks time out and retry)
-    nc = await connect({ servers: url, name: opts.name ?? 'omni', maxReconnectAttempts: -1, reconnectTimeWait: 250, ...(opts.credentials ? { user: opts.credentials.user, pass: opts.credentials.password } : {}) })
+    nc = await connect({ servers: natsUrls(url), name: opts.name ?? 'omni', maxReconnectAttempts: -1, reconnectTimeWait: 250, ...(opts.credentials ? { user: opts.credentials.user, pass: opts.credentials.password } : {}) })
   } catch (err) {
     const why = (err as Error).message
     const fix = /authori[sz]ation|auth/i.test(why)

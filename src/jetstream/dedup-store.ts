@@ -1,5 +1,6 @@
 import type { JetStreamClient } from '@nats-io/jetstream'
 import { Kvm } from '@nats-io/kv'
+import type { BucketOptions } from './replicas.ts'
 import { stableHash } from '../envelope/derive.ts'
 
 /** A key-value store with expiry, used for dedup beyond the stream's duplicate window. */
@@ -17,8 +18,8 @@ export const DEFAULT_DEDUP_TTL_MS = 24 * 3_600_000
  * `ttlMs` (the bucket's max age; nats-server 2.10 has no per-key TTL, so one TTL serves every
  * key). Keys are hashed, since they may hold any byte; `guard.dedup` scopes them by pipeline.
  */
-export async function createDedupStore(js: JetStreamClient, ttlMs = DEFAULT_DEDUP_TTL_MS): Promise<DedupStore> {
-  const kv = await new Kvm(js).create(DEDUP_BUCKET, { ttl: ttlMs, history: 1 })
+export async function createDedupStore(js: JetStreamClient, ttlMs = DEFAULT_DEDUP_TTL_MS, opts: BucketOptions = {}): Promise<DedupStore> {
+  const kv = await new Kvm(js).create(DEDUP_BUCKET, { ttl: ttlMs, history: 1, ...opts })
   const marker = new Uint8Array([49])
   return {
     has: async (k) => (await kv.get(stableHash(k)))?.operation === 'PUT',

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
+import type { BucketOptions } from './replicas.ts'
 import { consumerName, EVENTS_STREAM } from './topology.ts'
 
 /** Where each node records which pipelines it runs, so that tools in other processes see the same set. */
@@ -28,14 +29,14 @@ export interface RunningSetWriter {
   close(): Promise<void>
 }
 
-export function runningSetWriter(js: JetStreamClient, onError: (err: unknown) => void): RunningSetWriter {
+export function runningSetWriter(js: JetStreamClient, onError: (err: unknown) => void, opts: BucketOptions = {}): RunningSetWriter {
   const node = randomUUID()
   let bucket: Promise<KV> | undefined
   let current: readonly string[] = []
   let closed = false
   const put = async (): Promise<void> => {
     try {
-      bucket ??= new Kvm(js).create(NODE_BUCKET, { history: 1, ttl: RUNNING_SET_TTL_MS })
+      bucket ??= new Kvm(js).create(NODE_BUCKET, { history: 1, ttl: RUNNING_SET_TTL_MS, ...opts })
       const set: RunningSet = { node, pipelines: current, updatedAt: new Date().toISOString() }
       await (await bucket).put(`${KEY_PREFIX}${node}`, JSON.stringify(set))
     } catch (err) {

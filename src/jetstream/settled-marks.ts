@@ -15,6 +15,7 @@
 // marks no expiry: they are few, since only events whose rows were slow get one.
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
+import type { BucketOptions } from './replicas.ts'
 import type { AckPublisher } from './publisher-types.ts'
 import { EVENTS_STREAM } from './topology.ts'
 
@@ -42,9 +43,9 @@ const keyOf = (consumer: string, seq: number) => `${consumer}.${seq}`
  * Opens (or creates) the marks bucket with a TTL equal to the events stream's max age, read from
  * the server (an operator's setting counts); an existing bucket is brought to that TTL.
  */
-export async function openSettledMarks(js: JetStreamClient, jsm: JetStreamManager, publisher: AckPublisher): Promise<SettledMarks> {
+export async function openSettledMarks(js: JetStreamClient, jsm: JetStreamManager, publisher: AckPublisher, opts: BucketOptions = {}): Promise<SettledMarks> {
   const maxAgeNs = (await jsm.streams.info(EVENTS_STREAM)).config.max_age
-  const kv: KV = await new Kvm(js).create(SETTLED_BUCKET, { ttl: Math.ceil(maxAgeNs / 1_000_000), history: 1 })
+  const kv: KV = await new Kvm(js).create(SETTLED_BUCKET, { ttl: Math.ceil(maxAgeNs / 1_000_000), history: 1, ...opts })
   const stream = `KV_${SETTLED_BUCKET}`
   const config = (await jsm.streams.info(stream)).config
   if (config.max_age !== maxAgeNs) await jsm.streams.update(stream, { ...config, max_age: maxAgeNs })

@@ -1,4 +1,6 @@
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, type ConsumerConfig, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream'
+import { omniError } from '../errors/mod.ts'
+import { replicaChange, replicaRefusal } from './replicas.ts'
 import { DLQ_SUBJECT_PREFIX, EVENT_SUBJECTS, RAW_SUBJECT_PREFIX, redriveSubject } from '../wire/mod.ts'
 
 /** Names of the JetStream backbone, in one place; its subjects are in src/wire. */
@@ -32,6 +34,12 @@ export interface TopologyOptions {
   readonly maxBytes?: number
   /** the raw archive stream's byte limit (default DEFAULT_RAW_MAX_BYTES; -1 = none), also discard: new */
   readonly rawMaxBytes?: number
+  /**
+   * copies of each stream across a NATS cluster (1–5). Unset: a new stream gets 1 and an existing
+   * one keeps its own. Set: a new stream gets it and an existing one with fewer is raised to it;
+   * one with more is never lowered (see replicaChange)
+   */
+  readonly replicas?: number
   /**
    * `upsert` (the platform at start) brings existing streams to this configuration;
    * `create-missing` (CLI commands) only creates absent ones and leaves a running setup alone.
@@ -77,7 +85,8 @@ const byteLimit = (maxBytes: number | undefined): Partial<StreamConfig> => (maxB
  * existing stream gets what the platform needs to work (its subjects, the largest message, direct
  * reads) and the settings the caller gives explicitly; what an operator may have tuned on the
  * server (replicas, retention, limits, discard, the duplicate window) is kept as it is, and each
- * difference from the platform's defaults comes back as a warning to log.
+ * difference from the platform's defaults comes back as a warning to log. A configured replica
+ * count raises an existing stream's and never lowers it (both said in a warning).
  */
 export async function ensureStreams(jsm: JetStreamManager, opts: TopologyOptions = {}): Promise<string[]> {
   const updateExisting = opts.mode !== 'create-missing'
@@ -106,7 +115,8 @@ export async function ensureStreams(jsm: JetStreamManager, opts: TopologyOptions
       defaults: { ...window, max_age: ns(opts.rawMaxAgeMs ?? WEEK_MS), ...byteLimit(opts.rawMaxBytes ?? DEFAULT_RAW_MAX_BYTES) },
     },
   ]
-  for (const plan of streams) warnings.push(...(await upsertStream(jsm, { updateExisting }, plan)))
+  const replicas = opts.replicas !== undefined ? { replicas: opts.replicas } : {}
+  for (const plan of streams) warnings.push(...(await upsertStream(jsm, { updateExisting }, { ...plan, ...replicas })))
   return warnings
 }
 
@@ -119,6 +129,8 @@ export interface StreamPlan {
   readonly explicit: Partial<StreamConfig>
   /** the platform's defaults for a new stream; on an existing one a difference is only reported */
   readonly defaults: Partial<StreamConfig>
+  /** the configured replica count: a new stream's, and what an existing one is raised to */
+  readonly replicas?: number
 }
 
 const COMMON: Partial<StreamConfig> = { storage: StorageType.File, retention: RetentionPolicy.Limits, discard: DiscardPolicy.Old, num_replicas: 1 }
@@ -131,18 +143,33 @@ export async function upsertStream(jsm: JetStreamManager, { updateExisting }: { 
       throw err
     },
   )
+  const replicas = plan.replicas !== undefined ? { num_replicas: plan.replicas } : {}
   if (!existing) {
-    await jsm.streams.add({ ...COMMON, ...plan.defaults, ...plan.required, ...plan.explicit, name: plan.name })
+    await jsm.streams.add({ ...COMMON, ...plan.defaults, ...plan.required, ...plan.explicit, ...replicas, name: plan.name }).catch((err: unknown) => {
+      throw replicaRefusal(err, plan.name, plan.replicas) ?? err
+    })
     return []
   }
   if (!updateExisting) return []
-  const wanted: Partial<StreamConfig> = { ...plan.required, ...plan.explicit }
-  const changes = (Object.keys(wanted) as (keyof StreamConfig)[]).filter((k) => JSON.stringify(existing[k]) !== JSON.stringify(wanted[k]))
-  if (changes.length > 0) await jsm.streams.update(plan.name, { ...existing, ...wanted })
   const warnings: string[] = []
+  // the replica count is the one setting that may grow but never shrink on its own
+  const resize = replicaChange(plan.name, existing.num_replicas, plan.replicas)
+  if (resize.message) warnings.push(resize.message)
+  const wanted: Partial<StreamConfig> = { ...plan.required, ...plan.explicit, ...(resize.to !== undefined ? { num_replicas: resize.to } : {}) }
+  const changes = (Object.keys(wanted) as (keyof StreamConfig)[]).filter((k) => JSON.stringify(existing[k]) !== JSON.stringify(wanted[k]))
+  if (changes.length > 0) {
+    await jsm.streams.update(plan.name, { ...existing, ...wanted }).catch((err: unknown) => {
+      throw replicaRefusal(err, plan.name, resize.to) ?? err
+    })
+  }
+  if (resize.to !== undefined) {
+    const late = await awaitReplicas(jsm, plan.name, resize.to)
+    if (late) warnings.push(late)
+  }
   const platform: Partial<StreamConfig> = { ...COMMON, ...plan.defaults }
   for (const k of Object.keys(platform) as (keyof StreamConfig)[]) {
-    if (k in wanted || JSON.stringify(existing[k]) === JSON.stringify(platform[k])) continue
+    // a configured replica count was dealt with above, whichever way it went
+    if (k in wanted || (k === 'num_replicas' && plan.replicas !== undefined) || JSON.stringify(existing[k]) === JSON.stringify(platform[k])) continue
     warnings.push(`stream ${plan.name} keeps ${k} = ${JSON.stringify(existing[k])} as set on the server (the platform would create it with ${JSON.stringify(platform[k])})`)
   }
   return warnings
@@ -200,18 +227,88 @@ export async function ensureRawConsumer(jsm: JetStreamManager, opts: RawConsumer
  * an existing one keeps its position).
  */
 export async function upsertConsumer(jsm: JetStreamManager, stream: string, name: string, mutable: Partial<ConsumerConfig>, onCreate: Partial<ConsumerConfig> = {}): Promise<void> {
-  const exists = await jsm.consumers.info(stream, name).then(
-    () => true,
+  const existing = await jsm.consumers.info(stream, name).then(
+    (info) => info.config,
     (err: unknown) => {
-      if (isNotFound(err)) return false
+      if (isNotFound(err)) return undefined
       throw err
     },
   )
-  if (exists) await jsm.consumers.update(stream, name, mutable)
-  else await jsm.consumers.add(stream, { deliver_policy: DeliverPolicy.All, ...onCreate, ...mutable, durable_name: name, ack_policy: AckPolicy.Explicit })
+  if (existing) {
+    // several workers start together on one consumer: an unchanged one is left alone
+    const same = (Object.keys(mutable) as (keyof ConsumerConfig)[]).every((k) => JSON.stringify(existing[k]) === JSON.stringify(mutable[k]))
+    if (same) return
+    await jsm.consumers.update(stream, name, mutable)
+  } else {
+    await jsm.consumers.add(stream, { deliver_policy: DeliverPolicy.All, ...onCreate, ...mutable, durable_name: name, ack_policy: AckPolicy.Explicit })
+  }
+  await awaitConsumerLeader(jsm, stream, name)
+}
+
+/**
+ * On a cluster, waits (bounded) until a consumer just created or changed has a leader: a pull
+ * sent before that finds no responder (503), and the worker has to pull again (see
+ * src/jetstream/tracked-consumer.ts). A single server answers at once.
+ */
+async function awaitConsumerLeader(jsm: JetStreamManager, stream: string, name: string, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs
+  for (;;) {
+    const info = await jsm.consumers.info(stream, name).catch(() => undefined)
+    if (info && (!info.cluster || info.cluster.leader)) return
+    if (Date.now() > until) throw omniError('OMNI_ERR_NATS_UNAVAILABLE', `consumer ${name} on stream ${stream} has no leader after ${timeoutMs} ms: are enough servers of the cluster up?`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
 }
 
 export function isNotFound(err: unknown): boolean {
   const e = err as { name?: string; code?: number; message?: string }
   return e?.name === 'StreamNotFoundError' || e?.name === 'ConsumerNotFoundError' || e?.code === 404 || /not found/i.test(e?.message ?? '')
+}
+
+/**
+ * Applies replicaChange to streams that already exist, such as the KV buckets' (`KV_<bucket>`):
+ * their creators pass the count to a new bucket only. Absent streams are skipped. Returns the
+ * lines to log.
+ */
+export async function reconcileReplicas(jsm: JetStreamManager, streams: readonly string[], configured: number | undefined): Promise<string[]> {
+  if (configured === undefined) return []
+  const messages: string[] = []
+  for (const name of streams) {
+    const info = await jsm.streams.info(name).catch((err: unknown) => {
+      if (isNotFound(err)) return undefined
+      throw err
+    })
+    if (!info) continue
+    const change = replicaChange(name, info.config.num_replicas, configured)
+    if (change.to !== undefined) {
+      await jsm.streams.update(name, { ...info.config, num_replicas: change.to }).catch((err: unknown) => {
+        throw replicaRefusal(err, name, change.to) ?? err
+      })
+      const late = await awaitReplicas(jsm, name, change.to)
+      if (late) messages.push(late)
+    }
+    if (change.message) messages.push(change.message)
+  }
+  return messages
+}
+
+/**
+ * Waits (bounded) until a stream whose replica count was just raised has a leader and every new
+ * copy is current. Measured on a 3-node cluster (nats-server 2.15): for about 50 ms after the
+ * update a publish goes unanswered (the stream is moved to a new raft group); the platform's
+ * publishes retry, but starting the workers on a stream still moving only adds those retries.
+ * A large stream may take longer to copy: then a line to log comes back, and the start goes on.
+ */
+export async function awaitReplicas(jsm: JetStreamManager, stream: string, replicas: number, timeoutMs = 10_000): Promise<string | undefined> {
+  const until = Date.now() + timeoutMs
+  for (;;) {
+    const info = await jsm.streams.info(stream).catch(() => undefined)
+    const c = info?.cluster as (NonNullable<typeof info>['cluster'] & { desired?: unknown }) | undefined
+    const followers = c?.replicas ?? []
+    if (c?.leader && c.desired === undefined && followers.length === replicas - 1 && followers.every((r) => r.current)) return undefined
+    if (Date.now() > until) {
+      return `stream ${stream}: ${followers.filter((r) => r.current).length + (c?.leader ? 1 : 0)} of its ${replicas} copies current after ${timeoutMs} ms (leader ${c?.leader ?? 'none'}); the rest catch up in the background`
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
 }

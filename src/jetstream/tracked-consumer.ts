@@ -67,6 +67,22 @@ export interface TrackedConsumer {
 }
 
 /**
+ * How long one pull request lives on the server (nats.js: 30 s by default, its idle heartbeat half
+ * of it). A pull request lives only in the memory of the consumer's leader: on a NATS cluster the
+ * requests waiting at a leader that dies are gone, and the client pulls again only after two missed
+ * heartbeats (2 × expires / 2). 5 s bounds that stall after a server is lost at about 5 s instead
+ * of 30 s, for one more pull request per worker every 5 s when idle.
+ */
+export const PULL_EXPIRES_MS = 5_000
+/**
+ * How long a worker waits before it pulls again after its pull found no responder (503). On a
+ * cluster that happens to a worker starting beside another that just created the consumer, before
+ * the consumer's leader listens; nats.js 3.4 then never pulls again by itself (measured: one of
+ * two platform processes started together got no event at all in 5 runs of 6).
+ */
+const NO_RESPONDERS_RETRY_MS = 250
+
+/**
  * Consumes a durable pull consumer with a callback: the one consume loop of the pipeline worker
  * and the recorders. The callback form hands over messages as they are parsed, without an async
  * iterator's turn per message (measured 1.9x the for-await rate). Messages in flight are bounded
@@ -79,7 +95,7 @@ export async function startTrackedConsumer(opts: TrackedConsumerOptions): Promis
   const ackWaitMs = ((await consumer.info(true)).config.ack_wait ?? 30_000_000_000) / 1_000_000
   const tracked = new TrackedConsumerImpl(opts, startWorkingHeartbeat(Math.min(WORKING_EVERY_MS, Math.max(100, Math.floor(ackWaitMs / 3)))))
   await tracked.start(async (callback) => {
-    const pull: ConsumeOptions = 'max_bytes' in opts.pull ? { max_bytes: opts.pull.max_bytes, callback } : { max_messages: opts.pull.max_messages, callback }
+    const pull: ConsumeOptions = 'max_bytes' in opts.pull ? { max_bytes: opts.pull.max_bytes, expires: PULL_EXPIRES_MS, callback } : { max_messages: opts.pull.max_messages, expires: PULL_EXPIRES_MS, callback }
     return consumer.consume(pull)
   })
   return tracked
@@ -129,11 +145,12 @@ class TrackedConsumerImpl extends Lifecycle implements TrackedConsumer {
     }
   }
 
-  /** Starts pulling; the consumer stopping by itself (not by #pause or close) fails it. */
+  /** Starts pulling; the consumer stopping by itself (not by #pause, #retry or close) fails it. */
   async #open(): Promise<void> {
     if (!this.#consume) throw new Error('the consumer was not started')
     const messages = await this.#consume(this.#enqueue)
     this.#messages = messages
+    void this.#watch(messages)
     this.#stopped = messages.closed().then(
       // the consumer only stops by itself when the connection is gone for good
       (err) => {
@@ -143,6 +160,25 @@ class TrackedConsumerImpl extends Lifecycle implements TrackedConsumer {
         if (messages === this.#messages) this.#fail(describeError(err))
       },
     )
+  }
+
+  /** Pulls again, on a fresh pull loop, when a pull found no one to answer it (see NO_RESPONDERS_RETRY_MS). */
+  async #watch(messages: ConsumerMessages): Promise<void> {
+    for await (const s of messages.status()) {
+      if (s.type !== 'no_responders' || messages !== this.#messages) continue
+      // detached first: its end is not a failure of the consumer
+      this.#messages = undefined
+      messages.stop()
+      await new Promise((r) => setTimeout(r, NO_RESPONDERS_RETRY_MS))
+      // paused meanwhile: #resume opens it; closing: nothing to open
+      if (this.closing || this.#state !== 'running' || this.#paused) return
+      this.#resuming = this.#open().then(
+        // closing began while it opened: stop the new loop too
+        () => (this.closing ? this.#messages?.stop() : undefined),
+        (err: unknown) => this.#fail(describeError(err)),
+      )
+      return
+    }
   }
 
   /** Over the byte budget: stop pulling (what a pull still brings is handled as usual). */

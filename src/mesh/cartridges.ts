@@ -23,7 +23,7 @@ const ACK_WAIT_NS = 60_000 * 1_000_000
 /** Before the node has wired its plugin service, a received cartridge waits this long and comes back. */
 const NOT_READY_DELAY_MS = 1_000
 
-export type CartridgeReceiverDeps = Pick<MeshDeps, 'mesh' | 'js' | 'jsm' | 'publisher' | 'catalog' | 'logger'> & {
+export type CartridgeReceiverDeps = Pick<MeshDeps, 'mesh' | 'js' | 'jsm' | 'publisher' | 'catalog' | 'logger' | 'streams'> & {
   /** the node's plugin paths; throws until the node has them (the message is then retried) */
   readonly cartridgeHost: () => CartridgeHost
 }
@@ -36,7 +36,7 @@ export type CartridgeReceiverDeps = Pick<MeshDeps, 'mesh' | 'js' | 'jsm' | 'publ
  * One message at a time, in stream order, so a revocation is never overtaken by what it revokes.
  */
 export async function startCartridgeReceiver(deps: CartridgeReceiverDeps): Promise<AsyncDisposable> {
-  const pending = await openPendingCartridges(deps.js)
+  const pending = await openPendingCartridges(deps.js, deps.streams?.replicas !== undefined ? { replicas: deps.streams.replicas } : {})
   await deps.jsm.consumers.add(EVENTS_STREAM, {
     durable_name: CARTRIDGES_CONSUMER,
     description: 'Omni Fabric mesh: cartridges and revocation lists received from peers',

@@ -54,7 +54,7 @@ export interface DataPath {
 export async function startDataPath(deps: DataPathDeps): Promise<DataPath> {
   const { mesh, jsm } = deps
   const trust = meshTrustStage(mesh.trust)
-  for (const w of await ensureOutboxes(jsm, mesh.cluster, mesh.node)) deps.logger.warn(w)
+  for (const w of await ensureOutboxes(jsm, mesh.cluster, mesh.node, deps.streams?.replicas)) deps.logger.warn(w)
   for (const c of await ensureInboxes(jsm, mesh.cluster, mesh.node, mesh.peers, deps.streams)) deps.logger.info(c)
   const exporter = await startExporter({ ...deps, cluster: mesh.cluster, node: mesh.node })
   const receivers = new Map<string, TrackedConsumer>()

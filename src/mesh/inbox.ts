@@ -31,6 +31,8 @@ export interface InboxLimits {
   readonly maxBytes?: number
   /** how long received events are kept (default a week) */
   readonly maxAgeMs?: number
+  /** copies of a new inbox across a NATS cluster (default 1); the node raises existing ones */
+  readonly replicas?: number
 }
 
 /**
@@ -44,7 +46,7 @@ export function inboxLimits(limits: InboxLimits = {}): Pick<StreamConfig, 'max_b
 
 /** The configuration of a new inbox; `metadata` records the epochs of the peer's outboxes it sources. */
 export function inboxStreamConfig(name: string, sources: StreamSource[], limits: InboxLimits = {}, metadata?: Record<string, string>): Partial<StreamConfig> & { name: string } {
-  return { name, subjects: [], sources, storage: StorageType.File, retention: RetentionPolicy.Limits, duplicate_window: ns(DEFAULT_DUPLICATE_WINDOW_MS), ...inboxLimits(limits), ...(metadata ? { metadata } : {}) }
+  return { name, subjects: [], sources, storage: StorageType.File, retention: RetentionPolicy.Limits, num_replicas: limits.replicas ?? 1, duplicate_window: ns(DEFAULT_DUPLICATE_WINDOW_MS), ...inboxLimits(limits), ...(metadata ? { metadata } : {}) }
 }
 
 /** A source as the comparison sees it: what this node sets, whatever else the server adds. */

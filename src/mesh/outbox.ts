@@ -28,7 +28,7 @@ const WEEK_MS = 7 * 24 * 3_600_000
  * exporter's redelivery. An existing outbox keeps an operator's limits; its subjects are set.
  * Each outbox gets an epoch (a random id in its metadata) once, when first seen without one.
  */
-export async function ensureOutboxes(jsm: JetStreamManager, cluster: string, node: string): Promise<string[]> {
+export async function ensureOutboxes(jsm: JetStreamManager, cluster: string, node: string, replicas?: number): Promise<string[]> {
   const warnings: string[] = []
   for (const vis of MESH_VISIBILITIES) {
     warnings.push(
@@ -40,6 +40,7 @@ export async function ensureOutboxes(jsm: JetStreamManager, cluster: string, nod
           required: { subjects: [meshOutboxSubjects(vis, cluster, node)], max_msg_size: DEFAULT_MAX_MSG_SIZE },
           explicit: {},
           defaults: { duplicate_window: ns(DEFAULT_DUPLICATE_WINDOW_MS), max_age: ns(WEEK_MS), max_bytes: DEFAULT_MESH_MAX_BYTES, discard: DiscardPolicy.New },
+          ...(replicas !== undefined ? { replicas } : {}),
         },
       )),
     )

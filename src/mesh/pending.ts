@@ -1,5 +1,6 @@
 import type { JetStreamClient } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
+import type { BucketOptions } from '../jetstream/replicas.ts'
 import Type, { type Static } from 'typebox'
 import { omniError } from '../errors/mod.ts'
 import { readJsonEntry } from '../plugins/kv-json.ts'
@@ -39,8 +40,8 @@ export interface PendingCartridges {
 }
 
 /** Opens (creating if needed) the pending bucket of this node's domain. */
-export async function openPendingCartridges(js: JetStreamClient): Promise<PendingCartridges> {
-  const kv = await new Kvm(js).create(PENDING_BUCKET, { history: 1, description: 'cartridges from other nodes waiting for a person to approve (mesh sovereignty L1)' })
+export async function openPendingCartridges(js: JetStreamClient, opts: BucketOptions = {}): Promise<PendingCartridges> {
+  const kv = await new Kvm(js).create(PENDING_BUCKET, { history: 1, description: 'cartridges from other nodes waiting for a person to approve (mesh sovereignty L1)', ...opts })
   const get = async (id: string) => (await read(kv, id))?.value
   return {
     async put(p) {

@@ -2,6 +2,8 @@ import { resolve } from 'node:path'
 import type { ClickHouseSinkOptions } from '../clickhouse/sink.ts'
 import type { ClickHouseConfig } from '../clickhouse/config.ts'
 import { omniError, type Problem } from '../errors/mod.ts'
+import { natsUrls } from '../jetstream/connect.ts'
+import { replicasProblem } from '../jetstream/replicas.ts'
 import type { TopologyOptions } from '../jetstream/topology.ts'
 import type { NatsCredentials } from '../server/mod.ts'
 import type { Logger } from '../observability/logger.ts'
@@ -86,7 +88,8 @@ export interface NodeConfig extends Omit<NodeOptions, 'watch' | 'clickhouse' | '
 /** Options → defaults → checked → frozen, once; every problem is reported with its option path. */
 export function compileNodeConfig(opts: NodeOptions): NodeConfig {
   const problems: Problem[] = []
-  if ('url' in opts.nats && !/^(nats|tls|wss?):\/\/./.test(opts.nats.url)) problems.push({ where: 'nats.url', message: `"${opts.nats.url}" is not a NATS URL (nats://host:port)` })
+  // a cluster is given as its servers' URLs, comma-separated: the client fails over between them
+  if ('url' in opts.nats) for (const url of natsUrls(opts.nats.url)) if (!/^(nats|tls|wss?):\/\/./.test(url)) problems.push({ where: 'nats.url', message: `"${url}" is not a NATS URL (nats://host:port)` })
   if ('serve' in opts.nats) {
     const { port } = opts.nats.serve
     if (!Number.isInteger(port) || port < 0 || port > 65_535) problems.push({ where: 'nats.serve.port', message: `${port} is not a port` })
@@ -100,6 +103,10 @@ export function compileNodeConfig(opts: NodeOptions): NodeConfig {
     // -1 is JetStream's "no limit"; 0 would read as none to JetStream and as "nothing" to a person
     if (v !== undefined && (!Number.isSafeInteger(v) || (v < 1 && v !== -1))) problems.push({ where: `streams.${k}`, message: `must be a byte count above 0, or -1 for no limit, got ${String(v)}` })
   }
+  const replicas = replicasProblem(opts.streams?.replicas)
+  if (replicas) problems.push({ where: 'streams.replicas', message: replicas })
+  // the server the node starts itself is a single one: a second copy has nowhere to go
+  else if ('serve' in opts.nats && (opts.streams?.replicas ?? 1) > 1) problems.push({ where: 'streams.replicas', message: `${String(opts.streams?.replicas)} copies need a NATS cluster: give its URLs (--nats), the server the node starts is a single one` })
   if (problems.length > 0) throw omniError('OMNI_ERR_CONFIG', `${problems.length} invalid node option(s)`, { problems })
   return Object.freeze({
     ...opts,

@@ -21,6 +21,7 @@ import { meshServerTopology } from '../mesh/permissions.ts'
 import { awaitHubLink, checkExternalServer, checkHubsReachable } from '../mesh/preflight.ts'
 import type { MeshConfig } from '../mesh/config.ts'
 import { createPluginHost } from './plugin-host.ts'
+import { reconcileBucketReplicas } from './bucket-replicas.ts'
 import { registerStreamGauges } from './gauges.ts'
 import { Lifecycle } from '../util/lifecycle.ts'
 import { recordInternals } from './internals.ts'
@@ -126,12 +127,14 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
     if (shortWindow) logger.warn(shortWindow)
     const publisher = createPublisher(nc)
     stack.defer(() => publisher.close())
-    const dedup = await createDedupStore(js, config.worker.dedupTtlMs)
+    // what each bucket this node creates is given: the configured copies across a cluster
+    const bucketOpts = config.streams.replicas !== undefined ? { replicas: config.streams.replicas } : {}
+    const dedup = await createDedupStore(js, config.worker.dedupTtlMs, bucketOpts)
 
     let catalog = loaded.catalog
     const report = nodeReporter(config, status, (reason) => node.fail(reason))
     // only outcome rows can keep an event waiting after its outputs are stored: no ClickHouse, no marks
-    const marks = config.clickhouse ? await openSettledMarks(js, jsm, publisher) : undefined
+    const marks = config.clickhouse ? await openSettledMarks(js, jsm, publisher, bucketOpts) : undefined
     const runner = createPipelineRunner({ config, js, jsm, publisher, dedup, catalog: () => catalog, host, sink: () => sink, report, ...(marks ? { marks } : {}) })
     runner.preload(loaded.pipelines)
     // consumer lag and stored dead letters, read from JetStream when Prometheus scrapes
@@ -159,7 +162,7 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
     if (config.mesh) {
       // received cartridges go through the node's own plugin paths once it has them (retried until then)
       const cartridgeHost = () => cartridgeHostOf(node.plugins)
-      mesh = await startMesh({ mesh: config.mesh, nc, js, jsm, publisher, catalog: () => catalog, logger, monitorUrl: server?.monitorUrl, cartridgeHost, streams: { ...(config.streams.maxBytes !== undefined ? { maxBytes: config.streams.maxBytes } : {}), ...(config.streams.maxAgeMs !== undefined ? { maxAgeMs: config.streams.maxAgeMs } : {}) } })
+      mesh = await startMesh({ mesh: config.mesh, nc, js, jsm, publisher, catalog: () => catalog, logger, monitorUrl: server?.monitorUrl, cartridgeHost, streams: { ...(config.streams.maxBytes !== undefined ? { maxBytes: config.streams.maxBytes } : {}), ...(config.streams.maxAgeMs !== undefined ? { maxAgeMs: config.streams.maxAgeMs } : {}), ...bucketOpts } })
       const started = mesh
       stack.defer(() => started.close())
       const unregisterMeshGauges = registerMeshGauges(() => started.status())
@@ -169,12 +172,12 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
     const meshResponder = serveMeshStatus(nc, meshService)
     stack.defer(async () => meshResponder.close())
     // the plugin service owns the approval and high-water buckets; the host checks against them
-    const buckets = host ? { approvals: await openApprovals(js), marks: await openHighWaterMarks(js) } : undefined
+    const buckets = host ? { approvals: await openApprovals(js, bucketOpts), marks: await openHighWaterMarks(js, bucketOpts) } : undefined
     if (host && buckets) {
       host.attach(buckets)
       stack.defer(() => host.close())
     }
-    const runningSet = runningSetWriter(js, (err) => logger.warn({ err }, 'could not record the running pipelines for other processes (omni dlq redrive); they run regardless'))
+    const runningSet = runningSetWriter(js, (err) => logger.warn({ err }, 'could not record the running pipelines for other processes (omni dlq redrive); they run regardless'), bucketOpts)
     stack.defer(() => runningSet.close())
     // deferred before the apply: workers started by an apply that fails half way are drained too
     stack.defer(() => runner.close())
@@ -183,6 +186,7 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
     stack.defer(async () => sink?.stopWaiting())
     await runner.apply(loaded.pipelines)
     await runningSet.write(runner.pipelines())
+    for (const line of await reconcileBucketReplicas(jsm, config.streams.replicas, config.mesh)) logger.warn(line)
 
     const pipelines = createPipelineService({
       config,
@@ -199,7 +203,7 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
     })
     stack.defer(() => pipelines.close())
     const ingest = createIngestService({ publisher, catalog: () => catalog, webhooks: () => pipelines.webhooks() })
-    const plugins = createPluginService({ settings: config.plugins, js, status: () => host?.status() ?? [], reload: () => pipelines.reload(), running: () => runner.pipelines(), ...(buckets ? { buckets } : {}) })
+    const plugins = createPluginService({ settings: config.plugins, js, status: () => host?.status() ?? [], reload: () => pipelines.reload(), running: () => runner.pipelines(), bucketOptions: bucketOpts, ...(buckets ? { buckets } : {}) })
     node.wire({
       ingest,
       pipelines,
@@ -207,7 +211,7 @@ export async function startNode(options: NodeOptions): Promise<OmniNode> {
       events: createEventQueryService({ js, clickhouse: () => sink?.ch }),
       catalog: createCatalogService({ catalog: () => catalog, pipelines: () => runner.pipelines(), plugins: () => host?.status() ?? [], clickhouse: () => sink?.ch }),
       plugins,
-      cartridges: createCartridgeService({ plugins, ingest, js }),
+      cartridges: createCartridgeService({ plugins, ingest, js, bucketOptions: bucketOpts }),
       mesh: meshService,
       health: createHealthService({ nc, sink: () => sink, state: () => ({ state: node.state, failure: node.failure }) }),
       description: {

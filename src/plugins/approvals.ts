@@ -1,5 +1,6 @@
 import type { JetStreamClient } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
+import type { BucketOptions } from '../jetstream/replicas.ts'
 import Type, { type Static } from 'typebox'
 import { omniError } from '../errors/mod.ts'
 import type { Runtime } from '../sandbox/types.ts'
@@ -52,8 +53,8 @@ export interface Approvals {
 }
 
 /** Opens (creating if needed) the approvals bucket. */
-export async function openApprovals(js: JetStreamClient): Promise<Approvals> {
-  const kv = await new Kvm(js).create(APPROVALS_BUCKET, { history: 5 })
+export async function openApprovals(js: JetStreamClient, opts: BucketOptions = {}): Promise<Approvals> {
+  const kv = await new Kvm(js).create(APPROVALS_BUCKET, { history: 5, ...opts })
   const get = async (id: string) => (await readJsonEntry<Approval>(kv, id, ApprovalSchema, 'OMNI_ERR_PLUGIN_APPROVAL'))?.value
   return {
     get,

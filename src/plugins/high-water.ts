@@ -1,5 +1,6 @@
 import type { JetStreamClient } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
+import type { BucketOptions } from '../jetstream/replicas.ts'
 import Type, { type Static } from 'typebox'
 import { omniError } from '../errors/mod.ts'
 import { isRevisionConflict, readJsonEntry } from './kv-json.ts'
@@ -38,8 +39,8 @@ export interface HighWaterMarks {
 }
 
 /** Opens (creating if needed) the high-water bucket. */
-export async function openHighWaterMarks(js: JetStreamClient): Promise<HighWaterMarks> {
-  const kv = await new Kvm(js).create(HIGH_WATER_BUCKET, { history: 1 })
+export async function openHighWaterMarks(js: JetStreamClient, opts: BucketOptions = {}): Promise<HighWaterMarks> {
+  const kv = await new Kvm(js).create(HIGH_WATER_BUCKET, { history: 1, ...opts })
   return {
     check: (v) => check(kv, v),
     judge: async (v) => {

@@ -1,5 +1,6 @@
 import type { JetStreamClient } from '@nats-io/jetstream'
 import { Objm, type ObjectInfo, type ObjectStore } from '@nats-io/obj'
+import type { BucketOptions } from '../jetstream/replicas.ts'
 import { omniError } from '../errors/mod.ts'
 import { installBundle } from './install.ts'
 import { PLUGIN_ID_PATTERN, SEMVER_PATTERN } from './manifest-schema.ts'
@@ -43,8 +44,8 @@ export interface PluginRegistry {
 }
 
 /** Opens (creating if needed) the plugin object store. */
-export async function openPluginRegistry(js: JetStreamClient): Promise<PluginRegistry> {
-  const store = await new Objm(js).create(REGISTRY_BUCKET, { description: 'signed Omni Fabric plugin bundles' })
+export async function openPluginRegistry(js: JetStreamClient, opts: BucketOptions = {}): Promise<PluginRegistry> {
+  const store = await new Objm(js).create(REGISTRY_BUCKET, { description: 'signed Omni Fabric plugin bundles', ...opts })
   const fetch = (id: string, version: string) => fetchBundle(store, id, version)
   return {
     publish: (v) => publish(store, v),

@@ -85,6 +85,14 @@ export function resolveServerOptions(opts: NatsServerOptions): ResolvedServerOpt
   if (t && (t.users?.length || t.platformPermissions) && o.auth === undefined) bad('topology.users', 'needs the platform user (auth) beside them')
   if (t?.leafListen && !isInt(t.leafListen.port, 1, 65535)) bad('topology.leafListen.port', 'must be an integer from 1 to 65535 (nats-server does not report a port it picks for leaf nodes)')
   if (t?.monitorPort !== undefined && !isInt(t.monitorPort, 0, 65535)) bad('topology.monitorPort', 'must be an integer from 0 to 65535')
+  if (t?.cluster) {
+    const c = t.cluster
+    if (!SERVER_NAME.test(c.name)) bad('topology.cluster.name', 'may hold only letters, digits, _ . -')
+    if (!isInt(c.port, 1, 65535)) bad('topology.cluster.port', 'must be an integer from 1 to 65535 (the other servers must know it)')
+    for (const [i, r] of c.routes.entries()) if (!/^nats-route:\/\/[^\s"]+:\d+$/.test(r)) bad(`topology.cluster.routes[${i}]`, `"${r}" is not a route URL (nats-route://host:port)`)
+    // JetStream in a cluster tells its servers apart by name
+    if (o.serverName === undefined) bad('serverName', 'is required for a server in a cluster (JetStream names its peers by it)')
+  }
   if (problems.length > 0) throw omniError('OMNI_ERR_CONFIG', 'invalid nats-server options', { problems })
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(p))
   return Object.freeze({

@@ -37,6 +37,20 @@ export interface LeafRemote {
   readonly denyExports?: readonly string[]
 }
 
+/**
+ * The routes that make this server one of a cluster: JetStream then keeps each stream's copies
+ * (its replicas) on different servers, and a stream survives the loss of a minority of them.
+ */
+export interface ClusterRoutes {
+  /** the cluster's name, the same on every server */
+  readonly name: string
+  /** where this server listens for routes from the others (a fixed port: the others must know it) */
+  readonly host: string
+  readonly port: number
+  /** `nats-route://host:port` of the other servers (its own may be listed too; it is skipped) */
+  readonly routes: readonly string[]
+}
+
 export interface ServerTopology {
   /** this server's JetStream domain: its streams are reached from elsewhere as `$JS.<domain>.API` */
   readonly domain?: string
@@ -52,6 +66,8 @@ export interface ServerTopology {
   readonly leafRemotes?: readonly LeafRemote[]
   /** serve /varz, /leafz and /jsz on 127.0.0.1 at this port (0: the server picks one) */
   readonly monitorPort?: number
+  /** join a cluster of servers by routes (needs a server name) */
+  readonly cluster?: ClusterRoutes
 }
 
 const q = (s: string) => JSON.stringify(s)
@@ -82,10 +98,16 @@ export function renderAuthorization(platform: { user: string; password: string }
   return ['authorization {', '  users: [', ...users, '  ]', '}']
 }
 
-/** The leafnodes block and the monitoring port, or nothing when the server joins no mesh. */
+/** The leafnodes and cluster blocks and the monitoring port, or nothing when the server joins neither. */
 export function renderTopology(t: ServerTopology | undefined): string[] {
   if (!t) return []
   const lines: string[] = []
+  if (t.cluster) {
+    const c = t.cluster
+    lines.push('cluster {', `  name: ${q(c.name)}`, `  host: ${q(c.host)}`, `  port: ${c.port}`)
+    if (c.routes.length > 0) lines.push(`  routes: ${list(c.routes)}`)
+    lines.push('}')
+  }
   if (t.monitorPort !== undefined) lines.push(`http: ${q(`127.0.0.1:${t.monitorPort === 0 ? -1 : t.monitorPort}`)}`)
   if (t.leafListen || t.leafRemotes?.length) {
     lines.push('leafnodes {')

@@ -11,7 +11,7 @@ import { formatLedgerTable } from '../../bench/ledger/report.ts'
 import { MESH_UNSUPPORTED, runLedger, selectScenarios } from '../../bench/ledger/run.ts'
 import { SCENARIOS } from '../../bench/ledger/scenarios.ts'
 
-// about 5–15 s per scenario on an idle 2-core machine (the mesh ones 15–20 s), about 140 s in
+// about 5–15 s per scenario on an idle 2-core machine (the mesh ones 15–20 s, the cluster one about 15 s), about 155 s in
 // all; a busy machine slows the mesh's catch-up after a hub crash most (up to 2 min allowed)
 t.setTimeout(600_000)
 

@@ -22,7 +22,7 @@ export function registerLedger(verify: Command): void {
   verify
     .command('ledger')
     .description(
-      'Run the fault scenarios while events flow, each on its own fresh nats-server, platform process and embedded ClickHouse; ' +
+      'Run the fault scenarios while events flow, each on its own fresh nats-server (three routed ones for the cluster scenario, a hub and two leaves for the mesh ones), platform process and embedded ClickHouse; ' +
         'record every acknowledged event in a JSONL ledger, then reconcile it against the stream, the outputs, omni_events ' +
         '(FINAL and after OPTIMIZE) and the dead letters. Prints one line per scenario; exit 1 if any scenario lost or duplicated anything.',
     )

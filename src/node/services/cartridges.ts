@@ -1,3 +1,4 @@
+import type { BucketOptions } from '../../jetstream/replicas.ts'
 import type { JetStreamClient } from '@nats-io/jetstream'
 import { omniError } from '../../errors/mod.ts'
 import type { CartridgeBundle, CartridgeHost } from '../../mesh/cartridge-host.ts'
@@ -33,6 +34,8 @@ export interface CartridgeServiceDeps {
   readonly ingest: IngestService
   /** undefined without a cluster connection: the pending queue then answers 503 */
   readonly js: JetStreamClient | undefined
+  /** what the pending bucket is given when this service creates it (its replicas) */
+  readonly bucketOptions?: BucketOptions
 }
 
 export function createCartridgeService(deps: CartridgeServiceDeps): CartridgeService {
@@ -40,7 +43,7 @@ export function createCartridgeService(deps: CartridgeServiceDeps): CartridgeSer
   const queue = () => {
     if (!deps.js) throw omniError('OMNI_ERR_UNAVAILABLE', "the pending cartridges live in the node's NATS (KV bucket omni_cartridges_pending); give its URL")
     const js = deps.js
-    return (pendingP ??= openPendingCartridges(js).catch((err: unknown) => {
+    return (pendingP ??= openPendingCartridges(js, deps.bucketOptions).catch((err: unknown) => {
       pendingP = undefined
       throw err
     }))

@@ -1,3 +1,4 @@
+import type { BucketOptions } from '../../jetstream/replicas.ts'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { JetStreamClient } from '@nats-io/jetstream'
@@ -133,6 +134,8 @@ export interface PluginServiceDeps {
   readonly reload: () => Promise<ReloadResult>
   /** the pipelines the node runs (none for a process beside the node) */
   readonly running?: () => readonly CompiledPipeline[]
+  /** what a bucket this service creates is given (its replicas) */
+  readonly bucketOptions?: BucketOptions
   /** the buckets the plugin host checks against, shared so they are opened once */
   readonly buckets?: { readonly approvals: Approvals; readonly marks: HighWaterMarks }
 }
@@ -150,9 +153,9 @@ export function createPluginService(deps: PluginServiceDeps): PluginService {
     if (!deps.js) throw omniError('OMNI_ERR_UNAVAILABLE', 'this needs the cluster\'s NATS server (approvals, high-water marks and the registry live there); give its URL')
     return deps.js
   }
-  const approvals = () => (approvalsP ??= openApprovals(cluster()).catch(forget(() => (approvalsP = undefined))))
-  const marks = () => (marksP ??= openHighWaterMarks(cluster()).catch(forget(() => (marksP = undefined))))
-  const registry = () => (registryP ??= openPluginRegistry(cluster()).catch(forget(() => (registryP = undefined))))
+  const approvals = () => (approvalsP ??= openApprovals(cluster(), deps.bucketOptions).catch(forget(() => (approvalsP = undefined))))
+  const marks = () => (marksP ??= openHighWaterMarks(cluster(), deps.bucketOptions).catch(forget(() => (marksP = undefined))))
+  const registry = () => (registryP ??= openPluginRegistry(cluster(), deps.bucketOptions).catch(forget(() => (registryP = undefined))))
   const scope = () => pluginScope(deps.settings)
   const reload = () => reloadAfterChange(deps.reload)
   const folderOf = async (s: PluginScope, target: PluginTarget) => (typeof target === 'string' ? installedDir(s, target) : target.dir)

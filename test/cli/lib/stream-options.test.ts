@@ -48,3 +48,24 @@ t.test('omni up --help tells the stream limits and the quotas as they are', asyn
   t.match(text, '(default: 1073741824)')
   t.match(text, '--quota-window <seconds> the quota window (default: 60)')
 })
+
+t.test('replicas: --replicas, else $OMNI_REPLICAS, else unset; 1 to 5 only, named in the error', async (t) => {
+  t.same(streamSettingsFrom({}, { OMNI_REPLICAS: '3' }), { replicas: 3 })
+  t.same(streamSettingsFrom({ replicas: 1 }, { OMNI_REPLICAS: '3' }), { replicas: 1 }, 'the flag wins')
+  for (const bad of ['0', '6', 'three']) {
+    try {
+      streamSettingsFrom({}, { OMNI_REPLICAS: bad })
+      t.fail(`expected OMNI_ERR_CONFIG for ${bad}`)
+    } catch (err) {
+      t.ok(isOmniError(err))
+      t.match((err as Error).message, /^\$OMNI_REPLICAS must be/)
+    }
+  }
+  const help = await omni(['up', '--help'])
+  const text = help.stdout.replace(/\s+/g, ' ')
+  t.match(text, '--replicas <n> copies of every stream and KV bucket the platform keeps, across a NATS cluster given by --nats (1 to 5; 3 for a 3-node cluster). An existing stream or bucket with fewer is raised to it (logged); one with more is never lowered (a warning names it and both counts) (default: $OMNI_REPLICAS, else 1 on a stream or bucket it creates; an existing one keeps its own)')
+  t.match(text, "for a cluster, its servers' URLs separated by commas")
+  const refused = await omni(['up', '--replicas', '9'])
+  t.not(refused.code, 0)
+  t.match(refused.stderr, '--replicas must be an integer from 1 to 5, got "9"')
+})

@@ -11,7 +11,7 @@ t.setTimeout(90_000)
 t.test('bad options name the flag and start nothing', async (t) => {
   for (const [args, message] of [
     [['--scenarios', '2,x'], /--scenarios must be numbers separated by commas, got "2,x"/],
-    [['--scenarios', '15'], /--scenarios: no scenario 15; they are numbered 1 to 14/],
+    [['--scenarios', '16'], /--scenarios: no scenario 16; they are numbered 1 to 15/],
     [['--duplicate-window', '10ms'], /--duplicate-window must be a duration of at least 1s/],
     [['--events', '3'], /--events must be at least 10/],
   ] as const) {
