@@ -55,6 +55,7 @@ t.test('each value set renders what its name says', { skip: missing }, async (t)
   t.match(natsConf(defaults), /sync_interval: always/)
   t.notMatch(natsConf(defaults), /cluster \{/, 'one NATS server: no routes')
   t.equal((find(defaults, 'StatefulSet', `${full}-nats`) as { spec: { replicas: number } }).spec.replicas, 1)
+  t.ok(argsOf(platform).includes('--replicas=1'), 'one copy of each stream on one NATS server')
 
   const ext = await get('external-clickhouse-3-replicas')
   const dep = find(ext, 'Deployment', full)
@@ -71,6 +72,8 @@ t.test('each value set renders what its name says', { skip: missing }, async (t)
   t.same(routes, [0, 1, 2].map((i) => `@${full}-nats-${i}.${full}-nats-headless.omni-test.svc.cluster.local:6222`), 'a route to each of the three servers, with the routes\' login')
   t.match(routesConf, /authorization \{ user: "route", password: "[A-Za-z0-9]{32}" \}/, 'and the login other servers must present')
   t.ok(find(nats3, 'PodDisruptionBudget', `${full}-nats`), 'the NATS cluster keeps its quorum through drains')
+  const nats3Platform = nats3.find((o) => (o.kind === 'Deployment' || o.kind === 'StatefulSet') && o.metadata.name === full) as K8sObject
+  t.ok(argsOf(nats3Platform).includes('--replicas=3'), 'the platform keeps three copies of each stream and bucket on the 3-server NATS')
 
   const hub = await get('hub')
   t.match(natsConf(hub), /leafnodes \{\n {2}host: "0.0.0.0"\n {2}port: 7422/, 'the hub listens for leaf nodes')

@@ -175,8 +175,22 @@ inbox per peer at the events stream's limit.
 {{- $total -}}
 {{- end -}}
 
+{{/* `--replicas`: platform.streamReplicas, else one copy per server of the chart's NATS (1 with nats.url). */}}
+{{- define "omni.streamReplicas" -}}
+{{- if gt (int .Values.platform.streamReplicas) 0 -}}
+{{- .Values.platform.streamReplicas -}}
+{{- else if .Values.nats.url -}}
+1
+{{- else -}}
+{{- .Values.nats.replicas -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Refusals the schema cannot express. */}}
 {{- define "omni.validate" -}}
+{{- if and (not .Values.nats.url) (gt (int .Values.platform.streamReplicas) (int .Values.nats.replicas)) -}}
+{{- fail (printf "platform.streamReplicas: %d copies of each stream need as many NATS servers, and nats.replicas is %d (the platform would refuse to start)" (int .Values.platform.streamReplicas) (int .Values.nats.replicas)) -}}
+{{- end -}}
 {{- if and .Values.mesh.enabled (eq .Values.mesh.role "leaf") (not .Values.mesh.hubs) -}}
 {{- fail "mesh.hubs: a leaf needs at least one hub (nats-leaf://host:port)" -}}
 {{- end -}}

@@ -13,6 +13,7 @@
 - --tokens=/etc/omni/tokens/tokens.yaml
 - --stream-max-bytes={{ $v.platform.streamMaxBytes }}
 - --raw-max-bytes={{ $v.platform.rawMaxBytes }}
+- --replicas={{ include "omni.streamReplicas" . }}
 {{- if or $v.manifests.files $v.manifests.existingConfigMap }}
 - --manifests=/etc/omni/manifests
 {{- end }}
