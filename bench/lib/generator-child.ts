@@ -10,7 +10,6 @@ import { summarize } from './stats.ts'
 import { closeQuietly } from './worker.ts'
 import { ingestMsgId } from '../../src/wire/mod.ts'
 
-const encoder = new TextEncoder()
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 async function run(job: GeneratorJob): Promise<GeneratorReport> {
@@ -59,8 +58,7 @@ async function run(job: GeneratorJob): Promise<GeneratorReport> {
     while (sent < due && performance.now() < end) {
       if (publisher.pending >= PUBLISH_WINDOW) await publisher.ready()
       const e = benchEvent(catalog, job.run, sent, preciseNow(), job.visibility)
-      const bytes = job.origin === undefined ? e.bytes : encoder.encode(JSON.stringify({ ...e.event, origin: job.origin }))
-      publisher.publish(e.subject, bytes, { msgID: ingestMsgId(e.event.tenant, e.event.idempotencykey) }).then(onAck, onError)
+      publisher.publish(e.subject, e.bytes, { msgID: ingestMsgId(e.event.tenant, e.event.idempotencykey) }).then(onAck, onError)
       sent++
     }
     await sleep(1)

@@ -13,8 +13,6 @@ export interface GeneratorJob {
   readonly manifests?: string
   /** lowers the events' visibility below the catalog's */
   readonly visibility?: 'local' | 'cluster' | 'public'
-  /** sets the envelope's origin, as a mesh receiver would (the mesh's servers-only bound, where none runs) */
-  readonly origin?: string
   /** run tag that keeps these events' idempotency keys unique */
   readonly run: string
   /** events per second */

@@ -24,9 +24,8 @@ const BENCH_EVENTS = 'omni.evt.bench.>'
 const eventsToOutbox = { src: BENCH_EVENTS, dest: meshOutboxSubject('cluster', MESH_CLUSTER_NAME, 'a1', BENCH_EVENTS) }
 
 /** B's events stream sourcing A's cluster outbox over the hub, its subjects made received ones. */
-function outboxSource(from: StartAt): StreamSource {
+function outboxSource(): StreamSource {
   return {
-    ...from,
     name: meshOutboxStream('cluster'),
     // its own deliver suffix, which the hub's permissions allow, so it never meets a node's inbox
     external: { api: meshApiPrefix('a1'), deliver: `${meshDeliverSubject(MESH_CLUSTER_NAME, 'a1', 'cluster', 'a2')}.bound` },
@@ -39,17 +38,10 @@ async function setSources(jsm: JetStreamManager, stream: string, sources: Stream
   await jsm.streams.update(stream, { ...config, sources })
 }
 
-/** Where a copy starts: at the start of what its stream holds, or at a time (what is older stays). */
-type StartAt = { readonly opt_start_time?: string }
-
-/**
- * Starts the level's server-side copies: from then on the servers move A's events into B's.
- * `from`: copy only what is stored from then on (a latency run on streams that hold earlier runs).
- */
-export async function startCopies(level: BoundLevel, a: JetStreamManager, b: JetStreamManager, from?: Date): Promise<void> {
-  const at: StartAt = from ? { opt_start_time: from.toISOString() } : {}
-  if (level === 'servers') await setSources(a, meshOutboxStream('cluster'), [{ name: EVENTS_STREAM, ...at, subject_transforms: [eventsToOutbox] }])
-  await setSources(b, EVENTS_STREAM, [outboxSource(at)])
+/** Starts the level's server-side copies: from then on the servers move A's events into B's. */
+export async function startCopies(level: BoundLevel, a: JetStreamManager, b: JetStreamManager): Promise<void> {
+  if (level === 'servers') await setSources(a, meshOutboxStream('cluster'), [{ name: EVENTS_STREAM, subject_transforms: [eventsToOutbox] }])
+  await setSources(b, EVENTS_STREAM, [outboxSource()])
 }
 
 /** Removes the copies and what they left on A, so the real mesh run starts from clean streams. */

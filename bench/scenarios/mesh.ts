@@ -142,7 +142,7 @@ async function throughput(ctx: BenchContext, label: string, to: Leaf, b: Leaf, v
 
 
 /** Paced publishing on `url`, timing publish → output on `outUrl`. */
-async function latencyRun(ctx: BenchContext, label: string, servers: MeshServers, url: string, outUrl: string, rate: number, visibility: Visibility, manifests: string, origin?: string): Promise<Extract<GeneratorReport, { type: 'done' }>> {
+async function latencyRun(ctx: BenchContext, label: string, servers: MeshServers, url: string, outUrl: string, rate: number, visibility: Visibility, manifests: string): Promise<Extract<GeneratorReport, { type: 'done' }>> {
   const durationMs = ctx.sizes.latencySeconds * 1000
   const bar = ctx.progress(`mesh ${label}: latency`, ctx.sizes.latencySeconds)
   const started = performance.now()
@@ -155,7 +155,6 @@ async function latencyRun(ctx: BenchContext, label: string, servers: MeshServers
       credentials: servers.platform,
       manifests,
       visibility,
-      ...(origin ? { origin } : {}),
       run: `${ctx.runId}-mesh-lat-${label}`,
       rate,
       durationMs,
@@ -252,25 +251,12 @@ export const mesh: Scenario = {
       const bLocal = node('a2', manifests.local, servers.configs.a2)
       await bLocal.ready
       const latLocal = await latencyRun(ctx, 'local', servers, servers.a2.url, servers.a2.url, rate, 'local', manifests.local)
-      await stop(bLocal)
-
-      // 5. the same rate over the design's copies made by the servers alone (mesh-bounds.ts): A's
-      // events → A's outbox → B's events stream, no exporter, no receiver, B's node without peers
-      const bServers = node('a2', manifests.mesh, { ...servers.configs.a2, peers: [] })
-      await bServers.ready
-      await startCopies('servers', a.jsm, b.jsm, new Date())
-      const latServers = await latencyRun(ctx, 'servers only', servers, servers.a1.url, servers.a2.url, rate, 'cluster', manifests.mesh, 'a1')
-      await stop(bServers)
-      await stopCopies(a.jsm, b.jsm)
 
       const m = meshed.result
       const l = local.result
       const ratio = l.rate > 0 ? round(m.rate / l.rate) : 0
       const lm = latMesh.latency as NonNullable<typeof latMesh.latency>
       const ll = latLocal.latency as NonNullable<typeof latLocal.latency>
-      const ls = latServers.latency as NonNullable<typeof latServers.latency>
-      const sp50 = round(ls.p50 - ll.p50)
-      const sp99 = round(ls.p99 - ll.p99)
       const addedP50 = round(lm.p50 - ll.p50)
       const addedP99 = round(lm.p99 - ll.p99)
       const incomplete = (t: Throughput, what: string) => (t.completed ? '' : `STOPPED at the ${capMs / 1000} s cap: ${t.events} of ${ctx.sizes.events} ${what} outputs`)
@@ -342,20 +328,6 @@ export const mesh: Scenario = {
             ...shortfall(latLocal, 'local'),
           ].filter(Boolean).join('; '),
           details: { targetRate: rate, addedMs: { p50: addedP50, p99: addedP99 }, targetAddedP99Ms: TARGET_ADDED_P99_MS, meshMs: lm, localMs: ll, localAchievedRate: Math.round(latLocal.achievedRate) },
-        },
-        {
-          id: 'mesh.latency.servers',
-          scenario: 'mesh',
-          title: "mesh: latency of the design's copies, servers only",
-          events: latServers.acked,
-          seconds: round(latServers.publishSeconds, 3),
-          rate: Math.round(latServers.achievedRate),
-          notes: [
-            `added p50 ${sp50} ms, p99 ${sp99} ms over B alone${sp99 > TARGET_ADDED_P99_MS ? `, more than the ${TARGET_ADDED_P99_MS} ms target with no exporter or receiver at all` : ''}`,
-            `A → outbox → B's events stream by JetStream sourcing alone: p50 ${ls.p50} / p99 ${ls.p99} / max ${ls.max} ms at ${rate}/s`,
-            ...shortfall(latServers, 'servers only'),
-          ].filter(Boolean).join('; '),
-          details: { targetRate: rate, addedMs: { p50: sp50, p99: sp99 }, serversMs: ls, localMs: ll },
         },
       ]
       return rows
