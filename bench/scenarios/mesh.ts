@@ -33,7 +33,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 type Visibility = 'local' | 'cluster'
 
 /** The bench's manifests in three variants: A's catalog only, B with the pipeline fed locally, B with it fed by the mesh. */
-function writeManifests(dir: string): { a: string; local: string; mesh: string } {
+export function writeManifests(dir: string): { a: string; local: string; mesh: string } {
   const catalog = readFileSync(join(FIXTURES_DIR, 'catalog.yaml'), 'utf8').replace('visibility: local', 'visibility: cluster')
   const pipeline = readFileSync(join(FIXTURES_DIR, 'pipeline.yaml'), 'utf8')
   if (!catalog.includes('visibility: cluster') || !pipeline.includes('  - omni.evt.bench.bench-tick.v1')) throw new Error('the bench fixtures changed: the mesh scenario cannot make its variants of them')
