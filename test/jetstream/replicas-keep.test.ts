@@ -65,3 +65,27 @@ t.test('the events stream raised while events are published: every acknowledged 
   t.equal(info.state.messages, acked.length, `every acknowledged event stored (${acked.length}, ${acksAtRaise} before the raise finished)`)
   for (const k of ['subjects', 'max_bytes', 'max_age', 'discard', 'duplicate_window', 'max_msg_size', 'allow_direct', 'retention'] as const) t.same(info.config[k], before[k], `${k} kept`)
 })
+
+t.test('a stream with sources (as a mesh inbox) raised to 3 keeps its sources, its copies and goes on copying', async (t) => {
+  await jsm.streams.add({ name: 'KEEP_ORIGIN', subjects: ['keep.origin.>'], num_replicas: 1 })
+  await jsm.streams.add({ name: 'KEEP_INBOX', num_replicas: 1, sources: [{ name: 'KEEP_ORIGIN', filter_subject: 'keep.origin.>' }] })
+  const js = jetstream(nc)
+  for (let i = 0; i < 10; i++) await js.publish(`keep.origin.${i}`, String(i))
+  const copied = async (n: number) => {
+    // bounded: 10 s
+    for (let i = 0; i < 200; i++) {
+      if ((await jsm.streams.info('KEEP_INBOX')).state.messages === n) return true
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    return false
+  }
+  t.ok(await copied(10), 'the inbox copied the first ten')
+  const before = (await jsm.streams.info('KEEP_INBOX')).config
+  t.same(await reconcileReplicas(jsm, ['KEEP_INBOX'], 3), ['stream KEEP_INBOX: replicas raised from 1 to 3 as configured'])
+  const after = (await jsm.streams.info('KEEP_INBOX')).config
+  t.equal(after.num_replicas, 3)
+  t.same(after.sources, before.sources, 'its sources kept')
+  t.equal((await jsm.streams.info('KEEP_INBOX')).state.messages, 10, 'what it had copied is kept')
+  for (let i = 10; i < 20; i++) await js.publish(`keep.origin.${i}`, String(i))
+  t.ok(await copied(20), 'and it goes on copying, without copying the first ten again')
+})
