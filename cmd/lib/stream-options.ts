@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import type { TopologyOptions } from '../../src/jetstream/topology.ts'
 import { addEnvOption, optionReader, type EnvOption } from './options.ts'
 import { MAX_REPLICAS } from '../../src/jetstream/replicas.ts'
-import { parseByteLimit, parseCount } from './parse.ts'
+import { parseByteLimit } from './parse.ts'
 
 export interface StreamCliOptions {
   streamMaxBytes?: number
@@ -34,8 +34,9 @@ const REPLICAS: EnvOption<number | undefined> = {
   fallback: undefined,
   fallbackHelp: '1 on a stream or bucket it creates; an existing one keeps its own',
   parse: (text, where) => {
-    const n = parseCount(text, where)
-    if (n < 1 || n > MAX_REPLICAS) throw new Error(`${where} must be an integer from 1 to ${MAX_REPLICAS}, got "${text}"`)
+    // digits only: Number() would read 0x3, 3.0, 3e0 or +3 as 3
+    const n = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN
+    if (!Number.isInteger(n) || n < 1 || n > MAX_REPLICAS) throw new Error(`${where} must be an integer from 1 to ${MAX_REPLICAS}, got "${text}"`)
     return n
   },
 }

@@ -24,6 +24,8 @@ export function natsUrls(url: string): string[] {
  */
 export async function connectNats(url: string, opts: ConnectNatsOptions = {}): Promise<NatsConnection> {
   let nc: NatsConnection
+  // an empty list would make the client connect to its default, localhost, whatever server is there
+  if (natsUrls(url).length === 0) throw omniError('OMNI_ERR_NATS_UNAVAILABLE', `"${url}" has no NATS URL in it (nats://host:port, or a cluster's URLs separated by commas)`)
   try {
     // a long-running worker rides out server restarts: retry forever, quickly, and keep
     // publishes made while disconnected in the client's buffer (their acks time out and retry)

@@ -48,6 +48,11 @@ export function replicaRefusal(err: unknown, stream: string, replicas: number | 
   if (code === NOT_CLUSTERED) {
     return omniError('OMNI_ERR_CONFIG', `stream ${stream}: ${replicas} replicas need a NATS cluster, and this server runs alone: configure 1 (--replicas), or give the cluster's URLs (--nats a,b,c)`, { cause: err })
   }
+  // a server of the cluster down a short while: JetStream may still place a copy on it and then
+  // not answer within the request's time (measured: one start in two with 1 of 3 servers killed)
+  if ((err as { name?: unknown } | undefined)?.name === 'TimeoutError') {
+    return omniError('OMNI_ERR_NATS_UNAVAILABLE', `stream ${stream}: JetStream did not answer in time while placing ${replicas} replicas: are ${replicas} servers of the cluster up? (a server lost moments ago may still be given a copy; start again once it is back or known gone)`, { cause: err })
+  }
   if (NO_PEERS.includes(code as (typeof NO_PEERS)[number])) {
     return omniError('OMNI_ERR_CONFIG', `stream ${stream}: JetStream could not place ${replicas} replicas (${(err as Error).message}): are ${replicas} servers of the cluster up, each with room for the stream's byte limit?`, { cause: err })
   }

@@ -90,6 +90,8 @@ export function compileNodeConfig(opts: NodeOptions): NodeConfig {
   const problems: Problem[] = []
   // a cluster is given as its servers' URLs, comma-separated: the client fails over between them
   if ('url' in opts.nats) for (const url of natsUrls(opts.nats.url)) if (!/^(nats|tls|wss?):\/\/./.test(url)) problems.push({ where: 'nats.url', message: `"${url}" is not a NATS URL (nats://host:port)` })
+  // ",," (a list of unset variables) names no server: the client would take its default, localhost
+  if ('url' in opts.nats && natsUrls(opts.nats.url).length === 0) problems.push({ where: 'nats.url', message: `"${opts.nats.url}" has no NATS URL in it (nats://host:port, or a cluster's URLs separated by commas)` })
   if ('serve' in opts.nats) {
     const { port } = opts.nats.serve
     if (!Number.isInteger(port) || port < 0 || port > 65_535) problems.push({ where: 'nats.serve.port', message: `${port} is not a port` })
