@@ -1,6 +1,7 @@
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, type ConsumerConfig, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream'
 import { omniError } from '../errors/mod.ts'
 import { replicaChange, replicaRefusal } from './replicas.ts'
+import { storageRefusal } from './storage-refusal.ts'
 import { DLQ_SUBJECT_PREFIX, EVENT_SUBJECTS, RAW_SUBJECT_PREFIX, redriveSubject } from '../wire/mod.ts'
 
 /** Names of the JetStream backbone, in one place; its subjects are in src/wire. */
@@ -145,8 +146,9 @@ export async function upsertStream(jsm: JetStreamManager, { updateExisting }: { 
   )
   const replicas = plan.replicas !== undefined ? { num_replicas: plan.replicas } : {}
   if (!existing) {
-    await jsm.streams.add({ ...COMMON, ...plan.defaults, ...plan.required, ...plan.explicit, ...replicas, name: plan.name }).catch((err: unknown) => {
-      throw replicaRefusal(err, plan.name, plan.replicas) ?? err
+    const config = { ...COMMON, ...plan.defaults, ...plan.required, ...plan.explicit, ...replicas, name: plan.name }
+    await jsm.streams.add(config).catch((err: unknown) => {
+      throw replicaRefusal(err, plan.name, plan.replicas) ?? storageRefusal(err, plan.name, config.max_bytes) ?? err
     })
     return []
   }
@@ -159,7 +161,7 @@ export async function upsertStream(jsm: JetStreamManager, { updateExisting }: { 
   const changes = (Object.keys(wanted) as (keyof StreamConfig)[]).filter((k) => JSON.stringify(existing[k]) !== JSON.stringify(wanted[k]))
   if (changes.length > 0) {
     await jsm.streams.update(plan.name, { ...existing, ...wanted }).catch((err: unknown) => {
-      throw replicaRefusal(err, plan.name, resize.to) ?? err
+      throw replicaRefusal(err, plan.name, resize.to) ?? storageRefusal(err, plan.name, wanted.max_bytes ?? existing.max_bytes) ?? err
     })
   }
   if (resize.to !== undefined) {
