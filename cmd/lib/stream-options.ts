@@ -48,7 +48,7 @@ export function withStreamOptions(cmd: Command): Command {
   addEnvOption(
     cmd,
     REPLICAS,
-    `copies of every stream and KV bucket the platform keeps, across a NATS cluster given by --nats (1 to ${MAX_REPLICAS}; 3 for a 3-node cluster). An existing stream or bucket with fewer is raised to it (logged); one with more is never lowered (a warning names it and both counts)`,
+    `copies of every stream and KV bucket the platform keeps, across a NATS cluster given by --nats (1 to ${MAX_REPLICAS}; 3 for a 3-node cluster: JetStream needs a majority of the copies, so 2 survive no server loss and 3 survive one). An existing stream or bucket with fewer is raised to it (logged); one with more is never lowered (a warning names it and both counts)`,
   )
   return cmd
 }

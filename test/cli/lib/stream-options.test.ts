@@ -63,7 +63,7 @@ t.test('replicas: --replicas, else $OMNI_REPLICAS, else unset; 1 to 5 only, name
   }
   const help = await omni(['up', '--help'])
   const text = help.stdout.replace(/\s+/g, ' ')
-  t.match(text, '--replicas <n> copies of every stream and KV bucket the platform keeps, across a NATS cluster given by --nats (1 to 5; 3 for a 3-node cluster). An existing stream or bucket with fewer is raised to it (logged); one with more is never lowered (a warning names it and both counts) (default: $OMNI_REPLICAS, else 1 on a stream or bucket it creates; an existing one keeps its own)')
+  t.match(text, '--replicas <n> copies of every stream and KV bucket the platform keeps, across a NATS cluster given by --nats (1 to 5; 3 for a 3-node cluster: JetStream needs a majority of the copies, so 2 survive no server loss and 3 survive one). An existing stream or bucket with fewer is raised to it (logged); one with more is never lowered (a warning names it and both counts) (default: $OMNI_REPLICAS, else 1 on a stream or bucket it creates; an existing one keeps its own)')
   t.match(text, "for a cluster, its servers' URLs separated by commas")
   const refused = await omni(['up', '--replicas', '9'])
   t.not(refused.code, 0)
