@@ -9,7 +9,7 @@ import { startTestCluster } from '../fixtures/nats-cluster.ts'
 
 t.setTimeout(60_000)
 
-t.test('a consumer deleted under a running worker fails it (reported), instead of the worker looking running while nats.js asks for the consumer's info every 5 s for ever', async (t) => {
+t.test('a consumer deleted under a running worker fails it (reported), instead of re-pulling every 250 ms for ever', async (t) => {
   const server = await startTestNats(t)
   const nc = await connectTest(t, server)
   const jsm = await jetstreamManager(nc)
