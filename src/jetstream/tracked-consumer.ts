@@ -3,7 +3,6 @@ import type { ConsumeOptions, ConsumerMessages, JetStreamClient, JsMsg } from '@
 import { describeError } from '../errors/mod.ts'
 import { startWorkingHeartbeat, WORKING_EVERY_MS, type WorkingHeartbeat } from './heartbeat.ts'
 import { DEFAULT_RETRY_POLICY, retryLater } from './settle.ts'
-import { isNotFound } from './topology.ts'
 import type { ConsumerFailed, Report } from './report.ts'
 
 /** How much one pull asks for: a message count or a byte budget (the client takes one, not both). */
@@ -94,21 +93,9 @@ export async function startTrackedConsumer(opts: TrackedConsumerOptions): Promis
   // a held message must say it is alive well within ack_wait, or a short ack_wait redelivers it
   // while its first delivery still waits (on ClickHouse)
   const ackWaitMs = ((await consumer.info(true)).config.ack_wait ?? 30_000_000_000) / 1_000_000
-  const tracked = new TrackedConsumerImpl(
-    opts,
-    startWorkingHeartbeat(Math.min(WORKING_EVERY_MS, Math.max(100, Math.floor(ackWaitMs / 3)))),
-    // after a 503: a consumer that is gone (deleted) ends the worker; any other answer pulls again
-    () =>
-      consumer.info(false).then(
-        () => true,
-        (err: unknown) => !isNotFound(err),
-      ),
-  )
+  const tracked = new TrackedConsumerImpl(opts, startWorkingHeartbeat(Math.min(WORKING_EVERY_MS, Math.max(100, Math.floor(ackWaitMs / 3)))))
   await tracked.start(async (callback) => {
-    // a consumer or stream deleted on the server stops the loop (and fails the worker): without it
-    // nats.js asks for the consumer's info every `expires` for ever, and the worker looks running
-    const common = { expires: PULL_EXPIRES_MS, abort_on_missing_resource: true, callback }
-    const pull: ConsumeOptions = 'max_bytes' in opts.pull ? { max_bytes: opts.pull.max_bytes, ...common } : { max_messages: opts.pull.max_messages, ...common }
+    const pull: ConsumeOptions = 'max_bytes' in opts.pull ? { max_bytes: opts.pull.max_bytes, expires: PULL_EXPIRES_MS, callback } : { max_messages: opts.pull.max_messages, expires: PULL_EXPIRES_MS, callback }
     return consumer.consume(pull)
   })
   return tracked
@@ -117,7 +104,6 @@ export async function startTrackedConsumer(opts: TrackedConsumerOptions): Promis
 class TrackedConsumerImpl extends Lifecycle implements TrackedConsumer {
   readonly #opts: TrackedConsumerOptions
   readonly #heartbeat: WorkingHeartbeat
-  readonly #exists: () => Promise<boolean>
   #state: ConsumerState = 'running'
   #messages: ConsumerMessages | undefined
   #stopped: Promise<void> = Promise.resolve()
@@ -131,11 +117,10 @@ class TrackedConsumerImpl extends Lifecycle implements TrackedConsumer {
   #idle: (() => void)[] = []
   failure: string | undefined
 
-  constructor(opts: TrackedConsumerOptions, heartbeat: WorkingHeartbeat, exists: () => Promise<boolean>) {
+  constructor(opts: TrackedConsumerOptions, heartbeat: WorkingHeartbeat) {
     super()
     this.#opts = opts
     this.#heartbeat = heartbeat
-    this.#exists = exists
   }
 
   get state(): ConsumerState {
@@ -186,9 +171,6 @@ class TrackedConsumerImpl extends Lifecycle implements TrackedConsumer {
       messages.stop()
       await new Promise((r) => setTimeout(r, NO_RESPONDERS_RETRY_MS))
       // paused meanwhile: #resume opens it; closing: nothing to open
-      if (this.closing || this.#state !== 'running' || this.#paused) return
-      // no responder also when the consumer was deleted: pulling again would go on for ever
-      if (!(await this.#exists())) return this.#fail(`consumer ${this.#opts.consumer} on stream ${this.#opts.stream} no longer exists (deleted on the server)`)
       if (this.closing || this.#state !== 'running' || this.#paused) return
       this.#resuming = this.#open().then(
         // closing began while it opened: stop the new loop too
