@@ -5,31 +5,22 @@ import { kvStream } from '../../src/jetstream/replicas.ts'
 import { NODE_BUCKET } from '../../src/jetstream/running-set.ts'
 import { DLQ_STREAM, EVENTS_STREAM, RAW_STREAM } from '../../src/jetstream/topology.ts'
 import { compileNodeConfig, startNode } from '../../src/node/mod.ts'
-import { createLogger, silentLogger } from '../../src/observability/logger.ts'
+import { createLogger } from '../../src/observability/logger.ts'
 import { APPROVALS_BUCKET, openApprovals } from '../../src/plugins/mod.ts'
 import { NOTES_PIPELINE } from '../fixtures/api.ts'
 import { TEST_CATALOG, testLookup, writeManifests } from '../fixtures/manifests.ts'
 import { connectTest } from '../fixtures/nats.ts'
+import { CONFIG_BASE, configRefusal } from '../fixtures/node-config.ts'
 import { startTestCluster } from '../fixtures/nats-cluster.ts'
 
-const thrown = (f: () => unknown): unknown => {
-  try {
-    f()
-  } catch (err) {
-    return err
-  }
-  return undefined
-}
-
 t.test('a replica count JetStream would refuse, or one a single managed server cannot hold, is refused before anything starts', async (t) => {
-  const base = { manifests: 'm', logger: silentLogger(), lookup: testLookup }
   for (const replicas of [0, 6, 1.5]) {
-    t.throws(() => compileNodeConfig({ ...base, nats: { url: 'nats://127.0.0.1:4222' }, streams: { replicas } }), { code: 'OMNI_ERR_CONFIG', problems: [{ where: 'streams.replicas', message: `must be an integer from 1 to 5, got ${replicas}` }] })
+    t.throws(() => compileNodeConfig({ ...CONFIG_BASE, nats: { url: 'nats://127.0.0.1:4222' }, streams: { replicas } }), { code: 'OMNI_ERR_CONFIG', problems: [{ where: 'streams.replicas', message: `must be an integer from 1 to 5, got ${replicas}` }] })
   }
   const serve = { host: '127.0.0.1', port: 4222, storeDir: '/tmp/x', syncInterval: 'always' }
-  t.match(thrown(() => compileNodeConfig({ ...base, nats: { serve }, streams: { replicas: 3 } })), { code: 'OMNI_ERR_CONFIG', problems: [{ where: 'streams.replicas', message: /3 copies need a NATS cluster/ }] })
-  t.ok(compileNodeConfig({ ...base, nats: { serve }, streams: { replicas: 1 } }))
-  t.match(thrown(() => compileNodeConfig({ ...base, nats: { url: 'nats://127.0.0.1:1,127.0.0.1:2' } })), { code: 'OMNI_ERR_CONFIG', problems: [{ where: 'nats.url', message: '"127.0.0.1:2" is not a NATS URL (nats://host:port)' }] }, 'each URL of a cluster is checked')
+  t.match(configRefusal({ nats: { serve }, streams: { replicas: 3 } }), { code: 'OMNI_ERR_CONFIG', problems: [{ where: 'streams.replicas', message: /3 copies need a NATS cluster/ }] })
+  t.ok(compileNodeConfig({ ...CONFIG_BASE, nats: { serve }, streams: { replicas: 1 } }))
+  t.match(configRefusal({ nats: { url: 'nats://127.0.0.1:1,127.0.0.1:2' } }), { code: 'OMNI_ERR_CONFIG', problems: [{ where: 'nats.url', message: '"127.0.0.1:2" is not a NATS URL (nats://host:port)' }] }, 'each URL of a cluster is checked')
 })
 
 t.test('a node on a 3-node cluster with replicas 3: every stream and bucket it keeps has three copies, one made earlier with one is raised', async (t) => {
