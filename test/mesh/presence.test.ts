@@ -46,7 +46,9 @@ t.test('peers go up, down within the bound when a leaf server stops, and up agai
   await eventually('a1 to see a2 down', () => stateOf(a1, 'a2')?.state === 'down', DOWN_BOUND_MS)
   const tookMs = Date.now() - stopped
   t.ok(tookMs <= DOWN_BOUND_MS, `a2 seen down after ${tookMs} ms (bound ${DOWN_BOUND_MS} ms)`)
-  t.equal(stateOf(hub, 'a2')?.state, 'down', 'the hub sees it down too')
+  // the hub times a2 out on its own clock: it may see it a moment after a1 does, within the same bound
+  await eventually('the hub to see a2 down', () => stateOf(hub, 'a2')?.state === 'down', Math.max(0, DOWN_BOUND_MS - (Date.now() - stopped))).catch(() => undefined)
+  t.equal(stateOf(hub, 'a2')?.state, 'down', 'the hub sees it down too, within the same bound')
   t.equal(stateOf(a1, 'hub-a')?.state, 'up', 'the others stay up')
   const downSince = stateOf(a1, 'a2')!.since
 
