@@ -9,6 +9,7 @@ import type { GeneratorJob, GeneratorReport } from './generator.ts'
 import { summarize } from './stats.ts'
 import { closeQuietly } from './worker.ts'
 import { ingestMsgId } from '../../src/wire/mod.ts'
+import { waitingCopy } from '../scenarios/mesh-bounds.ts'
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -58,7 +59,8 @@ async function run(job: GeneratorJob): Promise<GeneratorReport> {
     while (sent < due && performance.now() < end) {
       if (publisher.pending >= PUBLISH_WINDOW) await publisher.ready()
       const e = benchEvent(catalog, job.run, sent, preciseNow(), job.visibility)
-      publisher.publish(e.subject, e.bytes, { msgID: ingestMsgId(e.event.tenant, e.event.idempotencykey) }).then(onAck, onError)
+      const out = job.asMeshOutbox ? waitingCopy('floor', e) : e
+      publisher.publish(out.subject, out.bytes, { msgID: ingestMsgId(e.event.tenant, e.event.idempotencykey) }).then(onAck, onError)
       sent++
     }
     await sleep(1)

@@ -13,6 +13,8 @@ export interface GeneratorJob {
   readonly manifests?: string
   /** lowers the events' visibility below the catalog's */
   readonly visibility?: 'local' | 'cluster' | 'public'
+  /** publishes each event as it waits in a1's cluster outbox for the mesh's floor (bench/scenarios/mesh-bounds.ts): outbox subject, origin a1 */
+  readonly asMeshOutbox?: boolean
   /** run tag that keeps these events' idempotency keys unique */
   readonly run: string
   /** events per second */

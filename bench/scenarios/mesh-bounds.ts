@@ -5,17 +5,24 @@
 //   the hub (one copy, the least any mesh of streams sourcing streams can do);
 // - servers: the events wait in A's events stream, A's outbox sources them (the exporter's copy,
 //   done by the server) and B's events stream sources the outbox (the inbox's and the receiver's
-//   copies in one): the design's stores with no exporter, no receiver and no checks.
+//   copies in one): the design's stores with no exporter, no receiver and no checks;
+// - exporter: as servers, but A's outbox is filled by the least code an exporter can be
+//   (bench/lib/bare-exporter.ts: read the envelope, check its visibility, publish, ack). The
+//   visibility boundary must read each envelope before it leaves (the catalog caps each type, and
+//   A's events stream holds every visibility under the same subjects), so a server-side copy
+//   cannot replace it; this is the cheapest design that keeps that promise, with a free receiver.
 // A run that reaches less than the target here shows the target is out of reach of the design on
 // these cores, whatever the exporter and the receiver cost.
 import type { JetStreamManager, StreamSource } from '@nats-io/jetstream'
+import type { NatsConnection } from '@nats-io/transport-node'
 import type { Envelope } from '../../src/envelope/schema.ts'
 import type { PreparedEvent } from '../../src/ingest/prepare.ts'
 import { EVENTS_STREAM } from '../../src/jetstream/topology.ts'
 import { meshApiPrefix, meshDeliverSubject, meshOutboxStream, meshOutboxSubject, meshOutboxSubjects, RECEIVED_SUBJECT_PREFIX } from '../../src/wire/mod.ts'
+import { startBareExporter, type BareExporter } from '../lib/bare-exporter.ts'
 import { MESH_CLUSTER_NAME } from '../lib/mesh-servers.ts'
 
-export type BoundLevel = 'floor' | 'servers'
+export type BoundLevel = 'floor' | 'servers' | 'exporter'
 
 /** A's outbox subjects as the received subjects B's mesh pipeline reads (`omni.rcv.cluster.a.a1.…`). */
 const outboxToReceived = { src: meshOutboxSubjects('cluster', MESH_CLUSTER_NAME, 'a1'), dest: `${RECEIVED_SUBJECT_PREFIX}.cluster.${MESH_CLUSTER_NAME}.a1.>` }
@@ -38,19 +45,38 @@ async function setSources(jsm: JetStreamManager, stream: string, sources: Stream
   await jsm.streams.update(stream, { ...config, sources })
 }
 
-/** Starts the level's server-side copies: from then on the servers move A's events into B's. */
-export async function startCopies(level: BoundLevel, a: JetStreamManager, b: JetStreamManager): Promise<void> {
-  if (level === 'servers') await setSources(a, meshOutboxStream('cluster'), [{ name: EVENTS_STREAM, subject_transforms: [eventsToOutbox] }])
-  await setSources(b, EVENTS_STREAM, [outboxSource()])
+/** A leaf as the bound needs it: its connection (the bare exporter's client) and its manager. */
+export interface BoundLeaf {
+  readonly nc: NatsConnection
+  readonly jsm: JetStreamManager
 }
 
-/** Removes the copies and what they left on A, so the real mesh run starts from clean streams. */
-export async function stopCopies(a: JetStreamManager, b: JetStreamManager): Promise<void> {
-  await setSources(b, EVENTS_STREAM, [])
-  await setSources(a, meshOutboxStream('cluster'), [])
-  await a.streams.purge(meshOutboxStream('cluster'))
-  // A's exporter already exists (A's node ran once): it must not find these events later
-  await a.streams.purge(EVENTS_STREAM, { filter: BENCH_EVENTS })
+/** The bare exporter's durable consumer on A's events stream (removed when the copies stop). */
+const BARE_EXPORTER = 'bench-bare-exporter'
+
+/** Running copies: `stop()` removes them and what they left on A, so the next run starts from clean streams. */
+export interface Copies {
+  stop(): Promise<void>
+}
+
+/** Starts the level's copies: from then on A's events move into B's by the servers (and, for `exporter`, the bare exporter). */
+export async function startCopies(level: BoundLevel, a: BoundLeaf, b: BoundLeaf): Promise<Copies> {
+  let exporter: BareExporter | undefined
+  if (level === 'servers') await setSources(a.jsm, meshOutboxStream('cluster'), [{ name: EVENTS_STREAM, subject_transforms: [eventsToOutbox] }])
+  if (level === 'exporter') {
+    exporter = await startBareExporter(a.nc, a.jsm, { stream: EVENTS_STREAM, consumer: BARE_EXPORTER, filter: BENCH_EVENTS, outboxSubject: (s) => meshOutboxSubject('cluster', MESH_CLUSTER_NAME, 'a1', s) })
+  }
+  await setSources(b.jsm, EVENTS_STREAM, [outboxSource()])
+  return {
+    async stop() {
+      await exporter?.close()
+      await setSources(b.jsm, EVENTS_STREAM, [])
+      await setSources(a.jsm, meshOutboxStream('cluster'), [])
+      await a.jsm.streams.purge(meshOutboxStream('cluster'))
+      // A's exporter already exists (A's node ran once): it must not find these events later
+      await a.jsm.streams.purge(EVENTS_STREAM, { filter: BENCH_EVENTS })
+    },
+  }
 }
 
 /**
@@ -59,7 +85,7 @@ export async function stopCopies(a: JetStreamManager, b: JetStreamManager): Prom
  */
 export function waitingCopy(level: BoundLevel, e: PreparedEvent): { readonly subject: string; readonly bytes: Uint8Array } {
   return {
-    subject: level === 'servers' ? e.subject : meshOutboxSubject('cluster', MESH_CLUSTER_NAME, 'a1', e.subject),
+    subject: level === 'floor' ? meshOutboxSubject('cluster', MESH_CLUSTER_NAME, 'a1', e.subject) : e.subject,
     bytes: encoder.encode(JSON.stringify({ ...e.event, origin: 'a1' } satisfies Envelope)),
   }
 }

@@ -18,7 +18,7 @@ import { benchEvent, FIXTURES_DIR, loadBenchFixtures } from '../lib/fixtures.ts'
 import { cpuSeconds } from '../lib/machine.ts'
 import { runGenerator, type GeneratorReport } from '../lib/generator.ts'
 import { startMeshServers, type MeshServers } from '../lib/mesh-servers.ts'
-import { startCopies, stopCopies, waitingCopy, type BoundLevel } from './mesh-bounds.ts'
+import { startCopies, waitingCopy, type BoundLevel, type Copies } from './mesh-bounds.ts'
 import type { PreparedEvent } from '../../src/ingest/prepare.ts'
 import { createBenchPublisher, publishAll } from '../lib/publish.ts'
 import { round } from '../lib/stats.ts'
@@ -142,7 +142,7 @@ async function throughput(ctx: BenchContext, label: string, to: Leaf, b: Leaf, v
 
 
 /** Paced publishing on `url`, timing publish → output on `outUrl`. */
-async function latencyRun(ctx: BenchContext, label: string, servers: MeshServers, url: string, outUrl: string, rate: number, visibility: Visibility, manifests: string): Promise<Extract<GeneratorReport, { type: 'done' }>> {
+async function latencyRun(ctx: BenchContext, label: string, servers: MeshServers, url: string, outUrl: string, rate: number, visibility: Visibility, manifests: string, asMeshOutbox = false): Promise<Extract<GeneratorReport, { type: 'done' }>> {
   const durationMs = ctx.sizes.latencySeconds * 1000
   const bar = ctx.progress(`mesh ${label}: latency`, ctx.sizes.latencySeconds)
   const started = performance.now()
@@ -155,6 +155,7 @@ async function latencyRun(ctx: BenchContext, label: string, servers: MeshServers
       credentials: servers.platform,
       manifests,
       visibility,
+      asMeshOutbox,
       run: `${ctx.runId}-mesh-lat-${label}`,
       rate,
       durationMs,
@@ -169,6 +170,30 @@ async function latencyRun(ctx: BenchContext, label: string, servers: MeshServers
   } finally {
     clearInterval(ticker)
     bar.stop()
+  }
+}
+
+/** How long the floor's new source may take to bring a first event across. */
+const SOURCE_SETUP_MS = 60_000
+
+/**
+ * Waits until one event waiting in A's cluster outbox has come out of B's pipeline: JetStream sets
+ * a new source up in its own time, and a latency run started before would time that set-up.
+ */
+async function floorFlows(ctx: BenchContext, a: Leaf, b: Leaf, manifests: string): Promise<void> {
+  const { catalog, outputSubject } = await loadBenchFixtures(manifests)
+  const before = await outputsOn(b.jsm, outputSubject)
+  const probe = waitingCopy('floor', benchEvent(catalog, `${ctx.runId}-mesh-floor-probe`, 0, 0, 'cluster'))
+  const publisher = createBenchPublisher(a.nc)
+  try {
+    await publisher.publish(probe.subject, probe.bytes)
+  } finally {
+    await publisher.close()
+  }
+  const until = performance.now() + SOURCE_SETUP_MS
+  while ((await outputsOn(b.jsm, outputSubject)) <= before) {
+    if (performance.now() > until) throw new Error(`mesh floor latency: B's events stream did not bring an event from A's outbox within ${SOURCE_SETUP_MS / 1000} s`)
+    await sleep(POLL_MS)
   }
 }
 
@@ -219,18 +244,23 @@ export const mesh: Scenario = {
       // receiver) running the mesh pipeline on them. No mesh of these streams can do less work.
       const bound = async (level: BoundLevel) => {
         let child: PlatformChild | undefined
-        const run = await throughput(ctx, level, a, b, 'cluster', () => {
-          const started = node('a2', manifests.mesh, { ...servers.configs.a2, peers: [] })
-          child = started
-          // the copies start once B's node consumes, so its start never meets them half made
-          return { ...started, ready: started.ready.then(() => startCopies(level, a.jsm, b.jsm)) }
-        }, capMs, manifests.mesh, pids, (e) => waitingCopy(level, e))
-        if (child) await stop(child)
-        await stopCopies(a.jsm, b.jsm)
-        return run.result
+        let copies: Copies | undefined
+        try {
+          const run = await throughput(ctx, level, a, b, 'cluster', () => {
+            const started = node('a2', manifests.mesh, { ...servers.configs.a2, peers: [] })
+            child = started
+            // the copies start once B's node consumes, so its start never meets them half made
+            return { ...started, ready: started.ready.then(async () => void (copies = await startCopies(level, a, b))) }
+          }, capMs, manifests.mesh, pids, (e) => waitingCopy(level, e))
+          return run.result
+        } finally {
+          if (child) await stop(child)
+          await copies?.stop()
+        }
       }
       const floor = await bound('floor')
       const serversOnly = await bound('servers')
+      const bareExporter = await bound('exporter')
 
       // 2. local: N events wait on B (visibility local, so B's exporter keeps them home); B's node starts
       const local = await throughput(ctx, 'local', b, b, 'local', () => node('a2', manifests.local, servers.configs.a2), capMs, manifests.local, pids)
@@ -251,6 +281,22 @@ export const mesh: Scenario = {
       const bLocal = node('a2', manifests.local, servers.configs.a2)
       await bLocal.ready
       const latLocal = await latencyRun(ctx, 'local', servers, servers.a2.url, servers.a2.url, rate, 'local', manifests.local)
+      await stop(bLocal)
+
+      // 5. the least latency any mesh of streams adds: events published into A's cluster outbox
+      // (as an exporter would, with origin set as a receiver would) reach B's events stream by one
+      // server-side copy over the hub, where the same mesh pipeline runs; same rate as above
+      const bFloor = node('a2', manifests.mesh, { ...servers.configs.a2, peers: [] })
+      await bFloor.ready
+      const floorCopies = await startCopies('floor', a, b)
+      let latFloor: Awaited<ReturnType<typeof latencyRun>>
+      try {
+        await floorFlows(ctx, a, b, manifests.mesh)
+        latFloor = await latencyRun(ctx, 'floor', servers, servers.a1.url, servers.a2.url, rate, 'cluster', manifests.mesh, true)
+      } finally {
+        await stop(bFloor)
+        await floorCopies.stop()
+      }
 
       const m = meshed.result
       const l = local.result
@@ -259,6 +305,8 @@ export const mesh: Scenario = {
       const ll = latLocal.latency as NonNullable<typeof latLocal.latency>
       const addedP50 = round(lm.p50 - ll.p50)
       const addedP99 = round(lm.p99 - ll.p99)
+      const lf = latFloor.latency as NonNullable<typeof latFloor.latency>
+      const floorAdded = { p50: round(lf.p50 - ll.p50), p99: round(lf.p99 - ll.p99) }
       const incomplete = (t: Throughput, what: string) => (t.completed ? '' : `STOPPED at the ${capMs / 1000} s cap: ${t.events} of ${ctx.sizes.events} ${what} outputs`)
       const shortfall = (r: typeof latMesh, what: string) => [r.failed > 0 ? `${what}: ${r.failed} publishes failed (${r.firstError})` : '', (r.latency?.missing ?? 0) > 0 ? `${what}: ${r.latency?.missing} outputs not seen` : '', r.achievedRate < rate * 0.95 ? `${what}: generator reached only ${Math.round(r.achievedRate)}/s` : '']
       const included = "each leaf its own nats-server (fsync 1s) behind hub-a with the hub permissions; an Omni node per leaf as its own process (startNode, mesh config, no ClickHouse); the rate counts from the first output on B to the last (wallSeconds adds the node's start)"
@@ -274,7 +322,9 @@ export const mesh: Scenario = {
           ratio: r,
           ratioTo: 'mesh.local',
           notes: [
-            `${what}, moved by the servers alone (JetStream sourcing, no Omni code, no checks) into B's events stream, where the same pipeline runs on them: ${r}× the local rate${r < TARGET_RATIO ? `, below the ${TARGET_RATIO}× target with no exporter or receiver at all` : ''}`,
+            level === 'exporter'
+              ? `${what} into B's events stream (no receiver, no checks on B), where the same pipeline runs on them: ${r}× the local rate${r < TARGET_RATIO ? `, below the ${TARGET_RATIO}× target with the cheapest exporter and no receiver` : ''}`
+              : `${what}, moved by the servers alone (JetStream sourcing, no Omni code, no checks) into B's events stream, where the same pipeline runs on them: ${r}× the local rate${r < TARGET_RATIO ? `, below the ${TARGET_RATIO}× target with no exporter or receiver at all` : ''}`,
             `CPU per event: nodes ${t.cpuMicrosPerEvent.nodes} µs, servers ${t.cpuMicrosPerEvent.servers} µs`,
             incomplete(t, level),
           ].filter(Boolean).join('; '),
@@ -312,6 +362,7 @@ export const mesh: Scenario = {
         },
         boundRow('floor', floor, 'mesh floor: one server-side copy A → B', "the N events waiting in A's cluster outbox, sourced over the hub (one copy)"),
         boundRow('servers', serversOnly, "mesh design's copies, servers only", "the N events waiting in A's events stream, sourced into A's outbox and from there over the hub (the design's two copies)"),
+        boundRow('exporter', bareExporter, "mesh design, bare exporter, free receiver", "the N events waiting in A's events stream, copied into A's outbox by the least code an exporter can be (bench/lib/bare-exporter.ts: read the envelope, check its visibility, publish, ack) and from there sourced over the hub"),
         {
           id: 'mesh.latency',
           scenario: 'mesh',
@@ -328,6 +379,22 @@ export const mesh: Scenario = {
             ...shortfall(latLocal, 'local'),
           ].filter(Boolean).join('; '),
           details: { targetRate: rate, addedMs: { p50: addedP50, p99: addedP99 }, targetAddedP99Ms: TARGET_ADDED_P99_MS, meshMs: lm, localMs: ll, localAchievedRate: Math.round(latLocal.achievedRate) },
+        },
+        {
+          id: 'mesh.latency.floor',
+          scenario: 'mesh',
+          title: 'mesh floor: added latency, one copy',
+          events: latFloor.acked,
+          seconds: round(latFloor.publishSeconds, 3),
+          rate: Math.round(latFloor.achievedRate),
+          ...(m.rate > 0 ? { ratio: round(latFloor.achievedRate / m.rate), ratioTo: 'mesh' } : {}),
+          notes: [
+            `added p50 ${floorAdded.p50} ms, p99 ${floorAdded.p99} ms over B alone, with no exporter, receiver or checks: events published into A's cluster outbox reach B's events stream by one server-side copy over the hub`,
+            `A's outbox → B p50 ${lf.p50} / p99 ${lf.p99} / max ${lf.max} ms`,
+            `paced at ${rate}/s, as the mesh and local runs`,
+            ...shortfall(latFloor, 'floor'),
+          ].filter(Boolean).join('; '),
+          details: { targetRate: rate, addedMs: floorAdded, floorMs: lf, localMs: ll },
         },
       ]
       return rows
