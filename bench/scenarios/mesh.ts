@@ -87,6 +87,8 @@ async function throughput(ctx: BenchContext, label: string, to: Leaf, b: Leaf, v
   const { catalog, outputSubject } = await loadBenchFixtures(catalogDir)
   const n = ctx.sizes.events
   const run = `${ctx.runId}-mesh-${label}`
+  // every run starts on an empty events stream on B, whatever the runs before it left there
+  await b.jsm.streams.purge(EVENTS_STREAM)
   const baseline = await outputsOn(b.jsm, outputSubject)
   const publisher = createBenchPublisher(to.nc)
   let bytes = 0
@@ -219,8 +221,9 @@ export const mesh: Scenario = {
       const b = await leaf(servers.a2.url, 'omni-bench-mesh-b')
       // A only sends here: with no peers it sources nothing back, so the run measures one direction
       const configA: MeshConfig = { ...servers.configs.a1, peers: [] }
-      const node = (on: 'a1' | 'a2', folder: string, config: MeshConfig) => {
-        const child = startPlatform({ natsUrl: servers[on].url, natsCredentials: servers.platform, mesh: config, manifests: folder, data: join(dir, `data-${on}`), ingestOnly: true, maxInFlight: 0, ackWaitMs: 0, logLevel: 'warn' })
+      // config undefined: a node not on the mesh (no exporter, no receivers), as the baselines and bounds run B
+      const node = (on: 'a1' | 'a2', folder: string, config: MeshConfig | undefined) => {
+        const child = startPlatform({ natsUrl: servers[on].url, natsCredentials: servers.platform, ...(config ? { mesh: config } : {}), manifests: folder, data: join(dir, `data-${on}`), ingestOnly: true, maxInFlight: 0, ackWaitMs: 0, logLevel: 'warn' })
         nodes.add(child)
         return child
       }
@@ -238,20 +241,23 @@ export const mesh: Scenario = {
       const serverPids = () => [servers.hub.pid, servers.a1.pid, servers.a2.pid]
       const nodePids = () => [...nodes].map((c) => c.pid)
       const pids = { servers: serverPids, nodes: nodePids }
+      // the bare exporter runs in this process: its CPU counts with the nodes' (with the polling's, a little more)
+      const withHarness = { servers: serverPids, nodes: () => [...nodePids(), process.pid] }
 
       // 2a. the design's bounds, before any inbox of B exists: the same N events moved from A into
-      // B's events stream by the servers alone (mesh-bounds.ts), B's node (no peers, so no inbox or
-      // receiver) running the mesh pipeline on them. No mesh of these streams can do less work.
+      // B's events stream by the servers alone or with the bare exporter (mesh-bounds.ts), B's node
+      // (not on the mesh, as in the local run: no exporter, inbox or receiver) running the mesh
+      // pipeline on them.
       const bound = async (level: BoundLevel) => {
         let child: PlatformChild | undefined
         let copies: Copies | undefined
         try {
           const run = await throughput(ctx, level, a, b, 'cluster', () => {
-            const started = node('a2', manifests.mesh, { ...servers.configs.a2, peers: [] })
+            const started = node('a2', manifests.mesh, undefined)
             child = started
             // the copies start once B's node consumes, so its start never meets them half made
             return { ...started, ready: started.ready.then(async () => void (copies = await startCopies(level, a, b))) }
-          }, capMs, manifests.mesh, pids, (e) => waitingCopy(level, e))
+          }, capMs, manifests.mesh, level === 'exporter' ? withHarness : pids, (e) => waitingCopy(level, e))
           return run.result
         } finally {
           if (child) await stop(child)
@@ -262,8 +268,8 @@ export const mesh: Scenario = {
       const serversOnly = await bound('servers')
       const bareExporter = await bound('exporter')
 
-      // 2. local: N events wait on B (visibility local, so B's exporter keeps them home); B's node starts
-      const local = await throughput(ctx, 'local', b, b, 'local', () => node('a2', manifests.local, servers.configs.a2), capMs, manifests.local, pids)
+      // 2. local: N events wait on B; B's node, not on the mesh (what the pipeline does without it), starts
+      const local = await throughput(ctx, 'local', b, b, 'local', () => node('a2', manifests.local, undefined), capMs, manifests.local, pids)
       await stop(local.node)
 
       // then B's node with the mesh pipeline, idle until A's events come
@@ -278,7 +284,7 @@ export const mesh: Scenario = {
       const latMesh = await latencyRun(ctx, 'over the mesh', servers, servers.a1.url, servers.a2.url, rate, 'cluster', manifests.mesh)
       await stop(bMesh)
       await stop(meshed.node)
-      const bLocal = node('a2', manifests.local, servers.configs.a2)
+      const bLocal = node('a2', manifests.local, undefined)
       await bLocal.ready
       const latLocal = await latencyRun(ctx, 'local', servers, servers.a2.url, servers.a2.url, rate, 'local', manifests.local)
       await stop(bLocal)
@@ -286,7 +292,7 @@ export const mesh: Scenario = {
       // 5. the least latency any mesh of streams adds: events published into A's cluster outbox
       // (as an exporter would, with origin set as a receiver would) reach B's events stream by one
       // server-side copy over the hub, where the same mesh pipeline runs; same rate as above
-      const bFloor = node('a2', manifests.mesh, { ...servers.configs.a2, peers: [] })
+      const bFloor = node('a2', manifests.mesh, undefined)
       await bFloor.ready
       const floorCopies = await startCopies('floor', a, b)
       let latFloor: Awaited<ReturnType<typeof latencyRun>>
