@@ -37,7 +37,7 @@ export interface HandPipelineOptions {
 }
 
 export interface HandPipelineStats {
-  /** inputs acked after their output's PubAck */
+  /** inputs acked: after their output's PubAck, or refused by the trust transform */
   readonly acked: number
   /** inputs the trust transform refused (acked with no output) */
   readonly refused: number
