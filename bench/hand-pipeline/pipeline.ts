@@ -55,11 +55,12 @@ export interface HandPipeline {
   stats(): HandPipelineStats
   /** resolves with performance.now() once `n` inputs are acked, or undefined after `timeoutMs` */
   ackedAtLeast(n: number, timeoutMs: number): Promise<number | undefined>
-  /** stops pulling, waits (up to ackWaitMs) for the PubAcks in flight, closes the connection */
+  /** stops pulling, waits (up to 5 s) for the PubAcks in flight, closes the connection */
   close(): Promise<void>
 }
 
 const ns = (ms: number) => ms * 1_000_000
+const CLOSE_WAIT_MS = 5000
 
 /** Starts the pipeline on a connection of its own. */
 export async function startHandPipeline(opts: HandPipelineOptions): Promise<HandPipeline> {
@@ -119,9 +120,7 @@ async function run(nc: NatsConnection, opts: HandPipelineOptions): Promise<HandP
         ack(m)
         return
       }
-      const h = headers()
-      h.set('Nats-Msg-Id', `hand:${out.id}`)
-      publisher.publish(m, opts.output, out.bytes, h)
+      publisher.publish(m, opts.output, out.bytes, `hand:${out.id}`)
     },
   })
   return {
@@ -141,7 +140,8 @@ async function run(nc: NatsConnection, opts: HandPipelineOptions): Promise<HandP
     },
     async close() {
       await messages.close()
-      const until = performance.now() + opts.ackWaitMs
+      // an input whose PubAck is still missing then is redelivered to the next consumer
+      const until = performance.now() + Math.min(CLOSE_WAIT_MS, opts.ackWaitMs)
       while (publisher.inFlight() > 0 && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, 10))
       publisher.close()
       await nc.drain().catch(() => nc.close())
@@ -151,7 +151,7 @@ async function run(nc: NatsConnection, opts: HandPipelineOptions): Promise<HandP
 
 /** Publishes an input's output and acks or naks the input when the PubAck comes back. */
 interface OutputPublisher {
-  publish(input: JsMsg, subject: string, bytes: Uint8Array, h: ReturnType<typeof headers>): void
+  publish(input: JsMsg, subject: string, bytes: Uint8Array, msgID: string): void
   inFlight(): number
   lost(): number
   close(): void
@@ -161,10 +161,10 @@ function jsPublisher(nc: NatsConnection, ack: (m: JsMsg) => void, nak: (m: JsMsg
   const js = jetstream(nc)
   let inFlight = 0
   return {
-    publish(input, subject, bytes, h) {
+    publish(input, subject, bytes, msgID) {
       inFlight++
       // the client rejects on an error reply and on its own timeout: either way, nak
-      js.publish(subject, bytes, { headers: h }).then(
+      js.publish(subject, bytes, { msgID }).then(
         () => {
           inFlight--
           ack(input)
@@ -195,8 +195,8 @@ function replyInboxPublisher(nc: NatsConnection, ackWaitMs: number, ack: (m: JsM
       if (input === undefined) return
       waiting.delete(id)
       // a PubAck is {"stream":…,"seq":…}; a refusal carries "error", no responders an empty 503
-      if (r.data.length === 0 || (JSON.parse(r.string()) as { error?: unknown }).error !== undefined) nak(input)
-      else ack(input)
+      if (isPubAck(r)) ack(input)
+      else nak(input)
     },
   })
   // A reply that never comes (a server restart) would hold its entry for ever; the server
@@ -212,9 +212,11 @@ function replyInboxPublisher(nc: NatsConnection, ackWaitMs: number, ack: (m: JsM
   }, ackWaitMs)
   sweeper.unref()
   return {
-    publish(input, subject, bytes, h) {
+    publish(input, subject, bytes, msgID) {
       const id = ++next
       waiting.set(id, input)
+      const h = headers()
+      h.set('Nats-Msg-Id', msgID)
       try {
         nc.publish(subject, bytes, { reply: prefix + id, headers: h })
       } catch {
@@ -229,5 +231,16 @@ function replyInboxPublisher(nc: NatsConnection, ackWaitMs: number, ack: (m: JsM
       clearInterval(sweeper)
       sub.unsubscribe()
     },
+  }
+}
+
+/** True for a PubAck that stored (or deduplicated) the message; false for a refusal or no stream. */
+function isPubAck(r: Msg): boolean {
+  if (r.data.length === 0) return false
+  try {
+    const ack = JSON.parse(r.string()) as { error?: unknown; seq?: unknown }
+    return ack.error === undefined && typeof ack.seq === 'number'
+  } catch {
+    return false
   }
 }

@@ -4,7 +4,7 @@
 // every input is acked. Then every output is read back: each input must have exactly one,
 // with all three transforms applied.
 import type { JetStreamClient } from '@nats-io/jetstream'
-import { startHandPipeline, type PublishStyle } from '../hand-pipeline/pipeline.ts'
+import { startHandPipeline, type HandPipelineStats, type PublishStyle } from '../hand-pipeline/pipeline.ts'
 import { DEFAULT_ACK_WAIT_MS, EVENTS_STREAM, consumerName } from '../../src/jetstream/topology.ts'
 import { startCpuMeter } from '../lib/machine.ts'
 import { prePublish } from '../lib/publish.ts'
@@ -86,17 +86,20 @@ export async function measureHand(ctx: BenchContext, variant: (typeof HAND_VARIA
     })
     const ticker = setInterval(() => bar.update(hand.stats().acked), 200)
     let settledAt: number | undefined
+    let finishedAt: number
+    let cpuShare: ReturnType<typeof cpu.stop>
+    let stats: HandPipelineStats
     try {
       settledAt = await hand.ackedAtLeast(expected, ctx.sizes.e2eCapSeconds * 1000)
+      finishedAt = settledAt ?? performance.now()
+      cpuShare = cpu.stop()
+      stats = hand.stats()
     } finally {
       clearInterval(ticker)
       bar.update(hand.stats().acked)
       bar.stop()
+      await hand.close()
     }
-    const finishedAt = settledAt ?? performance.now()
-    const cpuShare = cpu.stop()
-    const stats = hand.stats()
-    await hand.close()
     // outputs are stored before their inputs are acked, so all of them are there now
     const stored = await storedOn(ctx, outputSubject)
     const check = await checkOutputs(ctx.js, outputSubject, stored)
