@@ -81,7 +81,13 @@ export interface Scenario {
 /** The end-to-end rate with the consumer as deployed: latency and overload are paced from it. */
 export function deployedE2e(ctx: BenchContext): { readonly rate: number; readonly id: string } | undefined {
   const row = [...ctx.results.values()].find((r) => r.id === 'pipeline-e2e' && r.rate > 0)
-  return row ? { rate: row.rate, id: row.id } : bestRow(ctx, 'pipeline-e2e')
+  if (row) return { rate: row.rate, id: row.id }
+  // the hand-written pipeline's rows share the scenario; they are no rate of the worker's
+  let best: { rate: number; id: string } | undefined
+  for (const r of ctx.results.values()) {
+    if (r.scenario === 'pipeline-e2e' && r.id.startsWith('pipeline-e2e') && r.rate > (best?.rate ?? 0)) best = { rate: r.rate, id: r.id }
+  }
+  return best
 }
 
 export function bestRow(ctx: BenchContext, scenario: string): { readonly rate: number; readonly id: string } | undefined {

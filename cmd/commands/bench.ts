@@ -21,7 +21,7 @@ export function registerBench(program: Command): void {
   const cmd = program
     .command('bench')
     .description(
-      'Measure this machine in one run: raw JetStream publish and consume+ack ceilings, the pipeline end to end, ' +
+      'Measure this machine in one run: raw JetStream publish and consume+ack ceilings, the pipeline end to end against a hand-written nats.js pipeline on the same events, ' +
         'latency at half that rate, worker memory at twice it, HTTP ingest and the WhatsApp webhook against an empty Fastify route, ' +
         'and one plugin stage in each sandbox runtime. Prints a table and writes JSON.',
     )
