@@ -47,6 +47,8 @@ interface Measured {
   readonly warmup: HttpLoadRun
   readonly firstBadResponse: string | undefined
   readonly cpu: ReturnType<ReturnType<typeof startCpuMeter>['stop']>
+  /** CPU time per answered request over the warm-up and the run, in µs (bench process, server) */
+  readonly cpuPerRequestUs: { readonly bench: number; readonly server?: number }
   /** per durable subject: what the 2xx answers promised and what the stream holds */
   readonly durability: readonly { label: string; accepted: number; stored: number; missing: number; extra: number }[]
 }
@@ -72,6 +74,7 @@ async function load(ctx: BenchContext, spec: RowSpec, baseUrl: string, headers: 
   const started = performance.now()
   const ticker = setInterval(() => bar.update(Math.floor((performance.now() - started) / 1000)), 250)
   const cpu = startCpuMeter(ctx.serverPid)
+  const meterStarted = performance.now()
   let report
   try {
     report = await runHttpLoad({
@@ -90,6 +93,7 @@ async function load(ctx: BenchContext, spec: RowSpec, baseUrl: string, headers: 
     bar.stop()
   }
   const cpuShare = cpu.stop()
+  const meterSeconds = (performance.now() - meterStarted) / 1000
   if (report.type === 'error') throw new Error(`${spec.id}: ${report.message}`)
   const accepted = report.warmup.ok2xx + report.measured.ok2xx
   const durability = []
@@ -97,7 +101,11 @@ async function load(ctx: BenchContext, spec: RowSpec, baseUrl: string, headers: 
     const stored = (await settledCount(d, (before[i] ?? 0) + accepted)) - (before[i] ?? 0)
     durability.push({ label: d.label, accepted, stored, missing: Math.max(0, accepted - stored), extra: Math.max(0, stored - accepted) })
   }
-  return { run: report.measured, warmup: report.warmup, firstBadResponse: report.firstBadResponse, cpu: cpuShare, durability }
+  // cores × seconds ÷ requests: steadier than req/s when other work shares the machine
+  const answered = Math.max(1, report.warmup.ok2xx + report.warmup.non2xx + report.measured.ok2xx + report.measured.non2xx)
+  const perRequest = (cores: number) => round((cores * meterSeconds * 1e6) / answered, 1)
+  const cpuPerRequestUs = { bench: perRequest(cpuShare.bench), ...(cpuShare.server === undefined ? {} : { server: perRequest(cpuShare.server) }) }
+  return { run: report.measured, warmup: report.warmup, firstBadResponse: report.firstBadResponse, cpu: cpuShare, cpuPerRequestUs, durability }
 }
 
 /** rate ÷ the row's rate, when that row measured something */
@@ -152,6 +160,7 @@ function toRow(spec: RowSpec, m: Measured, denominator: ScenarioResult | undefin
       ...(m.firstBadResponse !== undefined ? { firstBadResponse: m.firstBadResponse } : {}),
       // bench and server over the warm-up and the run; the generator over the run alone
       cpu: { ...m.cpu, generator: run.generatorCpu },
+      cpuPerRequestUs: m.cpuPerRequestUs,
       generator: 'autocannon in a child process, same for every row',
       ...extra,
     },

@@ -71,10 +71,11 @@ t.test('quick mode on its own managed server reports every scenario with positiv
   const httpRows = report.scenarios.filter((r) => r.scenario === 'http-ingest')
   t.same(httpRows.map((r) => r.id), ['http.empty', 'http.hand', 'http.ingest', 'http.webhook'], 'the empty route, the hand-written route, /v1/events and the webhook, measured side by side')
   for (const r of httpRows) {
-    const d = r.details as { verified: boolean; non2xx: number; latencyMs: { p50: number; p99: number }; durability: { label: string; accepted: number; stored: number; missing: number }[]; ratioToEmpty?: number }
+    const d = r.details as { verified: boolean; non2xx: number; latencyMs: { p50: number; p99: number }; durability: { label: string; accepted: number; stored: number; missing: number }[]; ratioToEmpty?: number; cpuPerRequestUs: { bench: number } }
     t.notOk(r.details['skipped'], `${r.id} is measured on the bench's own server`)
     t.equal(d.verified, true, `${r.id}: no non-2xx, and every 2xx is in JetStream`)
     t.ok(d.latencyMs.p50 >= 0 && d.latencyMs.p99 >= d.latencyMs.p50, `${r.id}: latency percentiles are ordered`)
+    t.ok(d.cpuPerRequestUs.bench > 0, `${r.id}: CPU per request is reported`)
     if (r.id === 'http.empty') continue
     t.equal(r.ratioTo, r.id === 'http.hand' ? 'http.empty' : 'http.hand', `${r.id} is compared with ${r.id === 'http.hand' ? 'the empty route' : 'the hand-written route'}`)
     t.ok((r.ratio ?? 0) > 0)
