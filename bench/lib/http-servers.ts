@@ -1,5 +1,6 @@
 // The HTTP servers the http-ingest scenario loads: a Fastify app with one empty route (the
-// ceiling) and the real API on a fabric of its own, each listening on a free local port.
+// ceiling) and the real API on a fabric, each listening on a free local port. The hand-written
+// ingest route, the denominator of the API rows, is in hand-ingest.ts.
 import { randomBytes } from 'node:crypto'
 import { copyFile, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'

@@ -22,7 +22,7 @@ export function registerBench(program: Command): void {
     .command('bench')
     .description(
       'Measure this machine in one run: raw JetStream publish and consume+ack ceilings, the pipeline end to end against a hand-written nats.js pipeline on the same events, ' +
-        'latency at half that rate, worker memory at twice it, HTTP ingest and the WhatsApp webhook against an empty Fastify route, ' +
+        'latency at half that rate, worker memory at twice it, HTTP ingest and the WhatsApp webhook against a hand-written ingest route (publish, await the ack, 202) and an empty Fastify route, ' +
         'and one plugin stage in each sandbox runtime. Prints a table and writes JSON.',
     )
     .option('--events <n>', `messages for the ceilings and the end-to-end run (default ${DEFAULT_EVENTS}, ${QUICK_EVENTS} with --quick)`, parseIntOption('--events'))

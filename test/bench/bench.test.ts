@@ -70,18 +70,28 @@ t.test('quick mode on its own managed server reports every scenario with positiv
     t.match(container, { events: 0, rate: 0, notes: /^skipped: no Docker engine/, details: { skipped: true, reason: String } }, 'without an engine, the container row says skipped and why, with no figures')
   }
   const httpRows = report.scenarios.filter((r) => r.scenario === 'http-ingest')
-  t.same(httpRows.map((r) => r.id), ['http.empty', 'http.ingest', 'http.webhook'], 'the empty route, /v1/events and the webhook, measured side by side')
+  t.same(httpRows.map((r) => r.id), ['http.empty', 'http.hand', 'http.ingest', 'http.webhook'], 'the empty route, the hand-written route, /v1/events and the webhook, measured side by side')
   for (const r of httpRows) {
-    const d = r.details as { verified: boolean; non2xx: number; latencyMs: { p50: number; p99: number }; durability: { label: string; accepted: number; stored: number; missing: number }[] }
+    const d = r.details as { verified: boolean; non2xx: number; latencyMs: { p50: number; p99: number }; durability: { label: string; accepted: number; stored: number; missing: number }[]; ratioToEmpty?: number; cpuPerRequestUs: { bench: number } }
     t.notOk(r.details['skipped'], `${r.id} is measured on the bench's own server`)
     t.equal(d.verified, true, `${r.id}: no non-2xx, and every 2xx is in JetStream`)
     t.ok(d.latencyMs.p50 >= 0 && d.latencyMs.p99 >= d.latencyMs.p50, `${r.id}: latency percentiles are ordered`)
+    t.ok(d.cpuPerRequestUs.bench > 0, `${r.id}: CPU per request is reported`)
     if (r.id === 'http.empty') continue
-    t.equal(r.ratioTo, 'http.empty', `${r.id} is compared with the empty route`)
+    t.equal(r.ratioTo, r.id === 'http.hand' ? 'http.empty' : 'http.hand', `${r.id} is compared with ${r.id === 'http.hand' ? 'the empty route' : 'the hand-written route'}`)
     t.ok((r.ratio ?? 0) > 0)
+    if (r.id !== 'http.hand') t.ok((d.ratioToEmpty ?? 0) > 0, `${r.id}: the ratio to the empty route is kept in details.ratioToEmpty`)
     t.ok(d.durability.length > 0 && d.durability.every((x) => x.accepted >= r.events && x.missing === 0 && x.stored >= x.accepted), `${r.id}: accepted requests counted in the stream`)
   }
-  t.match(httpRows.find((r) => r.id === 'http.ingest')?.notes, /^target ≥ 0\.5× empty route (met|NOT met);.*ClickHouse off/, 'the ingest target is printed beside the figures')
+  const hand = httpRows.find((r) => r.id === 'http.hand')
+  t.same(
+    (hand?.details['durability'] as { label: string }[]).map((x) => x.label),
+    ['omni.evt.bench.bench-tick.v1'],
+    'the hand-written route stores every accepted request on the bench subject, counted like /v1/events',
+  )
+  t.equal(hand?.details['statusCodes'] && Object.keys(hand.details['statusCodes'] as object).join(), '202', 'the hand-written route answers 202 and nothing else')
+  t.match(httpRows.find((r) => r.id === 'http.ingest')?.notes, /^target ≥ 0\.8× hand-written route (met|MISSED);.*ClickHouse off/, 'the ingest target is printed beside the figures')
+  t.match(httpRows.find((r) => r.id === 'http.webhook')?.notes, /^target ≥ 0\.5× hand-written route (met|MISSED);/, 'the webhook target is printed beside the figures')
   t.same(
     (httpRows.find((r) => r.id === 'http.webhook')?.details['durability'] as { label: string }[]).map((x) => x.label),
     ['omni.evt.ingest.message-received.v1', 'omni.raw.whatsapp.bench-1'],
