@@ -26,8 +26,8 @@ interface Variant {
 }
 
 const VARIANTS: readonly Variant[] = [
-  { id: 'startup', title: '`omni up` to ready, no ClickHouse', clickhouse: false, targetSeconds: 2 },
-  { id: 'startup.clickhouse', title: '`omni up` to ready, embedded ClickHouse', clickhouse: true, targetSeconds: 5 },
+  { id: 'startup', title: 'omni up to ready, no ClickHouse', clickhouse: false, targetSeconds: 2 },
+  { id: 'startup.clickhouse', title: 'omni up to ready, embedded ClickHouse', clickhouse: true, targetSeconds: 5 },
 ]
 
 /** Why the embedded engine cannot run here (the slim image leaves the chdb package out), or undefined. */
@@ -104,7 +104,7 @@ async function measure(ctx: BenchContext, v: Variant, runs: number): Promise<Sce
 
 export const startup: Scenario = {
   id: 'startup',
-  title: '`omni up` to ready (API answering /readyz), without and with the embedded ClickHouse',
+  title: 'omni up to ready (API answering /readyz), without and with the embedded ClickHouse',
   async run(ctx) {
     const runs = ctx.quick ? QUICK_RUNS : RUNS
     // the machine's load says how far these figures are from a quiet machine's
