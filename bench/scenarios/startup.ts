@@ -2,7 +2,7 @@
 // start: the stream set, the API token and, with the engine, the ClickHouse migrations), from
 // spawn to the first 200 from GET /readyz. Once without ClickHouse, once with the embedded engine.
 import { execFile } from 'node:child_process'
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -57,14 +57,18 @@ async function measure(ctx: BenchContext, v: Variant, runs: number): Promise<Sce
   const timings: UpTiming[] = []
   for (let i = 0; i < runs; i++) {
     const dataDir = await mkdtemp(join(ctx.tmpDir, `startup-${v.clickhouse ? 'ch' : 'plain'}-`))
+    let t: UpTiming
     try {
-      timings.push(await timeOmniUp({ dataDir, clickhouse: v.clickhouse, timeoutMs: READY_TIMEOUT_MS }))
+      t = await timeOmniUp({ dataDir, clickhouse: v.clickhouse, timeoutMs: READY_TIMEOUT_MS })
     } catch (err) {
       // the engine's own refusal (a build without it) is a skip with its reason, not a failure
       if (v.clickhouse && err instanceof UpFailed && err.output.includes('OMNI_ERR_CLICKHOUSE_UNAVAILABLE')) return skipped(v, err.output.trim().split('\n').at(-1) ?? err.message)
       throw err
+    } finally {
+      // each run starts from nothing; the engine's folder is not left to pile up until the end
+      await rm(dataDir, { recursive: true, force: true })
     }
-    const t = timings.at(-1) as UpTiming
+    timings.push(t)
     ctx.log(`  ${v.id} run ${i + 1}: ready in ${round(t.readyMs, 0)} ms (banner ${round(t.bannerMs ?? Number.NaN, 0)} ms), stopped in ${round(t.stopMs, 0)} ms${t.killed ? ', killed' : ''}`)
   }
   const ready = timings.map((t) => t.readyMs).sort((a, b) => a - b)
