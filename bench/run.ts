@@ -24,15 +24,17 @@ import { pipelineE2e } from './scenarios/pipeline-e2e.ts'
 import { plugins } from './scenarios/plugins.ts'
 import { publishCeiling } from './scenarios/publish-ceiling.ts'
 import { sink } from './scenarios/sink.ts'
+import { startup } from './scenarios/startup.ts'
 
 /**
- * In run order: the ceilings first, since later scenarios are sized and compared by them; the
- * sink right after the end-to-end run it is compared with.
+ * In run order: `omni up` to ready first (cheap, sized by nothing, and its child processes are
+ * gone before anything is measured); then the ceilings, since later scenarios are sized and
+ * compared by them; the sink right after the end-to-end run it is compared with.
  */
 // the plugin stages run after overload (so its memory samples stay the worker's alone), HTTP
 // ingest (its own fabric, closed after it) before them; the sink runs last: its engine threads
 // and memory would otherwise weigh on everything before it
-export const SCENARIOS: readonly Scenario[] = [publishCeiling, consumeCeiling, pipelineE2e, latency, mesh, overload, httpIngest, plugins, sink]
+export const SCENARIOS: readonly Scenario[] = [startup, publishCeiling, consumeCeiling, pipelineE2e, latency, mesh, overload, httpIngest, plugins, sink]
 
 /** Sized so a full run takes about two minutes on the 2-core machines. */
 export const DEFAULT_EVENTS = 200_000

@@ -1,5 +1,6 @@
 import Type from 'typebox'
 import { metricsRegistry } from '../../observability/metrics.ts'
+import { collectProcessMetrics } from '../../observability/process-metrics.ts'
 import type { ApiApp, RouteOptions } from '../context.ts'
 
 const Check = Type.Object({ ok: Type.Boolean(), detail: Type.String() })
@@ -22,6 +23,8 @@ export async function healthRoutes(app: ApiApp, _opts: RouteOptions): Promise<vo
     },
   )
 
+  // what serves /metrics turns on the process metrics: a node without the API has no use for them
+  collectProcessMetrics()
   app.get('/metrics', { config: { access: 'read' }, schema: { summary: 'Prometheus metrics', tags: ['operations'], security: [{ bearer: [] }], hide: false } }, async (_request, reply) => {
     const body = await metricsRegistry.metrics()
     return reply.type(metricsRegistry.contentType).send(body)
