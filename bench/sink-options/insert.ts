@@ -1,8 +1,8 @@
-// Loading a layout's fresh tables with the same events, one batch at a time as the product's
-// writer does (one insert per table per batch, one insert running at a time), timed per batch.
-// Rows are generated outside the clock; turning them into the layout's rows is inside it, since
-// a writer for that layout would do it. Counts are checked after the load, and again after the
-// first batch is inserted a second time (a redelivery): the replacing keys must collapse it.
+// Loading layouts' fresh tables with the same events, one batch at a time as the product's writer
+// does (one insert per table per batch, one insert running at a time), timed per batch. Rows are
+// generated outside the clock; turning them into the layout's rows is inside it, since a writer
+// for that layout would do it. Counts are checked after the load, and again after the first
+// batch is inserted a second time (a redelivery): the replacing keys must collapse it.
 import { Readable } from 'node:stream'
 import { performance } from 'node:perf_hooks'
 import { SupportedJSONFormats, SupportedRawFormats } from '@clickhouse/client'
@@ -60,68 +60,95 @@ async function count(ch: ClickHouse, table: string, final: boolean): Promise<num
   return Number(row?.n ?? 0)
 }
 
-/** Loads `events` events (made by `make`) into the layout's fresh tables, `batchEvents` at a time. */
-export async function loadLayout(ch: ClickHouse, layout: Layout, make: (i: number) => EventRows, events: number, batchEvents: number, format: InsertFormat, onProgress?: (done: number) => void): Promise<InsertRun> {
+/** One layout's tables being loaded: batches are timed one by one, so loads can take turns. */
+export interface Loader {
+  readonly layout: Layout
+  /** inserts one batch into the layout's tables (one insert per table), timed */
+  add(batch: readonly EventRows[]): Promise<void>
+  /** counts the rows, inserts `replay` a second time (a redelivery), counts again */
+  finish(replay: readonly EventRows[]): Promise<InsertRun>
+}
+
+export function createLoader(ch: ClickHouse, layout: Layout, format: InsertFormat): Loader {
   const eventsTable = ch.table('omni_events')
   const outcomesTable = `${ch.config.database}.${OUTCOME_TABLE[layout.outcomes]}`
   const settings = insertSettings(layout)
-  let busyMs = 0
+  let events = 0
+  let batchEvents = 0
   let jsMs = 0
   let cpuUs = 0
   let eventRowCount = 0
   let outcomeRowCount = 0
-  let firstBatch: EventRows[] = []
   const spans: number[] = []
-  for (let start = 0; start < events; start += batchEvents) {
+  return {
+    layout,
+    async add(batch) {
+      const elu = performance.eventLoopUtilization()
+      const cpu = process.cpuUsage()
+      const t0 = performance.now()
+      const eventRows = eventRowsOf(layout, batch)
+      const outcomeRows = outcomeRowsOf(layout, batch)
+      await insertRows(ch, eventsTable, eventRows, format, settings)
+      await insertRows(ch, outcomesTable, outcomeRows, format, {})
+      spans.push(performance.now() - t0)
+      const used = process.cpuUsage(cpu)
+      jsMs += performance.eventLoopUtilization(elu).active
+      cpuUs += used.user + used.system
+      events += batch.length
+      batchEvents = Math.max(batchEvents, batch.length)
+      eventRowCount += eventRows.length
+      outcomeRowCount += outcomeRows.length
+    },
+    async finish(replay) {
+      const before = {
+        events: { stored: await count(ch, eventsTable, false), final: await count(ch, eventsTable, true) },
+        outcomes: { stored: await count(ch, outcomesTable, false), final: await count(ch, outcomesTable, true) },
+      }
+      await insertRows(ch, eventsTable, eventRowsOf(layout, replay), format, settings)
+      await insertRows(ch, outcomesTable, outcomeRowsOf(layout, replay), format, {})
+      const counts = {
+        events: { expected: eventRowCount, ...before.events, finalAfterReplay: await count(ch, eventsTable, true) },
+        outcomes: { expected: outcomeRowCount, ...before.outcomes, finalAfterReplay: await count(ch, outcomesTable, true) },
+      }
+      const ok = (c: TableCounts) => c.stored === c.expected && c.final === c.expected && c.finalAfterReplay === c.expected
+      const seconds = spans.reduce((a, b) => a + b, 0) / 1000
+      const sorted = [...spans].sort((a, b) => a - b)
+      return {
+        layout: layout.id,
+        format,
+        batchEvents,
+        events,
+        rows: eventRowCount + outcomeRowCount,
+        seconds: round(seconds, 3),
+        eventsPerSecond: Math.round(events / seconds),
+        rowsPerSecond: Math.round((eventRowCount + outcomeRowCount) / seconds),
+        jsUsPerEvent: round((jsMs * 1000) / events, 1),
+        cpuUsPerEvent: round(cpuUs / events, 1),
+        insertMs: { p50: round(sorted[Math.floor(sorted.length / 2)] ?? 0, 1), max: round(sorted.at(-1) ?? 0, 1) },
+        counts,
+        correct: ok(counts.events) && ok(counts.outcomes),
+      }
+    },
+  }
+}
+
+/**
+ * Loads the same `events` events into every loader, `batchEvents` at a time, the loaders taking
+ * turns batch by batch (who goes first rotates): on a shared machine, a change in load falls on
+ * every layout alike instead of on whichever ran at that moment.
+ */
+export async function loadInTurns(loaders: readonly Loader[], make: (i: number) => EventRows, events: number, batchEvents: number, onBatch?: (done: number) => void): Promise<InsertRun[]> {
+  let first: EventRows[] = []
+  for (let start = 0, turn = 0; start < events; start += batchEvents, turn++) {
     const batch: EventRows[] = []
     for (let i = start; i < Math.min(events, start + batchEvents); i++) batch.push(make(i))
-    if (start === 0) firstBatch = batch
-    const elu = performance.eventLoopUtilization()
-    const cpu = process.cpuUsage()
-    const t0 = performance.now()
-    const eventRows = eventRowsOf(layout, batch)
-    const outcomeRows = outcomeRowsOf(layout, batch)
-    await insertRows(ch, eventsTable, eventRows, format, settings)
-    await insertRows(ch, outcomesTable, outcomeRows, format, {})
-    const span = performance.now() - t0
-    const used = process.cpuUsage(cpu)
-    spans.push(span)
-    busyMs += span
-    jsMs += performance.eventLoopUtilization(elu).active
-    cpuUs += used.user + used.system
-    eventRowCount += eventRows.length
-    outcomeRowCount += outcomeRows.length
-    onProgress?.(Math.min(events, start + batchEvents))
+    if (start === 0) first = batch
+    for (let k = 0; k < loaders.length; k++) await (loaders[(turn + k) % loaders.length] as Loader).add(batch)
+    onBatch?.(Math.min(events, start + batchEvents))
   }
-  const before = {
-    events: { stored: await count(ch, eventsTable, false), final: await count(ch, eventsTable, true) },
-    outcomes: { stored: await count(ch, outcomesTable, false), final: await count(ch, outcomesTable, true) },
-  }
-  // a redelivered batch: every row again, as a retried insert or a redelivery writes them
-  await insertRows(ch, eventsTable, eventRowsOf(layout, firstBatch), format, settings)
-  await insertRows(ch, outcomesTable, outcomeRowsOf(layout, firstBatch), format, {})
-  const counts = {
-    events: { expected: eventRowCount, ...before.events, finalAfterReplay: await count(ch, eventsTable, true) },
-    outcomes: { expected: outcomeRowCount, ...before.outcomes, finalAfterReplay: await count(ch, outcomesTable, true) },
-  }
-  const ok = (c: TableCounts) => c.stored === c.expected && c.final === c.expected && c.finalAfterReplay === c.expected
-  const seconds = busyMs / 1000
-  const sorted = [...spans].sort((a, b) => a - b)
-  return {
-    layout: layout.id,
-    format,
-    batchEvents,
-    events,
-    rows: eventRowCount + outcomeRowCount,
-    seconds: round(seconds, 3),
-    eventsPerSecond: Math.round(events / seconds),
-    rowsPerSecond: Math.round((eventRowCount + outcomeRowCount) / seconds),
-    jsUsPerEvent: round((jsMs * 1000) / events, 1),
-    cpuUsPerEvent: round(cpuUs / events, 1),
-    insertMs: { p50: round(sorted[Math.floor(sorted.length / 2)] ?? 0, 1), max: round(sorted.at(-1) ?? 0, 1) },
-    counts,
-    correct: ok(counts.events) && ok(counts.outcomes),
-  }
+  const runs: InsertRun[] = []
+  for (const l of loaders) runs.push(await l.finish(first))
+  return runs
 }
 
 /** What became of a binary insert format on the embedded engine. */

@@ -18,13 +18,13 @@ const mib = (b: number) => (b / 1048576).toFixed(1)
 export function formatSinkOptions(r: SinkOptionsReport): string {
   const m = r.machine
   const out = [
-    `sink options — ${m.cpus} cores, Node ${m.node}, ${m.engine}; load average at start ${m.loadAverage.start.join(' / ')}, at end ${m.loadAverage.end.join(' / ')}`,
+    `sink options — ${m.cpus} cores, Node ${m.node}, ${m.engine}; load average (1 min) ${m.loadAverage.oneMinute.min}–${m.loadAverage.oneMinute.max} during the run (start ${m.loadAverage.start.join(' / ')}, end ${m.loadAverage.end.join(' / ')})`,
     `${n(r.settings.rows)} events per layout (${r.settings.loadBatch} a batch, JSONEachRow); sweeps of ${n(r.settings.sweepRows)} events; queries: median of ${r.settings.repeat} after one untimed run`,
     '',
     'Layouts',
     ...r.layouts.map((l) => `  ${l.id.padEnd(12)} ${l.title}`),
     '',
-    'Loads (insert time only; the events are generated outside the clock)',
+    'Loads (insert time only, the events generated outside the clock; layouts take turns batch by batch)',
   ]
   const base = r.loads.find((l) => l.layout === 'current')
   out.push(
@@ -60,12 +60,20 @@ export function formatSinkOptions(r: SinkOptionsReport): string {
     ),
   )
   if (r.sweeps.length > 0) {
-    out.push('', 'Sweeps: events/s by batch size (events per insert) and format')
+    out.push('', 'Sweeps: events/s (× current) by batch size (events per insert) and format; layouts take turns batch by batch')
     const keys = [...new Set(r.sweeps.map((s) => `${s.batchEvents} ${s.format}`))]
     out.push(
       ...table(
         ['layout', ...keys],
-        ids.map((id) => [id, ...keys.map((k) => r.sweeps.find((s) => s.layout === id && `${s.batchEvents} ${s.format}` === k)).map((s) => (s ? `${n(s.eventsPerSecond)}${s.correct ? '' : ' (COUNTS WRONG)'}` : ''))]),
+        ids.map((id) => [
+          id,
+          ...keys.map((k) => {
+            const of = (layout: string) => r.sweeps.find((s) => s.layout === layout && `${s.batchEvents} ${s.format}` === k)
+            const s = of(id)
+            const cur = of('current')
+            return s ? `${n(s.eventsPerSecond)}${cur ? ` (${(s.eventsPerSecond / cur.eventsPerSecond).toFixed(2)}×)` : ''}${s.correct ? '' : ' COUNTS WRONG'}` : ''
+          }),
+        ]),
       ),
     )
   }

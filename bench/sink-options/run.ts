@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { openClickHouse, type ClickHouse } from '../../src/clickhouse/client.ts'
 import { resolveClickHouseConfig } from '../../src/clickhouse/config.ts'
 import { eventMaker } from './events.ts'
-import { FORMATS, loadLayout, probeRowBinary, round, type FormatProbe, type InsertRun } from './insert.ts'
+import { createLoader, FORMATS, loadInTurns, probeRowBinary, round, type FormatProbe, type InsertRun, type Loader } from './insert.ts'
 import { createLayout, databaseOf, LAYOUTS, OUTCOME_TABLE, type Layout } from './layouts.ts'
 import { querySpecs, type QuerySpec } from './query-specs.ts'
 import { canonical, describeAnswer } from './queries.ts'
@@ -51,7 +51,7 @@ export interface QueryResult {
 export interface SinkOptionsReport {
   readonly startedAt: string
   readonly finishedAt: string
-  readonly machine: { readonly cpus: number; readonly node: string; readonly engine: string; readonly loadAverage: { readonly start: readonly number[]; readonly end: readonly number[] } }
+  readonly machine: { readonly cpus: number; readonly node: string; readonly engine: string; readonly loadAverage: { readonly start: readonly number[]; readonly end: readonly number[]; readonly oneMinute: { readonly min: number; readonly max: number } } }
   readonly settings: Omit<SinkOptionsSettings, 'log'>
   readonly layouts: readonly Layout[]
   readonly loads: readonly LayoutLoad[]
@@ -95,12 +95,25 @@ async function timeQuery(spec: QuerySpec, layout: Layout, ch: ClickHouse, repeat
   return { ms: sorted[Math.floor(sorted.length / 2)] ?? 0, runs, answer }
 }
 
+/** A log line at every tenth of the way. */
+function progress(log: (line: string) => void, total: number): (done: number) => void {
+  let next = total / 10
+  return (done) => {
+    if (done < next && done < total) return
+    log(`  ${done} of ${total} events`)
+    next = done + total / 10
+  }
+}
+
 /** Runs the whole experiment and returns its report; the caller prints and stores it. */
 export async function runSinkOptions(settings: SinkOptionsSettings): Promise<SinkOptionsReport> {
   const log = settings.log ?? (() => undefined)
   const layouts = settings.layouts ? LAYOUTS.filter((l) => settings.layouts?.includes(l.id)) : LAYOUTS
   const startedAt = new Date().toISOString()
   const loadStart = loadavg().map((x) => round(x))
+  // the machine is shared: the 1-minute load average through the run says how loaded it was
+  const samples: number[] = [loadStart[0] ?? 0]
+  const sampler = setInterval(() => samples.push(round(loadavg()[0] ?? 0)), 5000).unref()
   const dataDir = await mkdtemp(join(tmpdir(), 'omni-sink-options-'))
   const base = await openClickHouse(resolveClickHouseConfig({ database: 'sinkopt' }, { dataDir }))
   const problems: string[] = []
@@ -112,13 +125,23 @@ export async function runSinkOptions(settings: SinkOptionsSettings): Promise<Sin
     for (const layout of layouts) {
       const ch = onDatabase(base, databaseOf(layout, 'sinkopt'))
       await createLayout(ch, layout)
-      log(`load ${layout.id}: ${settings.rows} events, ${settings.loadBatch} a batch`)
-      const run = await loadLayout(ch, layout, make, settings.rows, settings.loadBatch, 'JSONEachRow')
+      handles.set(layout.id, ch)
+    }
+    log(`load: ${settings.rows} events into each of ${layouts.length} layouts, ${settings.loadBatch} a batch, taking turns`)
+    const loaded = await loadInTurns(
+      layouts.map((l) => createLoader(handles.get(l.id) as ClickHouse, l, 'JSONEachRow')),
+      make,
+      settings.rows,
+      settings.loadBatch,
+      progress(log, settings.rows),
+    )
+    for (const [i, layout] of layouts.entries()) {
+      const ch = handles.get(layout.id) as ClickHouse
+      const run = loaded[i] as InsertRun
       const optimizeSeconds = await optimize(ch, layout)
       const bytes = { events: await tableBytes(ch, 'omni_events'), outcomes: await tableBytes(ch, OUTCOME_TABLE[layout.outcomes]) }
       loads.push({ ...run, optimizeSeconds, bytes })
       if (!run.correct) problems.push(`${layout.id}: row counts ${JSON.stringify(run.counts)}`)
-      handles.set(layout.id, ch)
     }
 
     const queries: QueryResult[] = []
@@ -152,24 +175,28 @@ export async function runSinkOptions(settings: SinkOptionsSettings): Promise<Sin
     const sweeps: InsertRun[] = []
     if (settings.sweepRows > 0) {
       const sweepMake = eventMaker(settings.sweepRows, 16)
-      const plan: { layout: Layout; batch: number; format: (typeof FORMATS)[number] }[] = []
-      for (const batch of settings.batches) for (const layout of layouts) plan.push({ layout, batch, format: 'JSONEachRow' })
-      for (const format of FORMATS.filter((f) => f !== 'JSONEachRow')) for (const layout of layouts) plan.push({ layout, batch: settings.loadBatch, format })
-      for (const [i, p] of plan.entries()) {
-        const ch = onDatabase(base, 'sinkopt_sweep')
-        await createLayout(ch, p.layout)
-        log(`sweep ${i + 1}/${plan.length}: ${p.layout.id}, ${p.batch} events a batch, ${p.format}`)
-        const run = await loadLayout(ch, p.layout, sweepMake, settings.sweepRows, p.batch, p.format)
-        if (!run.correct) problems.push(`sweep ${p.layout.id} ${p.batch} ${p.format}: row counts ${JSON.stringify(run.counts)}`)
-        sweeps.push(run)
-        await ch.client.command({ query: 'DROP DATABASE IF EXISTS sinkopt_sweep SYNC' })
+      const rounds: { batch: number; format: (typeof FORMATS)[number] }[] = settings.batches.map((batch) => ({ batch, format: 'JSONEachRow' }))
+      for (const format of FORMATS.filter((f) => f !== 'JSONEachRow')) rounds.push({ batch: settings.loadBatch, format })
+      for (const r of rounds) {
+        log(`sweep: ${settings.sweepRows} events into each layout, ${r.batch} a batch, ${r.format}, taking turns`)
+        const loaders: Loader[] = []
+        for (const layout of layouts) {
+          const ch = onDatabase(base, databaseOf(layout, 'sinkopt_sweep'))
+          await createLayout(ch, layout)
+          loaders.push(createLoader(ch, layout, r.format))
+        }
+        for (const run of await loadInTurns(loaders, sweepMake, settings.sweepRows, r.batch)) {
+          if (!run.correct) problems.push(`sweep ${run.layout} ${r.batch} ${r.format}: row counts ${JSON.stringify(run.counts)}`)
+          sweeps.push(run)
+        }
+        for (const layout of layouts) await base.client.command({ query: `DROP DATABASE IF EXISTS ${databaseOf(layout, 'sinkopt_sweep')} SYNC` })
       }
     }
     const probes = [await probeRowBinary(onDatabase(base, 'sinkopt_probe'))]
     return {
       startedAt,
       finishedAt: new Date().toISOString(),
-      machine: { cpus: cpus().length, node: process.version, engine: `chdb ${engine[0]?.v ?? '?'}`, loadAverage: { start: loadStart, end: loadavg().map((x) => round(x)) } },
+      machine: { cpus: cpus().length, node: process.version, engine: `chdb ${engine[0]?.v ?? '?'}`, loadAverage: { start: loadStart, end: loadavg().map((x) => round(x)), oneMinute: { min: Math.min(...samples), max: Math.max(...samples) } } },
       settings: { rows: settings.rows, sweepRows: settings.sweepRows, batches: settings.batches, loadBatch: settings.loadBatch, repeat: settings.repeat, ...(settings.layouts ? { layouts: settings.layouts } : {}) },
       layouts,
       loads,
@@ -179,6 +206,7 @@ export async function runSinkOptions(settings: SinkOptionsSettings): Promise<Sin
       problems,
     }
   } finally {
+    clearInterval(sampler)
     await base.close()
     await rm(dataDir, { recursive: true, force: true })
   }
