@@ -38,6 +38,10 @@ export interface InsertRun {
   /** µs of process CPU per event, every thread (the engine's included) */
   readonly cpuUsPerEvent: number
   readonly insertMs: { readonly p50: number; readonly max: number }
+  /** of `seconds`, the share spent in the events table's inserts (the rest: the outcomes table's) */
+  readonly eventsTableShare: number
+  /** both tables' inserts ran at once, each on a connection of its own */
+  readonly parallel: boolean
   readonly counts: { readonly events: TableCounts; readonly outcomes: TableCounts }
   /** every table holds exactly the rows it was given, before and after the replay */
   readonly correct: boolean
@@ -69,7 +73,11 @@ export interface Loader {
   finish(replay: readonly EventRows[]): Promise<InsertRun>
 }
 
-export function createLoader(ch: ClickHouse, layout: Layout, format: InsertFormat): Loader {
+/**
+ * `second`: another connection to the same engine; when given, the two tables' inserts of a batch
+ * run at once, one on each (chdb runs one statement at a time per connection).
+ */
+export function createLoader(ch: ClickHouse, layout: Layout, format: InsertFormat, second?: ClickHouse): Loader {
   const eventsTable = ch.table('omni_events')
   const outcomesTable = `${ch.config.database}.${OUTCOME_TABLE[layout.outcomes]}`
   const settings = insertSettings(layout)
@@ -80,6 +88,12 @@ export function createLoader(ch: ClickHouse, layout: Layout, format: InsertForma
   let eventRowCount = 0
   let outcomeRowCount = 0
   const spans: number[] = []
+  let eventsMs = 0
+  const timed = async (p: Promise<void>) => {
+    const t0 = performance.now()
+    await p
+    return performance.now() - t0
+  }
   return {
     layout,
     async add(batch) {
@@ -88,8 +102,13 @@ export function createLoader(ch: ClickHouse, layout: Layout, format: InsertForma
       const t0 = performance.now()
       const eventRows = eventRowsOf(layout, batch)
       const outcomeRows = outcomeRowsOf(layout, batch)
-      await insertRows(ch, eventsTable, eventRows, format, settings)
-      await insertRows(ch, outcomesTable, outcomeRows, format, {})
+      if (second) {
+        const [e] = await Promise.all([timed(insertRows(ch, eventsTable, eventRows, format, settings)), insertRows(second, outcomesTable, outcomeRows, format, {})])
+        eventsMs += e
+      } else {
+        eventsMs += await timed(insertRows(ch, eventsTable, eventRows, format, settings))
+        await insertRows(ch, outcomesTable, outcomeRows, format, {})
+      }
       spans.push(performance.now() - t0)
       const used = process.cpuUsage(cpu)
       jsMs += performance.eventLoopUtilization(elu).active
@@ -125,6 +144,8 @@ export function createLoader(ch: ClickHouse, layout: Layout, format: InsertForma
         jsUsPerEvent: round((jsMs * 1000) / events, 1),
         cpuUsPerEvent: round(cpuUs / events, 1),
         insertMs: { p50: round(sorted[Math.floor(sorted.length / 2)] ?? 0, 1), max: round(sorted.at(-1) ?? 0, 1) },
+        eventsTableShare: round(eventsMs / 1000 / seconds),
+        parallel: second !== undefined,
         counts,
         correct: ok(counts.events) && ok(counts.outcomes),
       }

@@ -1,5 +1,8 @@
 // The human tables of a sink-options run: loads, queries, sweeps and the binary-format probe.
+import type { InsertRun } from './insert.ts'
 import type { SinkOptionsReport } from './run.ts'
+
+type SweepKey = Pick<InsertRun, 'batchEvents' | 'format' | 'parallel'>
 
 function table(head: readonly string[], rows: readonly (readonly string[])[], left = 1): string[] {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
@@ -29,7 +32,7 @@ export function formatSinkOptions(r: SinkOptionsReport): string {
   const base = r.loads.find((l) => l.layout === 'current')
   out.push(
     ...table(
-      ['layout', 'rows/event', 'events/s', 'vs current', 'rows/s', 'JS µs/event', 'CPU µs/event', 'insert p50 ms', 'OPTIMIZE s', 'MiB events+outcomes', 'rows once'],
+      ['layout', 'rows/event', 'events/s', 'vs current', 'rows/s', 'JS µs/event', 'CPU µs/event', 'insert p50 ms', 'events table', 'OPTIMIZE s', 'MiB events+outcomes', 'rows once'],
       r.loads.map((l) => [
         l.layout,
         (l.rows / l.events).toFixed(0),
@@ -39,6 +42,7 @@ export function formatSinkOptions(r: SinkOptionsReport): string {
         l.jsUsPerEvent.toFixed(1),
         l.cpuUsPerEvent.toFixed(1),
         l.insertMs.p50.toFixed(1),
+        `${Math.round(l.eventsTableShare * 100)}%`,
         l.optimizeSeconds.toFixed(2),
         `${mib(l.bytes.events)}+${mib(l.bytes.outcomes)}`,
         l.correct ? 'yes' : 'NO',
@@ -60,15 +64,16 @@ export function formatSinkOptions(r: SinkOptionsReport): string {
     ),
   )
   if (r.sweeps.length > 0) {
-    out.push('', 'Sweeps: events/s (× current) by batch size (events per insert) and format; layouts take turns batch by batch')
-    const keys = [...new Set(r.sweeps.map((s) => `${s.batchEvents} ${s.format}`))]
+    out.push('', 'Sweeps: events/s (× current) by batch size (events per insert) and format; "2 conn": the two tables\' inserts at once on two connections; layouts take turns batch by batch')
+    const key = (s: SweepKey) => `${s.batchEvents} ${s.format}${s.parallel ? ' 2 conn' : ''}`
+    const keys = [...new Set(r.sweeps.map(key))]
     out.push(
       ...table(
         ['layout', ...keys],
         ids.map((id) => [
           id,
           ...keys.map((k) => {
-            const of = (layout: string) => r.sweeps.find((s) => s.layout === layout && `${s.batchEvents} ${s.format}` === k)
+            const of = (layout: string) => r.sweeps.find((s) => s.layout === layout && key(s) === k)
             const s = of(id)
             const cur = of('current')
             return s ? `${n(s.eventsPerSecond)}${cur ? ` (${(s.eventsPerSecond / cur.eventsPerSecond).toFixed(2)}×)` : ''}${s.correct ? '' : ' COUNTS WRONG'}` : ''

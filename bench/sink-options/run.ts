@@ -116,6 +116,9 @@ export async function runSinkOptions(settings: SinkOptionsSettings): Promise<Sin
   const sampler = setInterval(() => samples.push(round(loadavg()[0] ?? 0)), 5000).unref()
   const dataDir = await mkdtemp(join(tmpdir(), 'omni-sink-options-'))
   const base = await openClickHouse(resolveClickHouseConfig({ database: 'sinkopt' }, { dataDir }))
+  // a second connection to the same engine (same process, same folder), for the sweep that
+  // inserts into both tables at once
+  const second = await openClickHouse(resolveClickHouseConfig({ database: 'sinkopt' }, { dataDir }))
   const problems: string[] = []
   try {
     const engine = await base.client.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' }).then((rs) => rs.json<{ v: string }>())
@@ -175,15 +178,16 @@ export async function runSinkOptions(settings: SinkOptionsSettings): Promise<Sin
     const sweeps: InsertRun[] = []
     if (settings.sweepRows > 0) {
       const sweepMake = eventMaker(settings.sweepRows, 16)
-      const rounds: { batch: number; format: (typeof FORMATS)[number] }[] = settings.batches.map((batch) => ({ batch, format: 'JSONEachRow' }))
+      const rounds: { batch: number; format: (typeof FORMATS)[number]; parallel?: true }[] = settings.batches.map((batch) => ({ batch, format: 'JSONEachRow' }))
       for (const format of FORMATS.filter((f) => f !== 'JSONEachRow')) rounds.push({ batch: settings.loadBatch, format })
+      rounds.push({ batch: settings.loadBatch, format: 'JSONEachRow', parallel: true })
       for (const r of rounds) {
-        log(`sweep: ${settings.sweepRows} events into each layout, ${r.batch} a batch, ${r.format}, taking turns`)
+        log(`sweep: ${settings.sweepRows} events into each layout, ${r.batch} a batch, ${r.format}${r.parallel ? ', a connection per table' : ''}, taking turns`)
         const loaders: Loader[] = []
         for (const layout of layouts) {
           const ch = onDatabase(base, databaseOf(layout, 'sinkopt_sweep'))
           await createLayout(ch, layout)
-          loaders.push(createLoader(ch, layout, r.format))
+          loaders.push(createLoader(ch, layout, r.format, r.parallel ? onDatabase(second, ch.config.database) : undefined))
         }
         for (const run of await loadInTurns(loaders, sweepMake, settings.sweepRows, r.batch)) {
           if (!run.correct) problems.push(`sweep ${run.layout} ${r.batch} ${r.format}: row counts ${JSON.stringify(run.counts)}`)
@@ -207,6 +211,7 @@ export async function runSinkOptions(settings: SinkOptionsSettings): Promise<Sin
     }
   } finally {
     clearInterval(sampler)
+    await second.close()
     await base.close()
     await rm(dataDir, { recursive: true, force: true })
   }

@@ -35,7 +35,8 @@ t.test('every layout stores every row once and answers every query alike', async
   t.match(answer('text.absent'), /^0 events$/)
   t.match(answer('label.value'), /^[1-9]\d* events/, 'a label value is found')
   t.match(answer('event.get'), /^1 events, 3 outcomes$/)
-  t.equal(report.sweeps.length, 2 * LAYOUTS.length + LAYOUTS.length, 'two batch sizes and one more format per layout')
+  t.equal(report.sweeps.length, 4 * LAYOUTS.length, 'two batch sizes, one more format and a connection per table, for every layout')
+  t.equal(report.sweeps.filter((s) => s.parallel).length, LAYOUTS.length, 'one sweep inserts into both tables at once')
   t.ok(report.sweeps.every((s) => s.correct), 'every sweep load stored its rows once')
   const [probe] = report.probes
   t.equal(probe?.format, 'RowBinary')
