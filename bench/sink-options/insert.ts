@@ -2,7 +2,8 @@
 // does (one insert per table per batch, one insert running at a time), timed per batch. Rows are
 // generated outside the clock; turning them into the layout's rows is inside it, since a writer
 // for that layout would do it. Counts are checked after the load, and again after the first
-// batch is inserted a second time (a redelivery): the replacing keys must collapse it.
+// batch is inserted a second time as a redelivery writes it (the outcomes under the next
+// attempt): the replacing keys must collapse it.
 import { Readable } from 'node:stream'
 import { performance } from 'node:perf_hooks'
 import { SupportedJSONFormats, SupportedRawFormats } from '@clickhouse/client'
@@ -69,7 +70,7 @@ export interface Loader {
   readonly layout: Layout
   /** inserts one batch into the layout's tables (one insert per table), timed */
   add(batch: readonly EventRows[]): Promise<void>
-  /** counts the rows, inserts `replay` a second time (a redelivery), counts again */
+  /** counts the rows, inserts `replay` a second time as a redelivery (outcomes under the next attempt), counts again */
   finish(replay: readonly EventRows[]): Promise<InsertRun>
 }
 
@@ -123,8 +124,10 @@ export function createLoader(ch: ClickHouse, layout: Layout, format: InsertForma
         events: { stored: await count(ch, eventsTable, false), final: await count(ch, eventsTable, true) },
         outcomes: { stored: await count(ch, outcomesTable, false), final: await count(ch, outcomesTable, true) },
       }
-      await insertRows(ch, eventsTable, eventRowsOf(layout, replay), format, settings)
-      await insertRows(ch, outcomesTable, outcomeRowsOf(layout, replay), format, {})
+      // a redelivery: the same event rows, the outcomes again under the next attempt
+      const again = replay.map((e) => ({ ...e, outcomes: e.outcomes.map((o) => ({ ...o, attempt: o.attempt + 1 })) }))
+      await insertRows(ch, eventsTable, eventRowsOf(layout, again), format, settings)
+      await insertRows(ch, outcomesTable, outcomeRowsOf(layout, again), format, {})
       const counts = {
         events: { expected: eventRowCount, ...before.events, finalAfterReplay: await count(ch, eventsTable, true) },
         outcomes: { expected: outcomeRowCount, ...before.outcomes, finalAfterReplay: await count(ch, outcomesTable, true) },
