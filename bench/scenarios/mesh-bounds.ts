@@ -10,7 +10,7 @@
 //   (bench/lib/bare-exporter.ts: read the envelope, check its visibility, publish, ack). The
 //   visibility boundary must read each envelope before it leaves (the catalog caps each type, and
 //   A's events stream holds every visibility under the same subjects), so a server-side copy
-//   cannot replace it; this is the cheapest design that keeps that promise, with a free receiver.
+//   cannot replace it; this is the cheapest exporter the outbox design can have, with a free receiver.
 // A run that reaches less than the target here shows the target is out of reach of the design on
 // these cores, whatever the exporter and the receiver cost.
 import type { JetStreamManager, StreamSource } from '@nats-io/jetstream'

@@ -363,7 +363,7 @@ export const mesh: Scenario = {
           events: l.events,
           seconds: l.seconds,
           rate: l.rate,
-          notes: [`the same N events waiting on B (visibility local); rate from first to last output; ${l.wallSeconds} s from B's node start (ready after ${l.readyMs ?? '?'} ms)`, incomplete(l, 'local')].filter(Boolean).join('; '),
+          notes: [`the same N events waiting on B (visibility local), B's node not on the mesh; rate from first to last output; ${l.wallSeconds} s from B's node start (ready after ${l.readyMs ?? '?'} ms)`, incomplete(l, 'local')].filter(Boolean).join('; '),
           details: { ...l, included },
         },
         boundRow('floor', floor, 'mesh floor: one server-side copy A → B', "the N events waiting in A's cluster outbox, sourced over the hub (one copy)"),
