@@ -15,6 +15,8 @@ export interface BenchReport {
     readonly warmupSeconds: number
     readonly server: { readonly managed: boolean; readonly url: string; readonly syncInterval?: string }
     readonly nodeFlags: readonly string[]
+    /** the folder of CPU profiles, when the run was profiled (its profiled rows ran slower) */
+    readonly profileDir?: string
   }
   readonly scenarios: readonly ScenarioResult[]
   /** scenarios that threw, by id, with the message */

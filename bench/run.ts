@@ -12,6 +12,8 @@ import { startNatsServer, type ManagedNatsServer } from '../src/server/mod.ts'
 import { loadBenchFixtures } from './lib/fixtures.ts'
 import { machineInfo } from './lib/machine.ts'
 import type { PluginBenchOptions } from './lib/plugins.ts'
+import { createBenchProfiler } from './lib/profiler.ts'
+import type { ProfileSummary } from './lib/profile-summary.ts'
 import type { BenchContext, BenchSizes, ProgressFactory, Scenario, ScenarioResult } from './lib/types.ts'
 import { closeQuietly } from './lib/worker.ts'
 import { writeReport, type BenchReport } from './report.ts'
@@ -59,6 +61,11 @@ export interface BenchOptions {
   readonly dockerSocket?: string
   /** scenario ids to run (default all) */
   readonly only?: readonly string[]
+  /**
+   * CPU profiles of the Omni worker's end-to-end rows and the /v1/events and webhook rows, into
+   * this folder (true: bench/results/profiles/<run id>/); off when absent
+   */
+  readonly profile?: string | true
   readonly progress?: ProgressFactory
   readonly log?: (line: string) => void
 }
@@ -67,6 +74,8 @@ export interface BenchRun {
   readonly report: BenchReport
   /** where the JSON went, if anywhere */
   readonly jsonPath: string | undefined
+  /** with `profile`: where the profiles went and what they say */
+  readonly profiles?: { readonly dir: string; readonly summaries: readonly ProfileSummary[] }
 }
 
 const silent: ProgressFactory = () => ({ increment() {}, update() {}, stop() {} })
@@ -92,6 +101,7 @@ function validate(opts: BenchOptions): void {
   }
   const known = new Set(SCENARIOS.map((s) => s.id))
   for (const id of opts.only ?? []) if (!known.has(id)) problems.push({ where: 'only', message: `unknown scenario "${id}" (known: ${[...known].join(', ')})` })
+  if (typeof opts.profile === 'string' && opts.profile.trim() === '') problems.push({ where: 'profile', message: 'must be a folder path (or true for the default folder)' })
   if (problems.length > 0) throw omniError('OMNI_ERR_CONFIG', 'invalid bench options', { problems })
 }
 
@@ -114,6 +124,8 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchRun> {
     const nc = await connectNats(url, { name: 'omni-bench' })
     try {
       const results = new Map<string, ScenarioResult>()
+      const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`
+      const profiler = opts.profile === undefined ? undefined : createBenchProfiler(opts.profile === true ? join(RESULTS_DIR, 'profiles', runId) : resolve(opts.profile))
       const ctx: BenchContext & PluginBenchOptions = {
         url,
         managed: server !== undefined,
@@ -122,7 +134,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchRun> {
         js: jetstream(nc),
         jsm: await jetstreamManager(nc),
         fixtures,
-        runId: `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`,
+        runId,
         sizes,
         quick: opts.quick === true,
         tmpDir: dir,
@@ -130,6 +142,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchRun> {
         log,
         results,
         ...(opts.dockerSocket !== undefined ? { dockerSocket: opts.dockerSocket } : {}),
+        ...(profiler ? { profiler } : {}),
       }
       const failures: { scenario: string; error: string }[] = []
       for (const scenario of SCENARIOS) {
@@ -153,6 +166,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchRun> {
           warmupSeconds: sizes.warmupSeconds,
           server: { managed: ctx.managed, url: withoutCredentials(url), ...(server ? { syncInterval: SYNC_INTERVAL } : {}) },
           nodeFlags: process.execArgv,
+          ...(profiler ? { profileDir: profiler.dir } : {}),
         },
         scenarios: [...results.values()],
         failures,
@@ -160,7 +174,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchRun> {
       }
       const jsonPath = opts.json === false ? undefined : resolve(opts.json ?? join(RESULTS_DIR, `bench-${report.machine.date.replace(/[:.]/g, '-')}.json`))
       if (jsonPath) await writeReport(report, jsonPath)
-      return { report, jsonPath }
+      return { report, jsonPath, ...(profiler ? { profiles: { dir: profiler.dir, summaries: profiler.summaries() } } : {}) }
     } finally {
       await closeQuietly(nc)
     }

@@ -1,6 +1,7 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import type { BenchFixtures } from './fixtures.ts'
+import type { BenchProfiler } from './profiler.ts'
 
 /** A progress display for one phase; the CLI passes cli-progress bars, tests pass nothing. */
 export interface Progress {
@@ -65,6 +66,8 @@ export interface BenchContext {
   readonly log: (line: string) => void
   /** rows of the scenarios that already ran, by row id */
   readonly results: ReadonlyMap<string, ScenarioResult>
+  /** set by `--profile`: the end-to-end and ingest rows run under a CPU profile */
+  readonly profiler?: BenchProfiler
 }
 
 /** One benchmark scenario: one file under bench/scenarios/. */

@@ -18,6 +18,8 @@ import type { BenchContext, Scenario, ScenarioResult } from '../lib/types.ts'
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 const CONNECTIONS = 50
+/** the rows `--profile` profiles: the API's, which runs in the bench process */
+const PROFILED: ReadonlySet<string> = new Set(['http.ingest', 'http.webhook'])
 /** issue 15: /v1/events keeps at least this share of what the hand-written route answers */
 const INGEST_TARGET = 0.8
 /** issue 15: the webhook (archive + event, two durable writes) keeps at least this share of it */
@@ -51,6 +53,8 @@ interface Measured {
   readonly cpuPerRequestUs: { readonly bench: number; readonly server?: number }
   /** per durable subject: what the 2xx answers promised and what the stream holds */
   readonly durability: readonly { label: string; accepted: number; stored: number; missing: number; extra: number }[]
+  /** with --profile, on the API's rows: the profile over the warm-up and the run */
+  readonly profile?: { readonly file: string; readonly busyUsPerRequest: number }
 }
 
 /** Counts until the stream stops growing (answers autocannon cut off at its stop may still land). */
@@ -73,6 +77,8 @@ async function load(ctx: BenchContext, spec: RowSpec, baseUrl: string, headers: 
   const bar = ctx.progress(`${spec.id}: load (s)`, Math.ceil((warmupMs + durationMs) / 1000))
   const started = performance.now()
   const ticker = setInterval(() => bar.update(Math.floor((performance.now() - started) / 1000)), 250)
+  // over the warm-up and the run, as the CPU meter; autocannon is a child and stays out of it
+  const profile = PROFILED.has(spec.id) ? await ctx.profiler?.start(spec.id) : undefined
   const cpu = startCpuMeter(ctx.serverPid)
   const meterStarted = performance.now()
   let report
@@ -88,13 +94,21 @@ async function load(ctx: BenchContext, spec: RowSpec, baseUrl: string, headers: 
       durationMs,
       timeoutMs: warmupMs + durationMs + 30_000,
     })
+  } catch (err) {
+    await profile?.discard()
+    throw err
   } finally {
     clearInterval(ticker)
     bar.stop()
   }
   const cpuShare = cpu.stop()
   const meterSeconds = (performance.now() - meterStarted) / 1000
-  if (report.type === 'error') throw new Error(`${spec.id}: ${report.message}`)
+  if (report.type === 'error') {
+    await profile?.discard()
+    throw new Error(`${spec.id}: ${report.message}`)
+  }
+  const answered = Math.max(1, report.warmup.ok2xx + report.warmup.non2xx + report.measured.ok2xx + report.measured.non2xx)
+  const profiled = await profile?.stop(answered)
   const accepted = report.warmup.ok2xx + report.measured.ok2xx
   const durability = []
   for (const [i, d] of durable.entries()) {
@@ -102,10 +116,17 @@ async function load(ctx: BenchContext, spec: RowSpec, baseUrl: string, headers: 
     durability.push({ label: d.label, accepted, stored, missing: Math.max(0, accepted - stored), extra: Math.max(0, stored - accepted) })
   }
   // cores × seconds ÷ requests: steadier than req/s when other work shares the machine
-  const answered = Math.max(1, report.warmup.ok2xx + report.warmup.non2xx + report.measured.ok2xx + report.measured.non2xx)
   const perRequest = (cores: number) => round((cores * meterSeconds * 1e6) / answered, 1)
   const cpuPerRequestUs = { bench: perRequest(cpuShare.bench), ...(cpuShare.server === undefined ? {} : { server: perRequest(cpuShare.server) }) }
-  return { run: report.measured, warmup: report.warmup, firstBadResponse: report.firstBadResponse, cpu: cpuShare, cpuPerRequestUs, durability }
+  return {
+    run: report.measured,
+    warmup: report.warmup,
+    firstBadResponse: report.firstBadResponse,
+    cpu: cpuShare,
+    cpuPerRequestUs,
+    durability,
+    ...(profiled ? { profile: { file: profiled.file ?? '', busyUsPerRequest: profiled.busyUsPerEvent } } : {}),
+  }
 }
 
 /** rate ÷ the row's rate, when that row measured something */
@@ -140,6 +161,7 @@ function toRow(spec: RowSpec, m: Measured, denominator: ScenarioResult | undefin
       `p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms; ${run.non2xx} non-2xx`,
       m.durability.length > 0 ? `stored/accepted incl. warm-up: ${m.durability.map((d) => `${d.stored}/${d.accepted} ${d.label}`).join(', ')}` : '',
       `CPU bench ${m.cpu.bench}${m.cpu.server === undefined ? '' : `, server ${m.cpu.server}`}, generator ${run.generatorCpu} core`,
+      m.profile ? `under the CPU profiler (slower): ${m.profile.busyUsPerRequest} µs/request on the JS thread` : '',
       ...problems,
     ]
       .filter(Boolean)
@@ -162,6 +184,7 @@ function toRow(spec: RowSpec, m: Measured, denominator: ScenarioResult | undefin
       cpu: { ...m.cpu, generator: run.generatorCpu },
       cpuPerRequestUs: m.cpuPerRequestUs,
       generator: 'autocannon in a child process, same for every row',
+      ...(m.profile ? { profile: m.profile } : {}),
       ...extra,
     },
   }

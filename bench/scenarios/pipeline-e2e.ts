@@ -7,6 +7,7 @@
 // end-to-end rows are divided by it (issue 15: target ≥ 0.8×); the consume ceiling stays in
 // their details and notes as context.
 import { startCpuMeter } from '../lib/machine.ts'
+import type { ProfileHandle } from '../lib/profiler.ts'
 import { prePublish } from '../lib/publish.ts'
 import { round } from '../lib/stats.ts'
 import { cleanPipelineTopology, freshPipelineTopology, storedOn, type ConsumerShape } from '../lib/topology.ts'
@@ -46,10 +47,13 @@ async function measure(ctx: BenchContext, variant: (typeof SHAPES)[number], hand
   const { outputSubject } = ctx.fixtures
   const capMs = ctx.sizes.e2eCapSeconds * 1000
   await freshPipelineTopology(ctx, variant.shape)
+  let profile: ProfileHandle | undefined
   try {
     const filled = await prePublish(ctx, `${ctx.runId}-${variant.tag}`, ctx.sizes.events, `e2e ${variant.shape}: pre-publishing`)
     const { expected } = filled
     const bar = ctx.progress(`e2e ${variant.shape}: pipeline`, expected)
+    // started before the clock, as its own start costs a few ms; the worker is in this process
+    profile = await ctx.profiler?.start(variant.id)
     const cpu = startCpuMeter(ctx.serverPid)
     const started = performance.now()
     const w = await startBenchWorker(ctx, variant.id)
@@ -79,6 +83,7 @@ async function measure(ctx: BenchContext, variant: (typeof SHAPES)[number], hand
       bar.stop()
     }
     const cpuShare = cpu.stop()
+    const profiled = await profile?.stop(acked)
     const stats = w.worker.stats()
     const failures = w.failures
     await w.close()
@@ -108,6 +113,7 @@ async function measure(ctx: BenchContext, variant: (typeof SHAPES)[number], hand
         `${variant.note}; ${filled.bytes} B events, 3 stages + 1 output`,
         ceiling ? `${round(rate / ceiling)}× consume ceiling` : '',
         `CPU bench ${cpuShare.bench}${cpuShare.server === undefined ? '' : `, server ${cpuShare.server}`} core`,
+        profiled ? `under the CPU profiler (slower): ${profiled.busyUsPerEvent} µs/event on the JS thread` : '',
         bound ? `raw bound ${Math.round(bound.rate)}/s (${round(bound.rate / (ceiling ?? bound.rate))}× consume; e2e = ${round(rate / bound.rate)}× of it)` : '',
         ...problems,
       ]
@@ -126,9 +132,11 @@ async function measure(ctx: BenchContext, variant: (typeof SHAPES)[number], hand
         workerStats: stats,
         failures,
         cpu: cpuShare,
+        ...(profiled ? { profile: { file: profiled.file, busyUsPerEvent: profiled.busyUsPerEvent } } : {}),
       },
     }
   } finally {
+    await profile?.discard()
     await cleanPipelineTopology(ctx)
   }
 }

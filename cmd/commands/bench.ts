@@ -3,6 +3,7 @@ import type { NatsCredentials } from '../../src/server/mod.ts'
 import { cliNatsCredentials } from '../lib/nats-credentials.ts'
 import { DEFAULT_EVENTS, QUICK_EVENTS, runBench, SCENARIOS } from '../../bench/run.ts'
 import { formatTable } from '../../bench/report.ts'
+import { formatProfileSummaries } from '../../bench/lib/profile-summary.ts'
 import { progressBar } from '../lib/progress.ts'
 import { addEnvOption, resolveOption } from '../lib/options.ts'
 import { parseIntOption } from '../lib/parse.ts'
@@ -15,6 +16,7 @@ interface BenchCliOptions {
   nats?: string
   only?: string
   dockerSocket?: string
+  profile?: string | true
 }
 
 export function registerBench(program: Command): void {
@@ -31,19 +33,29 @@ export function registerBench(program: Command): void {
     .option('--nats <url>', 'use a running server; only bench streams and omni.evt.bench.* subjects are touched (default: a fresh local server in a temp folder)')
   addEnvOption(cmd, DOCKER_SOCKET, 'Docker engine socket for the container plugin row, which is skipped when none answers there')
     .option('--only <ids>', `comma-separated scenarios to run: ${SCENARIOS.map((s) => s.id).join(', ')}`)
+    .option(
+      '--profile [dir]',
+      'record V8 CPU profiles of the bench process (where the Omni worker and the API run) during the pipeline-e2e worker rows and the /v1/events and webhook rows, ' +
+        'as <row>.cpuprofile files (open in Chrome DevTools) plus summary.json in dir (default bench/results/profiles/<run id>/); prints the top costs in µs per event; those rows run slower while profiled',
+    )
     .addHelpText('after', '\nRun it with nothing else busy: make bench (adds --stack-trace-limit=0, as production should).')
     .action(async (opts: BenchCliOptions) => {
-      const { report, jsonPath } = await runBench({
+      const { report, jsonPath, profiles } = await runBench({
         ...(opts.events !== undefined ? { events: opts.events } : {}),
         quick: opts.quick === true,
         ...(opts.json !== undefined ? { json: opts.json } : {}),
         ...(opts.nats !== undefined ? { natsUrl: withCredentials(opts.nats, await cliNatsCredentials(opts.nats)) } : {}),
         dockerSocket: resolveOption({ ...DOCKER_SOCKET, value: opts.dockerSocket }).value,
         ...(opts.only !== undefined ? { only: opts.only.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
+        ...(opts.profile !== undefined ? { profile: opts.profile } : {}),
         progress: progressBar,
         log: (line) => process.stderr.write(`${line}\n`),
       })
       process.stdout.write(`\n${formatTable(report)}`)
+      if (profiles) {
+        process.stdout.write(`\n${profiles.summaries.length > 0 ? formatProfileSummaries(profiles.summaries) : 'no profiled row ran (profiles cover pipeline-e2e and http-ingest)\n'}`)
+        if (profiles.summaries.length > 0) process.stdout.write(`profiles written to ${profiles.dir}\n`)
+      }
       if (jsonPath) process.stdout.write(`results written to ${jsonPath}\n`)
       if (report.failures.length > 0) process.exitCode = 1
     })
