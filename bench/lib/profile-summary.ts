@@ -8,6 +8,7 @@ export interface CpuProfile {
   readonly nodes: readonly {
     readonly id: number
     readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number }
+    readonly children?: readonly number[]
   }[]
   readonly startTime: number
   readonly endTime: number
@@ -120,10 +121,42 @@ export interface SummaryOptions {
   readonly top?: number
 }
 
-/** Aggregates self time by function (name + file:line) and by group; idle time is left out. */
+/**
+ * A native function (V8 builtin or Node binding: no URL) says little alone — `writeUtf8String`
+ * could be any socket write — so it is named with its nearest caller in a package or in src/.
+ */
+function jsCallers(p: CpuProfile): Map<number, string> {
+  const byId = new Map(p.nodes.map((n) => [n.id, n]))
+  const parent = new Map<number, number>()
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
+  const caller = new Map<number, string>()
+  for (const n of p.nodes) {
+    if (n.callFrame.url !== '' || n.callFrame.functionName.startsWith('(')) continue
+    // the nearest caller outside Node's own modules (whose `writeGeneric` says nothing), else the
+    // nearest with a file at all; bounded, so a malformed profile with a cycle still ends
+    let near: CpuProfile['nodes'][number]['callFrame'] | undefined
+    for (let id = parent.get(n.id), hops = 0; id !== undefined && hops < 1000; id = parent.get(id), hops++) {
+      const f = byId.get(id)?.callFrame
+      if (!f || f.url === '') continue
+      near ??= f
+      if (!f.url.startsWith('node:')) {
+        near = f
+        break
+      }
+    }
+    if (near) caller.set(n.id, `${near.functionName || '(anonymous)'} ${shortUrl(near.url)}:${near.lineNumber + 1}`)
+  }
+  return caller
+}
+
+/**
+ * Aggregates self time by function (name + file:line; a native one with its nearest JS caller)
+ * and by group; idle time is left out.
+ */
 export function summarizeProfile(p: CpuProfile, opts: SummaryOptions): ProfileSummary {
   const n = opts.top ?? 15
   const self = selfTimes(p)
+  const callers = jsCallers(p)
   const byFunction = new Map<string, number>()
   const byGroup = new Map<string, number>()
   let busyUs = 0
@@ -132,7 +165,8 @@ export function summarizeProfile(p: CpuProfile, opts: SummaryOptions): ProfileSu
     const { functionName, url, lineNumber } = node.callFrame
     if (us === 0 || functionName === IDLE) continue
     busyUs += us
-    const name = url === '' ? functionName || '(anonymous)' : `${functionName || '(anonymous)'} ${shortUrl(url)}:${lineNumber + 1}`
+    const caller = callers.get(node.id)
+    const name = url !== '' ? `${functionName || '(anonymous)'} ${shortUrl(url)}:${lineNumber + 1}` : caller ? `${functionName || '(anonymous)'} ← ${caller}` : functionName || '(anonymous)'
     byFunction.set(name, (byFunction.get(name) ?? 0) + us)
     const group = groupOf(functionName, url)
     byGroup.set(group, (byGroup.get(group) ?? 0) + us)

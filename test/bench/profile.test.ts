@@ -59,24 +59,33 @@ t.test('self time: each sample owns the time up to the next; idle is no cost', (
   const frame = (id: number, functionName: string, url: string, lineNumber = 0) => ({ id, callFrame: { functionName, url, lineNumber } })
   const repo = new URL('../../src/pipeline/worker.ts', import.meta.url).href
   const p: CpuProfile = {
-    nodes: [frame(1, '(root)', ''), frame(2, 'run', repo, 9), frame(3, 'findKeys', 'file:///x/node_modules/@nats-io/nats-core/lib/headers.js', 172), frame(4, '(idle)', ''), frame(5, '(garbage collector)', '')],
+    nodes: [
+      { ...frame(1, '(root)', ''), children: [2, 4, 5] },
+      { ...frame(2, 'run', repo, 9), children: [3, 6] },
+      frame(3, 'findKeys', 'file:///x/node_modules/@nats-io/nats-core/lib/headers.js', 172),
+      frame(4, '(idle)', ''),
+      frame(5, '(garbage collector)', ''),
+      { ...frame(6, 'writeGeneric', 'node:internal/stream_base_commons', 92), children: [7] },
+      frame(7, 'writeBuffer', ''),
+    ],
     startTime: 1000,
-    // samples at 1000, 1100, 1400, 1500, 1900; the profile ends at 2000
-    samples: [2, 3, 2, 4, 5],
-    timeDeltas: [0, 100, 300, 100, 400],
+    // samples at 1000, 1100, 1400, 1500, 1900, 1950; the profile ends at 2000
+    samples: [2, 3, 2, 4, 5, 7],
+    timeDeltas: [0, 100, 300, 100, 400, 50],
     endTime: 2000,
   }
   const s = summarizeProfile(p, { rowId: 'x', events: 10 })
   const fn = (name: string) => s.functions.find((f) => f.name === name)
-  // run: 100 + 100; findKeys: 300; idle: 400 (left out); GC: 100 → busy 600 µs
+  // run: 100 + 100; findKeys: 300; idle: 400 (left out); GC: 50; writeBuffer: 50 → busy 600 µs
   t.equal(s.busyMs, 0.6)
   t.equal(s.busyUsPerEvent, 60)
+  t.match(fn('writeBuffer ← run src/pipeline/worker.ts:10'), { selfMs: 0.05 }, 'a native frame is named with its caller outside node:internal')
   t.match(fn('run src/pipeline/worker.ts:10'), { selfMs: 0.2, usPerEvent: 20 })
   t.match(fn('findKeys node_modules/@nats-io/nats-core/lib/headers.js:173'), { selfMs: 0.3, usPerEvent: 30, share: 0.5 })
   t.notOk(s.functions.some((f) => f.name === '(idle)'), 'idle is not a cost')
   t.same(
     s.groups.map((g) => g.name),
-    ['node_modules/@nats-io/nats-core', 'src/pipeline', '(garbage collector)'],
+    ['node_modules/@nats-io/nats-core', 'src/pipeline', '(garbage collector)', '(native)'],
   )
   t.end()
 })
