@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { formatProfileSummaries, groupOf, parseCpuProfile, readCpuProfile, summarizeProfile, type CpuProfile, type ProfileSummary } from '../../bench/lib/profile-summary.ts'
 import { runBench } from '../../bench/run.ts'
+import { omni } from '../fixtures/cli.ts'
 
 // `omni bench --profile`: real profiles of a real quick run (the worker in this process against a
 // real nats-server), read back by the summary. Timing is never checked, only that time was seen.
@@ -42,6 +43,18 @@ t.test('--profile writes a V8 profile per Omni worker row whose summary names sr
   )
   t.same(written, run.profiles?.summaries, 'the JSON beside the profiles is what the run returned')
   t.match(formatProfileSummaries(written), /profile pipeline-e2e: \d+ events/, 'the printed summary names the row')
+})
+
+t.test('the CLI flag: omni bench --only pipeline-e2e --quick --profile <dir> prints the summary and writes it', async (t) => {
+  const tmp = await tempDir(t)
+  const dir = join(tmp, 'cli-profiles')
+  const res = await omni(['bench', '--only', 'pipeline-e2e', '--quick', '--events', '500', '--json', join(tmp, 'bench.json'), '--profile', dir], { timeoutMs: 60_000 })
+  t.equal(res.code, 0, res.stderr.slice(-500))
+  t.match(res.stdout, /profile pipeline-e2e: 500 events/, 'the summary follows the table')
+  t.match(res.stdout, / µs\/ev .* src\/pipeline\n/, 'the groups name the pipeline folder')
+  t.match(res.stdout, `profiles written to ${dir}`)
+  parseCpuProfile(await readFile(join(dir, 'pipeline-e2e.cpuprofile'), 'utf8'), 'pipeline-e2e.cpuprofile')
+  t.pass('the written file parses as a V8 profile')
 })
 
 t.test('without --profile nothing is profiled', async (t) => {
