@@ -10,6 +10,7 @@
 // window, since an input stays unacked exactly while its output waits for its PubAck.
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream'
 import { connect, createInbox, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node'
+import { createAckCount } from '../lib/ack-count.ts'
 import { transform } from './transforms.ts'
 
 /**
@@ -84,18 +85,13 @@ export async function startHandPipeline(opts: HandPipelineOptions): Promise<Hand
 }
 
 async function run(nc: NatsConnection, opts: HandPipelineOptions): Promise<HandPipeline> {
-  let acked = 0
+  const acked = createAckCount()
   let refused = 0
   let failed = 0
   let poison = 0
-  let target = Number.POSITIVE_INFINITY
-  let reached: ((at: number) => void) | undefined
   const ack = (m: JsMsg) => {
     m.ack()
-    if (++acked >= target && reached) {
-      reached(performance.now())
-      reached = undefined
-    }
+    acked.add()
   }
   const nak = (m: JsMsg) => {
     failed++
@@ -124,20 +120,8 @@ async function run(nc: NatsConnection, opts: HandPipelineOptions): Promise<HandP
     },
   })
   return {
-    stats: () => ({ acked, refused, failed, poison, lost: publisher.lost(), inFlight: publisher.inFlight() }),
-    async ackedAtLeast(n, timeoutMs) {
-      if (acked >= n) return performance.now()
-      target = n
-      let timer: NodeJS.Timeout | undefined
-      const at = await Promise.race([
-        new Promise<number>((resolve) => (reached = resolve)),
-        new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs))),
-      ])
-      clearTimeout(timer)
-      reached = undefined
-      target = Number.POSITIVE_INFINITY
-      return at
-    },
+    stats: () => ({ acked: acked.value, refused, failed, poison, lost: publisher.lost(), inFlight: publisher.inFlight() }),
+    ackedAtLeast: (n, timeoutMs) => acked.atLeast(n, timeoutMs),
     async close() {
       await messages.close()
       // an input whose PubAck is still missing then is redelivered to the next consumer

@@ -9,6 +9,7 @@ import type { CompiledPipeline } from '../../src/pipeline/compile.ts'
 import type { OutcomeSink } from '../../src/pipeline/outcome-sink.ts'
 import { startPipelineWorker, type PipelineWorker, type SettledEvent } from '../../src/pipeline/worker.ts'
 import type { BenchContext } from './types.ts'
+import { createAckCount } from './ack-count.ts'
 
 /** ClickHouse for the worker, as `omni up` wires it when the sink is on. */
 export interface BenchSink {
@@ -43,21 +44,16 @@ export interface BenchWorker {
 export async function startBenchWorker(ctx: BenchContext, name: string, sink?: BenchSink, pipeline: CompiledPipeline = ctx.fixtures.pipeline): Promise<BenchWorker> {
   const nc = await connectNats(ctx.url, { name: `omni-bench-${name}` })
   const publisher = createPublisher(nc)
-  let acked = 0
+  const acked = createAckCount()
   let firstAckAt: number | undefined
   let failures = 0
-  let target = Number.POSITIVE_INFINITY
-  let reached: ((at: number) => void) | undefined
   const onSettled = (e: SettledEvent) => {
     if (e.type !== 'acked') {
       failures++
       return
     }
-    if (acked === 0) firstAckAt = performance.now()
-    if (++acked >= target && reached) {
-      reached(performance.now())
-      reached = undefined
-    }
+    if (acked.value === 0) firstAckAt = performance.now()
+    acked.add()
   }
   let worker: PipelineWorker
   let recorder: Recorder | undefined
@@ -87,7 +83,7 @@ export async function startBenchWorker(ctx: BenchContext, name: string, sink?: B
     worker,
     recorder,
     get acked() {
-      return acked
+      return acked.value
     },
     get firstAckAt() {
       return firstAckAt
@@ -95,19 +91,7 @@ export async function startBenchWorker(ctx: BenchContext, name: string, sink?: B
     get failures() {
       return failures
     },
-    async ackedAtLeast(n, timeoutMs) {
-      if (acked >= n) return performance.now()
-      target = n
-      let timer: NodeJS.Timeout | undefined
-      const at = await Promise.race([
-        new Promise<number>((resolve) => (reached = resolve)),
-        new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs))),
-      ])
-      clearTimeout(timer)
-      reached = undefined
-      target = Number.POSITIVE_INFINITY
-      return at
-    },
+    ackedAtLeast: (n, timeoutMs) => acked.atLeast(n, timeoutMs),
     async close() {
       await Promise.all([worker.close(), recorder?.close()])
       await publisher.close()
