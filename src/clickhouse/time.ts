@@ -9,6 +9,14 @@ export function toClickHouseTime(iso: string | number | Date): string {
     const m = CANONICAL_UTC.exec(iso)
     if (m) return `${m[1]} ${m[2]}.${((m[3] ?? '') + '000').slice(0, 3)}`
   }
+  if (typeof iso === 'number') return fromMillis(iso)
   const d = iso instanceof Date ? iso : new Date(iso)
   return d.toISOString().slice(0, 23).replace('T', ' ')
+}
+
+/** The last millisecond converted: rows recorded in one batch, deliveries of one busy moment, share it. */
+let last: { readonly ms: number; readonly text: string } = { ms: Number.NaN, text: '' }
+function fromMillis(ms: number): string {
+  if (ms !== last.ms) last = { ms, text: new Date(ms).toISOString().slice(0, 23).replace('T', ' ') }
+  return last.text
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { Envelope } from './schema.ts'
 
 /** Current time as a UTC RFC 3339 string (the only time format envelopes carry). */
@@ -8,9 +8,10 @@ export function utcNow(now: number = Date.now()): string {
 
 /** A short stable hash, for ids and keys that must come out the same on redelivery. */
 export function stableHash(...parts: readonly string[]): string {
-  const h = createHash('sha256')
-  for (const p of parts) h.update(p).update('\u0000')
-  return h.digest('base64url').slice(0, 22)
+  // each part followed by NUL, hashed in one shot: the same digest as feeding a Hash object the
+  // parts one by one (a NUL always ends a part, so no surrogate pair can form across parts), at a
+  // fraction of its cost; this runs several times per event (ingest keys, dedup, derived events)
+  return hash('sha256', parts.map((p) => `${p}\u0000`).join(''), 'base64url').slice(0, 22)
 }
 
 export interface DeriveOptions {

@@ -44,4 +44,8 @@ t.test('an embedded data folder held by another process: OMNI_ERR_CLICKHOUSE_LOC
 t.test('times become the DateTime64(3) text form, in UTC', async (t) => {
   t.equal(toClickHouseTime('2026-11-22T04:00:00.123456789Z'), '2026-11-22 04:00:00.123')
   t.equal(toClickHouseTime(Date.UTC(2026, 0, 2, 3, 4, 5, 6)), '2026-01-02 03:04:05.006')
+  // the last millisecond is remembered: alternating and repeated inputs still get their own text
+  const a = Date.UTC(2026, 11, 7, 16, 0, 0, 1)
+  for (const [ms, text] of [[a, '2026-12-07 16:00:00.001'], [a, '2026-12-07 16:00:00.001'], [a + 1, '2026-12-07 16:00:00.002'], [a, '2026-12-07 16:00:00.001']] as const) t.equal(toClickHouseTime(ms), text)
+  t.throws(() => toClickHouseTime(Number.NaN), RangeError, 'an invalid time is refused, not given the last text')
 })
