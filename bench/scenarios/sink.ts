@@ -23,8 +23,8 @@ import { WRITER_DEFAULTS } from '../../src/clickhouse/writer.ts'
 const RECORDER_IN_FLIGHT = 4096
 /** the recorder's pull batch: its rows arrive in turns of at most this many */
 const RECORDER_PULL = 512
-/** the issue's target for the end-to-end rate with the sink, as a share of the consume+ack ceiling */
-const TARGET_RATIO = 0.4
+/** issue 15's target for the end-to-end rate with the sink, as a share of the same pipeline without it (pipeline-e2e of the run) */
+const TARGET_RATIO = 0.6
 
 const SHAPES: readonly { id: string; title: string; window: number; note: string }[] = [
   { id: 'sink.insert', title: 'sink: omni_events inserts', window: RECORDER_IN_FLIGHT, note: `fed as the recorder feeds it (≤ ${RECORDER_IN_FLIGHT} rows waiting, ${RECORDER_PULL} a turn)` },
@@ -237,8 +237,8 @@ async function measureE2e(ctx: BenchContext, database: string): Promise<Scenario
     const seconds = (finishedAt - started) / 1000
     const rate = acked / seconds
     const ceiling = bestRow(ctx, 'consume-ceiling')
-    const ratio = ceiling ? rate / ceiling.rate : undefined
     const plain = ctx.results.get('pipeline-e2e')
+    const ratio = plain ? rate / plain.rate : undefined
     const expectedEvents = expected + outputs
     const complete = acked >= expected && rec.recorded >= expectedEvents
     const problems = [
@@ -255,11 +255,11 @@ async function measureE2e(ctx: BenchContext, database: string): Promise<Scenario
       events: acked,
       seconds: round(seconds, 3),
       rate: Math.round(rate),
-      ...(ratio !== undefined ? { ratio: round(ratio), ratioTo: 'consume' } : {}),
+      ...(ratio !== undefined ? { ratio: round(ratio), ratioTo: 'pipeline-e2e' } : {}),
       notes: [
         `settled = acked after its ${round(outcomes.handed / Math.max(1, acked), 1)} outcome rows are written, and recorded with its output into omni_events`,
-        ratio !== undefined ? `target ≥ ${TARGET_RATIO}× consume: ${ratio >= TARGET_RATIO ? 'met' : 'MISSED'}` : '',
-        plain ? `${round(rate / plain.rate)}× pipeline-e2e (${plain.rate}/s)` : '',
+        ratio !== undefined ? `target ≥ ${TARGET_RATIO}× the pipeline without the sink (pipeline-e2e, ${plain?.rate}/s): ${ratio >= TARGET_RATIO ? 'met' : 'MISSED'}` : 'pipeline-e2e did not run: no ratio',
+        ceiling ? `${round(rate / ceiling.rate)}× consume ceiling` : '',
         ackedAt !== undefined && finishedAt > ackedAt + 1 ? `last ack at ${round((ackedAt - started) / 1000, 1)} s, last event recorded at ${round(seconds, 1)} s` : '',
         `CPU bench ${cpuShare.bench} (JS thread ${cpuShare.main})${cpuShare.server === undefined ? '' : `, server ${cpuShare.server}`} core`,
         `event loop stalls p99 ${stalls.p99} ms, max ${stalls.max} ms`,
@@ -272,8 +272,8 @@ async function measureE2e(ctx: BenchContext, database: string): Promise<Scenario
         .join('; '),
       details: {
         consumer: 'deployed',
-        ...(ceiling ? { ratioToRow: ceiling.id } : {}),
-        ...(plain ? { ratioToPipelineE2e: round(rate / plain.rate) } : {}),
+        ...(plain ? { ratioToRow: plain.id, ratioToPipelineE2e: round(rate / plain.rate) } : {}),
+        ...(ceiling ? { ratioToConsumeCeiling: round(rate / ceiling.rate) } : {}),
         targetRatio: TARGET_RATIO,
         expected,
         completed: complete,
