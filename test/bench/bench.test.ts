@@ -116,6 +116,10 @@ t.test('quick mode on its own managed server reports every scenario with positiv
     t.match(e2e?.notes, /^target ≥ 0\.8× hand-written: (met|MISSED);/, `${id}: the target is printed beside the figure`)
     t.ok((e2e?.details['ratioToConsumeCeiling'] as number) > 0, `${id}: the consume-ceiling ratio stays in the details`)
   }
+  const bare = report.scenarios.find((r) => r.id === 'pipeline-e2e.no-stages')
+  t.equal(bare?.ratioTo, 'pipeline.hand', 'the no-stages diagnostic is divided by the hand-written pipeline too')
+  t.match(bare?.notes, /^no target \(not the bench pipeline\)/, 'and says it has no target')
+  t.equal(bare?.details['outputsStored'], bare?.details['expected'], 'with no stages every input still makes its output')
   const lat = report.scenarios.find((r) => r.id === 'latency')?.details['latencyMs'] as { count: number; p50: number; p99: number; max: number }
   t.ok(lat.count > 0 && lat.p50 > 0 && lat.p99 >= lat.p50 && lat.max >= lat.p99, 'latency percentiles are ordered')
   const latRow = report.scenarios.find((r) => r.id === 'latency')
