@@ -1,10 +1,10 @@
 import t from 'tap'
 import { openClickHouse, type ClickHouse } from '../../src/clickhouse/client.ts'
 import { checksum, migrate, migrationStatus } from '../../src/clickhouse/migrations.ts'
-import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from '../../src/clickhouse/schema.ts'
+import { MIGRATIONS } from '../../src/clickhouse/schema.ts'
 import { toClickHouseTime } from '../../src/clickhouse/time.ts'
 import { isOmniError } from '../../src/errors/mod.ts'
-import { count, openTestClickHouse, rows, testClickHouseConfig } from '../fixtures/clickhouse.ts'
+import { count, migratedUpTo, openTestClickHouse, rows, testClickHouseConfig } from '../fixtures/clickhouse.ts'
 
 const showCreate = async (ch: Awaited<ReturnType<typeof openTestClickHouse>>, table: string) => {
   const rs = await ch.client.query({ query: `SHOW CREATE TABLE ${ch.config.database}.${table}`, format: 'TabSeparatedRaw' })
@@ -83,17 +83,6 @@ t.test('a database migrated by a newer version is refused', async (t) => {
   t.match(String((err as Error).message), /migration 999, newer than this version/)
   t.equal((await migrationStatus(ch)).migrations.find((m) => m.version === 999)?.state, 'unknown')
 })
-
-/** A database as an earlier release left it: migrations up to `version` applied and recorded. */
-async function migratedUpTo(ch: ClickHouse, version: number): Promise<void> {
-  await ch.client.command({ query: `CREATE DATABASE IF NOT EXISTS ${ch.config.database}` })
-  const render = (sql: string) => sql.replaceAll('{db}', ch.config.database).replaceAll('{ttl:events}', '90').replaceAll('{ttl:raw}', '30')
-  await ch.client.command({ query: render(MIGRATIONS_TABLE_SQL) })
-  for (const m of MIGRATIONS.filter((x) => x.version <= version)) {
-    await ch.client.command({ query: render(m.sql) })
-    await ch.client.insert({ table: ch.table('omni_schema_migrations'), values: [{ version: m.version, name: m.name, checksum: checksum(m), applied_at: '2026-01-01 00:00:00.000' }], format: 'JSONEachRow' })
-  }
-}
 
 // recorded now: a row older than the retention would be dropped by the TTL at insert
 const OUTCOME = { event_id: 'e1', idempotency_key: 'k1', type: 't', tenant: 'ta', pipeline: 'p', stage: 's', uses: 'u', digest: '', status: 'ok', duration_ms: 1, error: '', attempt: 1, stream_seq: 7, recorded_at: toClickHouseTime(Date.now()) }
