@@ -14,6 +14,8 @@ queries on each layout and checks that every layout answers them alike, then swe
 and insert formats on smaller loads. Prints tables and writes JSON to bench/results/.
 
 Layouts: ${LAYOUTS.map((l) => l.id).join(', ')}
+(current: the product's tables as \`omni migrate\` makes them, where the product's own queries
+are checked too; json: the design before migration 12, which the ratios are relative to)
 
 options:
   --rows N          events per layout for the loads and the queries (default ${DEFAULTS.rows}; the

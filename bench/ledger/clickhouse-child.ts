@@ -22,7 +22,7 @@ const table = ch.table('omni_events')
 async function rows(final: boolean): Promise<{ n: string; subject: string; rows: number }[]> {
   const rs = await ch.client.query({
     // by the payload, not the key: a forged key (scenario 11) is not derived from run and n
-    query: `SELECT toString(payload.n) AS n, subject, toUInt32(count()) AS rows FROM ${table} ${final ? 'FINAL' : ''} WHERE toString(payload.run) = {run:String} GROUP BY n, subject`,
+    query: `SELECT JSONExtractRaw(payload, 'n') AS n, subject, toUInt32(count()) AS rows FROM ${table} ${final ? 'FINAL' : ''} WHERE JSONExtractString(payload, 'run') = {run:String} GROUP BY n, subject`,
     query_params: { run },
     format: 'JSONEachRow',
   })
@@ -42,7 +42,7 @@ async function outcomes(): Promise<{ stage: string; status: string; late: number
 /** rows of this run by subject, ingest origin (`mesh:<node>` on events received over the mesh) and origin node */
 async function origins(): Promise<{ subject: string; origin: string; node: string; rows: number }[]> {
   const rs = await ch.client.query({
-    query: `SELECT subject, origin, origin_node AS node, toUInt32(count()) AS rows FROM ${table} FINAL WHERE toString(payload.run) = {run:String} GROUP BY subject, origin, node`,
+    query: `SELECT subject, origin, origin_node AS node, toUInt32(count()) AS rows FROM ${table} FINAL WHERE JSONExtractString(payload, 'run') = {run:String} GROUP BY subject, origin, node`,
     query_params: { run },
     format: 'JSONEachRow',
   })

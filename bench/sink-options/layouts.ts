@@ -2,9 +2,11 @@
 // product's table names, so the product's own queries run on a layout whose tables they know.
 // The events table is always the product's (`omni migrate` creates it), with only the payload
 // columns' type changed: everything else (sorting key, first-copy version, indexes, TTL) stays.
+// Since migration 12 the product's payload columns are String: `current` is the product as it
+// is, and `json` the design before (payload JSON), kept so the change stays measured.
 import type { ClickHouse } from '../../src/clickhouse/client.ts'
 import { migrate } from '../../src/clickhouse/migrations.ts'
-import type { EventRow, OutcomeRow } from '../../src/clickhouse/rows.ts'
+import { INSERT_SETTINGS, type EventRow, type OutcomeRow } from '../../src/clickhouse/rows.ts'
 import type { EventRows } from './events.ts'
 
 export type PayloadColumn = 'json' | 'string' | 'string-mat' | 'map'
@@ -17,9 +19,14 @@ export interface Layout {
   readonly title: string
 }
 
+/** the product's own tables, as `omni migrate` makes them: the product's queries are checked on it */
+export const PRODUCT_LAYOUT = 'current'
+/** the design before migration 12: the figures are relative to it, as the first runs' were */
+export const BASELINE_LAYOUT = 'json'
+
 export const LAYOUTS: readonly Layout[] = [
-  { id: 'current', payload: 'json', outcomes: 'stages', title: 'today: payload JSON, a row per stage outcome' },
-  { id: 'string', payload: 'string', outcomes: 'stages', title: 'payload String, a row per stage outcome' },
+  { id: 'json', payload: 'json', outcomes: 'stages', title: 'before migration 12: payload JSON, a row per stage outcome' },
+  { id: 'current', payload: 'string', outcomes: 'stages', title: "the product's (migration 12): payload String, a row per stage outcome" },
   { id: 'string-mat', payload: 'string-mat', outcomes: 'stages', title: 'payload String + materialized payload_kind, a row per stage outcome' },
   { id: 'map', payload: 'map', outcomes: 'stages', title: 'payload Map(String, String) (values as JSON text), a row per stage outcome' },
   { id: 'json-runs', payload: 'json', outcomes: 'runs', title: 'payload JSON, a row per (event, pipeline) with Nested outcomes' },
@@ -70,14 +77,14 @@ export async function createLayout(ch: ClickHouse, layout: Layout): Promise<void
   const db = ch.config.database
   await ch.client.command({ query: `DROP DATABASE IF EXISTS ${db} SYNC` })
   await migrate(ch)
-  if (layout.payload !== 'json') {
+  if (layout.payload !== 'string') {
     const rs = await ch.client.query({ query: `SHOW CREATE TABLE ${db}.omni_events`, format: 'JSONEachRow' })
     const [{ statement } = { statement: '' }] = await rs.json<{ statement: string }>()
     const type = PAYLOAD_TYPE[layout.payload]
-    let sql = statement.replace('`payload` JSON,', `\`payload\` ${type},`).replace('`provider_meta` JSON,', `\`provider_meta\` ${type},`)
+    let sql = statement.replace('`payload` String,', `\`payload\` ${type},`).replace('`provider_meta` String,', `\`provider_meta\` ${type},`)
     // the one payload field a query could filter on by equality (none of the API's does: see the doc)
     if (layout.payload === 'string-mat') sql = sql.replace('`dataref` String,', "`dataref` String,\n    `payload_kind` LowCardinality(String) MATERIALIZED JSONExtractString(payload, 'kind'),")
-    if (!sql.includes(`\`payload\` ${type},`) || !sql.includes(`\`provider_meta\` ${type},`)) throw new Error(`the product's omni_events no longer has JSON payload columns; update bench/sink-options/layouts.ts:\n${statement}`)
+    if (!sql.includes(`\`payload\` ${type},`) || !sql.includes(`\`provider_meta\` ${type},`)) throw new Error(`the product's omni_events no longer has String payload columns; update bench/sink-options/layouts.ts:\n${statement}`)
     await ch.client.command({ query: `DROP TABLE ${db}.omni_events SYNC` })
     await ch.client.command({ query: sql })
   }
@@ -89,8 +96,8 @@ export async function createLayout(ch: ClickHouse, layout: Layout): Promise<void
 
 /** Engine settings for an insert into the layout's events table. */
 export function insertSettings(layout: Layout): Record<string, 0 | 1> {
-  // String columns take the payload object's JSON text as it came (the writer's rows unchanged)
-  return layout.payload === 'string' || layout.payload === 'string-mat' ? { input_format_json_read_objects_as_strings: 1 } : {}
+  // String columns take the payload object's JSON text as it came, as the product's writer sends it
+  return layout.payload === 'string' || layout.payload === 'string-mat' ? { ...INSERT_SETTINGS.omni_events } : {}
 }
 
 type Row = Record<string, unknown>
@@ -146,7 +153,7 @@ export function decodePayload(layout: Layout, v: unknown): Record<string, unknow
 }
 
 /**
- * The payload's text that `--text` searches. JSON: its JSON text, as today. String: the column
+ * The payload's text that `--text` searches. JSON: its JSON text, as before migration 12. String: the column
  * itself. Map: the values' JSON text (keys are not searched: a needle spanning a key and its
  * value, such as `kind":"text`, finds nothing there).
  */

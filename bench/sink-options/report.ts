@@ -1,6 +1,7 @@
 // The human tables of a sink-options run: loads, queries, sweeps and the binary-format probe.
 import type { InsertRun } from './insert.ts'
 import type { SinkOptionsReport } from './run.ts'
+import { BASELINE_LAYOUT } from './layouts.ts'
 
 type SweepKey = Pick<InsertRun, 'batchEvents' | 'format' | 'parallel'>
 
@@ -17,7 +18,7 @@ function table(head: readonly string[], rows: readonly (readonly string[])[], le
 const n = (x: number) => x.toLocaleString('en-US')
 const mib = (b: number) => (b / 1048576).toFixed(1)
 
-/** The report as text tables, figures relative to the `current` layout where it ran. */
+/** The report as text tables, figures relative to the `json` layout (the design before migration 12) where it ran. */
 export function formatSinkOptions(r: SinkOptionsReport): string {
   const m = r.machine
   const out = [
@@ -29,10 +30,10 @@ export function formatSinkOptions(r: SinkOptionsReport): string {
     '',
     'Loads (insert time only, the events generated outside the clock; layouts take turns batch by batch)',
   ]
-  const base = r.loads.find((l) => l.layout === 'current')
+  const base = r.loads.find((l) => l.layout === BASELINE_LAYOUT)
   out.push(
     ...table(
-      ['layout', 'rows/event', 'events/s', 'vs current', 'rows/s', 'JS µs/event', 'CPU µs/event', 'insert p50 ms', 'events table', 'OPTIMIZE s', 'MiB events+outcomes', 'rows once'],
+      ['layout', 'rows/event', 'events/s', 'vs json', 'rows/s', 'JS µs/event', 'CPU µs/event', 'insert p50 ms', 'events table', 'OPTIMIZE s', 'MiB events+outcomes', 'rows once'],
       r.loads.map((l) => [
         l.layout,
         (l.rows / l.events).toFixed(0),
@@ -50,7 +51,7 @@ export function formatSinkOptions(r: SinkOptionsReport): string {
     ),
   )
   const ids = r.layouts.map((l) => l.id)
-  out.push('', 'Queries (ms; every layout must give the same answer; "product" is the API\'s own function on current)')
+  out.push('', 'Queries (ms; every layout must give the same answer; "product" is the API\'s own function on current, the product\'s layout)')
   out.push(
     ...table(
       ['query', ...ids, 'product', 'answer', 'agree'],
@@ -64,7 +65,7 @@ export function formatSinkOptions(r: SinkOptionsReport): string {
     ),
   )
   if (r.sweeps.length > 0) {
-    out.push('', 'Sweeps: events/s (× current) by batch size (events per insert) and format; "2 conn": the two tables\' inserts at once on two connections; layouts take turns batch by batch')
+    out.push('', 'Sweeps: events/s (× json) by batch size (events per insert) and format; "2 conn": the two tables\' inserts at once on two connections; layouts take turns batch by batch')
     const key = (s: SweepKey) => `${s.batchEvents} ${s.format}${s.parallel ? ' 2 conn' : ''}`
     const keys = [...new Set(r.sweeps.map(key))]
     out.push(
@@ -75,7 +76,7 @@ export function formatSinkOptions(r: SinkOptionsReport): string {
           ...keys.map((k) => {
             const of = (layout: string) => r.sweeps.find((s) => s.layout === layout && key(s) === k)
             const s = of(id)
-            const cur = of('current')
+            const cur = of(BASELINE_LAYOUT)
             return s ? `${n(s.eventsPerSecond)}${cur ? ` (${(s.eventsPerSecond / cur.eventsPerSecond).toFixed(2)}×)` : ''}${s.correct ? '' : ' COUNTS WRONG'}` : ''
           }),
         ]),

@@ -8,7 +8,7 @@ import { openClickHouse, type ClickHouse } from '../../src/clickhouse/client.ts'
 import { resolveClickHouseConfig } from '../../src/clickhouse/config.ts'
 import { eventMaker } from './events.ts'
 import { createLoader, FORMATS, loadInTurns, probeRowBinary, round, type FormatProbe, type InsertRun, type Loader } from './insert.ts'
-import { createLayout, databaseOf, LAYOUTS, OUTCOME_TABLE, type Layout } from './layouts.ts'
+import { createLayout, databaseOf, LAYOUTS, OUTCOME_TABLE, PRODUCT_LAYOUT, type Layout } from './layouts.ts'
 import { querySpecs, type QuerySpec } from './query-specs.ts'
 import { canonical, describeAnswer } from './queries.ts'
 
@@ -43,7 +43,7 @@ export interface QueryResult {
   readonly byLayout: Record<string, { readonly ms: number; readonly runs: readonly number[]; readonly answer: string }>
   /** every layout gave the same answer */
   readonly agree: boolean
-  /** the product's own function, on the current layout, gave that answer too (when it has one) */
+  /** the product's own function, on the product's layout (`current`), gave that answer too (when it has one) */
   readonly productAgrees?: boolean
   readonly productMs?: number
 }
@@ -148,8 +148,8 @@ export async function runSinkOptions(settings: SinkOptionsSettings): Promise<Sin
     }
 
     const queries: QueryResult[] = []
-    const current = layouts.find((l) => l.id === 'current')
-    for (const spec of await querySpecs(make, settings.rows, handles.get('current') ?? [...handles.values()][0] ?? base)) {
+    const current = layouts.find((l) => l.id === PRODUCT_LAYOUT)
+    for (const spec of await querySpecs(make, settings.rows, handles.get(PRODUCT_LAYOUT) ?? [...handles.values()][0] ?? base)) {
       log(`query ${spec.id}`)
       const byLayout: Record<string, QueryResult['byLayout'][string]> = {}
       const answers = new Map<string, string>()
@@ -163,11 +163,11 @@ export async function runSinkOptions(settings: SinkOptionsSettings): Promise<Sin
       if (!agree) problems.push(`${spec.id}: the layouts answered differently (${[...answers.entries()].map(([k, v]) => `${k}: ${v.slice(0, 300)}`).join(' | ')})`)
       let product: { productAgrees: boolean; productMs: number } | undefined
       if (current && spec.product) {
-        const ch = handles.get('current') as ClickHouse
+        const ch = handles.get(PRODUCT_LAYOUT) as ClickHouse
         const t0 = performance.now()
         const a = await spec.product(ch)
-        product = { productMs: round(performance.now() - t0, 1), productAgrees: canonical(a) === answers.get('current') }
-        if (!product.productAgrees) problems.push(`${spec.id}: the product's own query answered differently from this bench's on the current layout: ${canonical(a).slice(0, 300)}`)
+        product = { productMs: round(performance.now() - t0, 1), productAgrees: canonical(a) === answers.get(PRODUCT_LAYOUT) }
+        if (!product.productAgrees) problems.push(`${spec.id}: the product's own query answered differently from this bench's on its own layout (current): ${canonical(a).slice(0, 300)}`)
       }
       queries.push({ id: spec.id, title: spec.title, byLayout, agree, ...(product ?? {}) })
     }

@@ -63,6 +63,12 @@ export const EventRecordSchema = Type.Object(
     pipelines: Type.Array(Type.String()),
     payload: Type.Record(Type.String(), Type.Unknown()),
     providerMeta: Type.Record(Type.String(), Type.Unknown()),
+    /**
+     * the stored text of `payload` or `providerMeta` when it is not a JSON object (written by
+     * hand, not by Omni Fabric): that field is then `{}`, and the text is here, so one such row
+     * neither breaks a listing nor goes unseen
+     */
+    unreadable: Type.Optional(Type.Object({ payload: Type.Optional(Type.String()), providerMeta: Type.Optional(Type.String()) }, { additionalProperties: false })),
     dataref: Type.Optional(Type.String()),
     recordedAt: Type.String(),
     /**

@@ -29,8 +29,8 @@ export async function queryEvents(ch: ClickHouse, filter: EventFilter | Compiled
     params['to'] = f.to
   }
   if (f.needles.length > 0) {
-    // toString(payload) is the payload's JSON text; UTF8 so that `é` also finds `É`
-    where.push(`(${f.needles.map((_, i) => `positionCaseInsensitiveUTF8(toString(payload), {text${i}:String}) > 0`).join(' OR ')})`)
+    // the column holds the payload's JSON text (migration 12); UTF8 so that `é` also finds `É`
+    where.push(`(${f.needles.map((_, i) => `positionCaseInsensitiveUTF8(payload, {text${i}:String}) > 0`).join(' OR ')})`)
     f.needles.forEach((n, i) => (params[`text${i}`] = n))
   }
   if (f.label) {
@@ -101,8 +101,8 @@ export function tenantCondition(tenants: TenantScope, where: string[], params: R
 const EVENT_COLUMNS = `event_id, type, source, subject, time, tenant, instance, provider, visibility, actor, conversation,
   correlation_id, causation_id, idempotency_key, stream_seq, emitted_by, pipelines, payload, provider_meta, dataref, recorded_at, origin, origin_node`
 
-/** a row as SELECT returns it: 64-bit numbers may come back as strings */
-type RawEvent = Omit<EventRow, 'stream_seq'> & { stream_seq: number | string }
+/** a row as SELECT returns it: 64-bit numbers may come back as strings, payloads as their JSON text */
+type RawEvent = Omit<EventRow, 'stream_seq' | 'payload' | 'provider_meta'> & { stream_seq: number | string; payload: string; provider_meta: string }
 
 type RawOutcome = Pick<OutcomeRow, 'pipeline' | 'stage' | 'uses' | 'digest' | 'status' | 'error' | 'recorded_at' | 'labels'> & {
   duration_ms: number | string
@@ -133,6 +133,9 @@ export function isoTime(clickHouseTime: string): string {
 }
 
 function toEventRecord(r: RawEvent): EventRecord {
+  const payload = objectOf(r.payload)
+  const providerMeta = objectOf(r.provider_meta)
+  const unreadable = { ...(payload ? {} : { payload: r.payload }), ...(providerMeta ? {} : { providerMeta: r.provider_meta }) }
   const opt = <K extends string>(key: K, value: string): { [P in K]?: string } => (value === '' ? {} : ({ [key]: value } as { [P in K]?: string }))
   return {
     id: r.event_id,
@@ -152,8 +155,9 @@ function toEventRecord(r: RawEvent): EventRecord {
     streamSeq: Number(r.stream_seq),
     ...opt('emittedBy', r.emitted_by),
     pipelines: [...r.pipelines],
-    payload: r.payload,
-    providerMeta: r.provider_meta,
+    payload: payload ?? {},
+    providerMeta: providerMeta ?? {},
+    ...(payload && providerMeta ? {} : { unreadable }),
     ...opt('dataref', r.dataref),
     recordedAt: isoTime(r.recorded_at),
     origin: r.origin,
@@ -174,6 +178,16 @@ function toOutcomeRecord(r: RawOutcome): OutcomeRecord {
     streamSeq: Number(r.stream_seq),
     recordedAt: isoTime(r.recorded_at),
     ...labelsOf(r.labels),
+  }
+}
+
+/** A payload column's JSON text as an object; undefined when the text is not one. */
+function objectOf(text: string): Record<string, unknown> | undefined {
+  try {
+    const v = JSON.parse(text) as unknown
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined
+  } catch {
+    return undefined
   }
 }
 

@@ -2,8 +2,8 @@
 import { PROVIDER_META_KEY, type Envelope } from '../envelope/schema.ts'
 import type { StageOutcome } from '../pipeline/executor.ts'
 import { CLIENT_ORIGIN } from '../wire/mod.ts'
+import type { TableName } from './client.ts'
 import { toClickHouseTime } from './time.ts'
-
 
 export interface EventRow {
   event_id: string
@@ -23,7 +23,9 @@ export interface EventRow {
   stream_seq: number
   emitted_by: string
   pipelines: readonly string[]
+  /** stored as its JSON text in a String column (see INSERT_SETTINGS) */
   payload: Record<string, unknown>
+  /** stored as its JSON text, like payload */
   provider_meta: Record<string, unknown>
   dataref: string
   recorded_at: string
@@ -31,6 +33,18 @@ export interface EventRow {
   origin: string
   /** the mesh node the event was received from (envelope `origin`), '' for this node's own */
   origin_node: string
+}
+
+/**
+ * Engine settings for inserts into a table. omni_events' payload columns are String (migration
+ * 12): the rows keep their objects and the engine stores each object's JSON text exactly as the
+ * client encoded it (JSON.stringify), which costs the JavaScript thread nothing more, where
+ * building the text here would encode every payload twice (once to text, then that text
+ * escaped again inside the row). The setting is the default of current engines; it is named so
+ * that a server set otherwise still stores text instead of refusing the row.
+ */
+export const INSERT_SETTINGS: Partial<Record<TableName, { readonly input_format_json_read_objects_as_strings: 1 }>> = {
+  omni_events: { input_format_json_read_objects_as_strings: 1 },
 }
 
 export type OutcomeStatus = 'ok' | 'skipped' | 'dropped' | 'failed' | 'dead-lettered'

@@ -3,6 +3,7 @@ import type { RecordResult } from '../pipeline/outcome-sink.ts'
 import { clickHouseMetrics } from '../observability/metrics.ts'
 import type { ClickHouse, TableName } from './client.ts'
 import { describeClickHouseError, isContentRejection } from './failures.ts'
+import { INSERT_SETTINGS } from './rows.ts'
 
 /**
  * What became of one item (the rows of one event) handed to the writer: written; `rejected`,
@@ -90,6 +91,7 @@ class BatchWriterImpl<Row> extends Lifecycle implements BatchWriter<Row> {
   readonly #ch: ClickHouse
   readonly #opts: BatchWriterOptions
   readonly #table: string
+  readonly #settings: { clickhouse_settings?: NonNullable<(typeof INSERT_SETTINGS)[TableName]> }
   #queue: Item<Row>[] = []
   /** index of the first waiting item: shift() turns quadratic on long queues */
   #head = 0
@@ -107,6 +109,8 @@ class BatchWriterImpl<Row> extends Lifecycle implements BatchWriter<Row> {
     this.#ch = ch
     this.#opts = opts
     this.#table = ch.table(opts.table)
+    const settings = INSERT_SETTINGS[opts.table]
+    this.#settings = settings ? { clickhouse_settings: settings } : {}
   }
 
   write(rows: readonly Row[]): Promise<WriteResult> {
@@ -199,7 +203,7 @@ class BatchWriterImpl<Row> extends Lifecycle implements BatchWriter<Row> {
         const stop = clickHouseMetrics.insertSeconds.startTimer(labels)
         // an insert that hangs past the abort deadline is given up: if it lands after all, the
         // redelivered event writes the same rows again, which the replacing key collapses
-        if ((await this.#beforeDeadline(this.#ch.client.insert({ table: this.#table, values: values as Row[], format: 'JSONEachRow' }))) === 'late') {
+        if ((await this.#beforeDeadline(this.#ch.client.insert({ table: this.#table, values: values as Row[], format: 'JSONEachRow', ...this.#settings }))) === 'late') {
           return { type: 'aborted', error: 'ClickHouse did not answer before the writer stopped waiting' }
         }
         stop()

@@ -25,7 +25,7 @@ t.test("the real webhook message's recorded row is not a client's earlier event 
   t.equal(forged.statusCode, 202, forged.body)
   const real = await postEvolution(api, '3EBNEXT', EVOLUTION_KEY)
   t.equal(real.statusCode, 202, real.body)
-  const kept = () => rows<{ text: string; source: string }>(ch, `SELECT payload.text AS text, source FROM ${ch.table('omni_events')} FINAL WHERE idempotency_key = {key:String}`, { key })
+  const kept = () => rows<{ text: string; source: string }>(ch, `SELECT JSONExtractString(payload, 'text') AS text, source FROM ${ch.table('omni_events')} FINAL WHERE idempotency_key = {key:String}`, { key })
   // the client's row is there first; give the recorder time for the real one (bounded)
   t.ok(await eventually(async () => (await kept()).length > 0, 20_000), 'the first copy is recorded')
   await eventually(async () => (await kept()).some((r) => r.text === 'hello 3EBNEXT'), 5_000)
@@ -34,7 +34,7 @@ t.test("the real webhook message's recorded row is not a client's earlier event 
 
   // merged for good, each way in keeps its own row, and each row names its origin
   await ch.client.command({ query: `OPTIMIZE TABLE ${ch.table('omni_events')} FINAL` })
-  const merged = await rows<{ text: string; origin: string }>(ch, `SELECT payload.text AS text, origin FROM ${ch.table('omni_events')} FINAL WHERE idempotency_key = {key:String} ORDER BY origin`, { key })
+  const merged = await rows<{ text: string; origin: string }>(ch, `SELECT JSONExtractString(payload, 'text') AS text, origin FROM ${ch.table('omni_events')} FINAL WHERE idempotency_key = {key:String} ORDER BY origin`, { key })
   t.same(merged, [{ text: 'not what Ana wrote', origin: 'client' }, { text: 'hello 3EBNEXT', origin: 'webhook:evolution:phone-1' }], 'after OPTIMIZE FINAL both rows are there')
 
   // the query API pages through both, and says which came from where
@@ -70,7 +70,7 @@ t.test("a pipeline's output of the real webhook message is not its output of a c
   const real = await postEvolution(api, '3EBOUT', EVOLUTION_KEY)
   t.equal(real.statusCode, 202, real.body)
   const outputs = () =>
-    rows<{ text: string; origin: string; emitted_by: string }>(ch, `SELECT payload.text AS text, origin, emitted_by FROM ${ch.table('omni_events')} FINAL WHERE idempotency_key = {key:String} AND subject = 'omni.cmd.archive.message-received.v1' ORDER BY origin`, { key })
+    rows<{ text: string; origin: string; emitted_by: string }>(ch, `SELECT JSONExtractString(payload, 'text') AS text, origin, emitted_by FROM ${ch.table('omni_events')} FINAL WHERE idempotency_key = {key:String} AND subject = 'omni.cmd.archive.message-received.v1' ORDER BY origin`, { key })
   t.ok(await eventually(async () => api.settled.filter((s) => s.type === 'acked').length >= 2 && (await outputs()).length >= 2, 20_000), 'both outputs are recorded')
   await ch.client.command({ query: `OPTIMIZE TABLE ${ch.table('omni_events')} FINAL` })
   t.same(await outputs(), [
@@ -107,7 +107,7 @@ t.test("a pipeline on another's outputs keeps the real webhook message's apart f
   t.equal(forged.statusCode, 202, forged.body)
   // the forged event's chain first, all the way through
   const archived = () =>
-    rows<{ text: string; origin: string }>(ch, `SELECT payload.text AS text, origin FROM ${ch.table('omni_events')} FINAL WHERE idempotency_key = {key:String} AND subject = 'omni.cmd.archive.message-received.v1' ORDER BY origin`, { key })
+    rows<{ text: string; origin: string }>(ch, `SELECT JSONExtractString(payload, 'text') AS text, origin FROM ${ch.table('omni_events')} FINAL WHERE idempotency_key = {key:String} AND subject = 'omni.cmd.archive.message-received.v1' ORDER BY origin`, { key })
   t.ok(await eventually(async () => (await archived()).length === 1, 20_000), "the client's chain is through")
   const real = await postEvolution(api, '3EBCHAIN', EVOLUTION_KEY)
   t.equal(real.statusCode, 202, real.body)

@@ -24,7 +24,7 @@ t.test('a late duplicate that guard.dedup drops does not rewrite the stored even
   const ch = f.fabric.sink?.ch
   if (!ch) throw new Error('the fabric did not open ClickHouse')
   const publish = (id: string, text: string, dataref: string) => publishEvent(f.fabric.publisher, f.fabric.catalog(), { type: 'note.created', id, dataref, data: { noteId: 'n1', text } })
-  const stored = () => rows<{ event_id: string; text: string; dataref: string; stream_seq: string }>(ch, `SELECT event_id, payload.text AS text, dataref, stream_seq FROM ${ch.table('omni_events')} FINAL WHERE idempotency_key = 'note.created.v1:n1'`)
+  const stored = () => rows<{ event_id: string; text: string; dataref: string; stream_seq: string }>(ch, `SELECT event_id, JSONExtractString(payload, 'text') AS text, dataref, stream_seq FROM ${ch.table('omni_events')} FINAL WHERE idempotency_key = 'note.created.v1:n1'`)
 
   const first = await publish('first-id', 'the original', 'raw:first')
   t.ok(await eventually(async () => f.settled.some((s) => s.type === 'acked' && s.outcome.type === 'done') && (await stored()).length === 1, 20_000), 'the original is processed and recorded')
