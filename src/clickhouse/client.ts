@@ -35,6 +35,8 @@ async function loadChdb(): Promise<typeof import('chdb/connection')> {
 
 /** Generous for a batch insert, short enough that an outage is noticed and retried. */
 const REQUEST_TIMEOUT_MS = 30_000
+/** Room for a long statement's progress headers (one every 10 s, see migrations.ts): hours of them, not Node's 16 KiB. */
+const MAX_RESPONSE_HEADERS_BYTES = 1024 * 1024
 
 /**
  * Opens ClickHouse. Embedded: the `chdb` engine in this process, bound to one data folder that
@@ -64,7 +66,7 @@ export async function openClickHouse(config: ClickHouseConfig): Promise<ClickHou
     // experimental upstream and not yet in the public options type
     client = createClient({ connection } as Parameters<typeof createClient>[0])
   } else {
-    client = createClient({ url: target.url, username: target.username, password: target.password, request_timeout: REQUEST_TIMEOUT_MS, application: 'omni-fabric' })
+    client = createClient({ url: target.url, username: target.username, password: target.password, request_timeout: REQUEST_TIMEOUT_MS, application: 'omni-fabric', max_response_headers_size: MAX_RESPONSE_HEADERS_BYTES })
   }
   const done = Promise.withResolvers<void>()
   let closing: Promise<void> | undefined

@@ -128,17 +128,14 @@ function validDay(y: number, m: number, d: number): boolean {
 /**
  * The text as it appears inside a JSON string in the payload column's text. Rows Omni Fabric
  * writes hold JSON.stringify's text: `"` → `\"`, `\` → `\\`, control characters escaped, `/`
- * and non-ASCII as they are. Rows converted from the JSON column (migration 12) hold the
- * engine's toString, which also writes `/` as `\/` and U+2028/U+2029 as `\u2028`/`\u2029`
- * (and hex digits in capitals, which the case-insensitive search ignores): each of those forms
- * is a needle too. The raw text is not searched: a bare `"` or `\` would match the JSON's own
- * syntax in every payload.
+ * and non-ASCII as they are. Rows copied from the JSON column (migrations 12–16) hold the
+ * engine's toString, which also writes U+2028/U+2029 as `\u2028`/`\u2029` (and hex digits in
+ * capitals, which the case-insensitive search ignores): that form is a needle too. The raw text
+ * is not searched: a bare `"` or `\` would match the JSON's own syntax in every payload.
  */
 export function needlesFor(text: string): string[] {
   const json = JSON.stringify(text).slice(1, -1)
-  // a server may be set not to escape `/`, so each escape is taken or left on its own
-  const slashes = [json, json.replace(/\//g, '\\/')]
-  return [...new Set(slashes.flatMap((s) => [s, s.replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029')]))]
+  return [...new Set([json, json.replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029')])]
 }
 
 export function encodeCursor(c: Cursor): string {

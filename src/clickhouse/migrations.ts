@@ -61,10 +61,26 @@ async function columnExists(ch: ClickHouse, table: string, column: string): Prom
   return Number(row?.n ?? 0) > 0
 }
 
-/** Whether a migration's work is already there (see Migration.unlessTableExists and unlessColumnExists). */
+async function columnType(ch: ClickHouse, table: string, column: string): Promise<string | undefined> {
+  const rs = await ch.client.query({ query: 'SELECT type FROM system.columns WHERE database = {db:String} AND table = {t:String} AND name = {c:String}', query_params: { db: ch.config.database, t: table, c: column }, format: 'JSONEachRow' })
+  const [row] = await rs.json<{ type: string }>()
+  return row?.type
+}
+
+/** Whether a migration's work is already there (see Migration.unlessTableExists, unlessColumnExists and unlessColumnType). */
 async function alreadyDone(ch: ClickHouse, m: Migration): Promise<boolean> {
   if (m.unlessTableExists && (await tableExists(ch, m.unlessTableExists))) return true
+  if (m.unlessColumnType && (await columnType(ch, m.unlessColumnType.table, m.unlessColumnType.column)) === m.unlessColumnType.type) return true
   return m.unlessColumnExists !== undefined && (await columnExists(ch, m.unlessColumnExists.table, m.unlessColumnExists.column))
+}
+
+/**
+ * A rebuild's copy can outlast the client's idle timeout on a server (about 18 s per million
+ * rows here): progress headers every few seconds keep its connection alive, as the client's
+ * documentation advises for long statements. The embedded engine has no connection to keep.
+ */
+function statementSettings(ch: ClickHouse): { clickhouse_settings?: { send_progress_in_http_headers: 1; http_headers_progress_interval_ms: string } } {
+  return ch.config.target.type === 'server' ? { clickhouse_settings: { send_progress_in_http_headers: 1, http_headers_progress_interval_ms: '10000' } } : {}
 }
 
 function wrap(err: unknown, what: string): never {
@@ -93,7 +109,7 @@ export async function migrate(ch: ClickHouse): Promise<MigrateReport> {
       continue
     }
     try {
-      if (!(await alreadyDone(ch, m))) await ch.client.command({ query: render(ch, m.sql) })
+      if (!(await alreadyDone(ch, m))) await ch.client.command({ query: render(ch, m.sql), ...statementSettings(ch) })
       await ch.client.insert({
         table: ch.table('omni_schema_migrations'),
         values: [{ version: m.version, name: m.name, checksum: checksum(m), applied_at: toClickHouseTime(Date.now()) }],

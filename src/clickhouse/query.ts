@@ -29,7 +29,7 @@ export async function queryEvents(ch: ClickHouse, filter: EventFilter | Compiled
     params['to'] = f.to
   }
   if (f.needles.length > 0) {
-    // the column holds the payload's JSON text (migration 12); UTF8 so that `é` also finds `É`
+    // the column holds the payload's JSON text (migrations 12–16); UTF8 so that `é` also finds `É`
     where.push(`(${f.needles.map((_, i) => `positionCaseInsensitiveUTF8(payload, {text${i}:String}) > 0`).join(' OR ')})`)
     f.needles.forEach((n, i) => (params[`text${i}`] = n))
   }
@@ -112,8 +112,9 @@ type RawOutcome = Pick<OutcomeRow, 'pipeline' | 'stage' | 'uses' | 'digest' | 's
 
 /** Runs a parameterized SELECT and returns its rows. */
 export async function select<T>(ch: ClickHouse, query: string, params: Record<string, unknown>): Promise<T[]> {
-  // a server quotes 64-bit integers in JSON by default (the embedded engine does not): ask for
-  // numbers, so payload values keep their JSON type
+  // servers before 25.8 quote 64-bit integers in JSON output by default (the embedded engine
+  // does not): ask for numbers, so counts and sequence numbers come back as numbers (payloads are
+  // text columns now, parsed here, and keep whatever JSON.stringify wrote)
   const settings = ch.config.target.type === 'server' ? { clickhouse_settings: { output_format_json_quote_64bit_integers: 0 as const } } : {}
   try {
     const rs = await ch.client.query({ query, query_params: params, format: 'JSONEachRow', ...settings })

@@ -17,6 +17,8 @@ export interface Migration {
    * process (or an earlier run) already finished, which must not run again over the new table.
    */
   readonly unlessColumnExists?: { readonly table: string; readonly column: string }
+  /** Skip the statement when this column already has this type: for a rebuild that changes a column's type. */
+  readonly unlessColumnType?: { readonly table: string; readonly column: string; readonly type: string }
 }
 
 /** Row-level TTL on the time a row was recorded: a backfilled old event is still kept. */
@@ -214,16 +216,83 @@ FROM {db}.omni_events`,
     // `mesh:<node>`, and this column keeps the envelope's own attribute for queries
     sql: "ALTER TABLE {db}.omni_events ADD COLUMN IF NOT EXISTS origin_node LowCardinality(String) DEFAULT ''",
   },
+  // Migrations 12–16 rebuild omni_events with String payload columns (issue 15's experiment,
+  // docs/clickhouse.md: inserts go faster, and text search becomes a substring search of the
+  // column instead of a scan of toString(JSON); no query filters on a field inside a payload).
+  // A rebuild, not ALTER … MODIFY COLUMN: the in-place conversion runs as a background mutation
+  // in the server's default settings, and servers before 25.8 quote 64-bit integers there, which
+  // would turn every number of every old payload into a string. The copy below pins the output
+  // settings in the query itself, and is done when the statement returns. Each step is safe to
+  // repeat, as in 5–9; none of them runs once omni_events.payload is already String.
   {
     version: 12,
-    name: 'omni_events.payload and provider_meta become String: each payload kept as its JSON text',
-    // Issue 15's experiment (docs/clickhouse.md): a String payload inserts faster and turns text
-    // search from a scan of toString(JSON) into a plain substring search, and no query filters
-    // on a field inside the payload. ClickHouse converts JSON to String in place (each row's
-    // toString), so no rebuild: repeating it on String columns changes nothing, and a run that
-    // died midway left a mutation ClickHouse finishes itself. mutations_sync waits for the
-    // rewrite, so the migration is done when it says so (a server's default is not to wait).
-    sql: 'ALTER TABLE {db}.omni_events MODIFY COLUMN payload String, MODIFY COLUMN provider_meta String SETTINGS mutations_sync = 2',
+    name: 'omni_events_v3: omni_events with payload and provider_meta as String (each payload kept as its JSON text)',
+    sql: `CREATE TABLE IF NOT EXISTS {db}.omni_events_v3
+(
+    event_id String,
+    type LowCardinality(String),
+    source String,
+    subject LowCardinality(String),
+    time DateTime64(3, 'UTC'),
+    tenant LowCardinality(String),
+    instance LowCardinality(String),
+    provider LowCardinality(String),
+    visibility LowCardinality(String),
+    actor String,
+    conversation String,
+    correlation_id String,
+    causation_id String,
+    idempotency_key String,
+    stream_seq UInt64,
+    emitted_by LowCardinality(String),
+    pipelines Array(LowCardinality(String)),
+    payload String,
+    provider_meta String,
+    dataref String,
+    recorded_at DateTime64(3, 'UTC'),
+    first_rank UInt64 MATERIALIZED 18446744073709551615 - stream_seq,
+    origin LowCardinality(String) DEFAULT 'client',
+    origin_node LowCardinality(String) DEFAULT '',
+    INDEX idx_time time TYPE minmax GRANULARITY 1,
+    INDEX idx_type type TYPE set(512) GRANULARITY 4,
+    INDEX idx_instance instance TYPE set(512) GRANULARITY 4,
+    INDEX idx_actor actor TYPE bloom_filter GRANULARITY 4,
+    INDEX idx_conversation conversation TYPE bloom_filter GRANULARITY 4
+)
+ENGINE = ReplacingMergeTree(first_rank)
+ORDER BY (tenant, idempotency_key, subject, origin)
+TTL toDateTime(recorded_at) + INTERVAL {ttl:events} DAY`,
+    unlessColumnType: { table: 'omni_events', column: 'payload', type: 'String' },
+  },
+  {
+    version: 13,
+    name: 'omni_events_v3 gets the rows of omni_events, each payload as its JSON text (a repeat copies rows that collapse into the same ones)',
+    // the settings fix the text whatever the server's defaults: numbers stay numbers, and `/`
+    // stays `/` as JSON.stringify writes it in new rows
+    sql: `INSERT INTO {db}.omni_events_v3 (event_id, type, source, subject, time, tenant, instance, provider, visibility, actor, conversation, correlation_id, causation_id, idempotency_key, stream_seq, emitted_by, pipelines, payload, provider_meta, dataref, recorded_at, origin, origin_node)
+SELECT event_id, type, source, subject, time, tenant, instance, provider, visibility, actor, conversation, correlation_id, causation_id, idempotency_key, stream_seq, emitted_by, pipelines, toString(payload), toString(provider_meta), dataref, recorded_at, origin, origin_node
+FROM {db}.omni_events
+SETTINGS output_format_json_quote_64bit_integers = 0, output_format_json_quote_64bit_floats = 0, output_format_json_quote_decimals = 0, output_format_json_quote_denormals = 0, output_format_json_escape_forward_slashes = 0`,
+    unlessTableExists: 'omni_events_json',
+    unlessColumnType: { table: 'omni_events', column: 'payload', type: 'String' },
+  },
+  {
+    version: 14,
+    name: 'the omni_events with JSON payloads steps aside as omni_events_json',
+    sql: 'RENAME TABLE IF EXISTS {db}.omni_events TO {db}.omni_events_json',
+    unlessTableExists: 'omni_events_json',
+    unlessColumnType: { table: 'omni_events', column: 'payload', type: 'String' },
+  },
+  {
+    version: 15,
+    name: 'omni_events_v3 becomes omni_events',
+    sql: 'RENAME TABLE IF EXISTS {db}.omni_events_v3 TO {db}.omni_events',
+    unlessTableExists: 'omni_events',
+  },
+  {
+    version: 16,
+    name: 'the old omni_events (omni_events_json) is dropped once its rows live on in omni_events',
+    sql: 'DROP TABLE IF EXISTS {db}.omni_events_json',
   },
 ]
 

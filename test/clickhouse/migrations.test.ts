@@ -92,10 +92,10 @@ t.test('a database of the previous release upgrades: omni_event_actions becomes 
   const ch = await openTestClickHouse(t, { migrated: false, config: testClickHouseConfig({ eventsRetentionDays: 90 }) })
   await migratedUpTo(ch, 3)
   await ch.client.insert({ table: `${ch.config.database}.omni_event_actions`, values: [OUTCOME], format: 'JSONEachRow' })
-  t.same((await migrationStatus(ch)).migrations.map((m) => `${m.version}:${m.state}`), ['1:applied', '2:applied', '3:applied', '4:pending', '5:pending', '6:pending', '7:pending', '8:pending', '9:pending', '10:pending', '11:pending', '12:pending'])
+  t.same((await migrationStatus(ch)).migrations.map((m) => `${m.version}:${m.state}`), ['1:applied', '2:applied', '3:applied', '4:pending', '5:pending', '6:pending', '7:pending', '8:pending', '9:pending', '10:pending', '11:pending', '12:pending', '13:pending', '14:pending', '15:pending', '16:pending'])
 
   const report = await migrate(ch)
-  t.same(report.applied, [4, 5, 6, 7, 8, 9, 10, 11, 12], 'the rename runs, then the rebuild of omni_events')
+  t.same(report.applied, [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16], 'the rename runs, then the rebuild of omni_events')
   t.same(report.retentionChanged, [], 'the TTL came along with the table')
   t.same(await tableNames(ch), ['omni_events', 'omni_raw_payloads', 'omni_schema_migrations', 'omni_stage_outcomes'])
   t.match(await rows(ch, `SELECT event_id, stage, toString(status) AS status, stream_seq, labels, origin FROM ${ch.table('omni_stage_outcomes')} FINAL`), [{ event_id: 'e1', stage: 's', status: 'ok', labels: '{}', origin: 'client' }], 'the rows are kept, with no labels, as client rows')
@@ -110,13 +110,13 @@ t.test('the rename is safe to repeat: after a run that died before recording it,
   await ch.client.insert({ table: `${ch.config.database}.omni_event_actions`, values: [OUTCOME], format: 'JSONEachRow' })
   // the previous run renamed the table, then died before its bookkeeping row
   await ch.client.command({ query: `RENAME TABLE ${ch.config.database}.omni_event_actions TO ${ch.table('omni_stage_outcomes')}` })
-  t.same((await migrate(ch)).applied, [4, 5, 6, 7, 8, 9, 10, 11, 12], 'recorded without renaming again')
+  t.same((await migrate(ch)).applied, [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16], 'recorded without renaming again')
   t.same(await tableNames(ch), ['omni_events', 'omni_raw_payloads', 'omni_schema_migrations', 'omni_stage_outcomes'])
 
   // a second process read the bookkeeping before the first wrote it, so it runs 2 to 4 again:
   // its migration 2 makes an empty omni_event_actions, and its rename must not fail on that
   await ch.client.command({ query: `ALTER TABLE ${ch.table('omni_schema_migrations')} DELETE WHERE version >= 2`, clickhouse_settings: { mutations_sync: '2' } })
-  t.same((await migrate(ch)).applied, [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 'the second run succeeds')
+  t.same((await migrate(ch)).applied, [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16], 'the second run succeeds')
   t.equal(await count(ch, `SELECT * FROM ${ch.table('omni_stage_outcomes')} FINAL`), 1, 'the outcomes are where they were')
 
   const fresh = await openTestClickHouse(t, { migrated: false })
@@ -129,7 +129,7 @@ t.test('an omni_events of release 4 is rebuilt to keep first copies, its rows ke
   await migratedUpTo(ch, 4)
   const row = (id: string, seq: number, text: string) => ({ event_id: id, type: 't.x', source: 's', subject: 'omni.evt.a.b.v1', time: '2026-01-01 00:00:00.000', tenant: 'ta', instance: '', provider: '', visibility: 'local', actor: '', conversation: '', correlation_id: '', causation_id: '', idempotency_key: 'k1', stream_seq: seq, emitted_by: '', pipelines: [], payload: { text }, provider_meta: {}, dataref: '', recorded_at: toClickHouseTime(Date.now()) })
   await ch.client.insert({ table: ch.table('omni_events'), values: [row('e1', 3, 'first')], format: 'JSONEachRow' })
-  t.same((await migrate(ch)).applied, [5, 6, 7, 8, 9, 10, 11, 12])
+  t.same((await migrate(ch)).applied, [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16])
   t.same(await tableNames(ch), ['omni_events', 'omni_raw_payloads', 'omni_schema_migrations', 'omni_stage_outcomes'], 'the old table is gone')
   t.match(await showCreate(ch, 'omni_events'), /ReplacingMergeTree\(first_rank\)[\s\S]*TTL toDateTime\(recorded_at\) \+ toIntervalDay\(90\)/)
   // a later copy of the same event, written after the upgrade, does not replace the kept row
@@ -148,7 +148,7 @@ t.test('an omni_events of release 4 is rebuilt to keep first copies, its rows ke
   // the finished rebuild is recognized by its column and not redone over the new table
   await ch.client.command({ query: `ALTER TABLE ${ch.table('omni_schema_migrations')} DELETE WHERE version >= 5`, clickhouse_settings: { mutations_sync: '2' } })
   await ch.client.insert({ table: ch.table('omni_events'), values: [{ ...row('e3', 11, 'other'), idempotency_key: 'k3' }], format: 'JSONEachRow' })
-  t.same((await migrate(ch)).applied, [5, 6, 7, 8, 9, 10, 11, 12])
+  t.same((await migrate(ch)).applied, [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16])
   t.same(await tableNames(ch), ['omni_events', 'omni_raw_payloads', 'omni_schema_migrations', 'omni_stage_outcomes'])
   t.same(await rows(ch, `SELECT event_id FROM ${ch.table('omni_events')} FINAL ORDER BY event_id`), [{ event_id: 'e1' }, { event_id: 'e3' }], 'rows written after the rebuild are all still there')
 })

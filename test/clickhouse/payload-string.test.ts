@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { ClickHouse } from '../../src/clickhouse/client.ts'
 import { needlesFor } from '../../src/clickhouse/event-filter.ts'
 import { migrate, migrationStatus } from '../../src/clickhouse/migrations.ts'
@@ -89,12 +89,12 @@ t.test('text search finds what the payload says, in any case, and not the JSON s
 t.test('needles: the text as JSON.stringify writes it and as the engine wrote migrated rows', async (t) => {
   t.same(needlesFor('plain'), ['plain'])
   t.same(needlesFor('a"b\\c'), ['a\\"b\\\\c'])
-  t.same(needlesFor('a/b'), ['a/b', 'a\\/b'])
+  t.same(needlesFor('a/b'), ['a/b'], 'the rebuild writes `/` as JSON.stringify does')
   t.same(needlesFor('x\u2028y'), ['x\u2028y', 'x\\u2028y'])
   t.same(needlesFor('é'), ['é'], 'non-ASCII is as it is in both')
 })
 
-t.test('migration 12 carries every row of a JSON column forward, and is safe to repeat', async (t) => {
+t.test('migrations 12–16 carry every row of a JSON column forward, and are safe to repeat', async (t) => {
   const ch = await openTestClickHouse(t, { migrated: false, config: testClickHouseConfig({ eventsRetentionDays: 90 }) })
   await migratedUpTo(ch, 11)
   const data: Record<string, Record<string, unknown>> = {
@@ -110,13 +110,13 @@ t.test('migration 12 carries every row of a JSON column forward, and is safe to 
   t.equal(before.length, 4)
 
   const report = await migrate(ch)
-  t.same(report.applied, [12], 'only migration 12 was pending')
+  t.same(report.applied, [12, 13, 14, 15, 16], 'only the rebuild was pending')
   t.same(report.retentionChanged, [], 'the TTL is as it was')
   const after = (await queryEvents(ch, { limit: 100 })).events.map((e) => ({ id: e.id, payload: e.payload, meta: e.providerMeta })).sort((a, b) => (a.id < b.id ? -1 : 1))
   t.same(after, before, 'every row, with an equal payload and provider metadata')
   t.same(after.map((e) => e.payload), Object.values(data), 'which are the payloads that were written (none here had what a JSON column drops)')
   const text = await rows<{ payload: string }>(ch, `SELECT payload FROM ${ch.table('omni_events')} FINAL WHERE event_id = 'm1'`)
-  t.match(text[0]?.payload, /É\\\/2026/, 'the engine wrote `/` as `\\/` and kept non-ASCII as it is')
+  t.match(text[0]?.payload, /"Invoice É\/2026 \\"paid\\""/, 'the copy writes `/` and non-ASCII as JSON.stringify does')
   t.same(await found(ch, 'é/2026'), ['m1'], 'a migrated row is found by its text, slash and case folding included')
   t.same(await found(ch, '"paid"'), ['m1'])
   t.same(await found(ch, 'line\u2028sep'), ['m2'], 'U+2028, which the engine escaped')
@@ -128,9 +128,11 @@ t.test('migration 12 carries every row of a JSON column forward, and is safe to 
   t.ok((await migrationStatus(ch)).migrations.every((m) => m.state === 'applied'), 'omni migrate says every migration is applied')
 
   t.same((await migrate(ch)).applied, [], 'a second run has nothing to do')
-  // a run that converted the columns and died before its bookkeeping: the next run repeats it harmlessly
-  await ch.client.command({ query: `ALTER TABLE ${ch.table('omni_schema_migrations')} DELETE WHERE version = 12`, clickhouse_settings: { mutations_sync: '2' } })
-  t.same((await migrate(ch)).applied, [12], 'repeated over String columns')
+  // a run that rebuilt the table and died before its bookkeeping: the next run repeats it harmlessly
+  await ch.client.command({ query: `ALTER TABLE ${ch.table('omni_schema_migrations')} DELETE WHERE version >= 12`, clickhouse_settings: { mutations_sync: '2' } })
+  t.same((await migrate(ch)).applied, [12, 13, 14, 15, 16], 'repeated over String columns')
+  const tables = await rows<{ name: string }>(ch, "SELECT name FROM system.tables WHERE database = {db:String} AND name LIKE 'omni_events%' ORDER BY name", { db: ch.config.database })
+  t.same(tables.map((r) => r.name), ['omni_events'], 'no copy or old table is left behind')
   const again = (await queryEvents(ch, { limit: 100 })).events.map((e) => ({ id: e.id, payload: e.payload, meta: e.providerMeta })).sort((a, b) => (a.id < b.id ? -1 : 1))
   t.same(again, before, 'and changed nothing')
 
@@ -139,7 +141,61 @@ t.test('migration 12 carries every row of a JSON column forward, and is safe to 
   t.teardown(() => longer.close())
   t.same((await migrate(longer)).retentionChanged.includes('omni_events'), true, 'a changed retention is applied')
   t.match((await rows<{ statement: string }>(longer, `SHOW CREATE TABLE ${longer.table('omni_events')}`))[0]?.statement, /toIntervalDay\(120\)/)
-  t.equal(MIGRATIONS.at(-1)?.version, 12)
+  t.equal(MIGRATIONS.at(-1)?.version, 16)
+})
+
+/** The test's payloads with numbers of every kind a JSON column holds as 64-bit. */
+const NUMBERS: Record<string, Record<string, unknown>> = {
+  n1: { count: 3, ids: [1, 2, 3000000000], neg: -7, f: 1.5, nested: { n: 12345678901234567 } },
+  n2: { text: 'a/b', zero: 0 },
+}
+
+async function jsonDatabase(t: Test, upTo: number): Promise<{ ch: ClickHouse; before: unknown[] }> {
+  const ch = await openTestClickHouse(t, { migrated: false })
+  await migratedUpTo(ch, 11)
+  await ch.client.insert({ table: ch.table('omni_events'), values: Object.entries(NUMBERS).map(([id, d], i) => row(id, i + 1, d)), format: 'JSONEachRow' })
+  // what the JSON column holds, as the API returned it before (numbers as numbers), newest first as queryEvents lists
+  const held = await rows<{ payload: string }>(ch, `SELECT toString(payload) AS payload FROM ${ch.table('omni_events')} FINAL ORDER BY stream_seq DESC SETTINGS output_format_json_quote_64bit_integers = 0`)
+  const before = held.map((r) => JSON.parse(r.payload) as unknown)
+  // the rest of a run that died after step `upTo` (its bookkeeping written)
+  for (const m of MIGRATIONS.filter((x) => x.version > 11 && x.version <= upTo)) {
+    await ch.client.command({ query: m.sql.replaceAll('{db}', ch.config.database).replaceAll('{ttl:events}', '90') })
+    await ch.client.insert({ table: ch.table('omni_schema_migrations'), values: [{ version: m.version, name: m.name, checksum: (await import('../../src/clickhouse/migrations.ts')).checksum(m), applied_at: '2026-01-01 00:00:00.000' }], format: 'JSONEachRow' })
+  }
+  return { ch, before }
+}
+
+t.test('a rebuild that died after any of its steps is finished by the next start, every row kept', async (t) => {
+  for (const upTo of [12, 13, 14, 15]) {
+    await t.test(`died after migration ${upTo}`, async (t) => {
+      const { ch, before } = await jsonDatabase(t, upTo)
+      t.same((await migrate(ch)).applied, MIGRATIONS.filter((m) => m.version > upTo).map((m) => m.version), 'the rest of the rebuild runs')
+      const after = (await queryEvents(ch, { limit: 100 })).events.map((e) => e.payload)
+      t.same(after, before, 'every row, with an equal payload')
+      t.equal(after.length, Object.keys(NUMBERS).length, 'no row lost or doubled')
+    })
+  }
+})
+
+t.test('numbers stay numbers when the server quotes 64-bit integers by default (servers before 25.8)', async (t) => {
+  const { ch, before } = await jsonDatabase(t, 11)
+  // every statement of this handle runs with the setting such a server's default profile has;
+  // the copy's own SETTINGS must win over it
+  const quoting = { output_format_json_quote_64bit_integers: 1 } as const
+  const client = new Proxy(ch.client, {
+    get(target, key, receiver) {
+      const v = Reflect.get(target, key, receiver) as unknown
+      if (key !== 'command' && key !== 'query') return typeof v === 'function' ? v.bind(target) : v
+      return (params: { clickhouse_settings?: Record<string, unknown> }) => (v as (p: unknown) => unknown).call(target, { ...params, clickhouse_settings: { ...params.clickhouse_settings, ...quoting } })
+    },
+  })
+  const quotingHandle: ClickHouse = { ...ch, client }
+  const probe = await rows<{ s: string }>(quotingHandle, `SELECT toString(payload) AS s FROM ${ch.table('omni_events')} FINAL WHERE event_id = 'n1'`)
+  t.match(probe[0]?.s, /"count":"3"/, 'this handle does quote integers: the simulation holds')
+  await migrate(quotingHandle)
+  const after = (await queryEvents(ch, { limit: 100 })).events.map((e) => e.payload)
+  t.same(after, before, 'every number came through as a number')
+  t.same(after.find((p) => (p as { count?: unknown }).count !== undefined), NUMBERS['n1'])
 })
 
 t.test('a payload whose stored text is not a JSON object does not break a listing', async (t) => {
