@@ -78,7 +78,8 @@ function flagsToFilter(opts: QueryOptions): CompiledEventFilter {
 }
 
 function eventLine(e: EventRecord): string[] {
-  const payload = JSON.stringify(e.payload)
+  // a stored text that is not JSON is shown as it is, marked, rather than as an empty {}
+  const payload = e.unreadable?.payload !== undefined ? `(unreadable) ${e.unreadable.payload}` : JSON.stringify(e.payload)
   return [e.time, e.type, e.instance ?? '-', e.actor ?? '-', e.subject, payload.length > PREVIEW_CHARS ? `${payload.slice(0, PREVIEW_CHARS - 1)}…` : payload]
 }
 

@@ -171,3 +171,16 @@ t.test('--help tells the commands and flags', async (t) => {
   const c = await omni(['catalog', '--help'])
   for (const flag of ['--observed', '--instance', '--tenant', '--data']) t.match(c.stdout, new RegExp(`\\n {2}${flag}\\b`), flag)
 })
+
+t.test('a row whose stored payload text is not JSON is shown as it is, marked, in the table', async (t) => {
+  const data = await dataDir(t)
+  const readable = row('message.received', RECEIVED, '2026-01-05T10:00:00.000Z', { text: 'fine' })
+  // only a hand-written insert makes such a row: the payload column takes any text
+  const broken = { ...row('message.received', RECEIVED, '2026-01-06T10:00:00.000Z'), payload: 'not json {' } as unknown as EventRow
+  await prepare(data, [readable, broken])
+  const r = await omni(['events', 'query', '--data', data])
+  t.equal(r.code, 0, r.stderr)
+  const lines = r.stdout.split('\n')
+  t.match(lines[1], /\(unreadable\) not json \{$/, 'the stored text, marked, not an empty {}')
+  t.match(lines[2], /\{"text":"fine"\}$/, 'the other rows as ever')
+})
