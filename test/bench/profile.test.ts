@@ -23,7 +23,7 @@ t.test('--profile writes a V8 profile per Omni worker row whose summary names sr
   t.equal(run.report.settings.profileDir, dir, 'the report says the run was profiled')
 
   const files = (await readdir(dir)).sort()
-  t.same(files, ['pipeline-e2e.cpuprofile', 'pipeline-e2e.single-filter.cpuprofile', 'summary.json'], 'the two worker rows, not the hand-written ones')
+  t.same(files, ['pipeline-e2e.cpuprofile', 'pipeline-e2e.no-stages.cpuprofile', 'pipeline-e2e.single-filter.cpuprofile', 'summary.json'], 'the three Omni worker rows, not the hand-written ones')
 
   const profile = await readCpuProfile(join(dir, 'pipeline-e2e.cpuprofile'))
   t.ok(profile.nodes.length > 0 && profile.samples.length > 0, `a V8 profile with ${profile.samples.length} samples`)
@@ -39,7 +39,7 @@ t.test('--profile writes a V8 profile per Omni worker row whose summary names sr
   const written = JSON.parse(await readFile(join(dir, 'summary.json'), 'utf8')) as ProfileSummary[]
   t.same(
     written.map((s) => s.rowId),
-    ['pipeline-e2e', 'pipeline-e2e.single-filter'],
+    ['pipeline-e2e', 'pipeline-e2e.single-filter', 'pipeline-e2e.no-stages'],
   )
   t.same(written, run.profiles?.summaries, 'the JSON beside the profiles is what the run returned')
   t.match(formatProfileSummaries(written), /profile pipeline-e2e: \d+ events/, 'the printed summary names the row')

@@ -11,7 +11,9 @@ import { startTestCluster } from '../fixtures/nats-cluster.ts'
 // One real three-node cluster for every branch: what a chart with nats.replicas: 3 runs on.
 const cluster = await startTestCluster(t)
 const nc = await connectTest(t, cluster)
-const jsm = await jetstreamManager(nc)
+// placing three file copies of a stream can take longer than the API's 5 s default while the whole
+// suite loads the machine (seen once in a fresh-clone run): the test gives JetStream 30 s
+const jsm = await jetstreamManager(nc, { timeout: 30_000 })
 const PLATFORM = [EVENTS_STREAM, DLQ_STREAM, RAW_STREAM]
 // small byte limits: three copies of the 8 GiB defaults are reserved on every server's disk
 const LIMITS = { maxBytes: 64 * 1024 * 1024, rawMaxBytes: 64 * 1024 * 1024 }
