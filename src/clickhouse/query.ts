@@ -136,7 +136,6 @@ export function isoTime(clickHouseTime: string): string {
 function toEventRecord(r: RawEvent): EventRecord {
   const payload = objectOf(r.payload)
   const providerMeta = objectOf(r.provider_meta)
-  const unreadable = { ...(payload ? {} : { payload: r.payload }), ...(providerMeta ? {} : { providerMeta: r.provider_meta }) }
   const opt = <K extends string>(key: K, value: string): { [P in K]?: string } => (value === '' ? {} : ({ [key]: value } as { [P in K]?: string }))
   return {
     id: r.event_id,
@@ -158,7 +157,7 @@ function toEventRecord(r: RawEvent): EventRecord {
     pipelines: [...r.pipelines],
     payload: payload ?? {},
     providerMeta: providerMeta ?? {},
-    ...(payload && providerMeta ? {} : { unreadable }),
+    ...(payload && providerMeta ? {} : { unreadable: { ...(payload ? {} : { payload: r.payload }), ...(providerMeta ? {} : { providerMeta: r.provider_meta }) } }),
     ...opt('dataref', r.dataref),
     recordedAt: isoTime(r.recorded_at),
     origin: r.origin,

@@ -36,8 +36,8 @@ export interface EventRow {
 }
 
 /**
- * Engine settings for inserts into a table. omni_events' payload columns are String (migration
- * 12): the rows keep their objects and the engine stores each object's JSON text exactly as the
+ * Engine settings for inserts into a table. omni_events' payload columns are String (migrations
+ * 12–16): the rows keep their objects and the engine stores each object's JSON text exactly as the
  * client encoded it (JSON.stringify), which costs the JavaScript thread nothing more, where
  * building the text here would encode every payload twice (once to text, then that text
  * escaped again inside the row). The setting is the default of current engines; it is named so
