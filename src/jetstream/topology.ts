@@ -118,8 +118,12 @@ export async function ensureStreams(jsm: JetStreamManager, opts: TopologyOptions
   const replicas = opts.replicas !== undefined ? { replicas: opts.replicas } : {}
   // side by side: a raised replica count waits up to 10 s per stream for its new copies, and with
   // a server down the three waits one after another kept a start (or a test) 30 s instead of 10 s
-  const perStream = await Promise.all(streams.map((plan) => upsertStream(jsm, { updateExisting }, { ...plan, ...replicas })))
-  return perStream.flat()
+  const perStream = await Promise.allSettled(streams.map((plan) => upsertStream(jsm, { updateExisting }, { ...plan, ...replicas })))
+  // the first refusal in the streams' order, whichever came back first: the events stream's
+  // problem is the one to name when every stream has it
+  const refused = perStream.find((r) => r.status === 'rejected')
+  if (refused) throw refused.reason
+  return perStream.flatMap((r) => (r.status === 'fulfilled' ? r.value : []))
 }
 
 /** The settings the platform gives a new stream, and which of them it may change on an existing one. */
