@@ -31,6 +31,11 @@ if [ -z "${OMNI_TEST_DOCKER_SOCKET:-}" ]; then
   rm -f "$engine_log"
 fi
 
+# Node's compile cache for every process of the run (tap's test files, the CLI and worker
+# processes they spawn): each start compiles hundreds of modules, TypeScript stripped on the way.
+# It cut test/cli/publish.test.ts from 18.5 to 11.8 s with the same coverage (2026-12-07).
+export NODE_COMPILE_CACHE="${NODE_COMPILE_CACHE:-$root/node_modules/.cache/node-compile-cache}"
+
 # coverage from earlier runs would be merged into this one's report: start clean
 rm -rf .tap/coverage .tap/processinfo
 # tap builds its plugin set on first use; when that happens inside the run (a fresh clone, as in
