@@ -1,6 +1,6 @@
 import cors from '@fastify/cors'
 import rateLimit from '@fastify/rate-limit'
-import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import { omniError } from '../errors/mod.ts'
 import type { Logger } from '../observability/logger.ts'
@@ -12,6 +12,7 @@ import { errorBody, installErrorHandlers } from './errors.ts'
 import { registerOpenApi } from './openapi.ts'
 import type { ApiConfig } from './options.ts'
 import { createQuotas } from './quota.ts'
+import { validatorCompiler } from './validator.ts'
 import { catalogRoutes } from './routes/catalog.ts'
 import { dlqRoutes } from './routes/dlq.ts'
 import { eventRoutes } from './routes/events.ts'
@@ -26,7 +27,7 @@ import { webhookRoutes } from './routes/webhooks.ts'
 
 /** Fastify types validator builders for Ajv; any compiler of route schemas fits at run time. */
 type ValidatorBuilder = NonNullable<NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>['buildValidator']>
-const typeBoxEverywhere = (() => TypeBoxValidatorCompiler) as unknown as ValidatorBuilder
+const typeBoxEverywhere = (() => validatorCompiler) as unknown as ValidatorBuilder
 
 /**
  * How the API's Fastify server parses, logs and closes, apart from validation; the benchmark's
