@@ -9,6 +9,10 @@
 //   pinned   the hub lets a2 send, and a1 receive, only the filter-pinned consumer-create
 //            subject ($JS.a1.API.CONSUMER.CREATE.EV.<name>.ev.cluster.>), flow control and replies
 //   +bare    the same plus the stream's bare create subject ($JS.a1.API.CONSUMER.CREATE.EV)
+//   +literal the pinned subject plus one literal subject inside it (LITERAL): nats-server passes a
+//            leaf's interest in $JS.a1.API.> only when an allow entry is found under it, and its
+//            reverse match does not descend below a `*` token (getAllNodes in server/sublist.go),
+//            so the pinned pattern alone is never found; the literal adds nothing it did not allow
 //   open     no permissions on the leaf users (the baseline: does sourcing work at all here)
 //
 // and prints, per variant: whether the cluster events arrived (and no local one), what each rogue
@@ -26,9 +30,11 @@ import { freePort } from './lib/mesh-servers.ts'
 
 const PINNED = '$JS.a1.API.CONSUMER.CREATE.EV.*.ev.cluster.>'
 const BARE = '$JS.a1.API.CONSUMER.CREATE.EV'
+const LITERAL = '$JS.a1.API.CONSUMER.CREATE.EV.x.ev.cluster.x'
 const VARIANTS: readonly { name: string; create: readonly string[] | undefined }[] = [
   { name: 'pinned', create: [PINNED] },
   { name: '+bare', create: [BARE, PINNED] },
+  { name: '+literal', create: [LITERAL, PINNED] },
   { name: 'open', create: undefined },
 ]
 /** events of each visibility a1 stores before a2 starts sourcing */

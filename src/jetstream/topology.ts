@@ -116,14 +116,14 @@ export async function ensureStreams(jsm: JetStreamManager, opts: TopologyOptions
     },
   ]
   const replicas = opts.replicas !== undefined ? { replicas: opts.replicas } : {}
-  // side by side: a raised replica count waits up to 10 s per stream for its new copies, and with
-  // a server down the three waits one after another kept a start (or a test) 30 s instead of 10 s
-  const perStream = await Promise.allSettled(streams.map((plan) => upsertStream(jsm, { updateExisting }, { ...plan, ...replicas })))
-  // the first refusal in the streams' order, whichever came back first: the events stream's
-  // problem is the one to name when every stream has it
-  const refused = perStream.find((r) => r.status === 'rejected')
-  if (refused) throw refused.reason
-  return perStream.flatMap((r) => (r.status === 'fulfilled' ? r.value : []))
+  // Created or changed one after another, in this order: the server reserves each stream's byte
+  // limit as it creates it, and creations side by side passed that check together (more reserved
+  // than the server may store) or refused whichever stream came last, not the raw archive (seen
+  // 2026-12-07). Only the waits for raised replica counts (up to 10 s each) run side by side: with
+  // a server down, three of them one after another kept a start 30 s instead of 10 s.
+  const finishes: (() => Promise<string[]>)[] = []
+  for (const plan of streams) finishes.push(await applyStream(jsm, { updateExisting }, { ...plan, ...replicas }))
+  return (await Promise.all(finishes.map((finish) => finish()))).flat()
 }
 
 /** The settings the platform gives a new stream, and which of them it may change on an existing one. */
@@ -141,7 +141,15 @@ export interface StreamPlan {
 
 const COMMON: Partial<StreamConfig> = { storage: StorageType.File, retention: RetentionPolicy.Limits, discard: DiscardPolicy.Old, num_replicas: 1 }
 
-export async function upsertStream(jsm: JetStreamManager, { updateExisting }: { updateExisting: boolean }, plan: StreamPlan): Promise<string[]> {
+export async function upsertStream(jsm: JetStreamManager, opts: { updateExisting: boolean }, plan: StreamPlan): Promise<string[]> {
+  return (await applyStream(jsm, opts, plan))()
+}
+
+/**
+ * Creates or changes the stream of `plan`; what it returns waits for a raised replica count
+ * (it never rejects) and gives the warnings.
+ */
+async function applyStream(jsm: JetStreamManager, { updateExisting }: { updateExisting: boolean }, plan: StreamPlan): Promise<() => Promise<string[]>> {
   const existing = await jsm.streams.info(plan.name).then(
     (info) => info.config,
     (err: unknown) => {
@@ -155,9 +163,9 @@ export async function upsertStream(jsm: JetStreamManager, { updateExisting }: { 
     await jsm.streams.add(config).catch((err: unknown) => {
       throw replicaRefusal(err, plan.name, plan.replicas) ?? storageRefusal(err, plan.name, config.max_bytes) ?? err
     })
-    return []
+    return async () => []
   }
-  if (!updateExisting) return []
+  if (!updateExisting) return async () => []
   const warnings: string[] = []
   // the replica count is the one setting that may grow but never shrink on its own
   const resize = replicaChange(plan.name, existing.num_replicas, plan.replicas)
@@ -169,17 +177,19 @@ export async function upsertStream(jsm: JetStreamManager, { updateExisting }: { 
       throw replicaRefusal(err, plan.name, resize.to) ?? storageRefusal(err, plan.name, wanted.max_bytes ?? existing.max_bytes) ?? err
     })
   }
-  if (resize.to !== undefined) {
-    const late = await awaitReplicas(jsm, plan.name, resize.to)
-    if (late) warnings.push(late)
+  return async () => {
+    if (resize.to !== undefined) {
+      const late = await awaitReplicas(jsm, plan.name, resize.to)
+      if (late) warnings.push(late)
+    }
+    const platform: Partial<StreamConfig> = { ...COMMON, ...plan.defaults }
+    for (const k of Object.keys(platform) as (keyof StreamConfig)[]) {
+      // a configured replica count was dealt with above, whichever way it went
+      if (k in wanted || (k === 'num_replicas' && plan.replicas !== undefined) || JSON.stringify(existing[k]) === JSON.stringify(platform[k])) continue
+      warnings.push(`stream ${plan.name} keeps ${k} = ${JSON.stringify(existing[k])} as set on the server (the platform would create it with ${JSON.stringify(platform[k])})`)
+    }
+    return warnings
   }
-  const platform: Partial<StreamConfig> = { ...COMMON, ...plan.defaults }
-  for (const k of Object.keys(platform) as (keyof StreamConfig)[]) {
-    // a configured replica count was dealt with above, whichever way it went
-    if (k in wanted || (k === 'num_replicas' && plan.replicas !== undefined) || JSON.stringify(existing[k]) === JSON.stringify(platform[k])) continue
-    warnings.push(`stream ${plan.name} keeps ${k} = ${JSON.stringify(existing[k])} as set on the server (the platform would create it with ${JSON.stringify(platform[k])})`)
-  }
-  return warnings
 }
 
 export interface ConsumerOptions {
