@@ -17,10 +17,16 @@ export const validatorCompiler: Compiler = (route) => {
   return (value) => (validator.Check(value) ? { value } : { error: validator.Errors(value) })
 }
 
-/** An object schema whose every property is a plain string: what Convert leaves as it is. */
+/** A plain string schema (no union): what Convert leaves as it is for URL text. */
+const plainString = (p: unknown): boolean => typeof p === 'object' && p !== null && (p as { type?: unknown }).type === 'string' && !('anyOf' in p) && !('oneOf' in p)
+
+/** An object schema whose every property, and every extra one it admits, is a plain string. */
 function onlyStringProperties(schema: unknown): boolean {
   if (typeof schema !== 'object' || schema === null) return false
-  const { type, properties } = schema as { type?: unknown; properties?: unknown }
+  const { type, properties, additionalProperties, patternProperties } = schema as { type?: unknown; properties?: unknown; additionalProperties?: unknown; patternProperties?: unknown }
   if (type !== 'object' || typeof properties !== 'object' || properties === null) return false
-  return Object.values(properties).every((p) => typeof p === 'object' && p !== null && (p as { type?: unknown }).type === 'string' && !('anyOf' in p) && !('oneOf' in p))
+  // extra properties of another type would be converted by the library (a review's finding)
+  if (typeof additionalProperties === 'object' && !plainString(additionalProperties)) return false
+  if (patternProperties !== undefined) return false
+  return Object.values(properties).every(plainString)
 }

@@ -29,6 +29,11 @@ t.test('a part with anything but strings still goes through the library, convers
   t.same(compile(validatorCompiler, mixed, 'querystring')({ tenant: 'a', limit: '5' }), { value: { tenant: 'a', limit: 5 } })
   const union = Type.Object({ v: Type.Union([Type.String(), Type.Integer()]) })
   t.same(compile(validatorCompiler, union, 'querystring')({ v: '5' }), compile(TypeBoxValidatorCompiler, union, 'querystring')({ v: '5' }), 'a union is left to the library')
+  // extra properties of another type: the library converts them, so it keeps the part
+  const extra = Type.Object({ tenant: Type.String() }, { additionalProperties: Type.Integer() })
+  t.same(compile(validatorCompiler, extra, 'querystring')({ tenant: 'a', n1: '5' }), { value: { tenant: 'a', n1: 5 } })
+  const closed = Type.Object({ tenant: Type.Optional(Type.String()) }, { additionalProperties: false })
+  t.same(compile(validatorCompiler, closed, 'querystring')({ tenant: 'a', n1: '5' }), compile(TypeBoxValidatorCompiler, closed, 'querystring')({ tenant: 'a', n1: '5' }), 'a closed string-only part answers as the library does')
   // bodies are never converted, by either
   t.same(compile(validatorCompiler, seq, 'body')({ seq: '42' }).error !== undefined, true)
 })
