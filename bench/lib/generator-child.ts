@@ -9,7 +9,7 @@ import type { GeneratorJob, GeneratorReport } from './generator.ts'
 import { summarize } from './stats.ts'
 import { closeQuietly } from './worker.ts'
 import { ingestMsgId } from '../../src/wire/mod.ts'
-import { waitingCopy } from '../scenarios/mesh-bounds.ts'
+import { waitingCopy } from './waiting-copy.ts'
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 

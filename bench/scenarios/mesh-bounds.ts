@@ -15,14 +15,11 @@
 // these cores, whatever the exporter and the receiver cost.
 import type { JetStreamManager, StreamSource } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
-import type { Envelope } from '../../src/envelope/schema.ts'
-import type { PreparedEvent } from '../../src/ingest/prepare.ts'
 import { EVENTS_STREAM } from '../../src/jetstream/topology.ts'
 import { meshApiPrefix, meshDeliverSubject, meshOutboxStream, meshOutboxSubject, meshOutboxSubjects, RECEIVED_SUBJECT_PREFIX } from '../../src/wire/mod.ts'
 import { startBareExporter, type BareExporter } from '../lib/bare-exporter.ts'
 import { MESH_CLUSTER_NAME } from '../lib/mesh-servers.ts'
-
-export type BoundLevel = 'floor' | 'servers' | 'exporter'
+import type { BoundLevel } from '../lib/waiting-copy.ts'
 
 /** A's outbox subjects as the received subjects B's mesh pipeline reads (`omni.rcv.cluster.a.a1.…`). */
 const outboxToReceived = { src: meshOutboxSubjects('cluster', MESH_CLUSTER_NAME, 'a1'), dest: `${RECEIVED_SUBJECT_PREFIX}.cluster.${MESH_CLUSTER_NAME}.a1.>` }
@@ -78,15 +75,3 @@ export async function startCopies(level: BoundLevel, a: BoundLeaf, b: BoundLeaf)
     },
   }
 }
-
-/**
- * How a level's events wait on A before the copies start: under the subject the copies take them
- * from, and already as B's receiver would store them (origin a1), since no receiver runs to set it.
- */
-export function waitingCopy(level: BoundLevel, e: PreparedEvent): { readonly subject: string; readonly bytes: Uint8Array } {
-  return {
-    subject: level === 'floor' ? meshOutboxSubject('cluster', MESH_CLUSTER_NAME, 'a1', e.subject) : e.subject,
-    bytes: encoder.encode(JSON.stringify({ ...e.event, origin: 'a1' } satisfies Envelope)),
-  }
-}
-const encoder = new TextEncoder()
