@@ -78,6 +78,21 @@ function statementSettings(ch: ClickHouse): { clickhouse_settings?: { send_progr
   return ch.config.target.type === 'server' ? { clickhouse_settings: { send_progress_in_http_headers: 1, http_headers_progress_interval_ms: '10000' } } : {}
 }
 
+/**
+ * Runs a migration's statement. Its guard is read before the statement runs, so a second process
+ * migrating at the same time can move a rebuild on in between (rename the table a copy reads
+ * from, say), and the statement then fails on a table that is gone. When the guard holds after
+ * the failure, that other process did this step: it counts as done. (Two runs at once failed so
+ * about one time in five on a fresh database, 2026-12-07.)
+ */
+async function runStatement(ch: ClickHouse, m: Migration): Promise<void> {
+  try {
+    await ch.client.command({ query: render(ch, m.sql), ...statementSettings(ch) })
+  } catch (err) {
+    if (!(await alreadyDone(ch, m))) throw err
+  }
+}
+
 function wrap(err: unknown, what: string): never {
   throw omniError('OMNI_ERR_MIGRATION', `${what}: ${describeClickHouseError(err)}`, { cause: err })
 }
@@ -104,7 +119,7 @@ export async function migrate(ch: ClickHouse): Promise<MigrateReport> {
       continue
     }
     try {
-      if (!(await alreadyDone(ch, m))) await ch.client.command({ query: render(ch, m.sql), ...statementSettings(ch) })
+      if (!(await alreadyDone(ch, m))) await runStatement(ch, m)
       await ch.client.insert({
         table: ch.table('omni_schema_migrations'),
         values: [{ version: m.version, name: m.name, checksum: checksum(m), applied_at: toClickHouseTime(Date.now()) }],
