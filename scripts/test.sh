@@ -33,7 +33,9 @@ fi
 
 # Node's compile cache for every process of the run (tap's test files, the CLI and worker
 # processes they spawn): each start compiles hundreds of modules, TypeScript stripped on the way.
-# It cut test/cli/publish.test.ts from 18.5 to 11.8 s with the same coverage (2026-12-07).
+# It cut test/cli/publish.test.ts from 18.5 to 11.8 s and a fresh clone's run from 26.9 to 17.7 min
+# (2026-12-07). A run that starts with an empty cache (a fresh clone) reports slightly less
+# coverage than a warm one or none (98.04% → 97.85% of lines): the same code runs either way.
 export NODE_COMPILE_CACHE="${NODE_COMPILE_CACHE:-$root/node_modules/.cache/node-compile-cache}"
 
 # coverage from earlier runs would be merged into this one's report: start clean
