@@ -116,6 +116,15 @@ export function hasCode(err: unknown, code: OmniErrorCode): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code
 }
 
+/**
+ * A failure of the platform's own NATS (a bucket or stream that does not answer while its
+ * servers elect a leader or restart), not of the event: retried without using up the pipeline's
+ * deliveries, never dead-lettered.
+ */
+export function isOutage(err: unknown): boolean {
+  return isOmniError(err) && err.code === 'OMNI_ERR_NATS_UNAVAILABLE' && !err.permanent
+}
+
 /** One line for logs, dead-letter headers and failure reasons: an Omni error with its problems, else the message. */
 export function describeError(err: unknown): string {
   if (isOmniError(err)) return err.describe().replace(/\n\s*/g, '; ')

@@ -23,12 +23,13 @@ export function backoffFor(policy: RetryPolicy, attempt: number): number {
 }
 
 /**
- * Leaves the message for a later delivery after its backoff, without spending the delivery
- * budget on purpose: for outages (the stream, ClickHouse) and for bugs, which the event is not
- * to blame for. Returns the delay.
+ * Leaves the message for a later delivery after the backoff of `attempt` (default: its delivery
+ * count). JetStream counts that delivery either way; a caller that retries an outage or a bug
+ * (no fault of the event) keeps it off the event's budget itself (the worker's OutageDeliveries).
+ * Returns the delay.
  */
-export function retryLater(m: JsMsg, policy: RetryPolicy): number {
-  const delayMs = backoffFor(policy, m.info.deliveryCount)
+export function retryLater(m: JsMsg, policy: RetryPolicy, attempt = m.info.deliveryCount): number {
+  const delayMs = backoffFor(policy, attempt)
   m.nak(delayMs)
   return delayMs
 }

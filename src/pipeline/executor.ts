@@ -1,6 +1,6 @@
 import type { Emission, StageContext, StageFn, StageResult, StageServices } from './stage.ts'
 import type { Envelope } from '../envelope/schema.ts'
-import { isOmniError, omniError } from '../errors/mod.ts'
+import { isOmniError, isOutage, omniError } from '../errors/mod.ts'
 import { evaluateCondition } from './cel.ts'
 import type { CompiledPipeline, CompiledStage } from './compile.ts'
 import { CLIENT_ORIGIN } from '../wire/mod.ts'
@@ -19,7 +19,8 @@ export type StageOutcome =
 export type EventOutcome =
   | { readonly type: 'done'; readonly event: Envelope; readonly labels: Record<string, unknown>; readonly emissions: Emission[]; readonly afterCommit: (() => Promise<void>)[]; readonly outcomes: StageOutcome[] }
   | { readonly type: 'dropped'; readonly stage: string; readonly reason: string; readonly emissions: Emission[]; readonly afterCommit: (() => Promise<void>)[]; readonly outcomes: StageOutcome[] }
-  | { readonly type: 'failed'; readonly stage: string; readonly error: Error; readonly permanent: boolean; readonly outcomes: StageOutcome[] }
+  /** `outage`: the platform's own NATS failed the stage (isOutage), not the event: retried without using up deliveries */
+  | { readonly type: 'failed'; readonly stage: string; readonly error: Error; readonly permanent: boolean; readonly outage?: true; readonly outcomes: StageOutcome[] }
 
 /**
  * What the executor needs of the event catalog: the fan-out targets of an event type, for
@@ -102,6 +103,8 @@ function mergeLevel(state: RunState, runs: readonly StageRun[], catalog: FanoutC
       state.outcomes.push({ stage: id, type: 'failed', error: run.error.message })
       // an additive (alpha/community) stage's failure is recorded and never blocks the event
       if (run.stage.onError === 'skip' || run.stage.additive) continue
+      // an outage is no fault of the event, whatever the stage's policy: `dead-letter` too waits it out
+      if (isOutage(run.error)) return { type: 'failed', stage: id, error: run.error, permanent: false, outage: true, outcomes: state.outcomes }
       const permanent = run.stage.onError === 'dead-letter' || (isOmniError(run.error) && run.error.permanent)
       return { type: 'failed', stage: id, error: run.error, permanent, outcomes: state.outcomes }
     }

@@ -15,6 +15,7 @@ import { executePipeline, type EventOutcome, type FanoutCatalog, type StageOutco
 import { SINK_STAGE, type OutcomeSink, type RecordResult } from './outcome-sink.ts'
 import { ADDITIVE_STAGE_HEADER, additiveMsgId, decodeEmittedBy, decodeIngestOrigin, decodeKeyOrigin, decodeOriginalSubject, encodeEmittedBy, outputMsgId, outputWithOrigin } from '../wire/mod.ts'
 import { catalogRefusal, originRefusal, reservedRefusal } from './admission.ts'
+import { OutageDeliveries } from './outage-deliveries.ts'
 import { DEFAULT_MAX_MSG_SIZE } from '../jetstream/topology.ts'
 
 /** starting → running → draining → stopped, or failed when the consume loop dies. */
@@ -139,6 +140,7 @@ class PipelineWorkerImpl implements PipelineWorker {
   #stats = { acked: 0, dropped: 0, retried: 0, deadLettered: 0 }
   readonly #opts: WorkerOptions
   readonly #services: StageServices
+  readonly #outages = new OutageDeliveries()
 
   constructor(opts: WorkerOptions) {
     this.#opts = opts
@@ -209,7 +211,7 @@ class PipelineWorkerImpl implements PipelineWorker {
     const catalog = this.#opts.catalog()
     const outcome = executePipeline(pipeline, event, {
       catalog,
-      attempt: m.info.deliveryCount,
+      attempt: this.#outages.attempt(m.info.streamSequence, m.info.deliveryCount),
       services: this.#services,
       origin: decodeKeyOrigin(m.headers),
     })
@@ -248,7 +250,10 @@ class PipelineWorkerImpl implements PipelineWorker {
 
   /** Ack after every output is durable, nak with backoff, or dead-letter. */
   async #settle(m: JsMsg, pipeline: CompiledPipeline, event: Envelope, outcome: EventOutcome, keepAlive: KeepAlive): Promise<void> {
-    if (outcome.type === 'failed') return this.#fail(m, pipeline, outcome.stage, describeError(outcome.error), outcome.permanent, { event, outcomes: outcome.outcomes, keepAlive })
+    if (outcome.type === 'failed') {
+      if (outcome.outage) return this.#retryLater(m, pipeline, outcome.stage, describeError(outcome.error), OUTPUTS_RETRY_MAX_MS)
+      return this.#fail(m, pipeline, outcome.stage, describeError(outcome.error), outcome.permanent, { event, outcomes: outcome.outcomes, keepAlive })
+    }
     try {
       // the recorder reads who emitted an output from this header, not from the message id
       // and the source's ingest origin, so omni_events keeps outputs of different origins apart
@@ -302,6 +307,7 @@ class PipelineWorkerImpl implements PipelineWorker {
   #ack(m: JsMsg, pipeline: CompiledPipeline, outcome: Extract<EventOutcome, { type: 'done' | 'dropped' }>): void {
     this.#opts.report?.({ type: 'acking', consumer: pipeline.name, seq: m.info.streamSequence, attempt: m.info.deliveryCount })
     m.ack()
+    this.#outages.forget(m.info.streamSequence)
     if (outcome.type === 'done') this.#stats.acked++
     else this.#stats.dropped++
     this.#opts.report?.({ type: 'acked', pipeline: pipeline.name, seq: m.info.streamSequence, outcome })
@@ -337,6 +343,7 @@ class PipelineWorkerImpl implements PipelineWorker {
       const written = await keepAlive(m, sink.record({ pipeline, event, origin: decodeIngestOrigin(m.headers), seq, attempt: mark.attempt, outcomes: mark.outcomes, deadLettered: { stage: mark.stage, error: mark.error } }))
       if (!this.#mayTerminate(pipeline, written)) return retrySoon(m, pipeline)
       m.term(`dead-lettered at stage ${mark.stage}`)
+      this.#outages.forget(seq)
       this.#stats.deadLettered++
       this.#opts.report?.({ type: 'dead-lettered', pipeline: pipeline.name, seq, attempt: mark.attempt, stage: mark.stage, error: mark.error })
       return
@@ -355,8 +362,8 @@ class PipelineWorkerImpl implements PipelineWorker {
   }
 
   async #fail(m: JsMsg, pipeline: CompiledPipeline, stage: string, error: string, permanent: boolean, ran?: { event: Envelope; outcomes: readonly StageOutcome[]; keepAlive: KeepAlive }): Promise<void> {
-    const attempt = m.info.deliveryCount
-    if (mayRetry(pipeline, attempt, permanent)) return this.#retryLater(m, pipeline, stage, error)
+    const attempt = this.#outages.attempt(m.info.streamSequence, m.info.deliveryCount)
+    if (mayRetry(pipeline, attempt, permanent)) return this.#retryFailed(m, pipeline, stage, error, attempt)
     const sink = this.#opts.outcomes
     // the event is safe in the dead letters by then; its outcomes are wanted, not required
     // the same order as outputs (#settle): dead letter PubAck'd → [mark, when the rows are slow]
@@ -369,6 +376,7 @@ class PipelineWorkerImpl implements PipelineWorker {
       : undefined
     const terminated = await deadLetterAndTerm(m, { publisher: this.#opts.publisher, policy: pipeline, pipeline: pipeline.name, stage, error, ...(recordOutcomes ? { beforeTerm: recordOutcomes } : {}) })
     if (!terminated) return
+    this.#outages.forget(m.info.streamSequence)
     this.#stats.deadLettered++
     this.#opts.report?.({ type: 'dead-lettered', pipeline: pipeline.name, seq: m.info.streamSequence, attempt, stage, error })
   }
@@ -379,10 +387,26 @@ class PipelineWorkerImpl implements PipelineWorker {
     return written.type !== 'aborted'
   }
 
-  #retryLater(m: JsMsg, pipeline: CompiledPipeline, stage: string, error: string, maxDelayMs = Infinity): void {
-    const delayMs = retryLater(m, maxDelayMs < Infinity ? { maxDeliveries: pipeline.maxDeliveries, backoffMs: pipeline.backoffMs.map((ms) => Math.min(ms, maxDelayMs)) } : pipeline)
+  /** A failure of the event that may pass: nak with the pipeline's backoff, spending one of its deliveries. */
+  #retryFailed(m: JsMsg, pipeline: CompiledPipeline, stage: string, error: string, attempt: number): void {
+    const delayMs = retryLater(m, pipeline, attempt)
     this.#stats.retried++
-    this.#opts.report?.({ type: 'retry', pipeline: pipeline.name, seq: m.info.streamSequence, attempt: m.info.deliveryCount, delayMs, stage, error })
+    this.#opts.report?.({ type: 'retry', pipeline: pipeline.name, seq: m.info.streamSequence, attempt, delayMs, stage, error })
+  }
+
+  /**
+   * An outage or a bug, no fault of the event: nak with the pipeline's backoff (at most
+   * `maxDelayMs`, by delivery count) without spending a delivery (OutageDeliveries), so it is never dead-lettered
+   * for it, however long the outage lasts.
+   */
+  #retryLater(m: JsMsg, pipeline: CompiledPipeline, stage: string, error: string, maxDelayMs = Infinity): void {
+    const seq = m.info.streamSequence
+    const attempt = this.#outages.attempt(seq, m.info.deliveryCount)
+    // the backoff grows with every delivery, outages included, so a long outage is not hammered
+    const delayMs = retryLater(m, maxDelayMs < Infinity ? { maxDeliveries: pipeline.maxDeliveries, backoffMs: pipeline.backoffMs.map((ms) => Math.min(ms, maxDelayMs)) } : pipeline)
+    this.#outages.add(seq)
+    this.#stats.retried++
+    this.#opts.report?.({ type: 'retry', pipeline: pipeline.name, seq, attempt, delayMs, stage, error })
   }
 
   close(): Promise<void> {
