@@ -72,7 +72,14 @@ t.test('GET /v1/mesh and the mesh gauges on a leaf of a hub with two leaves', as
   t.ok((s.traffic.refused.a1?.['forged-origin'] ?? 0) >= 1)
   t.same(s.clashes, [])
 
-  const metrics = (await app.inject({ method: 'GET', url: '/metrics', headers: bearer('read') })).body
+  // the gauges read presence afresh: under a loaded machine (the whole suite on two cores) a peer
+  // whose hellos came late may read down for a moment (CI once), so wait for a reading with both up
+  const scrape = async () => (await app.inject({ method: 'GET', url: '/metrics', headers: bearer('read') })).body
+  await eventually('the gauges to read both peers up', async () => {
+    const m = await scrape()
+    return /omni_mesh_peer_up\{peer="a1",cluster="a"\} 1/.test(m) && /omni_mesh_peer_up\{peer="hub-a",cluster="a"\} 1/.test(m)
+  }, 10_000)
+  const metrics = await scrape()
   t.match(metrics, /omni_mesh_peer_up\{peer="a1",cluster="a"\} 1/)
   t.match(metrics, /omni_mesh_peer_up\{peer="hub-a",cluster="a"\} 1/)
   t.notMatch(metrics, /omni_mesh_peer_up\{peer="b1"/, 'a peer never heard from has no value yet')
