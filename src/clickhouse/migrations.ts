@@ -3,6 +3,7 @@ import { omniError } from '../errors/mod.ts'
 import type { ClickHouse } from './client.ts'
 import { toClickHouseTime } from './time.ts'
 import { describeClickHouseError } from './failures.ts'
+import { withMigrationLock, type MigrationLockOptions } from './migration-lock.ts'
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL, TTL_COLUMNS, type Migration } from './schema.ts'
 
 export type MigrationState = 'applied' | 'pending' | 'changed' | 'unknown'
@@ -79,11 +80,10 @@ function statementSettings(ch: ClickHouse): { clickhouse_settings?: { send_progr
 }
 
 /**
- * Runs a migration's statement. Its guard is read before the statement runs, so a second process
- * migrating at the same time can move a rebuild on in between (rename the table a copy reads
- * from, say), and the statement then fails on a table that is gone. When the guard holds after
- * the failure, that other process did this step: it counts as done. (Two runs at once failed so
- * about one time in five on a fresh database, 2026-12-07.)
+ * Runs a migration's statement. Its guard is read before the statement runs, so a process that
+ * migrates without the lock (an older release) can move a rebuild on in between (rename the table
+ * a copy reads from, say), and the statement then fails on a table that is gone. When the guard
+ * holds after the failure, that other process did this step: it counts as done.
  */
 async function runStatement(ch: ClickHouse, m: Migration): Promise<void> {
   try {
@@ -99,16 +99,21 @@ function wrap(err: unknown, what: string): never {
 
 /**
  * Applies every migration not yet applied, in order, then sets each table's TTL to the retention
- * configured now. Safe to run on every start and from several processes at once: statements are
- * `IF NOT EXISTS` and the bookkeeping table collapses repeated rows.
+ * configured now. Safe to run on every start and from several processes at once: one migrates
+ * while the others wait for the database's migration lock (migration-lock.ts), then find
+ * everything applied.
  */
-export async function migrate(ch: ClickHouse): Promise<MigrateReport> {
+export async function migrate(ch: ClickHouse, opts: { readonly lock?: MigrationLockOptions } = {}): Promise<MigrateReport> {
   try {
     await ch.client.command({ query: `CREATE DATABASE IF NOT EXISTS ${ch.config.database}` })
     await ch.client.command({ query: render(ch, MIGRATIONS_TABLE_SQL) })
   } catch (err) {
     wrap(err, `cannot prepare the database ${ch.config.database}`)
   }
+  return withMigrationLock(ch, () => migrateHeld(ch), opts.lock)
+}
+
+async function migrateHeld(ch: ClickHouse): Promise<MigrateReport> {
   const applied = await appliedMigrations(ch)
   checkKnown(applied)
   const done: number[] = []
