@@ -1,4 +1,5 @@
-import { createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node'
+import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node'
+import { encodeHeaders } from './header-bytes.ts'
 import { omniError, type OmniError } from '../errors/mod.ts'
 import { NATS_HEADERS } from '../wire/mod.ts'
 import type { AckPublisher, PubAck, PublishOptions } from './publisher-types.ts'
@@ -257,12 +258,7 @@ function closedError(subject: string): OmniError {
 
 function buildHeaders(opts: PublishOptions): MsgHdrs | undefined {
   if (opts.msgID === undefined && opts.expectStream === undefined && opts.headers === undefined) return undefined
-  const h = natsHeaders()
-  // for…in rather than Object.entries: no array per publish on the hot path
-  if (opts.headers) for (const k in opts.headers) h.set(k, opts.headers[k] as string)
-  if (opts.msgID !== undefined) h.set(NATS_HEADERS.msgId, opts.msgID)
-  if (opts.expectStream !== undefined) h.set(NATS_HEADERS.expectedStream, opts.expectStream)
-  return h
+  return encodeHeaders(opts.headers, { [NATS_HEADERS.msgId]: opts.msgID, [NATS_HEADERS.expectedStream]: opts.expectStream })
 }
 
 /** Turns the JetStream API reply (or a 503 status) into the ack or a clear error. */

@@ -2,7 +2,7 @@ import { DiscardPolicy, jetstreamManager, type JetStreamManager } from '@nats-io
 import { Empty, headers, type Msg, type NatsConnection } from '@nats-io/transport-node'
 import t, { type Test } from 'tap'
 import { hasCode } from '../../src/errors/mod.ts'
-import { createPublisher, type PubAck } from '../../src/jetstream/publisher.ts'
+import { createPublisher, type PubAck, type PublishOptions } from '../../src/jetstream/publisher.ts'
 import { connectTest, startTestNats } from '../fixtures/nats.ts'
 
 const enc = new TextEncoder()
@@ -202,4 +202,44 @@ t.test('a stream at its limit (bytes or messages, discard: new) refuses with OMN
     t.match(err, { status: 507, permanent: false, retryAfterS: 30, message: /nothing was stored, retry later with the same id/ })
   }
   t.equal((await jsm.streams.info(count)).state.messages, 2, 'the stored ones are kept')
+})
+
+t.test("headers are encoded byte for byte as the client's MsgHdrs encodes them, and arrive so", async (t) => {
+  const { encodeHeaders } = await import('../../src/jetstream/header-bytes.ts')
+  const entries = { 'Omni-Emitted-By': 'notes', 'Omni-Ingest-Origin': ' webhook:whatsapp:main ', 'Omni-Empty': '', 'Nats-Msg-Id': 'overridden' }
+  const h = headers()
+  for (const [k, v] of Object.entries(entries)) h.set(k, v)
+  h.set('Nats-Msg-Id', 'evt-ü')
+  // encode() is what the client's publish calls; MsgHdrs' public type does not list it
+  const bytes = (x: unknown) => Buffer.from((x as { encode(): Uint8Array }).encode()).toString()
+  t.same(bytes(encodeHeaders(entries, { 'Nats-Msg-Id': 'evt-ü', 'Nats-Expected-Stream': undefined })), bytes(h))
+
+  const s = await stream({ duplicateWindowMs: 60_000 })
+  await using pub = createPublisher(nc)
+  await pub.publish(`${s}.h`, enc.encode('a'), { msgID: 'evt-ü', headers: entries, expectStream: s })
+  const stored = await jsm.streams.getMessage(s, { seq: 1 })
+  t.equal(stored?.header.get('Omni-Ingest-Origin'), 'webhook:whatsapp:main', 'values are trimmed, as MsgHdrs trims them')
+  t.equal(stored?.header.get('Omni-Empty'), '')
+  t.same(stored?.header.values('Nats-Msg-Id'), ['evt-ü'], 'the id wins over an entry of the same name, once')
+  t.equal((await pub.publish(`${s}.h`, enc.encode('a'), { msgID: 'evt-ü' })).duplicate, true, 'the server reads the id')
+  await t.rejects(pub.publish(`${s}.h`, enc.encode('a'), { expectStream: 'other' }), /wrong last stream|expected stream/i, 'and the expected stream')
+})
+
+t.test('a header value with a line break, or a name MsgHdrs refuses, fails at once and for good: nothing can be smuggled in as a header of its own', async (t) => {
+  const s = await stream()
+  await using pub = createPublisher(nc)
+  const refused: PublishOptions[] = [
+    { msgID: 'x\r\nNats-Expected-Last-Sequence: 1' },
+    { headers: { 'Omni-Origin': 'a\nOmni-Emitted-By: forged' } },
+    { headers: { 'Bad Name': 'v' } },
+    { headers: { 'Bad:Name': 'v' } },
+  ]
+  for (const opts of refused) {
+    const err = await pub.publish(`${s}.bad`, enc.encode('a'), opts).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    t.ok(hasCode(err, 'OMNI_ERR_PUBLISH_FAILED') && (err as { permanent: boolean }).permanent, `refused for good: ${JSON.stringify(opts)}`)
+  }
+  t.equal((await jsm.streams.info(s)).state.messages, 0, 'nothing was stored')
 })
