@@ -33,13 +33,13 @@ export function encodeHeaders(entries: Readonly<Record<string, string>> | undefi
   let valid = true
   if (entries) {
     for (const k in entries) {
-      if (last[k] !== undefined) continue
+      if (Object.hasOwn(last, k) && last[k] !== undefined) continue
       const v = entries[k] as string
       valid &&= NAME.test(k) && !BREAK.test(v)
       text += `${k}: ${v.trim()}\r\n`
     }
   }
-  for (const k in last) {
+  for (const k of Object.keys(last)) {
     const v = last[k]
     if (v === undefined) continue
     valid &&= NAME.test(k) && !BREAK.test(v)
@@ -53,6 +53,6 @@ export function encodeHeaders(entries: Readonly<Record<string, string>> | undefi
 function viaClient(entries: Readonly<Record<string, string>> | undefined, last: Readonly<Record<string, string | undefined>>): MsgHdrs {
   const h = natsHeaders()
   if (entries) for (const k in entries) h.set(k, entries[k] as string)
-  for (const k in last) if (last[k] !== undefined) h.set(k, last[k] as string)
+  for (const k of Object.keys(last)) if (last[k] !== undefined) h.set(k, last[k] as string)
   return h
 }

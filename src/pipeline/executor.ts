@@ -102,9 +102,11 @@ function mergeLevel(state: RunState, runs: readonly StageRun[], catalog: FanoutC
     if (run.error) {
       state.outcomes.push({ stage: id, type: 'failed', error: run.error.message })
       // an additive (alpha/community) stage's failure is recorded and never blocks the event
-      if (run.stage.onError === 'skip' || run.stage.additive) continue
-      // an outage is no fault of the event, whatever the stage's policy: `dead-letter` too waits it out
+      if (run.stage.additive) continue
+      // an outage is no fault of the event, whatever the stage's policy: `dead-letter` waits it
+      // out, and so does `skip` (a guard.dedup skipped for an outage would let a duplicate through)
       if (isOutage(run.error)) return { type: 'failed', stage: id, error: run.error, permanent: false, outage: true, outcomes: state.outcomes }
+      if (run.stage.onError === 'skip') continue
       const permanent = run.stage.onError === 'dead-letter' || (isOmniError(run.error) && run.error.permanent)
       return { type: 'failed', stage: id, error: run.error, permanent, outcomes: state.outcomes }
     }

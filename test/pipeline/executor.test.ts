@@ -4,6 +4,7 @@ import { compileCatalogManifest } from '../../src/catalog/compile.ts'
 import type { Envelope } from '../../src/envelope/schema.ts'
 import { parseYamlManifest } from '../../src/yaml/yaml.ts'
 import { executePipeline } from '../../src/pipeline/executor.ts'
+import { omniError } from '../../src/errors/mod.ts'
 import { compileText, testLookup } from '../fixtures/manifests.ts'
 import { recorded } from '../fixtures/test-cartridges.ts'
 import { shippedCatalog } from '../fixtures/webhooks/harness.ts'
@@ -88,6 +89,19 @@ t.test('a stage that outlives its timeout fails with OMNI_ERR_STAGE_TIMEOUT', as
   - { id: slow, uses: test.record, timeout: 30ms, with: { ms: 500 } }
 `, event({}))
   t.match(outcome, { type: 'failed', stage: 'slow', error: { code: 'OMNI_ERR_STAGE_TIMEOUT' } })
+})
+
+t.test("guard.dedup's wait on its store does not count against its timeout; a store that fails is an outage, under onError: skip too", async (t) => {
+  const slowStore = { has: () => new Promise<boolean>((r) => setTimeout(() => r(false), 200)), mark: async () => undefined }
+  const exec = (onError: string, dedup: typeof slowStore) =>
+    executePipeline(compileText(`${HEAD}stages:
+  - { id: dedup, uses: guard.dedup, timeout: 30ms, onError: ${onError} }
+`), event({}), { catalog: emptyCatalog, services: { now: Date.now, dedup }, attempt: 1 })
+  t.match(await exec('retry', slowStore), { type: 'done' }, 'a store answering after 200 ms, past the 30 ms limit: the stage passes')
+  const down = { has: () => Promise.reject(omniError('OMNI_ERR_NATS_UNAVAILABLE', 'the dedup store did not answer')), mark: async () => undefined }
+  for (const onError of ['retry', 'skip', 'dead-letter']) {
+    t.match(await exec(onError, down), { type: 'failed', stage: 'dedup', outage: true, permanent: false }, `onError: ${onError}: an outage, neither skipped nor dead-lettered`)
+  }
 })
 
 t.test('outputs: conditions, per-target transforms, catalog fan-out', async (t) => {

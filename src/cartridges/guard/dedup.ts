@@ -46,7 +46,18 @@ export const dedup: Cartridge<DedupConfig> = {
       // webhook's or a pipeline output's) and by tenant (keys come from data, so two tenants
       // share them): a digest of the four, so no choice of key reaches another's space.
       const key = markerKey(ctx.pipeline, ctx.origin, ctx.event.tenant, keyOf(ctx))
-      if (await store.has(key)) return { type: 'drop', reason: 'duplicate of an already processed event' }
+      // Waiting on the store is no work of the event: the JetStream client bounds the wait (its
+      // request timeout), and a bucket that does not answer in time fails as an outage (retried,
+      // never dead-lettered) rather than as this stage's timeout, which would use up a delivery.
+      const clock = ctx.clock
+      clock?.pause()
+      let seen: boolean
+      try {
+        seen = await store.has(key)
+      } finally {
+        clock?.resume()
+      }
+      if (seen) return { type: 'drop', reason: 'duplicate of an already processed event' }
       return { type: 'continue', afterCommit: () => store.mark(key) }
     }
   },
