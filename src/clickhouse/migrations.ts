@@ -3,7 +3,7 @@ import { omniError } from '../errors/mod.ts'
 import type { ClickHouse } from './client.ts'
 import { toClickHouseTime } from './time.ts'
 import { describeClickHouseError } from './failures.ts'
-import { withMigrationLock, type MigrationLockOptions } from './migration-lock.ts'
+import { withMigrationLock, type HeldMigrationLock, type MigrationLockOptions } from './migration-lock.ts'
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL, TTL_COLUMNS, type Migration } from './schema.ts'
 
 export type MigrationState = 'applied' | 'pending' | 'changed' | 'unknown'
@@ -110,10 +110,10 @@ export async function migrate(ch: ClickHouse, opts: { readonly lock?: MigrationL
   } catch (err) {
     wrap(err, `cannot prepare the database ${ch.config.database}`)
   }
-  return withMigrationLock(ch, () => migrateHeld(ch), opts.lock)
+  return withMigrationLock(ch, (lock) => migrateHeld(ch, lock), opts.lock)
 }
 
-async function migrateHeld(ch: ClickHouse): Promise<MigrateReport> {
+async function migrateHeld(ch: ClickHouse, lock: HeldMigrationLock): Promise<MigrateReport> {
   const applied = await appliedMigrations(ch)
   checkKnown(applied)
   const done: number[] = []
@@ -123,6 +123,7 @@ async function migrateHeld(ch: ClickHouse): Promise<MigrateReport> {
       if (prior.checksum !== checksum(m)) throw changedError(m)
       continue
     }
+    await lock.check()
     try {
       if (!(await alreadyDone(ch, m))) await runStatement(ch, m)
       await ch.client.insert({
@@ -138,6 +139,7 @@ async function migrateHeld(ch: ClickHouse): Promise<MigrateReport> {
   const retentionChanged: string[] = []
   for (const r of await retentionStatus(ch)) {
     if (r.days === r.configured) continue
+    await lock.check()
     const spec = TTL_COLUMNS[r.table as keyof typeof TTL_COLUMNS]
     try {
       await ch.client.command({ query: `ALTER TABLE ${ch.table(r.table as keyof typeof TTL_COLUMNS)} MODIFY TTL toDateTime(${spec.column}) + INTERVAL ${r.configured} DAY` })

@@ -2,7 +2,7 @@
 // lock whose holder died is broken after its lease, a live holder's never is.
 import t from 'tap'
 import type { ClickHouse } from '../../src/clickhouse/client.ts'
-import { MIGRATION_LOCK_TABLE, withMigrationLock } from '../../src/clickhouse/migration-lock.ts'
+import { breakStale, MIGRATION_LOCK_TABLE, withMigrationLock } from '../../src/clickhouse/migration-lock.ts'
 import { migrate, migrationStatus } from '../../src/clickhouse/migrations.ts'
 import { hasCode } from '../../src/errors/mod.ts'
 import { openTestClickHouse, rows } from '../fixtures/clickhouse.ts'
@@ -70,4 +70,40 @@ t.test('a failing migration releases the lock', async (t) => {
   await ch.client.command({ query: `CREATE DATABASE IF NOT EXISTS ${ch.config.database}` })
   await t.rejects(withMigrationLock(ch, async () => Promise.reject(new Error('boom'))), /boom/)
   t.same(await lockTables(ch), [])
+})
+
+t.test('a holder whose lock was broken and taken by another stops at its next check', async (t) => {
+  const ch = await openTestClickHouse(t, { migrated: false })
+  await ch.client.command({ query: `CREATE DATABASE IF NOT EXISTS ${ch.config.database}` })
+  const steps: string[] = []
+  const err = await withMigrationLock(ch, async (lock) => {
+    await lock.check()
+    steps.push('one')
+    // another process judged our lease over, broke the lock and made its own
+    await ch.client.command({ query: `DROP TABLE ${ch.config.database}.${MIGRATION_LOCK_TABLE}` })
+    await plantLock(ch, JSON.stringify({ holder: 'pid-7', until: Date.now() + 3_600_000 }))
+    await lock.check()
+    steps.push('two')
+  }).then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  t.ok(hasCode(err, 'OMNI_ERR_MIGRATION'))
+  t.match((err as Error).message, /lost the migration lock of .*another process broke it/)
+  t.same(steps, ['one'], 'nothing ran after the check')
+  t.same(await lockTables(ch), [MIGRATION_LOCK_TABLE], "the other process's lock is left in place")
+  const [row] = await rows<{ comment: string; uuid: string }>(ch, 'SELECT comment, toString(uuid) AS uuid FROM system.tables WHERE database = {db:String} AND name = {name:String}', { db: ch.config.database, name: MIGRATION_LOCK_TABLE })
+  t.match(row?.comment, /pid-7/)
+  t.not(row?.uuid, '00000000-0000-0000-0000-000000000000', 'this engine gives tables their own ids')
+})
+
+t.test('breaking a lease judged over moves back a lock that was made again in between', async (t) => {
+  const ch = await openTestClickHouse(t, { migrated: false })
+  await plantLock(ch, JSON.stringify({ holder: 'live', until: Date.now() + 3_600_000 }))
+  const [live] = await rows<{ uuid: string }>(ch, 'SELECT toString(uuid) AS uuid FROM system.tables WHERE database = {db:String} AND name = {name:String}', { db: ch.config.database, name: MIGRATION_LOCK_TABLE })
+  // what a slow breaker read before another process broke that lock and made this one
+  await breakStale(ch, { holder: 'dead', until: 1, uuid: '5e0d1d5e-0000-4000-8000-000000000001', comment: JSON.stringify({ holder: 'dead', until: 1 }) })
+  const after = await rows<{ name: string; uuid: string; comment: string }>(ch, `SELECT name, toString(uuid) AS uuid, comment FROM system.tables WHERE database = {db:String} AND name LIKE '${MIGRATION_LOCK_TABLE}%'`, { db: ch.config.database })
+  t.same(after.map((r) => [r.name, r.uuid]), [[MIGRATION_LOCK_TABLE, live?.uuid]], 'the live lock is back under its name, nothing left aside')
+  t.match(after[0]?.comment, /"live"/)
 })
