@@ -59,6 +59,8 @@ export interface DeadLetterPlan {
    * later delivery instead (its record of the failure could not be written yet).
    */
   readonly beforeTerm?: () => Promise<boolean>
+  /** the attempts the letter records (default: the delivery count); the worker leaves out its outage deliveries */
+  readonly attempts?: number
 }
 
 /**
@@ -68,7 +70,7 @@ export interface DeadLetterPlan {
  */
 export async function deadLetterAndTerm(m: JsMsg, plan: DeadLetterPlan): Promise<boolean> {
   try {
-    await deadLetter(plan.publisher, m, { pipeline: plan.pipeline, stage: plan.stage, error: plan.error, attempts: m.info.deliveryCount })
+    await deadLetter(plan.publisher, m, { pipeline: plan.pipeline, stage: plan.stage, error: plan.error, attempts: plan.attempts ?? m.info.deliveryCount })
   } catch {
     retrySoon(m, plan.policy)
     return false

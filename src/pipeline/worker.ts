@@ -374,7 +374,7 @@ class PipelineWorkerImpl implements PipelineWorker {
           return this.#mayTerminate(pipeline, await this.#awaitRows(m, pipeline, ran.keepAlive, rows, { type: 'dead-lettered', attempt, stage, error, outcomes: ran.outcomes }))
         }
       : undefined
-    const terminated = await deadLetterAndTerm(m, { publisher: this.#opts.publisher, policy: pipeline, pipeline: pipeline.name, stage, error, ...(recordOutcomes ? { beforeTerm: recordOutcomes } : {}) })
+    const terminated = await deadLetterAndTerm(m, { publisher: this.#opts.publisher, policy: pipeline, pipeline: pipeline.name, stage, error, attempts: attempt, ...(recordOutcomes ? { beforeTerm: recordOutcomes } : {}) })
     if (!terminated) return
     this.#outages.forget(m.info.streamSequence)
     this.#stats.deadLettered++

@@ -55,3 +55,22 @@ t.test('a real failure is still dead-lettered at maxDeliveries', async (t) => {
     { type: 'dead-lettered', attempt: 2, stage: 'flaky' },
   ])
 })
+
+t.test('an event that fails for real after an outage is dead-lettered after its own attempts, and its letter says how many', async (t) => {
+  const { fabric, settled } = await startTestFabric(t, PIPELINE)
+  await fabric.jsm.streams.delete(`KV_${DEDUP_BUCKET}`)
+  const { ack } = await publishEvent(fabric.publisher, fabric.catalog(), { type: 'note.created', data: { noteId: 'e', fail: 9 } })
+  t.ok(await eventually(() => settled.filter((s) => s.type === 'retry' && s.seq === ack.seq && s.stage === 'dedup').length >= 3, 15_000), 'three outage deliveries')
+  await new Kvm(fabric.js).create(DEDUP_BUCKET, { history: 1 })
+  t.ok(await eventually(() => settled.some((s) => s.type === 'dead-lettered' && s.seq === ack.seq), 15_000), 'dead-lettered once the bucket is back')
+  t.same(settled.filter((s) => s.seq === ack.seq && !(s.type === 'retry' && s.stage === 'dedup')).map((s) => [s.type, s.type === 'acked' ? 0 : s.attempt]), [
+    ['retry', 1],
+    ['dead-lettered', 2],
+  ], 'its real failures are attempts 1 and 2')
+  t.match(settled.filter((s) => s.seq === ack.seq && !(s.type === 'retry' && s.stage === 'dedup')), [
+    { type: 'retry', attempt: 1, stage: 'flaky' },
+    { type: 'dead-lettered', attempt: 2, stage: 'flaky' },
+  ])
+  const [letter] = await listDeadLetters(fabric.jsm, fabric.js, { pipeline: 'notes' })
+  t.equal(letter?.attempts, 2, 'the letter records 2 attempts, not its 5 or more deliveries')
+})
