@@ -3,6 +3,7 @@ import { Kvm } from '@nats-io/kv'
 import type { BucketOptions } from './replicas.ts'
 import { stableHash } from '../envelope/derive.ts'
 import { omniError } from '../errors/mod.ts'
+import { whileElecting } from './while-electing.ts'
 
 /** A key-value store with expiry, used for dedup beyond the stream's duplicate window. */
 export interface DedupStore {
@@ -20,7 +21,7 @@ export const DEFAULT_DEDUP_TTL_MS = 24 * 3_600_000
  * key). Keys are hashed, since they may hold any byte; `guard.dedup` scopes them by pipeline.
  */
 export async function createDedupStore(js: JetStreamClient, ttlMs = DEFAULT_DEDUP_TTL_MS, opts: BucketOptions = {}): Promise<DedupStore> {
-  const kv = await new Kvm(js).create(DEDUP_BUCKET, { ttl: ttlMs, history: 1, ...opts })
+  const kv = await whileElecting(() => new Kvm(js).create(DEDUP_BUCKET, { ttl: ttlMs, history: 1, ...opts }))
   const marker = new Uint8Array([49])
   return {
     has: async (k) => (await kv.get(stableHash(k)).catch(unavailable))?.operation === 'PUT',

@@ -18,6 +18,7 @@ import { Kvm, type KV } from '@nats-io/kv'
 import type { BucketOptions } from './replicas.ts'
 import type { AckPublisher } from './publisher-types.ts'
 import { EVENTS_STREAM } from './topology.ts'
+import { whileElecting } from './while-electing.ts'
 
 export const SETTLED_BUCKET = 'omni-settled'
 
@@ -45,7 +46,7 @@ const keyOf = (consumer: string, seq: number) => `${consumer}.${seq}`
  */
 export async function openSettledMarks(js: JetStreamClient, jsm: JetStreamManager, publisher: AckPublisher, opts: BucketOptions = {}): Promise<SettledMarks> {
   const maxAgeNs = (await jsm.streams.info(EVENTS_STREAM)).config.max_age
-  const kv: KV = await new Kvm(js).create(SETTLED_BUCKET, { ttl: Math.ceil(maxAgeNs / 1_000_000), history: 1, ...opts })
+  const kv: KV = await whileElecting(() => new Kvm(js).create(SETTLED_BUCKET, { ttl: Math.ceil(maxAgeNs / 1_000_000), history: 1, ...opts }))
   const stream = `KV_${SETTLED_BUCKET}`
   const config = (await jsm.streams.info(stream)).config
   if (config.max_age !== maxAgeNs) await jsm.streams.update(stream, { ...config, max_age: maxAgeNs })
